@@ -1,0 +1,69 @@
+import { DynamicModule, Module, RequestMethod } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { LoggerModule } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
+import { AuthGuard } from './clients/auth.guard';
+import { ClientsModule } from './clients/clients.module';
+import { CommonModule } from './common/common.module';
+import { ProblemFilter } from './common/problem.filter';
+import { AppConfig } from './config/app-config';
+import { ConfigModule } from './config/config.module';
+import { DatabaseModule } from './database/database.module';
+import { HealthModule } from './health/health.module';
+import { MetricsModule } from './metrics/metrics.module';
+import { ClientThrottlerGuard } from './throttling/client-throttler.guard';
+import { ThrottlingModule } from './throttling/throttling.module';
+
+export interface AppModuleOptions {
+  config: AppConfig;
+  /** Where JSON logs go (stdout by default); tests collect them to search for secrets. */
+  logStream?: DestinationStream;
+}
+
+const REDACTED = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'res.headers["set-cookie"]'];
+
+@Module({})
+export class AppModule {
+  static forRoot({ config, logStream }: AppModuleOptions): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggerModule.forRoot({
+          // nestjs-pino's default route pattern does not match under the Fastify adapter of NestJS 12.
+          forRoutes: [{ path: '*', method: RequestMethod.ALL }],
+          pinoHttp: [
+            {
+              level: config.logLevel,
+              redact: { paths: REDACTED, censor: '[redacted]' },
+              genReqId: (req: unknown) => (req as { id: string }).id,
+              customProps: () => ({ service: 'otp-verify' }),
+              // Query strings are dropped (they may carry phone numbers); the authorization header is redacted.
+              serializers: {
+                req: (req: { id: string; method: string; url: string; headers: Record<string, unknown> }) => ({
+                  id: req.id,
+                  method: req.method,
+                  url: req.url.split('?')[0],
+                  headers: req.headers,
+                }),
+              },
+            },
+            ...(logStream ? [logStream] : []),
+          ] as never,
+        }),
+        CommonModule,
+        DatabaseModule,
+        MetricsModule,
+        ThrottlingModule,
+        ClientsModule,
+        HealthModule,
+      ],
+      providers: [
+        { provide: APP_FILTER, useClass: ProblemFilter },
+        // Order matters: authenticate first, so that rate limits count per API client.
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_GUARD, useClass: ClientThrottlerGuard },
+      ],
+    };
+  }
+}

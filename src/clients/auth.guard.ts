@@ -1,0 +1,37 @@
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { Problems } from '../common/problem';
+import { AuthedRequest, PUBLIC_ROUTE, REQUIRED_SCOPES } from './auth.decorators';
+import { ClientsService } from './clients.service';
+
+/**
+ * Global guard: every route needs `Authorization: Bearer <api key>` unless marked @Public().
+ * 401 for a missing, unknown or revoked key; 403 when the key lacks the route's scope.
+ * The presented key is never echoed in an answer or a log line.
+ */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly clients: ClientsService,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets)) return true;
+
+    const request = context.switchToHttp().getRequest<AuthedRequest>();
+    const header = request.headers.authorization;
+    const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    if (!match) throw Problems.unauthorized();
+    const principal = await this.clients.authenticate(match[1]);
+    if (!principal) throw Problems.unauthorized('The API key is unknown or revoked.');
+    request.principal = principal;
+
+    const required = this.reflector.getAllAndOverride<string[] | undefined>(REQUIRED_SCOPES, targets);
+    if (required && !required.some((s) => principal.scopes.includes(s))) {
+      throw Problems.forbidden(`This API key lacks the scope ${required.join(' or ')}.`);
+    }
+    return true;
+  }
+}

@@ -1,0 +1,49 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { RequireScopes } from './auth.decorators';
+import { ClientsService } from './clients.service';
+import { CreateClientDto } from './dto/create-client.dto';
+import { ApiClientView, ApiKeyView, CreatedClientView, CreatedKeyView } from './dto/client.views';
+
+@ApiTags('admin')
+@ApiBearerAuth()
+@RequireScopes('admin')
+@Controller('v1/admin/clients')
+export class ClientsController {
+  constructor(private readonly clients: ClientsService) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Create a client with its first API key (shown once)' })
+  @ApiCreatedResponse({ type: CreatedClientView })
+  create(@Body() dto: CreateClientDto): Promise<CreatedClientView> {
+    return this.clients.createClient(dto);
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List clients and their keys (never the keys themselves)' })
+  @ApiOkResponse({ type: [ApiClientView] })
+  async list(): Promise<{ items: ApiClientView[] }> {
+    return { items: await this.clients.listClients() };
+  }
+
+  @Get(':id')
+  @ApiOkResponse({ type: ApiClientView })
+  get(@Param('id') id: string): Promise<ApiClientView> {
+    return this.clients.getClient(id);
+  }
+
+  @Post(':id/keys')
+  @ApiOperation({ summary: 'Issue another API key for a client (shown once)' })
+  @ApiCreatedResponse({ type: CreatedKeyView })
+  createKey(@Param('id') id: string): Promise<CreatedKeyView> {
+    return this.clients.createKey(id);
+  }
+
+  @Delete(':id/keys/:keyId')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Revoke an API key; every instance refuses it within API_KEY_CACHE_TTL_SECONDS' })
+  @ApiOkResponse({ type: ApiKeyView })
+  revokeKey(@Param('id') id: string, @Param('keyId') keyId: string): Promise<ApiKeyView> {
+    return this.clients.revokeKey(id, keyId);
+  }
+}

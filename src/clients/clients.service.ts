@@ -1,0 +1,184 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { Clock } from '../common/clock';
+import { newId, randomToken } from '../common/ids';
+import { ProblemException, Problems } from '../common/problem';
+import { AppConfig } from '../config/app-config';
+import { GeneratedKey, generateApiKey, keyMatches, lookupPrefix } from './api-keys';
+import type { Principal } from './auth.decorators';
+import { ApiClientView, ApiKeyView, CreatedClientView, CreatedKeyView } from './dto/client.views';
+import { ApiClient } from './entities/api-client.entity';
+import { ApiKey } from './entities/api-key.entity';
+import { Scope } from './scopes';
+
+interface CachedKey {
+  principal: Principal;
+  keyId: string;
+  keyHash: Buffer;
+  expiresAt: number;
+}
+
+export interface CreateClientInput {
+  name: string;
+  scopes: Scope[];
+  webhookUrl?: string | null;
+}
+
+@Injectable()
+export class ClientsService {
+  private readonly logger = new Logger(ClientsService.name);
+  /** prefix → resolved key. Short-lived so a revoke on another instance takes effect within seconds. */
+  private readonly cache = new Map<string, CachedKey>();
+
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly clock: Clock,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** Resolves a presented API key to its client, or undefined for unknown, revoked or disabled keys. */
+  async authenticate(presented: string): Promise<Principal | undefined> {
+    const prefix = lookupPrefix(presented);
+    const now = Date.now();
+    let entry = this.cache.get(prefix);
+    if (!entry || entry.expiresAt <= now) {
+      entry = await this.load(prefix, now);
+      if (!entry) {
+        this.cache.delete(prefix);
+        return undefined;
+      }
+    }
+    return keyMatches(presented, entry.keyHash) ? entry.principal : undefined;
+  }
+
+  private async load(prefix: string, now: number): Promise<CachedKey | undefined> {
+    // One statement finds the key and stamps last_used_at (at most once a minute, to spare writes).
+    const rows: Array<{ key_id: string; key_hash: Buffer; client_id: string; name: string; scopes: string[] }> = await this.db.query(
+      `WITH k AS (
+         SELECT k.id, k.key_hash, c.id AS client_id, c.name, c.scopes
+           FROM api_keys k JOIN api_clients c ON c.id = k.client_id
+          WHERE k.prefix = $1 AND k.revoked_at IS NULL AND c.disabled_at IS NULL
+       ), touched AS (
+         UPDATE api_keys SET last_used_at = $2::timestamptz
+          WHERE id IN (SELECT id FROM k) AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')
+       )
+       SELECT id AS key_id, key_hash, client_id, name, scopes FROM k`,
+      [prefix, this.clock.now()],
+    );
+    if (rows.length === 0) return undefined;
+    const row = rows[0];
+    const entry: CachedKey = {
+      principal: { clientId: row.client_id, clientName: row.name, keyId: row.key_id, scopes: row.scopes },
+      keyId: row.key_id,
+      keyHash: row.key_hash,
+      expiresAt: now + this.config.apiKeyCacheTtlMs,
+    };
+    if (this.config.apiKeyCacheTtlMs > 0) this.cache.set(prefix, entry);
+    return entry;
+  }
+
+  async createClient(input: CreateClientInput, fixedKey?: GeneratedKey): Promise<CreatedClientView> {
+    return this.db.transaction(async (m) => {
+      const existing = await m.findOne(ApiClient, { where: { name: input.name } });
+      if (existing) throw new ProblemException(409, 'client_name_taken', `A client named "${input.name}" already exists.`);
+      const client = m.create(ApiClient, {
+        id: newId('cli'),
+        name: input.name,
+        scopes: [...new Set(input.scopes)],
+        webhookUrl: input.webhookUrl ?? null,
+        webhookSecret: 'whsec_' + randomToken(40),
+        createdAt: this.clock.now(),
+        disabledAt: null,
+      });
+      await m.insert(ApiClient, client);
+      const key = await this.insertKey(m, client.id, fixedKey ?? generateApiKey());
+      return { ...toClientView(client, [toKeyView(key.row)]), webhookSecret: client.webhookSecret, apiKey: key.created };
+    });
+  }
+
+  async listClients(): Promise<ApiClientView[]> {
+    const clients = await this.db.getRepository(ApiClient).find({ order: { createdAt: 'ASC', id: 'ASC' } });
+    const keys = await this.db.getRepository(ApiKey).find({ order: { createdAt: 'ASC', id: 'ASC' } });
+    return clients.map((c) => toClientView(c, keys.filter((k) => k.clientId === c.id).map(toKeyView)));
+  }
+
+  async getClient(id: string): Promise<ApiClientView> {
+    const client = await this.db.getRepository(ApiClient).findOne({ where: { id } });
+    if (!client) throw Problems.notFound(`No client ${id}.`);
+    const keys = await this.db.getRepository(ApiKey).find({ where: { clientId: id }, order: { createdAt: 'ASC' } });
+    return toClientView(client, keys.map(toKeyView));
+  }
+
+  async findByName(name: string): Promise<ApiClientView | undefined> {
+    const client = await this.db.getRepository(ApiClient).findOne({ where: { name } });
+    return client ? this.getClient(client.id) : undefined;
+  }
+
+  async countClients(): Promise<number> {
+    return this.db.getRepository(ApiClient).count();
+  }
+
+  async createKey(clientId: string, fixedKey?: GeneratedKey): Promise<CreatedKeyView> {
+    return this.db.transaction(async (m) => {
+      const client = await m.findOne(ApiClient, { where: { id: clientId } });
+      if (!client) throw Problems.notFound(`No client ${clientId}.`);
+      return (await this.insertKey(m, clientId, fixedKey ?? generateApiKey())).created;
+    });
+  }
+
+  async revokeKey(clientId: string, keyId: string): Promise<ApiKeyView> {
+    const repo = this.db.getRepository(ApiKey);
+    const key = await repo.findOne({ where: { id: keyId, clientId } });
+    if (!key) throw Problems.notFound(`No key ${keyId} for client ${clientId}.`);
+    if (!key.revokedAt) {
+      key.revokedAt = this.clock.now();
+      await repo.update({ id: key.id }, { revokedAt: key.revokedAt });
+    }
+    this.cache.delete(key.prefix);
+    return toKeyView(key);
+  }
+
+  /** Whether a key with this exact value exists and is active (used for DEV_API_KEY). */
+  async hasActiveKey(key: GeneratedKey): Promise<boolean> {
+    const row = await this.db.getRepository(ApiKey).findOne({ where: { prefix: key.prefix } });
+    return !!row && !row.revokedAt && keyMatches(key.key, row.keyHash);
+  }
+
+  private async insertKey(m: EntityManager, clientId: string, key: GeneratedKey) {
+    const row = m.create(ApiKey, {
+      id: newId('key'),
+      clientId,
+      prefix: key.prefix,
+      keyHash: key.hash,
+      createdAt: this.clock.now(),
+      lastUsedAt: null,
+      revokedAt: null,
+    });
+    await m.insert(ApiKey, row);
+    this.logger.log({ clientId, keyId: row.id, prefix: row.prefix }, 'API key created');
+    const created: CreatedKeyView = { ...toKeyView(row), key: key.key };
+    return { row, created };
+  }
+}
+
+function toKeyView(k: ApiKey): ApiKeyView {
+  return {
+    id: k.id,
+    prefix: k.prefix,
+    createdAt: k.createdAt.toISOString(),
+    lastUsedAt: k.lastUsedAt?.toISOString() ?? null,
+    revokedAt: k.revokedAt?.toISOString() ?? null,
+  };
+}
+
+function toClientView(c: ApiClient, keys: ApiKeyView[]): ApiClientView {
+  return {
+    id: c.id,
+    name: c.name,
+    scopes: c.scopes,
+    webhookUrl: c.webhookUrl,
+    createdAt: c.createdAt.toISOString(),
+    keys,
+  };
+}

@@ -1,0 +1,21 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ArrayMinSize, IsArray, IsIn, IsOptional, IsString, IsUrl, Matches } from 'class-validator';
+import { SCOPES, Scope } from '../scopes';
+
+export class CreateClientDto {
+  @ApiProperty({ example: 'payments', pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$' })
+  @IsString()
+  @Matches(/^[a-z0-9][a-z0-9_.-]{0,63}$/, { message: 'name must be 1-64 characters of a-z 0-9 _ . - starting with a letter or digit' })
+  name!: string;
+
+  @ApiProperty({ enum: SCOPES, isArray: true, example: ['verifications:write', 'verifications:check'] })
+  @IsArray()
+  @ArrayMinSize(1)
+  @IsIn(SCOPES as unknown as string[], { each: true, message: `each scope must be one of: ${SCOPES.join(', ')}` })
+  scopes!: Scope[];
+
+  @ApiPropertyOptional({ description: 'Default URL for result webhooks.', example: 'https://bank.internal/hooks/otp' })
+  @IsOptional()
+  @IsUrl({ protocols: ['https', 'http'], require_tld: false, require_protocol: true })
+  webhookUrl?: string;
+}

@@ -1,0 +1,193 @@
+import { Transform } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+  Validate,
+  ValidatorConstraint,
+  ValidatorConstraintInterface,
+} from 'class-validator';
+
+const toInt = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+const toBool = ({ value }: { value: unknown }) => {
+  if (typeof value !== 'string') return value;
+  const v = value.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  return value;
+};
+
+@ValidatorConstraint({ name: 'postgresUrl' })
+class PostgresUrl implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    if (typeof value !== 'string') return false;
+    try {
+      const url = new URL(value);
+      return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.hostname !== '';
+    } catch {
+      return false;
+    }
+  }
+  defaultMessage(): string {
+    return 'must be a URL of the form postgres://user:password@host:5432/database';
+  }
+}
+
+@ValidatorConstraint({ name: 'redisUrl' })
+class RedisUrl implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    if (typeof value !== 'string') return false;
+    try {
+      const url = new URL(value);
+      return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
+    } catch {
+      return false;
+    }
+  }
+  defaultMessage(): string {
+    return 'must be a URL of the form redis://host:6379';
+  }
+}
+
+/** `kid:secret` pairs separated by commas; each secret at least 32 bytes (hex or base64). */
+@ValidatorConstraint({ name: 'hmacKeyList' })
+export class HmacKeyList implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    if (typeof value !== 'string') return false;
+    try {
+      parseHmacKeys(value);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  defaultMessage(): string {
+    return 'must be a comma-separated list of keyId:secret pairs, each key id [A-Za-z0-9_-]{1,32} and each secret at least 32 bytes written as hex or base64 (e.g. k1:$(openssl rand -hex 32))';
+  }
+}
+
+export interface HmacKey {
+  id: string;
+  secret: Buffer;
+}
+
+export function parseHmacKeys(value: string): HmacKey[] {
+  const keys = value
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)
+    .map((part) => {
+      const sep = part.indexOf(':');
+      if (sep <= 0) throw new Error('missing key id');
+      const id = part.slice(0, sep);
+      const raw = part.slice(sep + 1);
+      if (!/^[A-Za-z0-9_-]{1,32}$/.test(id)) throw new Error('bad key id');
+      const secret = /^[0-9a-fA-F]+$/.test(raw) && raw.length % 2 === 0 ? Buffer.from(raw, 'hex') : Buffer.from(raw, 'base64');
+      if (secret.length < 32) throw new Error('key too short');
+      return { id, secret };
+    });
+  if (keys.length === 0) throw new Error('no keys');
+  if (new Set(keys.map((k) => k.id)).size !== keys.length) throw new Error('duplicate key id');
+  return keys;
+}
+
+/**
+ * Every environment variable the service reads, with its default. This class is the single source:
+ * the README table and the docker-compose test are checked against it.
+ */
+export class EnvSchema {
+  @IsIn(['development', 'production', 'test'])
+  NODE_ENV = 'development';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT = 3000;
+
+  @IsString()
+  HOST = '0.0.0.0';
+
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL = 'info';
+
+  @Transform(toBool)
+  @IsBoolean()
+  TRUST_PROXY = false;
+
+  @IsOptional()
+  @Validate(PostgresUrl)
+  DATABASE_URL?: string;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(200)
+  DATABASE_POOL_SIZE = 10;
+
+  @Transform(toBool)
+  @IsBoolean()
+  MIGRATIONS_RUN = true;
+
+  @IsString()
+  EMBEDDED_PG_DIR = '.data/postgres';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  EMBEDDED_PG_PORT = 54329;
+
+  @IsOptional()
+  @Validate(RedisUrl)
+  REDIS_URL?: string;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  THROTTLE_LIMIT = 100;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  THROTTLE_TTL_SECONDS = 60;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(300)
+  API_KEY_CACHE_TTL_SECONDS = 5;
+
+  @Transform(toBool)
+  @IsBoolean()
+  DEV_CLIENT_ENABLED = true;
+
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_-]{32,128}$/, { message: 'DEV_API_KEY must be 32 to 128 characters of [A-Za-z0-9_-]' })
+  DEV_API_KEY?: string;
+
+  @IsOptional()
+  @Validate(HmacKeyList)
+  OTP_HMAC_KEYS?: string;
+
+  @IsString()
+  @MinLength(1)
+  SERVICE_NAME = 'OTP Verify';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  SHUTDOWN_TIMEOUT_MS = 10000;
+}
+
+export const ENV_VARIABLES: readonly string[] = Object.keys(new EnvSchema()).concat(
+  // optional variables have no initializer, so list them explicitly
+  ['DATABASE_URL', 'REDIS_URL', 'DEV_API_KEY', 'OTP_HMAC_KEYS'],
+);

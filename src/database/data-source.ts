@@ -1,0 +1,13 @@
+// Data source for the TypeORM CLI (npm run migration:run|revert|generate). Needs DATABASE_URL;
+// with none, start the service once (`npm start`) and use the embedded database's URL it prints.
+import 'reflect-metadata';
+import { DataSource } from 'typeorm';
+import { AppConfig } from '../config/app-config';
+import { dataSourceOptions } from './data-source-options';
+
+// eslint-disable-next-line no-restricted-syntax -- the CLI entry point hands the environment to AppConfig
+const config = AppConfig.fromEnv(process.env);
+const url =
+  config.database.url ?? `postgres://postgres:postgres@127.0.0.1:${config.database.embeddedPort}/otp`;
+
+export default new DataSource(dataSourceOptions(url, 2));

@@ -1,0 +1,5 @@
+import { ApiClient } from '../clients/entities/api-client.entity';
+import { ApiKey } from '../clients/entities/api-key.entity';
+
+/** Every entity, listed explicitly (no globs: the same list works from ts in tests and js in dist). */
+export const entities = [ApiClient, ApiKey];

@@ -1,0 +1,42 @@
+import { Controller, Get } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { HealthCheck, HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { Public } from '../clients/auth.decorators';
+
+@ApiTags('operations')
+@Public()
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly indicators: HealthIndicatorService,
+    private readonly typeorm: TypeOrmHealthIndicator,
+    @InjectDataSource() private readonly db: DataSource,
+  ) {}
+
+  @Get('live')
+  @ApiOperation({ summary: 'Liveness: the process answers' })
+  live() {
+    return { status: 'ok' };
+  }
+
+  @Get('ready')
+  @HealthCheck()
+  @ApiOperation({ summary: 'Readiness: database reachable and every migration applied (503 otherwise)' })
+  ready() {
+    return this.health.check([
+      () => this.typeorm.pingCheck('database', { timeout: 2000 }),
+      async () => {
+        const indicator = this.indicators.check('migrations');
+        try {
+          const pending = await this.db.showMigrations();
+          return pending ? indicator.down({ message: 'migrations pending' }) : indicator.up();
+        } catch {
+          return indicator.down({ message: 'cannot read the migrations table' });
+        }
+      },
+    ]);
+  }
+}

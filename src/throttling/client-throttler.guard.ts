@@ -1,0 +1,31 @@
+import { ExecutionContext, Injectable } from '@nestjs/common';
+import { ThrottlerGuard } from '@nestjs/throttler';
+import type { ThrottlerLimitDetail } from '@nestjs/throttler/dist/throttler.guard.interface';
+import type { AuthedRequest } from '../clients/auth.decorators';
+import { ProblemException } from '../common/problem';
+
+/**
+ * Global rate limit per API client (all its keys, all routes, all instances share one budget);
+ * by IP for requests without a key. Runs after the AuthGuard, which sets the principal.
+ */
+@Injectable()
+export class ClientThrottlerGuard extends ThrottlerGuard {
+  protected async getTracker(req: Record<string, unknown>): Promise<string> {
+    const request = req as unknown as AuthedRequest;
+    return request.principal ? `client:${request.principal.clientId}` : `ip:${request.ip}`;
+  }
+
+  protected generateKey(_context: ExecutionContext, tracker: string, throttlerName: string): string {
+    return `${throttlerName}:${tracker}`;
+  }
+
+  protected async throwThrottlingException(_context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
+    const who = detail.tracker.startsWith('client:') ? 'this API client' : 'this IP address';
+    throw new ProblemException(
+      429,
+      'rate_limited',
+      `Request limit for ${who} reached: ${detail.limit} requests per ${Math.round(detail.ttl / 1000)} s. Retry after ${detail.timeToBlockExpire} s.`,
+      { limit: 'client_requests', headers: { 'Retry-After': String(detail.timeToBlockExpire) } },
+    );
+  }
+}
