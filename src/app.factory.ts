@@ -32,7 +32,6 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    forceCloseConnections: 'idle',
     return503OnClosing: true,
     logger: false,
   });
@@ -53,6 +52,15 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
   const metrics = app.get(MetricsService);
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
+  });
+  // Graceful shutdown: once close() starts, answers to requests still in flight close their connection,
+  // so keep-alive sockets do not hold the process open.
+  let closing = false;
+  fastify.addHook('preClose', async () => {
+    closing = true;
+  });
+  fastify.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('Connection', 'close');
   });
   fastify.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions?.url ?? 'unmatched';

