@@ -48,7 +48,7 @@ describe('the built program', () => {
     try {
       await waitFor(async () => ((await fetch(`${base}/health/ready`)).status === 200 ? true : undefined), 30000, '/health/ready');
     } catch (err) {
-      throw new Error(`${String(err)}\nstdout: ${first.stdout()}\nstderr: ${first.stderr()}`);
+      throw new Error(`${String(err)}\nstdout: ${first.stdout()}\nstderr: ${first.stderr()}`, { cause: err });
     }
     expect(Date.now() - started).toBeLessThan(30000);
     const key = /otp_[A-Za-z0-9]{12}_[A-Za-z0-9]{40}/.exec(first.stdout())?.[0];
@@ -56,7 +56,7 @@ describe('the built program', () => {
     expect(existsSync(join(dataDir, 'PG_VERSION'))).toBe(true);
     const list = await fetch(`${base}/v1/admin/clients`, { headers: { authorization: `Bearer ${key}` } });
     expect(list.status).toBe(200);
-    expect((await list.json()).items.map((c: { name: string }) => c.name)).toEqual(['dev']);
+    expect(((await list.json()) as any).items.map((c: { name: string }) => c.name)).toEqual(['dev']);
 
     // SIGTERM while a request is in flight: it is still answered, then the process exits 0 and PostgreSQL stops
     const answer = await new Promise<string>((resolveAnswer, reject) => {
@@ -86,7 +86,7 @@ describe('the built program', () => {
       expect(second.stdout()).not.toMatch(/otp_[A-Za-z0-9]{12}_/);
       const again = await fetch(`${base}/v1/admin/clients`, { headers: { authorization: `Bearer ${key}` } });
       expect(again.status).toBe(200);
-      expect((await again.json()).items.map((c: { name: string }) => c.name).sort()).toEqual(['dev', 'inflight']);
+      expect(((await again.json()) as any).items.map((c: { name: string }) => c.name).sort()).toEqual(['dev', 'inflight']);
     } finally {
       second.child.kill('SIGTERM');
       expect(await second.exited).toBe(0);

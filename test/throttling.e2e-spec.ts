@@ -1,5 +1,5 @@
 import { createTestDatabase, TestDatabase } from './support/database';
-import { startTestApp, TestApp } from './support/app';
+import { startTestApp } from './support/app';
 
 describe('rate limiting per API client', () => {
   let db: TestDatabase;

@@ -5,7 +5,6 @@ import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { dataSourceOptions } from './data-source-options';
 
-// eslint-disable-next-line no-restricted-syntax -- the CLI entry point hands the environment to AppConfig
 const config = AppConfig.fromEnv(process.env);
 const url =
   config.database.url ?? `postgres://postgres:postgres@127.0.0.1:${config.database.embeddedPort}/otp`;

@@ -38,7 +38,7 @@ export async function startEmbeddedPostgres(opts: { dir: string; port: number; l
   const pidFile = resolve(dir, 'postmaster.pid');
   if (existsSync(pidFile)) {
     const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-    let alive = false;
+    let alive: boolean;
     try {
       process.kill(pid, 0);
       alive = true;

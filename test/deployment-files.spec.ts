@@ -1,0 +1,45 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { ENV_VARIABLES } from '../src/config/env.schema';
+import { ROOT } from './support/process';
+
+// No Docker engine runs here, so the files are checked by reading them.
+describe('docker-compose.yml and Dockerfile', () => {
+  const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'));
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+
+  it('the service sets only variables the config knows', () => {
+    const env = compose.services.otp.environment as Record<string, string>;
+    expect(Object.keys(env).length).toBeGreaterThan(3);
+    for (const name of Object.keys(env)) expect(ENV_VARIABLES).toContain(name);
+  });
+
+  it('the service depends on a healthy PostgreSQL (and Redis) and is wired to them by name', () => {
+    const otp = compose.services.otp;
+    expect(otp.depends_on.postgres.condition).toBe('service_healthy');
+    expect(otp.depends_on.redis.condition).toBe('service_healthy');
+    expect(compose.services.postgres.healthcheck.test.join(' ')).toContain('pg_isready');
+    const db = new URL(otp.environment.DATABASE_URL);
+    expect(db.hostname).toBe('postgres');
+    expect(db.username).toBe(compose.services.postgres.environment.POSTGRES_USER);
+    expect(db.pathname).toBe(`/${compose.services.postgres.environment.POSTGRES_DB}`);
+    expect(new URL(otp.environment.REDIS_URL).hostname).toBe('redis');
+    expect(otp.build).toBe('.');
+  });
+
+  it('the Dockerfile is multi-stage, runs as a non-root user, has a healthcheck and starts the built service', () => {
+    expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
+    expect(dockerfile).toMatch(/COPY --from=build/);
+    expect(dockerfile).toMatch(/^USER (?!root)\w+/m);
+    expect(dockerfile).toMatch(/^HEALTHCHECK .*\n?.*\/health\/ready/m);
+    expect(dockerfile).toMatch(/CMD \["node", "dist\/src\/main.js"\]/);
+    const envLines = [...dockerfile.matchAll(/^\s*([A-Z_]+)=/gm)].map((m) => m[1]);
+    for (const name of envLines) expect(ENV_VARIABLES).toContain(name);
+  });
+
+  it('the README documents every configuration variable', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    for (const name of ENV_VARIABLES) expect(readme).toContain(`\`${name}\``);
+  });
+});
