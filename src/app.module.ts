@@ -2,6 +2,7 @@ import { DynamicModule, Module, RequestMethod } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
+import { AuditModule } from './audit/audit.module';
 import { AuthGuard } from './clients/auth.guard';
 import { ClientsModule } from './clients/clients.module';
 import { CommonModule } from './common/common.module';
@@ -9,10 +10,13 @@ import { ProblemFilter } from './common/problem.filter';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
+import { GatewayModule } from './gateway/gateway.module';
 import { HealthModule } from './health/health.module';
+import { IssuanceModule } from './issuance/issuance.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { ClientThrottlerGuard } from './throttling/client-throttler.guard';
 import { ThrottlingModule } from './throttling/throttling.module';
+import { VerificationModule } from './verification/verification.module';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -55,7 +59,11 @@ export class AppModule {
         DatabaseModule,
         MetricsModule,
         ThrottlingModule,
+        AuditModule,
         ClientsModule,
+        GatewayModule.forRoot(config),
+        IssuanceModule,
+        VerificationModule,
         HealthModule,
       ],
       providers: [

@@ -17,6 +17,8 @@ export interface Principal {
   clientName: string;
   keyId: string;
   scopes: string[];
+  /** Wrong codes allowed per verification for this client (null: OTP_MAX_ATTEMPTS). */
+  maxCheckAttempts: number | null;
 }
 
 export type AuthedRequest = FastifyRequest & { principal?: Principal };

@@ -23,6 +23,7 @@ export interface CreateClientInput {
   name: string;
   scopes: Scope[];
   webhookUrl?: string | null;
+  maxCheckAttempts?: number | null;
 }
 
 @Injectable()
@@ -54,22 +55,22 @@ export class ClientsService {
 
   private async load(prefix: string, now: number): Promise<CachedKey | undefined> {
     // One statement finds the key and stamps last_used_at (at most once a minute, to spare writes).
-    const rows: Array<{ key_id: string; key_hash: Buffer; client_id: string; name: string; scopes: string[] }> = await this.db.query(
+    const rows: Array<{ key_id: string; key_hash: Buffer; client_id: string; name: string; scopes: string[]; max_check_attempts: number | null }> = await this.db.query(
       `WITH k AS (
-         SELECT k.id, k.key_hash, c.id AS client_id, c.name, c.scopes
+         SELECT k.id, k.key_hash, c.id AS client_id, c.name, c.scopes, c.max_check_attempts
            FROM api_keys k JOIN api_clients c ON c.id = k.client_id
           WHERE k.prefix = $1 AND k.revoked_at IS NULL AND c.disabled_at IS NULL
        ), touched AS (
          UPDATE api_keys SET last_used_at = $2::timestamptz
           WHERE id IN (SELECT id FROM k) AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')
        )
-       SELECT id AS key_id, key_hash, client_id, name, scopes FROM k`,
+       SELECT id AS key_id, key_hash, client_id, name, scopes, max_check_attempts FROM k`,
       [prefix, this.clock.now()],
     );
     if (rows.length === 0) return undefined;
     const row = rows[0];
     const entry: CachedKey = {
-      principal: { clientId: row.client_id, clientName: row.name, keyId: row.key_id, scopes: row.scopes },
+      principal: { clientId: row.client_id, clientName: row.name, keyId: row.key_id, scopes: row.scopes, maxCheckAttempts: row.max_check_attempts },
       keyId: row.key_id,
       keyHash: row.key_hash,
       expiresAt: now + this.config.apiKeyCacheTtlMs,
@@ -87,6 +88,7 @@ export class ClientsService {
         name: input.name,
         scopes: [...new Set(input.scopes)],
         webhookUrl: input.webhookUrl ?? null,
+        maxCheckAttempts: input.maxCheckAttempts ?? null,
         webhookSecret: 'whsec_' + randomToken(40),
         createdAt: this.clock.now(),
         disabledAt: null,
@@ -178,6 +180,7 @@ function toClientView(c: ApiClient, keys: ApiKeyView[]): ApiClientView {
     name: c.name,
     scopes: c.scopes,
     webhookUrl: c.webhookUrl,
+    maxCheckAttempts: c.maxCheckAttempts,
     createdAt: c.createdAt.toISOString(),
     keys,
   };

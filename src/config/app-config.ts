@@ -37,6 +37,9 @@ export class AppConfig {
     if (env.NODE_ENV === 'production' && !env.OTP_HMAC_KEYS) {
       problems.push('OTP_HMAC_KEYS is required when NODE_ENV=production (e.g. OTP_HMAC_KEYS=k1:$(openssl rand -hex 32))');
     }
+    for (const kind of ['SMS', 'VOICE'] as const) {
+      if (env[`${kind}_PROVIDER`] === 'http' && !env[`${kind}_HTTP_URL`]) problems.push(`${kind}_HTTP_URL is required when ${kind}_PROVIDER=http`);
+    }
     if (problems.length) throw new ConfigError(problems);
     return new AppConfig(env);
   }
@@ -83,6 +86,35 @@ export class AppConfig {
   }
   get serviceName(): string {
     return this.env.SERVICE_NAME;
+  }
+  get gateway() {
+    return {
+      smsProvider: this.env.SMS_PROVIDER as 'console' | 'http',
+      voiceProvider: this.env.VOICE_PROVIDER as 'console' | 'http',
+      smsHttpUrl: this.env.SMS_HTTP_URL,
+      voiceHttpUrl: this.env.VOICE_HTTP_URL,
+      httpToken: this.env.PROVIDER_HTTP_TOKEN,
+      timeoutMs: this.env.PROVIDER_TIMEOUT_MS,
+      messageMaxAttempts: this.env.MESSAGE_MAX_ATTEMPTS,
+      pollIntervalMs: this.env.OUTBOX_POLL_INTERVAL_MS,
+      webhookTimeoutMs: this.env.WEBHOOK_TIMEOUT_MS,
+    };
+  }
+  /** The dev inbox exists only with the built-in console provider, outside production. */
+  get devInboxEnabled(): boolean {
+    return !this.isProduction && this.env.SMS_PROVIDER === 'console';
+  }
+  get otp() {
+    return {
+      maxAttempts: this.env.OTP_MAX_ATTEMPTS,
+      maxSends: this.env.OTP_MAX_SENDS,
+      resendCooldownSeconds: this.env.OTP_RESEND_COOLDOWN_SECONDS,
+      phoneSendsPer15Min: this.env.PHONE_SENDS_PER_15_MIN,
+      phoneSendsPer24H: this.env.PHONE_SENDS_PER_24_H,
+      phoneCheckFailuresPerHour: this.env.PHONE_CHECK_FAILURES_PER_HOUR,
+      sweepIntervalMs: this.env.EXPIRY_SWEEP_INTERVAL_MS,
+      webOtpDomain: this.env.WEBOTP_DOMAIN,
+    };
   }
 
   /** A copy with some variables replaced: tests use it to run instances with other settings. */

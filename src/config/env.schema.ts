@@ -5,6 +5,7 @@ import {
   IsInt,
   IsOptional,
   IsString,
+  IsUrl,
   Matches,
   Max,
   Min,
@@ -185,9 +186,92 @@ export class EnvSchema {
   @IsInt()
   @Min(0)
   SHUTDOWN_TIMEOUT_MS = 10000;
+
+  // --- delivery (gateway) ---
+  @IsIn(['console', 'http'])
+  SMS_PROVIDER = 'console';
+
+  @IsIn(['console', 'http'])
+  VOICE_PROVIDER = 'console';
+
+  @IsOptional()
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  SMS_HTTP_URL?: string;
+
+  @IsOptional()
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  VOICE_HTTP_URL?: string;
+
+  @IsOptional()
+  @IsString()
+  @MinLength(16)
+  PROVIDER_HTTP_TOKEN?: string;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  PROVIDER_TIMEOUT_MS = 5000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(20)
+  MESSAGE_MAX_ATTEMPTS = 4;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(50)
+  OUTBOX_POLL_INTERVAL_MS = 1000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  WEBHOOK_TIMEOUT_MS = 5000;
+
+  // --- verifications ---
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(20)
+  OTP_MAX_ATTEMPTS = 5;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(20)
+  OTP_MAX_SENDS = 5;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  OTP_RESEND_COOLDOWN_SECONDS = 30;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  PHONE_SENDS_PER_15_MIN = 5;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  PHONE_SENDS_PER_24_H = 10;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  PHONE_CHECK_FAILURES_PER_HOUR = 10;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  EXPIRY_SWEEP_INTERVAL_MS = 5000;
+
+  @IsOptional()
+  @Matches(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, { message: 'WEBOTP_DOMAIN must be a domain name such as bank.example.jp' })
+  WEBOTP_DOMAIN?: string;
 }
 
 export const ENV_VARIABLES: readonly string[] = Object.keys(new EnvSchema()).concat(
   // optional variables have no initializer, so list them explicitly
-  ['DATABASE_URL', 'REDIS_URL', 'DEV_API_KEY', 'OTP_HMAC_KEYS'],
+  ['DATABASE_URL', 'REDIS_URL', 'DEV_API_KEY', 'OTP_HMAC_KEYS', 'SMS_HTTP_URL', 'VOICE_HTTP_URL', 'PROVIDER_HTTP_TOKEN', 'WEBOTP_DOMAIN'],
 );

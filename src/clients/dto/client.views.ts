@@ -19,6 +19,7 @@ export class ApiClientView {
   @ApiProperty({ example: 'payments' }) name!: string;
   @ApiProperty({ enum: SCOPES, isArray: true }) scopes!: string[];
   @ApiProperty({ nullable: true, type: String }) webhookUrl!: string | null;
+  @ApiProperty({ nullable: true, type: Number }) maxCheckAttempts!: number | null;
   @ApiProperty() createdAt!: string;
   @ApiProperty({ type: [ApiKeyView] }) keys!: ApiKeyView[];
 }

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMinSize, IsArray, IsIn, IsOptional, IsString, IsUrl, Matches } from 'class-validator';
+import { ArrayMinSize, IsArray, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min } from 'class-validator';
 import { SCOPES, Scope } from '../scopes';
 
 export class CreateClientDto {
@@ -13,6 +13,13 @@ export class CreateClientDto {
   @ArrayMinSize(1)
   @IsIn(SCOPES as unknown as string[], { each: true, message: `each scope must be one of: ${SCOPES.join(', ')}` })
   scopes!: Scope[];
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 20, description: 'Wrong codes allowed per verification (default OTP_MAX_ATTEMPTS).' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(20)
+  maxCheckAttempts?: number;
 
   @ApiPropertyOptional({ description: 'Default URL for result webhooks.', example: 'https://bank.internal/hooks/otp' })
   @IsOptional()

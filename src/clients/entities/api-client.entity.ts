@@ -18,6 +18,10 @@ export class ApiClient {
   @Column({ name: 'webhook_secret', type: 'text' })
   webhookSecret!: string;
 
+  /** Wrong codes allowed per verification; null means OTP_MAX_ATTEMPTS. */
+  @Column({ name: 'max_check_attempts', type: 'integer', nullable: true })
+  maxCheckAttempts!: number | null;
+
   @Column({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 

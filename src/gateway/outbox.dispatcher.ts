@@ -1,0 +1,224 @@
+import { createHmac } from 'node:crypto';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import { Clock } from '../common/clock';
+import { AppConfig } from '../config/app-config';
+import { MessagePayload, OutboxService, WebhookPayload } from './outbox.service';
+import { ProviderAccepted, ProviderError, SMS_GATEWAY, SmsGateway, VOICE_GATEWAY, VoiceGateway } from './ports';
+
+interface OutboxRow {
+  id: string;
+  kind: 'sms' | 'voice' | 'webhook';
+  verification_id: string | null;
+  client_id: string | null;
+  payload: Buffer | null;
+  attempts: number;
+  max_attempts: number;
+  segments: number | null;
+}
+
+type Outcome = { ok: true; accepted?: ProviderAccepted; statusCode?: number } | { ok: false; error: string; retryable: boolean; statusCode?: number; provider?: string };
+
+/** Seconds to wait before try n+1 (index n-1); the last value repeats. */
+const MESSAGE_BACKOFF_S = [2, 5, 15, 30, 60];
+const WEBHOOK_BACKOFF_S = [10, 60, 300, 900, 1800, 3600, 7200, 14400];
+
+export interface MessageFailure {
+  outboxId: string;
+  verificationId: string;
+  channel: 'sms' | 'voice';
+}
+/** Called in the transaction that marks a message failed for good; returns outbox ids it queued. */
+export type MessageFailedHandler = (m: EntityManager, failure: MessageFailure) => Promise<string[]>;
+
+const CLAIM_COLUMNS = 'id, kind, verification_id, client_id, payload, attempts, max_attempts, segments';
+
+/**
+ * The outbox dispatcher (see OutboxService). A row is claimed by one atomic UPDATE (status sending,
+ * attempts + 1, a lease), so any number of instances share the work and none sends a row twice:
+ * - at once, in-process, right after the transaction that wrote it commits (dispatchSoon);
+ * - by polling with FOR UPDATE SKIP LOCKED, for rows that are due for a retry, that another instance
+ *   left behind by crashing before it sent them, or whose lease ran out mid-send.
+ * Every try is recorded in outbox_attempts; the final outcome writes an audit event.
+ * A crash after a provider accepted a message but before the row was marked done sends it again once the
+ * lease ends: delivery is at least once, and a resent message carries the same code.
+ */
+@Injectable()
+export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(OutboxDispatcher.name);
+  private timer?: NodeJS.Timeout;
+  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly failureHandlers: MessageFailedHandler[] = [];
+  private stopped = false;
+  private polling = false;
+
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly clock: Clock,
+    private readonly config: AppConfig,
+    private readonly outbox: OutboxService,
+    private readonly audit: AuditService,
+    @Inject(SMS_GATEWAY) private readonly sms: SmsGateway,
+    @Inject(VOICE_GATEWAY) private readonly voice: VoiceGateway,
+  ) {}
+
+  onMessageFailed(handler: MessageFailedHandler): void {
+    this.failureHandlers.push(handler);
+  }
+
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => void this.pollOnce().catch((err) => this.logger.error({ err }, 'outbox poll failed')), this.config.gateway.pollIntervalMs);
+    this.timer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  /** Sends these rows now, in the background (called after the transaction that wrote them commits). */
+  dispatchSoon(ids: string[]): void {
+    for (const id of ids) this.track(this.claimById(id).then((row) => (row ? this.process(row) : undefined)));
+  }
+
+  /** Claims and sends due rows; returns how many it handled. Runs on a timer; tests call it directly. */
+  async pollOnce(limit = 50): Promise<number> {
+    if (this.stopped || this.polling) return 0;
+    this.polling = true;
+    try {
+      const now = this.clock.now();
+      const rows: OutboxRow[] = await this.db.query(
+        `UPDATE outbox SET status = 'sending', attempts = attempts + 1, locked_until = $2, updated_at = $1
+          WHERE id IN (SELECT id FROM outbox
+                        WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND locked_until < $1)
+                        ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+          RETURNING ${CLAIM_COLUMNS}`,
+        [now, this.leaseEnd(now), limit],
+      ).then((r: [OutboxRow[], number]) => r[0]);
+      await Promise.all(rows.map((row) => this.track(this.process(row))));
+      return rows.length;
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  private leaseEnd(now: Date): Date {
+    return new Date(now.getTime() + Math.max(30000, 2 * Math.max(this.config.gateway.timeoutMs, this.config.gateway.webhookTimeoutMs)));
+  }
+
+  private track<T>(p: Promise<T>): Promise<T | undefined> {
+    const guarded = p.catch((err) => {
+      this.logger.error({ err }, 'outbox dispatch failed');
+      return undefined;
+    });
+    this.inflight.add(guarded);
+    void guarded.finally(() => this.inflight.delete(guarded));
+    return guarded;
+  }
+
+  private async claimById(id: string): Promise<OutboxRow | undefined> {
+    if (this.stopped) return undefined;
+    const now = this.clock.now();
+    const [rows]: [OutboxRow[], number] = await this.db.query(
+      `UPDATE outbox SET status = 'sending', attempts = attempts + 1, locked_until = $3, updated_at = $2
+        WHERE id = $1 AND status = 'pending' AND next_attempt_at <= $2
+        RETURNING ${CLAIM_COLUMNS}`,
+      [id, now, this.leaseEnd(now)],
+    );
+    return rows[0];
+  }
+
+  private async attempt(row: OutboxRow): Promise<Outcome> {
+    if (!row.payload) return { ok: false, error: 'payload missing', retryable: false };
+    try {
+      if (row.kind === 'webhook') return await this.postWebhook(this.outbox.box.open<WebhookPayload>(row.payload));
+      const msg = this.outbox.box.open<MessagePayload>(row.payload);
+      const accepted =
+        row.kind === 'sms'
+          ? await this.sms.send({ to: msg.to, body: msg.body, reference: row.id })
+          : await this.voice.call({ to: msg.to, speech: msg.body, locale: msg.locale, reference: row.id });
+      return { ok: true, accepted };
+    } catch (err) {
+      if (err instanceof ProviderError) return { ok: false, error: err.message, retryable: err.retryable, statusCode: err.statusCode, provider: err.provider };
+      this.logger.error({ err, outboxId: row.id }, 'unexpected error while sending');
+      return { ok: false, error: 'internal error', retryable: true };
+    }
+  }
+
+  private async postWebhook(p: WebhookPayload): Promise<Outcome> {
+    const t = Math.floor(this.clock.now().getTime() / 1000);
+    const signature = createHmac('sha256', p.secret).update(`${t}.${p.body}`).digest('hex');
+    try {
+      const res = await fetch(p.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'user-agent': 'otp-verify-webhooks/1', 'webhook-id': p.eventId, signature: `t=${t},v1=${signature}` },
+        body: p.body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.config.gateway.webhookTimeoutMs),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      return res.status >= 200 && res.status < 300 ? { ok: true, statusCode: res.status } : { ok: false, error: `HTTP ${res.status}`, retryable: true, statusCode: res.status };
+    } catch (err) {
+      const timeout = err instanceof Error && err.name === 'TimeoutError';
+      return { ok: false, error: timeout ? `timed out after ${this.config.gateway.webhookTimeoutMs} ms` : 'connection failed', retryable: true };
+    }
+  }
+
+  private async process(row: OutboxRow): Promise<void> {
+    const started = Date.now();
+    const outcome = await this.attempt(row);
+    const duration = Date.now() - started;
+    const queued = await this.db.transaction(async (m) => {
+      const now = this.clock.now();
+      const provider = outcome.ok ? (outcome.accepted?.provider ?? null) : (outcome.provider ?? null);
+      await m.query(
+        `INSERT INTO outbox_attempts (outbox_id, attempt, provider, ok, status_code, error, duration_ms, attempted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [row.id, row.attempts, provider, outcome.ok, outcome.statusCode ?? null, outcome.ok ? null : outcome.error, duration, now],
+      );
+      const isWebhook = row.kind === 'webhook';
+      const base = { actor: { type: 'system' as const, id: 'dispatcher' }, clientId: row.client_id, verificationId: row.verification_id };
+      if (outcome.ok) {
+        await m.query(
+          `UPDATE outbox SET status = 'done', payload = NULL, locked_until = NULL, last_error = NULL, delivery_status = 'sent',
+                  provider = $2, provider_message_id = $3, updated_at = $4 WHERE id = $1`,
+          [row.id, provider, outcome.accepted?.providerMessageId ?? null, now],
+        );
+        await this.audit.record(m, {
+          ...base,
+          type: isWebhook ? 'webhook.delivered' : 'message.sent',
+          data: isWebhook
+            ? { outboxId: row.id, attempt: row.attempts, statusCode: outcome.statusCode }
+            : { outboxId: row.id, channel: row.kind, provider, providerMessageId: outcome.accepted?.providerMessageId, attempt: row.attempts, segments: row.segments },
+        });
+        return [];
+      }
+      const backoff = isWebhook ? WEBHOOK_BACKOFF_S : MESSAGE_BACKOFF_S;
+      if (outcome.retryable && row.attempts < row.max_attempts) {
+        const next = new Date(now.getTime() + backoff[Math.min(row.attempts - 1, backoff.length - 1)] * 1000);
+        await m.query(
+          `UPDATE outbox SET status = 'pending', locked_until = NULL, next_attempt_at = $2, last_error = $3, provider = COALESCE($4, provider), updated_at = $5 WHERE id = $1`,
+          [row.id, next, outcome.error, provider, now],
+        );
+        return [];
+      }
+      await m.query(
+        `UPDATE outbox SET status = 'failed', payload = NULL, locked_until = NULL, last_error = $2, delivery_status = 'failed', provider = COALESCE($3, provider), updated_at = $4 WHERE id = $1`,
+        [row.id, outcome.error, provider, now],
+      );
+      await this.audit.record(m, {
+        ...base,
+        type: isWebhook ? 'webhook.failed' : 'message.failed',
+        data: { outboxId: row.id, attempts: row.attempts, error: outcome.error, ...(isWebhook ? {} : { channel: row.kind, provider }) },
+      });
+      if (isWebhook || !row.verification_id) return [];
+      const ids: string[] = [];
+      for (const handler of this.failureHandlers) ids.push(...(await handler(m, { outboxId: row.id, verificationId: row.verification_id, channel: row.kind as 'sms' | 'voice' })));
+      return ids;
+    });
+    if (!outcome.ok) this.logger.warn({ outboxId: row.id, kind: row.kind, attempt: row.attempts, error: outcome.error }, 'outbox send failed');
+    this.dispatchSoon(queued);
+  }
+}

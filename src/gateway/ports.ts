@@ -1,0 +1,46 @@
+/** What the outside world needs to deliver a code: one small interface per capability. */
+export interface OutgoingSms {
+  to: string; // E.164
+  body: string;
+  /** Our outbox id: providers that accept a client reference get it, for receipts. */
+  reference: string;
+}
+
+export interface OutgoingCall {
+  to: string;
+  /** What the IVR reads out. */
+  speech: string;
+  locale: 'ja' | 'en';
+  reference: string;
+}
+
+export interface ProviderAccepted {
+  provider: string;
+  providerMessageId: string;
+}
+
+/** A provider error: `retryable` false for answers that will not change (bad number, rejected content). */
+export class ProviderError extends Error {
+  constructor(
+    readonly provider: string,
+    message: string,
+    readonly retryable = true,
+    readonly statusCode?: number,
+  ) {
+    super(message);
+    this.name = 'ProviderError';
+  }
+}
+
+export interface SmsGateway {
+  readonly name: string;
+  send(sms: OutgoingSms): Promise<ProviderAccepted>;
+}
+
+export interface VoiceGateway {
+  readonly name: string;
+  call(call: OutgoingCall): Promise<ProviderAccepted>;
+}
+
+export const SMS_GATEWAY = Symbol('SMS_GATEWAY');
+export const VOICE_GATEWAY = Symbol('VOICE_GATEWAY');

@@ -1,0 +1,31 @@
+import { Logger } from '@nestjs/common';
+import { maskPhone } from '../../../common/phone';
+import { newId } from '../../../common/ids';
+import { DevInbox } from '../../dev-inbox';
+import { OutgoingCall, OutgoingSms, ProviderAccepted, SmsGateway, VoiceGateway } from '../../ports';
+
+/**
+ * The built-in default: sends nothing, logs that a message went out (to a masked number, never its text)
+ * and, outside production, keeps it in the dev inbox so the whole flow can be tried without an account.
+ */
+export class ConsoleProvider implements SmsGateway, VoiceGateway {
+  readonly name = 'console';
+  private readonly logger = new Logger('ConsoleProvider');
+
+  constructor(private readonly inbox: DevInbox | null) {}
+
+  async send(sms: OutgoingSms): Promise<ProviderAccepted> {
+    return this.deliver('sms', sms.to, sms.body, sms.reference);
+  }
+
+  async call(call: OutgoingCall): Promise<ProviderAccepted> {
+    return this.deliver('voice', call.to, call.speech, call.reference);
+  }
+
+  private deliver(channel: 'sms' | 'voice', to: string, body: string, reference: string): ProviderAccepted {
+    const id = newId('msg');
+    this.logger.log({ to: maskPhone(to), channel, reference, providerMessageId: id }, `console ${channel} "sent"${this.inbox ? ' (see GET /v1/dev/messages)' : ''}`);
+    this.inbox?.add({ to, channel, body, reference, sentAt: new Date().toISOString() });
+    return { provider: this.name, providerMessageId: id };
+  }
+}

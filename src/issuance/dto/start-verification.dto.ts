@@ -1,0 +1,70 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import { TransactionDto } from './transaction.dto';
+
+export class StartVerificationDto {
+  @ApiProperty({ example: '+819012345678', description: 'E.164, or national form with `country`.' })
+  @IsString()
+  @MaxLength(32)
+  phoneNumber!: string;
+
+  @ApiPropertyOptional({ example: 'JP', description: 'ISO 3166-1 alpha-2, for a number in national form.' })
+  @IsOptional()
+  @Matches(/^[A-Za-z]{2}$/, { message: 'country must be an ISO 3166-1 alpha-2 code such as JP' })
+  country?: string;
+
+  @ApiPropertyOptional({ enum: ['sms', 'voice'], default: 'sms' })
+  @IsOptional()
+  @IsIn(['sms', 'voice'])
+  channel?: 'sms' | 'voice';
+
+  @ApiProperty({ example: 'login', pattern: '^[a-z0-9_.-]{1,64}$' })
+  @IsString()
+  @Matches(/^[a-z0-9_.-]{1,64}$/, { message: 'purpose must be 1-64 characters of a-z 0-9 _ . -' })
+  purpose!: string;
+
+  @ApiPropertyOptional({ enum: ['ja', 'en'], default: 'ja' })
+  @IsOptional()
+  @IsIn(['ja', 'en'])
+  locale?: 'ja' | 'en';
+
+  @ApiPropertyOptional({ minimum: 4, maximum: 10, default: 6 })
+  @IsOptional()
+  @IsInt()
+  @Min(4)
+  @Max(10)
+  codeLength?: number;
+
+  @ApiPropertyOptional({ minimum: 60, maximum: 1800, default: 300 })
+  @IsOptional()
+  @IsInt()
+  @Min(60)
+  @Max(1800)
+  ttlSeconds?: number;
+
+  @ApiPropertyOptional({ type: TransactionDto })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => TransactionDto)
+  transaction?: TransactionDto;
+
+  @ApiPropertyOptional({ maxLength: 128, example: 'order-8812' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(128)
+  reference?: string;
+
+  @ApiPropertyOptional({ example: 'https://bank.internal/hooks/otp', description: 'https (http only outside production); defaults to the client URL.' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(2048)
+  callbackUrl?: string;
+}
+
+export class ResendVerificationDto {
+  @ApiPropertyOptional({ enum: ['sms', 'voice'] })
+  @IsOptional()
+  @IsIn(['sms', 'voice'])
+  channel?: 'sms' | 'voice';
+}

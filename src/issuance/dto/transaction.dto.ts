@@ -1,0 +1,21 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { IsString, Matches, MaxLength, MinLength } from 'class-validator';
+
+/** The transaction a code is bound to (dynamic linking, as PSD2 asks). */
+export class TransactionDto {
+  @ApiProperty({ example: '150000', description: 'Decimal string, up to 15 integer and 4 fraction digits.' })
+  @IsString()
+  @Matches(/^\d{1,15}(\.\d{1,4})?$/, { message: 'amount must be a decimal string such as "150000" or "12.50"' })
+  amount!: string;
+
+  @ApiProperty({ example: 'JPY', description: 'ISO 4217 code.' })
+  @IsString()
+  @Matches(/^[A-Za-z]{3}$/, { message: 'currency must be an ISO 4217 code such as JPY' })
+  currency!: string;
+
+  @ApiProperty({ example: 'ACME Ltd', maxLength: 100 })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(100)
+  payee!: string;
+}

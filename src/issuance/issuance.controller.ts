@@ -1,0 +1,69 @@
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { AuthedRequest, CurrentPrincipal, Principal, RequireScopes } from '../clients/auth.decorators';
+import { ProblemException } from '../common/problem';
+import { ResendVerificationDto, StartVerificationDto } from './dto/start-verification.dto';
+import { VerificationView } from './dto/verification.view';
+import { IssuanceService, RequestContext } from './issuance.service';
+
+const ctx = (principal: Principal, req: AuthedRequest): RequestContext => ({ principal, ip: req.ip ?? null });
+
+@ApiTags('verifications')
+@ApiBearerAuth()
+@Controller('v1/verifications')
+export class IssuanceController {
+  constructor(private readonly issuance: IssuanceService) {}
+
+  @Post()
+  @RequireScopes('verifications:write')
+  @ApiOperation({ summary: 'Start a verification: screen the number and send a code' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A repeat with the same key and body within 24 h returns the first answer and sends nothing.' })
+  @ApiCreatedResponse({ type: VerificationView, description: 'Code sent (status pending).' })
+  @ApiAcceptedResponse({ type: VerificationView, description: 'The number must pass a voice-contract check first (status screening).' })
+  async start(
+    @CurrentPrincipal() principal: Principal,
+    @Req() req: AuthedRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+    @Body() dto: StartVerificationDto,
+    @Headers('idempotency-key') idempotencyKey?: string,
+  ): Promise<VerificationView> {
+    if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 255)) {
+      throw new ProblemException(400, 'validation_failed', 'Idempotency-Key must be 1 to 255 characters.', {
+        errors: [{ field: 'Idempotency-Key', message: 'must be 1 to 255 characters' }],
+      });
+    }
+    const result = await this.issuance.start(ctx(principal, req), dto, idempotencyKey);
+    reply.status(result.status);
+    return result.body;
+  }
+
+  @Get(':id')
+  @RequireScopes('verifications:write', 'verifications:check')
+  @ApiOkResponse({ type: VerificationView })
+  get(@CurrentPrincipal() principal: Principal, @Req() req: AuthedRequest, @Param('id') id: string): Promise<VerificationView> {
+    return this.issuance.get(ctx(principal, req), id);
+  }
+
+  @Post(':id/resend')
+  @HttpCode(200)
+  @RequireScopes('verifications:write')
+  @ApiOperation({ summary: 'Send a fresh code (the old one stops working); the attempt budget is not reset' })
+  @ApiOkResponse({ type: VerificationView })
+  resend(
+    @CurrentPrincipal() principal: Principal,
+    @Req() req: AuthedRequest,
+    @Param('id') id: string,
+    @Body() dto: ResendVerificationDto = new ResendVerificationDto(),
+  ): Promise<VerificationView> {
+    return this.issuance.resend(ctx(principal, req), id, dto ?? {});
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  @RequireScopes('verifications:write')
+  @ApiOkResponse({ type: VerificationView })
+  cancel(@CurrentPrincipal() principal: Principal, @Req() req: AuthedRequest, @Param('id') id: string): Promise<VerificationView> {
+    return this.issuance.cancel(ctx(principal, req), id);
+  }
+}

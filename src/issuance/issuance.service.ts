@@ -1,0 +1,309 @@
+import { createHash } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import type { Principal } from '../clients/auth.decorators';
+import { Clock } from '../common/clock';
+import { newId } from '../common/ids';
+import { InvalidPhoneNumber, ParsedPhone, parsePhone } from '../common/phone';
+import { ProblemException } from '../common/problem';
+import { AppConfig } from '../config/app-config';
+import { OutboxDispatcher } from '../gateway/outbox.dispatcher';
+import { OutboxService } from '../gateway/outbox.service';
+import { BoundTransaction, codeHmac, generateCode } from './codes';
+import { ResendVerificationDto, StartVerificationDto } from './dto/start-verification.dto';
+import { VerificationView } from './dto/verification.view';
+import { renderMessage } from './message-text';
+import { PhoneLimits } from './phone-limits';
+import { RISK_SCREENER, RiskScreener } from './risk.port';
+import { countSegments } from './segments';
+import { effectiveStatus, OPEN_STATUSES, VerificationRow, VerificationStore } from './verification.store';
+
+export interface StartResult {
+  status: 201 | 202;
+  body: VerificationView;
+}
+
+export interface RequestContext {
+  principal: Principal;
+  ip: string | null;
+}
+
+const SMS_TYPES = ['mobile', 'fixed_line_or_mobile'];
+const VOICE_TYPES = ['mobile', 'fixed_line', 'fixed_line_or_mobile'];
+const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
+
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function notPending(status: string): ProblemException {
+  return new ProblemException(409, 'verification_not_pending', `The verification is ${status}; only pending verifications can change.`, { verificationStatus: status });
+}
+
+/**
+ * Starting, resending and cancelling verifications. Each change is one transaction holding the row, its
+ * audit events and the outbox row of its message; the message is dispatched only after commit.
+ */
+@Injectable()
+export class IssuanceService {
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly clock: Clock,
+    private readonly config: AppConfig,
+    private readonly store: VerificationStore,
+    private readonly limits: PhoneLimits,
+    private readonly outbox: OutboxService,
+    private readonly dispatcher: OutboxDispatcher,
+    private readonly audit: AuditService,
+    @Inject(RISK_SCREENER) private readonly risk: RiskScreener,
+  ) {}
+
+  async start(ctx: RequestContext, dto: StartVerificationDto, idempotencyKey?: string): Promise<StartResult> {
+    const phone = this.parse(dto.phoneNumber, dto.country);
+    const channel = dto.channel ?? 'sms';
+    if (!(channel === 'sms' ? SMS_TYPES : VOICE_TYPES).includes(phone.numberType)) {
+      throw new ProblemException(400, 'unsupported_number_type', `A ${phone.numberType.replace(/_/g, ' ')} number cannot receive ${channel === 'sms' ? 'SMS' : 'calls'}.`, {
+        numberType: phone.numberType,
+      });
+    }
+    const callbackUrl = this.checkCallbackUrl(dto.callbackUrl);
+    const requestHash = createHash('sha256').update(stableJson(dto)).digest();
+    const clientId = ctx.principal.clientId;
+
+    const assessment = await this.risk.screen({ phone, clientId, channel });
+    if (assessment.decision === 'deny') {
+      throw new ProblemException(403, 'risk_denied', 'Screening refused this phone number.', { reasons: assessment.reasons });
+    }
+
+    let messageId: string | undefined;
+    const result = await this.db.transaction(async (m) => {
+      const now = this.clock.now();
+      if (idempotencyKey) {
+        const replay = await this.claimIdempotencyKey(m, clientId, idempotencyKey, requestHash, now);
+        if (replay) return replay;
+      }
+      await this.limits.lock(m, phone.e164);
+      await this.limits.assertChecksNotExhausted(m, phone.e164, now);
+      await this.limits.assertCanSend(m, phone.e164, now);
+
+      const id = newId('vrf', now.getTime());
+      const code = generateCode(dto.codeLength ?? 6);
+      const key = this.currentKey();
+      const ttl = dto.ttlSeconds ?? 300;
+      const tx: BoundTransaction | null = dto.transaction
+        ? { amount: dto.transaction.amount, currency: dto.transaction.currency.toUpperCase(), payee: dto.transaction.payee }
+        : null;
+      const screening = assessment.decision === 'screen';
+      const [row]: VerificationRow[] = await m.query(
+        `INSERT INTO verifications (id, client_id, phone_e164, country, channel, purpose, locale, status, code_hmac, code_key_id, code_length,
+                                    ttl_seconds, max_attempts, sends, max_sends, expires_at, resend_available_at, transaction, reference,
+                                    callback_url, risk, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22)
+         RETURNING *`,
+        [
+          id, clientId, phone.e164, phone.country ?? null, channel, dto.purpose, dto.locale ?? 'ja', screening ? 'screening' : 'pending',
+          codeHmac(key, id, code, tx), key.id, code.length, ttl, ctx.principal.maxCheckAttempts ?? this.config.otp.maxAttempts,
+          screening ? 0 : 1, this.config.otp.maxSends, new Date(now.getTime() + ttl * 1000), this.nextResendAt(now, 1),
+          tx ? JSON.stringify(tx) : null, dto.reference ?? null, callbackUrl, JSON.stringify(assessment), now,
+        ],
+      );
+      await this.audit.record(m, {
+        type: 'verification.created',
+        actor: { type: 'client', id: ctx.principal.keyId },
+        clientId,
+        verificationId: id,
+        phoneNumber: phone.e164,
+        ip: ctx.ip,
+        data: {
+          status: row.status, channel, purpose: dto.purpose, locale: row.locale, codeLength: code.length, ttlSeconds: ttl,
+          codeKeyId: key.id, risk: assessment, transaction: tx, reference: row.reference, idempotencyKey: idempotencyKey ?? null,
+        },
+      });
+      if (!screening) messageId = await this.queueCode(m, row, code, now, ctx.principal.keyId);
+      const body = await this.store.toView(m, row, now);
+      const answer: StartResult = { status: screening ? 202 : 201, body };
+      if (idempotencyKey) {
+        await m.query(`UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE client_id = $1 AND key = $2`, [
+          clientId, idempotencyKey, answer.status, JSON.stringify(body),
+        ]);
+      }
+      return answer;
+    });
+    if (messageId) this.dispatcher.dispatchSoon([messageId]);
+    return result;
+  }
+
+  async get(ctx: RequestContext, id: string): Promise<VerificationView> {
+    const m = this.db.manager;
+    return this.store.toView(m, await this.store.findOwn(m, id, ctx.principal.clientId), this.clock.now());
+  }
+
+  async resend(ctx: RequestContext, id: string, dto: ResendVerificationDto): Promise<VerificationView> {
+    let messageId: string | undefined;
+    const view = await this.db.transaction(async (m) => {
+      const now = this.clock.now();
+      const row = await this.store.findOwn(m, id, ctx.principal.clientId, true);
+      const status = effectiveStatus(row, now);
+      if (status !== 'pending') throw notPending(status);
+      if (row.sends >= row.max_sends) {
+        throw new ProblemException(429, 'max_sends_reached', `This verification has sent its ${row.max_sends} codes; start a new one.`);
+      }
+      if (now < row.resend_available_at) {
+        const wait = Math.ceil((row.resend_available_at.getTime() - now.getTime()) / 1000);
+        throw new ProblemException(429, 'resend_too_soon', `A new code can be sent at ${row.resend_available_at.toISOString()}.`, {
+          resendAvailableAt: row.resend_available_at.toISOString(),
+          headers: { 'Retry-After': String(wait) },
+        });
+      }
+      await this.limits.lock(m, row.phone_e164);
+      await this.limits.assertCanSend(m, row.phone_e164, now);
+      const channel = dto.channel ?? row.channel;
+      const code = generateCode(row.code_length);
+      const key = this.currentKey();
+      const sends = row.sends + 1;
+      // The attempt budget is not reset: a resend buys no new guesses.
+      const [[updated]]: [VerificationRow[], number] = await m.query(
+        `UPDATE verifications SET code_hmac = $2, code_key_id = $3, channel = $4, sends = $5, expires_at = $6, resend_available_at = $7, updated_at = $8
+          WHERE id = $1 RETURNING *`,
+        [row.id, codeHmac(key, row.id, code, row.transaction), key.id, channel, sends, new Date(now.getTime() + row.ttl_seconds * 1000), this.nextResendAt(now, sends), now],
+      );
+      await this.audit.record(m, {
+        type: 'verification.resent',
+        actor: { type: 'client', id: ctx.principal.keyId },
+        clientId: row.client_id,
+        verificationId: row.id,
+        phoneNumber: row.phone_e164,
+        ip: ctx.ip,
+        data: { channel, send: sends, codeKeyId: key.id, attemptsUsed: row.attempts },
+      });
+      messageId = await this.queueCode(m, updated, code, now, ctx.principal.keyId);
+      return this.store.toView(m, updated, now);
+    });
+    if (messageId) this.dispatcher.dispatchSoon([messageId]);
+    return view;
+  }
+
+  async cancel(ctx: RequestContext, id: string): Promise<VerificationView> {
+    return this.db.transaction(async (m) => {
+      const now = this.clock.now();
+      const row = await this.store.findOwn(m, id, ctx.principal.clientId, true);
+      const status = effectiveStatus(row, now);
+      if (!OPEN_STATUSES.includes(status)) throw notPending(status);
+      const [[updated]]: [VerificationRow[], number] = await m.query(
+        `UPDATE verifications SET status = 'canceled', updated_at = $2 WHERE id = $1 RETURNING *`,
+        [row.id, now],
+      );
+      await this.audit.record(m, {
+        type: 'verification.canceled',
+        actor: { type: 'client', id: ctx.principal.keyId },
+        clientId: row.client_id,
+        verificationId: row.id,
+        phoneNumber: row.phone_e164,
+        ip: ctx.ip,
+        data: { previousStatus: row.status },
+      });
+      return this.store.toView(m, updated, now);
+    });
+  }
+
+  /** Renders the message, counts its segments, writes the outbox row and the audit event. */
+  private async queueCode(m: EntityManager, row: VerificationRow, code: string, now: Date, keyId: string): Promise<string> {
+    const body = renderMessage({
+      channel: row.channel,
+      locale: row.locale,
+      serviceName: this.config.serviceName,
+      code,
+      ttlSeconds: row.ttl_seconds,
+      purpose: row.purpose,
+      transaction: row.transaction,
+      webOtpDomain: row.channel === 'sms' ? this.config.otp.webOtpDomain : undefined,
+    });
+    const segments = row.channel === 'sms' ? countSegments(body).segments : null;
+    await this.limits.recordSend(m, row.phone_e164, row.id, now);
+    const outboxId = await this.outbox.enqueueMessage(m, {
+      channel: row.channel,
+      verificationId: row.id,
+      clientId: row.client_id,
+      payload: { to: row.phone_e164, body, locale: row.locale },
+      segments,
+      now,
+    });
+    await this.audit.record(m, {
+      type: 'message.queued',
+      actor: { type: 'client', id: keyId },
+      clientId: row.client_id,
+      verificationId: row.id,
+      phoneNumber: row.phone_e164,
+      data: { outboxId, channel: row.channel, segments, send: row.sends },
+    });
+    return outboxId;
+  }
+
+  /** Returns the stored answer for a repeat, 409 for the key reused with another body, undefined for a new key. */
+  private async claimIdempotencyKey(m: EntityManager, clientId: string, key: string, hash: Buffer, now: Date): Promise<StartResult | undefined> {
+    await m.query(`DELETE FROM idempotency_keys WHERE client_id = $1 AND key = $2 AND created_at < $3`, [clientId, key, new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS)]);
+    // A concurrent request with the same key blocks here until the first one commits (or rolls back).
+    const inserted: unknown[] = await m.query(
+      `INSERT INTO idempotency_keys (client_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING key`,
+      [clientId, key, hash, now],
+    );
+    if (inserted.length) return undefined;
+    const [existing]: Array<{ request_hash: Buffer; response_status: number | null; response_body: VerificationView | null }> = await m.query(
+      `SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE client_id = $1 AND key = $2`,
+      [clientId, key],
+    );
+    if (!existing || !existing.request_hash.equals(hash)) {
+      throw new ProblemException(409, 'idempotency_key_reused', 'This Idempotency-Key was used with another request body in the last 24 hours.');
+    }
+    if (existing.response_status === null || !existing.response_body) {
+      throw new ProblemException(409, 'idempotency_key_in_use', 'A request with this Idempotency-Key is still being processed; retry shortly.');
+    }
+    return { status: existing.response_status as 201 | 202, body: existing.response_body };
+  }
+
+  private parse(input: string, country?: string): ParsedPhone {
+    try {
+      return parsePhone(input, country);
+    } catch (err) {
+      if (err instanceof InvalidPhoneNumber) {
+        throw new ProblemException(400, 'invalid_phone_number', `phoneNumber ${err.reason}.`, { errors: [{ field: 'phoneNumber', message: `phoneNumber ${err.reason}` }] });
+      }
+      throw err;
+    }
+  }
+
+  private checkCallbackUrl(url: string | undefined): string | null {
+    if (!url) return null;
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = new URL('invalid:');
+    }
+    const okProtocol = parsed.protocol === 'https:' || (parsed.protocol === 'http:' && !this.config.isProduction);
+    if (!okProtocol || !parsed.hostname || parsed.username || parsed.password) {
+      const message = `callbackUrl must be an https URL${this.config.isProduction ? '' : ' (http is allowed outside production)'} without credentials`;
+      throw new ProblemException(400, 'validation_failed', message, { errors: [{ field: 'callbackUrl', message }] });
+    }
+    return parsed.toString();
+  }
+
+  private currentKey() {
+    const keys = this.config.otpHmacKeys;
+    return keys[keys.length - 1];
+  }
+
+  /** Cooldown doubles with each send: 30 s after the first, 60 s after the second, 120 s… */
+  private nextResendAt(now: Date, sends: number): Date {
+    return new Date(now.getTime() + this.config.otp.resendCooldownSeconds * 1000 * 2 ** (sends - 1));
+  }
+}

@@ -1,0 +1,24 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsOptional, IsString, Matches, ValidateNested } from 'class-validator';
+import { TransactionDto } from '../../issuance/dto/transaction.dto';
+
+export class CheckVerificationDto {
+  @ApiProperty({ example: '123456', description: 'The digits of the code, exactly its length. Anything else is 400 and costs no attempt.' })
+  @IsString()
+  @Matches(/^\d{4,10}$/, { message: 'code must be 4 to 10 digits' })
+  code!: string;
+
+  @ApiPropertyOptional({ type: TransactionDto, description: 'Required, identical, when the verification was started with a transaction.' })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => TransactionDto)
+  transaction?: TransactionDto;
+}
+
+export class CheckResultView {
+  @ApiProperty() id!: string;
+  @ApiProperty({ enum: ['pending', 'approved', 'locked'] }) status!: string;
+  @ApiProperty() valid!: boolean;
+  @ApiProperty() attemptsRemaining!: number;
+}

@@ -1,0 +1,21 @@
+import { Body, Controller, HttpCode, Param, Post, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { AuthedRequest, CurrentPrincipal, Principal, RequireScopes } from '../clients/auth.decorators';
+import { CheckResultView, CheckVerificationDto } from './dto/check.dto';
+import { VerificationService } from './verification.service';
+
+@ApiTags('verifications')
+@ApiBearerAuth()
+@Controller('v1/verifications')
+export class VerificationController {
+  constructor(private readonly verifications: VerificationService) {}
+
+  @Post(':id/check')
+  @HttpCode(200)
+  @RequireScopes('verifications:check')
+  @ApiOperation({ summary: 'Check a code: approved at most once; wrong codes count down to locked' })
+  @ApiOkResponse({ type: CheckResultView })
+  check(@CurrentPrincipal() principal: Principal, @Req() req: AuthedRequest, @Param('id') id: string, @Body() dto: CheckVerificationDto): Promise<CheckResultView> {
+    return this.verifications.check({ principal, ip: req.ip ?? null }, id, dto);
+  }
+}

@@ -1,0 +1,69 @@
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+
+export interface Received {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+  json: any;
+  at: number;
+}
+
+export interface FakeServer {
+  url: string;
+  received: Received[];
+  /** Decides the answer to each request; default 200 with a JSON id. Return 'hang' to never answer. */
+  respond: (req: Received, index: number) => { status: number; body?: unknown } | 'hang';
+  waitFor(count: number, timeoutMs?: number): Promise<Received[]>;
+  close(): Promise<void>;
+}
+
+/** A local HTTP server standing in for an SMS provider or a caller's webhook endpoint. */
+export async function startFakeServer(): Promise<FakeServer> {
+  const received: Received[] = [];
+  const hanging: ServerResponse[] = [];
+  let counter = 0;
+  const fake: FakeServer = {
+    url: '',
+    received,
+    respond: () => ({ status: 200, body: { id: `fake-${++counter}` } }),
+    async waitFor(count, timeoutMs = 10000) {
+      const deadline = Date.now() + timeoutMs;
+      while (received.length < count) {
+        if (Date.now() > deadline) throw new Error(`fake server got ${received.length} requests, expected ${count}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return received;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const res of hanging) res.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += String(d)));
+    req.on('end', () => {
+      let json: unknown;
+      try {
+        json = JSON.parse(body);
+      } catch {
+        json = undefined;
+      }
+      const entry: Received = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, json, at: Date.now() };
+      received.push(entry);
+      const answer = fake.respond(entry, received.length - 1);
+      if (answer === 'hang') {
+        hanging.push(res);
+        return;
+      }
+      res.writeHead(answer.status, { 'content-type': 'application/json' });
+      res.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  fake.url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  return fake;
+}

@@ -1,0 +1,100 @@
+import { createHmac } from 'node:crypto';
+import { createTestDatabase, TestDatabase } from './support/database';
+import { startFakeServer, FakeServer } from './support/fake-http';
+import { startTestApp, TestApp } from './support/app';
+
+const PHONE = '+819012345678';
+const codeOf = (text: string) => /(\d{4,10})/.exec(text)?.[1] as string;
+
+describe('verification lifecycle over HTTP (real app, real PostgreSQL, fake SMS provider and webhook receiver)', () => {
+  let db: TestDatabase;
+  let t: TestApp;
+  let sms: FakeServer;
+  let hooks: FakeServer;
+  let caller: { key: string; clientId: string };
+  let webhookSecret: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    sms = await startFakeServer();
+    hooks = await startFakeServer();
+    t = await startTestApp(db.url, { SMS_PROVIDER: 'http', SMS_HTTP_URL: `${sms.url}/sms`, PHONE_SENDS_PER_15_MIN: '100', PHONE_SENDS_PER_24_H: '100', PHONE_CHECK_FAILURES_PER_HOUR: '100' });
+    const admin = await t.createClient(['admin']);
+    const created = await t.request('POST', '/v1/admin/clients', {
+      key: admin.key,
+      body: { name: 'bank', scopes: ['verifications:write', 'verifications:check'], webhookUrl: `${hooks.url}/hook` },
+    });
+    caller = { key: created.body.apiKey.key, clientId: created.body.id };
+    webhookSecret = created.body.webhookSecret;
+  });
+  afterAll(async () => {
+    await t?.close();
+    await sms?.close();
+    await hooks?.close();
+    await db?.drop();
+  });
+
+  it('start → the provider receives the code → check approves → a signed webhook arrives', async () => {
+    const before = sms.received.length;
+    const start = await t.request('POST', '/v1/verifications', { key: caller.key, body: { phoneNumber: PHONE, purpose: 'login' } });
+    expect(start.status).toBe(201);
+    expect(start.body).toMatchObject({ status: 'pending', phoneNumber: '+81*******5678', channel: 'sms', locale: 'ja', purpose: 'login', attemptsRemaining: 5, sendsRemaining: 4, risk: { decision: 'allow', reasons: [] } });
+    expect(start.body.id).toMatch(/^vrf_/);
+    const [msg] = (await sms.waitFor(before + 1)).slice(before);
+    expect(msg.json.to).toBe(PHONE);
+    expect(msg.json.reference).toMatch(/^msg_/);
+    const code = codeOf(msg.json.text);
+    expect(code).toHaveLength(6);
+    expect(JSON.stringify(start.body)).not.toContain(code);
+
+    const got = await t.request('GET', `/v1/verifications/${start.body.id}`, { key: caller.key });
+    expect(got.body.delivery).toMatchObject({ status: 'sent', provider: 'http', attempts: 1 });
+
+    const hooksBefore = hooks.received.length;
+    const check = await t.request('POST', `/v1/verifications/${start.body.id}/check`, { key: caller.key, body: { code } });
+    expect(check.status).toBe(200);
+    expect(check.body).toEqual({ id: start.body.id, status: 'approved', valid: true, attemptsRemaining: 5 });
+
+    const [hook] = (await hooks.waitFor(hooksBefore + 1)).slice(hooksBefore);
+    expect(hook.json).toMatchObject({ type: 'verification.approved', data: { id: start.body.id, status: 'approved' } });
+    expect(hook.json.id).toMatch(/^evt_/);
+    const sig = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(hook.headers.signature as string);
+    expect(sig).not.toBeNull();
+    const expected = createHmac('sha256', webhookSecret).update(`${sig![1]}.${hook.body}`).digest('hex');
+    expect(sig![2]).toBe(expected);
+    expect(hook.body).not.toContain(code);
+
+    const again = await t.request('POST', `/v1/verifications/${start.body.id}/check`, { key: caller.key, body: { code } });
+    expect(again.status).toBe(409);
+    expect(again.body).toMatchObject({ code: 'verification_not_pending', verificationStatus: 'approved' });
+  });
+
+  it('wrong codes count down and lock at the limit; the right code no longer works', async () => {
+    const start = await t.request('POST', '/v1/verifications', { key: caller.key, body: { phoneNumber: PHONE, purpose: 'transfer' } });
+    const code = codeOf((await sms.waitFor(sms.received.length)).at(-1)!.json.text);
+    const wrong = code === '000000' ? '111111' : '000000';
+    const remaining = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await t.request('POST', `/v1/verifications/${start.body.id}/check`, { key: caller.key, body: { code: wrong } });
+      expect(r.status).toBe(200);
+      expect(r.body.valid).toBe(false);
+      remaining.push(r.body.attemptsRemaining);
+      if (i === 4) expect(r.body.status).toBe('locked');
+    }
+    expect(remaining).toEqual([4, 3, 2, 1, 0]);
+    const right = await t.request('POST', `/v1/verifications/${start.body.id}/check`, { key: caller.key, body: { code } });
+    expect(right.status).toBe(409);
+    expect(right.body.verificationStatus).toBe('locked');
+  });
+
+  it('a wrong-length or non-digit code is 400 and costs no attempt', async () => {
+    const start = await t.request('POST', '/v1/verifications', { key: caller.key, body: { phoneNumber: PHONE, purpose: 'login', codeLength: 8 } });
+    for (const code of ['123456', '12345678901', 'abcdefgh', '1234 678', 12345678]) {
+      const r = await t.request('POST', `/v1/verifications/${start.body.id}/check`, { key: caller.key, body: { code } });
+      expect(r.status).toBe(400);
+      expect(r.body.code).toBe('validation_failed');
+    }
+    const got = await t.request('GET', `/v1/verifications/${start.body.id}`, { key: caller.key });
+    expect(got.body.attemptsRemaining).toBe(5);
+  });
+});
