@@ -59,7 +59,7 @@ export class Verifications1764200000000 implements MigrationInterface {
         key text NOT NULL,
         request_hash bytea NOT NULL,
         response_status integer,
-        response_body jsonb,
+        response_body json, -- json, not jsonb: a replay returns the first answer byte for byte
         created_at timestamptz NOT NULL,
         PRIMARY KEY (client_id, key)
       )`);

@@ -5,6 +5,7 @@ import type { DestinationStream } from 'pino';
 import { AuditModule } from './audit/audit.module';
 import { AuthGuard } from './clients/auth.guard';
 import { ClientsModule } from './clients/clients.module';
+import { Clock } from './common/clock';
 import { CommonModule } from './common/common.module';
 import { ProblemFilter } from './common/problem.filter';
 import { AppConfig } from './config/app-config';
@@ -22,13 +23,15 @@ export interface AppModuleOptions {
   config: AppConfig;
   /** Where JSON logs go (stdout by default); tests collect them to search for secrets. */
   logStream?: DestinationStream;
+  /** Replaces the system clock (tests). */
+  clock?: Clock;
 }
 
 const REDACTED = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'res.headers["set-cookie"]'];
 
 @Module({})
 export class AppModule {
-  static forRoot({ config, logStream }: AppModuleOptions): DynamicModule {
+  static forRoot({ config, logStream, clock }: AppModuleOptions): DynamicModule {
     return {
       module: AppModule,
       imports: [
@@ -55,7 +58,7 @@ export class AppModule {
             ...(logStream ? [logStream] : []),
           ] as never,
         }),
-        CommonModule,
+        CommonModule.forRoot(clock),
         DatabaseModule,
         MetricsModule,
         ThrottlingModule,

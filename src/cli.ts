@@ -55,7 +55,7 @@ async function run(argv: string[]): Promise<void> {
   }
   const { config: resolved, embedded } = await resolveDatabase(config);
 
-  @Module({ imports: [ConfigModule.forRoot(resolved), CommonModule, DatabaseModule, ClientsModule] })
+  @Module({ imports: [ConfigModule.forRoot(resolved), CommonModule.forRoot(), DatabaseModule, ClientsModule] })
   class CliModule {}
 
   const app = await NestFactory.createApplicationContext(CliModule, { logger: ['error', 'warn'] });

@@ -1,6 +1,11 @@
-import { Global, Module } from '@nestjs/common';
+import { DynamicModule, Global, Module } from '@nestjs/common';
 import { Clock } from './clock';
 
 @Global()
-@Module({ providers: [Clock], exports: [Clock] })
-export class CommonModule {}
+@Module({})
+export class CommonModule {
+  /** `clock` replaces the system clock (tests move time with it). */
+  static forRoot(clock?: Clock): DynamicModule {
+    return { module: CommonModule, providers: [clock ? { provide: Clock, useValue: clock } : Clock], exports: [Clock] };
+  }
+}

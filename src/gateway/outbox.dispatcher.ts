@@ -106,7 +106,8 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
   }
 
   private leaseEnd(now: Date): Date {
-    return new Date(now.getTime() + Math.max(30000, 2 * Math.max(this.config.gateway.timeoutMs, this.config.gateway.webhookTimeoutMs)));
+    // Long enough that a send still in progress (bounded by its timeout) is never taken over.
+    return new Date(now.getTime() + 2 * Math.max(this.config.gateway.timeoutMs, this.config.gateway.webhookTimeoutMs) + 5000);
   }
 
   private track<T>(p: Promise<T>): Promise<T | undefined> {

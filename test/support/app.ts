@@ -4,6 +4,7 @@ import { createApp } from '../../src/app.factory';
 import { ClientsService } from '../../src/clients/clients.service';
 import { Scope, SCOPES } from '../../src/clients/scopes';
 import { AppConfig } from '../../src/config/app-config';
+import { Clock } from '../../src/common/clock';
 
 export interface TestApp {
   app: NestFastifyApplication;
@@ -27,7 +28,7 @@ export interface TestResponse {
 export const TEST_HMAC_KEYS = 'k1:' + 'ab'.repeat(32);
 
 /** Boots the real AppModule (as main.ts does) on a test database, listening on a free port. */
-export async function startTestApp(databaseUrl: string, env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(databaseUrl: string, env: Record<string, string> = {}, clock?: Clock): Promise<TestApp> {
   const config = AppConfig.fromEnv({
     NODE_ENV: 'test',
     DATABASE_URL: databaseUrl,
@@ -43,7 +44,7 @@ export async function startTestApp(databaseUrl: string, env: Record<string, stri
       cb();
     },
   });
-  const app = await createApp({ config, logStream: { write: (msg: string) => logStream.write(msg) } });
+  const app = await createApp({ config, clock, logStream: { write: (msg: string) => logStream.write(msg) } });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address() as { port: number };
   const url = `http://127.0.0.1:${address.port}`;

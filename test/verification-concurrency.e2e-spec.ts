@@ -1,0 +1,106 @@
+import { createTestDatabase, TestDatabase } from './support/database';
+import { FakeServer, startFakeServer } from './support/fake-http';
+import { startTestApp, TestApp } from './support/app';
+import { freshPhone } from './support/phones';
+
+const codeOf = (text: string) => /(\d{6})/.exec(text)?.[1] as string;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('concurrency across two service instances on one database', () => {
+  let db: TestDatabase;
+  let a: TestApp;
+  let b: TestApp;
+  let sms: FakeServer;
+  let hooks: FakeServer;
+  let key: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    sms = await startFakeServer();
+    hooks = await startFakeServer();
+    const env = { SMS_PROVIDER: 'http', SMS_HTTP_URL: `${sms.url}/sms`, DATABASE_POOL_SIZE: '20', THROTTLE_LIMIT: '10000' };
+    a = await startTestApp(db.url, env);
+    b = await startTestApp(db.url, env);
+    const admin = await a.createClient(['admin']);
+    const res = await a.request('POST', '/v1/admin/clients', {
+      key: admin.key,
+      body: { name: 'bank', scopes: ['verifications:write', 'verifications:check'], webhookUrl: `${hooks.url}/hook` },
+    });
+    key = res.body.apiKey.key;
+  });
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    await sms?.close();
+    await hooks?.close();
+    await db?.drop();
+  });
+
+  async function startOne(phone: string) {
+    const res = await a.request('POST', '/v1/verifications', { key, body: { phoneNumber: phone, purpose: 'login' } });
+    expect(res.status).toBe(201);
+    const msg = await (async () => {
+      for (let i = 0; i < 200; i++) {
+        const found = sms.received.find((r) => r.json?.to === phone);
+        if (found) return found;
+        await sleep(20);
+      }
+      throw new Error('no message for ' + phone);
+    })();
+    return { id: res.body.id as string, code: codeOf(msg.json.text) };
+  }
+
+  it('50 simultaneous checks with the right code: exactly one approved, one webhook', async () => {
+    const { id, code } = await startOne(freshPhone());
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => (i % 2 ? a : b).request('POST', `/v1/verifications/${id}/check`, { key, body: { code } })),
+    );
+    const approved = results.filter((r) => r.status === 200 && r.body.status === 'approved' && r.body.valid === true);
+    expect(approved).toHaveLength(1);
+    const rest = results.filter((r) => r !== approved[0]);
+    expect(rest.every((r) => r.status === 409 && r.body.verificationStatus === 'approved')).toBe(true);
+    await sleep(1500);
+    const webhooks = hooks.received.filter((h) => h.json?.data?.id === id);
+    expect(webhooks.map((h) => h.json.type)).toEqual(['verification.approved']);
+    const [row] = await db.query<{ status: string; attempts: number }>('SELECT status, attempts FROM verifications WHERE id = $1', [id]);
+    expect(row).toEqual({ status: 'approved', attempts: 0 });
+  });
+
+  it('50 simultaneous wrong codes: counted exactly up to the limit, then locked', async () => {
+    const { id, code } = await startOne(freshPhone());
+    const wrong = code === '000000' ? '999999' : '000000';
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => (i % 2 ? a : b).request('POST', `/v1/verifications/${id}/check`, { key, body: { code: wrong } })),
+    );
+    const counted = results.filter((r) => r.status === 200);
+    expect(counted).toHaveLength(5);
+    expect(counted.every((r) => r.body.valid === false)).toBe(true);
+    expect(counted.map((r) => r.body.attemptsRemaining).sort()).toEqual([0, 1, 2, 3, 4]);
+    expect(counted.filter((r) => r.body.status === 'locked')).toHaveLength(1);
+    expect(results.filter((r) => r.status === 409).every((r) => r.body.verificationStatus === 'locked')).toBe(true);
+    const [row] = await db.query<{ status: string; attempts: number }>('SELECT status, attempts FROM verifications WHERE id = $1', [id]);
+    expect(row).toEqual({ status: 'locked', attempts: 5 });
+    await sleep(1000);
+    expect(hooks.received.filter((h) => h.json?.data?.id === id).map((h) => h.json.type)).toEqual(['verification.locked']);
+  });
+
+  it('20 simultaneous starts with one Idempotency-Key: one verification, one message, the same answer', async () => {
+    const phone = freshPhone();
+    const body = { phoneNumber: phone, purpose: 'signup', reference: 'order-1' };
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        (i % 2 ? a : b).request('POST', '/v1/verifications', { key, body, headers: { 'idempotency-key': 'idem-20-at-once' } }),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(Array(20).fill(201));
+    expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
+    expect(new Set(results.map((r) => r.text)).size).toBe(1);
+    expect(await db.query('SELECT id FROM verifications WHERE phone_e164 = $1', [phone])).toHaveLength(1);
+    await sleep(1000);
+    expect(sms.received.filter((r) => r.json?.to === phone)).toHaveLength(1);
+
+    const reused = await a.request('POST', '/v1/verifications', { key, body: { ...body, purpose: 'login' }, headers: { 'idempotency-key': 'idem-20-at-once' } });
+    expect(reused.status).toBe(409);
+    expect(reused.body.code).toBe('idempotency_key_reused');
+  });
+});
