@@ -1,0 +1,212 @@
+import { ExpirySweeper } from '../src/verification/expiry-sweeper';
+import { OutboxDispatcher } from '../src/gateway/outbox.dispatcher';
+import { createTestDatabase, TestDatabase } from './support/database';
+import { FakeServer, startFakeServer } from './support/fake-http';
+import { FakeClock } from './support/fake-clock';
+import { startTestApp, TestApp } from './support/app';
+import { freshPhone } from './support/phones';
+
+const codeOf = (text: string) => /(\d{6})/.exec(text)?.[1] as string;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('time: expiry, resend cooldowns, sweeper, webhook retries (injected clock)', () => {
+  let db: TestDatabase;
+  let t: TestApp;
+  let sms: FakeServer;
+  let hooks: FakeServer;
+  let key: string;
+  const clock = new FakeClock();
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    sms = await startFakeServer();
+    hooks = await startFakeServer();
+    // Timers effectively off: the test drives the dispatcher and the sweeper itself.
+    t = await startTestApp(db.url, { SMS_PROVIDER: 'http', SMS_HTTP_URL: `${sms.url}/sms`, OUTBOX_POLL_INTERVAL_MS: '3600000', EXPIRY_SWEEP_INTERVAL_MS: '3600000' }, clock);
+    const admin = await t.createClient(['admin']);
+    const res = await t.request('POST', '/v1/admin/clients', {
+      key: admin.key,
+      body: { name: 'bank', scopes: ['verifications:write', 'verifications:check'], webhookUrl: `${hooks.url}/hook` },
+    });
+    key = res.body.apiKey.key;
+  });
+  afterAll(async () => {
+    await t?.close();
+    await sms?.close();
+    await hooks?.close();
+    await db?.drop();
+  });
+
+  async function start(body: Record<string, unknown> = {}) {
+    const phone = freshPhone();
+    const res = await t.request('POST', '/v1/verifications', { key, body: { phoneNumber: phone, purpose: 'login', ...body } });
+    expect(res.status).toBe(201);
+    return { id: res.body.id as string, phone, body: res.body, code: await lastCode(phone) };
+  }
+  async function lastCode(phone: string, count = 1) {
+    for (let i = 0; i < 200; i++) {
+      const found = sms.received.filter((r) => r.json?.to === phone);
+      if (found.length >= count) return codeOf(found[count - 1].json.text);
+      await sleep(10);
+    }
+    throw new Error('no message');
+  }
+  /** Waits until no outbox row is mid-send, so the dispatcher has recorded every outcome. */
+  async function settled() {
+    for (let i = 0; i < 500; i++) {
+      const [{ n }] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox WHERE status = 'sending'`);
+      if (n === 0) return;
+      await sleep(10);
+    }
+    throw new Error('outbox did not settle');
+  }
+  const get = async (id: string) => (await t.request('GET', `/v1/verifications/${id}`, { key })).body;
+  const check = (id: string, code: string) => t.request('POST', `/v1/verifications/${id}/check`, { key, body: { code } });
+
+  it('expires at the second: pending 1 ms before expiresAt, expired at it; a check then is 409 expired', async () => {
+    const v = await start({ ttlSeconds: 60 });
+    expect(v.body.expiresAt).toBe(new Date(clock.now().getTime() + 60000).toISOString());
+    clock.advance(59999);
+    expect((await get(v.id)).status).toBe('pending');
+    clock.advance(1);
+    expect((await get(v.id)).status).toBe('expired');
+    const res = await check(v.id, v.code);
+    expect(res.status).toBe(409);
+    expect(res.body.verificationStatus).toBe('expired');
+    expect((await db.query<{ status: string }>('SELECT status FROM verifications WHERE id = $1', [v.id]))[0].status).toBe('expired');
+  });
+
+  it('resend: cooldown 30 s then 60 s, a fresh code replaces the old one, attempts are not reset, sends are capped', async () => {
+    const v = await start({ ttlSeconds: 1800 });
+    const wrong = v.code === '000000' ? '111111' : '000000';
+    expect((await check(v.id, wrong)).body.attemptsRemaining).toBe(4);
+
+    const early = await t.request('POST', `/v1/verifications/${v.id}/resend`, { key });
+    expect(early.status).toBe(429);
+    expect(early.body.code).toBe('resend_too_soon');
+    expect(early.headers.get('retry-after')).toBe('30');
+
+    clock.advance(30000);
+    const first = await t.request('POST', `/v1/verifications/${v.id}/resend`, { key });
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ status: 'pending', sendsRemaining: 3, attemptsRemaining: 4 });
+    expect(first.body.resendAvailableAt).toBe(new Date(clock.now().getTime() + 60000).toISOString());
+    const second = await lastCode(v.phone, 2);
+
+    clock.advance(59000);
+    const tooSoon = await t.request('POST', `/v1/verifications/${v.id}/resend`, { key });
+    expect(tooSoon.status).toBe(429);
+    expect(tooSoon.headers.get('retry-after')).toBe('1');
+    clock.advance(1000);
+    expect((await t.request('POST', `/v1/verifications/${v.id}/resend`, { key })).status).toBe(200);
+    const third = await lastCode(v.phone, 3);
+    clock.advance(120000);
+    expect((await t.request('POST', `/v1/verifications/${v.id}/resend`, { key })).status).toBe(200);
+    clock.advance(240000);
+    const last = await t.request('POST', `/v1/verifications/${v.id}/resend`, { key });
+    expect(last.status).toBe(200);
+    expect(last.body.sendsRemaining).toBe(0);
+    clock.advance(480000);
+    const capped = await t.request('POST', `/v1/verifications/${v.id}/resend`, { key });
+    expect(capped.status).toBe(429);
+    expect(capped.body.code).toBe('max_sends_reached');
+
+    // an old code no longer works (costs an attempt), the newest does
+    const fifth = await lastCode(v.phone, 5);
+    if (second !== fifth) expect((await check(v.id, second)).body.valid).toBe(false);
+    if (third !== fifth) expect((await check(v.id, third)).body.valid).toBe(false);
+    const ok = await check(v.id, fifth);
+    expect(ok.body).toMatchObject({ status: 'approved', valid: true });
+  });
+
+  it('the sweeper marks expired verifications and sends verification.expired webhooks', async () => {
+    const one = await start({ ttlSeconds: 60 });
+    const two = await start({ ttlSeconds: 120 });
+    clock.advance(61000);
+    await t.app.get(ExpirySweeper).sweep();
+    const rows = await db.query<{ id: string; status: string }>('SELECT id, status FROM verifications WHERE id = ANY($1) ORDER BY id', [[one.id, two.id]]);
+    expect(rows.find((r) => r.id === one.id)?.status).toBe('expired');
+    expect(rows.find((r) => r.id === two.id)?.status).toBe('pending');
+    for (let i = 0; i < 300 && !hooks.received.some((h) => h.json?.data?.id === one.id); i++) await sleep(10);
+    await settled();
+    const sent = hooks.received.filter((h) => h.json?.data?.id === one.id);
+    expect(sent.map((h) => h.json.type)).toEqual(['verification.expired']);
+    expect(sent[0].json.data.status).toBe('expired');
+  });
+
+  it('webhooks: retried with backoff on 500, every try recorded, stop at the first 2xx', async () => {
+    const failures = new Set<number>();
+    hooks.respond = (_req, index) => {
+      if (failures.size < 2 && !failures.has(index)) {
+        failures.add(index);
+        return { status: 500 };
+      }
+      return { status: 204 };
+    };
+    try {
+      const v = await start();
+      const before = hooks.received.length;
+      expect((await check(v.id, v.code)).body.status).toBe('approved');
+      await hooks.waitFor(before + 1);
+      await settled();
+      const dispatcher = t.app.get(OutboxDispatcher);
+      // not due yet: nothing is sent
+      await dispatcher.pollOnce();
+      expect(hooks.received.length).toBe(before + 1);
+      clock.advance(10000);
+      await dispatcher.pollOnce();
+      expect(hooks.received.length).toBe(before + 2);
+      clock.advance(60000);
+      await dispatcher.pollOnce();
+      expect(hooks.received.length).toBe(before + 3);
+      clock.advance(24 * 3600 * 1000);
+      await dispatcher.pollOnce();
+      expect(hooks.received.length).toBe(before + 3);
+      const attempts = await db.query<{ attempt: number; ok: boolean; status_code: number }>(
+        `SELECT a.attempt, a.ok, a.status_code FROM outbox_attempts a JOIN outbox o ON o.id = a.outbox_id
+          WHERE o.verification_id = $1 AND o.kind = 'webhook' ORDER BY a.attempt`,
+        [v.id],
+      );
+      expect(attempts).toEqual([
+        { attempt: 1, ok: false, status_code: 500 },
+        { attempt: 2, ok: false, status_code: 500 },
+        { attempt: 3, ok: true, status_code: 204 },
+      ]);
+      const [row] = await db.query<{ status: string; payload: Buffer | null }>(`SELECT status, payload FROM outbox WHERE verification_id = $1 AND kind = 'webhook'`, [v.id]);
+      expect(row).toEqual({ status: 'done', payload: null });
+    } finally {
+      hooks.respond = () => ({ status: 200, body: {} });
+    }
+  });
+
+  it('webhooks: a receiver that always fails gets 9 tries over more than an hour, then the row is failed', async () => {
+    hooks.respond = () => ({ status: 503 });
+    try {
+      const v = await start();
+      const startedAt = clock.now().getTime();
+      expect((await check(v.id, v.code)).body.status).toBe('approved');
+      const mine = () => hooks.received.filter((h) => h.json?.data?.id === v.id);
+      for (let i = 0; i < 200 && mine().length < 1; i++) await sleep(10);
+      await settled();
+      const dispatcher = t.app.get(OutboxDispatcher);
+      for (let i = 0; i < 12; i++) {
+        clock.advance(4 * 3600 * 1000);
+        await dispatcher.pollOnce();
+      }
+      expect(mine()).toHaveLength(9);
+      const [row] = await db.query<{ status: string; attempts: number; payload: Buffer | null }>(
+        `SELECT status, attempts, payload FROM outbox WHERE verification_id = $1 AND kind = 'webhook'`,
+        [v.id],
+      );
+      expect(row).toEqual({ status: 'failed', attempts: 9, payload: null });
+      const times = await db.query<{ attempted_at: Date }>(
+        `SELECT a.attempted_at FROM outbox_attempts a JOIN outbox o ON o.id = a.outbox_id WHERE o.verification_id = $1 AND o.kind = 'webhook' ORDER BY a.attempt`,
+        [v.id],
+      );
+      expect(times).toHaveLength(9);
+      expect(times[5].attempted_at.getTime() - startedAt).toBeGreaterThanOrEqual(3600 * 1000);
+    } finally {
+      hooks.respond = () => ({ status: 200, body: {} });
+    }
+  });
+});
