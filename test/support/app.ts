@@ -9,7 +9,7 @@ import { Clock } from '../../src/common/clock';
 export interface TestApp {
   app: NestFastifyApplication;
   url: string;
-  /** Every log line the instance wrote, raw. */
+  /** Every log line the service wrote in this test file (all instances), raw. */
   logs: string[];
   config: AppConfig;
   /** Creates a client and returns its API key. */
@@ -27,6 +27,16 @@ export interface TestResponse {
 
 export const TEST_HMAC_KEYS = 'k1:' + 'ab'.repeat(32);
 
+// nestjs-pino keeps its first root logger for the whole process, so every app started in one test file
+// writes to the stream of the first: collect them all in one place and let each TestApp read it.
+const processLogs: string[] = [];
+const logStream = new Writable({
+  write(chunk, _enc, cb) {
+    processLogs.push(String(chunk));
+    cb();
+  },
+});
+
 /** Boots the real AppModule (as main.ts does) on a test database, listening on a free port. */
 export async function startTestApp(databaseUrl: string, env: Record<string, string> = {}, clock?: Clock): Promise<TestApp> {
   const config = AppConfig.fromEnv({
@@ -37,13 +47,7 @@ export async function startTestApp(databaseUrl: string, env: Record<string, stri
     OTP_HMAC_KEYS: TEST_HMAC_KEYS,
     ...env,
   });
-  const logs: string[] = [];
-  const logStream = new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(String(chunk));
-      cb();
-    },
-  });
+  const logs = processLogs;
   const app = await createApp({ config, clock, logStream: { write: (msg: string) => logStream.write(msg) } });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address() as { port: number };
