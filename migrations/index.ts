@@ -1,4 +1,5 @@
 import { Clients1764000000000 } from './1764000000000-clients';
+import { Audit1764100000000 } from './1764100000000-audit';
 
 /** Every migration in order. A new migration file must be added here (npm run migration:generate prints a reminder). */
-export const migrations = [Clients1764000000000];
+export const migrations = [Clients1764000000000, Audit1764100000000];
