@@ -2,6 +2,7 @@ import { DynamicModule, Module, RequestMethod } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
+import { AuditModule } from './audit/audit.module';
 import { AuthGuard } from './clients/auth.guard';
 import { ClientsModule } from './clients/clients.module';
 import { CommonModule } from './common/common.module';
@@ -55,6 +56,7 @@ export class AppModule {
         DatabaseModule,
         MetricsModule,
         ThrottlingModule,
+        AuditModule,
         ClientsModule,
         HealthModule,
       ],
