@@ -18,6 +18,7 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 50);
 const REQUESTS = Number(process.env.BENCH_REQUESTS || 5000);
 const FLOWS = Number(process.env.BENCH_FLOWS || 1500);
 const HMAC_KEYS = 'k1:' + 'ab'.repeat(32);
+const PHONE_KEY = 'cd'.repeat(32);
 
 const freePort = () =>
   new Promise((resolve) => {
@@ -179,7 +180,7 @@ async function main() {
   const smsUrl = await provider.listen();
 
   // clients (the CLI also applies the migrations)
-  const cliEnv = { DATABASE_URL: svcUrl, NODE_ENV: 'production', OTP_HMAC_KEYS: HMAC_KEYS };
+  const cliEnv = { DATABASE_URL: svcUrl, NODE_ENV: 'production', OTP_HMAC_KEYS: HMAC_KEYS, AUDIT_PHONE_HASH_KEY: PHONE_KEY };
   const created = execFileSync(process.execPath, ['dist/src/cli.js', 'clients:create', '--name', 'bench', '--scopes', 'verifications:write,verifications:check'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, ...cliEnv },
@@ -198,6 +199,7 @@ async function main() {
   const svc = child('dist/src/main.js', {
     NODE_ENV: 'production',
     OTP_HMAC_KEYS: HMAC_KEYS,
+    AUDIT_PHONE_HASH_KEY: PHONE_KEY,
     DATABASE_URL: svcUrl,
     DATABASE_POOL_SIZE: '10',
     PORT: String(port),

@@ -1,5 +1,6 @@
 import { Clients1764000000000 } from './1764000000000-clients';
+import { Audit1764100000000 } from './1764100000000-audit';
 import { Verifications1764200000000 } from './1764200000000-verifications';
 
 /** Every migration in order. A new migration file must be added here (npm run migration:generate prints a reminder). */
-export const migrations = [Clients1764000000000, Verifications1764200000000];
+export const migrations = [Clients1764000000000, Audit1764100000000, Verifications1764200000000];

@@ -4,6 +4,7 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { parseArgs } from 'node:util';
+import { AuditModule } from './audit/audit.module';
 import { resolveDatabase } from './bootstrap';
 import { ClientsModule } from './clients/clients.module';
 import { ClientsService } from './clients/clients.service';
@@ -48,14 +49,15 @@ async function run(argv: string[]): Promise<void> {
 
   let config: AppConfig;
   try {
-    config = AppConfig.fromEnv(process.env).with({ DEV_CLIENT_ENABLED: 'false', LOG_LEVEL: 'warn' });
+    // The running service chains the CLI's audit events; the CLI runs no sequencer of its own.
+    config = AppConfig.fromEnv(process.env).with({ DEV_CLIENT_ENABLED: 'false', LOG_LEVEL: 'warn', AUDIT_SEQUENCER_ENABLED: 'false' });
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message);
     throw err;
   }
   const { config: resolved, embedded } = await resolveDatabase(config);
 
-  @Module({ imports: [ConfigModule.forRoot(resolved), CommonModule.forRoot(), DatabaseModule, ClientsModule] })
+  @Module({ imports: [ConfigModule.forRoot(resolved), CommonModule.forRoot(), DatabaseModule, AuditModule, ClientsModule] })
   class CliModule {}
 
   const app = await NestFactory.createApplicationContext(CliModule, { logger: ['error', 'warn'] });

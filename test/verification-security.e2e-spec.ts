@@ -134,7 +134,7 @@ describe('security of verifications', () => {
     });
 
     it.each([
-      [{ NODE_ENV: 'production', OTP_HMAC_KEYS: 'k1:' + 'cd'.repeat(32) }],
+      [{ NODE_ENV: 'production', OTP_HMAC_KEYS: 'k1:' + 'cd'.repeat(32), AUDIT_PHONE_HASH_KEY: 'ef'.repeat(32) }],
       [{ NODE_ENV: 'development', SMS_PROVIDER: 'http', SMS_HTTP_URL: 'http://127.0.0.1:9/sms' }],
     ])('does not exist in any other configuration: %j', async (env) => {
       const t = await startTestApp(db.url, env);

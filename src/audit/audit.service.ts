@@ -1,21 +1,86 @@
-// TEMPORARY stub with the agreed interface, replaced by the audit module (branch audit) at merge.
+import { createHmac } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
+import { Clock } from '../common/clock';
 import { newId } from '../common/ids';
+import { maskPhone } from '../common/phone';
+import { AppConfig } from '../config/app-config';
+import { sanitizeAuditData } from './audit-data';
 
 export type AuditActorType = 'client' | 'admin' | 'system' | 'provider';
+const ACTOR_TYPES: readonly string[] = ['client', 'admin', 'system', 'provider'];
+
 export interface AuditEventInput {
+  /** e.g. 'verification.created', 'client.created', 'audit.read' */
   type: string;
+  /** id: client id, key id, provider name… */
   actor: { type: AuditActorType; id?: string | null };
   clientId?: string | null;
   verificationId?: string | null;
+  /** E.164; stored only as an HMAC (for search) and in masked form. */
   phoneNumber?: string | null;
   ip?: string | null;
+  /** Never codes, API keys or provider secrets: record() refuses keys named like them. */
   data?: Record<string, unknown>;
 }
+
+const TYPE = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$/;
+const E164 = /^\+[1-9]\d{6,14}$/;
+
+/**
+ * Writes audit events. Other modules call `record(manager, event)` with the EntityManager of their own
+ * transaction, so the state change and its event commit or roll back together. The insert takes no lock
+ * beyond its own row: ordering and chaining happen later, in the AuditSequencer.
+ */
 @Injectable()
 export class AuditService {
-  async record(_manager: EntityManager, _event: AuditEventInput): Promise<string> {
-    return newId('evt');
+  private readonly phoneKey: Buffer;
+
+  constructor(
+    private readonly clock: Clock,
+    config: AppConfig,
+  ) {
+    this.phoneKey = config.audit.phoneHashKey;
+  }
+
+  /** Inserts the event inside the caller's transaction (same EntityManager). Returns the evt_ id. */
+  async record(manager: EntityManager, event: AuditEventInput): Promise<string> {
+    if (typeof event.type !== 'string' || event.type.length > 64 || !TYPE.test(event.type)) {
+      throw new Error(`audit event type "${String(event.type)}" must look like "subject.action" (lower case, at most 64 characters)`);
+    }
+    if (!event.actor || !ACTOR_TYPES.includes(event.actor.type)) throw new Error(`audit actor type must be one of ${ACTOR_TYPES.join(', ')}`);
+    const data = sanitizeAuditData(event.data);
+    let phoneHash: Buffer | null = null;
+    let phoneMasked: string | null = null;
+    if (event.phoneNumber) {
+      if (!E164.test(event.phoneNumber)) throw new Error('audit phoneNumber must be normalized E.164 (parsePhone(...).e164)');
+      phoneHash = this.phoneHash(event.phoneNumber);
+      phoneMasked = maskPhone(event.phoneNumber);
+    }
+    const now = this.clock.now();
+    const id = newId('evt', now.getTime());
+    await manager.query(
+      `INSERT INTO audit_events (id, type, occurred_at, client_id, verification_id, phone_hash, phone_masked, actor_type, actor_id, ip, data)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      [
+        id,
+        event.type,
+        now,
+        event.clientId ?? null,
+        event.verificationId ?? null,
+        phoneHash,
+        phoneMasked,
+        event.actor.type,
+        event.actor.id ?? null,
+        event.ip ?? null,
+        JSON.stringify(data),
+      ],
+    );
+    return id;
+  }
+
+  /** HMAC-SHA256 of a normalized E.164 number: how events are found by phone number. */
+  phoneHash(e164: string): Buffer {
+    return createHmac('sha256', this.phoneKey).update(e164, 'utf8').digest();
   }
 }

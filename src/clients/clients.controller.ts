@@ -1,9 +1,12 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { RequireScopes } from './auth.decorators';
-import { ClientsService } from './clients.service';
+import type { FastifyRequest } from 'fastify';
+import { CurrentPrincipal, Principal, RequireScopes } from './auth.decorators';
+import { ActingAs, ClientsService } from './clients.service';
 import { CreateClientDto } from './dto/create-client.dto';
 import { ApiClientView, ApiKeyView, CreatedClientView, CreatedKeyView } from './dto/client.views';
+
+const admin = (who: Principal, req: FastifyRequest): ActingAs => ({ actor: { type: 'admin', id: who.keyId }, ip: req.ip });
 
 @ApiTags('admin')
 @ApiBearerAuth()
@@ -15,8 +18,8 @@ export class ClientsController {
   @Post()
   @ApiOperation({ summary: 'Create a client with its first API key (shown once)' })
   @ApiCreatedResponse({ type: CreatedClientView })
-  create(@Body() dto: CreateClientDto): Promise<CreatedClientView> {
-    return this.clients.createClient(dto);
+  create(@Body() dto: CreateClientDto, @CurrentPrincipal() who: Principal, @Req() req: FastifyRequest): Promise<CreatedClientView> {
+    return this.clients.createClient(dto, undefined, admin(who, req));
   }
 
   @Get()
@@ -35,15 +38,20 @@ export class ClientsController {
   @Post(':id/keys')
   @ApiOperation({ summary: 'Issue another API key for a client (shown once)' })
   @ApiCreatedResponse({ type: CreatedKeyView })
-  createKey(@Param('id') id: string): Promise<CreatedKeyView> {
-    return this.clients.createKey(id);
+  createKey(@Param('id') id: string, @CurrentPrincipal() who: Principal, @Req() req: FastifyRequest): Promise<CreatedKeyView> {
+    return this.clients.createKey(id, undefined, admin(who, req));
   }
 
   @Delete(':id/keys/:keyId')
   @HttpCode(200)
   @ApiOperation({ summary: 'Revoke an API key; every instance refuses it within API_KEY_CACHE_TTL_SECONDS' })
   @ApiOkResponse({ type: ApiKeyView })
-  revokeKey(@Param('id') id: string, @Param('keyId') keyId: string): Promise<ApiKeyView> {
-    return this.clients.revokeKey(id, keyId);
+  revokeKey(
+    @Param('id') id: string,
+    @Param('keyId') keyId: string,
+    @CurrentPrincipal() who: Principal,
+    @Req() req: FastifyRequest,
+  ): Promise<ApiKeyView> {
+    return this.clients.revokeKey(id, keyId, admin(who, req));
   }
 }

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
+import { AuditEventInput, AuditService } from '../audit/audit.service';
 import { Clock } from '../common/clock';
 import { newId, randomToken } from '../common/ids';
 import { ProblemException, Problems } from '../common/problem';
@@ -19,6 +20,14 @@ interface CachedKey {
   expiresAt: number;
 }
 
+/** Who is acting, for the audit trail: an admin's API key from the API, `system` from the CLI and at boot. */
+export interface ActingAs {
+  actor: AuditEventInput['actor'];
+  ip?: string | null;
+}
+
+const SYSTEM: ActingAs = { actor: { type: 'system', id: null } };
+
 export interface CreateClientInput {
   name: string;
   scopes: Scope[];
@@ -36,6 +45,7 @@ export class ClientsService {
     @InjectDataSource() private readonly db: DataSource,
     private readonly clock: Clock,
     private readonly config: AppConfig,
+    private readonly audit: AuditService,
   ) {}
 
   /** Resolves a presented API key to its client, or undefined for unknown, revoked or disabled keys. */
@@ -79,7 +89,7 @@ export class ClientsService {
     return entry;
   }
 
-  async createClient(input: CreateClientInput, fixedKey?: GeneratedKey): Promise<CreatedClientView> {
+  async createClient(input: CreateClientInput, fixedKey?: GeneratedKey, by: ActingAs = SYSTEM): Promise<CreatedClientView> {
     return this.db.transaction(async (m) => {
       const existing = await m.findOne(ApiClient, { where: { name: input.name } });
       if (existing) throw new ProblemException(409, 'client_name_taken', `A client named "${input.name}" already exists.`);
@@ -94,7 +104,15 @@ export class ClientsService {
         disabledAt: null,
       });
       await m.insert(ApiClient, client);
-      const key = await this.insertKey(m, client.id, fixedKey ?? generateApiKey());
+      await this.audit.record(m, {
+        type: 'client.created',
+        actor: by.actor,
+        ip: by.ip,
+        clientId: client.id,
+        // the webhook URL's host only: a URL may carry a token in its path or query
+        data: { name: client.name, scopes: client.scopes, webhookHost: client.webhookUrl ? new URL(client.webhookUrl).host : null },
+      });
+      const key = await this.insertKey(m, client.id, fixedKey ?? generateApiKey(), by);
       return { ...toClientView(client, [toKeyView(key.row)]), webhookSecret: client.webhookSecret, apiKey: key.created };
     });
   }
@@ -121,22 +139,32 @@ export class ClientsService {
     return this.db.getRepository(ApiClient).count();
   }
 
-  async createKey(clientId: string, fixedKey?: GeneratedKey): Promise<CreatedKeyView> {
+  async createKey(clientId: string, fixedKey?: GeneratedKey, by: ActingAs = SYSTEM): Promise<CreatedKeyView> {
     return this.db.transaction(async (m) => {
       const client = await m.findOne(ApiClient, { where: { id: clientId } });
       if (!client) throw Problems.notFound(`No client ${clientId}.`);
-      return (await this.insertKey(m, clientId, fixedKey ?? generateApiKey())).created;
+      return (await this.insertKey(m, clientId, fixedKey ?? generateApiKey(), by)).created;
     });
   }
 
-  async revokeKey(clientId: string, keyId: string): Promise<ApiKeyView> {
-    const repo = this.db.getRepository(ApiKey);
-    const key = await repo.findOne({ where: { id: keyId, clientId } });
-    if (!key) throw Problems.notFound(`No key ${keyId} for client ${clientId}.`);
-    if (!key.revokedAt) {
-      key.revokedAt = this.clock.now();
-      await repo.update({ id: key.id }, { revokedAt: key.revokedAt });
-    }
+  async revokeKey(clientId: string, keyId: string, by: ActingAs = SYSTEM): Promise<ApiKeyView> {
+    const key = await this.db.transaction(async (m) => {
+      // Locked, so that two concurrent revokes record one api_key.revoked event.
+      const row = await m.findOne(ApiKey, { where: { id: keyId, clientId }, lock: { mode: 'pessimistic_write' } });
+      if (!row) throw Problems.notFound(`No key ${keyId} for client ${clientId}.`);
+      if (!row.revokedAt) {
+        row.revokedAt = this.clock.now();
+        await m.update(ApiKey, { id: row.id }, { revokedAt: row.revokedAt });
+        await this.audit.record(m, {
+          type: 'api_key.revoked',
+          actor: by.actor,
+          ip: by.ip,
+          clientId,
+          data: { keyId: row.id, prefix: row.prefix },
+        });
+      }
+      return row;
+    });
     this.cache.delete(key.prefix);
     return toKeyView(key);
   }
@@ -147,7 +175,7 @@ export class ClientsService {
     return !!row && !row.revokedAt && keyMatches(key.key, row.keyHash);
   }
 
-  private async insertKey(m: EntityManager, clientId: string, key: GeneratedKey) {
+  private async insertKey(m: EntityManager, clientId: string, key: GeneratedKey, by: ActingAs) {
     const row = m.create(ApiKey, {
       id: newId('key'),
       clientId,
@@ -158,6 +186,7 @@ export class ClientsService {
       revokedAt: null,
     });
     await m.insert(ApiKey, row);
+    await this.audit.record(m, { type: 'api_key.created', actor: by.actor, ip: by.ip, clientId, data: { keyId: row.id, prefix: row.prefix } });
     this.logger.log({ clientId, keyId: row.id, prefix: row.prefix }, 'API key created');
     const created: CreatedKeyView = { ...toKeyView(row), key: key.key };
     return { row, created };

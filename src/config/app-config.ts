@@ -1,6 +1,6 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
-import { EnvSchema, HmacKey, parseHmacKeys } from './env.schema';
+import { EnvSchema, HmacKey, parseHmacKeys, parseSecretKey } from './env.schema';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -11,6 +11,8 @@ export class ConfigError extends Error {
 
 /** Used only outside production, so that `npm start` works with no setup. Never valid in production. */
 const DEVELOPMENT_HMAC_KEY = 'dev:' + '646576656c6f706d656e742d6f6e6c792d6b65792d6e6f742d666f722d70726f64';
+/** Same idea for the audit trail's phone-number HMAC: fine for a laptop, refused in production. */
+const DEVELOPMENT_AUDIT_PHONE_KEY = '6465762d61756469742d70686f6e652d6b65792d6e6f742d666f722d70726f64';
 
 function describe(errors: ValidationError[]): string[] {
   return errors.flatMap((e) => {
@@ -36,6 +38,9 @@ export class AppConfig {
     const problems = describe(validateSync(env, { skipMissingProperties: false }));
     if (env.NODE_ENV === 'production' && !env.OTP_HMAC_KEYS) {
       problems.push('OTP_HMAC_KEYS is required when NODE_ENV=production (e.g. OTP_HMAC_KEYS=k1:$(openssl rand -hex 32))');
+    }
+    if (env.NODE_ENV === 'production' && !env.AUDIT_PHONE_HASH_KEY) {
+      problems.push('AUDIT_PHONE_HASH_KEY is required when NODE_ENV=production (e.g. AUDIT_PHONE_HASH_KEY=$(openssl rand -hex 32))');
     }
     for (const kind of ['SMS', 'VOICE'] as const) {
       if (env[`${kind}_PROVIDER`] === 'http' && !env[`${kind}_HTTP_URL`]) problems.push(`${kind}_HTTP_URL is required when ${kind}_PROVIDER=http`);
@@ -83,6 +88,22 @@ export class AppConfig {
   }
   get usesDevelopmentHmacKey(): boolean {
     return !this.env.OTP_HMAC_KEYS;
+  }
+  get audit() {
+    return {
+      phoneHashKey: parseSecretKey(this.env.AUDIT_PHONE_HASH_KEY ?? DEVELOPMENT_AUDIT_PHONE_KEY),
+      usesDevelopmentPhoneHashKey: !this.env.AUDIT_PHONE_HASH_KEY,
+      sequencer: {
+        enabled: this.env.AUDIT_SEQUENCER_ENABLED,
+        intervalMs: this.env.AUDIT_SEQUENCER_INTERVAL_MS,
+        batchSize: this.env.AUDIT_SEQUENCER_BATCH_SIZE,
+      },
+      retention: {
+        days: this.env.AUDIT_RETENTION_DAYS,
+        archiveDir: this.env.AUDIT_ARCHIVE_DIR,
+        intervalMs: this.env.AUDIT_RETENTION_INTERVAL_SECONDS * 1000,
+      },
+    };
   }
   get serviceName(): string {
     return this.env.SERVICE_NAME;

@@ -74,6 +74,30 @@ export class HmacKeyList implements ValidatorConstraintInterface {
   }
 }
 
+/** One secret of at least 32 bytes, written as hex or base64. */
+@ValidatorConstraint({ name: 'secretKey' })
+export class SecretKey implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    if (typeof value !== 'string') return false;
+    try {
+      parseSecretKey(value);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  defaultMessage(): string {
+    return 'must be a secret of at least 32 bytes written as hex or base64 (e.g. $(openssl rand -hex 32))';
+  }
+}
+
+export function parseSecretKey(raw: string): Buffer {
+  const value = raw.trim();
+  const secret = /^[0-9a-fA-F]+$/.test(value) && value.length % 2 === 0 ? Buffer.from(value, 'hex') : Buffer.from(value, 'base64');
+  if (secret.length < 32) throw new Error('key too short');
+  return secret;
+}
+
 export interface HmacKey {
   id: string;
   secret: Buffer;
@@ -269,9 +293,47 @@ export class EnvSchema {
   @IsOptional()
   @Matches(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, { message: 'WEBOTP_DOMAIN must be a domain name such as bank.example.jp' })
   WEBOTP_DOMAIN?: string;
+
+  // --- audit ---
+  /** Key of the HMAC that stores phone numbers in audit events (searchable, not readable). Required in production. */
+  @IsOptional()
+  @Validate(SecretKey)
+  AUDIT_PHONE_HASH_KEY?: string;
+
+  /** Whether this instance runs the audit sequencer (several may: an advisory lock lets one work at a time). */
+  @Transform(toBool)
+  @IsBoolean()
+  AUDIT_SEQUENCER_ENABLED = true;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  @Max(60000)
+  AUDIT_SEQUENCER_INTERVAL_MS = 200;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(100000)
+  AUDIT_SEQUENCER_BATCH_SIZE = 5000;
+
+  /** Archive and delete chained audit events older than this many days; 0 keeps everything (the default). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  AUDIT_RETENTION_DAYS = 0;
+
+  @IsString()
+  @MinLength(1)
+  AUDIT_ARCHIVE_DIR = '.data/audit-archive';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  AUDIT_RETENTION_INTERVAL_SECONDS = 3600;
 }
 
 export const ENV_VARIABLES: readonly string[] = Object.keys(new EnvSchema()).concat(
   // optional variables have no initializer, so list them explicitly
-  ['DATABASE_URL', 'REDIS_URL', 'DEV_API_KEY', 'OTP_HMAC_KEYS', 'SMS_HTTP_URL', 'VOICE_HTTP_URL', 'PROVIDER_HTTP_TOKEN', 'WEBOTP_DOMAIN'],
+  ['DATABASE_URL', 'REDIS_URL', 'DEV_API_KEY', 'OTP_HMAC_KEYS', 'SMS_HTTP_URL', 'VOICE_HTTP_URL', 'PROVIDER_HTTP_TOKEN', 'WEBOTP_DOMAIN', 'AUDIT_PHONE_HASH_KEY'],
 );

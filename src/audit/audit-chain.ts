@@ -1,0 +1,191 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The hash chain of the audit trail, as pure functions (no database): the sequencer uses them to chain
+ * events, the integrity check and the export verifier to check them.
+ *
+ *   hash(n) = SHA-256( hash(n-1) ‖ UTF-8( canonical(event n) ) ),   hash(0) = 32 zero bytes (or a checkpoint's hash)
+ *
+ * `canonical` is a JSON array in a fixed field order, starting with a version tag, with `data` written as
+ * canonical JSON (object keys sorted, no whitespace). The sequence number is inside the hashed bytes, so
+ * renumbering, removing or inserting an event breaks the chain at that point.
+ */
+
+export const CHAIN_VERSION = 'otp-audit-v1';
+export const GENESIS_HASH: Buffer = Buffer.alloc(32);
+
+/** The fields of one event that the chain covers, as stored (and read back from) the database. */
+export interface ChainedEvent {
+  seq: number;
+  id: string;
+  type: string;
+  occurredAt: Date;
+  clientId: string | null;
+  verificationId: string | null;
+  phoneHash: Buffer | null;
+  phoneMasked: string | null;
+  actorType: string;
+  actorId: string | null;
+  ip: string | null;
+  data: unknown;
+}
+
+export class NotCanonicalJson extends Error {
+  constructor(path: string, what: string) {
+    super(`${path || 'value'} is ${what}, which JSON cannot represent`);
+    this.name = 'NotCanonicalJson';
+  }
+}
+
+/**
+ * JSON with object keys sorted (by UTF-16 code units, as Array.prototype.sort does) and no whitespace,
+ * so that the same value always gives the same text whatever the key order PostgreSQL's jsonb returns.
+ * Only JSON values are accepted: no undefined, functions, symbols, bigints, NaN or Infinity.
+ */
+export function canonicalJson(value: unknown, path = ''): string {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      if (!Number.isFinite(value)) throw new NotCanonicalJson(path, String(value));
+      return JSON.stringify(value);
+    case 'object': {
+      if (Array.isArray(value)) return '[' + value.map((v, i) => canonicalJson(v, `${path}[${i}]`)).join(',') + ']';
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) throw new NotCanonicalJson(path, `a ${proto?.constructor?.name ?? 'non-plain'} object`);
+      const obj = value as Record<string, unknown>;
+      const keys = Object.keys(obj).sort();
+      return '{' + keys.map((k) => JSON.stringify(k) + ':' + canonicalJson(obj[k], path ? `${path}.${k}` : k)).join(',') + '}';
+    }
+    default:
+      throw new NotCanonicalJson(path, typeof value);
+  }
+}
+
+/** The exact bytes (as a string) that the chain hashes for one event. */
+export function canonicalEncoding(e: ChainedEvent): string {
+  const fields = [
+    CHAIN_VERSION,
+    e.seq,
+    e.id,
+    e.type,
+    e.occurredAt.toISOString(),
+    e.clientId,
+    e.verificationId,
+    e.phoneHash ? e.phoneHash.toString('hex') : null,
+    e.phoneMasked,
+    e.actorType,
+    e.actorId,
+    e.ip,
+  ];
+  return '[' + fields.map((f) => JSON.stringify(f)).join(',') + ',' + canonicalJson(e.data) + ']';
+}
+
+export function chainHash(prevHash: Buffer, e: ChainedEvent): Buffer {
+  return createHash('sha256').update(prevHash).update(canonicalEncoding(e), 'utf8').digest();
+}
+
+export interface ChainLink {
+  seq: number;
+  hash: Buffer;
+}
+
+export interface StoredChainedEvent extends ChainedEvent {
+  prevHash: Buffer | null;
+  hash: Buffer | null;
+}
+
+export type ChainBreak = 'missing_event' | 'unexpected_event' | 'prev_hash_mismatch' | 'hash_mismatch' | 'head_mismatch';
+
+export interface ChainCheckResult {
+  ok: boolean;
+  /** Events examined, the broken one included. */
+  checked: number;
+  /** The last hash that verified (the start's when none did). */
+  head: string;
+  headSeq: number;
+  firstBrokenSeq?: number;
+  reason?: ChainBreak;
+}
+
+/**
+ * Walks a chain one event at a time in sequence order, keeping only the previous link: memory stays flat
+ * however long the chain. Stops at the first break.
+ */
+export class ChainVerifier {
+  private expectedSeq: number;
+  private prev: Buffer;
+  private checked = 0;
+  private broken?: { seq: number; reason: ChainBreak };
+
+  constructor(start: ChainLink = { seq: 0, hash: GENESIS_HASH }) {
+    this.expectedSeq = start.seq + 1;
+    this.prev = start.hash;
+  }
+
+  get isBroken(): boolean {
+    return this.broken !== undefined;
+  }
+
+  /** Checks the next event; false once the chain is broken (further events are ignored). */
+  push(e: StoredChainedEvent): boolean {
+    if (this.broken) return false;
+    this.checked++;
+    if (e.seq !== this.expectedSeq) {
+      // A gap means the expected event was removed; a lower number cannot come from an ordered walk
+      // unless rows were renumbered.
+      this.broken = e.seq > this.expectedSeq ? { seq: this.expectedSeq, reason: 'missing_event' } : { seq: e.seq, reason: 'unexpected_event' };
+      return false;
+    }
+    if (!e.prevHash || !e.prevHash.equals(this.prev)) {
+      this.broken = { seq: e.seq, reason: 'prev_hash_mismatch' };
+      return false;
+    }
+    if (!e.hash || !chainHash(this.prev, e).equals(e.hash)) {
+      this.broken = { seq: e.seq, reason: 'hash_mismatch' };
+      return false;
+    }
+    this.prev = e.hash;
+    this.expectedSeq++;
+    return true;
+  }
+
+  /**
+   * The result. `expectedHead` is the head the sequencer recorded: a chain that ends before it lost its
+   * last events, one that ends on another hash was rewritten.
+   */
+  finish(expectedHead?: ChainLink): ChainCheckResult {
+    const headSeq = this.expectedSeq - 1;
+    if (!this.broken && expectedHead) {
+      if (expectedHead.seq > headSeq) this.broken = { seq: this.expectedSeq, reason: 'missing_event' };
+      else if (expectedHead.seq < headSeq) this.broken = { seq: expectedHead.seq + 1, reason: 'unexpected_event' };
+      else if (!expectedHead.hash.equals(this.prev)) this.broken = { seq: headSeq, reason: 'head_mismatch' };
+    }
+    const result: ChainCheckResult = { ok: !this.broken, checked: this.checked, head: this.prev.toString('hex'), headSeq };
+    if (this.broken) {
+      result.firstBrokenSeq = this.broken.seq;
+      result.reason = this.broken.reason;
+    }
+    return result;
+  }
+}
+
+/** Chains events in the order given, after `start`: what the sequencer does to a batch. */
+export function chainEvents<T extends Omit<ChainedEvent, 'seq'>>(
+  start: ChainLink,
+  events: T[],
+): Array<T & { seq: number; prevHash: Buffer; hash: Buffer }> {
+  let prev = start.hash;
+  let seq = start.seq;
+  return events.map((e) => {
+    seq++;
+    const withSeq = { ...e, seq } as T & { seq: number };
+    const hash = chainHash(prev, withSeq);
+    const linked = { ...withSeq, prevHash: prev, hash };
+    prev = hash;
+    return linked;
+  });
+}

@@ -1,0 +1,103 @@
+import { canonicalJson } from './audit-chain';
+
+/**
+ * What may go into an event's `data`. Codes, API keys and provider secrets never belong in the audit
+ * trail (ARCHITECTURE.md), so `record()` refuses, loudly, data that looks like one: a key named like a
+ * secret anywhere in the object, or a string shaped like one of our API keys or webhook secrets.
+ * A refused event is a programming error in the caller, caught by its tests, never a silent drop.
+ */
+export class AuditDataRefused extends Error {
+  constructor(readonly path: string, reason: string) {
+    super(`audit event data refused at "${path}": ${reason}`);
+    this.name = 'AuditDataRefused';
+  }
+}
+
+export const MAX_DATA_BYTES = 16 * 1024;
+
+/** Words that make a key secret wherever they appear in it (`webhookSecret`, `access_token`, `otpDigits`). */
+const SECRET_WORDS = new Set(['otp', 'otps', 'secret', 'secrets', 'token', 'tokens', 'password', 'passwords', 'passwd', 'passcode', 'passphrase', 'pin', 'plaintext', 'apikey', 'credential', 'credentials']);
+/** Words that make a following `code` secret (`verificationCode`), unlike `countryCode` or `errorCode`. */
+const CODE_QUALIFIERS = new Set(['verification', 'otp', 'auth', 'authentication', 'security', 'confirmation', 'sms', 'voice', 'access', 'login', 'time', 'plain', 'pass', 'one']);
+const SECRET_PAIRS = [
+  ['api', 'key'],
+  ['private', 'key'],
+  ['secret', 'key'],
+  ['auth', 'key'],
+];
+
+/** `apiKey`, `api_key`, `API-KEY`, `otpCode` → lower-case words. */
+export function keyWords(key: string): string[] {
+  return key
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
+}
+
+export function isSecretKeyName(key: string): boolean {
+  const words = keyWords(key);
+  if (words.length === 0) return false;
+  const joined = words.join('');
+  if (joined === 'code' || joined === 'codes' || joined === 'key' || joined === 'apikey') return true;
+  for (const [i, w] of words.entries()) {
+    if (SECRET_WORDS.has(w)) return true;
+    if ((w === 'code' || w === 'codes') && i > 0 && CODE_QUALIFIERS.has(words[i - 1])) return true;
+    if (SECRET_PAIRS.some(([a, b]) => w === a && words[i + 1] === b)) return true;
+  }
+  return false;
+}
+
+/** Values shaped like our own secrets: API keys (`otp_<12>_<40>`) and webhook secrets (`whsec_…`). */
+const SECRET_VALUE = /otp_[A-Za-z0-9]{12}_[A-Za-z0-9]{40}|whsec_[A-Za-z0-9]{16,}/;
+
+/**
+ * Checks `data` and returns it as plain JSON (Dates become ISO strings, undefined properties are
+ * dropped), or throws AuditDataRefused.
+ */
+export function sanitizeAuditData(data: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (data === undefined || data === null) return {};
+  if (typeof data !== 'object' || Array.isArray(data)) throw new AuditDataRefused('', 'data must be a plain object');
+  const clean = normalize(data, '') as Record<string, unknown>;
+  let text: string;
+  try {
+    text = canonicalJson(clean);
+  } catch (err) {
+    throw new AuditDataRefused('', (err as Error).message);
+  }
+  if (Buffer.byteLength(text, 'utf8') > MAX_DATA_BYTES) throw new AuditDataRefused('', `data is larger than ${MAX_DATA_BYTES} bytes`);
+  return clean;
+}
+
+function normalize(value: unknown, path: string): unknown {
+  if (value === null) return null;
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw new AuditDataRefused(path, 'invalid date');
+    return value.toISOString();
+  }
+  if (typeof value === 'string') {
+    if (SECRET_VALUE.test(value)) throw new AuditDataRefused(path, 'the value looks like an API key or a webhook secret');
+    if (value.includes('\u0000')) throw new AuditDataRefused(path, 'NUL characters cannot be stored');
+    return value;
+  }
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new AuditDataRefused(path, `${value} is not a JSON number`);
+    return value;
+  }
+  if (typeof value === 'boolean') return value;
+  if (Array.isArray(value)) return value.map((v, i) => (v === undefined ? null : normalize(v, `${path}[${i}]`)));
+  if (typeof value === 'object') {
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) throw new AuditDataRefused(path, `a ${proto?.constructor?.name ?? 'non-plain'} object is not JSON`);
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      const at = path ? `${path}.${k}` : k;
+      if (isSecretKeyName(k)) throw new AuditDataRefused(at, 'the key is named like a code, API key, token, password or secret');
+      if (v === undefined) continue;
+      out[k] = normalize(v, at);
+    }
+    return out;
+  }
+  throw new AuditDataRefused(path, `a ${typeof value} is not JSON`);
+}

@@ -1,0 +1,180 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { open as openFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { finished } from 'node:stream/promises';
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { Clock } from '../common/clock';
+import { AppConfig } from '../config/app-config';
+import { ChainVerifier, GENESIS_HASH } from './audit-chain';
+import { AuditEventRecord, AuditEventRow, EVENT_COLUMNS, fromRow, toExportLine } from './audit-rows';
+import { AuditService } from './audit.service';
+
+export const RETENTION_LOCK_KEY = 7_351_829_340_518;
+/** At most this many events are archived per run, so one run's transaction stays bounded. */
+export const MAX_EVENTS_PER_RUN = 200_000;
+
+export interface RetentionRun {
+  archived: number;
+  checkpoint?: { seq: number; hash: string };
+  archive?: string;
+  sha256?: string;
+}
+
+/**
+ * Retention (off unless AUDIT_RETENTION_DAYS > 0): archives the oldest chained events to an NDJSON file
+ * (export format, which verifies offline), seals the last archived event as a checkpoint, then deletes the
+ * archived events in the same transaction as the checkpoint. The rest of the chain verifies from the
+ * checkpoint's hash. The database trigger allows these deletes only at or below a checkpoint, and only in a
+ * transaction that sets otp.audit_retention; a checkpoint must match a chained event.
+ */
+@Injectable()
+export class AuditRetention implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('AuditRetention');
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<unknown>;
+  private stopped = false;
+
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly config: AppConfig,
+    private readonly clock: Clock,
+    private readonly audit: AuditService,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (this.config.audit.retention.days > 0) this.schedule(Math.min(this.config.audit.retention.intervalMs, 60_000));
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running?.catch(() => undefined);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      const run = this.runOnce(this.config.audit.retention.days);
+      this.running = run;
+      run.then(
+        (r) => {
+          if (r.archived) this.logger.log({ ...r }, `archived ${r.archived} audit events`);
+          this.schedule(r.archived >= MAX_EVENTS_PER_RUN ? 1000 : this.config.audit.retention.intervalMs);
+        },
+        (err: unknown) => {
+          this.logger.error({ err }, 'audit retention run failed');
+          this.schedule(this.config.audit.retention.intervalMs);
+        },
+      );
+    }, delayMs);
+  }
+
+  /** Archives chained events older than `days` days (up to MAX_EVENTS_PER_RUN). One instance at a time. */
+  async runOnce(days: number, maxEvents = MAX_EVENTS_PER_RUN): Promise<RetentionRun> {
+    const cutoff = new Date(this.clock.now().getTime() - days * 86_400_000);
+    const qr = this.db.createQueryRunner();
+    await qr.connect();
+    let locked = false;
+    try {
+      [{ locked }] = await qr.query(`SELECT pg_try_advisory_lock($1) AS locked`, [RETENTION_LOCK_KEY]);
+      if (!locked) return { archived: 0 };
+      const [cp] = await qr.query(`SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1`);
+      const start = cp ? { seq: Number(cp.seq), hash: cp.hash as Buffer } : { seq: 0, hash: GENESIS_HASH };
+      // The archived part is a prefix of the chain: it ends before the first event that is not old enough.
+      const [firstKept] = await qr.query(`SELECT seq FROM audit_events WHERE seq > $1 AND occurred_at >= $2 ORDER BY seq LIMIT 1`, [
+        String(start.seq),
+        cutoff,
+      ]);
+      const [head] = await qr.query(`SELECT seq FROM audit_chain_head WHERE id = 1`);
+      let upto = firstKept ? Number(firstKept.seq) - 1 : Number(head.seq);
+      upto = Math.min(upto, start.seq + maxEvents);
+      if (upto <= start.seq) return { archived: 0 };
+
+      const dir = resolve(this.config.audit.retention.archiveDir);
+      mkdirSync(dir, { recursive: true });
+      const name = `audit-${String(start.seq + 1).padStart(12, '0')}-${String(upto).padStart(12, '0')}.ndjson`;
+      const path = join(dir, name);
+      const written = await this.writeArchive(path, start, upto);
+      if (!written.ok) {
+        rmSync(path, { force: true });
+        throw new Error(`audit chain does not verify at seq ${written.brokenSeq}: nothing archived (check /v1/admin/audit-events/integrity)`);
+      }
+
+      await qr.startTransaction();
+      try {
+        await qr.query(`SET LOCAL otp.audit_retention = 'archive'`);
+        await qr.query(
+          `INSERT INTO audit_checkpoints (seq, hash, last_occurred_at, archived_events, archive_name, archive_sha256, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+          [String(upto), written.last.hash, written.last.occurredAt, String(written.count), name, written.sha256, this.clock.now()],
+        );
+        const deleted = await qr.query(`DELETE FROM audit_events WHERE seq > $1 AND seq <= $2`, [String(start.seq), String(upto)], true);
+        if (deleted.affected !== written.count) throw new Error(`retention deleted ${deleted.affected} events but archived ${written.count}`);
+        await this.audit.record(qr.manager, {
+          type: 'audit.archived',
+          actor: { type: 'system', id: 'retention' },
+          data: { fromSeq: start.seq + 1, toSeq: upto, events: written.count, archive: name, archiveSha256: written.sha256, olderThan: cutoff },
+        });
+        await qr.commitTransaction();
+      } catch (err) {
+        await qr.rollbackTransaction().catch(() => undefined);
+        throw err;
+      }
+      return { archived: written.count, checkpoint: { seq: upto, hash: written.last.hash.toString('hex') }, archive: path, sha256: written.sha256 };
+    } finally {
+      if (locked) await qr.query(`SELECT pg_advisory_unlock($1)`, [RETENTION_LOCK_KEY]).catch(() => undefined);
+      await qr.release();
+    }
+  }
+
+  /** Streams (from, upto] to the file through a cursor, verifying the chain on the way. */
+  private async writeArchive(path: string, start: { seq: number; hash: Buffer }, upto: number) {
+    const verifier = new ChainVerifier(start);
+    const sha = createHash('sha256');
+    const out = createWriteStream(path, { flags: 'wx' });
+    let count = 0;
+    let last: AuditEventRecord | undefined;
+    const qr = this.db.createQueryRunner();
+    await qr.connect();
+    let open = false;
+    try {
+      await qr.query(`START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY`);
+      open = true;
+      await qr.query(`DECLARE audit_archive NO SCROLL CURSOR FOR SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq > $1 AND seq <= $2 ORDER BY seq`, [
+        String(start.seq),
+        String(upto),
+      ]);
+      for (;;) {
+        const rows: AuditEventRow[] = await qr.query(`FETCH FORWARD 1000 FROM audit_archive`);
+        let chunk = '';
+        for (const row of rows) {
+          const e = fromRow(row);
+          if (!verifier.push(e as AuditEventRecord & { seq: number })) break;
+          chunk += JSON.stringify(toExportLine(e)) + '\n';
+          count++;
+          last = e;
+        }
+        sha.update(chunk);
+        if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+        if (rows.length < 1000 || verifier.isBroken) break;
+      }
+      await qr.query(`COMMIT`);
+      open = false;
+    } finally {
+      if (open) await qr.query(`ROLLBACK`).catch(() => undefined);
+      await qr.release();
+      out.end();
+      await finished(out);
+    }
+    // The archive must be on disk before the events it holds are deleted.
+    const fh = await openFile(path, 'r+');
+    await fh.sync();
+    await fh.close();
+    const result = verifier.finish({ seq: upto, hash: last?.hash ?? start.hash });
+    if (!result.ok || !last) return { ok: false as const, brokenSeq: result.firstBrokenSeq ?? start.seq + 1 };
+    return { ok: true as const, count, last: { hash: last.hash as Buffer, occurredAt: last.occurredAt }, sha256: sha.digest('hex') };
+  }
+}

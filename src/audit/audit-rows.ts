@@ -1,0 +1,94 @@
+import type { StoredChainedEvent } from './audit-chain';
+import type { AuditEventView } from './dto/audit-event.views';
+
+/** Columns read wherever events are chained, verified, listed or exported: one list, one mapping. */
+export const EVENT_COLUMNS =
+  'id, seq, type, occurred_at, client_id, verification_id, phone_hash, phone_masked, actor_type, actor_id, ip, data, prev_hash, hash';
+
+export interface AuditEventRow {
+  id: string;
+  seq: string | null;
+  type: string;
+  occurred_at: Date;
+  client_id: string | null;
+  verification_id: string | null;
+  phone_hash: Buffer | null;
+  phone_masked: string | null;
+  actor_type: string;
+  actor_id: string | null;
+  ip: string | null;
+  data: unknown;
+  prev_hash: Buffer | null;
+  hash: Buffer | null;
+}
+
+/** An event as stored; `seq` is null while the sequencer has not chained it yet. */
+export type AuditEventRecord = Omit<StoredChainedEvent, 'seq'> & { seq: number | null };
+
+export function fromRow(row: AuditEventRow): AuditEventRecord {
+  return {
+    id: row.id,
+    seq: row.seq === null ? null : Number(row.seq),
+    type: row.type,
+    occurredAt: row.occurred_at,
+    clientId: row.client_id,
+    verificationId: row.verification_id,
+    phoneHash: row.phone_hash,
+    phoneMasked: row.phone_masked,
+    actorType: row.actor_type,
+    actorId: row.actor_id,
+    ip: row.ip,
+    data: row.data ?? {},
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+/**
+ * One line of an NDJSON export or a retention archive: the API shape plus `phoneHash`, the one stored
+ * field the chain covers that the list answer leaves out, so that an export can be verified offline.
+ */
+export type AuditExportLine = AuditEventView & { phoneHash: string | null };
+
+export function toExportLine(e: AuditEventRecord): AuditExportLine {
+  return { ...toView(e), phoneHash: e.phoneHash ? e.phoneHash.toString('hex') : null };
+}
+
+/** Reads an export line back into the stored form, for offline verification with ChainVerifier. */
+export function fromExportLine(line: AuditExportLine): AuditEventRecord {
+  return {
+    id: line.id,
+    seq: line.seq,
+    type: line.type,
+    occurredAt: new Date(line.occurredAt),
+    clientId: line.clientId,
+    verificationId: line.verificationId,
+    phoneHash: line.phoneHash ? Buffer.from(line.phoneHash, 'hex') : null,
+    phoneMasked: line.phoneNumber,
+    actorType: line.actor.type,
+    actorId: line.actor.id,
+    ip: line.ip,
+    data: line.data,
+    prevHash: line.prevHash ? Buffer.from(line.prevHash, 'hex') : null,
+    hash: line.hash ? Buffer.from(line.hash, 'hex') : null,
+  };
+}
+
+/** The API shape (API.md, Admin): the phone number only masked, hashes in hex, `chained` marks pending events. */
+export function toView(e: AuditEventRecord): AuditEventView {
+  return {
+    id: e.id,
+    seq: e.seq,
+    chained: e.seq !== null,
+    type: e.type,
+    occurredAt: e.occurredAt.toISOString(),
+    clientId: e.clientId,
+    verificationId: e.verificationId,
+    phoneNumber: e.phoneMasked,
+    actor: { type: e.actorType, id: e.actorId },
+    ip: e.ip,
+    data: (e.data ?? {}) as Record<string, unknown>,
+    hash: e.hash ? e.hash.toString('hex') : null,
+    prevHash: e.prevHash ? e.prevHash.toString('hex') : null,
+  };
+}

@@ -1,0 +1,118 @@
+import { Readable } from 'node:stream';
+import { Controller, Get, Query, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { DataSource } from 'typeorm';
+import { CurrentPrincipal, Principal, RequireScopes } from '../clients/auth.decorators';
+import { AuditFilters, AuditReader } from './audit-reader.service';
+import { toExportLine, toView } from './audit-rows';
+import { AuditService } from './audit.service';
+import { AuditFiltersQuery, ExportAuditEventsQuery, ListAuditEventsQuery } from './dto/audit-query.dto';
+import { AuditEventPage, AuditIntegrityView } from './dto/audit-event.views';
+import { csvHeader, csvLine } from './audit-csv';
+
+/** The filters as recorded in audit.read / audit.exported: the phone number goes to the event's own (hashed, masked) field. */
+function recordedFilters(q: AuditFiltersQuery): Record<string, unknown> {
+  const { phoneNumber, ...rest } = q as AuditFiltersQuery & { limit?: number; cursor?: string; format?: string };
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(rest)) if (v !== undefined && k !== 'cursor') out[k] = v;
+  if (phoneNumber) out.phoneNumber = 'given';
+  return out;
+}
+
+@ApiTags('audit')
+@ApiBearerAuth()
+@RequireScopes('audit:read')
+@Controller('v1/admin/audit-events')
+export class AuditController {
+  constructor(
+    private readonly reader: AuditReader,
+    private readonly audit: AuditService,
+    @InjectDataSource() private readonly db: DataSource,
+  ) {}
+
+  @Get()
+  @ApiOperation({
+    summary: 'List audit events, newest first',
+    description:
+      'Keyset pagination: pass nextCursor as cursor. Events not chained yet (seq null, chained false) are newest and come first; ' +
+      'a cursor remembers the chain head of the first page, so paging never repeats or skips an event while the chain grows. ' +
+      'The read itself is recorded as an audit.read event.',
+  })
+  @ApiOkResponse({ type: AuditEventPage })
+  async list(@Query() q: ListAuditEventsQuery, @CurrentPrincipal() who: Principal, @Req() req: FastifyRequest): Promise<AuditEventPage> {
+    const filters = this.reader.filtersFrom(q);
+    // The read and its audit.read event commit together: no answer leaves unless its read is recorded.
+    return this.db.transaction(async (m) => {
+      const page = await this.reader.list(filters, q.limit, q.cursor, m);
+      await this.audit.record(m, {
+        type: 'audit.read',
+        actor: { type: 'admin', id: who.keyId },
+        clientId: who.clientId,
+        phoneNumber: filters.phoneNumber,
+        ip: req.ip,
+        data: { filters: recordedFilters(q), page: q.cursor ? 'next' : 'first', returned: page.items.length },
+      });
+      return { items: page.items.map(toView), nextCursor: page.nextCursor };
+    });
+  }
+
+  @Get('integrity')
+  @ApiOperation({
+    summary: 'Verify the hash chain',
+    description: 'Walks every chained event from the latest checkpoint (or the start). ok false names the first broken seq. Recorded as audit.verified.',
+  })
+  @ApiOkResponse({ type: AuditIntegrityView })
+  async integrity(@CurrentPrincipal() who: Principal, @Req() req: FastifyRequest): Promise<AuditIntegrityView> {
+    const result = await this.reader.verifyChain();
+    await this.db.transaction((m) =>
+      this.audit.record(m, {
+        type: 'audit.verified',
+        actor: { type: 'admin', id: who.keyId },
+        clientId: who.clientId,
+        ip: req.ip,
+        data: { ok: result.ok, checked: result.checked, headSeq: result.headSeq, firstBrokenSeq: result.firstBrokenSeq ?? null },
+      }),
+    );
+    return result;
+  }
+
+  @Get('export')
+  @ApiOperation({
+    summary: 'Export audit events as NDJSON or CSV, streamed',
+    description:
+      'Same filters as the list; chain order (oldest first), events not chained yet last. Each NDJSON line is a list item plus phoneHash, ' +
+      'so an export verifies offline. Recorded as an audit.exported event before the first byte is sent.',
+  })
+  @ApiProduces('application/x-ndjson', 'text/csv')
+  @ApiOkResponse({ description: 'The events, one per line.' })
+  async export(@Query() q: ExportAuditEventsQuery, @CurrentPrincipal() who: Principal, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
+    const filters: AuditFilters = this.reader.filtersFrom(q);
+    await this.db.transaction((m) =>
+      this.audit.record(m, {
+        type: 'audit.exported',
+        actor: { type: 'admin', id: who.keyId },
+        clientId: who.clientId,
+        phoneNumber: filters.phoneNumber,
+        ip: req.ip,
+        data: { filters: recordedFilters(q), format: q.format },
+      }),
+    );
+    const events = this.reader.streamEvents(filters);
+    const csv = q.format === 'csv';
+    async function* lines() {
+      if (csv) yield csvHeader();
+      for await (const batch of events) {
+        yield batch.map((e) => (csv ? csvLine(e) : JSON.stringify(toExportLine(e)) + '\n')).join('');
+      }
+    }
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    reply
+      .status(200)
+      .header('content-type', csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
+      .header('content-disposition', `attachment; filename="audit-events-${stamp}.${csv ? 'csv' : 'ndjson'}"`)
+      .header('cache-control', 'no-store')
+      .send(Readable.from(lines(), { objectMode: false }));
+  }
+}

@@ -1,0 +1,234 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { ChainVerifier, chainHash, GENESIS_HASH } from '../src/audit/audit-chain';
+import { AuditRetention } from '../src/audit/audit-retention.service';
+import { fromExportLine, fromRow } from '../src/audit/audit-rows';
+import { chainAll, recordEvents, waitUntilChained } from './support/audit';
+import { createTestDatabase, TestDatabase } from './support/database';
+import { startTestApp, TestApp } from './support/app';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+
+describe('audit trail: tamper evidence and the append-only table (real PostgreSQL)', () => {
+  let db: TestDatabase;
+  let t: TestApp;
+  let reader: { key: string };
+  let n: number;
+  const archiveDir = mkdtempSync(join(tmpdir(), 'otp-audit-archive-'));
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    t = await startTestApp(db.url, { AUDIT_SEQUENCER_ENABLED: 'false', AUDIT_ARCHIVE_DIR: archiveDir, THROTTLE_LIMIT: '100000' });
+    reader = await t.createClient(['audit:read']);
+    await recordEvents(
+      t,
+      Array.from({ length: 20 }, (_, i) => ({
+        type: 'verification.created',
+        actor: { type: 'client' as const, id: 'cli_X' },
+        clientId: 'cli_X',
+        verificationId: `vrf_T${i}`,
+        phoneNumber: '+819012345678',
+        ip: '10.1.1.1',
+        data: { i },
+      })),
+    );
+    await chainAll(t);
+    n = Number((await db.query<{ n: string }>(`SELECT max(seq) AS n FROM audit_events`))[0].n);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await db?.drop();
+  });
+
+  const integrity = async () => {
+    const res = await t.request('GET', '/v1/admin/audit-events/integrity', { key: reader.key });
+    expect(res.status).toBe(200);
+    return res.body;
+  };
+  /** As the database superuser, with triggers off: what no application role can do. */
+  const tamper = async (sql: string, params: unknown[] = []) => {
+    await db.query(`SET session_replication_role = replica`);
+    try {
+      return await db.query<any>(sql, params);
+    } finally {
+      await db.query(`SET session_replication_role = origin`);
+    }
+  };
+  const rowAt = async (seq: number) => (await db.query<any>(`SELECT * FROM audit_events WHERE seq = $1`, [seq]))[0];
+  const reinsert = (row: any) =>
+    tamper(
+      `INSERT INTO audit_events (id, seq, type, occurred_at, client_id, verification_id, phone_hash, phone_masked, actor_type, actor_id, ip, data, prev_hash, hash)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+      [row.id, row.seq, row.type, row.occurred_at, row.client_id, row.verification_id, row.phone_hash, row.phone_masked, row.actor_type, row.actor_id, row.ip, row.data, row.prev_hash, row.hash],
+    );
+  /** Moves every event from `seq` on by `by` places (through negative numbers: seq is unique). */
+  const shift = async (from: number, by: number) => {
+    await tamper(`UPDATE audit_events SET seq = -(seq + $2) WHERE seq >= $1`, [from, by]);
+    await tamper(`UPDATE audit_events SET seq = -seq WHERE seq < 0`);
+  };
+
+  it('an untouched chain verifies', async () => {
+    expect(n).toBeGreaterThanOrEqual(20);
+    expect(await integrity()).toMatchObject({ ok: true, checked: n, headSeq: n });
+  });
+
+  it.each([
+    ['data', `data = '{"i": 999}'::jsonb`],
+    ['type', `type = 'verification.approved'`],
+    ['occurred_at', `occurred_at = occurred_at + interval '1 millisecond'`],
+    ['client_id', `client_id = 'cli_Y'`],
+    ['ip', `ip = '10.1.1.2'`],
+    ['prev_hash', `prev_hash = decode(repeat('ab', 32), 'hex')`],
+  ])('changing %s of one event: ok false at that seq; restored: ok true', async (_col, set) => {
+    const target = 7;
+    const original = await rowAt(target);
+    await tamper(`UPDATE audit_events SET ${set} WHERE seq = $1`, [target]);
+    expect(await integrity()).toMatchObject({ ok: false, firstBrokenSeq: target });
+    await tamper(`DELETE FROM audit_events WHERE seq = $1`, [target]);
+    await reinsert(original);
+    expect(await integrity()).toMatchObject({ ok: true, checked: n });
+  });
+
+  it('deleting one event in the middle, or the last one: ok false at the missing seq', async () => {
+    const middle = await rowAt(9);
+    await tamper(`DELETE FROM audit_events WHERE seq = 9`);
+    expect(await integrity()).toMatchObject({ ok: false, firstBrokenSeq: 9, reason: 'missing_event' });
+    await reinsert(middle);
+
+    const last = await rowAt(n);
+    await tamper(`DELETE FROM audit_events WHERE seq = $1`, [n]);
+    expect(await integrity()).toMatchObject({ ok: false, firstBrokenSeq: n, reason: 'missing_event' });
+    await reinsert(last);
+    expect(await integrity()).toMatchObject({ ok: true, checked: n });
+  });
+
+  it('inserting a forged event in the middle: ok false at the forged event, or right after it when its own link is right', async () => {
+    const at = 12;
+    const model = await rowAt(at);
+    const forged = { ...model, id: 'evt_FORGED000000000000000000', data: { i: 'forged' } };
+
+    // A crude forgery: events renumbered to make room, the forged one with made-up hashes.
+    await shift(at, 1);
+    await reinsert({ ...forged, seq: at, prev_hash: randomBytes(32), hash: randomBytes(32) });
+    expect(await integrity()).toMatchObject({ ok: false, firstBrokenSeq: at });
+    await tamper(`DELETE FROM audit_events WHERE id = $1`, [forged.id]);
+
+    // The best forgery without rewriting everything after it: a correct link from the event before.
+    const before = await rowAt(at - 1);
+    const linkedHash = chainHash(before.hash, { ...fromRow({ ...forged, seq: String(at) }), seq: at });
+    await reinsert({ ...forged, seq: at, prev_hash: before.hash, hash: linkedHash });
+    expect(await integrity()).toMatchObject({ ok: false, firstBrokenSeq: at + 1 });
+
+    await tamper(`DELETE FROM audit_events WHERE id = $1`, [forged.id]);
+    await shift(at + 1, -1);
+    expect(await integrity()).toMatchObject({ ok: true, checked: n });
+  });
+
+  it('the database itself refuses UPDATE, DELETE and TRUNCATE, even for the superuser with triggers on', async () => {
+    await expect(db.query(`UPDATE audit_events SET type = 'x.y' WHERE seq = 1`)).rejects.toThrow(/append-only/);
+    await expect(db.query(`DELETE FROM audit_events WHERE seq = 1`)).rejects.toThrow(/append-only/);
+    await expect(db.query(`TRUNCATE audit_events`)).rejects.toThrow(/append-only/);
+  });
+
+  describe('as the application database user (not a superuser)', () => {
+    const role = `otp_app_${randomBytes(4).toString('hex')}`;
+    let app: Client;
+
+    beforeAll(async () => {
+      const dbName = new URL(db.url).pathname.slice(1);
+      await db.query(`CREATE ROLE ${role} LOGIN PASSWORD 'app-password' NOSUPERUSER NOCREATEDB NOCREATEROLE`);
+      await db.query(`GRANT CONNECT ON DATABASE ${dbName} TO ${role}`);
+      await db.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
+      await db.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}`);
+      // Even with the TRUNCATE privilege (which an app should not have), the trigger refuses.
+      await db.query(`GRANT TRUNCATE ON audit_events, audit_chain_head, audit_checkpoints TO ${role}`);
+    });
+    afterAll(async () => {
+      await app?.end().catch(() => undefined);
+      await db.query(`DROP OWNED BY ${role}`);
+      await db.query(`DROP ROLE ${role}`);
+    });
+
+    it('runs the service (events written and chained) but cannot rewrite history', async () => {
+      const url = new URL(db.url);
+      url.username = role;
+      url.password = 'app-password';
+      // The service itself runs as this role: it writes events and its sequencer chains them.
+      const asApp = await startTestApp(url.toString(), { MIGRATIONS_RUN: 'false', AUDIT_SEQUENCER_INTERVAL_MS: '20' });
+      try {
+        await recordEvents(asApp, [{ type: 'verification.created', actor: { type: 'system' }, data: { by: 'app role' } }]);
+        await waitUntilChained(db);
+      } finally {
+        await asApp.close();
+      }
+      const count = await db.query(`SELECT count(*) FROM audit_events`);
+
+      app = new Client({ connectionString: url.toString() });
+      await app.connect();
+      const refused = async (sql: string, re: RegExp = /append-only|sequencer|only moves forward/) => {
+        await expect(app.query(sql)).rejects.toThrow(re);
+        await app.query('ROLLBACK').catch(() => undefined);
+      };
+      await refused(`UPDATE audit_events SET type = 'verification.approved' WHERE seq = 2`);
+      await refused(`UPDATE audit_events SET data = '{}' WHERE seq IS NOT NULL`);
+      await refused(`UPDATE audit_events SET seq = NULL, prev_hash = NULL, hash = NULL WHERE seq = 3`);
+      await refused(`UPDATE audit_events SET hash = prev_hash WHERE seq = 3`);
+      await refused(`DELETE FROM audit_events WHERE seq = 4`);
+      await refused(`DELETE FROM audit_events`);
+      await refused(`TRUNCATE audit_events`);
+      await refused(`BEGIN; SET LOCAL otp.audit_retention = 'archive'; DELETE FROM audit_events WHERE seq = 5;`);
+      await refused(`INSERT INTO audit_events (id, seq, type, occurred_at, actor_type, prev_hash, hash)
+                     VALUES ('evt_X', 99999, 'x.y', now(), 'system', decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex'))`);
+      // An unchained event: only the chain columns may be filled, nothing else changed on the way.
+      await app.query(`INSERT INTO audit_events (id, type, occurred_at, actor_type) VALUES ('evt_PENDING', 'x.y', now(), 'system')`);
+      await refused(`UPDATE audit_events SET type = 'x.z' WHERE id = 'evt_PENDING'`);
+      await refused(`UPDATE audit_events SET type = 'x.z', seq = 99999, prev_hash = decode(repeat('00', 32), 'hex'), hash = decode(repeat('00', 32), 'hex') WHERE id = 'evt_PENDING'`);
+      await refused(`DELETE FROM audit_events WHERE id = 'evt_PENDING'`);
+      await refused(`UPDATE audit_chain_head SET seq = 0`);
+      await refused(`TRUNCATE audit_chain_head`);
+      // and the guard cannot be switched off by this user
+      await refused(`ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only`, /owner|permission/);
+      await refused(`SET session_replication_role = replica`, /permission/);
+
+      const after = await db.query(`SELECT count(*)::int AS c FROM audit_events WHERE id <> 'evt_PENDING'`);
+      expect(after[0].c).toBe(Number((count[0] as any).count));
+      await chainAll(t);
+      expect(await integrity()).toMatchObject({ ok: true });
+    });
+  });
+
+  it('retention archives a prefix up to a sealed checkpoint; the rest verifies from its hash', async () => {
+    await chainAll(t);
+    const before = await integrity();
+    expect(before.ok).toBe(true);
+    await chainAll(t);
+    const head = Number((await db.query<{ n: string }>(`SELECT max(seq) AS n FROM audit_events`))[0].n);
+
+    const run = await t.app.get(AuditRetention).runOnce(0, 10); // everything is old enough; at most 10 per run
+    expect(run).toMatchObject({ archived: 10, checkpoint: { seq: 10 } });
+    expect(await db.query(`SELECT 1 FROM audit_events WHERE seq <= 10`)).toHaveLength(0);
+    const [cp] = await db.query<any>(`SELECT * FROM audit_checkpoints`);
+    expect(cp).toMatchObject({ seq: '10', archived_events: '10' });
+
+    // The archive holds the ten events, verifies offline from the start, and its checksum is the one sealed.
+    const text = readFileSync(run.archive!, 'utf8');
+    expect(createHash('sha256').update(text).digest('hex')).toBe(cp.archive_sha256);
+    const lines = text.trim().split('\n').map((l) => JSON.parse(l));
+    const v = new ChainVerifier({ seq: 0, hash: GENESIS_HASH });
+    for (const l of lines) expect(v.push(fromExportLine(l) as any)).toBe(true);
+    expect(v.finish({ seq: 10, hash: cp.hash })).toMatchObject({ ok: true, checked: 10 });
+
+    const after = await integrity();
+    expect(after).toMatchObject({ ok: true, checkpoint: { seq: 10, hash: cp.hash.toString('hex') }, headSeq: head, checked: head - 10 });
+    expect(await db.query(`SELECT 1 FROM audit_events WHERE type = 'audit.archived'`)).toHaveLength(1);
+
+    // Retention's permission stops at the checkpoint, and tampering after it still shows.
+    await expect(db.query(`BEGIN; SET LOCAL otp.audit_retention = 'archive'; DELETE FROM audit_events WHERE seq = 11;`)).rejects.toThrow(/append-only/);
+    await db.query('ROLLBACK');
+    await tamper(`UPDATE audit_events SET ip = '1.2.3.4' WHERE seq = 12`);
+    expect(await integrity()).toMatchObject({ ok: false, firstBrokenSeq: 12 });
+  });
+});
