@@ -86,7 +86,11 @@ describe('security of verifications', () => {
       keep(await t.request('POST', `/v1/verifications/${start.body.id}/check`, { key: mine.key, body: { code: codes[1] } }));
       keep(await t.request('GET', `/v1/verifications/${start.body.id}`, { key: mine.key }));
       await hooks.waitFor(1);
-      await sleep(200);
+      for (let i = 0; i < 300; i++) {
+        const pending = await db.query(`SELECT 1 FROM outbox WHERE verification_id = $1 AND status <> 'done'`, [start.body.id]);
+        if (pending.length === 0) break;
+        await sleep(10);
+      }
 
       const everything = [
         ...answers.map((a) => a.text),
@@ -96,9 +100,16 @@ describe('security of verifications', () => {
         JSON.stringify(await db.query('SELECT * FROM outbox')),
         JSON.stringify(await db.query('SELECT * FROM outbox_attempts')),
         JSON.stringify(await db.query('SELECT * FROM idempotency_keys')),
+        JSON.stringify(await db.query('SELECT * FROM audit_events')),
       ].join('\n');
       expect(t.logs.length).toBeGreaterThan(10);
       for (const code of codes) expect(everything).not.toContain(code);
+      // every step wrote its audit event
+      const types = (await db.query<{ type: string }>('SELECT type FROM audit_events WHERE verification_id = $1', [start.body.id])).map((e) => e.type);
+      expect(new Set(types)).toEqual(
+        new Set(['verification.created', 'message.queued', 'message.sent', 'verification.check_failed', 'verification.resent', 'verification.approved', 'webhook.delivered']),
+      );
+      expect(types.filter((x) => x === 'verification.check_failed')).toHaveLength(2);
       // the transaction binding was enforced: two wrong checks before the right one
       expect(answers.filter((a) => a.status === 200 && a.body.valid === false)).toHaveLength(2);
     });
