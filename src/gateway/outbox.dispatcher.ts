@@ -5,19 +5,8 @@ import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { Clock } from '../common/clock';
 import { AppConfig } from '../config/app-config';
-import { MessagePayload, OutboxService, WebhookPayload } from './outbox.service';
+import { MessagePayload, OutboxRow, OutboxService, WebhookPayload } from './outbox.service';
 import { ProviderAccepted, ProviderError, SMS_GATEWAY, SmsGateway, VOICE_GATEWAY, VoiceGateway } from './ports';
-
-interface OutboxRow {
-  id: string;
-  kind: 'sms' | 'voice' | 'webhook';
-  verification_id: string | null;
-  client_id: string | null;
-  payload: Buffer | null;
-  attempts: number;
-  max_attempts: number;
-  segments: number | null;
-}
 
 type Outcome = { ok: true; accepted?: ProviderAccepted; statusCode?: number } | { ok: false; error: string; retryable: boolean; statusCode?: number; provider?: string };
 
@@ -30,17 +19,17 @@ export interface MessageFailure {
   verificationId: string;
   channel: 'sms' | 'voice';
 }
-/** Called in the transaction that marks a message failed for good; returns outbox ids it queued. */
-export type MessageFailedHandler = (m: EntityManager, failure: MessageFailure) => Promise<string[]>;
+/** Called in the transaction that marks a message failed for good; returns the outbox rows it queued. */
+export type MessageFailedHandler = (m: EntityManager, failure: MessageFailure) => Promise<OutboxRow[]>;
 
 const CLAIM_COLUMNS = 'id, kind, verification_id, client_id, payload, attempts, max_attempts, segments';
 
 /**
- * The outbox dispatcher (see OutboxService). A row is claimed by one atomic UPDATE (status sending,
- * attempts + 1, a lease), so any number of instances share the work and none sends a row twice:
- * - at once, in-process, right after the transaction that wrote it commits (dispatchSoon);
- * - by polling with FOR UPDATE SKIP LOCKED, for rows that are due for a retry, that another instance
- *   left behind by crashing before it sent them, or whose lease ran out mid-send.
+ * The outbox dispatcher (see OutboxService). A row is worked on only under a lease (status sending), so
+ * any number of instances share the work and none sends a row twice:
+ * - at once, in-process, right after the transaction that wrote it (already leased) commits (dispatchSoon);
+ * - by polling: one atomic UPDATE … FOR UPDATE SKIP LOCKED claims rows due for a retry, and rows whose
+ *   lease ran out because the instance that held them died before (or while) sending.
  * Every try is recorded in outbox_attempts; the final outcome writes an audit event.
  * A crash after a provider accepted a message but before the row was marked done sends it again once the
  * lease ends: delivery is at least once, and a resent message carries the same code.
@@ -80,8 +69,9 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
   }
 
   /** Sends these rows now, in the background (called after the transaction that wrote them commits). */
-  dispatchSoon(ids: string[]): void {
-    for (const id of ids) this.track(this.claimById(id).then((row) => (row ? this.process(row) : undefined)));
+  dispatchSoon(rows: OutboxRow[]): void {
+    if (this.stopped) return; // the lease runs out and another instance's poller sends them
+    for (const row of rows) this.track(this.process(row));
   }
 
   /** Claims and sends due rows; returns how many it handled. Runs on a timer; tests call it directly. */
@@ -96,7 +86,7 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
                         WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND locked_until < $1)
                         ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
           RETURNING ${CLAIM_COLUMNS}`,
-        [now, this.leaseEnd(now), limit],
+        [now, this.outbox.leaseEnd(now), limit],
       ).then((r: [OutboxRow[], number]) => r[0]);
       await Promise.all(rows.map((row) => this.track(this.process(row))));
       return rows.length;
@@ -105,10 +95,6 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
     }
   }
 
-  private leaseEnd(now: Date): Date {
-    // Long enough that a send still in progress (bounded by its timeout) is never taken over.
-    return new Date(now.getTime() + 2 * Math.max(this.config.gateway.timeoutMs, this.config.gateway.webhookTimeoutMs) + 5000);
-  }
 
   private track<T>(p: Promise<T>): Promise<T | undefined> {
     const guarded = p.catch((err) => {
@@ -120,17 +106,6 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
     return guarded;
   }
 
-  private async claimById(id: string): Promise<OutboxRow | undefined> {
-    if (this.stopped) return undefined;
-    const now = this.clock.now();
-    const [rows]: [OutboxRow[], number] = await this.db.query(
-      `UPDATE outbox SET status = 'sending', attempts = attempts + 1, locked_until = $3, updated_at = $2
-        WHERE id = $1 AND status = 'pending' AND next_attempt_at <= $2
-        RETURNING ${CLAIM_COLUMNS}`,
-      [id, now, this.leaseEnd(now)],
-    );
-    return rows[0];
-  }
 
   private async attempt(row: OutboxRow): Promise<Outcome> {
     if (!row.payload) return { ok: false, error: 'payload missing', retryable: false };
@@ -194,7 +169,7 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
             ? { outboxId: row.id, attempt: row.attempts, statusCode: outcome.statusCode }
             : { outboxId: row.id, channel: row.kind, provider, providerMessageId: outcome.accepted?.providerMessageId, attempt: row.attempts, segments: row.segments },
         });
-        return [];
+        return [] as OutboxRow[];
       }
       const backoff = isWebhook ? WEBHOOK_BACKOFF_S : MESSAGE_BACKOFF_S;
       if (outcome.retryable && row.attempts < row.max_attempts) {
@@ -215,9 +190,9 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
         data: { outboxId: row.id, attempts: row.attempts, error: outcome.error, ...(isWebhook ? {} : { channel: row.kind, provider }) },
       });
       if (isWebhook || !row.verification_id) return [];
-      const ids: string[] = [];
-      for (const handler of this.failureHandlers) ids.push(...(await handler(m, { outboxId: row.id, verificationId: row.verification_id, channel: row.kind as 'sms' | 'voice' })));
-      return ids;
+      const queued: OutboxRow[] = [];
+      for (const handler of this.failureHandlers) queued.push(...(await handler(m, { outboxId: row.id, verificationId: row.verification_id, channel: row.kind as 'sms' | 'voice' })));
+      return queued;
     });
     if (!outcome.ok) this.logger.warn({ outboxId: row.id, kind: row.kind, attempt: row.attempts, error: outcome.error }, 'outbox send failed');
     this.dispatchSoon(queued);

@@ -20,10 +20,24 @@ export interface WebhookPayload {
 
 export const WEBHOOK_MAX_ATTEMPTS = 9;
 
+/** An outbox row as the dispatcher works on it. */
+export interface OutboxRow {
+  id: string;
+  kind: 'sms' | 'voice' | 'webhook';
+  verification_id: string | null;
+  client_id: string | null;
+  payload: Buffer | null;
+  attempts: number;
+  max_attempts: number;
+  segments: number | null;
+}
+
 /**
  * Writes outbox rows inside the caller's transaction: a message or webhook is only ever sent for state
  * that committed. The plaintext a row needs (message text with its code, webhook secret) is sealed with
- * AES-GCM and wiped once the row is done. After commit, hand the ids to OutboxDispatcher.dispatchSoon().
+ * AES-GCM and wiped once the row is done. A row is written already claimed by this instance (status
+ * sending, attempt 1, a lease), so after commit the caller hands it to OutboxDispatcher.dispatchSoon()
+ * with no further claim; if this instance dies first, the lease runs out and any instance's poller takes it.
  */
 @Injectable()
 export class OutboxService {
@@ -36,24 +50,45 @@ export class OutboxService {
   async enqueueMessage(
     m: EntityManager,
     args: { channel: 'sms' | 'voice'; verificationId: string; clientId: string; payload: MessagePayload; segments: number | null; now: Date },
-  ): Promise<string> {
-    const id = newId('msg');
-    await m.query(
-      `INSERT INTO outbox (id, kind, verification_id, client_id, payload, status, max_attempts, next_attempt_at, segments, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $7, $7)`,
-      [id, args.channel, args.verificationId, args.clientId, this.box.seal(args.payload), this.config.gateway.messageMaxAttempts, args.now, args.segments],
-    );
-    return id;
+  ): Promise<OutboxRow> {
+    return this.insert(m, {
+      id: newId('msg'),
+      kind: args.channel,
+      verification_id: args.verificationId,
+      client_id: args.clientId,
+      payload: this.box.seal(args.payload),
+      attempts: 1,
+      max_attempts: this.config.gateway.messageMaxAttempts,
+      segments: args.segments,
+    }, args.now);
   }
 
-  async enqueueWebhook(m: EntityManager, args: { verificationId: string; clientId: string; payload: WebhookPayload; now: Date }): Promise<string> {
-    const id = newId('whk');
+  async enqueueWebhook(m: EntityManager, args: { verificationId: string; clientId: string; payload: WebhookPayload; now: Date }): Promise<OutboxRow> {
+    return this.insert(m, {
+      id: newId('whk'),
+      kind: 'webhook',
+      verification_id: args.verificationId,
+      client_id: args.clientId,
+      payload: this.box.seal(args.payload),
+      attempts: 1,
+      max_attempts: WEBHOOK_MAX_ATTEMPTS,
+      segments: null,
+    }, args.now);
+  }
+
+  private async insert(m: EntityManager, row: OutboxRow, now: Date): Promise<OutboxRow> {
     await m.query(
-      `INSERT INTO outbox (id, kind, verification_id, client_id, payload, status, max_attempts, next_attempt_at, created_at, updated_at)
-       VALUES ($1, 'webhook', $2, $3, $4, 'pending', $5, $6, $6, $6)`,
-      [id, args.verificationId, args.clientId, this.box.seal(args.payload), WEBHOOK_MAX_ATTEMPTS, args.now],
+      `INSERT INTO outbox (id, kind, verification_id, client_id, payload, status, attempts, max_attempts, next_attempt_at, locked_until, segments, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, 'sending', 1, $6, $7, $8, $9, $7, $7)`,
+      [row.id, row.kind, row.verification_id, row.client_id, row.payload, row.max_attempts, now, this.leaseEnd(now), row.segments],
     );
-    return id;
+    return row;
+  }
+
+  /** Long enough that a send still in progress (bounded by its timeout) is never taken over. */
+  leaseEnd(now: Date): Date {
+    const g = this.config.gateway;
+    return new Date(now.getTime() + 2 * Math.max(g.timeoutMs, g.webhookTimeoutMs) + 5000);
   }
 
   /** The delivery state of the latest message of each verification, for the verification object. */

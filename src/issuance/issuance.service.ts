@@ -10,7 +10,7 @@ import { InvalidPhoneNumber, ParsedPhone, parsePhone } from '../common/phone';
 import { ProblemException } from '../common/problem';
 import { AppConfig } from '../config/app-config';
 import { OutboxDispatcher } from '../gateway/outbox.dispatcher';
-import { OutboxService } from '../gateway/outbox.service';
+import { OutboxRow, OutboxService } from '../gateway/outbox.service';
 import { BoundTransaction, codeHmac, generateCode } from './codes';
 import { ResendVerificationDto, StartVerificationDto } from './dto/start-verification.dto';
 import { VerificationView } from './dto/verification.view';
@@ -18,7 +18,7 @@ import { renderMessage } from './message-text';
 import { PhoneLimits } from './phone-limits';
 import { RISK_SCREENER, RiskScreener } from './risk.port';
 import { countSegments } from './segments';
-import { effectiveStatus, OPEN_STATUSES, VerificationRow, VerificationStore } from './verification.store';
+import { effectiveStatus, OPEN_STATUSES, toVerificationView, VerificationRow, VerificationStore } from './verification.store';
 
 export interface StartResult {
   status: 201 | 202;
@@ -84,7 +84,7 @@ export class IssuanceService {
       throw new ProblemException(403, 'risk_denied', 'Screening refused this phone number.', { reasons: assessment.reasons });
     }
 
-    let messageId: string | undefined;
+    let message: OutboxRow | undefined;
     const result = await this.db.transaction(async (m) => {
       const now = this.clock.now();
       if (idempotencyKey) {
@@ -92,8 +92,7 @@ export class IssuanceService {
         if (replay) return replay;
       }
       await this.limits.lock(m, phone.e164);
-      await this.limits.assertChecksNotExhausted(m, phone.e164, now);
-      await this.limits.assertCanSend(m, phone.e164, now);
+      await this.limits.assertCanStart(m, phone.e164, now);
 
       const id = newId('vrf', now.getTime());
       const code = generateCode(dto.codeLength ?? 6);
@@ -128,8 +127,9 @@ export class IssuanceService {
           codeKeyId: key.id, risk: assessment, transaction: tx, reference: row.reference, idempotencyKey: idempotencyKey ?? null,
         },
       });
-      if (!screening) messageId = await this.queueCode(m, row, code, now, ctx.principal.keyId);
-      const body = await this.store.toView(m, row, now);
+      if (!screening) message = await this.queueCode(m, row, code, now, ctx.principal.keyId);
+      // The message was just queued: its delivery state is known without reading it back.
+      const body = toVerificationView(row, now, screening ? null : { status: 'queued', provider: null, attempts: 1, updatedAt: now.toISOString() });
       const answer: StartResult = { status: screening ? 202 : 201, body };
       if (idempotencyKey) {
         await m.query(`UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE client_id = $1 AND key = $2`, [
@@ -138,7 +138,7 @@ export class IssuanceService {
       }
       return answer;
     });
-    if (messageId) this.dispatcher.dispatchSoon([messageId]);
+    if (message) this.dispatcher.dispatchSoon([message]);
     return result;
   }
 
@@ -148,7 +148,7 @@ export class IssuanceService {
   }
 
   async resend(ctx: RequestContext, id: string, dto: ResendVerificationDto): Promise<VerificationView> {
-    let messageId: string | undefined;
+    let message: OutboxRow | undefined;
     const view = await this.db.transaction(async (m) => {
       const now = this.clock.now();
       const row = await this.store.findOwn(m, id, ctx.principal.clientId, true);
@@ -185,10 +185,10 @@ export class IssuanceService {
         ip: ctx.ip,
         data: { channel, send: sends, codeKeyId: key.id, attemptsUsed: row.attempts },
       });
-      messageId = await this.queueCode(m, updated, code, now, ctx.principal.keyId);
+      message = await this.queueCode(m, updated, code, now, ctx.principal.keyId);
       return this.store.toView(m, updated, now);
     });
-    if (messageId) this.dispatcher.dispatchSoon([messageId]);
+    if (message) this.dispatcher.dispatchSoon([message]);
     return view;
   }
 
@@ -216,7 +216,7 @@ export class IssuanceService {
   }
 
   /** Renders the message, counts its segments, writes the outbox row and the audit event. */
-  private async queueCode(m: EntityManager, row: VerificationRow, code: string, now: Date, keyId: string): Promise<string> {
+  private async queueCode(m: EntityManager, row: VerificationRow, code: string, now: Date, keyId: string): Promise<OutboxRow> {
     const body = renderMessage({
       channel: row.channel,
       locale: row.locale,
@@ -229,7 +229,7 @@ export class IssuanceService {
     });
     const segments = row.channel === 'sms' ? countSegments(body).segments : null;
     await this.limits.recordSend(m, row.phone_e164, row.id, now);
-    const outboxId = await this.outbox.enqueueMessage(m, {
+    const queued = await this.outbox.enqueueMessage(m, {
       channel: row.channel,
       verificationId: row.id,
       clientId: row.client_id,
@@ -243,9 +243,9 @@ export class IssuanceService {
       clientId: row.client_id,
       verificationId: row.id,
       phoneNumber: row.phone_e164,
-      data: { outboxId, channel: row.channel, segments, send: row.sends },
+      data: { outboxId: queued.id, channel: row.channel, segments, send: row.sends },
     });
-    return outboxId;
+    return queued;
   }
 
   /** Returns the stored answer for a repeat, 409 for the key reused with another body, undefined for a new key. */

@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { Clock } from '../common/clock';
 import { AppConfig } from '../config/app-config';
 import { OutboxDispatcher } from '../gateway/outbox.dispatcher';
+import type { OutboxRow } from '../gateway/outbox.service';
 import type { VerificationRow } from '../issuance/verification.store';
 import { VerificationService } from './verification.service';
 
@@ -51,7 +52,7 @@ export class ExpirySweeper implements OnApplicationBootstrap, OnApplicationShutd
           RETURNING *`,
         [now, batch],
       );
-      const ids: string[] = [];
+      const ids: OutboxRow[] = [];
       for (const row of rows) ids.push(...(await this.verifications.onExpired(m, row, now)));
       return { count: rows.length, queued: ids };
     });

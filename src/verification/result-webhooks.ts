@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import { newId } from '../common/ids';
-import { OutboxService } from '../gateway/outbox.service';
+import { OutboxRow, OutboxService } from '../gateway/outbox.service';
 import type { VerificationRow } from '../issuance/verification.store';
 import { VerificationStore } from '../issuance/verification.store';
 
@@ -26,7 +26,7 @@ export class ResultWebhooks {
     private readonly store: VerificationStore,
   ) {}
 
-  async enqueue(m: EntityManager, row: VerificationRow, type: WebhookType, now: Date): Promise<string[]> {
+  async enqueue(m: EntityManager, row: VerificationRow, type: WebhookType, now: Date): Promise<OutboxRow[]> {
     const [client]: Array<{ webhook_url: string | null; webhook_secret: string }> = await m.query(
       `SELECT webhook_url, webhook_secret FROM api_clients WHERE id = $1`,
       [row.client_id],
@@ -35,12 +35,12 @@ export class ResultWebhooks {
     if (!url || !client) return [];
     const eventId = newId('evt', now.getTime());
     const body = JSON.stringify({ id: eventId, type, createdAt: now.toISOString(), data: await this.store.toView(m, row, now) });
-    const id = await this.outbox.enqueueWebhook(m, {
+    const queued = await this.outbox.enqueueWebhook(m, {
       verificationId: row.id,
       clientId: row.client_id,
       payload: { url, secret: client.webhook_secret, body, eventId, type },
       now,
     });
-    return [id];
+    return [queued];
   }
 }

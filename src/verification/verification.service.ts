@@ -6,6 +6,7 @@ import { Clock } from '../common/clock';
 import { ProblemException } from '../common/problem';
 import { AppConfig } from '../config/app-config';
 import { MessageFailure, OutboxDispatcher } from '../gateway/outbox.dispatcher';
+import type { OutboxRow } from '../gateway/outbox.service';
 import { codeHmac, hmacEquals } from '../issuance/codes';
 import { notPending, RequestContext } from '../issuance/issuance.service';
 import { PhoneLimits } from '../issuance/phone-limits';
@@ -65,7 +66,7 @@ export class VerificationService implements OnModuleInit {
         );
         if (!updated) return undefined;
         const base = { actor: { type: 'client' as const, id: ctx.principal.keyId }, clientId: row.client_id, verificationId: row.id, phoneNumber: row.phone_e164, ip: ctx.ip };
-        const queued: string[] = [];
+        const queued: OutboxRow[] = [];
         if (matched) {
           await this.audit.record(m, { ...base, type: 'verification.approved', data: { attempts: updated.attempts + 1 } });
           queued.push(...(await this.webhooks.enqueue(m, updated, 'verification.approved', now)));
@@ -106,7 +107,7 @@ export class VerificationService implements OnModuleInit {
     this.dispatcher.dispatchSoon(queued);
   }
 
-  async onExpired(m: EntityManager, row: VerificationRow, now: Date): Promise<string[]> {
+  async onExpired(m: EntityManager, row: VerificationRow, now: Date): Promise<OutboxRow[]> {
     await this.audit.record(m, {
       type: 'verification.expired',
       actor: { type: 'system', id: 'expiry' },
@@ -119,7 +120,7 @@ export class VerificationService implements OnModuleInit {
   }
 
   /** No provider could deliver the code: the verification fails (if still open) and the caller is told. */
-  private async markDeliveryFailed(m: EntityManager, failure: MessageFailure): Promise<string[]> {
+  private async markDeliveryFailed(m: EntityManager, failure: MessageFailure): Promise<OutboxRow[]> {
     const now = this.clock.now();
     const [rows]: [VerificationRow[], number] = await m.query(
       `UPDATE verifications SET status = 'failed', updated_at = $2
