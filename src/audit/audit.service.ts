@@ -4,6 +4,7 @@ import type { EntityManager } from 'typeorm';
 import { Clock } from '../common/clock';
 import { newId } from '../common/ids';
 import { maskPhone } from '../common/phone';
+import { SqlParams } from '../common/sql';
 import { AppConfig } from '../config/app-config';
 import { sanitizeAuditData } from './audit-data';
 
@@ -45,6 +46,29 @@ export class AuditService {
 
   /** Inserts the event inside the caller's transaction (same EntityManager). Returns the evt_ id. */
   async record(manager: EntityManager, event: AuditEventInput): Promise<string> {
+    const params = new SqlParams();
+    const { sql, ids } = this.insertSql([event], params.p);
+    await manager.query(sql, params.values);
+    return ids[0];
+  }
+
+  /**
+   * The INSERT of these events, with its bind values taken through `p`, for a caller that runs it as part
+   * of a larger statement (combineStatements) so that a state change and its events cost one round trip.
+   */
+  insertSql(events: AuditEventInput[], p: SqlParams['p']): { sql: string; ids: string[] } {
+    const now = this.clock.now();
+    // Events of one statement share a time; sorted ids keep their order in the chain ((occurred_at, id)).
+    const ids = events.map(() => newId('evt', now.getTime())).sort();
+    const tuples = events.map((event, i) => `(${[ids[i], ...this.values(event, now)].map((v) => p(v)).join(', ')})`);
+    return {
+      sql: `INSERT INTO audit_events (id, type, occurred_at, client_id, verification_id, phone_hash, phone_masked, actor_type, actor_id, ip, data) VALUES ${tuples.join(', ')}`,
+      ids,
+    };
+  }
+
+  /** Validates one event and returns its column values after the id, in the order of insertSql's column list. */
+  private values(event: AuditEventInput, now: Date): unknown[] {
     if (typeof event.type !== 'string' || event.type.length > 64 || !TYPE.test(event.type)) {
       throw new Error(`audit event type "${String(event.type)}" must look like "subject.action" (lower case, at most 64 characters)`);
     }
@@ -57,26 +81,18 @@ export class AuditService {
       phoneHash = this.phoneHash(event.phoneNumber);
       phoneMasked = maskPhone(event.phoneNumber);
     }
-    const now = this.clock.now();
-    const id = newId('evt', now.getTime());
-    await manager.query(
-      `INSERT INTO audit_events (id, type, occurred_at, client_id, verification_id, phone_hash, phone_masked, actor_type, actor_id, ip, data)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-      [
-        id,
-        event.type,
-        now,
-        event.clientId ?? null,
-        event.verificationId ?? null,
-        phoneHash,
-        phoneMasked,
-        event.actor.type,
-        event.actor.id ?? null,
-        event.ip ?? null,
-        JSON.stringify(data),
-      ],
-    );
-    return id;
+    return [
+      event.type,
+      now,
+      event.clientId ?? null,
+      event.verificationId ?? null,
+      phoneHash,
+      phoneMasked,
+      event.actor.type,
+      event.actor.id ?? null,
+      event.ip ?? null,
+      JSON.stringify(data),
+    ];
   }
 
   /** HMAC-SHA256 of a normalized E.164 number: how events are found by phone number. */

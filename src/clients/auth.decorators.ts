@@ -19,6 +19,8 @@ export interface Principal {
   scopes: string[];
   /** Wrong codes allowed per verification for this client (null: OTP_MAX_ATTEMPTS). */
   maxCheckAttempts: number | null;
+  /** The client's default webhook URL (null: none). */
+  webhookUrl: string | null;
 }
 
 export type AuthedRequest = FastifyRequest & { principal?: Principal };

@@ -65,22 +65,22 @@ export class ClientsService {
 
   private async load(prefix: string, now: number): Promise<CachedKey | undefined> {
     // One statement finds the key and stamps last_used_at (at most once a minute, to spare writes).
-    const rows: Array<{ key_id: string; key_hash: Buffer; client_id: string; name: string; scopes: string[]; max_check_attempts: number | null }> = await this.db.query(
+    const rows: Array<{ key_id: string; key_hash: Buffer; client_id: string; name: string; scopes: string[]; max_check_attempts: number | null; webhook_url: string | null }> = await this.db.query(
       `WITH k AS (
-         SELECT k.id, k.key_hash, c.id AS client_id, c.name, c.scopes, c.max_check_attempts
+         SELECT k.id, k.key_hash, c.id AS client_id, c.name, c.scopes, c.max_check_attempts, c.webhook_url
            FROM api_keys k JOIN api_clients c ON c.id = k.client_id
           WHERE k.prefix = $1 AND k.revoked_at IS NULL AND c.disabled_at IS NULL
        ), touched AS (
          UPDATE api_keys SET last_used_at = $2::timestamptz
           WHERE id IN (SELECT id FROM k) AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')
        )
-       SELECT id AS key_id, key_hash, client_id, name, scopes, max_check_attempts FROM k`,
+       SELECT id AS key_id, key_hash, client_id, name, scopes, max_check_attempts, webhook_url FROM k`,
       [prefix, this.clock.now()],
     );
     if (rows.length === 0) return undefined;
     const row = rows[0];
     const entry: CachedKey = {
-      principal: { clientId: row.client_id, clientName: row.name, keyId: row.key_id, scopes: row.scopes, maxCheckAttempts: row.max_check_attempts },
+      principal: { clientId: row.client_id, clientName: row.name, keyId: row.key_id, scopes: row.scopes, maxCheckAttempts: row.max_check_attempts, webhookUrl: row.webhook_url },
       keyId: row.key_id,
       keyHash: row.key_hash,
       expiresAt: now + this.config.apiKeyCacheTtlMs,

@@ -4,6 +4,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { Clock } from '../common/clock';
+import { combineStatements, SqlParams } from '../common/sql';
 import { AppConfig } from '../config/app-config';
 import { MessagePayload, OutboxRow, OutboxService, WebhookPayload } from './outbox.service';
 import { ProviderAccepted, ProviderError, SMS_GATEWAY, SmsGateway, VOICE_GATEWAY, VoiceGateway } from './ports';
@@ -147,54 +148,66 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
     const started = Date.now();
     const outcome = await this.attempt(row);
     const duration = Date.now() - started;
-    const queued = await this.db.transaction(async (m) => {
-      const now = this.clock.now();
-      const provider = outcome.ok ? (outcome.accepted?.provider ?? null) : (outcome.provider ?? null);
-      await m.query(
-        `INSERT INTO outbox_attempts (outbox_id, attempt, provider, ok, status_code, error, duration_ms, attempted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-        [row.id, row.attempts, provider, outcome.ok, outcome.statusCode ?? null, outcome.ok ? null : outcome.error, duration, now],
+    const now = this.clock.now();
+    const isWebhook = row.kind === 'webhook';
+    const provider = outcome.ok ? (outcome.accepted?.provider ?? null) : (outcome.provider ?? null);
+    const backoff = isWebhook ? WEBHOOK_BACKOFF_S : MESSAGE_BACKOFF_S;
+    const final = !outcome.ok && !(outcome.retryable && row.attempts < row.max_attempts);
+    const base = { actor: { type: 'system' as const, id: 'dispatcher' }, clientId: row.client_id, verificationId: row.verification_id };
+
+    // The try, the row's new state and (once final) its audit event: one statement, one round trip.
+    const params = new SqlParams();
+    const { p } = params;
+    const statements = [
+      `INSERT INTO outbox_attempts (outbox_id, attempt, provider, ok, status_code, error, duration_ms, attempted_at)
+       VALUES (${p(row.id)}, ${p(row.attempts)}, ${p(provider)}, ${p(outcome.ok)}, ${p(outcome.statusCode ?? null)}, ${p(outcome.ok ? null : outcome.error)}, ${p(duration)}, ${p(now)})`,
+    ];
+    if (outcome.ok) {
+      statements.push(
+        `UPDATE outbox SET status = 'done', payload = NULL, locked_until = NULL, last_error = NULL, delivery_status = 'sent',
+                provider = ${p(provider)}, provider_message_id = ${p(outcome.accepted?.providerMessageId ?? null)}, updated_at = ${p(now)} WHERE id = ${p(row.id)}`,
+        this.audit.insertSql(
+          [
+            {
+              ...base,
+              type: isWebhook ? 'webhook.delivered' : 'message.sent',
+              data: isWebhook
+                ? { outboxId: row.id, attempt: row.attempts, statusCode: outcome.statusCode }
+                : { outboxId: row.id, channel: row.kind, provider, providerMessageId: outcome.accepted?.providerMessageId, attempt: row.attempts, segments: row.segments },
+            },
+          ],
+          p,
+        ).sql,
       );
-      const isWebhook = row.kind === 'webhook';
-      const base = { actor: { type: 'system' as const, id: 'dispatcher' }, clientId: row.client_id, verificationId: row.verification_id };
-      if (outcome.ok) {
+    } else if (!final) {
+      const next = new Date(now.getTime() + backoff[Math.min(row.attempts - 1, backoff.length - 1)] * 1000);
+      statements.push(
+        `UPDATE outbox SET status = 'pending', locked_until = NULL, next_attempt_at = ${p(next)}, last_error = ${p(outcome.error)},
+                provider = COALESCE(${p(provider)}, provider), updated_at = ${p(now)} WHERE id = ${p(row.id)}`,
+      );
+    }
+    if (!final) {
+      await this.db.query(combineStatements(statements), params.values);
+    } else {
+      const failure = outcome as Extract<Outcome, { ok: false }>;
+      const queued = await this.db.transaction(async (m) => {
+        await m.query(statements[0], params.values);
         await m.query(
-          `UPDATE outbox SET status = 'done', payload = NULL, locked_until = NULL, last_error = NULL, delivery_status = 'sent',
-                  provider = $2, provider_message_id = $3, updated_at = $4 WHERE id = $1`,
-          [row.id, provider, outcome.accepted?.providerMessageId ?? null, now],
+          `UPDATE outbox SET status = 'failed', payload = NULL, locked_until = NULL, last_error = $2, delivery_status = 'failed', provider = COALESCE($3, provider), updated_at = $4 WHERE id = $1`,
+          [row.id, failure.error, provider, now],
         );
         await this.audit.record(m, {
           ...base,
-          type: isWebhook ? 'webhook.delivered' : 'message.sent',
-          data: isWebhook
-            ? { outboxId: row.id, attempt: row.attempts, statusCode: outcome.statusCode }
-            : { outboxId: row.id, channel: row.kind, provider, providerMessageId: outcome.accepted?.providerMessageId, attempt: row.attempts, segments: row.segments },
+          type: isWebhook ? 'webhook.failed' : 'message.failed',
+          data: { outboxId: row.id, attempts: row.attempts, error: failure.error, ...(isWebhook ? {} : { channel: row.kind, provider }) },
         });
-        return [] as OutboxRow[];
-      }
-      const backoff = isWebhook ? WEBHOOK_BACKOFF_S : MESSAGE_BACKOFF_S;
-      if (outcome.retryable && row.attempts < row.max_attempts) {
-        const next = new Date(now.getTime() + backoff[Math.min(row.attempts - 1, backoff.length - 1)] * 1000);
-        await m.query(
-          `UPDATE outbox SET status = 'pending', locked_until = NULL, next_attempt_at = $2, last_error = $3, provider = COALESCE($4, provider), updated_at = $5 WHERE id = $1`,
-          [row.id, next, outcome.error, provider, now],
-        );
-        return [];
-      }
-      await m.query(
-        `UPDATE outbox SET status = 'failed', payload = NULL, locked_until = NULL, last_error = $2, delivery_status = 'failed', provider = COALESCE($3, provider), updated_at = $4 WHERE id = $1`,
-        [row.id, outcome.error, provider, now],
-      );
-      await this.audit.record(m, {
-        ...base,
-        type: isWebhook ? 'webhook.failed' : 'message.failed',
-        data: { outboxId: row.id, attempts: row.attempts, error: outcome.error, ...(isWebhook ? {} : { channel: row.kind, provider }) },
+        const rows: OutboxRow[] = [];
+        if (isWebhook || !row.verification_id) return rows;
+        for (const handler of this.failureHandlers) rows.push(...(await handler(m, { outboxId: row.id, verificationId: row.verification_id, channel: row.kind as 'sms' | 'voice' })));
+        return rows;
       });
-      if (isWebhook || !row.verification_id) return [];
-      const queued: OutboxRow[] = [];
-      for (const handler of this.failureHandlers) queued.push(...(await handler(m, { outboxId: row.id, verificationId: row.verification_id, channel: row.kind as 'sms' | 'voice' })));
-      return queued;
-    });
+      this.dispatchSoon(queued);
+    }
     if (!outcome.ok) this.logger.warn({ outboxId: row.id, kind: row.kind, attempt: row.attempts, error: outcome.error }, 'outbox send failed');
-    this.dispatchSoon(queued);
   }
 }

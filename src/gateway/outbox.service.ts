@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import { newId } from '../common/ids';
 import { SecretBox } from '../common/secret-box';
+import { SqlParams } from '../common/sql';
 import { AppConfig } from '../config/app-config';
 
 export interface MessagePayload {
@@ -47,11 +48,12 @@ export class OutboxService {
     this.box = new SecretBox(config.otpHmacKeys);
   }
 
-  async enqueueMessage(
-    m: EntityManager,
+  /** A message row and its INSERT (bind values through `p`), to run within a larger statement. */
+  messageSql(
     args: { channel: 'sms' | 'voice'; verificationId: string; clientId: string; payload: MessagePayload; segments: number | null; now: Date },
-  ): Promise<OutboxRow> {
-    return this.insert(m, {
+    p: SqlParams['p'],
+  ): { row: OutboxRow; sql: string } {
+    const row: OutboxRow = {
       id: newId('msg'),
       kind: args.channel,
       verification_id: args.verificationId,
@@ -60,11 +62,12 @@ export class OutboxService {
       attempts: 1,
       max_attempts: this.config.gateway.messageMaxAttempts,
       segments: args.segments,
-    }, args.now);
+    };
+    return { row, sql: this.insertSql(row, args.now, p) };
   }
 
   async enqueueWebhook(m: EntityManager, args: { verificationId: string; clientId: string; payload: WebhookPayload; now: Date }): Promise<OutboxRow> {
-    return this.insert(m, {
+    const row: OutboxRow = {
       id: newId('whk'),
       kind: 'webhook',
       verification_id: args.verificationId,
@@ -73,16 +76,16 @@ export class OutboxService {
       attempts: 1,
       max_attempts: WEBHOOK_MAX_ATTEMPTS,
       segments: null,
-    }, args.now);
+    };
+    const params = new SqlParams();
+    await m.query(this.insertSql(row, args.now, params.p), params.values);
+    return row;
   }
 
-  private async insert(m: EntityManager, row: OutboxRow, now: Date): Promise<OutboxRow> {
-    await m.query(
-      `INSERT INTO outbox (id, kind, verification_id, client_id, payload, status, attempts, max_attempts, next_attempt_at, locked_until, segments, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, 'sending', 1, $6, $7, $8, $9, $7, $7)`,
-      [row.id, row.kind, row.verification_id, row.client_id, row.payload, row.max_attempts, now, this.leaseEnd(now), row.segments],
-    );
-    return row;
+  private insertSql(row: OutboxRow, now: Date, p: SqlParams['p']): string {
+    const at = p(now);
+    return `INSERT INTO outbox (id, kind, verification_id, client_id, payload, status, attempts, max_attempts, next_attempt_at, locked_until, segments, created_at, updated_at)
+            VALUES (${p(row.id)}, ${p(row.kind)}, ${p(row.verification_id)}, ${p(row.client_id)}, ${p(row.payload)}, 'sending', 1, ${p(row.max_attempts)}, ${at}, ${p(this.leaseEnd(now))}, ${p(row.segments)}, ${at}, ${at})`;
   }
 
   /** Long enough that a send still in progress (bounded by its timeout) is never taken over. */

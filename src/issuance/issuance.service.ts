@@ -2,12 +2,13 @@ import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { AuditService } from '../audit/audit.service';
+import { AuditEventInput, AuditService } from '../audit/audit.service';
 import type { Principal } from '../clients/auth.decorators';
 import { Clock } from '../common/clock';
 import { newId } from '../common/ids';
 import { InvalidPhoneNumber, ParsedPhone, parsePhone } from '../common/phone';
 import { ProblemException } from '../common/problem';
+import { combineStatements, SqlParams } from '../common/sql';
 import { AppConfig } from '../config/app-config';
 import { OutboxDispatcher } from '../gateway/outbox.dispatcher';
 import { OutboxRow, OutboxService } from '../gateway/outbox.service';
@@ -102,40 +103,75 @@ export class IssuanceService {
         ? { amount: dto.transaction.amount, currency: dto.transaction.currency.toUpperCase(), payee: dto.transaction.payee }
         : null;
       const screening = assessment.decision === 'screen';
-      const [row]: VerificationRow[] = await m.query(
-        `INSERT INTO verifications (id, client_id, phone_e164, country, channel, purpose, locale, status, code_hmac, code_key_id, code_length,
-                                    ttl_seconds, max_attempts, sends, max_sends, expires_at, resend_available_at, transaction, reference,
-                                    callback_url, risk, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22)
-         RETURNING *`,
-        [
-          id, clientId, phone.e164, phone.country ?? null, channel, dto.purpose, dto.locale ?? 'ja', screening ? 'screening' : 'pending',
-          codeHmac(key, id, code, tx), key.id, code.length, ttl, ctx.principal.maxCheckAttempts ?? this.config.otp.maxAttempts,
-          screening ? 0 : 1, this.config.otp.maxSends, new Date(now.getTime() + ttl * 1000), this.nextResendAt(now, 1),
-          tx ? JSON.stringify(tx) : null, dto.reference ?? null, callbackUrl, JSON.stringify(assessment), now,
-        ],
-      );
-      await this.audit.record(m, {
-        type: 'verification.created',
-        actor: { type: 'client', id: ctx.principal.keyId },
-        clientId,
-        verificationId: id,
-        phoneNumber: phone.e164,
-        ip: ctx.ip,
-        data: {
-          status: row.status, channel, purpose: dto.purpose, locale: row.locale, codeLength: code.length, ttlSeconds: ttl,
-          codeKeyId: key.id, risk: assessment, transaction: tx, reference: row.reference, idempotencyKey: idempotencyKey ?? null,
-        },
-      });
-      if (!screening) message = await this.queueCode(m, row, code, now, ctx.principal.keyId);
+      const row: VerificationRow = {
+        id,
+        client_id: clientId,
+        phone_e164: phone.e164,
+        country: phone.country ?? null,
+        channel,
+        purpose: dto.purpose,
+        locale: dto.locale ?? 'ja',
+        status: screening ? 'screening' : 'pending',
+        code_hmac: codeHmac(key, id, code, tx),
+        code_key_id: key.id,
+        code_length: code.length,
+        ttl_seconds: ttl,
+        attempts: 0,
+        max_attempts: ctx.principal.maxCheckAttempts ?? this.config.otp.maxAttempts,
+        sends: screening ? 0 : 1,
+        max_sends: this.config.otp.maxSends,
+        expires_at: new Date(now.getTime() + ttl * 1000),
+        resend_available_at: this.nextResendAt(now, 1),
+        transaction: tx,
+        reference: dto.reference ?? null,
+        callback_url: callbackUrl,
+        risk: assessment,
+        created_at: now,
+        updated_at: now,
+        approved_at: null,
+      };
       // The message was just queued: its delivery state is known without reading it back.
       const body = toVerificationView(row, now, screening ? null : { status: 'queued', provider: null, attempts: 1, updatedAt: now.toISOString() });
       const answer: StartResult = { status: screening ? 202 : 201, body };
-      if (idempotencyKey) {
-        await m.query(`UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE client_id = $1 AND key = $2`, [
-          clientId, idempotencyKey, answer.status, JSON.stringify(body),
-        ]);
+
+      // Everything this start writes, in one statement: the row, the message, the audit events, the answer.
+      const { p, values } = new SqlParams();
+      const statements = [
+        `INSERT INTO verifications (id, client_id, phone_e164, country, channel, purpose, locale, status, code_hmac, code_key_id, code_length,
+                                    ttl_seconds, max_attempts, sends, max_sends, expires_at, resend_available_at, transaction, reference,
+                                    callback_url, risk, created_at, updated_at)
+         VALUES (${[
+           row.id, row.client_id, row.phone_e164, row.country, row.channel, row.purpose, row.locale, row.status, row.code_hmac, row.code_key_id,
+           row.code_length, row.ttl_seconds, row.max_attempts, row.sends, row.max_sends, row.expires_at, row.resend_available_at,
+         ].map(p).join(', ')}, ${p(tx ? JSON.stringify(tx) : null)}::jsonb, ${p(row.reference)}, ${p(row.callback_url)}, ${p(JSON.stringify(assessment))}::jsonb, ${p(now)}, ${p(now)})`,
+      ];
+      const events: AuditEventInput[] = [
+        {
+          type: 'verification.created',
+          actor: { type: 'client', id: ctx.principal.keyId },
+          clientId,
+          verificationId: id,
+          phoneNumber: phone.e164,
+          ip: ctx.ip,
+          data: {
+            status: row.status, channel, purpose: dto.purpose, locale: row.locale, codeLength: code.length, ttlSeconds: ttl,
+            codeKeyId: key.id, risk: assessment, transaction: tx, reference: row.reference, idempotencyKey: idempotencyKey ?? null,
+          },
+        },
+      ];
+      if (!screening) {
+        const queued = this.codeStatements(row, code, now, ctx.principal.keyId, p);
+        message = queued.message;
+        statements.push(...queued.statements);
+        events.push(queued.event);
       }
+      if (idempotencyKey) {
+        statements.push(
+          `UPDATE idempotency_keys SET response_status = ${p(answer.status)}, response_body = ${p(JSON.stringify(body))} WHERE client_id = ${p(clientId)} AND key = ${p(idempotencyKey)}`,
+        );
+      }
+      statements.push(this.audit.insertSql(events, p).sql);
+      await m.query(combineStatements(statements), values);
       return answer;
     });
     if (message) this.dispatcher.dispatchSoon([message]);
@@ -176,7 +212,10 @@ export class IssuanceService {
           WHERE id = $1 RETURNING *`,
         [row.id, codeHmac(key, row.id, code, row.transaction), key.id, channel, sends, new Date(now.getTime() + row.ttl_seconds * 1000), this.nextResendAt(now, sends), now],
       );
-      await this.audit.record(m, {
+      const { p, values } = new SqlParams();
+      const queued = this.codeStatements(updated, code, now, ctx.principal.keyId, p);
+      message = queued.message;
+      const resent: AuditEventInput = {
         type: 'verification.resent',
         actor: { type: 'client', id: ctx.principal.keyId },
         clientId: row.client_id,
@@ -184,8 +223,8 @@ export class IssuanceService {
         phoneNumber: row.phone_e164,
         ip: ctx.ip,
         data: { channel, send: sends, codeKeyId: key.id, attemptsUsed: row.attempts },
-      });
-      message = await this.queueCode(m, updated, code, now, ctx.principal.keyId);
+      };
+      await m.query(combineStatements([...queued.statements, this.audit.insertSql([resent, queued.event], p).sql]), values);
       return this.store.toView(m, updated, now);
     });
     if (message) this.dispatcher.dispatchSoon([message]);
@@ -215,8 +254,8 @@ export class IssuanceService {
     });
   }
 
-  /** Renders the message, counts its segments, writes the outbox row and the audit event. */
-  private async queueCode(m: EntityManager, row: VerificationRow, code: string, now: Date, keyId: string): Promise<OutboxRow> {
+  /** Renders the message and counts its segments; returns the writes that queue it (send record, outbox row) and its audit event. */
+  private codeStatements(row: VerificationRow, code: string, now: Date, keyId: string, p: SqlParams['p']): { message: OutboxRow; statements: string[]; event: AuditEventInput } {
     const body = renderMessage({
       channel: row.channel,
       locale: row.locale,
@@ -228,24 +267,22 @@ export class IssuanceService {
       webOtpDomain: row.channel === 'sms' ? this.config.otp.webOtpDomain : undefined,
     });
     const segments = row.channel === 'sms' ? countSegments(body).segments : null;
-    await this.limits.recordSend(m, row.phone_e164, row.id, now);
-    const queued = await this.outbox.enqueueMessage(m, {
-      channel: row.channel,
-      verificationId: row.id,
-      clientId: row.client_id,
-      payload: { to: row.phone_e164, body, locale: row.locale },
-      segments,
-      now,
-    });
-    await this.audit.record(m, {
-      type: 'message.queued',
-      actor: { type: 'client', id: keyId },
-      clientId: row.client_id,
-      verificationId: row.id,
-      phoneNumber: row.phone_e164,
-      data: { outboxId: queued.id, channel: row.channel, segments, send: row.sends },
-    });
-    return queued;
+    const { row: message, sql } = this.outbox.messageSql(
+      { channel: row.channel, verificationId: row.id, clientId: row.client_id, payload: { to: row.phone_e164, body, locale: row.locale }, segments, now },
+      p,
+    );
+    return {
+      message,
+      statements: [this.limits.recordSendSql(row.phone_e164, row.id, now, p), sql],
+      event: {
+        type: 'message.queued',
+        actor: { type: 'client', id: keyId },
+        clientId: row.client_id,
+        verificationId: row.id,
+        phoneNumber: row.phone_e164,
+        data: { outboxId: message.id, channel: row.channel, segments, send: row.sends },
+      },
+    };
   }
 
   /** Returns the stored answer for a repeat, 409 for the key reused with another body, undefined for a new key. */

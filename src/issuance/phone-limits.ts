@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import { ProblemException } from '../common/problem';
+import { SqlParams } from '../common/sql';
 import { AppConfig } from '../config/app-config';
 
 const MIN = 60_000;
@@ -59,8 +60,9 @@ export class PhoneLimits {
     }
   }
 
-  async recordSend(m: EntityManager, phone: string, verificationId: string, now: Date): Promise<void> {
-    await m.query(`INSERT INTO phone_sends (phone_e164, sent_at, verification_id) VALUES ($1, $2, $3)`, [phone, now, verificationId]);
+  /** The INSERT that counts one code sent to the number, to run within a larger statement. */
+  recordSendSql(phone: string, verificationId: string, now: Date, p: SqlParams['p']): string {
+    return `INSERT INTO phone_sends (phone_e164, sent_at, verification_id) VALUES (${p(phone)}, ${p(now)}, ${p(verificationId)})`;
   }
 
   /** After PHONE_CHECK_FAILURES_PER_HOUR wrong codes for a number (`failed` newest first), new verifications wait. */

@@ -26,7 +26,9 @@ export class ResultWebhooks {
     private readonly store: VerificationStore,
   ) {}
 
-  async enqueue(m: EntityManager, row: VerificationRow, type: WebhookType, now: Date): Promise<OutboxRow[]> {
+  /** `clientWebhookUrl`: the client's URL when the caller knows it (null: it has none), so nothing is read for nothing. */
+  async enqueue(m: EntityManager, row: VerificationRow, type: WebhookType, now: Date, clientWebhookUrl?: string | null): Promise<OutboxRow[]> {
+    if (!row.callback_url && clientWebhookUrl === null) return [];
     const [client]: Array<{ webhook_url: string | null; webhook_secret: string }> = await m.query(
       `SELECT webhook_url, webhook_secret FROM api_clients WHERE id = $1`,
       [row.client_id],

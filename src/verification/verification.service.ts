@@ -1,9 +1,10 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { AuditService } from '../audit/audit.service';
+import { AuditEventInput, AuditService } from '../audit/audit.service';
 import { Clock } from '../common/clock';
 import { ProblemException } from '../common/problem';
+import { combineStatements, SqlParams } from '../common/sql';
 import { AppConfig } from '../config/app-config';
 import { MessageFailure, OutboxDispatcher } from '../gateway/outbox.dispatcher';
 import type { OutboxRow } from '../gateway/outbox.service';
@@ -66,22 +67,25 @@ export class VerificationService implements OnModuleInit {
         );
         if (!updated) return undefined;
         const base = { actor: { type: 'client' as const, id: ctx.principal.keyId }, clientId: row.client_id, verificationId: row.id, phoneNumber: row.phone_e164, ip: ctx.ip };
-        const queued: OutboxRow[] = [];
+        // The failure count and the audit events in one statement.
+        const { p, values } = new SqlParams();
+        const statements: string[] = [];
+        const events: AuditEventInput[] = [];
         if (matched) {
-          await this.audit.record(m, { ...base, type: 'verification.approved', data: { attempts: updated.attempts + 1 } });
-          queued.push(...(await this.webhooks.enqueue(m, updated, 'verification.approved', now)));
+          events.push({ ...base, type: 'verification.approved', data: { attempts: updated.attempts + 1 } });
         } else {
-          await m.query(`INSERT INTO phone_check_failures (phone_e164, failed_at, verification_id) VALUES ($1, $2, $3)`, [row.phone_e164, now, row.id]);
-          await this.audit.record(m, {
+          statements.push(`INSERT INTO phone_check_failures (phone_e164, failed_at, verification_id) VALUES (${p(row.phone_e164)}, ${p(now)}, ${p(row.id)})`);
+          events.push({
             ...base,
             type: 'verification.check_failed',
             data: { attemptsRemaining: updated.max_attempts - updated.attempts, transactionPresented: !!dto.transaction },
           });
-          if (updated.status === 'locked') {
-            await this.audit.record(m, { ...base, type: 'verification.locked', data: { attempts: updated.attempts } });
-            queued.push(...(await this.webhooks.enqueue(m, updated, 'verification.locked', now)));
-          }
+          if (updated.status === 'locked') events.push({ ...base, type: 'verification.locked', data: { attempts: updated.attempts } });
         }
+        statements.push(this.audit.insertSql(events, p).sql);
+        await m.query(combineStatements(statements), values);
+        const result = matched ? 'verification.approved' : updated.status === 'locked' ? 'verification.locked' : undefined;
+        const queued = result ? await this.webhooks.enqueue(m, updated, result, now, ctx.principal.webhookUrl) : [];
         return { updated, queued };
       });
       if (outcome) {
