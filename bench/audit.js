@@ -237,7 +237,7 @@ async function main() {
   log(`seeded ${rest} in ${seedSeconds.toFixed(1)} s, chained ${chained} in ${chainSeconds.toFixed(1)} s`);
 
   // 3. Integrity check of the whole trail, in a child process (its own peak RSS).
-  const child = fork(__filename, ['--integrity', db.url], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(module.filename, ['--integrity', db.url], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const report = await new Promise((resolve, reject) => {
     child.once('message', resolve);
     child.once('error', reject);

@@ -7,7 +7,6 @@ import { chainAll, listAll, recordEvents, waitUntilChained } from './support/aud
 import { createTestDatabase, TestDatabase } from './support/database';
 import { startTestApp, TestApp } from './support/app';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 
 const PHONES = ['+819012345678', '+14155552671', '+447911123456'];
 
