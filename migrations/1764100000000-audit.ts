@@ -43,6 +43,8 @@ export class Audit1764100000000 implements MigrationInterface {
     await q.query(`CREATE INDEX audit_events_verification_idx ON audit_events (verification_id, seq) WHERE verification_id IS NOT NULL`);
     await q.query(`CREATE INDEX audit_events_phone_idx ON audit_events (phone_hash, seq) WHERE phone_hash IS NOT NULL`);
     await q.query(`CREATE INDEX audit_events_client_idx ON audit_events (client_id, seq) WHERE client_id IS NOT NULL`);
+    // A client within a time window: the few rows in the window are found here, then sorted by seq.
+    await q.query(`CREATE INDEX audit_events_client_time_idx ON audit_events (client_id, occurred_at) WHERE client_id IS NOT NULL`);
     await q.query(`CREATE INDEX audit_events_type_idx ON audit_events (type, seq)`);
     await q.query(`CREATE INDEX audit_events_occurred_at_idx ON audit_events (occurred_at)`);
 

@@ -4,7 +4,6 @@ import { waitUntilChained } from './support/audit';
 import { createTestDatabase, TestDatabase } from './support/database';
 import { startTestApp, TestApp } from './support/app';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 
 describe('audit trail: concurrent writers on two instances (real PostgreSQL)', () => {
   let db: TestDatabase;

@@ -10,7 +10,6 @@ import { chainAll, recordEvents, waitUntilChained } from './support/audit';
 import { createTestDatabase, TestDatabase } from './support/database';
 import { startTestApp, TestApp } from './support/app';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 
 describe('audit trail: tamper evidence and the append-only table (real PostgreSQL)', () => {
   let db: TestDatabase;

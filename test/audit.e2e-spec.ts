@@ -1,12 +1,12 @@
+import { DataSource } from 'typeorm';
 import { AuditSequencer } from '../src/audit/audit-sequencer.service';
 import { ChainVerifier } from '../src/audit/audit-chain';
 import { AuditExportLine, fromExportLine } from '../src/audit/audit-rows';
-import { AuditEventInput } from '../src/audit/audit.service';
+import { AuditEventInput, AuditService } from '../src/audit/audit.service';
 import { chainAll, listAll, recordEvents, waitUntilChained } from './support/audit';
 import { createTestDatabase, TestDatabase } from './support/database';
 import { startTestApp, TestApp } from './support/app';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 
 const PHONES = ['+819012345678', '+14155552671', '+447911123456'];
 
@@ -268,6 +268,42 @@ describe('audit trail: admin endpoints (real AppModule, real PostgreSQL)', () =>
 });
 
 describe('audit trail: the background sequencer', () => {
+  it('never skips an event whose transaction commits late, also while catching up on a backlog in full batches', async () => {
+    const db = await createTestDatabase();
+    const t = await startTestApp(db.url, { AUDIT_SEQUENCER_ENABLED: 'false' });
+    try {
+      const ds = t.app.get(DataSource);
+      const audit = t.app.get(AuditService);
+      const sequencer = t.app.get(AuditSequencer);
+      // A transaction records an event first (earliest occurredAt) and commits last.
+      let commitLate!: () => void;
+      const held = new Promise<void>((r) => (commitLate = r));
+      let lateId = '';
+      const late = ds.transaction(async (m) => {
+        lateId = await audit.record(m, { type: 'verification.created', actor: { type: 'system' }, data: { late: true } });
+        await held;
+      });
+      await new Promise((r) => setTimeout(r, 5));
+      await recordEvents(t, Array.from({ length: 20 }, (_, i) => ({ type: 'message.sent', actor: { type: 'system' as const }, data: { i } })));
+      expect(await sequencer.chainPending(5)).toBe(5);
+      expect(await sequencer.chainPending(5)).toBe(5);
+      commitLate();
+      await late;
+      // The sequencer resumes after the last chained key while batches are full: the late event is behind it...
+      expect(await sequencer.chainPending(5)).toBe(5);
+      expect(await sequencer.chainPending(5)).toBe(5);
+      // ...and is taken by the scan from the start that follows as soon as a batch is not full.
+      await sequencer.drain();
+      const rows = await db.query<{ id: string; seq: string }>(`SELECT id, seq FROM audit_events ORDER BY seq`);
+      expect(rows.every((r) => r.seq !== null)).toBe(true);
+      expect(rows[rows.length - 1].id).toBe(lateId);
+      expect(rows.map((r) => Number(r.seq))).toEqual(rows.map((_, i) => i + 1));
+    } finally {
+      await t.close();
+      await db.drop();
+    }
+  });
+
   it('chains a committed event within a second at the default interval, and stops with the app', async () => {
     const db = await createTestDatabase();
     const t = await startTestApp(db.url);

@@ -169,11 +169,11 @@ export class AuditReader {
         String(start.seq),
       ]);
       for (;;) {
-        const rows: AuditEventRow[] = await qr.query(`FETCH FORWARD ${FETCH_ROWS * 2} FROM audit_walk`);
+        const rows: AuditEventRow[] = await qr.query(`FETCH FORWARD ${FETCH_ROWS} FROM audit_walk`);
         for (const row of rows) {
           if (!verifier.push(fromRow(row) as AuditEventRecord & { seq: number })) break;
         }
-        if (rows.length < FETCH_ROWS * 2 || verifier.isBroken) break;
+        if (rows.length < FETCH_ROWS || verifier.isBroken) break;
       }
       await qr.query(`CLOSE audit_walk`);
       const result = verifier.finish(head ? { seq: Number(head.seq), hash: head.hash } : undefined);

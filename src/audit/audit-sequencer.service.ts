@@ -6,6 +6,8 @@ import { AppConfig } from '../config/app-config';
 import { chainEvents, ChainLink } from './audit-chain';
 import { AuditEventRow, EVENT_COLUMNS, fromRow } from './audit-rows';
 
+const RESCAN_EVERY = 20;
+
 /** pg_try_advisory_xact_lock key of the sequencer: any constant, the same in every instance. */
 export const SEQUENCER_LOCK_KEY = 7_351_829_340_517;
 
@@ -28,6 +30,14 @@ export class AuditSequencer implements OnApplicationBootstrap, OnModuleDestroy {
   private running?: Promise<unknown>;
   private stopped = false;
   private failures = 0;
+  /**
+   * While catching up on a backlog (full batches), the next batch starts after the last event chained
+   * instead of at the start of the pending index, which otherwise is full of entries of already chained rows
+   * until vacuum and makes each batch slower than the one before. Events that commit late with an earlier
+   * key are not lost: as soon as a batch is not full, or every RESCAN_EVERY batches, a tick scans from the start.
+   */
+  private resumeAfter?: { occurredAt: Date; id: string };
+  private resumedBatches = 0;
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
@@ -73,13 +83,21 @@ export class AuditSequencer implements OnApplicationBootstrap, OnModuleDestroy {
    * (0 when another instance holds the lock or nothing is pending). Tests and the bench call it directly.
    */
   async chainPending(batchSize = this.config.audit.sequencer.batchSize): Promise<number> {
+    const after = this.resumeAfter && this.resumedBatches < RESCAN_EVERY ? this.resumeAfter : undefined;
     const qr = this.db.createQueryRunner();
     await qr.connect();
     try {
       await qr.startTransaction();
       try {
-        const chained = await this.chainBatch(qr, batchSize);
+        const { chained, last } = await this.chainBatch(qr, batchSize, after);
         await qr.commitTransaction();
+        if (chained >= batchSize && last) {
+          this.resumedBatches = after ? this.resumedBatches + 1 : 1;
+          this.resumeAfter = last;
+        } else {
+          this.resumeAfter = undefined; // caught up (or a rescan is due): the next tick scans from the start
+          this.resumedBatches = 0;
+        }
         return chained;
       } catch (err) {
         await qr.rollbackTransaction().catch(() => undefined);
@@ -97,7 +115,7 @@ export class AuditSequencer implements OnApplicationBootstrap, OnModuleDestroy {
     for (;;) {
       const n = await this.chainPending();
       total += n;
-      if (n === 0) {
+      if (n === 0 && !this.resumeAfter) {
         const [{ pending }] = await this.db.query(`SELECT EXISTS (SELECT 1 FROM audit_events WHERE seq IS NULL) AS pending`);
         if (!pending) return total;
         // another instance holds the lock, or events are arriving: wait a little
@@ -107,16 +125,23 @@ export class AuditSequencer implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
-  private async chainBatch(qr: QueryRunner, batchSize: number): Promise<number> {
+  private async chainBatch(
+    qr: QueryRunner,
+    batchSize: number,
+    after?: { occurredAt: Date; id: string },
+  ): Promise<{ chained: number; last?: { occurredAt: Date; id: string } }> {
     const [{ locked }] = await qr.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, [SEQUENCER_LOCK_KEY]);
-    if (!locked) return 0;
+    if (!locked) return { chained: 0 };
     // The head row is also locked, so that even without the advisory lock two sequencers could not fork the chain.
     const [head] = await qr.query(`SELECT seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE`);
-    const rows: AuditEventRow[] = await qr.query(
-      `SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq IS NULL ORDER BY occurred_at, id LIMIT $1 FOR UPDATE`,
-      [batchSize],
-    );
-    if (rows.length === 0) return 0;
+    const rows: AuditEventRow[] = after
+      ? await qr.query(
+          `SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq IS NULL AND (occurred_at, id) > ($2, $3)
+            ORDER BY occurred_at, id LIMIT $1 FOR UPDATE`,
+          [batchSize, after.occurredAt, after.id],
+        )
+      : await qr.query(`SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq IS NULL ORDER BY occurred_at, id LIMIT $1 FOR UPDATE`, [batchSize]);
+    if (rows.length === 0) return { chained: 0 };
     const start: ChainLink = { seq: Number(head.seq), hash: head.hash };
     const linked = chainEvents(start, rows.map(fromRow));
     const result = await qr.query(
@@ -129,6 +154,6 @@ export class AuditSequencer implements OnApplicationBootstrap, OnModuleDestroy {
     if (result.affected !== linked.length) throw new Error(`audit sequencer chained ${result.affected} of ${linked.length} events; rolled back`);
     const last = linked[linked.length - 1];
     await qr.query(`UPDATE audit_chain_head SET seq = $1, hash = $2, updated_at = $3 WHERE id = 1`, [String(last.seq), last.hash, this.clock.now()]);
-    return linked.length;
+    return { chained: linked.length, last: { occurredAt: last.occurredAt, id: last.id } };
   }
 }

@@ -31,7 +31,7 @@ export async function waitUntilChained(db: TestDatabase, timeoutMs = 10_000): Pr
 
 /** Every page of a listing, following nextCursor. */
 export async function listAll(t: TestApp, key: string, query: Record<string, string>, between?: (page: number) => Promise<void>) {
-  const items: Array<Record<string, any>> = []; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const items: Array<Record<string, any>> = [];
   let cursor: string | null = null;
   for (let page = 0; page < 1000; page++) {
     const qs = new URLSearchParams({ ...query, ...(cursor ? { cursor } : {}) }).toString();
