@@ -127,7 +127,7 @@ async function cannon(name, url, headers, bodies, opts = {}) {
   const bad = result.errors + result.timeouts + (expected === 2 ? result.non2xx : 0);
   return {
     name,
-    rps: result.requests.average,
+    rps: result.requests.total / result.duration,
     p50: result.latency.p50,
     p975: result.latency.p97_5,
     p99: result.latency.p99,
