@@ -4,6 +4,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { Clock } from '../common/clock';
+import { httpPost, PostError } from '../common/http-post';
 import { combineStatements, SqlParams } from '../common/sql';
 import { AppConfig } from '../config/app-config';
 import { MessagePayload, OutboxRow, OutboxService, WebhookPayload } from './outbox.service';
@@ -129,17 +130,11 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
     const t = Math.floor(this.clock.now().getTime() / 1000);
     const signature = createHmac('sha256', p.secret).update(`${t}.${p.body}`).digest('hex');
     try {
-      const res = await fetch(p.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'user-agent': 'otp-verify-webhooks/1', 'webhook-id': p.eventId, signature: `t=${t},v1=${signature}` },
-        body: p.body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.config.gateway.webhookTimeoutMs),
-      });
-      await res.arrayBuffer().catch(() => undefined);
+      const headers = { 'content-type': 'application/json', 'user-agent': 'otp-verify-webhooks/1', 'webhook-id': p.eventId, signature: `t=${t},v1=${signature}` };
+      const res = await httpPost(p.url, headers, p.body, this.config.gateway.webhookTimeoutMs);
       return res.status >= 200 && res.status < 300 ? { ok: true, statusCode: res.status } : { ok: false, error: `HTTP ${res.status}`, retryable: true, statusCode: res.status };
     } catch (err) {
-      const timeout = err instanceof Error && err.name === 'TimeoutError';
+      const timeout = err instanceof PostError && err.reason === 'timeout';
       return { ok: false, error: timeout ? `timed out after ${this.config.gateway.webhookTimeoutMs} ms` : 'connection failed', retryable: true };
     }
   }

@@ -1,3 +1,4 @@
+import { httpPost, PostError, PostResult } from '../../../common/http-post';
 import { OutgoingCall, OutgoingSms, ProviderAccepted, ProviderError, SmsGateway, VoiceGateway } from '../../ports';
 
 /**
@@ -24,20 +25,16 @@ export class HttpProvider implements SmsGateway, VoiceGateway {
   }
 
   private async post(body: Record<string, string>): Promise<ProviderAccepted> {
-    let res: Response;
+    let res: PostResult;
     try {
-      res = await fetch(this.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
+      const headers: Record<string, string> = { 'content-type': 'application/json', ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) };
+      res = await httpPost(this.url, headers, JSON.stringify(body), this.timeoutMs);
     } catch (err) {
-      const reason = err instanceof Error && err.name === 'TimeoutError' ? `timed out after ${this.timeoutMs} ms` : 'connection failed';
+      const reason = err instanceof PostError && err.reason === 'timeout' ? `timed out after ${this.timeoutMs} ms` : 'connection failed';
       throw new ProviderError(this.name, reason);
     }
-    const text = await res.text().catch(() => '');
-    if (!res.ok) {
+    const text = res.body;
+    if (res.status < 200 || res.status >= 300) {
       const final = res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429;
       throw new ProviderError(this.name, `HTTP ${res.status}`, !final, res.status);
     }
