@@ -7,6 +7,7 @@ import { AuthGuard } from './clients/auth.guard';
 import { ClientsModule } from './clients/clients.module';
 import { Clock } from './common/clock';
 import { CommonModule } from './common/common.module';
+import { safeErrorSerializer } from './common/log-serializers';
 import { ProblemFilter } from './common/problem.filter';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
@@ -47,6 +48,7 @@ export class AppModule {
               customProps: () => ({ service: 'otp-verify' }),
               // Query strings are dropped (they may carry phone numbers); the authorization header is redacted.
               serializers: {
+                err: safeErrorSerializer,
                 req: (req: { id: string; method: string; url: string; headers: Record<string, unknown> }) => ({
                   id: req.id,
                   method: req.method,

@@ -118,9 +118,14 @@ describe('service foundation (real AppModule, real PostgreSQL)', () => {
       expectProblem(await t.request('GET', '/v1/admin/clients/cli_nope', { key: admin.key }), 404, 'not_found');
     });
 
-    it('409 for a duplicate client name', async () => {
+    it('409 for a duplicate client name, also when created concurrently', async () => {
       await t.request('POST', '/v1/admin/clients', { key: admin.key, body: { name: 'dupe', scopes: ['admin'] } });
       expectProblem(await t.request('POST', '/v1/admin/clients', { key: admin.key, body: { name: 'dupe', scopes: ['admin'] } }), 409, 'client_name_taken');
+      const racing = await Promise.all(
+        Array.from({ length: 8 }, () => t.request('POST', '/v1/admin/clients', { key: admin.key, body: { name: 'dupe-race', scopes: ['admin'] } })),
+      );
+      expect(racing.map((r) => r.status).sort()).toEqual([201, 409, 409, 409, 409, 409, 409, 409]);
+      expect(racing.filter((r) => r.status === 409).every((r) => r.body.code === 'client_name_taken')).toBe(true);
     });
 
     it('an unexpected error is a generic 500 that leaks nothing, and its cause is logged with the request id', async () => {

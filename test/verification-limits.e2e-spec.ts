@@ -53,6 +53,17 @@ describe('validation and per-number limits of starts', () => {
     expect(res.body).toMatchObject({ code: 'unsupported_number_type', numberType: 'fixed_line' });
   });
 
+  it('a call to a fixed line is allowed, but a resend cannot switch it to SMS', async () => {
+    const v = await start({ phoneNumber: '+81312340000', purpose: 'login', channel: 'voice' });
+    expect(v.status).toBe(201);
+    expect(v.body.channel).toBe('voice');
+    clock.advance(30_000);
+    const res = await t.request('POST', `/v1/verifications/${v.body.id}/resend`, { key, body: { channel: 'sms' } });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: 'unsupported_number_type', numberType: 'fixed_line' });
+    expect((await t.request('POST', `/v1/verifications/${v.body.id}/resend`, { key, body: { channel: 'voice' } })).status).toBe(200);
+  });
+
   it('per number, across clients: at most 3 per 15 minutes, 4 per day, with Retry-After', async () => {
     const phone = freshPhone();
     const other = (await t.createClient(['verifications:write'])).key;

@@ -54,6 +54,28 @@ describe('security of verifications', () => {
       expect(row).toEqual({ status: 'pending', attempts: 0, sends: 1 });
     });
 
+    it('a failing query logs its cause without its bind values', async () => {
+      // The statement that fails carries the phone number and the reference among its bind values.
+      await db.query('ALTER TABLE verifications RENAME COLUMN reference TO reference_gone');
+      try {
+        const phone = freshPhone();
+        const res = await t.request('POST', '/v1/verifications', {
+          key: mine.key,
+          body: { phoneNumber: phone, purpose: 'login', reference: 'marker-7f3a9c' },
+          headers: { 'x-request-id': 'req-bind-values' },
+        });
+        expect(res.status).toBe(500);
+        expect(res.text).not.toMatch(/reference|marker|INSERT/);
+        const line = t.logs.find((l) => l.includes('req-bind-values') && l.includes('"level":50'));
+        expect(line).toBeDefined();
+        expect(line).toContain('column \\"reference\\"');
+        expect(line).not.toContain('marker-7f3a9c');
+        expect(line).not.toContain(phone);
+      } finally {
+        await db.query('ALTER TABLE verifications RENAME COLUMN reference_gone TO reference');
+      }
+    });
+
     it('codes never appear in logs, stored rows, errors or API answers', async () => {
       const answers: TestResponse[] = [];
       const codes: string[] = [];

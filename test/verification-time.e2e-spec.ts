@@ -179,6 +179,36 @@ describe('time: expiry, resend cooldowns, sweeper, webhook retries (injected clo
     }
   });
 
+  it('a late outcome from an instance whose lease ran out does not overwrite the row another instance finished', async () => {
+    sms.respond = () => ({ status: 500 });
+    try {
+      const phone = freshPhone();
+      const res = await t.request('POST', '/v1/verifications', { key, body: { phoneNumber: phone, purpose: 'login' } });
+      expect(res.status).toBe(201);
+      await settled();
+      const [row] = await db.query<any>(`SELECT id, kind, verification_id, client_id, payload, attempts, max_attempts, segments, status FROM outbox WHERE verification_id = $1`, [res.body.id]);
+      expect(row).toMatchObject({ status: 'pending', attempts: 1 });
+      // As if attempt 1 were still in flight on a stalled instance: its try is not recorded yet, and
+      // another instance took the row over after the lease ran out (attempt 2) and delivered it.
+      await db.query(`DELETE FROM outbox_attempts WHERE outbox_id = $1`, [row.id]);
+      await db.query(`UPDATE outbox SET status = 'done', attempts = 2, payload = NULL, delivery_status = 'sent' WHERE id = $1`, [row.id]);
+      // the first instance, still holding its attempt-1 copy, now records a retryable failure
+      const dispatcher = t.app.get(OutboxDispatcher);
+      dispatcher.dispatchSoon([{ ...row, attempts: 1 }]);
+      await sms.waitFor(sms.received.filter((r) => r.json?.to === phone).length + 1);
+      for (let i = 0; i < 100; i++) {
+        const n = await db.query(`SELECT 1 FROM outbox_attempts WHERE outbox_id = $1`, [row.id]);
+        if (n.length >= 1) break;
+        await sleep(10);
+      }
+      await sleep(50);
+      const [after] = await db.query<{ status: string; attempts: number }>(`SELECT status, attempts FROM outbox WHERE id = $1`, [row.id]);
+      expect(after).toEqual({ status: 'done', attempts: 2 });
+    } finally {
+      sms.respond = (_req, i) => ({ status: 200, body: { id: `fake-${i}` } });
+    }
+  });
+
   it('webhooks: a receiver that always fails gets 9 tries over more than an hour, then the row is failed', async () => {
     hooks.respond = () => ({ status: 503 });
     try {

@@ -90,9 +90,10 @@ export class ClientsService {
   }
 
   async createClient(input: CreateClientInput, fixedKey?: GeneratedKey, by: ActingAs = SYSTEM): Promise<CreatedClientView> {
+    const taken = () => new ProblemException(409, 'client_name_taken', `A client named "${input.name}" already exists.`);
     return this.db.transaction(async (m) => {
       const existing = await m.findOne(ApiClient, { where: { name: input.name } });
-      if (existing) throw new ProblemException(409, 'client_name_taken', `A client named "${input.name}" already exists.`);
+      if (existing) throw taken();
       const client = m.create(ApiClient, {
         id: newId('cli'),
         name: input.name,
@@ -103,7 +104,10 @@ export class ClientsService {
         createdAt: this.clock.now(),
         disabledAt: null,
       });
-      await m.insert(ApiClient, client);
+      // Two creations of one name at once: the unique index decides, the loser gets the same 409.
+      await m.insert(ApiClient, client).catch((err: unknown) => {
+        throw (err as { code?: string }).code === '23505' ? taken() : err;
+      });
       await this.audit.record(m, {
         type: 'client.created',
         actor: by.actor,

@@ -80,23 +80,30 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
   async pollOnce(limit = 50): Promise<number> {
     if (this.stopped || this.polling) return 0;
     this.polling = true;
+    // Tracked as a whole, so that shutdown also waits for rows being claimed right now.
+    const run = this.claimAndSend(limit);
+    this.inflight.add(run);
     try {
-      const now = this.clock.now();
-      const rows: OutboxRow[] = await this.db.query(
-        `UPDATE outbox SET status = 'sending', attempts = attempts + 1, locked_until = $2, updated_at = $1
-          WHERE id IN (SELECT id FROM outbox
-                        WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND locked_until < $1)
-                        ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-          RETURNING ${CLAIM_COLUMNS}`,
-        [now, this.outbox.leaseEnd(now), limit],
-      ).then((r: [OutboxRow[], number]) => r[0]);
-      await Promise.all(rows.map((row) => this.track(this.process(row))));
-      return rows.length;
+      return await run;
     } finally {
+      this.inflight.delete(run);
       this.polling = false;
     }
   }
 
+  private async claimAndSend(limit: number): Promise<number> {
+    const now = this.clock.now();
+    const rows: OutboxRow[] = await this.db.query(
+      `UPDATE outbox SET status = 'sending', attempts = attempts + 1, locked_until = $2, updated_at = $1
+        WHERE id IN (SELECT id FROM outbox
+                      WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND locked_until < $1)
+                      ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+        RETURNING ${CLAIM_COLUMNS}`,
+      [now, this.outbox.leaseEnd(now), limit],
+    ).then((r: [OutboxRow[], number]) => r[0]);
+    await Promise.all(rows.map((row) => this.track(this.process(row))));
+    return rows.length;
+  }
 
   private track<T>(p: Promise<T>): Promise<T | undefined> {
     const guarded = p.catch((err) => {
@@ -108,6 +115,14 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
     return guarded;
   }
 
+
+  /**
+   * The row is still ours: no other instance took it over after our lease ran out (a takeover bumps
+   * `attempts`). Without this, a late outcome of ours could overwrite theirs, e.g. turn 'done' back into 'pending'.
+   */
+  private stillOurs(row: OutboxRow, p: SqlParams['p']): string {
+    return `status = 'sending' AND attempts = ${p(row.attempts)}`;
+  }
 
   private async attempt(row: OutboxRow): Promise<Outcome> {
     if (!row.payload) return { ok: false, error: 'payload missing', retryable: false };
@@ -160,7 +175,8 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
     if (outcome.ok) {
       statements.push(
         `UPDATE outbox SET status = 'done', payload = NULL, locked_until = NULL, last_error = NULL, delivery_status = 'sent',
-                provider = ${p(provider)}, provider_message_id = ${p(outcome.accepted?.providerMessageId ?? null)}, updated_at = ${p(now)} WHERE id = ${p(row.id)}`,
+                provider = ${p(provider)}, provider_message_id = ${p(outcome.accepted?.providerMessageId ?? null)}, updated_at = ${p(now)}
+          WHERE id = ${p(row.id)} AND ${this.stillOurs(row, p)}`,
         this.audit.insertSql(
           [
             {
@@ -178,7 +194,7 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
       const next = new Date(now.getTime() + backoff[Math.min(row.attempts - 1, backoff.length - 1)] * 1000);
       statements.push(
         `UPDATE outbox SET status = 'pending', locked_until = NULL, next_attempt_at = ${p(next)}, last_error = ${p(outcome.error)},
-                provider = COALESCE(${p(provider)}, provider), updated_at = ${p(now)} WHERE id = ${p(row.id)}`,
+                provider = COALESCE(${p(provider)}, provider), updated_at = ${p(now)} WHERE id = ${p(row.id)} AND ${this.stillOurs(row, p)}`,
       );
     }
     if (!final) {
@@ -187,10 +203,12 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
       const failure = outcome as Extract<Outcome, { ok: false }>;
       const queued = await this.db.transaction(async (m) => {
         await m.query(statements[0], params.values);
-        await m.query(
-          `UPDATE outbox SET status = 'failed', payload = NULL, locked_until = NULL, last_error = $2, delivery_status = 'failed', provider = COALESCE($3, provider), updated_at = $4 WHERE id = $1`,
-          [row.id, failure.error, provider, now],
+        const [, changed]: [unknown[], number] = await m.query(
+          `UPDATE outbox SET status = 'failed', payload = NULL, locked_until = NULL, last_error = $2, delivery_status = 'failed', provider = COALESCE($3, provider), updated_at = $4
+            WHERE id = $1 AND status = 'sending' AND attempts = $5`,
+          [row.id, failure.error, provider, now, row.attempts],
         );
+        if (changed === 0) return []; // another instance took the row over after our lease ran out
         await this.audit.record(m, {
           ...base,
           type: isWebhook ? 'webhook.failed' : 'message.failed',

@@ -46,6 +46,15 @@ function stableJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** SMS needs a mobile number; a call, a number that can take one. */
+function assertReachable(phone: ParsedPhone, channel: 'sms' | 'voice'): void {
+  if (!(channel === 'sms' ? SMS_TYPES : VOICE_TYPES).includes(phone.numberType)) {
+    throw new ProblemException(400, 'unsupported_number_type', `A ${phone.numberType.replace(/_/g, ' ')} number cannot receive ${channel === 'sms' ? 'SMS' : 'calls'}.`, {
+      numberType: phone.numberType,
+    });
+  }
+}
+
 export function notPending(status: string): ProblemException {
   return new ProblemException(409, 'verification_not_pending', `The verification is ${status}; only pending verifications can change.`, { verificationStatus: status });
 }
@@ -71,15 +80,16 @@ export class IssuanceService {
   async start(ctx: RequestContext, dto: StartVerificationDto, idempotencyKey?: string): Promise<StartResult> {
     const phone = this.parse(dto.phoneNumber, dto.country);
     const channel = dto.channel ?? 'sms';
-    if (!(channel === 'sms' ? SMS_TYPES : VOICE_TYPES).includes(phone.numberType)) {
-      throw new ProblemException(400, 'unsupported_number_type', `A ${phone.numberType.replace(/_/g, ' ')} number cannot receive ${channel === 'sms' ? 'SMS' : 'calls'}.`, {
-        numberType: phone.numberType,
-      });
-    }
+    assertReachable(phone, channel);
     const callbackUrl = this.checkCallbackUrl(dto.callbackUrl);
     const requestHash = createHash('sha256').update(stableJson(dto)).digest();
     const clientId = ctx.principal.clientId;
 
+    // A repeat is answered before anything else runs: screening again could answer differently.
+    if (idempotencyKey) {
+      const replay = await this.storedAnswer(this.db.manager, clientId, idempotencyKey, requestHash, this.clock.now());
+      if (replay) return replay;
+    }
     const assessment = await this.risk.screen({ phone, clientId, channel });
     if (assessment.decision === 'deny') {
       throw new ProblemException(403, 'risk_denied', 'Screening refused this phone number.', { reasons: assessment.reasons });
@@ -203,6 +213,7 @@ export class IssuanceService {
       await this.limits.lock(m, row.phone_e164);
       await this.limits.assertCanSend(m, row.phone_e164, now);
       const channel = dto.channel ?? row.channel;
+      if (channel !== row.channel) assertReachable(parsePhone(row.phone_e164), channel);
       const code = generateCode(row.code_length);
       const key = this.currentKey();
       const sends = row.sends + 1;
@@ -224,7 +235,10 @@ export class IssuanceService {
         ip: ctx.ip,
         data: { channel, send: sends, codeKeyId: key.id, attemptsUsed: row.attempts },
       };
-      await m.query(combineStatements([...queued.statements, this.audit.insertSql([resent, queued.event], p).sql]), values);
+      // An older message still waiting for a retry would bring a code that no longer works: it is not sent.
+      const superseded = `UPDATE outbox SET status = 'failed', payload = NULL, last_error = 'superseded by a resend', delivery_status = 'failed', updated_at = ${p(now)}
+                           WHERE verification_id = ${p(row.id)} AND kind IN ('sms', 'voice') AND status = 'pending'`;
+      await m.query(combineStatements([superseded, ...queued.statements, this.audit.insertSql([resent, queued.event], p).sql]), values);
       return this.store.toView(m, updated, now);
     });
     if (message) this.dispatcher.dispatchSoon([message]);
@@ -294,16 +308,22 @@ export class IssuanceService {
       [clientId, key, hash, now],
     );
     if (inserted.length) return undefined;
+    const stored = await this.storedAnswer(m, clientId, key, hash, now);
+    if (!stored) throw new ProblemException(409, 'idempotency_key_in_use', 'A request with this Idempotency-Key is still being processed; retry shortly.');
+    return stored;
+  }
+
+  /** The first answer to this key (409 if the key came with another body), or undefined if there is none yet. */
+  private async storedAnswer(m: EntityManager, clientId: string, key: string, hash: Buffer, now: Date): Promise<StartResult | undefined> {
     const [existing]: Array<{ request_hash: Buffer; response_status: number | null; response_body: VerificationView | null }> = await m.query(
-      `SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE client_id = $1 AND key = $2`,
-      [clientId, key],
+      `SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE client_id = $1 AND key = $2 AND created_at >= $3`,
+      [clientId, key, new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS)],
     );
-    if (!existing || !existing.request_hash.equals(hash)) {
+    if (!existing) return undefined;
+    if (!existing.request_hash.equals(hash)) {
       throw new ProblemException(409, 'idempotency_key_reused', 'This Idempotency-Key was used with another request body in the last 24 hours.');
     }
-    if (existing.response_status === null || !existing.response_body) {
-      throw new ProblemException(409, 'idempotency_key_in_use', 'A request with this Idempotency-Key is still being processed; retry shortly.');
-    }
+    if (existing.response_status === null || !existing.response_body) return undefined;
     return { status: existing.response_status as 201 | 202, body: existing.response_body };
   }
 
