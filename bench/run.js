@@ -315,6 +315,12 @@ async function main() {
   floor.proc.kill('SIGTERM');
   await Promise.all([new Promise((r) => svc.proc.on('exit', r)), new Promise((r) => floor.proc.on('exit', r))]);
   await provider.close();
+  if (process.env.BENCH_DATABASE_URL) {
+    const admin = new Client({ connectionString: db.url });
+    await admin.connect();
+    for (const url of [svcUrl, floorUrl]) await admin.query(`DROP DATABASE IF EXISTS ${new URL(url).pathname.slice(1)} WITH (FORCE)`);
+    await admin.end();
+  }
   await db.stop();
 
   const lines = [];

@@ -39,7 +39,7 @@ interface Cursor {
   s?: number;
 }
 
-const FETCH_ROWS = 1000;
+const FETCH_ROWS = 500;
 
 /** Reading the trail: filtered keyset listing, the streamed integrity walk, the streamed export. */
 @Injectable()

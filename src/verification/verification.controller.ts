@@ -1,5 +1,5 @@
 import { Body, Controller, HttpCode, Param, Post, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { AuthedRequest, CurrentPrincipal, Principal, RequireScopes } from '../clients/auth.decorators';
 import { CheckResultView, CheckVerificationDto } from './dto/check.dto';
 import { VerificationService } from './verification.service';
@@ -15,6 +15,8 @@ export class VerificationController {
   @RequireScopes('verifications:check')
   @ApiOperation({ summary: 'Check a code: approved at most once; wrong codes count down to locked' })
   @ApiOkResponse({ type: CheckResultView })
+  @ApiResponse({ status: 400, description: 'problem+json `validation_failed`: not the digits of the right length (costs no attempt).' })
+  @ApiResponse({ status: 409, description: 'problem+json `verification_not_pending`, with `verificationStatus` (approved, locked, expired…).' })
   check(@CurrentPrincipal() principal: Principal, @Req() req: AuthedRequest, @Param('id') id: string, @Body() dto: CheckVerificationDto): Promise<CheckResultView> {
     return this.verifications.check({ principal, ip: req.ip ?? null }, id, dto);
   }
