@@ -179,6 +179,40 @@ describe('time: expiry, resend cooldowns, sweeper, webhook retries (injected clo
     }
   });
 
+  it('a message no provider accepts is retried with backoff, then the verification fails and the caller is told', async () => {
+    sms.respond = () => ({ status: 503 });
+    try {
+      const phone = freshPhone();
+      const res = await t.request('POST', '/v1/verifications', { key, body: { phoneNumber: phone, purpose: 'login' } });
+      expect(res.status).toBe(201);
+      const tries = () => sms.received.filter((r) => r.json?.to === phone).length;
+      for (let i = 0; i < 300 && tries() < 1; i++) await sleep(10);
+      await settled();
+      expect(tries()).toBe(1);
+      const dispatcher = t.app.get(OutboxDispatcher);
+      for (const wait of [2000, 5000, 15000]) {
+        clock.advance(wait - 1);
+        await dispatcher.pollOnce();
+        const before = tries();
+        clock.advance(1);
+        await dispatcher.pollOnce();
+        await settled();
+        expect(tries()).toBe(before + 1);
+      }
+      expect(tries()).toBe(4); // MESSAGE_MAX_ATTEMPTS
+      const got = await get(res.body.id);
+      expect(got.status).toBe('failed');
+      expect(got.delivery).toMatchObject({ status: 'failed', attempts: 4 });
+      for (let i = 0; i < 300 && !hooks.received.some((h) => h.json?.data?.id === res.body.id); i++) await sleep(10);
+      expect(hooks.received.filter((h) => h.json?.data?.id === res.body.id).map((h) => h.json.type)).toEqual(['verification.failed']);
+      const events = (await db.query<{ type: string }>('SELECT type FROM audit_events WHERE verification_id = $1', [res.body.id])).map((e) => e.type);
+      expect(events).toEqual(expect.arrayContaining(['message.failed', 'verification.failed']));
+      expect((await db.query<{ payload: Buffer | null }>(`SELECT payload FROM outbox WHERE verification_id = $1 AND kind = 'sms'`, [res.body.id]))[0].payload).toBeNull();
+    } finally {
+      sms.respond = (_req, i) => ({ status: 200, body: { id: `fake-${i}` } });
+    }
+  });
+
   it('a late outcome from an instance whose lease ran out does not overwrite the row another instance finished', async () => {
     sms.respond = () => ({ status: 500 });
     try {
