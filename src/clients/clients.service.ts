@@ -139,10 +139,6 @@ export class ClientsService {
     return client ? this.getClient(client.id) : undefined;
   }
 
-  async countClients(): Promise<number> {
-    return this.db.getRepository(ApiClient).count();
-  }
-
   async createKey(clientId: string, fixedKey?: GeneratedKey, by: ActingAs = SYSTEM): Promise<CreatedKeyView> {
     return this.db.transaction(async (m) => {
       const client = await m.findOne(ApiClient, { where: { id: clientId } });
