@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import {
   canonicalEncoding,
@@ -161,5 +162,43 @@ describe('the hash chain', () => {
     const w = new ChainVerifier();
     chained.forEach((e) => w.push(e));
     expect(w.finish({ seq: 5, hash: GENESIS_HASH })).toMatchObject({ ok: false, firstBrokenSeq: 5, reason: 'head_mismatch' });
+  });
+});
+
+describe('the hashed bytes', () => {
+  // Pinned: a change here breaks every chain already stored, so it must be deliberate (a new CHAIN_VERSION).
+  it('are exactly these for a known event, and so is its hash', () => {
+    const e: ChainedEvent = {
+      seq: 42,
+      id: 'evt_01JABCDEFGHJKMNPQRSTVWXYZ0',
+      type: 'verification.created',
+      occurredAt: new Date('2026-11-24T12:34:56.789Z'),
+      clientId: 'cli_BENCH0001',
+      verificationId: null,
+      phoneHash: Buffer.alloc(32, 3),
+      phoneMasked: '+81*******1234',
+      actorType: 'client',
+      actorId: 'key "q" ü\u2028',
+      ip: '10.0.0.1',
+      data: { z: [1, { b: 'é', a: null }], channel: 'sms', n: -0.5 },
+    };
+    expect(canonicalEncoding(e)).toBe(
+      '["otp-audit-v1",42,"evt_01JABCDEFGHJKMNPQRSTVWXYZ0","verification.created","2026-11-24T12:34:56.789Z","cli_BENCH0001",null,' +
+        `"${'03'.repeat(32)}","+81*******1234","client","key \\"q\\" ü\u2028","10.0.0.1",{"channel":"sms","n":-0.5,"z":[1,{"a":null,"b":"é"}]}]`,
+    );
+    expect(chainHash(Buffer.alloc(32, 7), e).toString('hex')).toBe('445e0ad0bf7bf3e6d2ea04d100b03d57c14d44029af79be2dc643561252e9a79');
+    // the same bytes through a generic SHA-256, so the scratch-buffer path cannot drift from the definition
+    const generic = createHash('sha256').update(Buffer.alloc(32, 7)).update(canonicalEncoding(e), 'utf8').digest('hex');
+    expect(generic).toBe('445e0ad0bf7bf3e6d2ea04d100b03d57c14d44029af79be2dc643561252e9a79');
+  });
+
+  it('do not depend on an earlier, longer event (the scratch buffer is reused)', () => {
+    const [small] = fc.sample(eventArb, { numRuns: 1, seed: 3 });
+    const big = { ...small, data: { blob: 'x'.repeat(10_000) } };
+    const before = chainHash(GENESIS_HASH, { ...small, seq: 1 });
+    chainHash(GENESIS_HASH, { ...big, seq: 1 });
+    expect(chainHash(GENESIS_HASH, { ...small, seq: 1 }).equals(before)).toBe(true);
+    const expected = createHash('sha256').update(GENESIS_HASH).update(canonicalEncoding({ ...big, seq: 1 }), 'utf8').digest();
+    expect(chainHash(GENESIS_HASH, { ...big, seq: 1 }).equals(expected)).toBe(true);
   });
 });

@@ -137,10 +137,10 @@ export class AuditSequencer implements OnApplicationBootstrap, OnModuleDestroy {
     const rows: AuditEventRow[] = after
       ? await qr.query(
           `SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq IS NULL AND (occurred_at, id) > ($2, $3)
-            ORDER BY occurred_at, id LIMIT $1 FOR UPDATE`,
+            ORDER BY occurred_at, id LIMIT $1`,
           [batchSize, after.occurredAt, after.id],
         )
-      : await qr.query(`SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq IS NULL ORDER BY occurred_at, id LIMIT $1 FOR UPDATE`, [batchSize]);
+      : await qr.query(`SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq IS NULL ORDER BY occurred_at, id LIMIT $1`, [batchSize]);
     if (rows.length === 0) return { chained: 0 };
     const start: ChainLink = { seq: Number(head.seq), hash: head.hash };
     const linked = chainEvents(start, rows.map(fromRow));
