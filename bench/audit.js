@@ -6,7 +6,7 @@
 // - insert throughput of business transactions that each record one event, with the sequencer stopped
 //   ("without chain") and running ("with chain", in the same process, as one instance runs it), alternated
 //   over several rounds; median of the rounds;
-// - seeding the rest of the trail (bulk SQL insert) and chaining it with the real sequencer;
+// - seeding the rest of the trail (bulk SQL insert; seq from audit_next_seq()) and chaining it with the real sequencer;
 // - the integrity check of the whole trail, in a child process so that its peak RSS is its own;
 // - p50/p95 of filtered list queries (service level, and with the audit.read insert the endpoint does).
 'use strict';
@@ -112,7 +112,7 @@ async function writeEvents(ds, audit, count, offset) {
 }
 
 async function pendingCount(ds) {
-  const [{ n }] = await ds.query(`SELECT count(*)::int AS n FROM audit_events WHERE seq IS NULL`);
+  const [{ n }] = await ds.query(`SELECT count(*)::int AS n FROM audit_events WHERE seq > (SELECT seq FROM audit_chain_head WHERE id = 1)`);
   return n;
 }
 
@@ -144,7 +144,8 @@ async function bulkSeed(ds, audit, count, offset) {
               p.hash, p.masked, 'client', 'cli_BENCH' || lpad((k % ${CLIENTS})::text, 4, '0'), '10.0.0.1',
               jsonb_build_object('channel', 'sms', 'attempt', k % 3, 'locale', 'ja')
          FROM generate_series($1::bigint, $2::bigint - 1) AS k
-         JOIN bench_phones p ON p.i = k % ${PHONES}`,
+         JOIN bench_phones p ON p.i = k % ${PHONES}
+        ORDER BY k`,
       [offset + from, offset + to, TYPES, base, offset + count],
     );
   }

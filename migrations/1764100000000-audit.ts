@@ -1,5 +1,62 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
+/** The trigger functions as this migration created them (a later migration replaces them and its down() restores these). */
+export const AUDIT_EVENTS_APPEND_ONLY_V1 = `
+      CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'INSERT' THEN
+          IF NEW.seq IS NOT NULL OR NEW.prev_hash IS NOT NULL OR NEW.hash IS NOT NULL THEN
+            RAISE EXCEPTION 'audit_events: seq, prev_hash and hash are set by the sequencer, never on insert'
+              USING ERRCODE = 'insufficient_privilege';
+          END IF;
+          RETURN NEW;
+        ELSIF TG_OP = 'UPDATE' THEN
+          -- The one update allowed: the sequencer filling seq, prev_hash and hash while all three are
+          -- still empty, every other column unchanged. (A new column must be added to this list.)
+          IF OLD.seq IS NULL AND OLD.prev_hash IS NULL AND OLD.hash IS NULL
+             AND NEW.seq IS NOT NULL AND NEW.prev_hash IS NOT NULL AND NEW.hash IS NOT NULL
+             AND NEW.id = OLD.id AND NEW.type = OLD.type AND NEW.occurred_at = OLD.occurred_at
+             AND NEW.client_id IS NOT DISTINCT FROM OLD.client_id
+             AND NEW.verification_id IS NOT DISTINCT FROM OLD.verification_id
+             AND NEW.phone_hash IS NOT DISTINCT FROM OLD.phone_hash
+             AND NEW.phone_masked IS NOT DISTINCT FROM OLD.phone_masked
+             AND NEW.actor_type = OLD.actor_type
+             AND NEW.actor_id IS NOT DISTINCT FROM OLD.actor_id
+             AND NEW.ip IS NOT DISTINCT FROM OLD.ip
+             AND NEW.data = OLD.data THEN
+            RETURN NEW;
+          END IF;
+          RAISE EXCEPTION 'audit_events is append-only: event % cannot be changed', OLD.id
+            USING ERRCODE = 'insufficient_privilege';
+        ELSIF TG_OP = 'DELETE' THEN
+          -- Retention only: inside a transaction that declared itself (SET LOCAL otp.audit_retention),
+          -- and only events at or below the latest sealed checkpoint.
+          IF current_setting('otp.audit_retention', true) = 'archive' AND OLD.seq IS NOT NULL
+             AND OLD.seq <= (SELECT coalesce(max(seq), 0) FROM audit_checkpoints) THEN
+            RETURN OLD;
+          END IF;
+          RAISE EXCEPTION 'audit_events is append-only: event % cannot be deleted', OLD.id
+            USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        RAISE EXCEPTION 'audit_events is append-only: % is refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+      END $$`;
+
+export const AUDIT_CHECKPOINTS_APPEND_ONLY_V1 = `
+      CREATE FUNCTION audit_checkpoints_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'INSERT' THEN
+          -- A checkpoint seals a real chained event, past the previous checkpoint.
+          IF NOT EXISTS (SELECT 1 FROM audit_events WHERE seq = NEW.seq AND hash = NEW.hash) THEN
+            RAISE EXCEPTION 'audit checkpoint % does not match a chained event', NEW.seq USING ERRCODE = 'check_violation';
+          END IF;
+          IF NEW.seq <= (SELECT coalesce(max(seq), 0) FROM audit_checkpoints) THEN
+            RAISE EXCEPTION 'audit checkpoint % is not past the latest one', NEW.seq USING ERRCODE = 'check_violation';
+          END IF;
+          RETURN NEW;
+        END IF;
+        RAISE EXCEPTION 'audit_checkpoints is append-only: % is refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+      END $$`;
+
 /**
  * The audit trail (see src/audit/audit.module.ts and docs/audit.md):
  * - audit_events: append-only. Rows are inserted by business transactions with seq/prev_hash/hash empty;
@@ -68,45 +125,7 @@ export class Audit1764100000000 implements MigrationInterface {
         created_at timestamptz NOT NULL
       )`);
 
-    await q.query(`
-      CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF TG_OP = 'INSERT' THEN
-          IF NEW.seq IS NOT NULL OR NEW.prev_hash IS NOT NULL OR NEW.hash IS NOT NULL THEN
-            RAISE EXCEPTION 'audit_events: seq, prev_hash and hash are set by the sequencer, never on insert'
-              USING ERRCODE = 'insufficient_privilege';
-          END IF;
-          RETURN NEW;
-        ELSIF TG_OP = 'UPDATE' THEN
-          -- The one update allowed: the sequencer filling seq, prev_hash and hash while all three are
-          -- still empty, every other column unchanged. (A new column must be added to this list.)
-          IF OLD.seq IS NULL AND OLD.prev_hash IS NULL AND OLD.hash IS NULL
-             AND NEW.seq IS NOT NULL AND NEW.prev_hash IS NOT NULL AND NEW.hash IS NOT NULL
-             AND NEW.id = OLD.id AND NEW.type = OLD.type AND NEW.occurred_at = OLD.occurred_at
-             AND NEW.client_id IS NOT DISTINCT FROM OLD.client_id
-             AND NEW.verification_id IS NOT DISTINCT FROM OLD.verification_id
-             AND NEW.phone_hash IS NOT DISTINCT FROM OLD.phone_hash
-             AND NEW.phone_masked IS NOT DISTINCT FROM OLD.phone_masked
-             AND NEW.actor_type = OLD.actor_type
-             AND NEW.actor_id IS NOT DISTINCT FROM OLD.actor_id
-             AND NEW.ip IS NOT DISTINCT FROM OLD.ip
-             AND NEW.data = OLD.data THEN
-            RETURN NEW;
-          END IF;
-          RAISE EXCEPTION 'audit_events is append-only: event % cannot be changed', OLD.id
-            USING ERRCODE = 'insufficient_privilege';
-        ELSIF TG_OP = 'DELETE' THEN
-          -- Retention only: inside a transaction that declared itself (SET LOCAL otp.audit_retention),
-          -- and only events at or below the latest sealed checkpoint.
-          IF current_setting('otp.audit_retention', true) = 'archive' AND OLD.seq IS NOT NULL
-             AND OLD.seq <= (SELECT coalesce(max(seq), 0) FROM audit_checkpoints) THEN
-            RETURN OLD;
-          END IF;
-          RAISE EXCEPTION 'audit_events is append-only: event % cannot be deleted', OLD.id
-            USING ERRCODE = 'insufficient_privilege';
-        END IF;
-        RAISE EXCEPTION 'audit_events is append-only: % is refused', TG_OP USING ERRCODE = 'insufficient_privilege';
-      END $$`);
+    await q.query(AUDIT_EVENTS_APPEND_ONLY_V1);
     await q.query(`
       CREATE TRIGGER audit_events_append_only BEFORE INSERT OR UPDATE OR DELETE ON audit_events
         FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()`);
@@ -129,21 +148,7 @@ export class Audit1764100000000 implements MigrationInterface {
       CREATE TRIGGER audit_chain_head_no_truncate BEFORE TRUNCATE ON audit_chain_head
         FOR EACH STATEMENT EXECUTE FUNCTION audit_chain_head_forward_only()`);
 
-    await q.query(`
-      CREATE FUNCTION audit_checkpoints_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF TG_OP = 'INSERT' THEN
-          -- A checkpoint seals a real chained event, past the previous checkpoint.
-          IF NOT EXISTS (SELECT 1 FROM audit_events WHERE seq = NEW.seq AND hash = NEW.hash) THEN
-            RAISE EXCEPTION 'audit checkpoint % does not match a chained event', NEW.seq USING ERRCODE = 'check_violation';
-          END IF;
-          IF NEW.seq <= (SELECT coalesce(max(seq), 0) FROM audit_checkpoints) THEN
-            RAISE EXCEPTION 'audit checkpoint % is not past the latest one', NEW.seq USING ERRCODE = 'check_violation';
-          END IF;
-          RETURN NEW;
-        END IF;
-        RAISE EXCEPTION 'audit_checkpoints is append-only: % is refused', TG_OP USING ERRCODE = 'insufficient_privilege';
-      END $$`);
+    await q.query(AUDIT_CHECKPOINTS_APPEND_ONLY_V1);
     await q.query(`
       CREATE TRIGGER audit_checkpoints_append_only BEFORE INSERT OR UPDATE OR DELETE ON audit_checkpoints
         FOR EACH ROW EXECUTE FUNCTION audit_checkpoints_append_only()`);

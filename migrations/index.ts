@@ -1,6 +1,7 @@
 import { Clients1764000000000 } from './1764000000000-clients';
 import { Audit1764100000000 } from './1764100000000-audit';
 import { Verifications1764200000000 } from './1764200000000-verifications';
+import { AuditChainTable1764300000000 } from './1764300000000-audit-chain-table';
 
 /** Every migration in order. A new migration file must be added here (npm run migration:generate prints a reminder). */
-export const migrations = [Clients1764000000000, Audit1764100000000, Verifications1764200000000];
+export const migrations = [Clients1764000000000, Audit1764100000000, Verifications1764200000000, AuditChainTable1764300000000];

@@ -57,16 +57,22 @@ describe('audit trail: tamper evidence and the append-only table (real PostgreSQ
     }
   };
   const rowAt = async (seq: number) => (await db.query<any>(`SELECT * FROM audit_events WHERE seq = $1`, [seq]))[0];
+  const linkAt = async (seq: number) => (await db.query<any>(`SELECT * FROM audit_chain WHERE seq = $1`, [seq]))[0];
   const reinsert = (row: any) =>
     tamper(
-      `INSERT INTO audit_events (id, seq, type, occurred_at, client_id, verification_id, phone_hash, phone_masked, actor_type, actor_id, ip, data, prev_hash, hash)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-      [row.id, row.seq, row.type, row.occurred_at, row.client_id, row.verification_id, row.phone_hash, row.phone_masked, row.actor_type, row.actor_id, row.ip, row.data, row.prev_hash, row.hash],
+      `INSERT INTO audit_events (id, seq, type, occurred_at, client_id, verification_id, phone_hash, phone_masked, actor_type, actor_id, ip, data)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+      [row.id, row.seq, row.type, row.occurred_at, row.client_id, row.verification_id, row.phone_hash, row.phone_masked, row.actor_type, row.actor_id, row.ip, row.data],
     );
-  /** Moves every event from `seq` on by `by` places (through negative numbers: seq is unique). */
+  const relink = (link: any) => tamper(`INSERT INTO audit_chain (seq, prev_hash, hash) VALUES ($1, $2, $3)`, [link.seq, link.prev_hash, link.hash]);
+  /** Moves every event and link from `seq` on by `by` places (through negative numbers: seq is unique). */
   const shift = async (from: number, by: number) => {
-    await tamper(`UPDATE audit_events SET seq = -(seq + $2) WHERE seq >= $1`, [from, by]);
-    await tamper(`UPDATE audit_events SET seq = -seq WHERE seq < 0`);
+    for (const table of ['audit_events', 'audit_chain']) {
+      await tamper(`UPDATE ${table} SET seq = -(seq + $2) WHERE seq >= $1`, [from, by]);
+      await tamper(`UPDATE ${table} SET seq = -seq WHERE seq < 0`);
+    }
+    // numbers handed out from now on stay above every event
+    await db.query(`SELECT setval('audit_event_seq', greatest((SELECT last_value FROM audit_event_seq), (SELECT max(seq) FROM audit_events)))`);
   };
 
   it('an untouched chain verifies', async () => {
@@ -75,32 +81,43 @@ describe('audit trail: tamper evidence and the append-only table (real PostgreSQ
   });
 
   it.each([
-    ['data', `data = '{"i": 999}'::jsonb`],
-    ['type', `type = 'verification.approved'`],
-    ['occurred_at', `occurred_at = occurred_at + interval '1 millisecond'`],
-    ['client_id', `client_id = 'cli_Y'`],
-    ['ip', `ip = '10.1.1.2'`],
-    ['prev_hash', `prev_hash = decode(repeat('ab', 32), 'hex')`],
-  ])('changing %s of one event: ok false at that seq; restored: ok true', async (_col, set) => {
+    ['data', 'audit_events', `data = '{"i": 999}'::jsonb`],
+    ['type', 'audit_events', `type = 'verification.approved'`],
+    ['occurred_at', 'audit_events', `occurred_at = occurred_at + interval '1 millisecond'`],
+    ['client_id', 'audit_events', `client_id = 'cli_Y'`],
+    ['ip', 'audit_events', `ip = '10.1.1.2'`],
+    ['prev_hash', 'audit_chain', `prev_hash = decode(repeat('ab', 32), 'hex')`],
+    ['hash', 'audit_chain', `hash = decode(repeat('cd', 32), 'hex')`],
+  ])('changing %s of one event: ok false at that seq; restored: ok true', async (_col, table, set) => {
     const target = 7;
-    const original = await rowAt(target);
-    await tamper(`UPDATE audit_events SET ${set} WHERE seq = $1`, [target]);
+    const [event, link] = [await rowAt(target), await linkAt(target)];
+    await tamper(`UPDATE ${table} SET ${set} WHERE seq = $1`, [target]);
     expect(await integrity()).toMatchObject({ ok: false, firstBrokenSeq: target });
     await tamper(`DELETE FROM audit_events WHERE seq = $1`, [target]);
-    await reinsert(original);
+    await tamper(`DELETE FROM audit_chain WHERE seq = $1`, [target]);
+    await reinsert(event);
+    await relink(link);
     expect(await integrity()).toMatchObject({ ok: true, checked: n });
   });
 
   it('deleting one event in the middle, or the last one: ok false at the missing seq', async () => {
-    const middle = await rowAt(9);
+    const [middle, middleLink] = [await rowAt(9), await linkAt(9)];
     await tamper(`DELETE FROM audit_events WHERE seq = 9`);
     expect(await integrity()).toMatchObject({ ok: false, firstBrokenSeq: 9, reason: 'missing_event' });
+    // with its link too: the next event's link no longer matches
+    await tamper(`DELETE FROM audit_chain WHERE seq = 9`);
+    expect(await integrity()).toMatchObject({ ok: false, firstBrokenSeq: 10, reason: 'prev_hash_mismatch' });
     await reinsert(middle);
+    await relink(middleLink);
 
-    const last = await rowAt(n);
+    const [last, lastLink] = [await rowAt(n), await linkAt(n)];
     await tamper(`DELETE FROM audit_events WHERE seq = $1`, [n]);
     expect(await integrity()).toMatchObject({ ok: false, firstBrokenSeq: n, reason: 'missing_event' });
+    // with its link too: the chain ends before the head the sequencer recorded
+    await tamper(`DELETE FROM audit_chain WHERE seq = $1`, [n]);
+    expect(await integrity()).toMatchObject({ ok: false, firstBrokenSeq: n, reason: 'missing_event' });
     await reinsert(last);
+    await relink(lastLink);
     expect(await integrity()).toMatchObject({ ok: true, checked: n });
   });
 
@@ -109,19 +126,22 @@ describe('audit trail: tamper evidence and the append-only table (real PostgreSQ
     const model = await rowAt(at);
     const forged = { ...model, id: 'evt_FORGED000000000000000000', data: { i: 'forged' } };
 
-    // A crude forgery: events renumbered to make room, the forged one with made-up hashes.
+    // A crude forgery: events renumbered to make room, the forged one with no link, then with a made-up one.
     await shift(at, 1);
-    await reinsert({ ...forged, seq: at, prev_hash: randomBytes(32), hash: randomBytes(32) });
+    await reinsert({ ...forged, seq: at });
+    expect(await integrity()).toMatchObject({ ok: false, firstBrokenSeq: at, reason: 'unexpected_event' });
+    await relink({ seq: at, prev_hash: randomBytes(32), hash: randomBytes(32) });
     expect(await integrity()).toMatchObject({ ok: false, firstBrokenSeq: at });
-    await tamper(`DELETE FROM audit_events WHERE id = $1`, [forged.id]);
+    await tamper(`DELETE FROM audit_chain WHERE seq = $1`, [at]);
 
     // The best forgery without rewriting everything after it: a correct link from the event before.
-    const before = await rowAt(at - 1);
-    const linkedHash = chainHash(before.hash, { ...fromRow({ ...forged, seq: String(at) }), seq: at });
-    await reinsert({ ...forged, seq: at, prev_hash: before.hash, hash: linkedHash });
+    const before = await linkAt(at - 1);
+    const linkedHash = chainHash(before.hash, fromRow({ ...forged, seq: String(at) }));
+    await relink({ seq: at, prev_hash: before.hash, hash: linkedHash });
     expect(await integrity()).toMatchObject({ ok: false, firstBrokenSeq: at + 1 });
 
     await tamper(`DELETE FROM audit_events WHERE id = $1`, [forged.id]);
+    await tamper(`DELETE FROM audit_chain WHERE seq = $1`, [at]);
     await shift(at + 1, -1);
     expect(await integrity()).toMatchObject({ ok: true, checked: n });
   });
@@ -142,8 +162,9 @@ describe('audit trail: tamper evidence and the append-only table (real PostgreSQ
       await db.query(`GRANT CONNECT ON DATABASE ${dbName} TO ${role}`);
       await db.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
       await db.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}`);
+      await db.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
       // Even with the TRUNCATE privilege (which an app should not have), the trigger refuses.
-      await db.query(`GRANT TRUNCATE ON audit_events, audit_chain_head, audit_checkpoints TO ${role}`);
+      await db.query(`GRANT TRUNCATE ON audit_events, audit_chain, audit_chain_head, audit_checkpoints TO ${role}`);
     });
     afterAll(async () => {
       await app?.end().catch(() => undefined);
@@ -167,24 +188,26 @@ describe('audit trail: tamper evidence and the append-only table (real PostgreSQ
 
       app = new Client({ connectionString: url.toString() });
       await app.connect();
-      const refused = async (sql: string, re: RegExp = /append-only|sequencer|only moves forward/) => {
+      const refused = async (sql: string, re: RegExp = /append-only|already chained|behind the chain head|only moves forward/) => {
         await expect(app.query(sql)).rejects.toThrow(re);
         await app.query('ROLLBACK').catch(() => undefined);
       };
       await refused(`UPDATE audit_events SET type = 'verification.approved' WHERE seq = 2`);
       await refused(`UPDATE audit_events SET data = '{}' WHERE seq IS NOT NULL`);
-      await refused(`UPDATE audit_events SET seq = NULL, prev_hash = NULL, hash = NULL WHERE seq = 3`);
-      await refused(`UPDATE audit_events SET hash = prev_hash WHERE seq = 3`);
+      await refused(`UPDATE audit_events SET seq = seq + 1000 WHERE seq = 3`);
+      await refused(`UPDATE audit_chain SET hash = prev_hash WHERE seq = 3`);
       await refused(`DELETE FROM audit_events WHERE seq = 4`);
+      await refused(`DELETE FROM audit_chain WHERE seq = 4`);
       await refused(`DELETE FROM audit_events`);
       await refused(`TRUNCATE audit_events`);
+      await refused(`TRUNCATE audit_chain`);
       await refused(`BEGIN; SET LOCAL otp.audit_retention = 'archive'; DELETE FROM audit_events WHERE seq = 5;`);
-      await refused(`INSERT INTO audit_events (id, seq, type, occurred_at, actor_type, prev_hash, hash)
-                     VALUES ('evt_X', 99999, 'x.y', now(), 'system', decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex'))`);
-      // An unchained event: only the chain columns may be filled, nothing else changed on the way.
+      // nothing slipped in behind the sequencer: neither an event with a chained number nor a link
+      await refused(`INSERT INTO audit_events (id, seq, type, occurred_at, actor_type) VALUES ('evt_X', 2, 'x.y', now(), 'system')`);
+      await refused(`INSERT INTO audit_chain (seq, prev_hash, hash) VALUES (2, decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex'))`);
+      // An event not chained yet cannot be changed or removed either.
       await app.query(`INSERT INTO audit_events (id, type, occurred_at, actor_type) VALUES ('evt_PENDING', 'x.y', now(), 'system')`);
       await refused(`UPDATE audit_events SET type = 'x.z' WHERE id = 'evt_PENDING'`);
-      await refused(`UPDATE audit_events SET type = 'x.z', seq = 99999, prev_hash = decode(repeat('00', 32), 'hex'), hash = decode(repeat('00', 32), 'hex') WHERE id = 'evt_PENDING'`);
       await refused(`DELETE FROM audit_events WHERE id = 'evt_PENDING'`);
       await refused(`UPDATE audit_chain_head SET seq = 0`);
       await refused(`TRUNCATE audit_chain_head`);
@@ -221,7 +244,9 @@ describe('audit trail: tamper evidence and the append-only table (real PostgreSQ
     expect(v.finish({ seq: 10, hash: cp.hash })).toMatchObject({ ok: true, checked: 10 });
 
     const after = await integrity();
-    expect(after).toMatchObject({ ok: true, checkpoint: { seq: 10, hash: cp.hash.toString('hex') }, headSeq: head, checked: head - 10 });
+    const [{ kept }] = await db.query<any>(`SELECT count(*)::int AS kept FROM audit_chain WHERE seq > 10 AND seq <= $1`, [head]);
+    expect(kept).toBeGreaterThan(20);
+    expect(after).toMatchObject({ ok: true, checkpoint: { seq: 10, hash: cp.hash.toString('hex') }, headSeq: head, checked: kept });
     expect(await db.query(`SELECT 1 FROM audit_events WHERE type = 'audit.archived'`)).toHaveLength(1);
 
     // Retention's permission stops at the checkpoint, and tampering after it still shows.

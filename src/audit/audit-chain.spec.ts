@@ -8,6 +8,7 @@ import {
   chainHash,
   ChainVerifier,
   GENESIS_HASH,
+  linkEvents,
   NotCanonicalJson,
   StoredChainedEvent,
 } from './audit-chain';
@@ -122,8 +123,8 @@ describe('the hash chain', () => {
           const tampered = chained.map((e, j) => (j === i ? { ...e, [mutation.field]: mutation.value } : e));
           const result = verify(tampered);
           expect(result.ok).toBe(false);
-          // A changed seq shows as a gap or a step back at that position: the break is at or before it.
-          if (mutation.field === 'seq') expect(result.firstBrokenSeq).toBeLessThanOrEqual(i + 1);
+          // A changed seq is hashed, or steps back: the break is at that event, under its new number.
+          if (mutation.field === 'seq') expect(result.firstBrokenSeq).toBe(mutation.value);
           else expect(result.firstBrokenSeq).toBe(i + 1);
         },
       ),
@@ -137,8 +138,13 @@ describe('the hash chain', () => {
         const chained: StoredChainedEvent[] = chainEvents({ seq: 0, hash: GENESIS_HASH }, events);
         const i = 1 + (pick % (chained.length - 2)); // a middle event
 
+        // Numbers may have gaps (rolled back transactions), so a removed event shows at the next link.
         const removed = chained.filter((_, j) => j !== i);
-        expect(verify(removed)).toMatchObject({ ok: false, firstBrokenSeq: i + 1, reason: 'missing_event' });
+        expect(verify(removed)).toMatchObject({ ok: false, firstBrokenSeq: i + 2, reason: 'prev_hash_mismatch' });
+        // A walk that still sees the removed event's link reports that seq itself.
+        const v = new ChainVerifier();
+        for (const e of chained) if (!(e === chained[i] ? v.missing(e.seq) : v.push(e))) break;
+        expect(v.finish()).toMatchObject({ ok: false, firstBrokenSeq: i + 1, reason: 'missing_event' });
 
         // The best forgery: renumber the events after it and give it a correct link to its predecessor.
         const prev = chained[i - 1];
@@ -151,6 +157,14 @@ describe('the hash chain', () => {
         expect(verify(swapped).ok).toBe(false);
       }),
     );
+  });
+
+  it('accepts gaps in the numbers (a rolled back transaction never uses its number) but no step back', () => {
+    const events = fc.sample(eventArb, { numRuns: 3, seed: 4 }).map((e, i) => ({ ...e, seq: [2, 5, 9][i] }));
+    const linked = linkEvents(GENESIS_HASH, events);
+    expect(verify(linked)).toMatchObject({ ok: true, checked: 3, headSeq: 9 });
+    const back = linkEvents(GENESIS_HASH, [events[1], events[0]]);
+    expect(verify(back)).toMatchObject({ ok: false, firstBrokenSeq: 2, reason: 'unexpected_event' });
   });
 
   it('a chain cut short of the recorded head is broken at the first missing seq', () => {

@@ -144,16 +144,18 @@ export interface ChainCheckResult {
 
 /**
  * Walks a chain one event at a time in sequence order, keeping only the previous link: memory stays flat
- * however long the chain. Stops at the first break.
+ * however long the chain. Stops at the first break. Sequence numbers increase but may have gaps (a number
+ * whose transaction rolled back is never used); a removed event shows as a link that does not match, or,
+ * where the walk knows a link exists without its event, through missing().
  */
 export class ChainVerifier {
-  private expectedSeq: number;
+  private lastSeq: number;
   private prev: Buffer;
   private checked = 0;
   private broken?: { seq: number; reason: ChainBreak };
 
   constructor(start: ChainLink = { seq: 0, hash: GENESIS_HASH }) {
-    this.expectedSeq = start.seq + 1;
+    this.lastSeq = start.seq;
     this.prev = start.hash;
   }
 
@@ -165,10 +167,9 @@ export class ChainVerifier {
   push(e: StoredChainedEvent): boolean {
     if (this.broken) return false;
     this.checked++;
-    if (e.seq !== this.expectedSeq) {
-      // A gap means the expected event was removed; a lower number cannot come from an ordered walk
-      // unless rows were renumbered.
-      this.broken = e.seq > this.expectedSeq ? { seq: this.expectedSeq, reason: 'missing_event' } : { seq: e.seq, reason: 'unexpected_event' };
+    if (!(e.seq > this.lastSeq)) {
+      // An ordered walk never goes back: the rows were renumbered.
+      this.broken = { seq: e.seq, reason: 'unexpected_event' };
       return false;
     }
     if (!e.prevHash || !e.prevHash.equals(this.prev)) {
@@ -180,8 +181,17 @@ export class ChainVerifier {
       return false;
     }
     this.prev = e.hash;
-    this.expectedSeq++;
+    this.lastSeq = e.seq;
     return true;
+  }
+
+  /** The chain has a link at `seq` but its event is gone. */
+  missing(seq: number): false {
+    if (!this.broken) {
+      this.checked++;
+      this.broken = { seq, reason: 'missing_event' };
+    }
+    return false;
   }
 
   /**
@@ -189,9 +199,9 @@ export class ChainVerifier {
    * last events, one that ends on another hash was rewritten.
    */
   finish(expectedHead?: ChainLink): ChainCheckResult {
-    const headSeq = this.expectedSeq - 1;
+    const headSeq = this.lastSeq;
     if (!this.broken && expectedHead) {
-      if (expectedHead.seq > headSeq) this.broken = { seq: this.expectedSeq, reason: 'missing_event' };
+      if (expectedHead.seq > headSeq) this.broken = { seq: headSeq + 1, reason: 'missing_event' };
       else if (expectedHead.seq < headSeq) this.broken = { seq: expectedHead.seq + 1, reason: 'unexpected_event' };
       else if (!expectedHead.hash.equals(this.prev)) this.broken = { seq: headSeq, reason: 'head_mismatch' };
     }
@@ -204,17 +214,24 @@ export class ChainVerifier {
   }
 }
 
-/** Chains events in the order given, after `start`: what the sequencer does to a batch. */
+/** Links events that already carry their seq (in increasing order) after `prevHash`: what the sequencer does to a batch. */
+export function linkEvents<T extends ChainedEvent>(prevHash: Buffer, events: T[]): Array<T & { prevHash: Buffer; hash: Buffer }> {
+  let prev = prevHash;
+  return events.map((e) => {
+    const hash = chainHash(prev, e);
+    const linked = Object.assign({}, e, { prevHash: prev, hash });
+    prev = hash;
+    return linked;
+  });
+}
+
+/** Numbers events after `start` in the order given and links them (tests and tools; the database numbers real events). */
 export function chainEvents<T extends Omit<ChainedEvent, 'seq'>>(
   start: ChainLink,
   events: T[],
 ): Array<T & { seq: number; prevHash: Buffer; hash: Buffer }> {
-  let prev = start.hash;
-  let seq = start.seq;
-  return events.map((e) => {
-    const linked = Object.assign({}, e, { seq: ++seq, prevHash: prev, hash: prev });
-    linked.hash = chainHash(prev, linked);
-    prev = linked.hash;
-    return linked;
-  });
+  return linkEvents(
+    start.hash,
+    events.map((e, i) => Object.assign({}, e, { seq: start.seq + i + 1 })),
+  );
 }

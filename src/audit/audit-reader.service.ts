@@ -4,7 +4,7 @@ import { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { parsePhone } from '../common/phone';
 import { Problems } from '../common/problem';
 import { ChainCheckResult, ChainVerifier, GENESIS_HASH } from './audit-chain';
-import { AuditEventRecord, AuditEventRow, EVENT_COLUMNS, fromRow } from './audit-rows';
+import { AuditEventRecord, AuditEventRow, CHAINED_COLUMNS, EVENT_COLUMNS, EVENTS_WITH_LINKS, fromRow } from './audit-rows';
 import { AuditService } from './audit.service';
 import type { AuditFiltersQuery } from './dto/audit-query.dto';
 
@@ -28,15 +28,9 @@ export interface IntegrityResult extends ChainCheckResult {
   checkpoint: { seq: number; hash: string } | null;
 }
 
-/**
- * Position in a listing. `h` is the chain head when the listing began: events at or below it are listed by
- * seq (keyset, newest first); events above it or not chained yet form the "upper" part, listed first by
- * (occurredAt, id) newest first. `u` is a position in the upper part, `s` one in the chained part.
- */
+/** Position in a listing: the seq of the last event returned (the next page lists events below it). */
 interface Cursor {
-  h: number;
-  u?: [string, string];
-  s?: number;
+  s: number;
 }
 
 const FETCH_ROWS = 500;
@@ -66,40 +60,27 @@ export class AuditReader {
   }
 
   /**
-   * One page, newest first. Events not chained yet (and events chained after the listing began) come first,
-   * by occurredAt; then chained events by seq. A cursor holds the head seen on the first page, so later
-   * pages neither repeat nor skip an event while the sequencer keeps chaining (see docs/audit.md).
+   * One page, newest first by seq (keyset: no OFFSET). Events not chained yet are the newest and come first,
+   * marked `chained: false`. An event whose transaction commits after a walk passed its number is not shown
+   * by that walk (as if the walk had started before it); nothing is ever repeated or skipped otherwise.
    */
   async list(filters: AuditFilters, limit: number, cursorText?: string, manager: EntityManager = this.db.manager): Promise<AuditPage> {
     const cursor = cursorText ? decodeCursor(cursorText) : undefined;
-    const h = cursor ? cursor.h : await this.chainedMax(manager);
-    const items: AuditEventRecord[] = [];
-
-    if (!cursor || cursor.u) {
-      const upper = await this.upperPage(manager, filters, h, limit + 1, cursor?.u);
-      if (upper.length > limit) {
-        const page = upper.slice(0, limit);
-        const last = page[page.length - 1];
-        return { items: page, nextCursor: encodeCursor({ h, u: [last.occurredAt.toISOString(), last.id] }) };
-      }
-      items.push(...upper);
+    const params: unknown[] = [];
+    const clauses = this.where(filters, params);
+    if (cursor) {
+      params.push(String(cursor.s));
+      clauses.push(`e.seq < $${params.length}`);
     }
-
-    const room = limit - items.length;
-    const below = cursor?.s !== undefined ? Math.min(cursor.s, h + 1) : h + 1;
-    const chained = await this.chainedPage(manager, filters, below, room + 1);
-    items.push(...chained.slice(0, room));
-    if (chained.length > room) {
-      const lastSeq = items.length ? items[items.length - 1].seq : null;
-      // room 0: the page ended exactly with the upper part; the chained part starts below h + 1
-      return { items, nextCursor: encodeCursor({ h, s: lastSeq !== null && room > 0 ? lastSeq : below }) };
-    }
-    return { items, nextCursor: null };
-  }
-
-  private async chainedMax(manager: EntityManager): Promise<number> {
-    const [row] = await manager.query(`SELECT coalesce(max(seq), 0) AS h FROM audit_events`);
-    return Number(row.h);
+    params.push(limit + 1);
+    const rows: AuditEventRow[] = await manager.query(
+      `SELECT ${CHAINED_COLUMNS} FROM ${EVENTS_WITH_LINKS}
+        ${clauses.length ? 'WHERE ' + clauses.join(' AND ') : ''}
+        ORDER BY e.seq DESC LIMIT $${params.length}`,
+      params,
+    );
+    const items = rows.slice(0, limit).map(fromRow);
+    return { items, nextCursor: rows.length > limit ? encodeCursor({ s: items[items.length - 1].seq }) : null };
   }
 
   private where(filters: AuditFilters, params: unknown[]): string[] {
@@ -108,75 +89,52 @@ export class AuditReader {
       params.push(value);
       clauses.push(sql(`$${params.length}`));
     };
-    if (filters.verificationId) add((p) => `verification_id = ${p}`, filters.verificationId);
-    if (filters.phoneNumber) add((p) => `phone_hash = ${p}`, this.audit.phoneHash(filters.phoneNumber));
-    if (filters.clientId) add((p) => `client_id = ${p}`, filters.clientId);
-    if (filters.type) add((p) => `type = ${p}`, filters.type);
-    if (filters.from) add((p) => `occurred_at >= ${p}`, filters.from);
-    if (filters.to) add((p) => `occurred_at < ${p}`, filters.to);
+    if (filters.verificationId) add((p) => `e.verification_id = ${p}`, filters.verificationId);
+    if (filters.phoneNumber) add((p) => `e.phone_hash = ${p}`, this.audit.phoneHash(filters.phoneNumber));
+    if (filters.clientId) add((p) => `e.client_id = ${p}`, filters.clientId);
+    if (filters.type) add((p) => `e.type = ${p}`, filters.type);
+    if (filters.from) add((p) => `e.occurred_at >= ${p}`, filters.from);
+    if (filters.to) add((p) => `e.occurred_at < ${p}`, filters.to);
     return clauses;
   }
 
-  private async upperPage(manager: EntityManager, filters: AuditFilters, h: number, n: number, after?: [string, string]) {
-    const params: unknown[] = [];
-    const clauses = this.where(filters, params);
-    if (after) {
-      params.push(new Date(after[0]), after[1]);
-      clauses.push(`(occurred_at, id) < ($${params.length - 1}, $${params.length})`);
-    }
-    params.push(String(h), n);
-    const hp = `$${params.length - 1}`;
-    const np = `$${params.length}`;
-    const and = clauses.map((c) => ` AND ${c}`).join('');
-    // Two branches so that each uses its index: the partial index of unchained events, the seq index above h.
-    const rows: AuditEventRow[] = await manager.query(
-      `SELECT * FROM (
-         (SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq IS NULL${and} ORDER BY occurred_at DESC, id DESC LIMIT ${np})
-         UNION ALL
-         (SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq > ${hp}${and} ORDER BY occurred_at DESC, id DESC LIMIT ${np})
-       ) upper_part ORDER BY occurred_at DESC, id DESC LIMIT ${np}`,
-      params,
-    );
-    return rows.map(fromRow);
-  }
-
-  private async chainedPage(manager: EntityManager, filters: AuditFilters, below: number, n: number) {
-    const params: unknown[] = [];
-    const clauses = this.where(filters, params);
-    params.push(String(below), n);
-    const rows: AuditEventRow[] = await manager.query(
-      `SELECT ${EVENT_COLUMNS} FROM audit_events
-        WHERE seq < $${params.length - 1}${clauses.map((c) => ` AND ${c}`).join('')}
-        ORDER BY seq DESC LIMIT $${params.length}`,
-      params,
-    );
-    return rows.map(fromRow);
-  }
-
   /**
-   * Walks the whole chain from the latest checkpoint (or the start) in seq order, through a database cursor
-   * in one REPEATABLE READ snapshot, keeping one link in memory, and compares its end with the head the
-   * sequencer recorded.
+   * Walks the whole chain from the latest checkpoint (or the start) to the head the sequencer recorded, in seq
+   * order, through a database cursor in one REPEATABLE READ snapshot, keeping one link in memory. The walk
+   * follows audit_chain, so a link whose event is gone shows at its own seq; a second query finds events
+   * inside the chained range that have no link (inserted out of band).
    */
   async verifyChain(): Promise<IntegrityResult> {
     return this.inSnapshot(async (qr) => {
       const [cp] = await qr.query(`SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1`);
       const [head] = await qr.query(`SELECT seq, hash FROM audit_chain_head WHERE id = 1`);
-      const [{ unchained }] = await qr.query(`SELECT count(*)::int AS unchained FROM audit_events WHERE seq IS NULL`);
+      const [{ unchained }] = await qr.query(`SELECT count(*)::int AS unchained FROM audit_events WHERE seq > $1`, [head.seq]);
       const start = cp ? { seq: Number(cp.seq), hash: cp.hash as Buffer } : { seq: 0, hash: GENESIS_HASH };
       const verifier = new ChainVerifier(start);
-      await qr.query(`DECLARE audit_walk NO SCROLL CURSOR FOR SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq`, [
-        String(start.seq),
-      ]);
+      await qr.query(
+        `DECLARE audit_walk NO SCROLL CURSOR FOR
+           SELECT ${EVENT_COLUMNS}, c.seq AS link_seq, c.prev_hash, c.hash
+             FROM audit_chain c LEFT JOIN audit_events e ON e.seq = c.seq
+            WHERE c.seq > $1 ORDER BY c.seq`,
+        [String(start.seq)],
+      );
       for (;;) {
-        const rows: AuditEventRow[] = await qr.query(`FETCH FORWARD ${FETCH_ROWS} FROM audit_walk`);
+        const rows: Array<AuditEventRow & { link_seq: string }> = await qr.query(`FETCH FORWARD ${FETCH_ROWS} FROM audit_walk`);
         for (const row of rows) {
-          if (!verifier.push(fromRow(row) as AuditEventRecord & { seq: number })) break;
+          if (!(row.id === null ? verifier.missing(Number(row.link_seq)) : verifier.push(fromRow(row)))) break;
         }
         if (rows.length < FETCH_ROWS || verifier.isBroken) break;
       }
       await qr.query(`CLOSE audit_walk`);
       const result = verifier.finish(head ? { seq: Number(head.seq), hash: head.hash } : undefined);
+      const [{ stray }] = await qr.query(
+        `SELECT min(e.seq) AS stray FROM audit_events e
+          WHERE e.seq > $1 AND e.seq <= $2 AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.seq = e.seq)`,
+        [String(start.seq), head.seq],
+      );
+      if (stray !== null && (result.ok || Number(stray) < (result.firstBrokenSeq as number))) {
+        Object.assign(result, { ok: false, firstBrokenSeq: Number(stray), reason: 'unexpected_event' });
+      }
       return { ...result, unchained, checkpoint: cp ? { seq: Number(cp.seq), hash: (cp.hash as Buffer).toString('hex') } : null };
     });
   }
@@ -196,8 +154,8 @@ export class AuditReader {
       const params: unknown[] = [];
       const clauses = this.where(filters, params);
       await qr.query(
-        `DECLARE audit_export NO SCROLL CURSOR FOR SELECT ${EVENT_COLUMNS} FROM audit_events
-          ${clauses.length ? 'WHERE ' + clauses.join(' AND ') : ''} ORDER BY seq ASC NULLS LAST, occurred_at, id`,
+        `DECLARE audit_export NO SCROLL CURSOR FOR SELECT ${CHAINED_COLUMNS} FROM ${EVENTS_WITH_LINKS}
+          ${clauses.length ? 'WHERE ' + clauses.join(' AND ') : ''} ORDER BY e.seq`,
         params,
       );
       for (;;) {
@@ -236,8 +194,6 @@ export function encodeCursor(c: Cursor): string {
   return Buffer.from(JSON.stringify(c), 'utf8').toString('base64url');
 }
 
-const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-
 export function decodeCursor(text: string): Cursor {
   const bad = () => Problems.validation([{ field: 'cursor', message: 'cursor must be a nextCursor returned by this endpoint' }]);
   let c: unknown;
@@ -247,15 +203,7 @@ export function decodeCursor(text: string): Cursor {
     throw bad();
   }
   if (!c || typeof c !== 'object' || Array.isArray(c)) throw bad();
-  const { h, u, s, ...rest } = c as Record<string, unknown>;
-  if (Object.keys(rest).length || !Number.isSafeInteger(h) || (h as number) < 0) throw bad();
-  if ((u === undefined) === (s === undefined)) throw bad();
-  if (u !== undefined) {
-    if (!Array.isArray(u) || u.length !== 2 || typeof u[0] !== 'string' || !ISO.test(u[0]) || typeof u[1] !== 'string' || !/^evt_[A-Za-z0-9]{1,64}$/.test(u[1])) {
-      throw bad();
-    }
-    return { h: h as number, u: [u[0], u[1]] };
-  }
-  if (!Number.isSafeInteger(s) || (s as number) < 1) throw bad();
-  return { h: h as number, s: s as number };
+  const { s, ...rest } = c as Record<string, unknown>;
+  if (Object.keys(rest).length || !Number.isSafeInteger(s) || (s as number) < 1) throw bad();
+  return { s: s as number };
 }

@@ -9,7 +9,7 @@ import { DataSource } from 'typeorm';
 import { Clock } from '../common/clock';
 import { AppConfig } from '../config/app-config';
 import { ChainVerifier, GENESIS_HASH } from './audit-chain';
-import { AuditEventRecord, AuditEventRow, EVENT_COLUMNS, fromRow, toExportLine } from './audit-rows';
+import { AuditEventRecord, AuditEventRow, CHAINED_COLUMNS, EVENTS_WITH_LINKS, fromRow, toExportLine } from './audit-rows';
 import { AuditService } from './audit.service';
 
 export const RETENTION_LOCK_KEY = 7_351_829_340_518;
@@ -89,9 +89,14 @@ export class AuditRetention implements OnApplicationBootstrap, OnModuleDestroy {
         cutoff,
       ]);
       const [head] = await qr.query(`SELECT seq FROM audit_chain_head WHERE id = 1`);
-      let upto = firstKept ? Number(firstKept.seq) - 1 : Number(head.seq);
-      upto = Math.min(upto, start.seq + maxEvents);
-      if (upto <= start.seq) return { archived: 0 };
+      const limit = firstKept ? Number(firstKept.seq) - 1 : Number(head.seq);
+      // The last chained event of the part to archive (seq numbers have gaps), at most maxEvents of them.
+      const [{ last: lastSeq }] = await qr.query(
+        `SELECT max(seq) AS last FROM (SELECT seq FROM audit_chain WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3) AS part`,
+        [String(start.seq), String(limit), maxEvents],
+      );
+      if (lastSeq === null) return { archived: 0 };
+      const upto = Number(lastSeq);
 
       const dir = resolve(this.config.audit.retention.archiveDir);
       mkdirSync(dir, { recursive: true });
@@ -113,6 +118,7 @@ export class AuditRetention implements OnApplicationBootstrap, OnModuleDestroy {
         );
         const deleted = await qr.query(`DELETE FROM audit_events WHERE seq > $1 AND seq <= $2`, [String(start.seq), String(upto)], true);
         if (deleted.affected !== written.count) throw new Error(`retention deleted ${deleted.affected} events but archived ${written.count}`);
+        await qr.query(`DELETE FROM audit_chain WHERE seq > $1 AND seq <= $2`, [String(start.seq), String(upto)]);
         await this.audit.record(qr.manager, {
           type: 'audit.archived',
           actor: { type: 'system', id: 'retention' },
@@ -143,7 +149,7 @@ export class AuditRetention implements OnApplicationBootstrap, OnModuleDestroy {
     try {
       await qr.query(`START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY`);
       open = true;
-      await qr.query(`DECLARE audit_archive NO SCROLL CURSOR FOR SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq > $1 AND seq <= $2 ORDER BY seq`, [
+      await qr.query(`DECLARE audit_archive NO SCROLL CURSOR FOR SELECT ${CHAINED_COLUMNS} FROM ${EVENTS_WITH_LINKS} WHERE e.seq > $1 AND e.seq <= $2 ORDER BY e.seq`, [
         String(start.seq),
         String(upto),
       ]);
@@ -152,7 +158,7 @@ export class AuditRetention implements OnApplicationBootstrap, OnModuleDestroy {
         let chunk = '';
         for (const row of rows) {
           const e = fromRow(row);
-          if (!verifier.push(e as AuditEventRecord & { seq: number })) break;
+          if (!verifier.push(e)) break;
           chunk += JSON.stringify(toExportLine(e)) + '\n';
           count++;
           last = e;

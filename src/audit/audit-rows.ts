@@ -1,13 +1,16 @@
 import type { StoredChainedEvent } from './audit-chain';
 import type { AuditEventView } from './dto/audit-event.views';
 
-/** Columns read wherever events are chained, verified, listed or exported: one list, one mapping. */
-export const EVENT_COLUMNS =
-  'id, seq, type, occurred_at, client_id, verification_id, phone_hash, phone_masked, actor_type, actor_id, ip, data, prev_hash, hash';
+/** An event's columns (table alias `e`), read wherever events are chained, verified, listed or exported. */
+export const EVENT_COLUMNS = 'e.id, e.seq, e.type, e.occurred_at, e.client_id, e.verification_id, e.phone_hash, e.phone_masked, e.actor_type, e.actor_id, e.ip, e.data';
+
+/** Events with their chain link when they have one: SELECT ${CHAINED_COLUMNS} FROM ${EVENTS_WITH_LINKS}. */
+export const CHAINED_COLUMNS = `${EVENT_COLUMNS}, c.prev_hash, c.hash`;
+export const EVENTS_WITH_LINKS = 'audit_events e LEFT JOIN audit_chain c ON c.seq = e.seq';
 
 export interface AuditEventRow {
   id: string;
-  seq: string | null;
+  seq: string;
   type: string;
   occurred_at: Date;
   client_id: string | null;
@@ -18,17 +21,18 @@ export interface AuditEventRow {
   actor_id: string | null;
   ip: string | null;
   data: unknown;
-  prev_hash: Buffer | null;
-  hash: Buffer | null;
+  /** From audit_chain; absent or null while the event is not chained. */
+  prev_hash?: Buffer | null;
+  hash?: Buffer | null;
 }
 
-/** An event as stored; `seq` is null while the sequencer has not chained it yet. */
-export type AuditEventRecord = Omit<StoredChainedEvent, 'seq'> & { seq: number | null };
+/** An event as stored; `prevHash` and `hash` are null while the sequencer has not chained it yet. */
+export type AuditEventRecord = StoredChainedEvent;
 
 export function fromRow(row: AuditEventRow): AuditEventRecord {
   return {
     id: row.id,
-    seq: row.seq === null ? null : Number(row.seq),
+    seq: Number(row.seq),
     type: row.type,
     occurredAt: row.occurred_at,
     clientId: row.client_id,
@@ -39,8 +43,8 @@ export function fromRow(row: AuditEventRow): AuditEventRecord {
     actorId: row.actor_id,
     ip: row.ip,
     data: row.data ?? {},
-    prevHash: row.prev_hash,
-    hash: row.hash,
+    prevHash: row.prev_hash ?? null,
+    hash: row.hash ?? null,
   };
 }
 
@@ -79,7 +83,7 @@ export function toView(e: AuditEventRecord): AuditEventView {
   return {
     id: e.id,
     seq: e.seq,
-    chained: e.seq !== null,
+    chained: e.hash !== null,
     type: e.type,
     occurredAt: e.occurredAt.toISOString(),
     clientId: e.clientId,

@@ -3,10 +3,13 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, QueryRunner } from 'typeorm';
 import { Clock } from '../common/clock';
 import { AppConfig } from '../config/app-config';
-import { chainEvents, ChainLink } from './audit-chain';
+import { ChainedEvent, linkEvents } from './audit-chain';
 import { AuditEventRow, EVENT_COLUMNS, fromRow } from './audit-rows';
 
-const RESCAN_EVERY = 20;
+/** How many times (2 ms apart) a tick checks whether the transactions that may fill a hole have finished. */
+const SETTLE_POLLS = 25;
+/** After this long waiting for such transactions, the sequencer warns (once a minute). */
+const SLOW_SETTLE_MS = 10_000;
 
 /** pg_try_advisory_xact_lock key of the sequencer: any constant, the same in every instance. */
 export const SEQUENCER_LOCK_KEY = 7_351_829_340_517;
@@ -16,12 +19,15 @@ export const SEQUENCER_LOCK_KEY = 7_351_829_340_517;
  * lock and only the holder works, so at any moment one sequencer chains, whichever instance it is in,
  * and a crashed one leaves nothing to clean up (the lock goes with its transaction).
  *
- * Ordering: a tick takes every event that is visible and not chained yet (`seq IS NULL`), ordered by
- * (occurred_at, id), and appends them after the head. An event becomes visible only when its business
- * transaction commits, and every visible unchained event is taken, so an event whose transaction commits
- * late is never skipped: it is simply chained in a later batch, after events that committed before it.
- * No insertion-order watermark is needed. The chain order is therefore "order of chaining", which is
- * commit order at batch granularity; occurred_at orders events within a batch.
+ * Ordering: every event gets its `seq` when it is inserted (audit_next_seq(), in the business transaction),
+ * and the chain follows seq. Numbers are handed out before their transactions commit, and some roll back, so
+ * the committed events may show holes. A tick chains the committed events after the head in seq order, up to
+ * the first hole it cannot explain: a hole may be a transaction still in flight, which will commit later.
+ * To explain holes, the sequencer reads the last number handed out, L, then takes a snapshot S; a
+ * transaction holding a number up to L got its transaction id before its number (audit_next_seq), so it is
+ * either finished or in S. Once every transaction of S has finished, every hole up to L is a number that was
+ * rolled back, for good, and the chain steps over it. No lock is taken on the write path, and events are
+ * never updated: the links go to audit_chain.
  */
 @Injectable()
 export class AuditSequencer implements OnApplicationBootstrap, OnModuleDestroy {
@@ -30,14 +36,11 @@ export class AuditSequencer implements OnApplicationBootstrap, OnModuleDestroy {
   private running?: Promise<unknown>;
   private stopped = false;
   private failures = 0;
-  /**
-   * While catching up on a backlog (full batches), the next batch starts after the last event chained
-   * instead of at the start of the pending index, which otherwise is full of entries of already chained rows
-   * until vacuum and makes each batch slower than the one before. Events that commit late with an earlier
-   * key are not lost: as soon as a batch is not full, or every RESCAN_EVERY batches, a tick scans from the start.
-   */
-  private resumeAfter?: { occurredAt: Date; id: string };
-  private resumedBatches = 0;
+  /** Every number up to this one is committed or rolled back for good. */
+  private settledThrough = 0;
+  /** A pending check: once every transaction of `snapshot` has finished, numbers up to `last` are settled. */
+  private settling?: { last: number; snapshot: string; since: number };
+  private lastSlowWarning = 0;
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
@@ -79,26 +82,18 @@ export class AuditSequencer implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /**
-   * Chains one batch of pending events if this instance gets the lock. Returns how many it chained
-   * (0 when another instance holds the lock or nothing is pending). Tests and the bench call it directly.
+   * Chains one batch of committed events if this instance gets the lock. Returns how many it chained
+   * (0 when another instance holds the lock or nothing can be chained yet). Tests and the bench call it directly.
    */
-  async chainPending(batchSize = this.config.audit.sequencer.batchSize): Promise<number> {
-    const after = this.resumeAfter && this.resumedBatches < RESCAN_EVERY ? this.resumeAfter : undefined;
+  async chainPending(batchSize = this.config.audit.sequencer.batchSize, retry = true): Promise<number> {
     const qr = this.db.createQueryRunner();
     await qr.connect();
+    let result: { chained: number; blocked: boolean };
     try {
       await qr.startTransaction();
       try {
-        const { chained, last } = await this.chainBatch(qr, batchSize, after);
+        result = await this.chainBatch(qr, batchSize);
         await qr.commitTransaction();
-        if (chained >= batchSize && last) {
-          this.resumedBatches = after ? this.resumedBatches + 1 : 1;
-          this.resumeAfter = last;
-        } else {
-          this.resumeAfter = undefined; // caught up (or a rescan is due): the next tick scans from the start
-          this.resumedBatches = 0;
-        }
-        return chained;
       } catch (err) {
         await qr.rollbackTransaction().catch(() => undefined);
         throw err;
@@ -106,6 +101,9 @@ export class AuditSequencer implements OnApplicationBootstrap, OnModuleDestroy {
     } finally {
       await qr.release();
     }
+    // Stopped at a hole: find out (outside the transaction) whether it is a number rolled back for good.
+    if (result.blocked && (await this.settle()) && result.chained === 0 && retry) return this.chainPending(batchSize, false);
+    return result.chained;
   }
 
   /** Chains until nothing is pending (or `timeoutMs` passes); returns how many it chained. */
@@ -115,45 +113,78 @@ export class AuditSequencer implements OnApplicationBootstrap, OnModuleDestroy {
     for (;;) {
       const n = await this.chainPending();
       total += n;
-      if (n === 0 && !this.resumeAfter) {
-        const [{ pending }] = await this.db.query(`SELECT EXISTS (SELECT 1 FROM audit_events WHERE seq IS NULL) AS pending`);
-        if (!pending) return total;
-        // another instance holds the lock, or events are arriving: wait a little
+      if (n === 0) {
+        if ((await this.pendingCount()) === 0) return total;
+        // another instance holds the lock, or a transaction holding a number is still open: wait a little
         await new Promise((r) => setTimeout(r, 20));
       }
       if (Date.now() > deadline) throw new Error('audit sequencer could not drain the pending events in time');
     }
   }
 
-  private async chainBatch(
-    qr: QueryRunner,
-    batchSize: number,
-    after?: { occurredAt: Date; id: string },
-  ): Promise<{ chained: number; last?: { occurredAt: Date; id: string } }> {
+  /** Committed events not chained yet. */
+  async pendingCount(): Promise<number> {
+    const [{ n }] = await this.db.query(`SELECT count(*)::int AS n FROM audit_events WHERE seq > (SELECT seq FROM audit_chain_head WHERE id = 1)`);
+    return n;
+  }
+
+  /**
+   * Advances settledThrough when the transactions that may hold the numbers handed out so far have all
+   * finished. Waits a little for them (they are short), else leaves the check pending for the next tick.
+   * Returns whether it advanced.
+   */
+  private async settle(): Promise<boolean> {
+    if (!this.settling) {
+      const [{ last }] = await this.db.query(`SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS last FROM audit_event_seq`);
+      // A separate statement, so that the snapshot is taken after the number was read.
+      const [{ snapshot }] = await this.db.query(`SELECT pg_current_snapshot()::text AS snapshot`);
+      this.settling = { last: Number(last), snapshot, since: Date.now() };
+    }
+    const { last, snapshot, since } = this.settling;
+    for (let polls = 0; ; polls++) {
+      const [{ settled }] = await this.db.query(`SELECT pg_snapshot_xmin(pg_current_snapshot()) >= pg_snapshot_xmax($1::pg_snapshot) AS settled`, [snapshot]);
+      if (settled) {
+        this.settledThrough = Math.max(this.settledThrough, last);
+        this.settling = undefined;
+        return true;
+      }
+      if (polls >= SETTLE_POLLS || this.stopped) break;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    if (Date.now() - since > SLOW_SETTLE_MS && Date.now() - this.lastSlowWarning > 60_000) {
+      this.lastSlowWarning = Date.now();
+      this.logger.warn(
+        `audit sequencer has waited ${Math.round((Date.now() - since) / 1000)} s for transactions open since seq ${last} was handed out; events after the first missing number are chained when they end`,
+      );
+    }
+    return false;
+  }
+
+  private async chainBatch(qr: QueryRunner, batchSize: number): Promise<{ chained: number; blocked: boolean }> {
     const [{ locked }] = await qr.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, [SEQUENCER_LOCK_KEY]);
-    if (!locked) return { chained: 0 };
+    if (!locked) return { chained: 0, blocked: false };
     // The head row is also locked, so that even without the advisory lock two sequencers could not fork the chain.
     const [head] = await qr.query(`SELECT seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE`);
-    const rows: AuditEventRow[] = after
-      ? await qr.query(
-          `SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq IS NULL AND (occurred_at, id) > ($2, $3)
-            ORDER BY occurred_at, id LIMIT $1`,
-          [batchSize, after.occurredAt, after.id],
-        )
-      : await qr.query(`SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq IS NULL ORDER BY occurred_at, id LIMIT $1`, [batchSize]);
-    if (rows.length === 0) return { chained: 0 };
-    const start: ChainLink = { seq: Number(head.seq), hash: head.hash };
-    const linked = chainEvents(start, rows.map(fromRow));
-    const result = await qr.query(
-      `UPDATE audit_events AS e SET seq = v.seq, prev_hash = decode(v.prev_hash, 'hex'), hash = decode(v.hash, 'hex')
-         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) AS v(id, seq, prev_hash, hash)
-        WHERE e.id = v.id AND e.seq IS NULL`,
-      [linked.map((e) => e.id), linked.map((e) => String(e.seq)), linked.map((e) => e.prevHash.toString('hex')), linked.map((e) => e.hash.toString('hex'))],
-      true,
-    );
-    if (result.affected !== linked.length) throw new Error(`audit sequencer chained ${result.affected} of ${linked.length} events; rolled back`);
+    const rows: AuditEventRow[] = await qr.query(`SELECT ${EVENT_COLUMNS} FROM audit_events e WHERE e.seq > $1 ORDER BY e.seq LIMIT $2`, [head.seq, batchSize]);
+    // Committed events in order, up to the first hole that may still be filled by a transaction in flight.
+    const ready: ChainedEvent[] = [];
+    let prev = Number(head.seq);
+    for (const row of rows) {
+      const e = fromRow(row);
+      if (e.seq !== prev + 1 && e.seq - 1 > this.settledThrough) break;
+      ready.push(e);
+      prev = e.seq;
+    }
+    const blocked = ready.length < rows.length;
+    if (ready.length === 0) return { chained: 0, blocked };
+    const linked = linkEvents(head.hash as Buffer, ready);
+    await qr.query(`INSERT INTO audit_chain (seq, prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[])`, [
+      linked.map((e) => String(e.seq)),
+      linked.map((e) => e.prevHash),
+      linked.map((e) => e.hash),
+    ]);
     const last = linked[linked.length - 1];
     await qr.query(`UPDATE audit_chain_head SET seq = $1, hash = $2, updated_at = $3 WHERE id = 1`, [String(last.seq), last.hash, this.clock.now()]);
-    return { chained: linked.length, last: { occurredAt: last.occurredAt, id: last.id } };
+    return { chained: linked.length, blocked };
   }
 }

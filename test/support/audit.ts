@@ -22,7 +22,7 @@ export async function chainAll(t: TestApp): Promise<number> {
 export async function waitUntilChained(db: TestDatabase, timeoutMs = 10_000): Promise<number> {
   const started = Date.now();
   for (;;) {
-    const [{ n }] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_events WHERE seq IS NULL`);
+    const [{ n }] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_events WHERE seq > (SELECT seq FROM audit_chain_head WHERE id = 1)`);
     if (n === 0) return Date.now() - started;
     if (Date.now() - started > timeoutMs) throw new Error(`${n} audit events still unchained after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 10));

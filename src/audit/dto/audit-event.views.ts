@@ -8,12 +8,11 @@ export class AuditActorView {
 export class AuditEventView {
   @ApiProperty({ example: 'evt_01JD3Y8N6W2Q5V7X9Z1B3C5D7F' }) id!: string;
   @ApiProperty({
-    nullable: true,
     type: Number,
-    description: 'Position in the hash chain. null while the event is not chained yet (normally for less than a second).',
+    description: 'Position in the trail, given when the event is written; the hash chain follows it. Numbers increase; a number whose transaction rolled back is never used.',
   })
-  seq!: number | null;
-  @ApiProperty({ description: 'false while the sequencer has not chained the event yet (seq, hash and prevHash are then null).' })
+  seq!: number;
+  @ApiProperty({ description: 'false while the sequencer has not chained the event yet (hash and prevHash are then null; normally for less than a second).' })
   chained!: boolean;
   @ApiProperty({ example: 'verification.created' }) type!: string;
   @ApiProperty({ example: '2026-11-24T12:00:00.000Z' }) occurredAt!: string;

@@ -1,7 +1,8 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
 /**
- * One audit event (table audit_events, created by migrations/1764100000000-audit.ts). Rows are written
+ * One audit event (table audit_events, created by migrations/1764100000000-audit.ts, changed by
+ * 1764300000000-audit-chain-table.ts). Rows are inserted and never updated; they are written
  * and read with explicit SQL (AuditService, AuditSequencer, AuditReader); the entity documents the table
  * for TypeORM and for the mapping in audit-rows.ts. It never leaves the audit module.
  */
@@ -10,9 +11,9 @@ export class AuditEventEntity {
   @PrimaryColumn({ type: 'text' })
   id!: string;
 
-  /** Position in the chain; null until the sequencer has chained the event. */
-  @Column({ type: 'bigint', nullable: true, unique: true })
-  seq!: string | null;
+  /** Position in the trail, from audit_next_seq() on insert; the chain (audit_chain) follows it. */
+  @Column({ type: 'bigint', unique: true, default: () => 'audit_next_seq()' })
+  seq!: string;
 
   @Column({ type: 'text' })
   type!: string;
@@ -44,10 +45,4 @@ export class AuditEventEntity {
 
   @Column({ type: 'jsonb', default: () => "'{}'::jsonb" })
   data!: Record<string, unknown>;
-
-  @Column({ name: 'prev_hash', type: 'bytea', nullable: true })
-  prevHash!: Buffer | null;
-
-  @Column({ type: 'bytea', nullable: true })
-  hash!: Buffer | null;
 }
