@@ -111,11 +111,6 @@ async function writeEvents(ds, audit, count, offset) {
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-async function pendingCount(ds) {
-  const [{ n }] = await ds.query(`SELECT count(*)::int AS n FROM audit_events WHERE seq > (SELECT seq FROM audit_chain_head WHERE id = 1)`);
-  return n;
-}
-
 /** Bulk-seeds `count` events with plain SQL (unchained, as business transactions leave them). */
 async function bulkSeed(ds, audit, count, offset) {
   await ds.query(`CREATE TEMP TABLE bench_phones (i int PRIMARY KEY, hash bytea, masked text)`);
@@ -198,7 +193,7 @@ async function main() {
     const seconds = await writeEvents(ds, audit, PER_ROUND, written);
     written += PER_ROUND;
     const doneWriting = process.hrtime.bigint();
-    while ((await pendingCount(ds)) > 0) await new Promise((res) => setTimeout(res, 5));
+    while ((await sequencer.pendingCount()) > 0) await new Promise((res) => setTimeout(res, 5));
     const doneChaining = process.hrtime.bigint();
     await sequencer.onModuleDestroy();
     withChain.push(PER_ROUND / seconds);

@@ -2,7 +2,7 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /** The trigger functions as this migration created them (a later migration replaces them and its down() restores these). */
 export const AUDIT_EVENTS_APPEND_ONLY_V1 = `
-      CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+      CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
         IF TG_OP = 'INSERT' THEN
           IF NEW.seq IS NOT NULL OR NEW.prev_hash IS NOT NULL OR NEW.hash IS NOT NULL THEN
@@ -42,7 +42,7 @@ export const AUDIT_EVENTS_APPEND_ONLY_V1 = `
       END $$`;
 
 export const AUDIT_CHECKPOINTS_APPEND_ONLY_V1 = `
-      CREATE FUNCTION audit_checkpoints_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+      CREATE OR REPLACE FUNCTION audit_checkpoints_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
         IF TG_OP = 'INSERT' THEN
           -- A checkpoint seals a real chained event, past the previous checkpoint.

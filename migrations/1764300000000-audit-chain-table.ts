@@ -130,22 +130,9 @@ export class AuditChainTable1764300000000 implements MigrationInterface {
         (seq IS NULL AND prev_hash IS NULL AND hash IS NULL) OR
         (seq IS NOT NULL AND octet_length(prev_hash) = 32 AND octet_length(hash) = 32))`);
     await q.query(`CREATE INDEX audit_events_unchained_idx ON audit_events (occurred_at, id) WHERE seq IS NULL`);
-    await q.query(`DROP FUNCTION audit_events_append_only() CASCADE`);
     await q.query(AUDIT_EVENTS_APPEND_ONLY_V1);
-    await q.query(`
-      CREATE TRIGGER audit_events_append_only BEFORE INSERT OR UPDATE OR DELETE ON audit_events
-        FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()`);
-    await q.query(`
-      CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
-        FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()`);
-    await q.query(`DROP FUNCTION audit_checkpoints_append_only() CASCADE`);
+    await q.query(`ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only`);
     await q.query(AUDIT_CHECKPOINTS_APPEND_ONLY_V1);
-    await q.query(`
-      CREATE TRIGGER audit_checkpoints_append_only BEFORE INSERT OR UPDATE OR DELETE ON audit_checkpoints
-        FOR EACH ROW EXECUTE FUNCTION audit_checkpoints_append_only()`);
-    await q.query(`
-      CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoints
-        FOR EACH STATEMENT EXECUTE FUNCTION audit_checkpoints_append_only()`);
     await q.query(`DROP TABLE audit_chain`);
     await q.query(`DROP FUNCTION audit_chain_append_only()`);
   }

@@ -52,5 +52,8 @@ describe('audit trail: moving to numbers on insert and the chain table (real Pos
       { id: 'evt_OLD2', seq: null, hash: null },
       { id: 'evt_OLD3', seq: null, hash: null },
     ]);
+    // the earlier trigger is back: the old sequencer's fill is allowed again, any other change is not
+    await db.query(`UPDATE audit_events SET seq = 2, prev_hash = $1, hash = $1 WHERE id = 'evt_OLD2'`, [hash]);
+    await expect(db.query(`UPDATE audit_events SET type = 'x.changed' WHERE id = 'evt_OLD1'`)).rejects.toThrow(/append-only/);
   });
 });
