@@ -16,6 +16,7 @@ import { GatewayModule } from './gateway/gateway.module';
 import { HealthModule } from './health/health.module';
 import { IssuanceModule } from './issuance/issuance.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { RiskModule } from './risk/risk.module';
 import { ClientThrottlerGuard } from './throttling/client-throttler.guard';
 import { ThrottlingModule } from './throttling/throttling.module';
 import { VerificationModule } from './verification/verification.module';
@@ -67,6 +68,7 @@ export class AppModule {
         AuditModule,
         ClientsModule,
         GatewayModule.forRoot(config),
+        RiskModule,
         IssuanceModule,
         VerificationModule,
         HealthModule,

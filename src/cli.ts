@@ -8,7 +8,7 @@ import { AuditModule } from './audit/audit.module';
 import { resolveDatabase } from './bootstrap';
 import { ClientsModule } from './clients/clients.module';
 import { ClientsService } from './clients/clients.service';
-import { SCOPES, Scope } from './clients/scopes';
+import { SCOPES, Scope } from './common/auth';
 import { CommonModule } from './common/common.module';
 import { ProblemException } from './common/problem';
 import { AppConfig, ConfigError } from './config/app-config';

@@ -14,7 +14,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  if (config.usesDevelopmentHmacKey) logLine('warn', 'OTP_HMAC_KEYS is not set: using the built-in development key (never valid in production)');
+  if (config.issuance.usesDevelopmentHmacKey) logLine('warn', 'OTP_HMAC_KEYS is not set: using the built-in development key (never valid in production)');
   if (config.audit.usesDevelopmentPhoneHashKey) {
     logLine('warn', 'AUDIT_PHONE_HASH_KEY is not set: using the built-in development key (never valid in production)');
   }

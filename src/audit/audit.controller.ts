@@ -1,10 +1,10 @@
 import { Readable } from 'node:stream';
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DataSource } from 'typeorm';
-import { CurrentPrincipal, Principal, RequireScopes } from '../clients/auth.decorators';
+import { CurrentPrincipal, Principal, Authenticated } from '../common/auth';
 import { AuditFilters, AuditReader } from './audit-reader.service';
 import { toExportLine, toView } from './audit-rows';
 import { AuditService } from './audit.service';
@@ -22,8 +22,7 @@ function recordedFilters(q: AuditFiltersQuery): Record<string, unknown> {
 }
 
 @ApiTags('audit')
-@ApiBearerAuth()
-@RequireScopes('audit:read')
+@Authenticated('audit:read')
 @Controller('v1/admin/audit-events')
 export class AuditController {
   constructor(

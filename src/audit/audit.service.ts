@@ -1,10 +1,10 @@
 import { createHmac } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
 import { Clock } from '../common/clock';
 import { newId } from '../common/ids';
 import { maskPhone } from '../common/phone';
 import { SqlParams } from '../common/sql';
+import type { Queryable, Tx } from '../common/tx';
 import { AppConfig } from '../config/app-config';
 import { sanitizeAuditData } from './audit-data';
 
@@ -29,9 +29,10 @@ const TYPE = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$/;
 const E164 = /^\+[1-9]\d{6,14}$/;
 
 /**
- * Writes audit events. Other modules call `record(manager, event)` with the EntityManager of their own
- * transaction, so the state change and its event commit or roll back together. The insert takes no lock
- * beyond its own row: ordering and chaining happen later, in the AuditSequencer.
+ * Writes audit events. Other modules call `record(tx, event)` (or `defer(tx, events)` to join the
+ * transaction's combined statement) inside their own transaction, so the state change and its events
+ * commit or roll back together. The insert takes no lock beyond its own row: ordering and chaining happen
+ * later, in the AuditSequencer.
  */
 @Injectable()
 export class AuditService {
@@ -44,12 +45,17 @@ export class AuditService {
     this.phoneKey = config.audit.phoneHashKey;
   }
 
-  /** Inserts the event inside the caller's transaction (same EntityManager). Returns the evt_ id. */
-  async record(manager: EntityManager, event: AuditEventInput): Promise<string> {
+  /** Inserts the event now, inside the caller's transaction (a Tx or an EntityManager). Returns the evt_ id. */
+  async record(q: Queryable, event: AuditEventInput): Promise<string> {
     const params = new SqlParams();
     const { sql, ids } = this.insertSql([event], params.p);
-    await manager.query(sql, params.values);
+    await q.query(sql, params.values);
     return ids[0];
+  }
+
+  /** Adds the INSERT of these events to the transaction's combined statement (one round trip with the state change). */
+  defer(tx: Tx, events: AuditEventInput[]): void {
+    if (events.length) tx.defer((p) => this.insertSql(events, p).sql);
   }
 
   /**

@@ -1,7 +1,7 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { Problems } from '../common/problem';
-import { AuthedRequest, PUBLIC_ROUTE, REQUIRED_SCOPES } from './auth.decorators';
+import { AuthedRequest, PUBLIC_ROUTE, REQUIRED_SCOPES } from '../common/auth';
 import { ClientsService } from './clients.service';
 
 /**

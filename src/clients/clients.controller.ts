@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { CurrentPrincipal, Principal, RequireScopes } from './auth.decorators';
+import { CurrentPrincipal, Principal, Authenticated } from '../common/auth';
 import { ActingAs, ClientsService } from './clients.service';
 import { CreateClientDto } from './dto/create-client.dto';
 import { ApiClientView, ApiKeyView, CreatedClientView, CreatedKeyView } from './dto/client.views';
@@ -9,8 +9,7 @@ import { ApiClientView, ApiKeyView, CreatedClientView, CreatedKeyView } from './
 const admin = (who: Principal, req: FastifyRequest): ActingAs => ({ actor: { type: 'admin', id: who.keyId }, ip: req.ip });
 
 @ApiTags('admin')
-@ApiBearerAuth()
-@RequireScopes('admin')
+@Authenticated('admin')
 @Controller('v1/admin/clients')
 export class ClientsController {
   constructor(private readonly clients: ClientsService) {}

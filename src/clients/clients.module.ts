@@ -1,11 +1,24 @@
-import { Module } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { WebhookTargets } from '../common/webhook-targets';
 import { ClientsController } from './clients.controller';
+import { ClientsRepository } from './clients.repository';
 import { ClientsService } from './clients.service';
 import { DevClientService } from './dev-client.service';
+import { ApiClient } from './entities/api-client.entity';
+import { ApiKey } from './entities/api-key.entity';
 
+/**
+ * Calling services (clients), their hashed API keys and scopes. Provides the global guard behind the auth
+ * contract of `common/auth` (@Authenticated / @Public / Principal; app.module registers it, before the
+ * throttler), and the clients' webhook targets.
+ * Global, so that modules reach `WebhookTargets` through the port in common without importing this one.
+ */
+@Global()
 @Module({
+  imports: [TypeOrmModule.forFeature([ApiClient, ApiKey])],
   controllers: [ClientsController],
-  providers: [ClientsService, DevClientService],
-  exports: [ClientsService],
+  providers: [ClientsService, ClientsRepository, DevClientService, { provide: WebhookTargets, useExisting: ClientsRepository }],
+  exports: [ClientsService, WebhookTargets],
 })
 export class ClientsModule {}

@@ -7,11 +7,12 @@ import { newId, randomToken } from '../common/ids';
 import { ProblemException, Problems } from '../common/problem';
 import { AppConfig } from '../config/app-config';
 import { GeneratedKey, generateApiKey, keyMatches, lookupPrefix } from './api-keys';
-import type { Principal } from './auth.decorators';
+import type { Principal } from '../common/auth';
 import { ApiClientView, ApiKeyView, CreatedClientView, CreatedKeyView } from './dto/client.views';
 import { ApiClient } from './entities/api-client.entity';
 import { ApiKey } from './entities/api-key.entity';
-import { Scope } from './scopes';
+import type { Scope } from '../common/auth';
+import { ClientsRepository } from './clients.repository';
 
 interface CachedKey {
   principal: Principal;
@@ -43,6 +44,7 @@ export class ClientsService {
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
+    private readonly repo: ClientsRepository,
     private readonly clock: Clock,
     private readonly config: AppConfig,
     private readonly audit: AuditService,
@@ -64,37 +66,24 @@ export class ClientsService {
   }
 
   private async load(prefix: string, now: number): Promise<CachedKey | undefined> {
-    // One statement finds the key and stamps last_used_at (at most once a minute, to spare writes).
-    const rows: Array<{ key_id: string; key_hash: Buffer; client_id: string; name: string; scopes: string[]; max_check_attempts: number | null; webhook_url: string | null }> = await this.db.query(
-      `WITH k AS (
-         SELECT k.id, k.key_hash, c.id AS client_id, c.name, c.scopes, c.max_check_attempts, c.webhook_url
-           FROM api_keys k JOIN api_clients c ON c.id = k.client_id
-          WHERE k.prefix = $1 AND k.revoked_at IS NULL AND c.disabled_at IS NULL
-       ), touched AS (
-         UPDATE api_keys SET last_used_at = $2::timestamptz
-          WHERE id IN (SELECT id FROM k) AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')
-       )
-       SELECT id AS key_id, key_hash, client_id, name, scopes, max_check_attempts, webhook_url FROM k`,
-      [prefix, this.clock.now()],
-    );
-    if (rows.length === 0) return undefined;
-    const row = rows[0];
+    const row = await this.repo.findActiveKey(prefix, this.clock.now());
+    if (!row) return undefined;
     const entry: CachedKey = {
       principal: { clientId: row.client_id, clientName: row.name, keyId: row.key_id, scopes: row.scopes, maxCheckAttempts: row.max_check_attempts, webhookUrl: row.webhook_url },
       keyId: row.key_id,
       keyHash: row.key_hash,
-      expiresAt: now + this.config.apiKeyCacheTtlMs,
+      expiresAt: now + this.config.clients.apiKeyCacheTtlMs,
     };
-    if (this.config.apiKeyCacheTtlMs > 0) this.cache.set(prefix, entry);
+    if (this.config.clients.apiKeyCacheTtlMs > 0) this.cache.set(prefix, entry);
     return entry;
   }
 
   async createClient(input: CreateClientInput, fixedKey?: GeneratedKey, by: ActingAs = SYSTEM): Promise<CreatedClientView> {
     const taken = () => new ProblemException(409, 'client_name_taken', `A client named "${input.name}" already exists.`);
     return this.db.transaction(async (m) => {
-      const existing = await m.findOne(ApiClient, { where: { name: input.name } });
+      const existing = await this.repo.findClient(m, { name: input.name });
       if (existing) throw taken();
-      const client = m.create(ApiClient, {
+      const client = this.repo.newClient(m, {
         id: newId('cli'),
         name: input.name,
         scopes: [...new Set(input.scopes)],
@@ -105,9 +94,7 @@ export class ClientsService {
         disabledAt: null,
       });
       // Two creations of one name at once: the unique index decides, the loser gets the same 409.
-      await m.insert(ApiClient, client).catch((err: unknown) => {
-        throw (err as { code?: string }).code === '23505' ? taken() : err;
-      });
+      await this.repo.insertClient(m, client, taken);
       await this.audit.record(m, {
         type: 'client.created',
         actor: by.actor,
@@ -122,26 +109,25 @@ export class ClientsService {
   }
 
   async listClients(): Promise<ApiClientView[]> {
-    const clients = await this.db.getRepository(ApiClient).find({ order: { createdAt: 'ASC', id: 'ASC' } });
-    const keys = await this.db.getRepository(ApiKey).find({ order: { createdAt: 'ASC', id: 'ASC' } });
+    const { clients, keys } = await this.repo.listClientsWithKeys();
     return clients.map((c) => toClientView(c, keys.filter((k) => k.clientId === c.id).map(toKeyView)));
   }
 
   async getClient(id: string): Promise<ApiClientView> {
-    const client = await this.db.getRepository(ApiClient).findOne({ where: { id } });
+    const client = await this.repo.findClient(this.db.manager, { id });
     if (!client) throw Problems.notFound(`No client ${id}.`);
-    const keys = await this.db.getRepository(ApiKey).find({ where: { clientId: id }, order: { createdAt: 'ASC' } });
+    const keys = await this.repo.keysOf(id);
     return toClientView(client, keys.map(toKeyView));
   }
 
   async findByName(name: string): Promise<ApiClientView | undefined> {
-    const client = await this.db.getRepository(ApiClient).findOne({ where: { name } });
+    const client = await this.repo.findClient(this.db.manager, { name });
     return client ? this.getClient(client.id) : undefined;
   }
 
   async createKey(clientId: string, fixedKey?: GeneratedKey, by: ActingAs = SYSTEM): Promise<CreatedKeyView> {
     return this.db.transaction(async (m) => {
-      const client = await m.findOne(ApiClient, { where: { id: clientId } });
+      const client = await this.repo.findClient(m, { id: clientId });
       if (!client) throw Problems.notFound(`No client ${clientId}.`);
       return (await this.insertKey(m, clientId, fixedKey ?? generateApiKey(), by)).created;
     });
@@ -150,11 +136,11 @@ export class ClientsService {
   async revokeKey(clientId: string, keyId: string, by: ActingAs = SYSTEM): Promise<ApiKeyView> {
     const key = await this.db.transaction(async (m) => {
       // Locked, so that two concurrent revokes record one api_key.revoked event.
-      const row = await m.findOne(ApiKey, { where: { id: keyId, clientId }, lock: { mode: 'pessimistic_write' } });
+      const row = await this.repo.lockKey(m, clientId, keyId);
       if (!row) throw Problems.notFound(`No key ${keyId} for client ${clientId}.`);
       if (!row.revokedAt) {
         row.revokedAt = this.clock.now();
-        await m.update(ApiKey, { id: row.id }, { revokedAt: row.revokedAt });
+        await this.repo.markRevoked(m, row.id, row.revokedAt);
         await this.audit.record(m, {
           type: 'api_key.revoked',
           actor: by.actor,
@@ -171,12 +157,12 @@ export class ClientsService {
 
   /** Whether a key with this exact value exists and is active (used for DEV_API_KEY). */
   async hasActiveKey(key: GeneratedKey): Promise<boolean> {
-    const row = await this.db.getRepository(ApiKey).findOne({ where: { prefix: key.prefix } });
+    const row = await this.repo.keyByPrefix(key.prefix);
     return !!row && !row.revokedAt && keyMatches(key.key, row.keyHash);
   }
 
   private async insertKey(m: EntityManager, clientId: string, key: GeneratedKey, by: ActingAs) {
-    const row = m.create(ApiKey, {
+    const row = await this.repo.insertKey(m, {
       id: newId('key'),
       clientId,
       prefix: key.prefix,
@@ -185,7 +171,6 @@ export class ClientsService {
       lastUsedAt: null,
       revokedAt: null,
     });
-    await m.insert(ApiKey, row);
     await this.audit.record(m, { type: 'api_key.created', actor: by.actor, ip: by.ip, clientId, data: { keyId: row.id, prefix: row.prefix } });
     this.logger.log({ clientId, keyId: row.id, prefix: row.prefix }, 'API key created');
     const created: CreatedKeyView = { ...toKeyView(row), key: key.key };

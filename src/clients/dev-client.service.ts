@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { apiKeyFromString } from './api-keys';
 import { ClientsService } from './clients.service';
-import { SCOPES } from './scopes';
+import { SCOPES } from '../common/auth';
 
 const DEV_CLIENT_NAME = 'dev';
 
@@ -20,7 +20,7 @@ export class DevClientService implements OnApplicationBootstrap {
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    const { enabled, apiKey } = this.config.devClient;
+    const { enabled, apiKey } = this.config.clients.devClient;
     if (!enabled) return;
     const fixed = apiKey ? apiKeyFromString(apiKey) : undefined;
     const existing = await this.clients.findByName(DEV_CLIENT_NAME);

@@ -24,12 +24,141 @@ function describe(errors: ValidationError[]): string[] {
   });
 }
 
+/** Per-module settings: each module reads only its own group (ARCHITECTURE.md, "config"). */
+export interface HttpConfig {
+  port: number;
+  host: string;
+  trustProxy: boolean;
+  shutdownTimeoutMs: number;
+}
+export interface DatabaseConfig {
+  url: string | undefined;
+  poolSize: number;
+  runMigrations: boolean;
+  embeddedDir: string;
+  embeddedPort: number;
+}
+export interface ThrottleConfig {
+  limit: number;
+  ttlMs: number;
+  redisUrl: string | undefined;
+}
+export interface ClientsConfig {
+  apiKeyCacheTtlMs: number;
+  devClient: { enabled: boolean; apiKey: string | undefined };
+}
+export interface AuditConfig {
+  phoneHashKey: Buffer;
+  usesDevelopmentPhoneHashKey: boolean;
+  sequencer: { enabled: boolean; intervalMs: number; batchSize: number };
+  retention: { days: number; archiveDir: string; intervalMs: number };
+}
+export interface GatewayConfig {
+  smsProvider: 'console' | 'http';
+  voiceProvider: 'console' | 'http';
+  smsHttpUrl: string | undefined;
+  voiceHttpUrl: string | undefined;
+  httpToken: string | undefined;
+  timeoutMs: number;
+  messageMaxAttempts: number;
+  pollIntervalMs: number;
+  webhookTimeoutMs: number;
+  /** The dev inbox exists only with the built-in console provider, outside production. */
+  devInboxEnabled: boolean;
+  /** Keys the outbox derives its payload-sealing keys from (OTP_HMAC_KEYS); the newest is last. */
+  sealingKeys: HmacKey[];
+}
+export interface RiskConfig {
+  phoneSendsPer15Min: number;
+  phoneSendsPer24H: number;
+  phoneCheckFailuresPerHour: number;
+}
+export interface IssuanceConfig {
+  /** Code HMAC keys; the newest, used for new codes, is the last one listed. */
+  hmacKeys: HmacKey[];
+  usesDevelopmentHmacKey: boolean;
+  maxAttempts: number;
+  maxSends: number;
+  resendCooldownSeconds: number;
+  serviceName: string;
+  webOtpDomain: string | undefined;
+}
+export interface VerificationConfig {
+  sweepIntervalMs: number;
+}
+
 /**
  * The typed, validated configuration. Built once from the environment (`AppConfig.fromEnv`);
- * nothing else in the service reads `process.env`.
+ * nothing else in the service reads `process.env`. Each module has its own typed group, computed once.
  */
 export class AppConfig {
-  private constructor(private readonly env: EnvSchema) {}
+  readonly isProduction: boolean;
+  readonly nodeEnv: string;
+  readonly logLevel: string;
+  readonly http: HttpConfig;
+  readonly database: DatabaseConfig;
+  readonly throttle: ThrottleConfig;
+  readonly clients: ClientsConfig;
+  readonly audit: AuditConfig;
+  readonly gateway: GatewayConfig;
+  readonly risk: RiskConfig;
+  readonly issuance: IssuanceConfig;
+  readonly verification: VerificationConfig;
+
+  private constructor(private readonly env: EnvSchema) {
+    this.isProduction = env.NODE_ENV === 'production';
+    this.nodeEnv = env.NODE_ENV;
+    this.logLevel = env.LOG_LEVEL;
+    this.http = { port: env.PORT, host: env.HOST, trustProxy: env.TRUST_PROXY, shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS };
+    this.database = {
+      url: env.DATABASE_URL,
+      poolSize: env.DATABASE_POOL_SIZE,
+      runMigrations: env.MIGRATIONS_RUN,
+      embeddedDir: env.EMBEDDED_PG_DIR,
+      embeddedPort: env.EMBEDDED_PG_PORT,
+    };
+    this.throttle = { limit: env.THROTTLE_LIMIT, ttlMs: env.THROTTLE_TTL_SECONDS * 1000, redisUrl: env.REDIS_URL };
+    this.clients = {
+      apiKeyCacheTtlMs: env.API_KEY_CACHE_TTL_SECONDS * 1000,
+      devClient: { enabled: env.DEV_CLIENT_ENABLED && !this.isProduction, apiKey: env.DEV_API_KEY },
+    };
+    this.audit = {
+      phoneHashKey: parseSecretKey(env.AUDIT_PHONE_HASH_KEY ?? DEVELOPMENT_AUDIT_PHONE_KEY),
+      usesDevelopmentPhoneHashKey: !env.AUDIT_PHONE_HASH_KEY,
+      sequencer: { enabled: env.AUDIT_SEQUENCER_ENABLED, intervalMs: env.AUDIT_SEQUENCER_INTERVAL_MS, batchSize: env.AUDIT_SEQUENCER_BATCH_SIZE },
+      retention: { days: env.AUDIT_RETENTION_DAYS, archiveDir: env.AUDIT_ARCHIVE_DIR, intervalMs: env.AUDIT_RETENTION_INTERVAL_SECONDS * 1000 },
+    };
+    const hmacKeys = parseHmacKeys(env.OTP_HMAC_KEYS ?? DEVELOPMENT_HMAC_KEY);
+    this.gateway = {
+      smsProvider: env.SMS_PROVIDER as 'console' | 'http',
+      voiceProvider: env.VOICE_PROVIDER as 'console' | 'http',
+      smsHttpUrl: env.SMS_HTTP_URL,
+      voiceHttpUrl: env.VOICE_HTTP_URL,
+      httpToken: env.PROVIDER_HTTP_TOKEN,
+      timeoutMs: env.PROVIDER_TIMEOUT_MS,
+      messageMaxAttempts: env.MESSAGE_MAX_ATTEMPTS,
+      pollIntervalMs: env.OUTBOX_POLL_INTERVAL_MS,
+      webhookTimeoutMs: env.WEBHOOK_TIMEOUT_MS,
+      devInboxEnabled: !this.isProduction && env.SMS_PROVIDER === 'console',
+      sealingKeys: hmacKeys,
+    };
+    this.risk = {
+      phoneSendsPer15Min: env.PHONE_SENDS_PER_15_MIN,
+      phoneSendsPer24H: env.PHONE_SENDS_PER_24_H,
+      phoneCheckFailuresPerHour: env.PHONE_CHECK_FAILURES_PER_HOUR,
+    };
+    this.issuance = {
+      hmacKeys,
+      usesDevelopmentHmacKey: !env.OTP_HMAC_KEYS,
+      maxAttempts: env.OTP_MAX_ATTEMPTS,
+      maxSends: env.OTP_MAX_SENDS,
+      resendCooldownSeconds: env.OTP_RESEND_COOLDOWN_SECONDS,
+      serviceName: env.SERVICE_NAME,
+      webOtpDomain: env.WEBOTP_DOMAIN,
+    };
+    this.verification = { sweepIntervalMs: env.EXPIRY_SWEEP_INTERVAL_MS };
+    Object.freeze(this);
+  }
 
   static fromEnv(source: Record<string, string | undefined>): AppConfig {
     const plain: Record<string, string> = {};
@@ -47,95 +176,6 @@ export class AppConfig {
     }
     if (problems.length) throw new ConfigError(problems);
     return new AppConfig(env);
-  }
-
-  get isProduction(): boolean {
-    return this.env.NODE_ENV === 'production';
-  }
-  get nodeEnv(): string {
-    return this.env.NODE_ENV;
-  }
-  get http() {
-    return { port: this.env.PORT, host: this.env.HOST, trustProxy: this.env.TRUST_PROXY, shutdownTimeoutMs: this.env.SHUTDOWN_TIMEOUT_MS };
-  }
-  get logLevel(): string {
-    return this.env.LOG_LEVEL;
-  }
-  get database() {
-    return {
-      url: this.env.DATABASE_URL,
-      poolSize: this.env.DATABASE_POOL_SIZE,
-      runMigrations: this.env.MIGRATIONS_RUN,
-      embeddedDir: this.env.EMBEDDED_PG_DIR,
-      embeddedPort: this.env.EMBEDDED_PG_PORT,
-    };
-  }
-  get redisUrl(): string | undefined {
-    return this.env.REDIS_URL;
-  }
-  get throttle() {
-    return { limit: this.env.THROTTLE_LIMIT, ttlMs: this.env.THROTTLE_TTL_SECONDS * 1000 };
-  }
-  get apiKeyCacheTtlMs(): number {
-    return this.env.API_KEY_CACHE_TTL_SECONDS * 1000;
-  }
-  get devClient() {
-    return { enabled: this.env.DEV_CLIENT_ENABLED && !this.isProduction, apiKey: this.env.DEV_API_KEY };
-  }
-  /** Newest key first is the last one listed. */
-  get otpHmacKeys(): HmacKey[] {
-    return parseHmacKeys(this.env.OTP_HMAC_KEYS ?? DEVELOPMENT_HMAC_KEY);
-  }
-  get usesDevelopmentHmacKey(): boolean {
-    return !this.env.OTP_HMAC_KEYS;
-  }
-  get audit() {
-    return {
-      phoneHashKey: parseSecretKey(this.env.AUDIT_PHONE_HASH_KEY ?? DEVELOPMENT_AUDIT_PHONE_KEY),
-      usesDevelopmentPhoneHashKey: !this.env.AUDIT_PHONE_HASH_KEY,
-      sequencer: {
-        enabled: this.env.AUDIT_SEQUENCER_ENABLED,
-        intervalMs: this.env.AUDIT_SEQUENCER_INTERVAL_MS,
-        batchSize: this.env.AUDIT_SEQUENCER_BATCH_SIZE,
-      },
-      retention: {
-        days: this.env.AUDIT_RETENTION_DAYS,
-        archiveDir: this.env.AUDIT_ARCHIVE_DIR,
-        intervalMs: this.env.AUDIT_RETENTION_INTERVAL_SECONDS * 1000,
-      },
-    };
-  }
-  get serviceName(): string {
-    return this.env.SERVICE_NAME;
-  }
-  get gateway() {
-    return {
-      smsProvider: this.env.SMS_PROVIDER as 'console' | 'http',
-      voiceProvider: this.env.VOICE_PROVIDER as 'console' | 'http',
-      smsHttpUrl: this.env.SMS_HTTP_URL,
-      voiceHttpUrl: this.env.VOICE_HTTP_URL,
-      httpToken: this.env.PROVIDER_HTTP_TOKEN,
-      timeoutMs: this.env.PROVIDER_TIMEOUT_MS,
-      messageMaxAttempts: this.env.MESSAGE_MAX_ATTEMPTS,
-      pollIntervalMs: this.env.OUTBOX_POLL_INTERVAL_MS,
-      webhookTimeoutMs: this.env.WEBHOOK_TIMEOUT_MS,
-    };
-  }
-  /** The dev inbox exists only with the built-in console provider, outside production. */
-  get devInboxEnabled(): boolean {
-    return !this.isProduction && this.env.SMS_PROVIDER === 'console';
-  }
-  get otp() {
-    return {
-      maxAttempts: this.env.OTP_MAX_ATTEMPTS,
-      maxSends: this.env.OTP_MAX_SENDS,
-      resendCooldownSeconds: this.env.OTP_RESEND_COOLDOWN_SECONDS,
-      phoneSendsPer15Min: this.env.PHONE_SENDS_PER_15_MIN,
-      phoneSendsPer24H: this.env.PHONE_SENDS_PER_24_H,
-      phoneCheckFailuresPerHour: this.env.PHONE_CHECK_FAILURES_PER_HOUR,
-      sweepIntervalMs: this.env.EXPIRY_SWEEP_INTERVAL_MS,
-      webOtpDomain: this.env.WEBOTP_DOMAIN,
-    };
   }
 
   /** A copy with some variables replaced: tests use it to run instances with other settings. */

@@ -1,13 +1,15 @@
 import type { DataSourceOptions } from 'typeorm';
 import { migrations } from '../../migrations';
-import { entities } from './entities';
 
-/** The one set of TypeORM options, shared by the app (DatabaseModule) and the migration CLI (data-source.ts). */
+/**
+ * The one set of TypeORM options, shared by the app (DatabaseModule) and the migration CLI (data-source.ts).
+ * Entities are not listed here: each module registers its own (TypeOrmModule.forFeature) and the app's data
+ * source collects them (autoLoadEntities); the migration CLI needs none.
+ */
 export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {
   return {
     type: 'postgres',
     url,
-    entities,
     migrations,
     migrationsTableName: 'schema_migrations',
     migrationsTransactionMode: 'each',

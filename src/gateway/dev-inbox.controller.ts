@@ -1,8 +1,8 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
-import { RequireScopes } from '../clients/auth.decorators';
+import { Authenticated } from '../common/auth';
 import { InvalidPhoneNumber, parsePhone } from '../common/phone';
 import { ProblemException } from '../common/problem';
 import { DevInbox, InboxMessage } from './dev-inbox';
@@ -33,8 +33,7 @@ class DevMessageView {
 
 /** Exists only with the console provider outside production (GatewayModule mounts it conditionally). */
 @ApiTags('development')
-@ApiBearerAuth()
-@RequireScopes('verifications:write', 'admin')
+@Authenticated('verifications:write', 'admin')
 @Controller('v1/dev/messages')
 export class DevInboxController {
   constructor(private readonly inbox: DevInbox) {}

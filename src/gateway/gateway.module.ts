@@ -3,29 +3,38 @@ import { AppConfig } from '../config/app-config';
 import { DevInbox } from './dev-inbox';
 import { DevInboxController } from './dev-inbox.controller';
 import { OutboxDispatcher } from './outbox.dispatcher';
+import { OutboxRepository } from './outbox.repository';
 import { OutboxService } from './outbox.service';
+import { OUTBOX_SENDERS, OutboxBox } from './outbox.types';
 import { SMS_GATEWAY, VOICE_GATEWAY } from './ports';
 import { ConsoleProvider } from './providers/console/console.provider';
 import { HttpProvider } from './providers/http/http.provider';
+import { MessageSender } from './senders/message.sender';
+import { WebhookSender } from './senders/webhook.sender';
 
 /**
  * Delivery: the SmsGateway / VoiceGateway ports with a provider chosen by config (SMS_PROVIDER,
- * VOICE_PROVIDER; `console` by default), and the durable outbox that sends messages and webhooks.
+ * VOICE_PROVIDER; `console` by default), and the durable outbox with one sender per kind (code messages,
+ * result webhooks). Talks back up only through events (`message.failed`).
  */
 @Module({})
 export class GatewayModule {
   static forRoot(config: AppConfig): DynamicModule {
     const g = config.gateway;
-    const inboxEnabled = config.devInboxEnabled;
-    const consoleProvider = (inbox: DevInbox) => new ConsoleProvider(inboxEnabled ? inbox : null);
+    const consoleProvider = (inbox: DevInbox) => new ConsoleProvider(g.devInboxEnabled ? inbox : null);
     return {
       module: GatewayModule,
       global: true,
-      controllers: inboxEnabled ? [DevInboxController] : [],
+      controllers: g.devInboxEnabled ? [DevInboxController] : [],
       providers: [
         DevInbox,
+        { provide: OutboxBox, useFactory: () => new OutboxBox(g.sealingKeys) },
+        OutboxRepository,
         OutboxService,
         OutboxDispatcher,
+        MessageSender,
+        WebhookSender,
+        { provide: OUTBOX_SENDERS, inject: [MessageSender, WebhookSender], useFactory: (...senders: unknown[]) => senders },
         {
           provide: SMS_GATEWAY,
           inject: [DevInbox],

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { AuthedRequest, CurrentPrincipal, Principal, RequireScopes } from '../clients/auth.decorators';
+import { AuthedRequest, CurrentPrincipal, Principal, Authenticated } from '../common/auth';
 import { ProblemException } from '../common/problem';
 import { ResendVerificationDto, StartVerificationDto } from './dto/start-verification.dto';
 import { VerificationView } from './dto/verification.view';
@@ -10,13 +10,12 @@ import { IssuanceService, RequestContext } from './issuance.service';
 const ctx = (principal: Principal, req: AuthedRequest): RequestContext => ({ principal, ip: req.ip ?? null });
 
 @ApiTags('verifications')
-@ApiBearerAuth()
 @Controller('v1/verifications')
 export class IssuanceController {
   constructor(private readonly issuance: IssuanceService) {}
 
   @Post()
-  @RequireScopes('verifications:write')
+  @Authenticated('verifications:write')
   @ApiOperation({ summary: 'Start a verification: screen the number and send a code' })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A repeat with the same key and body within 24 h returns the first answer and sends nothing.' })
   @ApiCreatedResponse({ type: VerificationView, description: 'Code sent (status pending).' })
@@ -39,7 +38,7 @@ export class IssuanceController {
   }
 
   @Get(':id')
-  @RequireScopes('verifications:write', 'verifications:check')
+  @Authenticated('verifications:write', 'verifications:check')
   @ApiOkResponse({ type: VerificationView })
   get(@CurrentPrincipal() principal: Principal, @Req() req: AuthedRequest, @Param('id') id: string): Promise<VerificationView> {
     return this.issuance.get(ctx(principal, req), id);
@@ -47,7 +46,7 @@ export class IssuanceController {
 
   @Post(':id/resend')
   @HttpCode(200)
-  @RequireScopes('verifications:write')
+  @Authenticated('verifications:write')
   @ApiOperation({ summary: 'Send a fresh code (the old one stops working); the attempt budget is not reset' })
   @ApiOkResponse({ type: VerificationView })
   resend(
@@ -61,7 +60,7 @@ export class IssuanceController {
 
   @Post(':id/cancel')
   @HttpCode(200)
-  @RequireScopes('verifications:write')
+  @Authenticated('verifications:write')
   @ApiOkResponse({ type: VerificationView })
   cancel(@CurrentPrincipal() principal: Principal, @Req() req: AuthedRequest, @Param('id') id: string): Promise<VerificationView> {
     return this.issuance.cancel(ctx(principal, req), id);

@@ -1,13 +1,21 @@
 import { Module } from '@nestjs/common';
+import { RiskModule } from '../risk/risk.module';
+import { CodeHasher } from './code-hasher';
+import { IdempotencyRepository } from './idempotency.repository';
 import { IssuanceController } from './issuance.controller';
 import { IssuanceService } from './issuance.service';
-import { PhoneLimits } from './phone-limits';
-import { AllowAllScreener, RISK_SCREENER } from './risk.port';
-import { VerificationStore } from './verification.store';
+import { MessageComposer } from './message-composer';
+import { VerificationViews } from './verification-views';
+import { VerificationsRepository } from './verifications.repository';
 
+/**
+ * Start, resend and cancel. Owns `verifications` (and its declared status transitions) and
+ * `idempotency_keys`; exports the transition methods, the key ring and the views that checking needs.
+ */
 @Module({
+  imports: [RiskModule],
   controllers: [IssuanceController],
-  providers: [IssuanceService, VerificationStore, PhoneLimits, { provide: RISK_SCREENER, useClass: AllowAllScreener }],
-  exports: [IssuanceService, VerificationStore, PhoneLimits],
+  providers: [IssuanceService, VerificationsRepository, IdempotencyRepository, VerificationViews, CodeHasher, MessageComposer],
+  exports: [VerificationsRepository, VerificationViews, CodeHasher],
 })
 export class IssuanceModule {}

@@ -1,6 +1,6 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
-import { Public } from '../clients/auth.decorators';
+import { Public } from '../common/auth';
 import { MetricsService } from './metrics.service';
 
 @ApiTags('operations')

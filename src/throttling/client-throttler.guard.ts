@@ -1,7 +1,7 @@
 import { ExecutionContext, Injectable } from '@nestjs/common';
 import { ThrottlerGuard } from '@nestjs/throttler';
 import type { ThrottlerLimitDetail } from '@nestjs/throttler/dist/throttler.guard.interface';
-import type { AuthedRequest } from '../clients/auth.decorators';
+import type { AuthedRequest } from '../common/auth';
 import { ProblemException } from '../common/problem';
 
 /**

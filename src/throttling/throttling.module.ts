@@ -13,7 +13,7 @@ export const THROTTLER_REDIS = Symbol('THROTTLER_REDIS');
       provide: THROTTLER_REDIS,
       inject: [AppConfig],
       useFactory: (config: AppConfig) =>
-        config.redisUrl ? new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true }) : null,
+        config.throttle.redisUrl ? new Redis(config.throttle.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true }) : null,
     },
   ],
   exports: [THROTTLER_REDIS],

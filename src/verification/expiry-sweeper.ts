@@ -1,11 +1,8 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { Clock } from '../common/clock';
 import { AppConfig } from '../config/app-config';
-import { OutboxDispatcher } from '../gateway/outbox.dispatcher';
-import type { OutboxRow } from '../gateway/outbox.service';
-import type { VerificationRow } from '../issuance/verification.store';
+import { Transactions } from '../database/transactions';
+import { VerificationsRepository } from '../issuance/verifications.repository';
 import { VerificationService } from './verification.service';
 
 /**
@@ -19,15 +16,15 @@ export class ExpirySweeper implements OnApplicationBootstrap, OnApplicationShutd
   private running?: Promise<number>;
 
   constructor(
-    @InjectDataSource() private readonly db: DataSource,
+    private readonly transactions: Transactions,
     private readonly clock: Clock,
     private readonly config: AppConfig,
-    private readonly verifications: VerificationService,
-    private readonly dispatcher: OutboxDispatcher,
+    private readonly verifications: VerificationsRepository,
+    private readonly service: VerificationService,
   ) {}
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => void this.sweep().catch((err) => this.logger.error({ err }, 'expiry sweep failed')), this.config.otp.sweepIntervalMs);
+    this.timer = setInterval(() => void this.sweep().catch((err) => this.logger.error({ err }, 'expiry sweep failed')), this.config.verification.sweepIntervalMs);
     this.timer.unref();
   }
 
@@ -44,19 +41,10 @@ export class ExpirySweeper implements OnApplicationBootstrap, OnApplicationShutd
 
   private async sweepBatch(batch: number): Promise<number> {
     const now = this.clock.now();
-    const { count, queued } = await this.db.transaction(async (m) => {
-      const [rows]: [VerificationRow[], number] = await m.query(
-        `UPDATE verifications SET status = 'expired', updated_at = $1
-          WHERE id IN (SELECT id FROM verifications WHERE status IN ('pending', 'screening') AND expires_at <= $1
-                        ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-          RETURNING *`,
-        [now, batch],
-      );
-      const ids: OutboxRow[] = [];
-      for (const row of rows) ids.push(...(await this.verifications.onExpired(m, row, now)));
-      return { count: rows.length, queued: ids };
+    return this.transactions.run(async (tx) => {
+      const rows = await this.verifications.expireDue(tx, now, batch);
+      for (const row of rows) await this.service.onExpired(tx, row, now);
+      return rows.length;
     });
-    this.dispatcher.dispatchSoon(queued);
-    return count;
   }
 }

@@ -1,9 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { EntityManager } from 'typeorm';
 import { newId } from '../common/ids';
-import { OutboxRow, OutboxService } from '../gateway/outbox.service';
-import type { VerificationRow } from '../issuance/verification.store';
-import { VerificationStore } from '../issuance/verification.store';
+import type { Tx } from '../common/tx';
+import { WebhookTargets } from '../common/webhook-targets';
+import { OutboxService } from '../gateway/outbox.service';
+import { VerificationViews } from '../issuance/verification-views';
+import type { VerificationRow } from '../issuance/verifications.repository';
 
 export type WebhookType =
   | 'verification.approved'
@@ -23,26 +24,18 @@ export type WebhookType =
 export class ResultWebhooks {
   constructor(
     private readonly outbox: OutboxService,
-    private readonly store: VerificationStore,
+    private readonly views: VerificationViews,
+    private readonly targets: WebhookTargets,
   ) {}
 
   /** `clientWebhookUrl`: the client's URL when the caller knows it (null: it has none), so nothing is read for nothing. */
-  async enqueue(m: EntityManager, row: VerificationRow, type: WebhookType, now: Date, clientWebhookUrl?: string | null): Promise<OutboxRow[]> {
-    if (!row.callback_url && clientWebhookUrl === null) return [];
-    const [client]: Array<{ webhook_url: string | null; webhook_secret: string }> = await m.query(
-      `SELECT webhook_url, webhook_secret FROM api_clients WHERE id = $1`,
-      [row.client_id],
-    );
-    const url = row.callback_url ?? client?.webhook_url;
-    if (!url || !client) return [];
+  async enqueue(tx: Tx, row: VerificationRow, type: WebhookType, now: Date, clientWebhookUrl?: string | null): Promise<void> {
+    if (!row.callback_url && clientWebhookUrl === null) return;
+    const target = await this.targets.webhookTargetOf(tx, row.client_id);
+    const url = row.callback_url ?? target?.url;
+    if (!url || !target) return;
     const eventId = newId('evt', now.getTime());
-    const body = JSON.stringify({ id: eventId, type, createdAt: now.toISOString(), data: await this.store.toView(m, row, now) });
-    const queued = await this.outbox.enqueueWebhook(m, {
-      verificationId: row.id,
-      clientId: row.client_id,
-      payload: { url, secret: client.webhook_secret, body, eventId, type },
-      now,
-    });
-    return [queued];
+    const body = JSON.stringify({ id: eventId, type, createdAt: now.toISOString(), data: await this.views.view(tx, row, now) });
+    this.outbox.queueWebhook(tx, { verificationId: row.id, clientId: row.client_id, payload: { url, secret: target.secret, body, eventId, type }, now });
   }
 }

@@ -1,18 +1,17 @@
 import { Body, Controller, HttpCode, Param, Post, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { AuthedRequest, CurrentPrincipal, Principal, RequireScopes } from '../clients/auth.decorators';
+import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { AuthedRequest, CurrentPrincipal, Principal, Authenticated } from '../common/auth';
 import { CheckResultView, CheckVerificationDto } from './dto/check.dto';
 import { VerificationService } from './verification.service';
 
 @ApiTags('verifications')
-@ApiBearerAuth()
 @Controller('v1/verifications')
 export class VerificationController {
   constructor(private readonly verifications: VerificationService) {}
 
   @Post(':id/check')
   @HttpCode(200)
-  @RequireScopes('verifications:check')
+  @Authenticated('verifications:check')
   @ApiOperation({ summary: 'Check a code: approved at most once; wrong codes count down to locked' })
   @ApiOkResponse({ type: CheckResultView })
   @ApiResponse({ status: 400, description: 'problem+json `validation_failed`: not the digits of the right length (costs no attempt).' })

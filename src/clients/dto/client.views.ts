@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { SCOPES } from '../scopes';
+import { SCOPES } from '../../common/auth';
 
 export class ApiKeyView {
   @ApiProperty({ example: 'key_01JD3Y8N6W2Q5V7X9Z1B3C5D7F' }) id!: string;

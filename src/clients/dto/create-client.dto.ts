@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMinSize, IsArray, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min } from 'class-validator';
-import { SCOPES, Scope } from '../scopes';
+import { SCOPES, Scope } from '../../common/auth';
 
 export class CreateClientDto {
   @ApiProperty({ example: 'payments', pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$' })

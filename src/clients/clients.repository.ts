@@ -1,0 +1,92 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import type { Queryable } from '../common/tx';
+import { WebhookTarget, WebhookTargets } from '../common/webhook-targets';
+import { ApiClient } from './entities/api-client.entity';
+import { ApiKey } from './entities/api-key.entity';
+
+export interface ActiveKeyRow {
+  key_id: string;
+  key_hash: Buffer;
+  client_id: string;
+  name: string;
+  scopes: string[];
+  max_check_attempts: number | null;
+  webhook_url: string | null;
+}
+
+/** All access to `api_clients` and `api_keys`. */
+@Injectable()
+export class ClientsRepository implements WebhookTargets {
+  constructor(@InjectDataSource() private readonly db: DataSource) {}
+
+  /** The active key with this prefix and its client; stamps last_used_at (at most once a minute) in the same statement. */
+  async findActiveKey(prefix: string, now: Date): Promise<ActiveKeyRow | undefined> {
+    const rows: ActiveKeyRow[] = await this.db.query(
+      `WITH k AS (
+         SELECT k.id, k.key_hash, c.id AS client_id, c.name, c.scopes, c.max_check_attempts, c.webhook_url
+           FROM api_keys k JOIN api_clients c ON c.id = k.client_id
+          WHERE k.prefix = $1 AND k.revoked_at IS NULL AND c.disabled_at IS NULL
+       ), touched AS (
+         UPDATE api_keys SET last_used_at = $2::timestamptz
+          WHERE id IN (SELECT id FROM k) AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')
+       )
+       SELECT id AS key_id, key_hash, client_id, name, scopes, max_check_attempts, webhook_url FROM k`,
+      [prefix, now],
+    );
+    return rows[0];
+  }
+
+  async webhookTargetOf(q: Queryable, clientId: string): Promise<WebhookTarget | undefined> {
+    const [row]: Array<{ webhook_url: string | null; webhook_secret: string }> = await q.query(
+      `SELECT webhook_url, webhook_secret FROM api_clients WHERE id = $1`,
+      [clientId],
+    );
+    return row ? { url: row.webhook_url, secret: row.webhook_secret } : undefined;
+  }
+
+  findClient(m: EntityManager, where: { id: string } | { name: string }): Promise<ApiClient | null> {
+    return m.findOne(ApiClient, { where });
+  }
+
+  newClient(m: EntityManager, values: ApiClient): ApiClient {
+    return m.create(ApiClient, values);
+  }
+
+  /** Inserts the client; a name taken (also by a concurrent insert: the unique index decides) calls `onNameTaken`. */
+  async insertClient(m: EntityManager, client: ApiClient, onNameTaken: () => Error): Promise<void> {
+    await m.insert(ApiClient, client).catch((err: unknown) => {
+      throw (err as { code?: string }).code === '23505' ? onNameTaken() : err;
+    });
+  }
+
+  async insertKey(m: EntityManager, values: ApiKey): Promise<ApiKey> {
+    const row = m.create(ApiKey, values);
+    await m.insert(ApiKey, row);
+    return row;
+  }
+
+  async listClientsWithKeys(): Promise<{ clients: ApiClient[]; keys: ApiKey[] }> {
+    const clients = await this.db.getRepository(ApiClient).find({ order: { createdAt: 'ASC', id: 'ASC' } });
+    const keys = await this.db.getRepository(ApiKey).find({ order: { createdAt: 'ASC', id: 'ASC' } });
+    return { clients, keys };
+  }
+
+  keysOf(clientId: string): Promise<ApiKey[]> {
+    return this.db.getRepository(ApiKey).find({ where: { clientId }, order: { createdAt: 'ASC' } });
+  }
+
+  keyByPrefix(prefix: string): Promise<ApiKey | null> {
+    return this.db.getRepository(ApiKey).findOne({ where: { prefix } });
+  }
+
+  /** The key, row-locked until the transaction ends (so that two concurrent revokes record one event). */
+  lockKey(m: EntityManager, clientId: string, keyId: string): Promise<ApiKey | null> {
+    return m.findOne(ApiKey, { where: { id: keyId, clientId }, lock: { mode: 'pessimistic_write' } });
+  }
+
+  async markRevoked(m: EntityManager, keyId: string, at: Date): Promise<void> {
+    await m.update(ApiKey, { id: keyId }, { revokedAt: at });
+  }
+}

@@ -1,0 +1,47 @@
+import { applyDecorators, createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
+import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import type { Scope } from './scopes';
+
+/**
+ * The auth contract every module builds on. The clients module provides the global guard that reads the
+ * API key and fills `Principal`; nothing else imports `clients` for authentication.
+ */
+export const PUBLIC_ROUTE = 'auth:public';
+export const REQUIRED_SCOPES = 'auth:scopes';
+
+/** The authenticated caller, attached to the request by the clients module's guard. */
+export interface Principal {
+  clientId: string;
+  clientName: string;
+  keyId: string;
+  scopes: string[];
+  /** Wrong codes allowed per verification for this client (null: OTP_MAX_ATTEMPTS). */
+  maxCheckAttempts: number | null;
+  /** The client's default webhook URL (null: none). */
+  webhookUrl: string | null;
+}
+
+export type AuthedRequest = FastifyRequest & { principal?: Principal };
+
+/** No API key needed (health, metrics, docs, provider callbacks). */
+export const Public = () => SetMetadata(PUBLIC_ROUTE, true);
+
+/**
+ * The route needs `Authorization: Bearer <api key>` whose client holds at least one of `scopes` (none
+ * listed: any valid key). Also documents the route in OpenAPI: bearer auth and its 401 and 403 answers.
+ * Routes without @Public() need a key all the same (the guard fails closed); this makes it explicit.
+ */
+export const Authenticated = (...scopes: Scope[]) =>
+  applyDecorators(
+    SetMetadata(REQUIRED_SCOPES, scopes),
+    ApiBearerAuth(),
+    ApiUnauthorizedResponse({ description: 'problem+json `unauthorized`: the API key is missing, unknown or revoked.' }),
+    ApiForbiddenResponse({ description: `problem+json \`forbidden\`: the key lacks the scope${scopes.length > 1 ? 's' : ''} ${scopes.join(' or ') || '(none)'}.` }),
+  );
+
+export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => {
+  const principal = ctx.switchToHttp().getRequest<AuthedRequest>().principal;
+  if (!principal) throw new Error('CurrentPrincipal used on a public route');
+  return principal;
+});

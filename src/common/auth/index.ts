@@ -1,0 +1,2 @@
+export * from './authenticated';
+export * from './scopes';

@@ -1,0 +1,121 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import type { Queryable, Tx } from '../common/tx';
+import { AppConfig } from '../config/app-config';
+import type { Outcome, OutboxRow } from './outbox.types';
+
+const CLAIM_COLUMNS = 'id, kind, verification_id, client_id, payload, attempts, max_attempts, segments';
+
+export interface DeliveryState {
+  status: string;
+  provider: string | null;
+  attempts: number;
+  updatedAt: string;
+}
+
+/**
+ * All SQL on `outbox` and `outbox_attempts`. A row is worked on only under a lease (status `sending`); a
+ * late outcome is written only while the row is still ours (`stillOurs`): a takeover by another instance
+ * bumps `attempts`, so our late write cannot overwrite theirs (e.g. turn 'done' back into 'pending').
+ */
+@Injectable()
+export class OutboxRepository {
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** Long enough that a send still in progress (bounded by its timeout) is never taken over. */
+  leaseEnd(now: Date): Date {
+    const g = this.config.gateway;
+    return new Date(now.getTime() + 2 * Math.max(g.timeoutMs, g.webhookTimeoutMs) + 5000);
+  }
+
+  /** Inserts the row already claimed by this instance (status sending, attempt 1, a lease): after commit it is sent with no claim. */
+  insert(tx: Tx, row: OutboxRow, now: Date): void {
+    tx.defer((p) => {
+      const at = p(now);
+      return `INSERT INTO outbox (id, kind, verification_id, client_id, payload, status, attempts, max_attempts, next_attempt_at, locked_until, segments, created_at, updated_at)
+              VALUES (${p(row.id)}, ${p(row.kind)}, ${p(row.verification_id)}, ${p(row.client_id)}, ${p(row.payload)}, 'sending', 1, ${p(row.max_attempts)}, ${at}, ${p(this.leaseEnd(now))}, ${p(row.segments)}, ${at}, ${at})`;
+    });
+  }
+
+  /** Claims rows due for a retry, and rows whose lease ran out (their instance died), in one atomic UPDATE. */
+  async claimDue(now: Date, limit: number): Promise<OutboxRow[]> {
+    const [rows]: [OutboxRow[], number] = await this.db.query(
+      `UPDATE outbox SET status = 'sending', attempts = attempts + 1, locked_until = $2, updated_at = $1
+        WHERE id IN (SELECT id FROM outbox
+                      WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND locked_until < $1)
+                      ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+        RETURNING ${CLAIM_COLUMNS}`,
+      [now, this.leaseEnd(now), limit],
+    );
+    return rows;
+  }
+
+  recordAttempt(tx: Tx, row: OutboxRow, outcome: Outcome, provider: string | null, durationMs: number, now: Date): void {
+    tx.defer(
+      (p) => `INSERT INTO outbox_attempts (outbox_id, attempt, provider, ok, status_code, error, duration_ms, attempted_at)
+              VALUES (${p(row.id)}, ${p(row.attempts)}, ${p(provider)}, ${p(outcome.ok)}, ${p(outcome.statusCode ?? null)}, ${p(outcome.ok ? null : outcome.error)}, ${p(durationMs)}, ${p(now)})`,
+    );
+  }
+
+  markDone(tx: Tx, row: OutboxRow, provider: string | null, providerMessageId: string | null, now: Date): void {
+    tx.defer(
+      (p) => `UPDATE outbox SET status = 'done', payload = NULL, locked_until = NULL, last_error = NULL, delivery_status = 'sent',
+                     provider = ${p(provider)}, provider_message_id = ${p(providerMessageId)}, updated_at = ${p(now)}
+               WHERE id = ${p(row.id)} AND status = 'sending' AND attempts = ${p(row.attempts)}`,
+    );
+  }
+
+  markRetry(tx: Tx, row: OutboxRow, error: string, provider: string | null, next: Date, now: Date): void {
+    tx.defer(
+      (p) => `UPDATE outbox SET status = 'pending', locked_until = NULL, next_attempt_at = ${p(next)}, last_error = ${p(error)},
+                     provider = COALESCE(${p(provider)}, provider), updated_at = ${p(now)}
+               WHERE id = ${p(row.id)} AND status = 'sending' AND attempts = ${p(row.attempts)}`,
+    );
+  }
+
+  /** Gives the row up; false when it is no longer ours (another instance took it over after our lease ran out). */
+  async markFailed(tx: Tx, row: OutboxRow, error: string, provider: string | null, now: Date): Promise<boolean> {
+    const [, changed]: [unknown[], number] = await tx.query(
+      `UPDATE outbox SET status = 'failed', payload = NULL, locked_until = NULL, last_error = $2, delivery_status = 'failed', provider = COALESCE($3, provider), updated_at = $4
+        WHERE id = $1 AND status = 'sending' AND attempts = $5`,
+      [row.id, error, provider, now, row.attempts],
+    );
+    return changed > 0;
+  }
+
+  /** Queued code messages of the verification that have not gone out yet are not sent (a newer code replaced theirs). */
+  supersedeQueued(tx: Tx, verificationId: string, now: Date): void {
+    tx.defer(
+      (p) => `UPDATE outbox SET status = 'failed', payload = NULL, last_error = 'superseded by a resend', delivery_status = 'failed', updated_at = ${p(now)}
+               WHERE verification_id = ${p(verificationId)} AND kind IN ('sms', 'voice') AND status = 'pending'`,
+    );
+  }
+
+  /** Whether the verification has a code message queued after this one (a resend). */
+  async newerMessageExists(q: Queryable, verificationId: string, outboxId: string): Promise<boolean> {
+    const rows: unknown[] = await q.query(
+      `SELECT 1 FROM outbox o WHERE o.verification_id = $1 AND o.kind IN ('sms', 'voice') AND o.id <> $2
+          AND o.created_at > (SELECT created_at FROM outbox WHERE id = $2) LIMIT 1`,
+      [verificationId, outboxId],
+    );
+    return rows.length > 0;
+  }
+
+  /** The delivery state of the latest code message of each verification. */
+  async latestDeliveries(q: Queryable, verificationIds: string[]): Promise<Map<string, DeliveryState>> {
+    if (verificationIds.length === 0) return new Map();
+    const rows: Array<{ verification_id: string; delivery_status: string; provider: string | null; attempts: number; updated_at: Date }> = await q.query(
+      `SELECT DISTINCT ON (verification_id) verification_id, delivery_status, provider, attempts, updated_at
+         FROM outbox WHERE verification_id = ANY($1) AND kind IN ('sms', 'voice')
+        ORDER BY verification_id, created_at DESC, id DESC`,
+      [verificationIds],
+    );
+    return new Map(
+      rows.map((r) => [r.verification_id, { status: r.delivery_status, provider: r.provider, attempts: r.attempts, updatedAt: r.updated_at.toISOString() }]),
+    );
+  }
+}

@@ -1,0 +1,63 @@
+import type { AuditEventInput } from '../audit/audit.service';
+import { SecretBox } from '../common/secret-box';
+import type { Tx } from '../common/tx';
+import type { ProviderAccepted } from './ports';
+
+export type OutboxKind = 'sms' | 'voice' | 'webhook';
+
+/** An outbox row as the dispatcher works on it. */
+export interface OutboxRow {
+  id: string;
+  kind: OutboxKind;
+  verification_id: string | null;
+  client_id: string | null;
+  payload: Buffer | null;
+  attempts: number;
+  max_attempts: number;
+  segments: number | null;
+}
+
+/** The plaintext of a code message, sealed in its row until it is sent. */
+export interface MessagePayload {
+  to: string;
+  body: string;
+  locale: 'ja' | 'en';
+}
+
+/** The plaintext of a result webhook, sealed in its row until it is delivered. */
+export interface WebhookPayload {
+  url: string;
+  secret: string;
+  body: string;
+  eventId: string;
+  type: string;
+}
+
+export const WEBHOOK_MAX_ATTEMPTS = 9;
+
+/** The result of one try. */
+export type Outcome =
+  | { ok: true; accepted?: ProviderAccepted; statusCode?: number }
+  | { ok: false; error: string; retryable: boolean; statusCode?: number; provider?: string };
+
+export type Failure = Extract<Outcome, { ok: false }>;
+
+/** Seals outbox payloads (AES-256-GCM, keys derived from OTP_HMAC_KEYS). One instance per application. */
+export class OutboxBox extends SecretBox {}
+
+/**
+ * One sender per outbox kind: how a row of that kind is sent, how long to wait between tries, what its
+ * audit events say, and what happens in the transaction that gives it up for good.
+ */
+export interface OutboxSender {
+  readonly kinds: readonly OutboxKind[];
+  /** Seconds to wait before try n+1 (index n-1); the last value repeats. */
+  readonly backoffSeconds: readonly number[];
+  send(row: OutboxRow & { payload: Buffer }): Promise<Outcome>;
+  /** The audit event of a success or a final failure (actor and ids are filled in by the dispatcher). */
+  auditEvent(row: OutboxRow, outcome: Outcome): Pick<AuditEventInput, 'type' | 'data' | 'phoneNumber'>;
+  /** Runs inside the transaction that marks the row failed for good (e.g. publishes message.failed). */
+  onGivenUp?(tx: Tx, row: OutboxRow, now: Date): Promise<void>;
+}
+
+export const OUTBOX_SENDERS = Symbol('OUTBOX_SENDERS');

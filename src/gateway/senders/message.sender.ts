@@ -1,0 +1,52 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { EventBus } from '../../common/events';
+import type { Tx } from '../../common/tx';
+import { MessagePayload, Outcome, OutboxBox, OutboxRow, OutboxSender } from '../outbox.types';
+import { ProviderError, SMS_GATEWAY, SmsGateway, VOICE_GATEWAY, VoiceGateway } from '../ports';
+
+/** Code messages: SMS through the SmsGateway, voice through the VoiceGateway. */
+@Injectable()
+export class MessageSender implements OutboxSender {
+  readonly kinds = ['sms', 'voice'] as const;
+  readonly backoffSeconds = [2, 5, 15, 30, 60];
+  private readonly logger = new Logger(MessageSender.name);
+
+  constructor(
+    private readonly box: OutboxBox,
+    private readonly events: EventBus,
+    @Inject(SMS_GATEWAY) private readonly sms: SmsGateway,
+    @Inject(VOICE_GATEWAY) private readonly voice: VoiceGateway,
+  ) {}
+
+  async send(row: OutboxRow & { payload: Buffer }): Promise<Outcome> {
+    try {
+      const msg = this.box.open<MessagePayload>(row.payload);
+      const accepted =
+        row.kind === 'sms'
+          ? await this.sms.send({ to: msg.to, body: msg.body, reference: row.id })
+          : await this.voice.call({ to: msg.to, speech: msg.body, locale: msg.locale, reference: row.id });
+      return { ok: true, accepted };
+    } catch (err) {
+      if (err instanceof ProviderError) return { ok: false, error: err.message, retryable: err.retryable, statusCode: err.statusCode, provider: err.provider };
+      this.logger.error({ err, outboxId: row.id }, 'unexpected error while sending');
+      return { ok: false, error: 'internal error', retryable: true };
+    }
+  }
+
+  auditEvent(row: OutboxRow, outcome: Outcome) {
+    if (outcome.ok) {
+      const provider = outcome.accepted?.provider ?? null;
+      return {
+        type: 'message.sent',
+        data: { outboxId: row.id, channel: row.kind, provider, providerMessageId: outcome.accepted?.providerMessageId, attempt: row.attempts, segments: row.segments },
+      };
+    }
+    return { type: 'message.failed', data: { outboxId: row.id, attempts: row.attempts, error: outcome.error, channel: row.kind, provider: outcome.provider ?? null } };
+  }
+
+  /** No provider could deliver the code: whoever owns the verification decides what that means. */
+  async onGivenUp(tx: Tx, row: OutboxRow, now: Date): Promise<void> {
+    if (!row.verification_id) return;
+    await this.events.publish(tx, 'message.failed', { outboxId: row.id, verificationId: row.verification_id, clientId: row.client_id, channel: row.kind as 'sms' | 'voice', at: now });
+  }
+}

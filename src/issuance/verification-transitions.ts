@@ -1,0 +1,36 @@
+import type { VerificationStatus } from './dto/verification.view';
+
+/** Only these can change; every other status is final (API.md). */
+export const OPEN_STATUSES: readonly VerificationStatus[] = ['screening', 'pending'];
+
+/**
+ * Every change of a verification's status, declared once. The repository's guarded UPDATEs take their
+ * `status IN (…)` guard from here (`fromGuard`), and test/verification-transitions.e2e-spec.ts runs each
+ * repository method against a row in every status to show that the SQL moves exactly these.
+ * (`release` screening → pending and `deny` screening → denied come with the voice-contract checks.)
+ */
+export const TRANSITIONS = {
+  /** A right code. */
+  approve: { from: ['pending'], to: ['approved'] },
+  /** A wrong code: counted; the last allowed one locks. */
+  wrongCode: { from: ['pending'], to: ['pending', 'locked'] },
+  /** A fresh code replaces the old one. */
+  resend: { from: ['pending'], to: ['pending'] },
+  cancel: { from: ['screening', 'pending'], to: ['canceled'] },
+  expire: { from: ['screening', 'pending'], to: ['expired'] },
+  /** No provider could deliver the code. */
+  fail: { from: ['pending'], to: ['failed'] },
+} as const satisfies Record<string, { from: readonly VerificationStatus[]; to: readonly VerificationStatus[] }>;
+
+export type TransitionName = keyof typeof TRANSITIONS;
+
+/** The SQL guard of these transitions: `status IN ('pending', …)` (the statuses are constants, never input). */
+export function fromGuard(...names: TransitionName[]): string {
+  const from = [...new Set(names.flatMap((n) => TRANSITIONS[n].from as readonly string[]))];
+  return `status IN (${from.map((s) => `'${s}'`).join(', ')})`;
+}
+
+/** The status a caller sees: an open verification past its expiry reads as expired. */
+export function effectiveStatus(row: { status: VerificationStatus; expires_at: Date }, now: Date): VerificationStatus {
+  return OPEN_STATUSES.includes(row.status) && row.expires_at.getTime() <= now.getTime() ? 'expired' : row.status;
+}

@@ -1,0 +1,134 @@
+import { Injectable } from '@nestjs/common';
+import { Problems } from '../common/problem';
+import type { Queryable, Tx } from '../common/tx';
+import type { RiskAssessment } from '../risk/risk.port';
+import type { BoundTransaction } from './codes';
+import type { VerificationStatus } from './dto/verification.view';
+import { fromGuard } from './verification-transitions';
+
+/** A verification row as stored (snake_case from SQL). Stays inside issuance and verification. */
+export interface VerificationRow {
+  id: string;
+  client_id: string;
+  phone_e164: string;
+  country: string | null;
+  channel: 'sms' | 'voice';
+  purpose: string;
+  locale: 'ja' | 'en';
+  status: VerificationStatus;
+  code_hmac: Buffer;
+  code_key_id: string;
+  code_length: number;
+  ttl_seconds: number;
+  attempts: number;
+  max_attempts: number;
+  sends: number;
+  max_sends: number;
+  expires_at: Date;
+  resend_available_at: Date;
+  transaction: BoundTransaction | null;
+  reference: string | null;
+  callback_url: string | null;
+  risk: RiskAssessment;
+  created_at: Date;
+  updated_at: Date;
+  approved_at: Date | null;
+}
+
+/**
+ * All SQL on `verifications`. Status changes are guarded UPDATEs whose guard comes from the declared
+ * transition table; each returns the changed row, or undefined when the guard did not hold.
+ */
+@Injectable()
+export class VerificationsRepository {
+  insert(tx: Tx, row: VerificationRow): void {
+    tx.defer(
+      (p) => `INSERT INTO verifications (id, client_id, phone_e164, country, channel, purpose, locale, status, code_hmac, code_key_id, code_length,
+                                          ttl_seconds, max_attempts, sends, max_sends, expires_at, resend_available_at, transaction, reference,
+                                          callback_url, risk, created_at, updated_at)
+               VALUES (${[
+                 row.id, row.client_id, row.phone_e164, row.country, row.channel, row.purpose, row.locale, row.status, row.code_hmac, row.code_key_id,
+                 row.code_length, row.ttl_seconds, row.max_attempts, row.sends, row.max_sends, row.expires_at, row.resend_available_at,
+               ].map(p).join(', ')}, ${p(row.transaction ? JSON.stringify(row.transaction) : null)}::jsonb, ${p(row.reference)}, ${p(row.callback_url)},
+                       ${p(JSON.stringify(row.risk))}::jsonb, ${p(row.created_at)}, ${p(row.updated_at)})`,
+    );
+  }
+
+  /** The caller's own verification, or 404 (another client's id answers exactly like a missing one). */
+  async findOwn(q: Queryable, id: string, clientId: string, forUpdate = false): Promise<VerificationRow> {
+    const rows: VerificationRow[] = await q.query(`SELECT * FROM verifications WHERE id = $1 AND client_id = $2${forUpdate ? ' FOR UPDATE' : ''}`, [id, clientId]);
+    if (!rows[0]) throw Problems.notFound(`No verification ${id}.`);
+    return rows[0];
+  }
+
+  /** The row, locked until the transaction ends (undefined if there is none). */
+  async lock(tx: Tx, id: string): Promise<VerificationRow | undefined> {
+    const rows: VerificationRow[] = await tx.query(`SELECT * FROM verifications WHERE id = $1 FOR UPDATE`, [id]);
+    return rows[0];
+  }
+
+  /**
+   * A check, decided by one UPDATE: right code → approved; wrong → attempts + 1, locked at the limit. Guarded
+   * by the code version compared against, so across instances a right code approves at most once and wrong
+   * codes count exactly up to the limit.
+   */
+  async recordCheck(tx: Tx, id: string, comparedHmac: Buffer, matched: boolean, now: Date): Promise<VerificationRow | undefined> {
+    const [[row]]: [VerificationRow[], number] = await tx.query(
+      `UPDATE verifications
+          SET status = CASE WHEN $3 THEN 'approved' WHEN attempts + 1 >= max_attempts THEN 'locked' ELSE 'pending' END,
+              attempts = attempts + CASE WHEN $3 THEN 0 ELSE 1 END,
+              approved_at = CASE WHEN $3 THEN $4::timestamptz END,
+              updated_at = $4
+        WHERE id = $1 AND ${fromGuard('approve', 'wrongCode')} AND expires_at > $4 AND code_hmac = $2
+        RETURNING *`,
+      [id, comparedHmac, matched, now],
+    );
+    return row;
+  }
+
+  /** A fresh code (the attempt budget is not reset: a resend buys no new guesses). */
+  async resend(
+    tx: Tx,
+    id: string,
+    next: { codeHmac: Buffer; codeKeyId: string; channel: 'sms' | 'voice'; sends: number; expiresAt: Date; resendAvailableAt: Date },
+    now: Date,
+  ): Promise<VerificationRow | undefined> {
+    const [[row]]: [VerificationRow[], number] = await tx.query(
+      `UPDATE verifications SET code_hmac = $2, code_key_id = $3, channel = $4, sends = $5, expires_at = $6, resend_available_at = $7, updated_at = $8
+        WHERE id = $1 AND ${fromGuard('resend')} RETURNING *`,
+      [id, next.codeHmac, next.codeKeyId, next.channel, next.sends, next.expiresAt, next.resendAvailableAt, now],
+    );
+    return row;
+  }
+
+  async cancel(tx: Tx, id: string, now: Date): Promise<VerificationRow | undefined> {
+    const [[row]]: [VerificationRow[], number] = await tx.query(`UPDATE verifications SET status = 'canceled', updated_at = $2 WHERE id = $1 AND ${fromGuard('cancel')} RETURNING *`, [id, now]);
+    return row;
+  }
+
+  /** One open verification past its expiry. */
+  async expire(tx: Tx, id: string, now: Date): Promise<VerificationRow | undefined> {
+    const [[row]]: [VerificationRow[], number] = await tx.query(
+      `UPDATE verifications SET status = 'expired', updated_at = $2 WHERE id = $1 AND ${fromGuard('expire')} AND expires_at <= $2 RETURNING *`,
+      [id, now],
+    );
+    return row;
+  }
+
+  /** Up to `limit` open verifications past their expiry, claimed with SKIP LOCKED so that instances sweep together. */
+  async expireDue(tx: Tx, now: Date, limit: number): Promise<VerificationRow[]> {
+    const [rows]: [VerificationRow[], number] = await tx.query(
+      `UPDATE verifications SET status = 'expired', updated_at = $1
+        WHERE id IN (SELECT id FROM verifications WHERE ${fromGuard('expire')} AND expires_at <= $1
+                      ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+        RETURNING *`,
+      [now, limit],
+    );
+    return rows;
+  }
+
+  async markFailed(tx: Tx, id: string, now: Date): Promise<VerificationRow | undefined> {
+    const [[row]]: [VerificationRow[], number] = await tx.query(`UPDATE verifications SET status = 'failed', updated_at = $2 WHERE id = $1 AND ${fromGuard('fail')} RETURNING *`, [id, now]);
+    return row;
+  }
+}

@@ -1,0 +1,38 @@
+import { Injectable } from '@nestjs/common';
+import type { Tx } from '../common/tx';
+
+/** All SQL on `phone_sends` and `phone_check_failures` (per-number velocity counters). */
+@Injectable()
+export class PhoneVelocityRepository {
+  /** Serializes work on one number until the transaction ends, so that concurrent requests cannot both pass a count. */
+  async lock(tx: Tx, phone: string): Promise<void> {
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 7))`, [`phone:${phone}`]);
+  }
+
+  /** Sends within 24 h (newest first, at most `sendLimit`) and wrong codes within the hour (at most `failureLimit`), in one round trip. */
+  async recent(tx: Tx, phone: string, now: Date, sendLimit: number, failureLimit: number): Promise<{ sends: Date[]; failures: Date[] }> {
+    const [row]: Array<{ sends: Date[]; failures: Date[] }> = await tx.query(
+      `SELECT ARRAY(SELECT sent_at FROM phone_sends WHERE phone_e164 = $1 AND sent_at > $2 ORDER BY sent_at DESC LIMIT $3) AS sends,
+              ARRAY(SELECT failed_at FROM phone_check_failures WHERE phone_e164 = $1 AND failed_at > $4 ORDER BY failed_at DESC LIMIT $5) AS failures`,
+      [phone, new Date(now.getTime() - 24 * 3600_000), sendLimit, new Date(now.getTime() - 3600_000), failureLimit],
+    );
+    return { sends: row.sends.map((d) => new Date(d)), failures: row.failures.map((d) => new Date(d)) };
+  }
+
+  /** Sends within 24 h, newest first, at most `limit`. */
+  async recentSends(tx: Tx, phone: string, now: Date, limit: number): Promise<Date[]> {
+    const rows: Array<{ sent_at: Date }> = await tx.query(
+      `SELECT sent_at FROM phone_sends WHERE phone_e164 = $1 AND sent_at > $2 ORDER BY sent_at DESC LIMIT $3`,
+      [phone, new Date(now.getTime() - 24 * 3600_000), limit],
+    );
+    return rows.map((r) => r.sent_at);
+  }
+
+  recordSend(tx: Tx, phone: string, verificationId: string, now: Date): void {
+    tx.defer((p) => `INSERT INTO phone_sends (phone_e164, sent_at, verification_id) VALUES (${p(phone)}, ${p(now)}, ${p(verificationId)})`);
+  }
+
+  recordCheckFailure(tx: Tx, phone: string, verificationId: string, now: Date): void {
+    tx.defer((p) => `INSERT INTO phone_check_failures (phone_e164, failed_at, verification_id) VALUES (${p(phone)}, ${p(now)}, ${p(verificationId)})`);
+  }
+}

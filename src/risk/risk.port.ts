@@ -1,0 +1,31 @@
+import type { ParsedPhone } from '../common/phone';
+import type { Tx } from '../common/tx';
+
+export type RiskDecision = 'allow' | 'screen' | 'deny';
+
+export interface RiskAssessment {
+  decision: RiskDecision;
+  reasons: string[];
+}
+
+export interface ScreeningInput {
+  phone: ParsedPhone;
+  clientId: string;
+  channel: 'sms' | 'voice';
+  now: Date;
+}
+
+/**
+ * Phone-number screening as issuance needs it, run inside the start (or resend) transaction. Velocity
+ * limits answer 429 `rate_limited` (thrown); a policy refusal is decision `deny` with reasons.
+ */
+export interface RiskScreener {
+  /** A new verification for this number: velocity rules, then policy. Serializes work on the number until the transaction ends. */
+  screen(tx: Tx, input: ScreeningInput): Promise<RiskAssessment>;
+  /** Another code to a number under verification (resend): the send limits. */
+  screenResend(tx: Tx, phoneE164: string, now: Date): Promise<void>;
+  /** Counts one code sent to the number (joins the transaction's combined statement). */
+  recordSend(tx: Tx, phoneE164: string, verificationId: string, now: Date): void;
+}
+
+export const RISK_SCREENER = Symbol('RISK_SCREENER');
