@@ -6,22 +6,23 @@ import { AuditSequencer } from './audit-sequencer.service';
 import { AuditService } from './audit.service';
 
 /**
- * The audit trail: append-only events in one SHA-256 hash chain.
+ * The audit trail: append-only events in one SHA-256 hash chain (docs/audit.md has the details).
  *
- * Writing never waits for the chain. `AuditService.record(manager, event)` inserts the event inside the
- * caller's transaction with seq, prev_hash and hash empty, so a business transaction takes no lock beyond
- * its own rows and commits or rolls back with its event.
+ * Writing never waits for the chain. `AuditService.record(tx, event)` (or `defer(tx, events)`) inserts the
+ * event inside the caller's transaction; the event gets its `seq` on insert (column default
+ * `audit_next_seq()`), so a business transaction takes no lock beyond its own rows and commits or rolls back
+ * with its event.
  *
  * Chaining happens after commit, in batches, by one sequencer at a time (AuditSequencer; each instance runs
- * one, a PostgreSQL advisory lock lets one work per tick, as a ledger's block builder or Trillian's
- * sequencer do). It takes every committed event not chained yet, in (occurred_at, id) order, and gives
- * each the next seq, prev_hash = the head's hash, hash = SHA-256(prev_hash ‖ canonical(event)).
- * Because every visible unchained event is taken, an event committed late is chained later, never skipped.
+ * one, a PostgreSQL advisory lock lets one work per tick). It links the committed events after the chain
+ * head in `seq` order into the insert-only `audit_chain (seq, prev_hash, hash)`, with
+ * hash = SHA-256(prev_hash ‖ canonical(event)); it waits at a hole in `seq` until the transaction holding
+ * that number has ended, and steps over numbers of transactions that rolled back.
  *
- * The database enforces append-only (migrations/1764100000000-audit.ts): a trigger refuses UPDATE except
- * that one fill of empty chain columns, DELETE except retention's below a sealed checkpoint, and TRUNCATE.
- * What a superuser could still do by disabling the trigger, the chain shows: the integrity check
- * (AuditReader.verifyChain) names the first event that no longer verifies. docs/audit.md has the details.
+ * The database enforces append-only (migrations/1764300000000-audit-chain-table.ts): triggers refuse every
+ * UPDATE, a DELETE except retention's below a sealed checkpoint, TRUNCATE, and any insert behind the chain
+ * head. What a superuser could still do by disabling the triggers, the chain shows: the integrity check
+ * (AuditReader) names the first event that no longer verifies.
  *
  * Global, so that any module can inject AuditService without importing this one.
  */

@@ -5,8 +5,7 @@ import { ClientsController } from './clients.controller';
 import { ClientsRepository } from './clients.repository';
 import { ClientsService } from './clients.service';
 import { DevClientService } from './dev-client.service';
-import { ApiClient } from './entities/api-client.entity';
-import { ApiKey } from './entities/api-key.entity';
+import { CLIENTS_ENTITIES } from './entities';
 
 /**
  * Calling services (clients), their hashed API keys and scopes. Provides the global guard behind the auth
@@ -16,7 +15,7 @@ import { ApiKey } from './entities/api-key.entity';
  */
 @Global()
 @Module({
-  imports: [TypeOrmModule.forFeature([ApiClient, ApiKey])],
+  imports: [TypeOrmModule.forFeature(CLIENTS_ENTITIES)],
   controllers: [ClientsController],
   providers: [ClientsService, ClientsRepository, DevClientService, { provide: WebhookTargets, useExisting: ClientsRepository }],
   exports: [ClientsService, WebhookTargets],
