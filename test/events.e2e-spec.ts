@@ -1,0 +1,105 @@
+// The event bus and after-commit work against the real database: subscribers run inside the publisher's
+// transaction, after-commit work waits for COMMIT and never runs after a rollback.
+import { AuditService } from '../src/audit/audit.service';
+import { EventBus } from '../src/common/events';
+import { Transactions } from '../src/database/transactions';
+import { startTestApp, TestApp } from './support/app';
+import { createTestDatabase, TestDatabase } from './support/database';
+
+describe('events and after-commit work (real PostgreSQL)', () => {
+  let db: TestDatabase;
+  let t: TestApp;
+  let bus: EventBus;
+  let transactions: Transactions;
+  let audit: AuditService;
+  let clientId: string;
+  const started = (verificationId: string) => ({ verificationId, clientId, phoneE164: '+819012345678', channel: 'sms' as const, purpose: 'login', status: 'pending' as const, at: new Date() });
+  const eventsOf = (verificationId: string) => db.query<{ type: string }>(`SELECT type FROM audit_events WHERE verification_id = $1 ORDER BY seq`, [verificationId]);
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    t = await startTestApp(db.url);
+    bus = t.app.get(EventBus);
+    transactions = t.app.get(Transactions);
+    audit = t.app.get(AuditService);
+    clientId = (await t.createClient()).clientId;
+    // A subscriber that writes (an audit event) in the publisher's transaction, and one that fails on demand.
+    bus.subscribe('verification.started', 'spec.writer', async (tx, e) => {
+      await audit.record(tx, { type: 'spec.subscriber_wrote', actor: { type: 'system' }, clientId: e.clientId, verificationId: e.verificationId });
+    });
+    bus.subscribe('verification.started', 'spec.failer', (_tx, e) => {
+      if (e.verificationId.startsWith('vrf_FAIL')) throw new Error('subscriber refused');
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await db?.drop();
+  });
+
+  it("a subscriber's write commits with its publisher", async () => {
+    await transactions.run(async (tx) => {
+      await audit.record(tx, { type: 'spec.publisher_wrote', actor: { type: 'system' }, clientId, verificationId: 'vrf_COMMIT' });
+      await bus.publish(tx, 'verification.started', started('vrf_COMMIT'));
+    });
+    expect((await eventsOf('vrf_COMMIT')).map((e) => e.type)).toEqual(['spec.publisher_wrote', 'spec.subscriber_wrote']);
+  });
+
+  it("a subscriber's write rolls back with its publisher", async () => {
+    const err = await transactions
+      .run(async (tx) => {
+        await bus.publish(tx, 'verification.started', started('vrf_ROLLBACK'));
+        throw new Error('publisher fails after publishing');
+      })
+      .catch((e) => e);
+    expect(err.message).toBe('publisher fails after publishing');
+    expect(await eventsOf('vrf_ROLLBACK')).toEqual([]);
+  });
+
+  it("a throwing subscriber fails the publisher's transaction, with a log naming the event and the subscriber", async () => {
+    const err = await transactions
+      .run(async (tx) => {
+        await audit.record(tx, { type: 'spec.publisher_wrote', actor: { type: 'system' }, clientId, verificationId: 'vrf_FAIL1' });
+        await bus.publish(tx, 'verification.started', started('vrf_FAIL1'));
+      })
+      .catch((e) => e);
+    expect(err.message).toBe('subscriber refused');
+    expect(await eventsOf('vrf_FAIL1')).toEqual([]); // the publisher's own write and the first subscriber's are gone
+    const line = t.logs.map((l) => JSON.parse(l)).find((l) => l.subscriber === 'spec.failer');
+    expect(line).toMatchObject({ level: 50, event: 'verification.started', msg: expect.stringContaining("subscriber spec.failer of verification.started failed: the publisher's transaction is rolled back") });
+  });
+
+  it('after-commit work runs once the transaction committed, and never after a rollback', async () => {
+    const ran: string[] = [];
+    await transactions.run(async (tx) => {
+      tx.afterCommit(() => ran.push('committed'));
+      await tx.query('SELECT 1');
+      expect(ran).toEqual([]); // not before the commit
+    });
+    expect(ran).toEqual(['committed']);
+
+    await transactions
+      .run(async (tx) => {
+        tx.afterCommit(() => ran.push('rolled back'));
+        throw new Error('rollback');
+      })
+      .catch(() => undefined);
+    // a failing COMMIT (deferred write refused by the database) also runs nothing
+    const refused = await transactions
+      .run(async (tx) => {
+        tx.afterCommit(() => ran.push('commit failed'));
+        tx.defer(() => `INSERT INTO audit_chain (seq, prev_hash, hash) VALUES (-1, NULL, NULL)`);
+      })
+      .catch((e) => e);
+    expect(refused).toBeInstanceOf(Error);
+    expect(ran).toEqual(['committed']);
+  });
+
+  it('deferred writes of several owners run as one statement before the commit, and a later read sees them', async () => {
+    const seen = await transactions.run(async (tx) => {
+      audit.defer(tx, [{ type: 'spec.deferred', actor: { type: 'system' }, clientId, verificationId: 'vrf_DEFER' }]);
+      audit.defer(tx, [{ type: 'spec.deferred_too', actor: { type: 'system' }, clientId, verificationId: 'vrf_DEFER' }]);
+      return tx.query(`SELECT count(*)::int AS n FROM audit_events WHERE verification_id = 'vrf_DEFER'`);
+    });
+    expect(seen).toEqual([{ n: 2 }]);
+  });
+});
