@@ -1,27 +1,22 @@
 import { DataSource } from 'typeorm';
 import { AuditService } from '../src/audit/audit.service';
 import { waitUntilChained } from './support/audit';
-import { createTestDatabase, TestDatabase } from './support/database';
-import { startTestApp, TestApp } from './support/app';
-
+import type { TestDatabase } from './support/database';
+import type { TestApp } from './support/app';
+import { Stack, startStack } from './support/stack';
 
 describe('audit trail: concurrent writers on two instances (real PostgreSQL)', () => {
+  let stack: Stack;
   let db: TestDatabase;
   let one: TestApp;
   let two: TestApp;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
     // Both instances run their sequencer; the advisory lock lets one chain at a time.
-    const env = { AUDIT_SEQUENCER_INTERVAL_MS: '10', AUDIT_SEQUENCER_BATCH_SIZE: '7' };
-    one = await startTestApp(db.url, env);
-    two = await startTestApp(db.url, env);
+    stack = await startStack({ instances: 2, env: { AUDIT_SEQUENCER_INTERVAL_MS: '10', AUDIT_SEQUENCER_BATCH_SIZE: '7' } });
+    ({ db, apps: [one, two] } = stack);
   });
-  afterAll(async () => {
-    await one?.close();
-    await two?.close();
-    await db?.drop();
-  });
+  afterAll(async () => stack?.close());
 
   it('50 concurrent transactions from two instances end in one unbroken chain: none lost, none duplicated', async () => {
     const committed: string[] = [];

@@ -7,11 +7,12 @@ import { ChainVerifier, chainHash, GENESIS_HASH } from '../src/audit/audit-chain
 import { AuditRetention } from '../src/audit/audit-retention.service';
 import { fromExportLine, fromRow } from '../src/audit/audit-rows';
 import { chainAll, recordEvents, waitUntilChained } from './support/audit';
-import { createTestDatabase, TestDatabase } from './support/database';
+import type { TestDatabase } from './support/database';
 import { startTestApp, TestApp } from './support/app';
-
+import { Stack, startStack } from './support/stack';
 
 describe('audit trail: tamper evidence and the append-only table (real PostgreSQL)', () => {
+  let stack: Stack;
   let db: TestDatabase;
   let t: TestApp;
   let reader: { key: string };
@@ -19,8 +20,8 @@ describe('audit trail: tamper evidence and the append-only table (real PostgreSQ
   const archiveDir = mkdtempSync(join(tmpdir(), 'otp-audit-archive-'));
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startTestApp(db.url, { AUDIT_SEQUENCER_ENABLED: 'false', AUDIT_ARCHIVE_DIR: archiveDir, THROTTLE_LIMIT: '100000' });
+    stack = await startStack({ env: { AUDIT_SEQUENCER_ENABLED: 'false', AUDIT_ARCHIVE_DIR: archiveDir, THROTTLE_LIMIT: '100000' } });
+    ({ db, t } = stack);
     reader = await t.createClient(['audit:read']);
     await recordEvents(
       t,
@@ -37,10 +38,7 @@ describe('audit trail: tamper evidence and the append-only table (real PostgreSQ
     await chainAll(t);
     n = Number((await db.query<{ n: string }>(`SELECT max(seq) AS n FROM audit_events`))[0].n);
   });
-  afterAll(async () => {
-    await t?.close();
-    await db?.drop();
-  });
+  afterAll(async () => stack?.close());
 
   const integrity = async () => {
     const res = await t.request('GET', '/v1/admin/audit-events/integrity', { key: reader.key });

@@ -4,13 +4,16 @@ import { ChainVerifier } from '../src/audit/audit-chain';
 import { AuditExportLine, fromExportLine } from '../src/audit/audit-rows';
 import { AuditEventInput, AuditService } from '../src/audit/audit.service';
 import { chainAll, listAll, recordEvents, waitUntilChained } from './support/audit';
-import { createTestDatabase, TestDatabase } from './support/database';
-import { startTestApp, TestApp } from './support/app';
-
+import type { TestDatabase } from './support/database';
+import type { TestApp } from './support/app';
+import { expectProblem } from './support/problem';
+import { Stack, startStack } from './support/stack';
+import { sleep, waitFor } from './support/wait';
 
 const PHONES = ['+819012345678', '+14155552671', '+447911123456'];
 
 describe('audit trail: admin endpoints (real AppModule, real PostgreSQL)', () => {
+  let stack: Stack;
   let db: TestDatabase;
   let t: TestApp;
   let reader: { key: string; clientId: string; keyId: string };
@@ -18,9 +21,9 @@ describe('audit trail: admin endpoints (real AppModule, real PostgreSQL)', () =>
   let clients: string[];
 
   beforeAll(async () => {
-    db = await createTestDatabase();
     // The background sequencer is off in this instance: the tests chain explicitly, to control what is pending.
-    t = await startTestApp(db.url, { THROTTLE_LIMIT: '100000', AUDIT_SEQUENCER_ENABLED: 'false' });
+    stack = await startStack({ env: { THROTTLE_LIMIT: '100000', AUDIT_SEQUENCER_ENABLED: 'false' } });
+    ({ db, t } = stack);
     reader = await t.createClient(['audit:read']);
     clients = [(await t.createClient(['verifications:write'])).clientId, (await t.createClient(['verifications:write'])).clientId];
     const types = ['verification.created', 'verification.approved', 'message.sent', 'verification.locked'];
@@ -37,21 +40,12 @@ describe('audit trail: admin endpoints (real AppModule, real PostgreSQL)', () =>
       });
     }
     const ids = await recordEvents(t, inputs.slice(0, 31));
-    await new Promise((r) => setTimeout(r, 15)); // a clear time boundary for from/to
+    await sleep(15); // a clear time boundary for from/to
     ids.push(...(await recordEvents(t, inputs.slice(31))));
     seeded = inputs.map((e, i) => ({ ...e, id: ids[i] }));
     await chainAll(t);
   });
-  afterAll(async () => {
-    await t?.close();
-    await db?.drop();
-  });
-
-  const expectProblem = (res: { status: number; headers: Headers; body: any }, status: number, code: string) => {
-    expect(res.status).toBe(status);
-    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-    expect(res.body).toMatchObject({ status, code });
-  };
+  afterAll(async () => stack?.close());
 
   /**
    * The events matching a predicate, in the listing's order: newest first by seq (events not chained yet are
@@ -270,8 +264,7 @@ describe('audit trail: admin endpoints (real AppModule, real PostgreSQL)', () =>
 
 describe('audit trail: the background sequencer', () => {
   it('never skips an event whose transaction commits late: the chain waits at its number, and steps over numbers rolled back', async () => {
-    const db = await createTestDatabase();
-    const t = await startTestApp(db.url, { AUDIT_SEQUENCER_ENABLED: 'false' });
+    const { db, t, close } = await startStack({ env: { AUDIT_SEQUENCER_ENABLED: 'false' } });
     try {
       const ds = t.app.get(DataSource);
       const audit = t.app.get(AuditService);
@@ -285,7 +278,7 @@ describe('audit trail: the background sequencer', () => {
         lateId = await audit.record(m, { type: 'verification.created', actor: { type: 'system' }, data: { late: true } });
         await held;
       });
-      while (!lateId) await new Promise((r) => setTimeout(r, 2));
+      await waitFor(() => lateId, { intervalMs: 2, what: 'the late transaction to record its event' });
       // and one that takes the next number and rolls back
       await ds
         .transaction(async (m) => {
@@ -319,21 +312,18 @@ describe('audit trail: the background sequencer', () => {
       const { key } = await t.createClient(['audit:read']);
       expect((await t.request('GET', '/v1/admin/audit-events/integrity', { key })).body).toMatchObject({ ok: true });
     } finally {
-      await t.close();
-      await db.drop();
+      await close();
     }
   });
 
   it('chains a committed event within a second at the default interval, and stops with the app', async () => {
-    const db = await createTestDatabase();
-    const t = await startTestApp(db.url);
+    const { db, t, close } = await startStack();
     try {
       await recordEvents(t, [{ type: 'verification.created', actor: { type: 'system' } }]);
       const took = await waitUntilChained(db, 5000);
       expect(took).toBeLessThan(1000);
     } finally {
-      await t.close();
-      await db.drop();
+      await close();
     }
   });
 });

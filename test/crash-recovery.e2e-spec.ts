@@ -3,9 +3,9 @@ import { FakeServer, startFakeServer } from './support/fake-http';
 import { freePort } from './support/net';
 import { startTestApp } from './support/app';
 import { freshPhone } from './support/phones';
-import { MAIN, runBuilt, waitFor } from './support/process';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { MAIN, runBuilt, waitUntilReady } from './support/process';
+import { messagesTo, waitForMessage } from './support/scenario';
+import { sleep } from './support/wait';
 
 describe('crash recovery of the outbox (built service, killed with SIGKILL)', () => {
   let db: TestDatabase;
@@ -40,10 +40,9 @@ describe('crash recovery of the outbox (built service, killed with SIGKILL)', ()
       LOG_LEVEL: 'warn',
     });
     const base = `http://127.0.0.1:${port}`;
-    const ready = () => waitFor(async () => ((await fetch(`${base}/health/ready`)).status === 200 ? true : undefined), 30000, 'ready');
 
     const first = runBuilt(MAIN, env(`http://127.0.0.1:${deadPort}/sms`));
-    await ready();
+    await waitUntilReady(first, base);
     const phone = freshPhone();
     const res = await fetch(`${base}/v1/verifications`, {
       method: 'POST',
@@ -57,14 +56,14 @@ describe('crash recovery of the outbox (built service, killed with SIGKILL)', ()
     const [left] = await db.query<{ status: string; payload: Buffer | null }>(`SELECT status, payload FROM outbox WHERE verification_id = $1`, [id]);
     expect(['pending', 'sending']).toContain(left.status);
     expect(left.payload).not.toBeNull();
-    expect(sms.received.filter((r) => r.json?.to === phone)).toHaveLength(0);
+    expect(messagesTo(sms, phone)).toHaveLength(0);
 
     const second = runBuilt(MAIN, env(`${sms.url}/sms`));
     try {
-      await ready();
-      await waitFor(async () => (sms.received.some((r) => r.json?.to === phone) ? true : undefined), 20000, 'the message after restart');
+      await waitUntilReady(second, base);
+      await waitForMessage(sms, phone, { timeoutMs: 20000 });
       await sleep(1500); // several more polls: nothing is sent twice
-      expect(sms.received.filter((r) => r.json?.to === phone)).toHaveLength(1);
+      expect(messagesTo(sms, phone)).toHaveLength(1);
       const [row] = await db.query<{ status: string; payload: Buffer | null; delivery_status: string }>(
         `SELECT status, payload, delivery_status FROM outbox WHERE verification_id = $1`,
         [id],

@@ -1,26 +1,20 @@
-import { createTestDatabase, TestDatabase } from './support/database';
-import { startTestApp, TestApp } from './support/app';
+import type { TestDatabase } from './support/database';
+import type { TestApp } from './support/app';
+import { expectProblem } from './support/problem';
+import { Stack, startStack } from './support/stack';
 
 describe('service foundation (real AppModule, real PostgreSQL)', () => {
+  let stack: Stack;
   let db: TestDatabase;
   let t: TestApp;
   let admin: { key: string; clientId: string };
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startTestApp(db.url, { THROTTLE_LIMIT: '1000' });
+    stack = await startStack({ env: { THROTTLE_LIMIT: '1000' } });
+    ({ db, t } = stack);
     admin = await t.createClient(['admin']);
   });
-  afterAll(async () => {
-    await t?.close();
-    await db?.drop();
-  });
-
-  const expectProblem = (res: { status: number; headers: Headers; body: any }, status: number, code: string) => {
-    expect(res.status).toBe(status);
-    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-    expect(res.body).toMatchObject({ status, code, type: expect.stringContaining('/problems/'), title: expect.any(String) });
-  };
+  afterAll(async () => stack?.close());
 
   describe('authentication', () => {
     it('401 without a key, with a malformed header, with an unknown key', async () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { createTestDatabase, TestDatabase } from './support/database';
 import { freePort } from './support/net';
-import { CLI, MAIN, runBuilt, waitFor } from './support/process';
+import { CLI, MAIN, runBuilt, waitUntilReady } from './support/process';
 import { startTestApp } from './support/app';
 
 describe('the built program', () => {
@@ -45,11 +45,7 @@ describe('the built program', () => {
     // first start
     const first = runBuilt(MAIN, env);
     const started = Date.now();
-    try {
-      await waitFor(async () => ((await fetch(`${base}/health/ready`)).status === 200 ? true : undefined), 30000, '/health/ready');
-    } catch (err) {
-      throw new Error(`${String(err)}\nstdout: ${first.stdout()}\nstderr: ${first.stderr()}`, { cause: err });
-    }
+    await waitUntilReady(first, base);
     expect(Date.now() - started).toBeLessThan(30000);
     const key = /otp_[A-Za-z0-9]{12}_[A-Za-z0-9]{40}/.exec(first.stdout())?.[0];
     expect(key).toBeDefined();
@@ -82,7 +78,7 @@ describe('the built program', () => {
     // second start: same data, no new dev key printed, the old key still works
     const second = runBuilt(MAIN, env);
     try {
-      await waitFor(async () => ((await fetch(`${base}/health/ready`)).status === 200 ? true : undefined), 30000, '/health/ready (second start)');
+      await waitUntilReady(second, base, '/health/ready (second start)');
       expect(second.stdout()).not.toMatch(/otp_[A-Za-z0-9]{12}_/);
       const again = await fetch(`${base}/v1/admin/clients`, { headers: { authorization: `Bearer ${key}` } });
       expect(again.status).toBe(200);

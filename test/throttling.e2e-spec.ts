@@ -1,5 +1,6 @@
 import { createTestDatabase, TestDatabase } from './support/database';
-import { startTestApp } from './support/app';
+import { startStack } from './support/stack';
+import { sleep } from './support/wait';
 
 describe('rate limiting per API client', () => {
   let db: TestDatabase;
@@ -9,7 +10,7 @@ describe('rate limiting per API client', () => {
   });
 
   it('answers 429 problem+json with Retry-After past the limit, per client', async () => {
-    const t = await startTestApp(db.url, { THROTTLE_LIMIT: '3', THROTTLE_TTL_SECONDS: '30' });
+    const { t, close } = await startStack({ db, env: { THROTTLE_LIMIT: '3', THROTTLE_TTL_SECONDS: '30' } });
     try {
       const a = await t.createClient(['admin']);
       const b = await t.createClient(['admin']);
@@ -27,7 +28,7 @@ describe('rate limiting per API client', () => {
       // another client has its own budget
       expect((await t.request('GET', '/v1/admin/clients', { key: b.key })).status).toBe(200);
     } finally {
-      await t.close();
+      await close();
     }
   });
 
@@ -35,8 +36,7 @@ describe('rate limiting per API client', () => {
   // Needs a Redis server; CI sets TEST_REDIS_URL (see .ci/run). Without one the test is reported as skipped.
   (redisUrl ? it : it.skip)('two instances sharing PostgreSQL and Redis admit N requests per window in all, not 2N', async () => {
     const env = { THROTTLE_LIMIT: '10', THROTTLE_TTL_SECONDS: '60', REDIS_URL: redisUrl as string };
-    const one = await startTestApp(db.url, env);
-    const two = await startTestApp(db.url, env);
+    const { apps: [one, two], close } = await startStack({ db, instances: 2, env });
     try {
       const { key } = await one.createClient(['admin']);
       const results = await Promise.all(
@@ -45,25 +45,22 @@ describe('rate limiting per API client', () => {
       expect(results.filter((s) => s === 200)).toHaveLength(10);
       expect(results.filter((s) => s === 429)).toHaveLength(20);
     } finally {
-      await one.close();
-      await two.close();
+      await close();
     }
   });
 
   it('a key revoked on one instance is refused by another within the cache TTL', async () => {
-    const one = await startTestApp(db.url, { API_KEY_CACHE_TTL_SECONDS: '1' });
-    const two = await startTestApp(db.url, { API_KEY_CACHE_TTL_SECONDS: '1' });
+    const { apps: [one, two], close } = await startStack({ db, instances: 2, env: { API_KEY_CACHE_TTL_SECONDS: '1' } });
     try {
       const admin = await one.createClient(['admin']);
       const victim = await one.createClient(['admin']);
       expect((await two.request('GET', '/v1/admin/clients', { key: victim.key })).status).toBe(200);
       const del = await one.request('DELETE', `/v1/admin/clients/${victim.clientId}/keys/${victim.keyId}`, { key: admin.key });
       expect(del.status).toBe(200);
-      await new Promise((r) => setTimeout(r, 1100));
+      await sleep(1100);
       expect((await two.request('GET', '/v1/admin/clients', { key: victim.key })).status).toBe(401);
     } finally {
-      await one.close();
-      await two.close();
+      await close();
     }
   });
 });

@@ -1,12 +1,13 @@
-import { createTestDatabase, TestDatabase } from './support/database';
-import { FakeServer, startFakeServer } from './support/fake-http';
-import { startTestApp, TestApp } from './support/app';
+import type { TestDatabase } from './support/database';
+import type { FakeServer } from './support/fake-http';
+import type { TestApp } from './support/app';
 import { freshPhone } from './support/phones';
-
-const codeOf = (text: string) => /(\d{6})/.exec(text)?.[1] as string;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { createWebhookCaller, messagesTo, startVerification, webhooksFor } from './support/scenario';
+import { SmsStack, startSmsStack } from './support/stack';
+import { sleep } from './support/wait';
 
 describe('concurrency across two service instances on one database', () => {
+  let stack: SmsStack;
   let db: TestDatabase;
   let a: TestApp;
   let b: TestApp;
@@ -15,43 +16,14 @@ describe('concurrency across two service instances on one database', () => {
   let key: string;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    sms = await startFakeServer();
-    hooks = await startFakeServer();
-    const env = { SMS_PROVIDER: 'http', SMS_HTTP_URL: `${sms.url}/sms`, DATABASE_POOL_SIZE: '20', THROTTLE_LIMIT: '10000' };
-    a = await startTestApp(db.url, env);
-    b = await startTestApp(db.url, env);
-    const admin = await a.createClient(['admin']);
-    const res = await a.request('POST', '/v1/admin/clients', {
-      key: admin.key,
-      body: { name: 'bank', scopes: ['verifications:write', 'verifications:check'], webhookUrl: `${hooks.url}/hook` },
-    });
-    key = res.body.apiKey.key;
+    stack = await startSmsStack({ instances: 2, env: { DATABASE_POOL_SIZE: '20', THROTTLE_LIMIT: '10000' } });
+    ({ db, sms, hooks, apps: [a, b] } = stack);
+    ({ key } = await createWebhookCaller(a, hooks));
   });
-  afterAll(async () => {
-    await a?.close();
-    await b?.close();
-    await sms?.close();
-    await hooks?.close();
-    await db?.drop();
-  });
-
-  async function startOne(phone: string) {
-    const res = await a.request('POST', '/v1/verifications', { key, body: { phoneNumber: phone, purpose: 'login' } });
-    expect(res.status).toBe(201);
-    const msg = await (async () => {
-      for (let i = 0; i < 200; i++) {
-        const found = sms.received.find((r) => r.json?.to === phone);
-        if (found) return found;
-        await sleep(20);
-      }
-      throw new Error('no message for ' + phone);
-    })();
-    return { id: res.body.id as string, code: codeOf(msg.json.text) };
-  }
+  afterAll(async () => stack?.close());
 
   it('50 simultaneous checks with the right code: exactly one approved, one webhook', async () => {
-    const { id, code } = await startOne(freshPhone());
+    const { id, code } = await startVerification(a, sms, key);
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) => (i % 2 ? a : b).request('POST', `/v1/verifications/${id}/check`, { key, body: { code } })),
     );
@@ -60,14 +32,14 @@ describe('concurrency across two service instances on one database', () => {
     const rest = results.filter((r) => r !== approved[0]);
     expect(rest.every((r) => r.status === 409 && r.body.verificationStatus === 'approved')).toBe(true);
     await sleep(1500);
-    const webhooks = hooks.received.filter((h) => h.json?.data?.id === id);
+    const webhooks = webhooksFor(hooks, id);
     expect(webhooks.map((h) => h.json.type)).toEqual(['verification.approved']);
     const [row] = await db.query<{ status: string; attempts: number }>('SELECT status, attempts FROM verifications WHERE id = $1', [id]);
     expect(row).toEqual({ status: 'approved', attempts: 0 });
   });
 
   it('50 simultaneous wrong codes: counted exactly up to the limit, then locked', async () => {
-    const { id, code } = await startOne(freshPhone());
+    const { id, code } = await startVerification(a, sms, key);
     const wrong = code === '000000' ? '999999' : '000000';
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) => (i % 2 ? a : b).request('POST', `/v1/verifications/${id}/check`, { key, body: { code: wrong } })),
@@ -81,7 +53,7 @@ describe('concurrency across two service instances on one database', () => {
     const [row] = await db.query<{ status: string; attempts: number }>('SELECT status, attempts FROM verifications WHERE id = $1', [id]);
     expect(row).toEqual({ status: 'locked', attempts: 5 });
     await sleep(1000);
-    expect(hooks.received.filter((h) => h.json?.data?.id === id).map((h) => h.json.type)).toEqual(['verification.locked']);
+    expect(webhooksFor(hooks, id).map((h) => h.json.type)).toEqual(['verification.locked']);
   });
 
   it('20 simultaneous starts with one Idempotency-Key: one verification, one message, the same answer', async () => {
@@ -97,7 +69,7 @@ describe('concurrency across two service instances on one database', () => {
     expect(new Set(results.map((r) => r.text)).size).toBe(1);
     expect(await db.query('SELECT id FROM verifications WHERE phone_e164 = $1', [phone])).toHaveLength(1);
     await sleep(1000);
-    expect(sms.received.filter((r) => r.json?.to === phone)).toHaveLength(1);
+    expect(messagesTo(sms, phone)).toHaveLength(1);
 
     const reused = await a.request('POST', '/v1/verifications', { key, body: { ...body, purpose: 'login' }, headers: { 'idempotency-key': 'idem-20-at-once' } });
     expect(reused.status).toBe(409);

@@ -1,13 +1,13 @@
 import { createHmac } from 'node:crypto';
-import { createTestDatabase, TestDatabase } from './support/database';
-import { startFakeServer, FakeServer } from './support/fake-http';
-import { startTestApp, TestApp } from './support/app';
+import type { FakeServer } from './support/fake-http';
+import type { TestApp } from './support/app';
+import { codeOf, createWebhookCaller, startVerification } from './support/scenario';
+import { SmsStack, startSmsStack } from './support/stack';
 
 const PHONE = '+819012345678';
-const codeOf = (text: string) => /(\d{4,10})/.exec(text)?.[1] as string;
 
 describe('verification lifecycle over HTTP (real app, real PostgreSQL, fake SMS provider and webhook receiver)', () => {
-  let db: TestDatabase;
+  let stack: SmsStack;
   let t: TestApp;
   let sms: FakeServer;
   let hooks: FakeServer;
@@ -15,24 +15,11 @@ describe('verification lifecycle over HTTP (real app, real PostgreSQL, fake SMS 
   let webhookSecret: string;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    sms = await startFakeServer();
-    hooks = await startFakeServer();
-    t = await startTestApp(db.url, { SMS_PROVIDER: 'http', SMS_HTTP_URL: `${sms.url}/sms`, PHONE_SENDS_PER_15_MIN: '100', PHONE_SENDS_PER_24_H: '100', PHONE_CHECK_FAILURES_PER_HOUR: '100' });
-    const admin = await t.createClient(['admin']);
-    const created = await t.request('POST', '/v1/admin/clients', {
-      key: admin.key,
-      body: { name: 'bank', scopes: ['verifications:write', 'verifications:check'], webhookUrl: `${hooks.url}/hook` },
-    });
-    caller = { key: created.body.apiKey.key, clientId: created.body.id };
-    webhookSecret = created.body.webhookSecret;
+    stack = await startSmsStack({ env: { PHONE_SENDS_PER_15_MIN: '100', PHONE_SENDS_PER_24_H: '100', PHONE_CHECK_FAILURES_PER_HOUR: '100' } });
+    ({ t, sms, hooks } = stack);
+    ({ webhookSecret, ...caller } = await createWebhookCaller(t, hooks));
   });
-  afterAll(async () => {
-    await t?.close();
-    await sms?.close();
-    await hooks?.close();
-    await db?.drop();
-  });
+  afterAll(async () => stack?.close());
 
   it('start → the provider receives the code → check approves → a signed webhook arrives', async () => {
     const before = sms.received.length;
@@ -70,19 +57,18 @@ describe('verification lifecycle over HTTP (real app, real PostgreSQL, fake SMS 
   });
 
   it('wrong codes count down and lock at the limit; the right code no longer works', async () => {
-    const start = await t.request('POST', '/v1/verifications', { key: caller.key, body: { phoneNumber: PHONE, purpose: 'transfer' } });
-    const code = codeOf((await sms.waitFor(sms.received.length)).at(-1)!.json.text);
+    const { id, code } = await startVerification(t, sms, caller.key, { phoneNumber: PHONE, purpose: 'transfer' });
     const wrong = code === '000000' ? '111111' : '000000';
     const remaining = [];
     for (let i = 0; i < 5; i++) {
-      const r = await t.request('POST', `/v1/verifications/${start.body.id}/check`, { key: caller.key, body: { code: wrong } });
+      const r = await t.request('POST', `/v1/verifications/${id}/check`, { key: caller.key, body: { code: wrong } });
       expect(r.status).toBe(200);
       expect(r.body.valid).toBe(false);
       remaining.push(r.body.attemptsRemaining);
       if (i === 4) expect(r.body.status).toBe('locked');
     }
     expect(remaining).toEqual([4, 3, 2, 1, 0]);
-    const right = await t.request('POST', `/v1/verifications/${start.body.id}/check`, { key: caller.key, body: { code } });
+    const right = await t.request('POST', `/v1/verifications/${id}/check`, { key: caller.key, body: { code } });
     expect(right.status).toBe(409);
     expect(right.body.verificationStatus).toBe('locked');
   });

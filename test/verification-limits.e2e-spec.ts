@@ -1,23 +1,22 @@
-import { createTestDatabase, TestDatabase } from './support/database';
+import type { TestDatabase } from './support/database';
 import { FakeClock } from './support/fake-clock';
-import { startTestApp, TestApp } from './support/app';
+import type { TestApp } from './support/app';
 import { freshPhone } from './support/phones';
+import { Stack, startStack } from './support/stack';
 
 describe('validation and per-number limits of starts', () => {
+  let stack: Stack;
   let db: TestDatabase;
   let t: TestApp;
   let key: string;
   const clock = new FakeClock();
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startTestApp(db.url, { PHONE_SENDS_PER_15_MIN: '3', PHONE_SENDS_PER_24_H: '4', PHONE_CHECK_FAILURES_PER_HOUR: '3', OUTBOX_POLL_INTERVAL_MS: '3600000' }, clock);
+    stack = await startStack({ env: { PHONE_SENDS_PER_15_MIN: '3', PHONE_SENDS_PER_24_H: '4', PHONE_CHECK_FAILURES_PER_HOUR: '3', OUTBOX_POLL_INTERVAL_MS: '3600000' }, clock });
+    ({ db, t } = stack);
     key = (await t.createClient(['verifications:write', 'verifications:check'])).key;
   });
-  afterAll(async () => {
-    await t?.close();
-    await db?.drop();
-  });
+  afterAll(async () => stack?.close());
 
   const start = (body: Record<string, unknown>, k = key) => t.request('POST', '/v1/verifications', { key: k, body });
   const count = async () => Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM verifications'))[0].n);

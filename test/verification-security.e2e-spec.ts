@@ -1,10 +1,10 @@
 import { createTestDatabase, TestDatabase } from './support/database';
-import { FakeServer, startFakeServer } from './support/fake-http';
+import type { FakeServer } from './support/fake-http';
 import { startTestApp, TestApp, TestResponse } from './support/app';
 import { freshPhone } from './support/phones';
-
-const codeOf = (text: string) => /(\d{6})/.exec(text)?.[1] as string;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { codeOf, codeSentTo } from './support/scenario';
+import { SmsStack, startSmsStack } from './support/stack';
+import { waitFor } from './support/wait';
 
 describe('security of verifications', () => {
   let db: TestDatabase;
@@ -15,6 +15,7 @@ describe('security of verifications', () => {
   afterAll(async () => db?.drop());
 
   describe('with an HTTP SMS provider', () => {
+    let stack: SmsStack;
     let t: TestApp;
     let sms: FakeServer;
     let hooks: FakeServer;
@@ -22,17 +23,12 @@ describe('security of verifications', () => {
     let theirs: { key: string };
 
     beforeAll(async () => {
-      sms = await startFakeServer();
-      hooks = await startFakeServer();
-      t = await startTestApp(db.url, { SMS_PROVIDER: 'http', SMS_HTTP_URL: `${sms.url}/sms`, LOG_LEVEL: 'trace' });
+      stack = await startSmsStack({ db, env: { LOG_LEVEL: 'trace' } });
+      ({ t, sms, hooks } = stack);
       mine = await t.createClient(['verifications:write', 'verifications:check']);
       theirs = await t.createClient(['verifications:write', 'verifications:check']);
     });
-    afterAll(async () => {
-      await t?.close();
-      await sms?.close();
-      await hooks?.close();
-    });
+    afterAll(async () => stack?.close());
 
     it("another client's verification answers 404, exactly like a missing one", async () => {
       const res = await t.request('POST', '/v1/verifications', { key: mine.key, body: { phoneNumber: freshPhone(), purpose: 'login' } });
@@ -82,14 +78,7 @@ describe('security of verifications', () => {
       const phone = freshPhone();
       const keep = (r: TestResponse) => (answers.push(r), r);
       const start = keep(await t.request('POST', '/v1/verifications', { key: mine.key, body: { phoneNumber: phone, purpose: 'transfer', codeLength: 8, transaction: { amount: '150000', currency: 'JPY', payee: 'ACME' }, callbackUrl: `${hooks.url}/h` } }));
-      const waitCode = async (n: number) => {
-        for (let i = 0; i < 300; i++) {
-          const got = sms.received.filter((r) => r.json?.to === phone);
-          if (got.length >= n) return /(\d{8})/.exec(got[n - 1].json.text)![1];
-          await sleep(10);
-        }
-        throw new Error('no code');
-      };
+      const waitCode = (nth: number) => codeSentTo(sms, phone, { nth, length: 8 });
       codes.push(await waitCode(1));
       // the stored rows hold no code while the verification is pending
       const pendingDump = JSON.stringify(await db.query('SELECT * FROM verifications WHERE id = $1', [start.body.id])) + JSON.stringify(await db.query('SELECT * FROM outbox'));
@@ -108,11 +97,9 @@ describe('security of verifications', () => {
       keep(await t.request('POST', `/v1/verifications/${start.body.id}/check`, { key: mine.key, body: { code: codes[1] } }));
       keep(await t.request('GET', `/v1/verifications/${start.body.id}`, { key: mine.key }));
       await hooks.waitFor(1);
-      for (let i = 0; i < 300; i++) {
-        const pending = await db.query(`SELECT 1 FROM outbox WHERE verification_id = $1 AND status <> 'done'`, [start.body.id]);
-        if (pending.length === 0) break;
-        await sleep(10);
-      }
+      await waitFor(async () => (await db.query(`SELECT 1 FROM outbox WHERE verification_id = $1 AND status <> 'done'`, [start.body.id])).length === 0, {
+        what: `every outbox row of ${start.body.id} to be done`,
+      });
 
       const everything = [
         ...answers.map((a) => a.text),
@@ -145,16 +132,17 @@ describe('security of verifications', () => {
         const phone = freshPhone();
         const start = await t.request('POST', '/v1/verifications', { key, body: { phoneNumber: phone, purpose: 'login', locale: 'en' } });
         expect(start.status).toBe(201);
-        let inbox: TestResponse | undefined;
-        for (let i = 0; i < 100; i++) {
-          inbox = await t.request('GET', `/v1/dev/messages?phoneNumber=${encodeURIComponent(phone)}`, { key });
-          if (inbox.body.items.length) break;
-          await sleep(10);
-        }
-        expect(inbox!.status).toBe(200);
-        expect(inbox!.body.items[0]).toMatchObject({ to: phone, channel: 'sms' });
-        const code = codeOf(inbox!.body.items[0].body);
-        expect(inbox!.body.items[0].body).toContain('Never share this code');
+        const inbox = await waitFor(
+          async () => {
+            const res = await t.request('GET', `/v1/dev/messages?phoneNumber=${encodeURIComponent(phone)}`, { key });
+            return res.body.items.length > 0 && res;
+          },
+          { what: `a message to ${phone} in the development inbox` },
+        );
+        expect(inbox.status).toBe(200);
+        expect(inbox.body.items[0]).toMatchObject({ to: phone, channel: 'sms' });
+        const code = codeOf(inbox.body.items[0].body, 6);
+        expect(inbox.body.items[0].body).toContain('Never share this code');
         const ok = await t.request('POST', `/v1/verifications/${start.body.id}/check`, { key, body: { code } });
         expect(ok.body.status).toBe('approved');
         // the console provider logs that it sent, to a masked number, without the text

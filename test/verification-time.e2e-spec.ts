@@ -1,15 +1,15 @@
 import { ExpirySweeper } from '../src/verification/expiry-sweeper';
 import { OutboxDispatcher } from '../src/gateway/outbox.dispatcher';
-import { createTestDatabase, TestDatabase } from './support/database';
-import { FakeServer, startFakeServer } from './support/fake-http';
+import type { TestDatabase } from './support/database';
+import { FakeServer, whileAnswering } from './support/fake-http';
 import { FakeClock } from './support/fake-clock';
-import { startTestApp, TestApp } from './support/app';
-import { freshPhone } from './support/phones';
-
-const codeOf = (text: string) => /(\d{6})/.exec(text)?.[1] as string;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import type { TestApp } from './support/app';
+import { codeSentTo, createWebhookCaller, messagesTo, postVerification, startVerification, waitForMessage, webhooksFor } from './support/scenario';
+import { SmsStack, startSmsStack } from './support/stack';
+import { sleep, waitFor } from './support/wait';
 
 describe('time: expiry, resend cooldowns, sweeper, webhook retries (injected clock)', () => {
+  let stack: SmsStack;
   let db: TestDatabase;
   let t: TestApp;
   let sms: FakeServer;
@@ -18,54 +18,26 @@ describe('time: expiry, resend cooldowns, sweeper, webhook retries (injected clo
   const clock = new FakeClock();
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    sms = await startFakeServer();
-    hooks = await startFakeServer();
     // Timers effectively off: the test drives the dispatcher and the sweeper itself.
-    t = await startTestApp(db.url, { SMS_PROVIDER: 'http', SMS_HTTP_URL: `${sms.url}/sms`, OUTBOX_POLL_INTERVAL_MS: '3600000', EXPIRY_SWEEP_INTERVAL_MS: '3600000' }, clock);
-    const admin = await t.createClient(['admin']);
-    const res = await t.request('POST', '/v1/admin/clients', {
-      key: admin.key,
-      body: { name: 'bank', scopes: ['verifications:write', 'verifications:check'], webhookUrl: `${hooks.url}/hook` },
-    });
-    key = res.body.apiKey.key;
+    stack = await startSmsStack({ env: { OUTBOX_POLL_INTERVAL_MS: '3600000', EXPIRY_SWEEP_INTERVAL_MS: '3600000' }, clock });
+    ({ db, t, sms, hooks } = stack);
+    ({ key } = await createWebhookCaller(t, hooks));
   });
-  afterAll(async () => {
-    await t?.close();
-    await sms?.close();
-    await hooks?.close();
-    await db?.drop();
-  });
+  afterAll(async () => stack?.close());
 
-  async function start(body: Record<string, unknown> = {}) {
-    const phone = freshPhone();
-    const res = await t.request('POST', '/v1/verifications', { key, body: { phoneNumber: phone, purpose: 'login', ...body } });
-    expect(res.status).toBe(201);
-    return { id: res.body.id as string, phone, body: res.body, code: await lastCode(phone) };
-  }
-  async function lastCode(phone: string, count = 1) {
-    for (let i = 0; i < 200; i++) {
-      const found = sms.received.filter((r) => r.json?.to === phone);
-      if (found.length >= count) return codeOf(found[count - 1].json.text);
-      await sleep(10);
-    }
-    throw new Error('no message');
-  }
+  const start = (body: Record<string, unknown> = {}) => startVerification(t, sms, key, body);
+  const lastCode = (phone: string, nth: number) => codeSentTo(sms, phone, { nth });
   /** Waits until no outbox row is mid-send, so the dispatcher has recorded every outcome. */
-  async function settled() {
-    for (let i = 0; i < 500; i++) {
-      const [{ n }] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox WHERE status = 'sending'`);
-      if (n === 0) return;
-      await sleep(10);
-    }
-    throw new Error('outbox did not settle');
-  }
+  const settled = () =>
+    waitFor(async () => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox WHERE status = 'sending'`))[0].n === 0, {
+      what: 'the outbox to settle (no row sending)',
+    });
   const get = async (id: string) => (await t.request('GET', `/v1/verifications/${id}`, { key })).body;
   const check = (id: string, code: string) => t.request('POST', `/v1/verifications/${id}/check`, { key, body: { code } });
 
   it('expires at the second: pending 1 ms before expiresAt, expired at it; a check then is 409 expired', async () => {
     const v = await start({ ttlSeconds: 60 });
-    expect(v.body.expiresAt).toBe(new Date(clock.now().getTime() + 60000).toISOString());
+    expect(v.res.body.expiresAt).toBe(new Date(clock.now().getTime() + 60000).toISOString());
     clock.advance(59999);
     expect((await get(v.id)).status).toBe('pending');
     clock.advance(1);
@@ -127,23 +99,23 @@ describe('time: expiry, resend cooldowns, sweeper, webhook retries (injected clo
     const rows = await db.query<{ id: string; status: string }>('SELECT id, status FROM verifications WHERE id = ANY($1) ORDER BY id', [[one.id, two.id]]);
     expect(rows.find((r) => r.id === one.id)?.status).toBe('expired');
     expect(rows.find((r) => r.id === two.id)?.status).toBe('pending');
-    for (let i = 0; i < 300 && !hooks.received.some((h) => h.json?.data?.id === one.id); i++) await sleep(10);
+    await waitFor(() => webhooksFor(hooks, one.id).length > 0, { what: `a webhook about ${one.id}` });
     await settled();
-    const sent = hooks.received.filter((h) => h.json?.data?.id === one.id);
+    const sent = webhooksFor(hooks, one.id);
     expect(sent.map((h) => h.json.type)).toEqual(['verification.expired']);
     expect(sent[0].json.data.status).toBe('expired');
   });
 
   it('webhooks: retried with backoff on 500, every try recorded, stop at the first 2xx', async () => {
     const failures = new Set<number>();
-    hooks.respond = (_req, index) => {
+    const failTwice: FakeServer['respond'] = (_req, index) => {
       if (failures.size < 2 && !failures.has(index)) {
         failures.add(index);
         return { status: 500 };
       }
       return { status: 204 };
     };
-    try {
+    await whileAnswering(hooks, failTwice, async () => {
       const v = await start();
       const before = hooks.received.length;
       expect((await check(v.id, v.code)).body.status).toBe('approved');
@@ -174,19 +146,14 @@ describe('time: expiry, resend cooldowns, sweeper, webhook retries (injected clo
       ]);
       const [row] = await db.query<{ status: string; payload: Buffer | null }>(`SELECT status, payload FROM outbox WHERE verification_id = $1 AND kind = 'webhook'`, [v.id]);
       expect(row).toEqual({ status: 'done', payload: null });
-    } finally {
-      hooks.respond = () => ({ status: 200, body: {} });
-    }
+    });
   });
 
   it('a message no provider accepts is retried with backoff, then the verification fails and the caller is told', async () => {
-    sms.respond = () => ({ status: 503 });
-    try {
-      const phone = freshPhone();
-      const res = await t.request('POST', '/v1/verifications', { key, body: { phoneNumber: phone, purpose: 'login' } });
-      expect(res.status).toBe(201);
-      const tries = () => sms.received.filter((r) => r.json?.to === phone).length;
-      for (let i = 0; i < 300 && tries() < 1; i++) await sleep(10);
+    await whileAnswering(sms, () => ({ status: 503 }), async () => {
+      const { id, phone } = await postVerification(t, key);
+      const tries = () => messagesTo(sms, phone).length;
+      await waitFor(() => tries() >= 1, { what: `the first try to send to ${phone}` });
       await settled();
       expect(tries()).toBe(1);
       const dispatcher = t.app.get(OutboxDispatcher);
@@ -200,27 +167,22 @@ describe('time: expiry, resend cooldowns, sweeper, webhook retries (injected clo
         expect(tries()).toBe(before + 1);
       }
       expect(tries()).toBe(4); // MESSAGE_MAX_ATTEMPTS
-      const got = await get(res.body.id);
+      const got = await get(id);
       expect(got.status).toBe('failed');
       expect(got.delivery).toMatchObject({ status: 'failed', attempts: 4 });
-      for (let i = 0; i < 300 && !hooks.received.some((h) => h.json?.data?.id === res.body.id); i++) await sleep(10);
-      expect(hooks.received.filter((h) => h.json?.data?.id === res.body.id).map((h) => h.json.type)).toEqual(['verification.failed']);
-      const events = (await db.query<{ type: string }>('SELECT type FROM audit_events WHERE verification_id = $1', [res.body.id])).map((e) => e.type);
+      await waitFor(() => webhooksFor(hooks, id).length > 0, { what: `a webhook about ${id}` });
+      expect(webhooksFor(hooks, id).map((h) => h.json.type)).toEqual(['verification.failed']);
+      const events = (await db.query<{ type: string }>('SELECT type FROM audit_events WHERE verification_id = $1', [id])).map((e) => e.type);
       expect(events).toEqual(expect.arrayContaining(['message.failed', 'verification.failed']));
-      expect((await db.query<{ payload: Buffer | null }>(`SELECT payload FROM outbox WHERE verification_id = $1 AND kind = 'sms'`, [res.body.id]))[0].payload).toBeNull();
-    } finally {
-      sms.respond = (_req, i) => ({ status: 200, body: { id: `fake-${i}` } });
-    }
+      expect((await db.query<{ payload: Buffer | null }>(`SELECT payload FROM outbox WHERE verification_id = $1 AND kind = 'sms'`, [id]))[0].payload).toBeNull();
+    });
   });
 
   it('a late outcome from an instance whose lease ran out does not overwrite the row another instance finished', async () => {
-    sms.respond = () => ({ status: 500 });
-    try {
-      const phone = freshPhone();
-      const res = await t.request('POST', '/v1/verifications', { key, body: { phoneNumber: phone, purpose: 'login' } });
-      expect(res.status).toBe(201);
+    await whileAnswering(sms, () => ({ status: 500 }), async () => {
+      const { id, phone } = await postVerification(t, key);
       await settled();
-      const [row] = await db.query<any>(`SELECT id, kind, verification_id, client_id, payload, attempts, max_attempts, segments, status FROM outbox WHERE verification_id = $1`, [res.body.id]);
+      const [row] = await db.query<any>(`SELECT id, kind, verification_id, client_id, payload, attempts, max_attempts, segments, status FROM outbox WHERE verification_id = $1`, [id]);
       expect(row).toMatchObject({ status: 'pending', attempts: 1 });
       // As if attempt 1 were still in flight on a stalled instance: its try is not recorded yet, and
       // another instance took the row over after the lease ran out (attempt 2) and delivered it.
@@ -228,29 +190,24 @@ describe('time: expiry, resend cooldowns, sweeper, webhook retries (injected clo
       await db.query(`UPDATE outbox SET status = 'done', attempts = 2, payload = NULL, delivery_status = 'sent' WHERE id = $1`, [row.id]);
       // the first instance, still holding its attempt-1 copy, now records a retryable failure
       const dispatcher = t.app.get(OutboxDispatcher);
-      dispatcher.dispatchSoon([{ ...row, attempts: 1 }]);
-      await sms.waitFor(sms.received.filter((r) => r.json?.to === phone).length + 1);
-      for (let i = 0; i < 100; i++) {
-        const n = await db.query(`SELECT 1 FROM outbox_attempts WHERE outbox_id = $1`, [row.id]);
-        if (n.length >= 1) break;
-        await sleep(10);
-      }
+      dispatcher.dispatchSoon({ ...row, attempts: 1 });
+      await waitForMessage(sms, phone, { nth: messagesTo(sms, phone).length + 1 });
+      await waitFor(async () => (await db.query(`SELECT 1 FROM outbox_attempts WHERE outbox_id = $1`, [row.id])).length >= 1, {
+        what: 'the late try to be recorded in outbox_attempts',
+      });
       await sleep(50);
       const [after] = await db.query<{ status: string; attempts: number }>(`SELECT status, attempts FROM outbox WHERE id = $1`, [row.id]);
       expect(after).toEqual({ status: 'done', attempts: 2 });
-    } finally {
-      sms.respond = (_req, i) => ({ status: 200, body: { id: `fake-${i}` } });
-    }
+    });
   });
 
   it('webhooks: a receiver that always fails gets 9 tries over more than an hour, then the row is failed', async () => {
-    hooks.respond = () => ({ status: 503 });
-    try {
+    await whileAnswering(hooks, () => ({ status: 503 }), async () => {
       const v = await start();
       const startedAt = clock.now().getTime();
       expect((await check(v.id, v.code)).body.status).toBe('approved');
-      const mine = () => hooks.received.filter((h) => h.json?.data?.id === v.id);
-      for (let i = 0; i < 200 && mine().length < 1; i++) await sleep(10);
+      const mine = () => webhooksFor(hooks, v.id);
+      await waitFor(() => mine().length >= 1, { what: `a webhook about ${v.id}` });
       await settled();
       const dispatcher = t.app.get(OutboxDispatcher);
       for (let i = 0; i < 12; i++) {
@@ -269,8 +226,6 @@ describe('time: expiry, resend cooldowns, sweeper, webhook retries (injected clo
       );
       expect(times).toHaveLength(9);
       expect(times[5].attempted_at.getTime() - startedAt).toBeGreaterThanOrEqual(3600 * 1000);
-    } finally {
-      hooks.respond = () => ({ status: 200, body: {} });
-    }
+    });
   });
 });

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../../src/app.factory';
 import { ClientsService } from '../../src/clients/clients.service';
-import { Scope, SCOPES } from '../../src/clients/scopes';
+import { Scope, SCOPES } from '../../src/common/auth';
 import { AppConfig } from '../../src/config/app-config';
 import { Clock } from '../../src/common/clock';
 

@@ -3,6 +3,7 @@ import { AuditSequencer } from '../../src/audit/audit-sequencer.service';
 import { AuditEventInput, AuditService } from '../../src/audit/audit.service';
 import type { TestApp } from './app';
 import type { TestDatabase } from './database';
+import { waitFor } from './wait';
 
 /** Records events through the real AuditService, each in its own transaction (as a business module would). */
 export async function recordEvents(t: TestApp, events: AuditEventInput[]): Promise<string[]> {
@@ -18,15 +19,18 @@ export async function chainAll(t: TestApp): Promise<number> {
   return t.app.get(AuditSequencer).drain();
 }
 
-/** Waits until the background sequencers have chained every committed event. */
+/** Waits until the background sequencers have chained every committed event; returns how long that took. */
 export async function waitUntilChained(db: TestDatabase, timeoutMs = 10_000): Promise<number> {
   const started = Date.now();
-  for (;;) {
-    const [{ n }] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_events WHERE seq > (SELECT seq FROM audit_chain_head WHERE id = 1)`);
-    if (n === 0) return Date.now() - started;
-    if (Date.now() - started > timeoutMs) throw new Error(`${n} audit events still unchained after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  let n = -1;
+  await waitFor(
+    async () => {
+      [{ n }] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_events WHERE seq > (SELECT seq FROM audit_chain_head WHERE id = 1)`);
+      return n === 0;
+    },
+    { timeoutMs, what: () => `the sequencers to chain every event (${n} still unchained)` },
+  );
+  return Date.now() - started;
 }
 
 /** Every page of a listing, following nextCursor. */

@@ -1,4 +1,5 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { waitFor } from './wait';
 
 export interface Received {
   method: string;
@@ -27,14 +28,8 @@ export async function startFakeServer(): Promise<FakeServer> {
     url: '',
     received,
     respond: () => ({ status: 200, body: { id: `fake-${++counter}` } }),
-    async waitFor(count, timeoutMs = 10000) {
-      const deadline = Date.now() + timeoutMs;
-      while (received.length < count) {
-        if (Date.now() > deadline) throw new Error(`fake server got ${received.length} requests, expected ${count}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      return received;
-    },
+    waitFor: (count, timeoutMs = 10000) =>
+      waitFor(() => received.length >= count && received, { timeoutMs, intervalMs: 20, what: () => `${count} requests to the fake server (got ${received.length})` }),
     close: () =>
       new Promise<void>((resolve) => {
         for (const res of hanging) res.destroy();
@@ -66,4 +61,15 @@ export async function startFakeServer(): Promise<FakeServer> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   fake.url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   return fake;
+}
+
+/** Runs `fn` while `server` answers with `respond`, then puts the earlier answers back (also when `fn` fails). */
+export async function whileAnswering<T>(server: FakeServer, respond: FakeServer['respond'], fn: () => Promise<T>): Promise<T> {
+  const earlier = server.respond;
+  server.respond = respond;
+  try {
+    return await fn();
+  } finally {
+    server.respond = earlier;
+  }
 }

@@ -1,5 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { waitFor } from './wait';
 
 export const ROOT = resolve(__dirname, '../..');
 export const MAIN = resolve(ROOT, 'dist/src/main.js');
@@ -27,12 +28,11 @@ export function runBuilt(script: string, env: Record<string, string>, args: stri
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
-export async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
+/** Waits until the program answers 200 on /health/ready; on timeout the error carries its output so far. */
+export async function waitUntilReady(run: Spawned, baseUrl: string, what = '/health/ready', timeoutMs = 30_000): Promise<void> {
+  try {
+    await waitFor(async () => (await fetch(`${baseUrl}/health/ready`)).status === 200, { timeoutMs, intervalMs: 200, ignoreErrors: true, what });
+  } catch (err) {
+    throw new Error(`${String(err)}\nstdout: ${run.stdout()}\nstderr: ${run.stderr()}`, { cause: err });
   }
 }
