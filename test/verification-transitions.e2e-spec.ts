@@ -4,7 +4,8 @@
 import { Transactions } from '../src/database/transactions';
 import { STATUSES, VerificationStatus } from '../src/issuance/dto/verification.view';
 import { TRANSITIONS, TransitionName } from '../src/issuance/verification-transitions';
-import { VerificationRow, VerificationsRepository } from '../src/issuance/verifications.repository';
+import type { Verification } from '../src/issuance/verification';
+import { VerificationsRepository } from '../src/issuance/verifications.repository';
 import { startTestApp, TestApp } from './support/app';
 import { createTestDatabase, TestDatabase } from './support/database';
 
@@ -34,17 +35,17 @@ describe('verification status transitions: every SQL guard matches the declared 
   /** A verification in `status`; expired (expires_at before NOW) or not. */
   async function rowIn(status: VerificationStatus, expired: boolean): Promise<string> {
     const id = `vrf_T${String(++n).padStart(4, '0')}`;
-    const row: VerificationRow = {
-      id, client_id: clientId, phone_e164: '+819012345678', country: 'JP', channel: 'sms', purpose: 'login', locale: 'ja', status,
-      code_hmac: HMAC, code_key_id: 'k1', code_length: 6, ttl_seconds: 300, attempts: 0, max_attempts: 2, sends: 1, max_sends: 5,
-      expires_at: new Date(NOW.getTime() + (expired ? -1000 : 300_000)), resend_available_at: NOW, transaction: null, reference: null,
-      callback_url: null, risk: { decision: 'allow', reasons: [] }, created_at: NOW, updated_at: NOW, approved_at: null,
+    const row: Verification = {
+      id, clientId: clientId, phoneE164: '+819012345678', country: 'JP', channel: 'sms', purpose: 'login', locale: 'ja', status,
+      codeHmac: HMAC, codeKeyId: 'k1', codeLength: 6, ttlSeconds: 300, attempts: 0, maxAttempts: 2, sends: 1, maxSends: 5,
+      expiresAt: new Date(NOW.getTime() + (expired ? -1000 : 300_000)), resendAvailableAt: NOW, transaction: null, reference: null,
+      callbackUrl: null, risk: { decision: 'allow', reasons: [] }, createdAt: NOW, updatedAt: NOW, approvedAt: null,
     };
     await transactions.run(async (tx) => repo.insert(tx, row));
     return id;
   }
 
-  const methods: Record<TransitionName, { expired: boolean; run: (id: string) => Promise<VerificationRow | undefined> }> = {
+  const methods: Record<TransitionName, { expired: boolean; run: (id: string) => Promise<Verification | undefined> }> = {
     approve: { expired: false, run: (id) => transactions.run((tx) => repo.recordCheck(tx, id, HMAC, true, NOW)) },
     wrongCode: { expired: false, run: (id) => transactions.run((tx) => repo.recordCheck(tx, id, HMAC, false, NOW)) },
     resend: {

@@ -24,8 +24,8 @@ export class CodeHasher {
   }
 
   /** Constant-time: whether `code` (with the transaction presented) is the stored one. */
-  matches(stored: { id: string; code_key_id: string; code_hmac: Buffer }, code: string, tx: BoundTransaction | null): boolean {
-    const key = this.keys.get(stored.code_key_id);
-    return !!key && hmacEquals(codeHmac(key, stored.id, code, tx), stored.code_hmac);
+  matches(stored: { id: string; codeKeyId: string; codeHmac: Buffer }, code: string, tx: BoundTransaction | null): boolean {
+    const key = this.keys.get(stored.codeKeyId);
+    return !!key && hmacEquals(codeHmac(key, stored.id, code, tx), stored.codeHmac);
   }
 }

@@ -16,7 +16,7 @@ describe('IssuanceService (in-memory repositories)', () => {
     const row = t.verifications.rows.get(res.body.id)!;
     const code = t.outbox.codeOf(res.body.id);
     expect(code).toMatch(/^\d{6}$/);
-    expect(row.code_hmac.toString('hex')).not.toContain(Buffer.from(code).toString('hex'));
+    expect(row.codeHmac.toString('hex')).not.toContain(Buffer.from(code).toString('hex'));
     expect(t.hasher.matches(row, code, null)).toBe(true);
     expect(t.outbox.messages[0].payload.to).toBe('+819012345678');
     expect(t.outbox.dispatched.map((r) => r.id)).toEqual([t.outbox.messages[0].row.id]);
@@ -59,7 +59,7 @@ describe('IssuanceService (in-memory repositories)', () => {
     const transaction = { amount: '150000', currency: 'jpy', payee: 'ACME Ltd' };
     const res = await t.sut.start(principal({ maxCheckAttempts: 3 }), { ...start, transaction });
     const row = t.verifications.rows.get(res.body.id)!;
-    expect(row.max_attempts).toBe(3);
+    expect(row.maxAttempts).toBe(3);
     expect(row.transaction).toEqual({ amount: '150000', currency: 'JPY', payee: 'ACME Ltd' });
     expect(t.outbox.messages[0].payload.body).toContain('ACME Ltd');
     expect(t.hasher.matches(row, t.outbox.codeOf(row.id), null)).toBe(false);

@@ -20,7 +20,8 @@ import { MessageComposer } from './message-composer';
 import { assertReachable, startInput } from './start-input';
 import { effectiveStatus, OPEN_STATUSES } from './verification-transitions';
 import { toVerificationView, VerificationViews } from './verification-views';
-import { VerificationRow, VerificationsRepository } from './verifications.repository';
+import type { Verification } from './verification';
+import { VerificationsRepository } from './verifications.repository';
 
 export type StartResult = StoredAnswer;
 
@@ -81,32 +82,32 @@ export class IssuanceService {
       const hashed = this.hasher.hash(id, code, input.transaction);
       const ttl = dto.ttlSeconds ?? 300;
       const screening = assessment.decision === 'screen';
-      const row: VerificationRow = {
+      const row: Verification = {
         id,
-        client_id: clientId,
-        phone_e164: input.phone.e164,
+        clientId: clientId,
+        phoneE164: input.phone.e164,
         country: input.phone.country ?? null,
         channel: input.channel,
         purpose: dto.purpose,
         locale: dto.locale ?? 'ja',
         status: screening ? 'screening' : 'pending',
-        code_hmac: hashed.hmac,
-        code_key_id: hashed.keyId,
-        code_length: code.length,
-        ttl_seconds: ttl,
+        codeHmac: hashed.hmac,
+        codeKeyId: hashed.keyId,
+        codeLength: code.length,
+        ttlSeconds: ttl,
         attempts: 0,
-        max_attempts: ctx.principal.maxCheckAttempts ?? this.config.issuance.maxAttempts,
+        maxAttempts: ctx.principal.maxCheckAttempts ?? this.config.issuance.maxAttempts,
         sends: screening ? 0 : 1,
-        max_sends: this.config.issuance.maxSends,
-        expires_at: new Date(now.getTime() + ttl * 1000),
-        resend_available_at: this.nextResendAt(now, 1),
+        maxSends: this.config.issuance.maxSends,
+        expiresAt: new Date(now.getTime() + ttl * 1000),
+        resendAvailableAt: this.nextResendAt(now, 1),
         transaction: input.transaction,
         reference: dto.reference ?? null,
-        callback_url: input.callbackUrl,
+        callbackUrl: input.callbackUrl,
         risk: assessment,
-        created_at: now,
-        updated_at: now,
-        approved_at: null,
+        createdAt: now,
+        updatedAt: now,
+        approvedAt: null,
       };
       // The message was just queued: its delivery state is known without reading it back.
       const body = toVerificationView(row, now, screening ? null : { status: 'queued', provider: null, attempts: 1, updatedAt: now.toISOString() });
@@ -120,7 +121,7 @@ export class IssuanceService {
           actor: { type: 'client', id: ctx.principal.keyId },
           clientId,
           verificationId: id,
-          phoneNumber: row.phone_e164,
+          phoneNumber: row.phoneE164,
           ip: ctx.ip,
           data: {
             status: row.status, channel: row.channel, purpose: row.purpose, locale: row.locale, codeLength: code.length, ttlSeconds: ttl,
@@ -132,7 +133,7 @@ export class IssuanceService {
       if (idempotencyKey) this.idempotency.saveAnswer(tx, clientId, idempotencyKey, answer);
       this.audit.defer(tx, events);
       await this.events.publish(tx, 'verification.started', {
-        verificationId: id, clientId, phoneE164: row.phone_e164, channel: row.channel, purpose: row.purpose, status: screening ? 'screening' : 'pending', at: now,
+        verificationId: id, clientId, phoneE164: row.phoneE164, channel: row.channel, purpose: row.purpose, status: screening ? 'screening' : 'pending', at: now,
       });
       return answer;
     });
@@ -149,26 +150,26 @@ export class IssuanceService {
       const row = await this.verifications.findOwn(tx, id, ctx.principal.clientId, true);
       const status = effectiveStatus(row, now);
       if (status !== 'pending') throw notPending(status);
-      if (row.sends >= row.max_sends) {
-        throw new ProblemException(429, 'max_sends_reached', `This verification has sent its ${row.max_sends} codes; start a new one.`);
+      if (row.sends >= row.maxSends) {
+        throw new ProblemException(429, 'max_sends_reached', `This verification has sent its ${row.maxSends} codes; start a new one.`);
       }
-      if (now < row.resend_available_at) {
-        const wait = Math.ceil((row.resend_available_at.getTime() - now.getTime()) / 1000);
-        throw new ProblemException(429, 'resend_too_soon', `A new code can be sent at ${row.resend_available_at.toISOString()}.`, {
-          resendAvailableAt: row.resend_available_at.toISOString(),
+      if (now < row.resendAvailableAt) {
+        const wait = Math.ceil((row.resendAvailableAt.getTime() - now.getTime()) / 1000);
+        throw new ProblemException(429, 'resend_too_soon', `A new code can be sent at ${row.resendAvailableAt.toISOString()}.`, {
+          resendAvailableAt: row.resendAvailableAt.toISOString(),
           headers: { 'Retry-After': String(wait) },
         });
       }
-      await this.risk.screenResend(tx, row.phone_e164, now);
+      await this.risk.screenResend(tx, row.phoneE164, now);
       const channel = dto.channel ?? row.channel;
-      if (channel !== row.channel) assertReachable(parsePhone(row.phone_e164), channel);
-      const code = generateCode(row.code_length);
+      if (channel !== row.channel) assertReachable(parsePhone(row.phoneE164), channel);
+      const code = generateCode(row.codeLength);
       const hashed = this.hasher.hash(row.id, code, row.transaction);
       const sends = row.sends + 1;
       const updated = await this.verifications.resend(
         tx,
         row.id,
-        { codeHmac: hashed.hmac, codeKeyId: hashed.keyId, channel, sends, expiresAt: new Date(now.getTime() + row.ttl_seconds * 1000), resendAvailableAt: this.nextResendAt(now, sends) },
+        { codeHmac: hashed.hmac, codeKeyId: hashed.keyId, channel, sends, expiresAt: new Date(now.getTime() + row.ttlSeconds * 1000), resendAvailableAt: this.nextResendAt(now, sends) },
         now,
       );
       if (!updated) throw notPending(row.status); // not reached: the row is locked and was pending
@@ -179,9 +180,9 @@ export class IssuanceService {
         {
           type: 'verification.resent',
           actor: { type: 'client', id: ctx.principal.keyId },
-          clientId: row.client_id,
+          clientId: row.clientId,
           verificationId: row.id,
-          phoneNumber: row.phone_e164,
+          phoneNumber: row.phoneE164,
           ip: ctx.ip,
           data: { channel, send: sends, codeKeyId: hashed.keyId, attemptsUsed: row.attempts },
         },
@@ -203,9 +204,9 @@ export class IssuanceService {
         {
           type: 'verification.canceled',
           actor: { type: 'client', id: ctx.principal.keyId },
-          clientId: row.client_id,
+          clientId: row.clientId,
           verificationId: row.id,
-          phoneNumber: row.phone_e164,
+          phoneNumber: row.phoneE164,
           ip: ctx.ip,
           data: { previousStatus: row.status },
         },
@@ -215,23 +216,23 @@ export class IssuanceService {
   }
 
   /** Queues the code message (counted as a send to the number) and returns its audit event. */
-  private queueCode(tx: Tx, row: VerificationRow, code: string, now: Date, keyId: string): AuditEventInput {
+  private queueCode(tx: Tx, row: Verification, code: string, now: Date, keyId: string): AuditEventInput {
     const { body, segments } = this.composer.compose(row, code);
-    this.risk.recordSend(tx, row.phone_e164, row.id, now);
+    this.risk.recordSend(tx, row.phoneE164, row.id, now);
     const message = this.outbox.queueMessage(tx, {
       channel: row.channel,
       verificationId: row.id,
-      clientId: row.client_id,
-      payload: { to: row.phone_e164, body, locale: row.locale },
+      clientId: row.clientId,
+      payload: { to: row.phoneE164, body, locale: row.locale },
       segments,
       now,
     });
     return {
       type: 'message.queued',
       actor: { type: 'client', id: keyId },
-      clientId: row.client_id,
+      clientId: row.clientId,
       verificationId: row.id,
-      phoneNumber: row.phone_e164,
+      phoneNumber: row.phoneE164,
       data: { outboxId: message.id, channel: row.channel, segments, send: row.sends },
     };
   }

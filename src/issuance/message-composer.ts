@@ -10,7 +10,7 @@ export class MessageComposer {
   constructor(private readonly config: AppConfig) {}
 
   compose(
-    v: { channel: 'sms' | 'voice'; locale: 'ja' | 'en'; ttl_seconds: number; purpose: string; transaction: BoundTransaction | null },
+    v: { channel: 'sms' | 'voice'; locale: 'ja' | 'en'; ttlSeconds: number; purpose: string; transaction: BoundTransaction | null },
     code: string,
   ): { body: string; segments: number | null } {
     const body = renderMessage({
@@ -18,7 +18,7 @@ export class MessageComposer {
       locale: v.locale,
       serviceName: this.config.issuance.serviceName,
       code,
-      ttlSeconds: v.ttl_seconds,
+      ttlSeconds: v.ttlSeconds,
       purpose: v.purpose,
       transaction: v.transaction,
       webOtpDomain: v.channel === 'sms' ? this.config.issuance.webOtpDomain : undefined,

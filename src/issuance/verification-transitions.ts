@@ -31,6 +31,6 @@ export function fromGuard(...names: TransitionName[]): string {
 }
 
 /** The status a caller sees: an open verification past its expiry reads as expired. */
-export function effectiveStatus(row: { status: VerificationStatus; expires_at: Date }, now: Date): VerificationStatus {
-  return OPEN_STATUSES.includes(row.status) && row.expires_at.getTime() <= now.getTime() ? 'expired' : row.status;
+export function effectiveStatus(row: { status: VerificationStatus; expiresAt: Date }, now: Date): VerificationStatus {
+  return OPEN_STATUSES.includes(row.status) && row.expiresAt.getTime() <= now.getTime() ? 'expired' : row.status;
 }

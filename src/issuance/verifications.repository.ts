@@ -4,10 +4,11 @@ import type { Queryable, Tx } from '../common/tx';
 import type { RiskAssessment } from '../risk/risk.port';
 import type { BoundTransaction } from './codes';
 import type { VerificationStatus } from './dto/verification.view';
+import type { Verification } from './verification';
 import { fromGuard } from './verification-transitions';
 
-/** A verification row as stored (snake_case from SQL). Stays inside issuance and verification. */
-export interface VerificationRow {
+/** The row as stored (snake_case from SQL); it never leaves this file. */
+interface VerificationRow {
   id: string;
   client_id: string;
   phone_e164: string;
@@ -35,36 +36,48 @@ export interface VerificationRow {
   approved_at: Date | null;
 }
 
+function toVerification(r: VerificationRow | undefined): Verification | undefined {
+  if (!r) return undefined;
+  return {
+    id: r.id, clientId: r.client_id, phoneE164: r.phone_e164, country: r.country, channel: r.channel, purpose: r.purpose, locale: r.locale,
+    status: r.status, codeHmac: r.code_hmac, codeKeyId: r.code_key_id, codeLength: r.code_length, ttlSeconds: r.ttl_seconds,
+    attempts: r.attempts, maxAttempts: r.max_attempts, sends: r.sends, maxSends: r.max_sends, expiresAt: r.expires_at,
+    resendAvailableAt: r.resend_available_at, transaction: r.transaction, reference: r.reference, callbackUrl: r.callback_url,
+    risk: r.risk, createdAt: r.created_at, updatedAt: r.updated_at, approvedAt: r.approved_at,
+  };
+}
+
 /**
  * All SQL on `verifications`. Status changes are guarded UPDATEs whose guard comes from the declared
  * transition table; each returns the changed row, or undefined when the guard did not hold.
  */
 @Injectable()
 export class VerificationsRepository {
-  insert(tx: Tx, row: VerificationRow): void {
+  insert(tx: Tx, v: Verification): void {
     tx.defer(
       (p) => `INSERT INTO verifications (id, client_id, phone_e164, country, channel, purpose, locale, status, code_hmac, code_key_id, code_length,
                                           ttl_seconds, max_attempts, sends, max_sends, expires_at, resend_available_at, transaction, reference,
                                           callback_url, risk, created_at, updated_at)
                VALUES (${[
-                 row.id, row.client_id, row.phone_e164, row.country, row.channel, row.purpose, row.locale, row.status, row.code_hmac, row.code_key_id,
-                 row.code_length, row.ttl_seconds, row.max_attempts, row.sends, row.max_sends, row.expires_at, row.resend_available_at,
-               ].map(p).join(', ')}, ${p(row.transaction ? JSON.stringify(row.transaction) : null)}::jsonb, ${p(row.reference)}, ${p(row.callback_url)},
-                       ${p(JSON.stringify(row.risk))}::jsonb, ${p(row.created_at)}, ${p(row.updated_at)})`,
+                 v.id, v.clientId, v.phoneE164, v.country, v.channel, v.purpose, v.locale, v.status, v.codeHmac, v.codeKeyId,
+                 v.codeLength, v.ttlSeconds, v.maxAttempts, v.sends, v.maxSends, v.expiresAt, v.resendAvailableAt,
+               ].map(p).join(', ')}, ${p(v.transaction ? JSON.stringify(v.transaction) : null)}::jsonb, ${p(v.reference)}, ${p(v.callbackUrl)},
+                       ${p(JSON.stringify(v.risk))}::jsonb, ${p(v.createdAt)}, ${p(v.updatedAt)})`,
     );
   }
 
   /** The caller's own verification, or 404 (another client's id answers exactly like a missing one). */
-  async findOwn(q: Queryable, id: string, clientId: string, forUpdate = false): Promise<VerificationRow> {
+  async findOwn(q: Queryable, id: string, clientId: string, forUpdate = false): Promise<Verification> {
     const rows: VerificationRow[] = await q.query(`SELECT * FROM verifications WHERE id = $1 AND client_id = $2${forUpdate ? ' FOR UPDATE' : ''}`, [id, clientId]);
-    if (!rows[0]) throw Problems.notFound(`No verification ${id}.`);
-    return rows[0];
+    const found = toVerification(rows[0]);
+    if (!found) throw Problems.notFound(`No verification ${id}.`);
+    return found;
   }
 
   /** The row, locked until the transaction ends (undefined if there is none). */
-  async lock(tx: Tx, id: string): Promise<VerificationRow | undefined> {
+  async lock(tx: Tx, id: string): Promise<Verification | undefined> {
     const rows: VerificationRow[] = await tx.query(`SELECT * FROM verifications WHERE id = $1 FOR UPDATE`, [id]);
-    return rows[0];
+    return toVerification(rows[0]);
   }
 
   /**
@@ -72,7 +85,7 @@ export class VerificationsRepository {
    * by the code version compared against, so across instances a right code approves at most once and wrong
    * codes count exactly up to the limit.
    */
-  async recordCheck(tx: Tx, id: string, comparedHmac: Buffer, matched: boolean, now: Date): Promise<VerificationRow | undefined> {
+  async recordCheck(tx: Tx, id: string, comparedHmac: Buffer, matched: boolean, now: Date): Promise<Verification | undefined> {
     const [[row]]: [VerificationRow[], number] = await tx.query(
       `UPDATE verifications
           SET status = CASE WHEN $3 THEN 'approved' WHEN attempts + 1 >= max_attempts THEN 'locked' ELSE 'pending' END,
@@ -83,7 +96,7 @@ export class VerificationsRepository {
         RETURNING *`,
       [id, comparedHmac, matched, now],
     );
-    return row;
+    return toVerification(row);
   }
 
   /** A fresh code (the attempt budget is not reset: a resend buys no new guesses). */
@@ -92,31 +105,31 @@ export class VerificationsRepository {
     id: string,
     next: { codeHmac: Buffer; codeKeyId: string; channel: 'sms' | 'voice'; sends: number; expiresAt: Date; resendAvailableAt: Date },
     now: Date,
-  ): Promise<VerificationRow | undefined> {
+  ): Promise<Verification | undefined> {
     const [[row]]: [VerificationRow[], number] = await tx.query(
       `UPDATE verifications SET code_hmac = $2, code_key_id = $3, channel = $4, sends = $5, expires_at = $6, resend_available_at = $7, updated_at = $8
         WHERE id = $1 AND ${fromGuard('resend')} RETURNING *`,
       [id, next.codeHmac, next.codeKeyId, next.channel, next.sends, next.expiresAt, next.resendAvailableAt, now],
     );
-    return row;
+    return toVerification(row);
   }
 
-  async cancel(tx: Tx, id: string, now: Date): Promise<VerificationRow | undefined> {
+  async cancel(tx: Tx, id: string, now: Date): Promise<Verification | undefined> {
     const [[row]]: [VerificationRow[], number] = await tx.query(`UPDATE verifications SET status = 'canceled', updated_at = $2 WHERE id = $1 AND ${fromGuard('cancel')} RETURNING *`, [id, now]);
-    return row;
+    return toVerification(row);
   }
 
   /** One open verification past its expiry. */
-  async expire(tx: Tx, id: string, now: Date): Promise<VerificationRow | undefined> {
+  async expire(tx: Tx, id: string, now: Date): Promise<Verification | undefined> {
     const [[row]]: [VerificationRow[], number] = await tx.query(
       `UPDATE verifications SET status = 'expired', updated_at = $2 WHERE id = $1 AND ${fromGuard('expire')} AND expires_at <= $2 RETURNING *`,
       [id, now],
     );
-    return row;
+    return toVerification(row);
   }
 
   /** Up to `limit` open verifications past their expiry, claimed with SKIP LOCKED so that instances sweep together. */
-  async expireDue(tx: Tx, now: Date, limit: number): Promise<VerificationRow[]> {
+  async expireDue(tx: Tx, now: Date, limit: number): Promise<Verification[]> {
     const [rows]: [VerificationRow[], number] = await tx.query(
       `UPDATE verifications SET status = 'expired', updated_at = $1
         WHERE id IN (SELECT id FROM verifications WHERE ${fromGuard('expire')} AND expires_at <= $1
@@ -124,11 +137,11 @@ export class VerificationsRepository {
         RETURNING *`,
       [now, limit],
     );
-    return rows;
+    return rows.map((r) => toVerification(r) as Verification);
   }
 
-  async markFailed(tx: Tx, id: string, now: Date): Promise<VerificationRow | undefined> {
+  async markFailed(tx: Tx, id: string, now: Date): Promise<Verification | undefined> {
     const [[row]]: [VerificationRow[], number] = await tx.query(`UPDATE verifications SET status = 'failed', updated_at = $2 WHERE id = $1 AND ${fromGuard('fail')} RETURNING *`, [id, now]);
-    return row;
+    return toVerification(row);
   }
 }

@@ -4,7 +4,7 @@ import type { Tx } from '../common/tx';
 import { WebhookTargets } from '../common/webhook-targets';
 import { OutboxService } from '../gateway/outbox.service';
 import { VerificationViews } from '../issuance/verification-views';
-import type { VerificationRow } from '../issuance/verifications.repository';
+import type { Verification } from '../issuance/verification';
 
 export type WebhookType =
   | 'verification.approved'
@@ -29,13 +29,13 @@ export class ResultWebhooks {
   ) {}
 
   /** `clientWebhookUrl`: the client's URL when the caller knows it (null: it has none), so nothing is read for nothing. */
-  async enqueue(tx: Tx, row: VerificationRow, type: WebhookType, now: Date, clientWebhookUrl?: string | null): Promise<void> {
-    if (!row.callback_url && clientWebhookUrl === null) return;
-    const target = await this.targets.webhookTargetOf(tx, row.client_id);
-    const url = row.callback_url ?? target?.url;
+  async enqueue(tx: Tx, row: Verification, type: WebhookType, now: Date, clientWebhookUrl?: string | null): Promise<void> {
+    if (!row.callbackUrl && clientWebhookUrl === null) return;
+    const target = await this.targets.webhookTargetOf(tx, row.clientId);
+    const url = row.callbackUrl ?? target?.url;
     if (!url || !target) return;
     const eventId = newId('evt', now.getTime());
     const body = JSON.stringify({ id: eventId, type, createdAt: now.toISOString(), data: await this.views.view(tx, row, now) });
-    this.outbox.queueWebhook(tx, { verificationId: row.id, clientId: row.client_id, payload: { url, secret: target.secret, body, eventId, type }, now });
+    this.outbox.queueWebhook(tx, { verificationId: row.id, clientId: row.clientId, payload: { url, secret: target.secret, body, eventId, type }, now });
   }
 }

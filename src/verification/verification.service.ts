@@ -9,7 +9,8 @@ import { OutboxService } from '../gateway/outbox.service';
 import { CodeHasher } from '../issuance/code-hasher';
 import { notPending, RequestContext } from '../issuance/issuance.service';
 import { effectiveStatus } from '../issuance/verification-transitions';
-import { VerificationRow, VerificationsRepository } from '../issuance/verifications.repository';
+import type { Verification } from '../issuance/verification';
+import { VerificationsRepository } from '../issuance/verifications.repository';
 import { CheckResultView, CheckVerificationDto } from './dto/check.dto';
 import { ResultWebhooks } from './result-webhooks';
 
@@ -41,9 +42,9 @@ export class VerificationService implements OnModuleInit {
     for (let round = 0; ; round++) {
       const now = this.clock.now();
       const row = await this.verifications.findOwn(this.transactions.reader, id, ctx.principal.clientId);
-      if (dto.code.length !== row.code_length) {
-        throw new ProblemException(400, 'validation_failed', `code must be exactly ${row.code_length} digits.`, {
-          errors: [{ field: 'code', message: `must be exactly ${row.code_length} digits` }],
+      if (dto.code.length !== row.codeLength) {
+        throw new ProblemException(400, 'validation_failed', `code must be exactly ${row.codeLength} digits.`, {
+          errors: [{ field: 'code', message: `must be exactly ${row.codeLength} digits` }],
         });
       }
       const status = effectiveStatus(row, now);
@@ -52,11 +53,11 @@ export class VerificationService implements OnModuleInit {
 
       const matched = this.hasher.matches(row, dto.code, dto.transaction ?? null);
       const updated = await this.transactions.run(async (tx) => {
-        const changed = await this.verifications.recordCheck(tx, row.id, row.code_hmac, matched, now);
+        const changed = await this.verifications.recordCheck(tx, row.id, row.codeHmac, matched, now);
         if (changed) await this.recordOutcome(tx, ctx, changed, matched, !!dto.transaction, now);
         return changed;
       });
-      if (updated) return { id: updated.id, status: updated.status, valid: matched, attemptsRemaining: Math.max(0, updated.max_attempts - updated.attempts) };
+      if (updated) return { id: updated.id, status: updated.status, valid: matched, attemptsRemaining: Math.max(0, updated.maxAttempts - updated.attempts) };
       // The row changed between the read and the UPDATE: approved, locked, canceled or expired by another
       // request (answer with its status), or a resend replaced the code (compare again with the new one).
       if (round >= 3) throw new ProblemException(409, 'conflict', 'The verification changed while it was being checked; retry.');
@@ -64,15 +65,15 @@ export class VerificationService implements OnModuleInit {
   }
 
   /** The audit events, domain events and result webhook of one decided check (its writes join one statement). */
-  private async recordOutcome(tx: Tx, ctx: RequestContext, updated: VerificationRow, matched: boolean, transactionPresented: boolean, now: Date): Promise<void> {
-    const base = { actor: { type: 'client' as const, id: ctx.principal.keyId }, clientId: updated.client_id, verificationId: updated.id, phoneNumber: updated.phone_e164, ip: ctx.ip };
-    const subject = { verificationId: updated.id, clientId: updated.client_id, phoneE164: updated.phone_e164, at: now };
+  private async recordOutcome(tx: Tx, ctx: RequestContext, updated: Verification, matched: boolean, transactionPresented: boolean, now: Date): Promise<void> {
+    const base = { actor: { type: 'client' as const, id: ctx.principal.keyId }, clientId: updated.clientId, verificationId: updated.id, phoneNumber: updated.phoneE164, ip: ctx.ip };
+    const subject = { verificationId: updated.id, clientId: updated.clientId, phoneE164: updated.phoneE164, at: now };
     const events: AuditEventInput[] = [];
     if (matched) {
       events.push({ ...base, type: 'verification.approved', data: { attempts: updated.attempts + 1 } });
       await this.events.publish(tx, 'verification.approved', { ...subject, channel: updated.channel });
     } else {
-      events.push({ ...base, type: 'verification.check_failed', data: { attemptsRemaining: updated.max_attempts - updated.attempts, transactionPresented } });
+      events.push({ ...base, type: 'verification.check_failed', data: { attemptsRemaining: updated.maxAttempts - updated.attempts, transactionPresented } });
       await this.events.publish(tx, 'verification.check_failed', subject);
       if (updated.status === 'locked') {
         events.push({ ...base, type: 'verification.locked', data: { attempts: updated.attempts } });
@@ -92,14 +93,14 @@ export class VerificationService implements OnModuleInit {
     });
   }
 
-  async onExpired(tx: Tx, row: VerificationRow, now: Date): Promise<void> {
+  async onExpired(tx: Tx, row: Verification, now: Date): Promise<void> {
     await this.audit.record(tx, {
       type: 'verification.expired',
       actor: { type: 'system', id: 'expiry' },
-      clientId: row.client_id,
+      clientId: row.clientId,
       verificationId: row.id,
-      phoneNumber: row.phone_e164,
-      data: { attempts: row.attempts, sends: row.sends, expiresAt: row.expires_at.toISOString() },
+      phoneNumber: row.phoneE164,
+      data: { attempts: row.attempts, sends: row.sends, expiresAt: row.expiresAt.toISOString() },
     });
     await this.webhooks.enqueue(tx, row, 'verification.expired', now);
   }
@@ -117,9 +118,9 @@ export class VerificationService implements OnModuleInit {
     await this.audit.record(tx, {
       type: 'verification.failed',
       actor: { type: 'system', id: 'dispatcher' },
-      clientId: row.client_id,
+      clientId: row.clientId,
       verificationId: row.id,
-      phoneNumber: row.phone_e164,
+      phoneNumber: row.phoneE164,
       data: { outboxId: e.outboxId, channel: e.channel },
     });
     await this.webhooks.enqueue(tx, row, 'verification.failed', e.at);

@@ -18,7 +18,8 @@ import { IssuanceService, RequestContext } from '../../src/issuance/issuance.ser
 import { MessageComposer } from '../../src/issuance/message-composer';
 import { TRANSITIONS, TransitionName } from '../../src/issuance/verification-transitions';
 import { VerificationViews } from '../../src/issuance/verification-views';
-import type { VerificationRow, VerificationsRepository } from '../../src/issuance/verifications.repository';
+import type { Verification } from '../../src/issuance/verification';
+import type { VerificationsRepository } from '../../src/issuance/verifications.repository';
 import type { RiskAssessment, RiskScreener, ScreeningInput } from '../../src/risk/risk.port';
 import { ResultWebhooks } from '../../src/verification/result-webhooks';
 import { VerificationService } from '../../src/verification/verification.service';
@@ -55,17 +56,17 @@ export class FakeTransactions implements Pick<Transactions, 'reader' | 'run' | '
   }
 }
 
-const allowed = (name: TransitionName, row: VerificationRow) => (TRANSITIONS[name].from as readonly string[]).includes(row.status);
+const allowed = (name: TransitionName, row: Verification) => (TRANSITIONS[name].from as readonly string[]).includes(row.status);
 
 /** Verifications in a Map, following the declared transition table as the SQL does. Rows written in a transaction that rolls back stay (unit tests check answers, not rollback). */
 export class FakeVerifications implements VerificationsRepository {
-  readonly rows = new Map<string, VerificationRow>();
-  insert(_tx: Tx, row: VerificationRow): void {
+  readonly rows = new Map<string, Verification>();
+  insert(_tx: Tx, row: Verification): void {
     this.rows.set(row.id, { ...row });
   }
-  async findOwn(_q: unknown, id: string, clientId: string): Promise<VerificationRow> {
+  async findOwn(_q: unknown, id: string, clientId: string): Promise<Verification> {
     const row = this.rows.get(id);
-    if (!row || row.client_id !== clientId) {
+    if (!row || row.clientId !== clientId) {
       throw Problems.notFound(`No verification ${id}.`);
     }
     return { ...row };
@@ -74,36 +75,36 @@ export class FakeVerifications implements VerificationsRepository {
     const row = this.rows.get(id);
     return row && { ...row };
   }
-  private change(id: string, name: TransitionName, ok: (row: VerificationRow) => boolean, apply: (row: VerificationRow) => void) {
+  private change(id: string, name: TransitionName, ok: (row: Verification) => boolean, apply: (row: Verification) => void) {
     const row = this.rows.get(id);
     if (!row || !allowed(name, row) || !ok(row)) return undefined;
     apply(row);
     return { ...row };
   }
   async recordCheck(_tx: Tx, id: string, comparedHmac: Buffer, matched: boolean, now: Date) {
-    return this.change(id, matched ? 'approve' : 'wrongCode', (r) => r.expires_at > now && r.code_hmac.equals(comparedHmac), (r) => {
-      if (matched) Object.assign(r, { status: 'approved', approved_at: now });
-      else Object.assign(r, { attempts: r.attempts + 1, status: r.attempts + 1 >= r.max_attempts ? 'locked' : 'pending' });
-      r.updated_at = now;
+    return this.change(id, matched ? 'approve' : 'wrongCode', (r) => r.expiresAt > now && r.codeHmac.equals(comparedHmac), (r) => {
+      if (matched) Object.assign(r, { status: 'approved', approvedAt: now });
+      else Object.assign(r, { attempts: r.attempts + 1, status: r.attempts + 1 >= r.maxAttempts ? 'locked' : 'pending' });
+      r.updatedAt = now;
     });
   }
   async resend(_tx: Tx, id: string, next: { codeHmac: Buffer; codeKeyId: string; channel: 'sms' | 'voice'; sends: number; expiresAt: Date; resendAvailableAt: Date }, now: Date) {
     return this.change(id, 'resend', () => true, (r) =>
-      Object.assign(r, { code_hmac: next.codeHmac, code_key_id: next.codeKeyId, channel: next.channel, sends: next.sends, expires_at: next.expiresAt, resend_available_at: next.resendAvailableAt, updated_at: now }),
+      Object.assign(r, { codeHmac: next.codeHmac, codeKeyId: next.codeKeyId, channel: next.channel, sends: next.sends, expiresAt: next.expiresAt, resendAvailableAt: next.resendAvailableAt, updatedAt: now }),
     );
   }
   async cancel(_tx: Tx, id: string, now: Date) {
-    return this.change(id, 'cancel', () => true, (r) => Object.assign(r, { status: 'canceled', updated_at: now }));
+    return this.change(id, 'cancel', () => true, (r) => Object.assign(r, { status: 'canceled', updatedAt: now }));
   }
   async expire(_tx: Tx, id: string, now: Date) {
-    return this.change(id, 'expire', (r) => r.expires_at <= now, (r) => Object.assign(r, { status: 'expired', updated_at: now }));
+    return this.change(id, 'expire', (r) => r.expiresAt <= now, (r) => Object.assign(r, { status: 'expired', updatedAt: now }));
   }
   async expireDue(tx: Tx, now: Date, limit: number) {
-    const due = [...this.rows.values()].filter((r) => allowed('expire', r) && r.expires_at <= now).slice(0, limit);
-    return (await Promise.all(due.map((r) => this.expire(tx, r.id, now)))).filter((r): r is VerificationRow => !!r);
+    const due = [...this.rows.values()].filter((r) => allowed('expire', r) && r.expiresAt <= now).slice(0, limit);
+    return (await Promise.all(due.map((r) => this.expire(tx, r.id, now)))).filter((r): r is Verification => !!r);
   }
   async markFailed(_tx: Tx, id: string, now: Date) {
-    return this.change(id, 'fail', () => true, (r) => Object.assign(r, { status: 'failed', updated_at: now }));
+    return this.change(id, 'fail', () => true, (r) => Object.assign(r, { status: 'failed', updatedAt: now }));
   }
 }
 
