@@ -30,6 +30,11 @@ export interface RequestContext {
   ip: string | null;
 }
 
+/** An audit event by the calling client's API key about verification `v`. */
+export function clientEvent(ctx: RequestContext, v: Verification, type: string, data: Record<string, unknown>): AuditEventInput {
+  return { type, actor: { type: 'client', id: ctx.principal.keyId }, clientId: v.clientId, verificationId: v.id, phoneNumber: v.phoneE164, ip: ctx.ip, data };
+}
+
 export function notPending(status: string): ProblemException {
   return new ProblemException(409, 'verification_not_pending', `The verification is ${status}; only pending verifications can change.`, { verificationStatus: status });
 }
@@ -115,19 +120,11 @@ export class IssuanceService {
 
       // Everything this start writes joins one statement: the row, the message, the audit events, the answer.
       this.verifications.insert(tx, row);
-      const events: AuditEventInput[] = [
-        {
-          type: 'verification.created',
-          actor: { type: 'client', id: ctx.principal.keyId },
-          clientId,
-          verificationId: id,
-          phoneNumber: row.phoneE164,
-          ip: ctx.ip,
-          data: {
-            status: row.status, channel: row.channel, purpose: row.purpose, locale: row.locale, codeLength: code.length, ttlSeconds: ttl,
-            codeKeyId: hashed.keyId, risk: assessment, transaction: row.transaction, reference: row.reference, idempotencyKey: idempotencyKey ?? null,
-          },
-        },
+      const events = [
+        clientEvent(ctx, row, 'verification.created', {
+          status: row.status, channel: row.channel, purpose: row.purpose, locale: row.locale, codeLength: code.length, ttlSeconds: ttl,
+          codeKeyId: hashed.keyId, risk: assessment, transaction: row.transaction, reference: row.reference, idempotencyKey: idempotencyKey ?? null,
+        }),
       ];
       if (!screening) events.push(this.queueCode(tx, row, code, now, ctx.principal.keyId));
       if (idempotencyKey) this.idempotency.saveAnswer(tx, clientId, idempotencyKey, answer);
@@ -176,18 +173,7 @@ export class IssuanceService {
       // An older message still waiting for a retry would bring a code that no longer works: it is not sent.
       this.outbox.supersedeQueued(tx, row.id, now);
       const queued = this.queueCode(tx, updated, code, now, ctx.principal.keyId);
-      this.audit.defer(tx, [
-        {
-          type: 'verification.resent',
-          actor: { type: 'client', id: ctx.principal.keyId },
-          clientId: row.clientId,
-          verificationId: row.id,
-          phoneNumber: row.phoneE164,
-          ip: ctx.ip,
-          data: { channel, send: sends, codeKeyId: hashed.keyId, attemptsUsed: row.attempts },
-        },
-        queued,
-      ]);
+      this.audit.defer(tx, [clientEvent(ctx, row, 'verification.resent', { channel, send: sends, codeKeyId: hashed.keyId, attemptsUsed: row.attempts }), queued]);
       return this.views.view(tx, updated, now);
     });
   }
@@ -200,17 +186,7 @@ export class IssuanceService {
       if (!OPEN_STATUSES.includes(status)) throw notPending(status);
       const updated = await this.verifications.cancel(tx, row.id, now);
       if (!updated) throw notPending(row.status); // not reached: the row is locked and was open
-      this.audit.defer(tx, [
-        {
-          type: 'verification.canceled',
-          actor: { type: 'client', id: ctx.principal.keyId },
-          clientId: row.clientId,
-          verificationId: row.id,
-          phoneNumber: row.phoneE164,
-          ip: ctx.ip,
-          data: { previousStatus: row.status },
-        },
-      ]);
+      this.audit.defer(tx, [clientEvent(ctx, row, 'verification.canceled', { previousStatus: row.status })]);
       return this.views.view(tx, updated, now);
     });
   }

@@ -7,7 +7,7 @@ import type { Tx } from '../common/tx';
 import { Transactions } from '../database/transactions';
 import { OutboxService } from '../gateway/outbox.service';
 import { CodeHasher } from '../issuance/code-hasher';
-import { notPending, RequestContext } from '../issuance/issuance.service';
+import { clientEvent, notPending, RequestContext } from '../issuance/issuance.service';
 import { effectiveStatus } from '../issuance/verification-transitions';
 import type { Verification } from '../issuance/verification';
 import { VerificationsRepository } from '../issuance/verifications.repository';
@@ -66,17 +66,16 @@ export class VerificationService implements OnModuleInit {
 
   /** The audit events, domain events and result webhook of one decided check (its writes join one statement). */
   private async recordOutcome(tx: Tx, ctx: RequestContext, updated: Verification, matched: boolean, transactionPresented: boolean, now: Date): Promise<void> {
-    const base = { actor: { type: 'client' as const, id: ctx.principal.keyId }, clientId: updated.clientId, verificationId: updated.id, phoneNumber: updated.phoneE164, ip: ctx.ip };
     const subject = { verificationId: updated.id, clientId: updated.clientId, phoneE164: updated.phoneE164, at: now };
     const events: AuditEventInput[] = [];
     if (matched) {
-      events.push({ ...base, type: 'verification.approved', data: { attempts: updated.attempts + 1 } });
+      events.push(clientEvent(ctx, updated, 'verification.approved', { attempts: updated.attempts + 1 }));
       await this.events.publish(tx, 'verification.approved', { ...subject, channel: updated.channel });
     } else {
-      events.push({ ...base, type: 'verification.check_failed', data: { attemptsRemaining: updated.maxAttempts - updated.attempts, transactionPresented } });
+      events.push(clientEvent(ctx, updated, 'verification.check_failed', { attemptsRemaining: updated.maxAttempts - updated.attempts, transactionPresented }));
       await this.events.publish(tx, 'verification.check_failed', subject);
       if (updated.status === 'locked') {
-        events.push({ ...base, type: 'verification.locked', data: { attempts: updated.attempts } });
+        events.push(clientEvent(ctx, updated, 'verification.locked', { attempts: updated.attempts }));
         await this.events.publish(tx, 'verification.locked', subject);
       }
     }
