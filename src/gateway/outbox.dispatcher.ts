@@ -84,11 +84,22 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
     return guarded;
   }
 
+  /** One try through the row's sender; anything it throws is a retryable 'internal error', recorded like any failure. */
+  private async attempt(sender: OutboxSender, row: OutboxRow): Promise<Outcome> {
+    if (!row.payload) return { ok: false, error: 'payload missing', retryable: false };
+    try {
+      return await sender.send(row as OutboxRow & { payload: Buffer });
+    } catch (err) {
+      this.logger.error({ err, outboxId: row.id, kind: row.kind }, 'unexpected error while sending');
+      return { ok: false, error: 'internal error', retryable: true };
+    }
+  }
+
   private async process(row: OutboxRow): Promise<void> {
     const sender = this.senders.get(row.kind);
     if (!sender) throw new Error(`no outbox sender for kind ${row.kind}`);
     const started = Date.now();
-    const outcome: Outcome = row.payload ? await sender.send(row as OutboxRow & { payload: Buffer }) : { ok: false, error: 'payload missing', retryable: false };
+    const outcome = await this.attempt(sender, row);
     const duration = Date.now() - started;
     const now = this.clock.now();
     const provider = outcome.ok ? (outcome.accepted?.provider ?? null) : (outcome.provider ?? null);

@@ -26,7 +26,7 @@ export class OutboxService {
   queueMessage(
     tx: Tx,
     args: { channel: 'sms' | 'voice'; verificationId: string; clientId: string; payload: MessagePayload; segments: number | null; now: Date },
-  ): OutboxRow {
+  ): { id: string } {
     return this.queue(tx, {
       id: newId('msg'),
       kind: args.channel,
@@ -40,7 +40,7 @@ export class OutboxService {
   }
 
   /** Queues a result webhook; delivered after commit. */
-  queueWebhook(tx: Tx, args: { verificationId: string; clientId: string; payload: WebhookPayload; now: Date }): OutboxRow {
+  queueWebhook(tx: Tx, args: { verificationId: string; clientId: string; payload: WebhookPayload; now: Date }): { id: string } {
     return this.queue(tx, {
       id: newId('whk'),
       kind: 'webhook',
@@ -67,9 +67,9 @@ export class OutboxService {
     return this.repo.latestDeliveries(q, verificationIds);
   }
 
-  private queue(tx: Tx, row: OutboxRow, now: Date): OutboxRow {
+  private queue(tx: Tx, row: OutboxRow, now: Date): { id: string } {
     this.repo.insert(tx, row, now);
     tx.afterCommit(() => this.dispatcher.dispatchSoon(row));
-    return row;
+    return { id: row.id };
   }
 }

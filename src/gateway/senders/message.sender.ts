@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { EventBus } from '../../common/events';
 import type { Tx } from '../../common/tx';
 import { MessagePayload, Outcome, OutboxBox, OutboxRow, OutboxSender } from '../outbox.types';
@@ -9,7 +9,6 @@ import { ProviderError, SMS_GATEWAY, SmsGateway, VOICE_GATEWAY, VoiceGateway } f
 export class MessageSender implements OutboxSender {
   readonly kinds = ['sms', 'voice'] as const;
   readonly backoffSeconds = [2, 5, 15, 30, 60];
-  private readonly logger = new Logger(MessageSender.name);
 
   constructor(
     private readonly box: OutboxBox,
@@ -28,8 +27,7 @@ export class MessageSender implements OutboxSender {
       return { ok: true, accepted };
     } catch (err) {
       if (err instanceof ProviderError) return { ok: false, error: err.message, retryable: err.retryable, statusCode: err.statusCode, provider: err.provider };
-      this.logger.error({ err, outboxId: row.id }, 'unexpected error while sending');
-      return { ok: false, error: 'internal error', retryable: true };
+      throw err; // the dispatcher records it as a retryable internal error
     }
   }
 

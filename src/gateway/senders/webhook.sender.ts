@@ -18,17 +18,17 @@ export class WebhookSender implements OutboxSender {
   ) {}
 
   async send(row: OutboxRow & { payload: Buffer }): Promise<Outcome> {
-    const p = this.box.open<WebhookPayload>(row.payload);
     const timeoutMs = this.config.gateway.webhookTimeoutMs;
-    const t = Math.floor(this.clock.now().getTime() / 1000);
-    const signature = createHmac('sha256', p.secret).update(`${t}.${p.body}`).digest('hex');
     try {
+      const p = this.box.open<WebhookPayload>(row.payload);
+      const t = Math.floor(this.clock.now().getTime() / 1000);
+      const signature = createHmac('sha256', p.secret).update(`${t}.${p.body}`).digest('hex');
       const headers = { 'content-type': 'application/json', 'user-agent': 'otp-verify-webhooks/1', 'webhook-id': p.eventId, signature: `t=${t},v1=${signature}` };
       const res = await httpPost(p.url, headers, p.body, timeoutMs);
       return res.status >= 200 && res.status < 300 ? { ok: true, statusCode: res.status } : { ok: false, error: `HTTP ${res.status}`, retryable: true, statusCode: res.status };
     } catch (err) {
-      const timeout = err instanceof PostError && err.reason === 'timeout';
-      return { ok: false, error: timeout ? `timed out after ${timeoutMs} ms` : 'connection failed', retryable: true };
+      if (!(err instanceof PostError)) throw err; // e.g. a payload sealed with a key no longer configured: the dispatcher records it
+      return { ok: false, error: err.reason === 'timeout' ? `timed out after ${timeoutMs} ms` : 'connection failed', retryable: true };
     }
   }
 
