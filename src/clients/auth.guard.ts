@@ -29,7 +29,7 @@ export class AuthGuard implements CanActivate {
     request.principal = principal;
 
     const required = this.reflector.getAllAndOverride<string[] | undefined>(REQUIRED_SCOPES, targets);
-    if (required && !required.some((s) => principal.scopes.includes(s))) {
+    if (required?.length && !required.some((s) => principal.scopes.includes(s))) {
       throw Problems.forbidden(`This API key lacks the scope ${required.join(' or ')}.`);
     }
     return true;

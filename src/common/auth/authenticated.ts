@@ -37,7 +37,7 @@ export const Authenticated = (...scopes: Scope[]) =>
     SetMetadata(REQUIRED_SCOPES, scopes),
     ApiBearerAuth(),
     ApiUnauthorizedResponse({ description: 'problem+json `unauthorized`: the API key is missing, unknown or revoked.' }),
-    ApiForbiddenResponse({ description: `problem+json \`forbidden\`: the key lacks the scope${scopes.length > 1 ? 's' : ''} ${scopes.join(' or ') || '(none)'}.` }),
+    ...(scopes.length ? [ApiForbiddenResponse({ description: `problem+json \`forbidden\`: the key lacks the scope ${scopes.join(' or ')}.` })] : []),
   );
 
 export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => {

@@ -1,0 +1,45 @@
+import { ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { Authenticated, AuthedRequest, Principal, Public } from '../common/auth';
+import { ProblemException } from '../common/problem';
+import { AuthGuard } from './auth.guard';
+import type { ClientsService } from './clients.service';
+
+@Authenticated('audit:read')
+class Routes {
+  @Authenticated()
+  anyKey() {}
+  @Authenticated('admin')
+  admin() {}
+  classScope() {}
+  @Public()
+  open() {}
+}
+
+const principal: Principal = { clientId: 'cli_A', clientName: 'a', keyId: 'key_A', scopes: ['verifications:write'], maxCheckAttempts: null, webhookUrl: null };
+const clients = { authenticate: async (key: string) => (key === 'good' ? principal : undefined) } as unknown as ClientsService;
+const guard = new AuthGuard(new Reflector(), clients);
+
+function call(route: keyof Routes, authorization?: string): Promise<boolean> {
+  const req = { headers: authorization ? { authorization } : {} } as AuthedRequest;
+  const context = { getHandler: () => Routes.prototype[route], getClass: () => Routes, switchToHttp: () => ({ getRequest: () => req }) } as unknown as ExecutionContext;
+  return guard.canActivate(context);
+}
+
+describe('AuthGuard and @Authenticated', () => {
+  it('@Authenticated() with no scope admits any valid key, and still refuses a missing or unknown one', async () => {
+    await expect(call('anyKey', 'Bearer good')).resolves.toBe(true);
+    await expect(call('anyKey')).rejects.toMatchObject({ status: 401, code: 'unauthorized' });
+    await expect(call('anyKey', 'Bearer bad')).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('a key without the scope of the route (method, else class) is 403', async () => {
+    await expect(call('admin', 'Bearer good')).rejects.toBeInstanceOf(ProblemException);
+    await expect(call('admin', 'Bearer good')).rejects.toMatchObject({ status: 403, code: 'forbidden', detail: 'This API key lacks the scope admin.' });
+    await expect(call('classScope', 'Bearer good')).rejects.toMatchObject({ status: 403, detail: 'This API key lacks the scope audit:read.' });
+  });
+
+  it('@Public() needs no key', async () => {
+    await expect(call('open')).resolves.toBe(true);
+  });
+});
