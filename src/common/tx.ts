@@ -16,20 +16,27 @@ export interface Queryable {
  * - `afterCommit()` registers work that must wait for the commit (dispatching an outbox row): it runs once
  *   the transaction has committed, never when it rolls back.
  */
+export type TxMode = 'transaction' | 'statement' | 'reader';
+
 export class Tx implements Queryable {
   private statements: string[] = [];
   private params = new SqlParams();
-  private readonly hooks: Array<() => void> = [];
+  private readonly hooks: Array<() => unknown> = [];
+  private closed = false;
 
   constructor(
     readonly manager: EntityManager,
-    /** false for the autocommit reader: it takes no deferred writes and no after-commit work. */
-    readonly transactional = true,
+    /**
+     * `transaction`: inside BEGIN … COMMIT (Transactions.run). `statement`: deferred writes only, run as one
+     * autocommit statement (Transactions.statement); no queries. `reader`: autocommit reads only.
+     */
+    readonly mode: TxMode = 'transaction',
   ) {}
 
   /** Adds a write to the pending combined statement; `build` takes its bind values through `p`. */
   defer(build: (p: SqlParams['p']) => string): void {
-    if (!this.transactional) throw new Error('defer() needs a transaction: use Transactions.run');
+    this.assertOpen('defer');
+    if (this.mode === 'reader') throw new Error('defer() needs a transaction: use Transactions.run');
     this.statements.push(build(this.params.p));
   }
 
@@ -43,27 +50,38 @@ export class Tx implements Queryable {
     await this.manager.query(sql, values);
   }
 
-  /** Runs a statement now, after any deferred writes (so it sees them). */
+  /** Runs a statement now, after any deferred writes (so it sees them). Misuse throws at once, not in the promise. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  async query(sql: string, params?: unknown[]): Promise<any> {
-    await this.flush();
-    return this.manager.query(sql, params);
+  query(sql: string, params?: unknown[]): Promise<any> {
+    this.assertOpen('query');
+    if (this.mode === 'statement') throw new Error('query() is not allowed in a single statement: use Transactions.run');
+    return this.flush().then(() => this.manager.query(sql, params));
   }
 
   /** `fn` runs once this transaction has committed; never if it rolls back. */
-  afterCommit(fn: () => void): void {
-    if (!this.transactional) throw new Error('afterCommit() needs a transaction: use Transactions.run');
+  afterCommit(fn: () => unknown): void {
+    this.assertOpen('afterCommit');
+    if (this.mode === 'reader') throw new Error('afterCommit() needs a transaction: use Transactions.run');
     this.hooks.push(fn);
   }
 
-  /** Called by the transaction runner after COMMIT. A hook that throws is reported and does not stop the others. */
+  /**
+   * Called by the transaction runner after COMMIT; the Tx is closed from then on. A hook that throws (or
+   * whose promise rejects) is reported and does not stop the others.
+   */
   committed(onError: (err: unknown) => void): void {
+    this.closed = true;
     for (const hook of this.hooks.splice(0)) {
       try {
-        hook();
+        const result = hook();
+        if (result instanceof Promise) result.catch(onError);
       } catch (err) {
         onError(err);
       }
     }
+  }
+
+  private assertOpen(what: string): void {
+    if (this.closed) throw new Error(`${what}() on a transaction that has already committed`);
   }
 }

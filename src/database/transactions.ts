@@ -14,7 +14,7 @@ export class Transactions {
   readonly reader: Tx;
 
   constructor(@InjectDataSource() private readonly db: DataSource) {
-    this.reader = new Tx(db.manager, false);
+    this.reader = new Tx(db.manager, 'reader');
   }
 
   async run<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
@@ -34,7 +34,7 @@ export class Transactions {
    * trips); its after-commit work runs once the statement succeeded.
    */
   async statement(build: (tx: Tx) => void): Promise<void> {
-    const tx = new Tx(this.db.manager);
+    const tx = new Tx(this.db.manager, 'statement');
     build(tx);
     await tx.flush();
     tx.committed((err) => this.logger.error({ err }, 'after-commit work failed'));

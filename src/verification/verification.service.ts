@@ -1,5 +1,5 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
-import { AuditEventInput, AuditService } from '../audit/audit.service';
+import { AuditService } from '../audit/audit.service';
 import { Clock } from '../common/clock';
 import { DomainEvents, EventBus } from '../common/events';
 import { ProblemException } from '../common/problem';
@@ -67,20 +67,20 @@ export class VerificationService implements OnModuleInit {
   /** The audit events, domain events and result webhook of one decided check (its writes join one statement). */
   private async recordOutcome(tx: Tx, ctx: RequestContext, updated: Verification, matched: boolean, transactionPresented: boolean, now: Date): Promise<void> {
     const subject = { verificationId: updated.id, clientId: updated.clientId, phoneE164: updated.phoneE164, at: now };
-    const events: AuditEventInput[] = [];
+    const locked = !matched && updated.status === 'locked';
+    // The audit events first, then the domain events: a subscriber's own audit events follow the fact they react to.
     if (matched) {
-      events.push(clientEvent(ctx, updated, 'verification.approved', { attempts: updated.attempts + 1 }));
+      this.audit.defer(tx, [clientEvent(ctx, updated, 'verification.approved', { attempts: updated.attempts + 1 })]);
       await this.events.publish(tx, 'verification.approved', { ...subject, channel: updated.channel });
     } else {
-      events.push(clientEvent(ctx, updated, 'verification.check_failed', { attemptsRemaining: updated.maxAttempts - updated.attempts, transactionPresented }));
+      this.audit.defer(tx, [
+        clientEvent(ctx, updated, 'verification.check_failed', { attemptsRemaining: updated.maxAttempts - updated.attempts, transactionPresented }),
+        ...(locked ? [clientEvent(ctx, updated, 'verification.locked', { attempts: updated.attempts })] : []),
+      ]);
       await this.events.publish(tx, 'verification.check_failed', subject);
-      if (updated.status === 'locked') {
-        events.push(clientEvent(ctx, updated, 'verification.locked', { attempts: updated.attempts }));
-        await this.events.publish(tx, 'verification.locked', subject);
-      }
+      if (locked) await this.events.publish(tx, 'verification.locked', subject);
     }
-    this.audit.defer(tx, events);
-    const result = matched ? 'verification.approved' : updated.status === 'locked' ? 'verification.locked' : undefined;
+    const result = matched ? 'verification.approved' : locked ? 'verification.locked' : undefined;
     if (result) await this.webhooks.enqueue(tx, updated, result, now, ctx.principal.webhookUrl);
   }
 
