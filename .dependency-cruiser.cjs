@@ -95,6 +95,25 @@ module.exports = {
       to: { path: '^src/', pathNot: '^src/database/' },
     },
     {
+      name: 'entities-stay-in-their-module',
+      severity: 'error',
+      comment:
+        'ARCHITECTURE.md, "Modules": a module exports its services, repository methods, DTOs and event types, ' +
+        'never its rows or entities; only the owner touches its tables, through its repository. Call a method the ' +
+        'owner exports instead (composition roots, such as src/data-source.ts, may collect entities).',
+      from: { path: '^src/([^/]+)/' },
+      to: { path: '^src/[^/]+/entities/', pathNot: '^src/$1/' },
+    },
+    {
+      name: 'src-imports-no-test-code',
+      severity: 'error',
+      comment:
+        'Test helpers and fakes in test/ may import any module, so production code importing them would ' +
+        'bypass every arrow above. Only spec files (*.spec.ts) may use test/support.',
+      from: { path: '^src/', pathNot: '\\.spec\\.ts$' },
+      to: { path: '^test/' },
+    },
+    {
       name: 'no-circular',
       severity: 'error',
       comment:

@@ -145,6 +145,14 @@ describe('boundary lint (.dependency-cruiser.cjs)', () => {
       'src/newthing/n.ts': imports('../common/common'),
       // an import nothing can resolve would slip past every rule
       'src/risk/r.ts': imports('./missing'),
+      // another module's entities, even where the module itself may be imported (risk → clients is allowed)
+      'src/risk/e.ts': imports('../clients/entities/row'),
+      'src/clients/entities/row.ts': imports(),
+      'src/clients/own.ts': imports('./entities/row'), // the owner uses its own entities
+      // production code never imports test code; a spec file may use test/support
+      'src/gateway/s.ts': imports('../../test/support/fake'),
+      'src/gateway/s.spec.ts': imports('../../test/support/fake'),
+      'test/support/fake.ts': imports(),
     });
 
     const found = violations(dir);
@@ -159,14 +167,18 @@ describe('boundary lint (.dependency-cruiser.cjs)', () => {
         { rule: 'migrations-may-import-only-database', from: 'migrations/3-bad.ts', to: 'src/issuance/y.ts' },
         { rule: 'module-not-in-architecture-table', from: 'src/newthing/n.ts', to: 'src/common/common.ts' },
         { rule: 'no-unresolvable-import', from: 'src/risk/r.ts', to: './missing' },
+        { rule: 'entities-stay-in-their-module', from: 'src/risk/e.ts', to: 'src/clients/entities/row.ts' },
+        { rule: 'src-imports-no-test-code', from: 'src/gateway/s.ts', to: 'test/support/fake.ts' },
       ]),
     );
     // the cycle is reported once, on one of its two arrows
     const cycles = found.filter((v) => v.rule === 'no-circular');
     expect(cycles).toHaveLength(1);
     expect([cycles[0].from, cycles[0].to].sort()).toEqual(['src/issuance/c1.ts', 'src/issuance/c2.ts']);
-    expect(found).toHaveLength(10); // nothing else: in particular not the allowed imports below
+    expect(found).toHaveLength(12); // nothing else: in particular not the allowed imports below
     expect(found).not.toContainEqual(expect.objectContaining({ from: 'src/issuance/y.ts' }));
+    expect(found).not.toContainEqual(expect.objectContaining({ from: 'src/clients/own.ts' }));
+    expect(found).not.toContainEqual(expect.objectContaining({ from: 'src/gateway/s.spec.ts' }));
     expect(found).not.toContainEqual(expect.objectContaining({ from: 'src/verification/v.ts' }));
 
     // What npm run lint prints: non-zero exit, the rule, the file and the arrow's source in ARCHITECTURE.md.

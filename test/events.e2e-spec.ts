@@ -2,9 +2,12 @@
 // transaction, after-commit work waits for COMMIT and never runs after a rollback.
 import { AuditService } from '../src/audit/audit.service';
 import { EventBus } from '../src/common/events';
+import { Tx } from '../src/common/tx';
 import { Transactions } from '../src/database/transactions';
+import { PhoneVelocityRepository } from '../src/risk/phone-velocity.repository';
 import { startTestApp, TestApp } from './support/app';
 import { createTestDatabase, TestDatabase } from './support/database';
+import { waitFor } from './support/wait';
 
 describe('events and after-commit work (real PostgreSQL)', () => {
   let db: TestDatabase;
@@ -84,9 +87,10 @@ describe('events and after-commit work (real PostgreSQL)', () => {
       })
       .catch(() => undefined);
     // a failing COMMIT (deferred write refused by the database) also runs nothing
+    // a deferred write the database refuses when it is flushed before COMMIT rolls back too
     const refused = await transactions
       .run(async (tx) => {
-        tx.afterCommit(() => ran.push('commit failed'));
+        tx.afterCommit(() => ran.push('flush refused'));
         tx.defer(() => `INSERT INTO audit_chain (seq, prev_hash, hash) VALUES (-1, NULL, NULL)`);
       })
       .catch((e) => e);
@@ -94,12 +98,61 @@ describe('events and after-commit work (real PostgreSQL)', () => {
     expect(ran).toEqual(['committed']);
   });
 
-  it('deferred writes of several owners run as one statement before the commit, and a later read sees them', async () => {
-    const seen = await transactions.run(async (tx) => {
-      audit.defer(tx, [{ type: 'spec.deferred', actor: { type: 'system' }, clientId, verificationId: 'vrf_DEFER' }]);
-      audit.defer(tx, [{ type: 'spec.deferred_too', actor: { type: 'system' }, clientId, verificationId: 'vrf_DEFER' }]);
-      return tx.query(`SELECT count(*)::int AS n FROM audit_events WHERE verification_id = 'vrf_DEFER'`);
+  it('a throwing or rejecting after-commit hook is logged and does not stop the others; the Tx is closed after commit', async () => {
+    const ran: string[] = [];
+    let kept: Tx | undefined;
+    await transactions.run(async (tx) => {
+      kept = tx;
+      tx.afterCommit(() => {
+        throw new Error('hook threw');
+      });
+      tx.afterCommit(async () => {
+        throw new Error('hook rejected');
+      });
+      tx.afterCommit(() => ran.push('third'));
     });
-    expect(seen).toEqual([{ n: 2 }]);
+    expect(ran).toEqual(['third']);
+    await waitFor(() => t.logs.filter((l) => l.includes('after-commit work failed')).length >= 2, { what: 'both hook failures to be logged' });
+    expect(() => kept!.defer(() => 'SELECT 1')).toThrow('defer() on a transaction that has already committed');
+    expect(() => kept!.afterCommit(() => undefined)).toThrow(/already committed/);
+  });
+
+  it('statement(): deferred writes as one autocommit statement; its after-commit work runs only when it succeeded; no queries', async () => {
+    const ran: string[] = [];
+    await transactions.statement((tx) => {
+      audit.defer(tx, [{ type: 'spec.statement', actor: { type: 'system' }, clientId, verificationId: 'vrf_STMT' }]);
+      tx.afterCommit(() => ran.push('ok'));
+    });
+    expect(ran).toEqual(['ok']);
+    expect((await eventsOf('vrf_STMT')).map((e) => e.type)).toEqual(['spec.statement']);
+    const failed = await transactions
+      .statement((tx) => {
+        audit.defer(tx, [{ type: 'spec.statement', actor: { type: 'system' }, clientId, verificationId: 'vrf_STMT2' }]);
+        tx.defer(() => `INSERT INTO audit_chain (seq, prev_hash, hash) VALUES (-1, NULL, NULL)`);
+        tx.afterCommit(() => ran.push('failed'));
+      })
+      .catch((e) => e);
+    expect(failed).toBeInstanceOf(Error);
+    expect(ran).toEqual(['ok']);
+    expect(await eventsOf('vrf_STMT2')).toEqual([]); // one statement: the audit insert went with the refused one
+    await expect(transactions.statement((tx) => void tx.query('SELECT 1'))).rejects.toThrow('query() is not allowed in a single statement');
+  });
+
+  it('deferred writes of several owners wait, then run as ONE statement before a later read, which sees them', async () => {
+    const risk = t.app.get(PhoneVelocityRepository);
+    const seen = await transactions.run(async (tx) => {
+      const sent = jest.spyOn(tx.manager, 'query');
+      audit.defer(tx, [{ type: 'spec.deferred', actor: { type: 'system' }, clientId, verificationId: 'vrf_DEFER' }]);
+      risk.recordSend(tx, '+819099990000', 'vrf_DEFER', new Date());
+      expect(sent).not.toHaveBeenCalled(); // deferred: nothing sent yet
+      const rows = await tx.query(
+        `SELECT (SELECT count(*)::int FROM audit_events WHERE verification_id = 'vrf_DEFER') AS events,
+                (SELECT count(*)::int FROM phone_sends WHERE verification_id = 'vrf_DEFER') AS sends`,
+      );
+      expect(sent).toHaveBeenCalledTimes(2); // the combined write, then the read
+      expect(sent.mock.calls[0][0]).toMatch(/^WITH w0 AS \(INSERT INTO audit_events .*\) INSERT INTO phone_sends/s);
+      return rows;
+    });
+    expect(seen).toEqual([{ events: 1, sends: 1 }]);
   });
 });

@@ -75,6 +75,13 @@ describe('verification status transitions: every SQL guard matches the declared 
     });
   }
 
+  it('a check of a pending verification past its expiry changes nothing (the expires_at guard)', async () => {
+    const id = await rowIn('pending', true);
+    expect(await methods.approve.run(id)).toBeUndefined();
+    expect(await methods.wrongCode.run(id)).toBeUndefined();
+    expect(await db.query(`SELECT status, attempts FROM verifications WHERE id = $1`, [id])).toEqual([{ status: 'pending', attempts: 0 }]);
+  });
+
   it('the last wrong code locks (wrongCode → locked at max_attempts)', async () => {
     const id = await rowIn('pending', false);
     expect((await methods.wrongCode.run(id))?.status).toBe('pending');

@@ -1,4 +1,5 @@
-import { newVerificationTestService, principal } from '../../test/support/fakes';
+import { principal } from '../../test/support/fakes';
+import { newVerificationTestService } from '../../test/support/fakes-verification';
 
 const start = { phoneNumber: '+819012345678', purpose: 'login' };
 

@@ -21,8 +21,6 @@ import { VerificationViews } from '../../src/issuance/verification-views';
 import type { Verification } from '../../src/issuance/verification';
 import type { VerificationsRepository } from '../../src/issuance/verifications.repository';
 import type { RiskAssessment, RiskScreener, ScreeningInput } from '../../src/risk/risk.port';
-import { ResultWebhooks } from '../../src/verification/result-webhooks';
-import { VerificationService } from '../../src/verification/verification.service';
 import { FakeClock } from './fake-clock';
 
 const TEST_HMAC_KEYS = 'k1:' + 'ab'.repeat(32);
@@ -32,7 +30,7 @@ const noSql = { query: async (sql: string) => { throw new Error(`unit tests run 
 
 /** Transactions without a database: the same Tx semantics (after-commit work only after a successful run). */
 export class FakeTransactions implements Pick<Transactions, 'reader' | 'run' | 'statement'> {
-  readonly reader = new Tx(noSql, false);
+  readonly reader = new Tx(noSql, 'reader');
   commits = 0;
   rollbacks = 0;
   async run<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
@@ -118,11 +116,11 @@ export class FakeIdempotency implements Pick<IdempotencyRepository, 'storedAnswe
     }
     return stored.answer;
   }
-  async claim(tx: Tx, clientId: string, key: string, hash: Buffer, now: Date) {
+  async claim(tx: Tx, clientId: string, key: string, hash: Buffer) {
     const stored = await this.storedAnswer(tx, clientId, key, hash);
     if (stored) return stored;
+    if (this.keys.has(`${clientId}/${key}`)) throw new ProblemException(409, 'idempotency_key_in_use', 'in use');
     this.keys.set(`${clientId}/${key}`, { hash });
-    void now;
     return undefined;
   }
   saveAnswer(_tx: Tx, clientId: string, key: string, answer: StoredAnswer) {
@@ -157,6 +155,7 @@ export class FakeOutbox implements Pick<OutboxService, 'queueMessage' | 'queueWe
     this.webhooks.push({ row, payload: args.payload, body: JSON.parse(args.payload.body) });
     return row;
   }
+  /** Marks the verification's earlier messages (the real outbox skips those still waiting for a retry). */
   supersedeQueued(_tx: Tx, verificationId: string) {
     for (const m of this.messages) if (m.row.verification_id === verificationId) m.superseded = true;
   }
@@ -229,7 +228,7 @@ export function principal(overrides: Partial<Principal> = {}): RequestContext {
 }
 
 /** The shared parts, real where they are pure (key ring, message text, event bus, views), fake where they hold state. */
-function parts(env: Record<string, string>) {
+export function parts(env: Record<string, string>) {
   const config = testConfig(env);
   const clock = new FakeClock();
   const transactions = new FakeTransactions();
@@ -251,16 +250,4 @@ export function newIssuanceTestService(env: Record<string, string> = {}) {
     new MessageComposer(p.config), p.outbox as unknown as OutboxService, p.audit as unknown as AuditService, p.events, risk,
   );
   return { sut, ...p, idempotency, risk };
-}
-
-export function newVerificationTestService(env: Record<string, string> = {}) {
-  const issuance = newIssuanceTestService(env);
-  const targets = new FakeWebhookTargets();
-  const webhooks = new ResultWebhooks(issuance.outbox as unknown as OutboxService, issuance.views, targets);
-  const sut = new VerificationService(
-    issuance.transactions as unknown as Transactions, issuance.clock, issuance.verifications, issuance.hasher, webhooks,
-    issuance.outbox as unknown as OutboxService, issuance.audit as unknown as AuditService, issuance.events,
-  );
-  sut.onModuleInit();
-  return { ...issuance, issuance: issuance.sut, sut, targets, webhooks };
 }
