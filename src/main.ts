@@ -7,6 +7,8 @@ async function main(): Promise<void> {
   let config: AppConfig;
   try {
     config = AppConfig.fromEnv(process.env);
+    const refused = config.startupProblems();
+    if (refused.length) throw new ConfigError(refused);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\nSee the "Configuration" table in README.md.\n`);

@@ -1,6 +1,7 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
 import { EnvSchema, HmacKey, parseHmacKeys, parseSecretKey } from './env.schema';
+import { redactValue } from './redact';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -14,9 +15,10 @@ const DEVELOPMENT_HMAC_KEY = 'dev:' + '646576656c6f706d656e742d6f6e6c792d6b65792
 /** Same idea for the audit trail's phone-number HMAC: fine for a laptop, refused in production. */
 const DEVELOPMENT_AUDIT_PHONE_KEY = '6465762d61756469742d70686f6e652d6b65792d6e6f742d666f722d70726f64';
 
+/** One line per failed rule, naming the variable; secret values are hidden and URL credentials masked (redact.ts). */
 function describe(errors: ValidationError[]): string[] {
   return errors.flatMap((e) => {
-    const shown = e.property.includes('KEY') || e.property.includes('SECRET') ? '(hidden)' : JSON.stringify(e.value);
+    const shown = redactValue(e.property, e.value);
     return Object.values(e.constraints ?? {}).map((msg) => {
       const text = msg.startsWith(e.property) ? msg.slice(e.property.length + 1) : msg;
       return `${e.property}=${shown}: ${text}`;
@@ -176,6 +178,26 @@ export class AppConfig {
     }
     if (problems.length) throw new ConfigError(problems);
     return new AppConfig(env);
+  }
+
+  /**
+   * What stops the service process from starting (main.ts exits 78 with these), beyond the validation of
+   * fromEnv: in production the built-in console provider would accept every message and send none, so
+   * verifications would read `sent` while nobody gets a code. Kept out of fromEnv so that tests may still
+   * build a production configuration of the app in-process.
+   */
+  startupProblems(): string[] {
+    if (!this.isProduction) return [];
+    const problems: string[] = [];
+    for (const kind of ['SMS', 'VOICE'] as const) {
+      if (this.env[`${kind}_PROVIDER`] === 'console') {
+        problems.push(
+          `${kind}_PROVIDER=console is refused when NODE_ENV=production: the console provider sends nothing. ` +
+            `Set ${kind}_PROVIDER=http with ${kind}_HTTP_URL (and PROVIDER_HTTP_TOKEN)`,
+        );
+      }
+    }
+    return problems;
   }
 
   /** A copy with some variables replaced: tests use it to run instances with other settings. */

@@ -1,0 +1,82 @@
+import { AppConfig, ConfigError } from './app-config';
+import { maskUrl, redactValue } from './redact';
+
+const configError = (env: Record<string, string>): ConfigError => {
+  try {
+    AppConfig.fromEnv(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error(`no ConfigError for ${Object.keys(env).join(', ')}`);
+};
+
+describe('AppConfig: an invalid configuration names the variables but never prints a secret', () => {
+  it.each([
+    ['DATABASE_URL', 'mysql://otp:Db-S3cret-pw@db:5432/otp', 'Db-S3cret-pw', 'mysql://otp:***@db:5432/otp'],
+    ['DATABASE_URL', 'postgres://otp:Port-S3cret-pw@db:notaport/otp', 'Port-S3cret-pw', '(hidden'],
+    ['DATABASE_URL', 'postgres://otp:Empty-host-pw@/otp', 'Empty-host-pw', undefined],
+    ['REDIS_URL', 'http://default:R3dis-S3cret@redis:6379', 'R3dis-S3cret', 'http://default:***@redis:6379'],
+    ['REDIS_URL', 'redis://:R3dis-S3cret@', 'R3dis-S3cret', undefined],
+    ['PROVIDER_HTTP_TOKEN', 'tok-S3cret', 'tok-S3cret', '(hidden)'],
+    ['OTP_HMAC_KEYS', 'k1:deadbeefcafe', 'deadbeefcafe', '(hidden)'],
+    ['AUDIT_PHONE_HASH_KEY', 'c0ffee-S3cret', 'c0ffee-S3cret', '(hidden)'],
+    ['DEV_API_KEY', 'short-S3cret', 'short-S3cret', '(hidden)'],
+    ['SMS_HTTP_URL', 'ftp://gw:Sms-S3cret@sms.example/send', 'Sms-S3cret', 'ftp://gw:***@sms.example/send'],
+  ])('%s=%s', (name, value, secret, shown) => {
+    const err = configError({ [name]: value });
+    expect(err.message).toContain(`${name}=`);
+    expect(err.message).not.toContain(secret);
+    if (shown) expect(err.message).toContain(shown);
+  });
+
+  it('several bad secrets at once: every variable named, no secret text anywhere', () => {
+    const secrets = ['Db-S3cret-pw', 'R3dis-S3cret', 'tok-S3cret'];
+    const err = configError({
+      DATABASE_URL: `mysql://otp:${secrets[0]}@db/otp`,
+      REDIS_URL: `http://:${secrets[1]}@redis:6379`,
+      PROVIDER_HTTP_TOKEN: secrets[2],
+    });
+    for (const name of ['DATABASE_URL', 'REDIS_URL', 'PROVIDER_HTTP_TOKEN']) expect(err.message).toContain(name);
+    for (const text of [err.message, JSON.stringify(err.problems), String(err.stack)]) for (const secret of secrets) expect(text).not.toContain(secret);
+  });
+
+  it('non-secret values are still shown, to help fix them', () => {
+    expect(configError({ PORT: 'abc' }).message).toContain('PORT="abc"');
+    expect(configError({ DATABASE_URL: 'not-a-url' }).message).toContain('DATABASE_URL="not-a-url"');
+  });
+});
+
+describe('redact', () => {
+  it('hides variables listed or named as secrets', () => {
+    for (const name of ['PROVIDER_HTTP_TOKEN', 'OTP_HMAC_KEYS', 'SOME_NEW_SECRET', 'TWILIO_AUTH_TOKEN', 'SMTP_PASSWORD', 'VONAGE_PRIVATE_KEY', 'X_API_KEY']) {
+      expect(redactValue(name, 'v-123')).toBe('(hidden)');
+    }
+    expect(redactValue('PORT', 'abc')).toBe('"abc"');
+  });
+
+  it('masks URL credentials and secret query parameters; hides what it cannot parse when it may hold one', () => {
+    expect(maskUrl('postgres://otp:pw@db:5432/otp')).toBe('postgres://otp:***@db:5432/otp');
+    expect(maskUrl('https://TOKEN123@gw.example/x')).toBe('https://***@gw.example/x');
+    expect(maskUrl('postgres://db/otp?sslpassword=pw&application_name=a')).not.toContain('pw&');
+    expect(maskUrl('postgres://u/pa@host/db')).not.toContain('pa@');
+    expect(maskUrl('postgres://u:p@ss@db:x/otp')).not.toContain('p@ss');
+    expect(maskUrl('redis://redis:6379')).toBe('redis://redis:6379');
+  });
+});
+
+describe('AppConfig.startupProblems: production refuses the console provider', () => {
+  const production = { NODE_ENV: 'production', OTP_HMAC_KEYS: 'k1:' + 'ab'.repeat(32), AUDIT_PHONE_HASH_KEY: 'cd'.repeat(32) };
+  const http = { SMS_PROVIDER: 'http', SMS_HTTP_URL: 'https://sms.example/send', VOICE_PROVIDER: 'http', VOICE_HTTP_URL: 'https://ivr.example/call' };
+
+  it('names each variable left on console', () => {
+    expect(AppConfig.fromEnv(production).startupProblems()).toEqual([expect.stringMatching(/^SMS_PROVIDER=console is refused/), expect.stringMatching(/^VOICE_PROVIDER=console is refused/)]);
+    expect(AppConfig.fromEnv({ ...production, ...http, VOICE_PROVIDER: 'console' }).startupProblems()).toEqual([expect.stringMatching(/^VOICE_PROVIDER=console/)]);
+  });
+
+  it('accepts real providers in production, and the console provider anywhere else', () => {
+    expect(AppConfig.fromEnv({ ...production, ...http }).startupProblems()).toEqual([]);
+    expect(AppConfig.fromEnv({ NODE_ENV: 'development' }).startupProblems()).toEqual([]);
+    expect(AppConfig.fromEnv({ NODE_ENV: 'test' }).startupProblems()).toEqual([]);
+  });
+});
