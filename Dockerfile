@@ -10,6 +10,8 @@ COPY migrations ./migrations
 RUN npm run build && npm prune --omit=dev
 
 # Runtime stage: production dependencies and the compiled code only, as a non-root user.
+# NODE_ENV is production: the service then refuses to start (exit 78) without OTP_HMAC_KEYS, AUDIT_PHONE_HASH_KEY
+# and a real provider (SMS_PROVIDER and VOICE_PROVIDER http, with SMS_HTTP_URL, VOICE_HTTP_URL, PROVIDER_HTTP_TOKEN).
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     PORT=3000 \

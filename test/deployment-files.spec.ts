@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { AppConfig } from '../src/config/app-config';
 import { ENV_VARIABLES } from '../src/config/env.schema';
 import { ROOT } from './support/process';
 
@@ -26,6 +27,37 @@ describe('docker-compose.yml and Dockerfile', () => {
     expect(db.pathname).toBe(`/${compose.services.postgres.environment.POSTGRES_DB}`);
     expect(new URL(otp.environment.REDIS_URL).hostname).toBe('redis');
     expect(otp.build).toBe('.');
+  });
+
+  it('the service runs production with real providers: no console provider, and their endpoints and token must be set', () => {
+    const env = compose.services.otp.environment as Record<string, string>;
+    expect(env.NODE_ENV).toBe('production');
+    expect(env.SMS_PROVIDER).toBe('http');
+    expect(env.VOICE_PROVIDER).toBe('http');
+    // `${VAR:?message}`: `docker compose up` stops, naming VAR, when it is unset or empty
+    for (const name of ['SMS_HTTP_URL', 'VOICE_HTTP_URL', 'PROVIDER_HTTP_TOKEN', 'OTP_HMAC_KEYS', 'AUDIT_PHONE_HASH_KEY']) {
+      expect(env[name]).toMatch(new RegExp(`^\\$\\{${name}:\\?.+\\}$`));
+    }
+  });
+
+  it('with its required variables given, the service environment passes the checks of a production start', () => {
+    const given: Record<string, string> = {
+      OTP_HMAC_KEYS: 'k1:' + 'ab'.repeat(32),
+      AUDIT_PHONE_HASH_KEY: 'cd'.repeat(32),
+      SMS_HTTP_URL: 'https://sms.example.jp/send',
+      VOICE_HTTP_URL: 'https://ivr.example.jp/call',
+      PROVIDER_HTTP_TOKEN: 'token-0123456789abcdef',
+    };
+    const env = compose.services.otp.environment as Record<string, string>;
+    const resolved = Object.fromEntries(
+      Object.entries(env).map(([k, v]) => [k, String(v).replace(/\$\{(\w+):\?[^}]*\}/g, (_, name: string) => given[name] ?? `<unset ${name}>`)]),
+    );
+    const config = AppConfig.fromEnv(resolved);
+    expect(config.isProduction).toBe(true);
+    expect(config.startupProblems()).toEqual([]);
+    // and without the provider settings, production would refuse the console defaults
+    const { SMS_PROVIDER: _s, VOICE_PROVIDER: _v, ...withoutProviders } = resolved;
+    expect(AppConfig.fromEnv(withoutProviders).startupProblems().join('\n')).toMatch(/SMS_PROVIDER=console[^]*VOICE_PROVIDER=console/);
   });
 
   it('the Dockerfile is multi-stage, runs as a non-root user, has a healthcheck and starts the built service', () => {
