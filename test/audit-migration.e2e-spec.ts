@@ -1,6 +1,7 @@
 import { DataSource } from 'typeorm';
 import { chainHash, ChainVerifier } from '../src/audit/audit-chain';
 import { fromRow } from '../src/audit/audit-rows';
+import { migrations } from '../migrations';
 import { dataSourceOptions } from '../src/database/data-source-options';
 import { createTestDatabase, TestDatabase } from './support/database';
 
@@ -14,6 +15,12 @@ describe('audit trail: moving to numbers on insert and the chain table (real Pos
     ds = new DataSource(dataSourceOptions(db.url, 2));
     await ds.initialize();
   });
+  /** Back to the schema before the chain-table migration, undoing every later migration first. */
+  async function undoThroughChainTable(): Promise<void> {
+    const at = migrations.findIndex((m) => m.name === 'AuditChainTable1764300000000');
+    for (let i = migrations.length - 1; i >= at; i--) await ds.undoLastMigration();
+  }
+
   afterAll(async () => {
     await ds?.destroy();
     await db?.drop();
@@ -21,7 +28,7 @@ describe('audit trail: moving to numbers on insert and the chain table (real Pos
 
   it('numbers the events left unchained in the order the old sequencer took them, keeps old links, and reverts', async () => {
     await ds.runMigrations();
-    await ds.undoLastMigration();
+    await undoThroughChainTable();
     // Under the earlier schema: one event chained by the old sequencer's update, two not chained yet.
     const zero = Buffer.alloc(32);
     await db.query(`INSERT INTO audit_events (id, type, occurred_at, actor_type) VALUES ('evt_OLD1', 'x.first', '2026-01-01T00:00:00Z', 'system')`);
@@ -45,7 +52,7 @@ describe('audit trail: moving to numbers on insert and the chain table (real Pos
     const v = new ChainVerifier();
     expect(v.push({ ...fromRow({ ...old, seq: '1' }), prevHash: zero, hash })).toBe(true);
 
-    await ds.undoLastMigration();
+    await undoThroughChainTable();
     expect(await db.query(`SELECT id, seq::int, hash FROM audit_events ORDER BY id`)).toEqual([
       { id: 'evt_NEW', seq: null, hash: null },
       { id: 'evt_OLD1', seq: 1, hash },

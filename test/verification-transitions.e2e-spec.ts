@@ -36,7 +36,7 @@ describe('verification status transitions: every SQL guard matches the declared 
   async function rowIn(status: VerificationStatus, expired: boolean): Promise<string> {
     const id = `vrf_T${String(++n).padStart(4, '0')}`;
     const row: Verification = {
-      id, clientId: clientId, phoneE164: '+819012345678', country: 'JP', channel: 'sms', purpose: 'login', locale: 'ja', status,
+      id, clientId, phoneE164: `+8190${String(n).padStart(8, '0')}`, country: 'JP', channel: 'sms', purpose: 'login', locale: 'ja', status,
       codeHmac: HMAC, codeKeyId: 'k1', codeLength: 6, ttlSeconds: 300, attempts: 0, maxAttempts: 2, sends: 1, maxSends: 5,
       expiresAt: new Date(NOW.getTime() + (expired ? -1000 : 300_000)), resendAvailableAt: NOW, transaction: null, reference: null,
       callbackUrl: null, risk: { decision: 'allow', reasons: [] }, createdAt: NOW, updatedAt: NOW, approvedAt: null,
@@ -53,6 +53,13 @@ describe('verification status transitions: every SQL guard matches the declared 
       run: (id) => transactions.run((tx) => repo.resend(tx, id, { codeHmac: HMAC, codeKeyId: 'k1', channel: 'sms', sends: 2, expiresAt: NOW, resendAvailableAt: NOW }, NOW)),
     },
     cancel: { expired: false, run: (id) => transactions.run((tx) => repo.cancel(tx, id, NOW)) },
+    supersede: {
+      expired: false,
+      run: async (id) => {
+        const [{ phone_e164: phone }] = await db.query<{ phone_e164: string }>(`SELECT phone_e164 FROM verifications WHERE id = $1`, [id]);
+        return (await transactions.run((tx) => repo.supersedeOpen(tx, clientId, phone, NOW))).find((x) => x.verification.id === id)?.verification;
+      },
+    },
     expire: { expired: true, run: (id) => transactions.run((tx) => repo.expire(tx, id, NOW)) },
     fail: { expired: false, run: (id) => transactions.run((tx) => repo.markFailed(tx, id, NOW)) },
   };

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { RiskModule } from '../risk/risk.module';
+import { CheckLimits } from './check-limits';
 import { CodeHasher } from './code-hasher';
 import { IdempotencyRepository } from './idempotency.repository';
 import { IssuanceController } from './issuance.controller';
@@ -15,7 +16,7 @@ import { VerificationsRepository } from './verifications.repository';
 @Module({
   imports: [RiskModule],
   controllers: [IssuanceController],
-  providers: [IssuanceService, VerificationsRepository, IdempotencyRepository, VerificationViews, CodeHasher, MessageComposer],
-  exports: [VerificationsRepository, VerificationViews, CodeHasher],
+  providers: [IssuanceService, VerificationsRepository, IdempotencyRepository, VerificationViews, CodeHasher, MessageComposer, CheckLimits],
+  exports: [VerificationsRepository, VerificationViews, CodeHasher, CheckLimits],
 })
 export class IssuanceModule {}

@@ -124,4 +124,18 @@ describe('IssuanceService (in-memory repositories)', () => {
     t.clock.advance(60_000);
     expect(await t.sut.get(principal(), body.id)).toMatchObject({ status: 'expired' });
   });
+
+  it("start: replaces the same client's open verification for the number (its queued message is not sent), not another client's", async () => {
+    const t = newIssuanceTestService();
+    const first = await t.sut.start(principal(), start);
+    const other = await t.sut.start(principal({ clientId: 'cli_B' }), start);
+    const second = await t.sut.start(principal(), start);
+    expect(t.verifications.rows.get(first.body.id)!.status).toBe('canceled');
+    expect(t.verifications.rows.get(other.body.id)!.status).toBe('pending');
+    expect(t.verifications.rows.get(second.body.id)!.status).toBe('pending');
+    expect(t.outbox.messages.map((m) => m.superseded)).toEqual([true, false, false]);
+    expect(t.audit.events.filter((e) => e.type === 'verification.superseded')).toEqual([
+      expect.objectContaining({ verificationId: first.body.id, data: { previousStatus: 'pending', supersededBy: second.body.id } }),
+    ]);
+  });
 });

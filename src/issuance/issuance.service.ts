@@ -118,9 +118,15 @@ export class IssuanceService {
       const body = toVerificationView(row, now, screening ? null : { status: 'queued', provider: null, attempts: 1, updatedAt: now.toISOString() });
       const answer: StartResult = { status: screening ? 202 : 201, body };
 
+      // One open verification per number and client (under the number's lock, taken by screening): a new
+      // start replaces the open one, whose code stops working and whose queued message is not sent.
+      const superseded = await this.verifications.supersedeOpen(tx, clientId, row.phoneE164, now);
+      for (const { verification: old } of superseded) this.outbox.supersedeQueued(tx, old.id, now);
+
       // Everything this start writes joins one statement: the row, the message, the audit events, the answer.
       this.verifications.insert(tx, row);
       const events = [
+        ...superseded.map(({ verification: old, previousStatus }) => clientEvent(ctx, old, 'verification.superseded', { previousStatus, supersededBy: id })),
         clientEvent(ctx, row, 'verification.created', {
           status: row.status, channel: row.channel, purpose: row.purpose, locale: row.locale, codeLength: code.length, ttlSeconds: ttl,
           codeKeyId: hashed.keyId, risk: assessment, transaction: row.transaction, reference: row.reference, idempotencyKey: idempotencyKey ?? null,

@@ -17,6 +17,8 @@ export const TRANSITIONS = {
   /** A fresh code replaces the old one. */
   resend: { from: ['pending'], to: ['pending'] },
   cancel: { from: ['screening', 'pending'], to: ['canceled'] },
+  /** A new start for the same number by the same client replaces it (one open verification per number and client). */
+  supersede: { from: ['screening', 'pending'], to: ['canceled'] },
   expire: { from: ['screening', 'pending'], to: ['expired'] },
   /** No provider could deliver the code. */
   fail: { from: ['pending'], to: ['failed'] },

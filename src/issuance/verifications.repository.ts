@@ -119,6 +119,18 @@ export class VerificationsRepository {
     return toVerification(row);
   }
 
+  /** The client's open verifications for this number, canceled (a new start replaces them), each with the status it had. */
+  async supersedeOpen(tx: Tx, clientId: string, phoneE164: string, now: Date): Promise<Array<{ verification: Verification; previousStatus: VerificationStatus }>> {
+    const [rows]: [Array<VerificationRow & { previous_status: VerificationStatus }>, number] = await tx.query(
+      `UPDATE verifications v SET status = 'canceled', updated_at = $3
+         FROM (SELECT id, status FROM verifications WHERE phone_e164 = $2 AND client_id = $1 AND ${fromGuard('supersede')} FOR UPDATE) prev
+        WHERE v.id = prev.id AND v.${fromGuard('supersede')}
+        RETURNING v.*, prev.status AS previous_status`,
+      [clientId, phoneE164, now],
+    );
+    return rows.map((r) => ({ verification: toVerification(r) as Verification, previousStatus: r.previous_status }));
+  }
+
   /** One open verification past its expiry. */
   async expire(tx: Tx, id: string, now: Date): Promise<Verification | undefined> {
     const [[row]]: [VerificationRow[], number] = await tx.query(

@@ -28,6 +28,15 @@ export class PhoneVelocityRepository {
     return rows.map((r) => r.sent_at);
   }
 
+  /** Wrong codes within the hour, newest first, at most `limit`. */
+  async recentFailures(tx: Tx, phone: string, now: Date, limit: number): Promise<Date[]> {
+    const rows: Array<{ failed_at: Date }> = await tx.query(
+      `SELECT failed_at FROM phone_check_failures WHERE phone_e164 = $1 AND failed_at > $2 ORDER BY failed_at DESC LIMIT $3`,
+      [phone, new Date(now.getTime() - 3600_000), limit],
+    );
+    return rows.map((r) => r.failed_at);
+  }
+
   recordSend(tx: Tx, phone: string, verificationId: string, now: Date): void {
     tx.defer((p) => `INSERT INTO phone_sends (phone_e164, sent_at, verification_id) VALUES (${p(phone)}, ${p(now)}, ${p(verificationId)})`);
   }

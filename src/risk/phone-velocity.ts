@@ -40,6 +40,15 @@ export class PhoneVelocity {
     this.checkSends(await this.repo.recentSends(tx, phone, now, Math.max(per15, per24)), now);
   }
 
+  /**
+   * A check: after PHONE_CHECK_FAILURES_PER_HOUR wrong codes for the number, across all its verifications
+   * and clients, no code is checked (right or wrong) until the oldest of them leaves the hour.
+   */
+  async assertCanCheck(tx: Tx, phone: string, now: Date): Promise<void> {
+    await this.repo.lock(tx, phone);
+    this.checkFailures(await this.repo.recentFailures(tx, phone, now, this.config.risk.phoneCheckFailuresPerHour), now);
+  }
+
   /** `sent` newest first, within the last 24 hours. */
   private checkSends(sent: Date[], now: Date): void {
     const { phoneSendsPer15Min: per15, phoneSendsPer24H: per24 } = this.config.risk;

@@ -24,6 +24,12 @@ export interface RiskScreener {
   screen(tx: Tx, input: ScreeningInput): Promise<RiskAssessment>;
   /** Another code to a number under verification (resend): the send limits. */
   screenResend(tx: Tx, phoneE164: string, now: Date): Promise<void>;
+  /**
+   * A code is about to be checked for this number: the per-number cap on wrong codes across all its
+   * verifications (429 once reached, counting nothing). Serializes checks on the number until the
+   * transaction ends, so the cap is exact across instances.
+   */
+  screenCheck(tx: Tx, phoneE164: string, now: Date): Promise<void>;
   /** Counts one code sent to the number (joins the transaction's combined statement). */
   recordSend(tx: Tx, phoneE164: string, verificationId: string, now: Date): void;
 }

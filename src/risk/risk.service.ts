@@ -31,6 +31,10 @@ export class RiskService implements RiskScreener, OnModuleInit {
     return this.velocity.assertCanSend(tx, phoneE164, now);
   }
 
+  screenCheck(tx: Tx, phoneE164: string, now: Date): Promise<void> {
+    return this.velocity.assertCanCheck(tx, phoneE164, now);
+  }
+
   recordSend(tx: Tx, phoneE164: string, verificationId: string, now: Date): void {
     this.repo.recordSend(tx, phoneE164, verificationId, now);
   }

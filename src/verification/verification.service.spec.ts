@@ -1,3 +1,4 @@
+import { ProblemException } from '../common/problem';
 import { principal } from '../../test/support/fakes';
 import { newVerificationTestService } from '../../test/support/fakes-verification';
 
@@ -85,5 +86,14 @@ describe('VerificationService (in-memory repositories)', () => {
     await t.transactions.run((tx) => t.events.publish(tx, 'message.failed', { outboxId: latest, verificationId: id, clientId: 'cli_A', channel: 'sms', at: t.clock.now() }));
     expect(t.verifications.rows.get(id)!.status).toBe('failed');
     expect(t.audit.types()).toContain('verification.failed');
+  });
+
+  it('a check refused by the per-number guess cap (risk) answers its 429 and counts nothing', async () => {
+    const { t, id, code } = await started();
+    t.risk.checkError = new ProblemException(429, 'rate_limited', 'Too many wrong codes for this number.', { limit: 'phone_check_failures' });
+    await expect(t.sut.check(principal(), id, { code: wrong(code) })).rejects.toMatchObject({ status: 429, extra: { limit: 'phone_check_failures' } });
+    await expect(t.sut.check(principal(), id, { code })).rejects.toMatchObject({ status: 429 });
+    expect(t.verifications.rows.get(id)).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(t.audit.types()).not.toContain('verification.check_failed');
   });
 });

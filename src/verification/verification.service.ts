@@ -6,6 +6,7 @@ import { ProblemException } from '../common/problem';
 import type { Tx } from '../common/tx';
 import { Transactions } from '../database/transactions';
 import { OutboxService } from '../gateway/outbox.service';
+import { CheckLimits } from '../issuance/check-limits';
 import { CodeHasher } from '../issuance/code-hasher';
 import { clientEvent, notPending, RequestContext } from '../issuance/issuance.service';
 import { effectiveStatus } from '../issuance/verification-transitions';
@@ -28,6 +29,7 @@ export class VerificationService implements OnModuleInit {
     private readonly clock: Clock,
     private readonly verifications: VerificationsRepository,
     private readonly hasher: CodeHasher,
+    private readonly limits: CheckLimits,
     private readonly webhooks: ResultWebhooks,
     private readonly outbox: OutboxService,
     private readonly audit: AuditService,
@@ -53,6 +55,7 @@ export class VerificationService implements OnModuleInit {
 
       const matched = this.hasher.matches(row, dto.code, dto.transaction ?? null);
       const updated = await this.transactions.run(async (tx) => {
+        await this.limits.assertCanCheck(tx, row, now);
         const changed = await this.verifications.recordCheck(tx, row.id, row.codeHmac, matched, now);
         if (changed) await this.recordOutcome(tx, ctx, changed, matched, !!dto.transaction, now);
         return changed;

@@ -3,6 +3,7 @@
 import type { AuditService } from '../../src/audit/audit.service';
 import type { Transactions } from '../../src/database/transactions';
 import type { OutboxService } from '../../src/gateway/outbox.service';
+import { CheckLimits } from '../../src/issuance/check-limits';
 import { ResultWebhooks } from '../../src/verification/result-webhooks';
 import { VerificationService } from '../../src/verification/verification.service';
 import { FakeWebhookTargets, newIssuanceTestService } from './fakes';
@@ -12,7 +13,7 @@ export function newVerificationTestService(env: Record<string, string> = {}) {
   const targets = new FakeWebhookTargets();
   const webhooks = new ResultWebhooks(issuance.outbox as unknown as OutboxService, issuance.views, targets);
   const sut = new VerificationService(
-    issuance.transactions as unknown as Transactions, issuance.clock, issuance.verifications, issuance.hasher, webhooks,
+    issuance.transactions as unknown as Transactions, issuance.clock, issuance.verifications, issuance.hasher, new CheckLimits(issuance.risk), webhooks,
     issuance.outbox as unknown as OutboxService, issuance.audit as unknown as AuditService, issuance.events,
   );
   sut.onModuleInit();

@@ -97,6 +97,13 @@ export class FakeVerifications implements VerificationsRepository {
   async expire(_tx: Tx, id: string, now: Date) {
     return this.change(id, 'expire', (r) => r.expiresAt <= now, (r) => Object.assign(r, { status: 'expired', updatedAt: now }));
   }
+  async supersedeOpen(_tx: Tx, clientId: string, phoneE164: string, now: Date) {
+    const open = [...this.rows.values()].filter((r) => r.clientId === clientId && r.phoneE164 === phoneE164 && allowed('supersede', r));
+    return open.map((r) => {
+      const previousStatus = r.status;
+      return { verification: { ...Object.assign(r, { status: 'canceled', updatedAt: now }) }, previousStatus };
+    });
+  }
   async expireDue(tx: Tx, now: Date, limit: number) {
     const due = [...this.rows.values()].filter((r) => allowed('expire', r) && r.expiresAt <= now).slice(0, limit);
     return (await Promise.all(due.map((r) => this.expire(tx, r.id, now)))).filter((r): r is Verification => !!r);
@@ -203,6 +210,10 @@ export class FakeRisk implements RiskScreener {
   }
   async screenResend() {
     if (this.resendError) throw this.resendError;
+  }
+  checkError?: Error;
+  async screenCheck() {
+    if (this.checkError) throw this.checkError;
   }
   recordSend(_tx: Tx, phone: string) {
     this.sends.push(phone);
