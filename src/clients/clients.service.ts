@@ -6,7 +6,7 @@ import { Clock } from '../common/clock';
 import { newId, randomToken } from '../common/ids';
 import { ProblemException, Problems } from '../common/problem';
 import { AppConfig } from '../config/app-config';
-import { GeneratedKey, generateApiKey, keyMatches, lookupPrefix } from './api-keys';
+import { GeneratedKey, generateApiKey, hashApiKey, keyMatches, lookupPrefix } from './api-keys';
 import type { Principal } from '../common/auth';
 import { ApiClientView, ApiKeyView, CreatedClientView, CreatedKeyView } from './dto/client.views';
 import { ApiClient } from './entities/api-client.entity';
@@ -15,7 +15,8 @@ import type { Scope } from '../common/auth';
 import { ClientsRepository } from './clients.repository';
 
 interface CachedKey {
-  principal: Principal;
+  /** null: no active key has this prefix (cached too, so an unknown prefix costs what a known one does). */
+  principal: Principal | null;
   keyId: string;
   keyHash: Buffer;
   expiresAt: number;
@@ -29,6 +30,9 @@ export interface ActingAs {
 
 const SYSTEM: ActingAs = { actor: { type: 'system', id: null } };
 
+/** Compared against when no key has the prefix: the same work as a wrong secret for a real key. */
+const NO_KEY_HASH = hashApiKey(`otp_unknown_${randomToken(40)}`);
+
 export interface CreateClientInput {
   name: string;
   scopes: Scope[];
@@ -39,8 +43,12 @@ export interface CreateClientInput {
 @Injectable()
 export class ClientsService {
   private readonly logger = new Logger(ClientsService.name);
-  /** prefix → resolved key. Short-lived so a revoke on another instance takes effect within seconds. */
+  /**
+   * prefix → resolved key, or its absence. Short-lived so a revoke on another instance takes effect within
+   * seconds; bounded, so a flood of random prefixes cannot grow it without end.
+   */
   private readonly cache = new Map<string, CachedKey>();
+  private static readonly CACHE_LIMIT = 10_000;
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
@@ -50,32 +58,40 @@ export class ClientsService {
     private readonly audit: AuditService,
   ) {}
 
-  /** Resolves a presented API key to its client, or undefined for unknown, revoked or disabled keys. */
+  /**
+   * Resolves a presented API key to its client, or undefined for unknown, revoked or disabled keys. An
+   * unknown prefix and a known prefix with a wrong secret take the same path (one cache lookup, at most one
+   * database read per TTL, one constant-time hash comparison), so timing does not tell which prefixes exist.
+   */
   async authenticate(presented: string): Promise<Principal | undefined> {
     const prefix = lookupPrefix(presented);
     const now = Date.now();
     let entry = this.cache.get(prefix);
     if (!entry || entry.expiresAt <= now) {
       entry = await this.load(prefix, now);
-      if (!entry) {
-        this.cache.delete(prefix);
-        return undefined;
-      }
+      this.remember(prefix, entry);
     }
-    return keyMatches(presented, entry.keyHash) ? entry.principal : undefined;
+    const matches = keyMatches(presented, entry.keyHash);
+    return matches && entry.principal ? entry.principal : undefined;
   }
 
-  private async load(prefix: string, now: number): Promise<CachedKey | undefined> {
+  private async load(prefix: string, now: number): Promise<CachedKey> {
     const row = await this.repo.findActiveKey(prefix, this.clock.now());
-    if (!row) return undefined;
-    const entry: CachedKey = {
+    const expiresAt = now + this.config.clients.apiKeyCacheTtlMs;
+    if (!row) return { principal: null, keyId: '', keyHash: NO_KEY_HASH, expiresAt };
+    return {
       principal: { clientId: row.client_id, clientName: row.name, keyId: row.key_id, scopes: row.scopes, maxCheckAttempts: row.max_check_attempts, webhookUrl: row.webhook_url },
       keyId: row.key_id,
       keyHash: row.key_hash,
-      expiresAt: now + this.config.clients.apiKeyCacheTtlMs,
+      expiresAt,
     };
-    if (this.config.clients.apiKeyCacheTtlMs > 0) this.cache.set(prefix, entry);
-    return entry;
+  }
+
+  private remember(prefix: string, entry: CachedKey): void {
+    if (this.config.clients.apiKeyCacheTtlMs <= 0) return;
+    this.cache.delete(prefix);
+    this.cache.set(prefix, entry);
+    if (this.cache.size > ClientsService.CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value as string);
   }
 
   async createClient(input: CreateClientInput, fixedKey?: GeneratedKey, by: ActingAs = SYSTEM): Promise<CreatedClientView> {
@@ -172,6 +188,7 @@ export class ClientsService {
       revokedAt: null,
     });
     await this.audit.record(m, { type: 'api_key.created', actor: by.actor, ip: by.ip, clientId, data: { keyId: row.id, prefix: row.prefix } });
+    this.cache.delete(row.prefix); // an absence cached for this prefix no longer holds
     this.logger.log({ clientId, keyId: row.id, prefix: row.prefix }, 'API key created');
     const created: CreatedKeyView = { ...toKeyView(row), key: key.key };
     return { row, created };

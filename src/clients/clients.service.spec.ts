@@ -1,0 +1,45 @@
+import { Clock } from '../common/clock';
+import { AppConfig } from '../config/app-config';
+import { apiKeyFromString, generateApiKey } from './api-keys';
+import type { ActiveKeyRow, ClientsRepository } from './clients.repository';
+import { ClientsService } from './clients.service';
+import * as apiKeys from './api-keys';
+import crypto from 'node:crypto';
+
+const config = AppConfig.fromEnv({ NODE_ENV: 'test', DATABASE_URL: 'postgres://unused@127.0.0.1:1/none' });
+
+function service(rows: Map<string, ActiveKeyRow>) {
+  const lookups: string[] = [];
+  const repo = { findActiveKey: async (prefix: string) => (lookups.push(prefix), rows.get(prefix)) } as unknown as ClientsRepository;
+  return { sut: new ClientsService(undefined as never, repo, new Clock(), config, undefined as never), lookups };
+}
+
+describe('ClientsService.authenticate: no timing oracle on key prefixes', () => {
+  const real = generateApiKey();
+  const rows = new Map<string, ActiveKeyRow>([
+    [real.prefix, { key_id: 'key_1', key_hash: real.hash, client_id: 'cli_1', name: 'a', scopes: ['admin'], max_check_attempts: null, webhook_url: null }],
+  ]);
+
+  it('an unknown prefix and a known prefix with a wrong secret do the same work: one lookup per TTL, one constant-time hash comparison each', async () => {
+    const { sut, lookups } = service(rows);
+    const compare = jest.spyOn(crypto, 'timingSafeEqual');
+    const unknown = generateApiKey().key;
+    const wrongSecret = `otp_${real.prefix}_${'x'.repeat(40)}`;
+
+    for (let i = 0; i < 3; i++) {
+      expect(await sut.authenticate(unknown)).toBeUndefined();
+      expect(await sut.authenticate(wrongSecret)).toBeUndefined();
+    }
+    // each prefix was read from the database once, then served from the cache, absent or not
+    expect(lookups.sort()).toEqual([apiKeys.lookupPrefix(unknown), real.prefix].sort());
+    expect(compare).toHaveBeenCalledTimes(6);
+    expect(await sut.authenticate(real.key)).toMatchObject({ clientId: 'cli_1' });
+    compare.mockRestore();
+  });
+
+  it('the cache of absent prefixes is bounded', async () => {
+    const { sut } = service(new Map());
+    for (let i = 0; i < 10_050; i++) await sut.authenticate(apiKeyFromString(`operator-key-${i}-${'y'.repeat(32)}`).key);
+    expect((sut as unknown as { cache: Map<string, unknown> }).cache.size).toBe(10_000);
+  });
+});
