@@ -16,7 +16,8 @@ export interface OutgoingCall {
 
 export interface ProviderAccepted {
   provider: string;
-  providerMessageId: string;
+  /** null when the provider accepted the message (2xx) but gave no id: it is still sent, never resent. */
+  providerMessageId: string | null;
 }
 
 /** A provider error: `retryable` false for answers that will not change (bad number, rejected content). */

@@ -1,4 +1,5 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { Logger } from '@nestjs/common';
 import { ProviderError } from '../../ports';
 import { HttpProvider } from './http.provider';
 
@@ -45,9 +46,33 @@ describe('HttpProvider (against a local HTTP server)', () => {
     expect(err).toMatchObject({ retryable, statusCode: status });
   });
 
-  it('an answer without an id is a retryable error', async () => {
-    handler = (_req, _body, res) => res.writeHead(200).end('{}');
-    await expect(new HttpProvider(url, undefined, 1000).send({ to: '+1', body: 'x', reference: 'r' })).rejects.toMatchObject({ retryable: true });
+  it.each([
+    [200, '{}'],
+    [200, ''],
+    [202, 'accepted'],
+    [200, 'null'],
+    [201, '{"id":""}'],
+    [200, '{"id":{"nested":true}}'],
+  ])('HTTP %i %j (no id) is accepted with a null provider id and a warning naming no number or token', async (status, answer) => {
+    handler = (_req, _body, res) => res.writeHead(status).end(answer);
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const accepted = await new HttpProvider(url, 'token-token-token-1', 1000).send({ to: '+819012345678', body: 'code 123456', reference: 'msg_1' });
+      expect(accepted).toEqual({ provider: 'http', providerMessageId: null });
+      expect(warn).toHaveBeenCalledTimes(1);
+      const logged = JSON.stringify(warn.mock.calls);
+      expect(logged).toContain('without a message id');
+      expect(logged).toContain('+81*******5678');
+      expect(logged).toContain('msg_1');
+      for (const secret of ['819012345678', 'token-token-token-1', '123456']) expect(logged).not.toContain(secret);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('a numeric id is kept as a string', async () => {
+    handler = (_req, _body, res) => res.writeHead(200).end('{"id":12345}');
+    await expect(new HttpProvider(url, undefined, 1000).send({ to: '+819012345678', body: 'x', reference: 'r' })).resolves.toEqual({ provider: 'http', providerMessageId: '12345' });
   });
 
   it('a provider that never answers times out, retryable', async () => {

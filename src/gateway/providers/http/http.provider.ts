@@ -1,4 +1,6 @@
+import { Logger } from '@nestjs/common';
 import { httpPost, PostError, PostResult } from '../../../common/http-post';
+import { maskPhone } from '../../../common/phone';
 import { OutgoingCall, OutgoingSms, ProviderAccepted, ProviderError, SmsGateway, VoiceGateway } from '../../ports';
 
 /**
@@ -6,9 +8,12 @@ import { OutgoingCall, OutgoingSms, ProviderAccepted, ProviderError, SmsGateway,
  * Request:  {"to": "+81…", "text": "…", "reference": "obx_…"} (voice: "speech" and "locale" instead of "text")
  *           with `Authorization: Bearer <PROVIDER_HTTP_TOKEN>` when set.
  * Answer:   2xx with {"id": "<provider message id>"}; 4xx other than 408/429 is final, the rest is retried.
+ *           A 2xx means accepted: one without an id (empty or non-JSON body) is recorded as sent with no
+ *           provider id and a warning, never sent again (a retry would send the person the same SMS twice).
  */
 export class HttpProvider implements SmsGateway, VoiceGateway {
   readonly name = 'http';
+  private readonly logger = new Logger('HttpProvider');
 
   constructor(
     private readonly url: string,
@@ -24,7 +29,7 @@ export class HttpProvider implements SmsGateway, VoiceGateway {
     return this.post({ to: call.to, speech: call.speech, locale: call.locale, reference: call.reference });
   }
 
-  private async post(body: Record<string, string>): Promise<ProviderAccepted> {
+  private async post(body: Record<string, string> & { to: string; reference: string }): Promise<ProviderAccepted> {
     let res: PostResult;
     try {
       const headers: Record<string, string> = { 'content-type': 'application/json', ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) };
@@ -40,11 +45,18 @@ export class HttpProvider implements SmsGateway, VoiceGateway {
     }
     let id: unknown;
     try {
-      id = (JSON.parse(text) as { id?: unknown }).id;
+      id = (JSON.parse(text) as { id?: unknown } | null)?.id;
     } catch {
       id = undefined;
     }
-    if (typeof id !== 'string' || id.length === 0) throw new ProviderError(this.name, 'answer has no message id', true, res.status);
+    if (typeof id === 'number' && Number.isFinite(id)) id = String(id);
+    if (typeof id !== 'string' || id.length === 0) {
+      this.logger.warn(
+        { to: maskPhone(body.to), reference: body.reference, statusCode: res.status },
+        `provider answered HTTP ${res.status} without a message id: recorded as sent with no provider id`,
+      );
+      return { provider: this.name, providerMessageId: null };
+    }
     return { provider: this.name, providerMessageId: id.slice(0, 128) };
   }
 }
