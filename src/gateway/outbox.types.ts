@@ -35,10 +35,13 @@ export interface WebhookPayload {
 
 export const WEBHOOK_MAX_ATTEMPTS = 9;
 
-/** The result of one try. */
+/**
+ * The result of one try. `to` is the E.164 number of a code message, for its audit event (stored there
+ * only hashed and masked); it is never written anywhere else.
+ */
 export type Outcome =
-  | { ok: true; accepted?: ProviderAccepted; statusCode?: number }
-  | { ok: false; error: string; retryable: boolean; statusCode?: number; provider?: string };
+  | { ok: true; accepted?: ProviderAccepted; statusCode?: number; to?: string }
+  | { ok: false; error: string; retryable: boolean; statusCode?: number; provider?: string; to?: string };
 
 export type Failure = Extract<Outcome, { ok: false }>;
 

@@ -18,28 +18,32 @@ export class MessageSender implements OutboxSender {
   ) {}
 
   async send(row: OutboxRow & { payload: Buffer }): Promise<Outcome> {
+    const msg = this.box.open<MessagePayload>(row.payload); // throws: the dispatcher records a retryable internal error
+    const { to } = msg;
     try {
-      const msg = this.box.open<MessagePayload>(row.payload);
       const accepted =
         row.kind === 'sms'
-          ? await this.sms.send({ to: msg.to, body: msg.body, reference: row.id })
-          : await this.voice.call({ to: msg.to, speech: msg.body, locale: msg.locale, reference: row.id });
-      return { ok: true, accepted };
+          ? await this.sms.send({ to, body: msg.body, reference: row.id })
+          : await this.voice.call({ to, speech: msg.body, locale: msg.locale, reference: row.id });
+      return { ok: true, accepted, to };
     } catch (err) {
-      if (err instanceof ProviderError) return { ok: false, error: err.message, retryable: err.retryable, statusCode: err.statusCode, provider: err.provider };
+      if (err instanceof ProviderError) return { ok: false, error: err.message, retryable: err.retryable, statusCode: err.statusCode, provider: err.provider, to };
       throw err; // the dispatcher records it as a retryable internal error
     }
   }
 
+  /** message.sent / message.failed, with the number (hashed and masked by the audit service) so a search by phone number finds them. */
   auditEvent(row: OutboxRow, outcome: Outcome) {
+    const phoneNumber = outcome.to ?? null;
     if (outcome.ok) {
       const provider = outcome.accepted?.provider ?? null;
       return {
         type: 'message.sent',
-        data: { outboxId: row.id, channel: row.kind, provider, providerMessageId: outcome.accepted?.providerMessageId, attempt: row.attempts, segments: row.segments },
+        phoneNumber,
+        data: { outboxId: row.id, channel: row.kind, provider, providerMessageId: outcome.accepted?.providerMessageId ?? null, attempt: row.attempts, segments: row.segments },
       };
     }
-    return { type: 'message.failed', data: { outboxId: row.id, attempts: row.attempts, error: outcome.error, channel: row.kind, provider: outcome.provider ?? null } };
+    return { type: 'message.failed', phoneNumber, data: { outboxId: row.id, attempts: row.attempts, error: outcome.error, channel: row.kind, provider: outcome.provider ?? null } };
   }
 
   /** No provider could deliver the code: whoever owns the verification decides what that means. */
