@@ -2,7 +2,7 @@ import { Controller, Get, Query } from '@nestjs/common';
 import { ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
-import { Authenticated } from '../common/auth';
+import { Authenticated, CurrentPrincipal, Principal } from '../common/auth';
 import { InvalidPhoneNumber, parsePhone } from '../common/phone';
 import { ProblemException } from '../common/problem';
 import { DevInbox, InboxMessage } from './dev-inbox';
@@ -39,8 +39,11 @@ export class DevInboxController {
   constructor(private readonly inbox: DevInbox) {}
 
   @Get()
-  @ApiOperation({ summary: 'Messages the console provider "sent", codes included (development only; 404 in any other configuration)' })
-  list(@Query() q: DevMessagesQuery): { items: DevMessageView[] } {
+  @ApiOperation({
+    summary: 'Messages the console provider "sent" for the calling client, codes included (development only; 404 in any other configuration)',
+    description: 'A client sees only the messages of its own verifications, whatever its scopes.',
+  })
+  list(@CurrentPrincipal() principal: Principal, @Query() q: DevMessagesQuery): { items: DevMessageView[] } {
     let to: string | undefined;
     if (q.phoneNumber) {
       try {
@@ -50,6 +53,7 @@ export class DevInboxController {
         throw err;
       }
     }
-    return { items: this.inbox.list(to, q.limit ?? 20).map((m: InboxMessage) => ({ ...m })) };
+    const view = ({ to: phone, channel, body, reference, sentAt }: InboxMessage): DevMessageView => ({ to: phone, channel, body, reference, sentAt });
+    return { items: this.inbox.list(principal.clientId, to, q.limit ?? 20).map(view) };
   }
 }

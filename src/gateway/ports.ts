@@ -4,6 +4,8 @@ export interface OutgoingSms {
   body: string;
   /** Our outbox id: providers that accept a client reference get it, for receipts. */
   reference: string;
+  /** The API client the message is sent for: the console provider's dev inbox shows each client only its own. Not sent to providers. */
+  clientId?: string | null;
 }
 
 export interface OutgoingCall {
@@ -12,6 +14,8 @@ export interface OutgoingCall {
   speech: string;
   locale: 'ja' | 'en';
   reference: string;
+  /** As OutgoingSms.clientId. */
+  clientId?: string | null;
 }
 
 export interface ProviderAccepted {

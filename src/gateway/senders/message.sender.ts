@@ -23,8 +23,8 @@ export class MessageSender implements OutboxSender {
     try {
       const accepted =
         row.kind === 'sms'
-          ? await this.sms.send({ to, body: msg.body, reference: row.id })
-          : await this.voice.call({ to, speech: msg.body, locale: msg.locale, reference: row.id });
+          ? await this.sms.send({ to, body: msg.body, reference: row.id, clientId: row.client_id })
+          : await this.voice.call({ to, speech: msg.body, locale: msg.locale, reference: row.id, clientId: row.client_id });
       return { ok: true, accepted, to };
     } catch (err) {
       if (err instanceof ProviderError) return { ok: false, error: err.message, retryable: err.retryable, statusCode: err.statusCode, provider: err.provider, to };

@@ -15,17 +15,17 @@ export class ConsoleProvider implements SmsGateway, VoiceGateway {
   constructor(private readonly inbox: DevInbox | null) {}
 
   async send(sms: OutgoingSms): Promise<ProviderAccepted> {
-    return this.deliver('sms', sms.to, sms.body, sms.reference);
+    return this.deliver('sms', sms.to, sms.body, sms.reference, sms.clientId ?? null);
   }
 
   async call(call: OutgoingCall): Promise<ProviderAccepted> {
-    return this.deliver('voice', call.to, call.speech, call.reference);
+    return this.deliver('voice', call.to, call.speech, call.reference, call.clientId ?? null);
   }
 
-  private deliver(channel: 'sms' | 'voice', to: string, body: string, reference: string): ProviderAccepted {
+  private deliver(channel: 'sms' | 'voice', to: string, body: string, reference: string, clientId: string | null): ProviderAccepted {
     const id = newId('msg');
     this.logger.log({ to: maskPhone(to), channel, reference, providerMessageId: id }, `console ${channel} "sent"${this.inbox ? ' (see GET /v1/dev/messages)' : ''}`);
-    this.inbox?.add({ to, channel, body, reference, sentAt: new Date().toISOString() });
+    this.inbox?.add({ clientId, to, channel, body, reference, sentAt: new Date().toISOString() });
     return { provider: this.name, providerMessageId: id };
   }
 }
