@@ -5,7 +5,10 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from './app.module';
+import { guardedJsonParser } from './common/json-body';
 import { FieldError, Problems } from './common/problem';
+import { clientErrorResponder, sendFrameworkProblem } from './common/problem.filter';
+import { StorableTextPipe } from './common/storable-text.pipe';
 import { MetricsService } from './metrics/metrics.service';
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
@@ -34,11 +37,17 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
     },
     return503OnClosing: true,
     logger: false,
+    // What the router and Node's HTTP parser refuse before any hook runs is problem+json with a request id too.
+    frameworkErrors: sendFrameworkProblem,
+    clientErrorHandler: clientErrorResponder(() => randomUUID()),
   });
+  // JSON bodies: at most 16 KiB (bodyLimit) and 32 levels deep.
+  adapter.useBodyParser('application/json', false, { bodyLimit: BODY_LIMIT_BYTES }, guardedJsonParser(adapter.getInstance().getDefaultJsonParser('error', 'error')));
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), adapter, { bufferLogs: true });
   app.useLogger(app.get(Logger));
 
   app.useGlobalPipes(
+    new StorableTextPipe(),
     new ValidationPipe({
       whitelist: true,
       forbidNonWhitelisted: true,

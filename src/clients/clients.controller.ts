@@ -1,7 +1,8 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Post, Req } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { CurrentPrincipal, Principal, Authenticated } from '../common/auth';
+import { IdParam } from '../common/resource-id.pipe';
 import { ActingAs, ClientsService } from './clients.service';
 import { CreateClientDto } from './dto/create-client.dto';
 import { ApiClientView, ApiKeyView, CreatedClientView, CreatedKeyView } from './dto/client.views';
@@ -30,14 +31,14 @@ export class ClientsController {
 
   @Get(':id')
   @ApiOkResponse({ type: ApiClientView })
-  get(@Param('id') id: string): Promise<ApiClientView> {
+  get(@IdParam('id') id: string): Promise<ApiClientView> {
     return this.clients.getClient(id);
   }
 
   @Post(':id/keys')
   @ApiOperation({ summary: 'Issue another API key for a client (shown once)' })
   @ApiCreatedResponse({ type: CreatedKeyView })
-  createKey(@Param('id') id: string, @CurrentPrincipal() who: Principal, @Req() req: FastifyRequest): Promise<CreatedKeyView> {
+  createKey(@IdParam('id') id: string, @CurrentPrincipal() who: Principal, @Req() req: FastifyRequest): Promise<CreatedKeyView> {
     return this.clients.createKey(id, undefined, admin(who, req));
   }
 
@@ -46,8 +47,8 @@ export class ClientsController {
   @ApiOperation({ summary: 'Revoke an API key; every instance refuses it within API_KEY_CACHE_TTL_SECONDS' })
   @ApiOkResponse({ type: ApiKeyView })
   revokeKey(
-    @Param('id') id: string,
-    @Param('keyId') keyId: string,
+    @IdParam('id') id: string,
+    @IdParam('keyId') keyId: string,
     @CurrentPrincipal() who: Principal,
     @Req() req: FastifyRequest,
   ): Promise<ApiKeyView> {

@@ -1,3 +1,5 @@
+import { STATUS_CODES as STATUS_CODES_TEXT } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { ThrottlerException } from '@nestjs/throttler';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -21,10 +23,13 @@ const STATUS_CODES: Record<number, string> = {
   403: 'forbidden',
   404: 'not_found',
   405: 'method_not_allowed',
+  408: 'request_timeout',
   409: 'conflict',
   413: 'payload_too_large',
+  414: 'uri_too_long',
   415: 'unsupported_media_type',
   429: 'rate_limited',
+  431: 'headers_too_large',
   503: 'service_unavailable',
 };
 
@@ -47,6 +52,10 @@ function fromFastifyError(err: FastifyLikeError): ProblemException | undefined {
       return new ProblemException(400, 'validation_failed', 'The body is empty but the content type is application/json.');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new ProblemException(400, 'validation_failed', 'The request body is not valid JSON.');
+    case 'FST_ERR_BAD_URL':
+      return new ProblemException(400, 'bad_request', 'The URL is not valid: a path segment is not correctly percent-encoded UTF-8.');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new ProblemException(414, 'uri_too_long', 'A path segment of the URL is longer than 100 characters.');
     default:
       if (err instanceof SyntaxError || /JSON/i.test(err.message ?? ''))
         return new ProblemException(400, 'validation_failed', 'The request body is not valid JSON.');
@@ -103,6 +112,49 @@ export class ProblemFilter implements ExceptionFilter {
     const request = host.switchToHttp().getRequest<FastifyRequest>();
     sendProblem(exception, request, reply, this.logger);
   }
+}
+
+/**
+ * Fastify's `frameworkErrors`: errors the router raises before any hook runs (a malformed percent-encoding in
+ * the path, an over-long path parameter), answered like every other error, with the request id.
+ */
+export function sendFrameworkProblem(error: FastifyLikeError, request: FastifyRequest, reply: FastifyReply): void {
+  const problem = fromFastifyError(error) ?? new ProblemException(400, 'bad_request', 'The request could not be routed.');
+  reply.header('X-Request-Id', request.id);
+  sendProblem(problem, request, reply, frameworkLogger);
+}
+const frameworkLogger = new Logger('ProblemFilter');
+
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'headers_too_large', 'The request line and headers are larger than the server accepts.'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'request_timeout', 'The request was not received in time.'],
+};
+
+/**
+ * Fastify's `clientErrorHandler`: Node's HTTP parser refused the request (a malformed request line or header,
+ * headers over the limit, a timeout), so there is no request object; the answer is written to the socket
+ * as problem+json with a fresh request id, which is logged with the parser's error code.
+ */
+export function clientErrorResponder(newRequestId: () => string, logger: Pick<Logger, 'log'> = new Logger('HttpClientError')) {
+  return (err: Error & { code?: string }, socket: Duplex): void => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const [status, code, detail] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'bad_request', 'The request is not valid HTTP/1.1.'];
+    const requestId = newRequestId();
+    logger.log({ reqId: requestId, code: err.code, status }, 'Refused a malformed request before routing');
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const body = JSON.stringify(problemBody(new ProblemException(status, code, `${detail} Request id ${requestId}.`)));
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES_TEXT[status] ?? 'Bad Request'}\r\n` +
+        'Content-Type: application/problem+json\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Request-Id: ${requestId}\r\n` +
+        'Connection: close\r\n\r\n' +
+        body,
+    );
+  };
 }
 
 export function sendProblem(exception: unknown, request: FastifyRequest, reply: FastifyReply, logger: Pick<Logger, 'error'>): void {

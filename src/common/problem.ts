@@ -33,6 +33,10 @@ const TITLES: Record<string, string> = {
   internal_error: 'Internal server error',
   service_unavailable: 'Service unavailable',
   conflict: 'Conflict',
+  bad_request: 'Malformed request',
+  request_timeout: 'Request timeout',
+  uri_too_long: 'URI too long',
+  headers_too_large: 'Request headers too large',
 };
 
 export function titleFor(code: string, status: number): string {

@@ -1,8 +1,10 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Post, Req, Res } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { AuthedRequest, CurrentPrincipal, Principal, Authenticated } from '../common/auth';
-import { ProblemException } from '../common/problem';
+import { CREDENTIAL_MESSAGE, looksLikeCredential } from '../common/input-text';
+import { ProblemException, Problems } from '../common/problem';
+import { IdParam } from '../common/resource-id.pipe';
 import { ResendVerificationDto, StartVerificationDto } from './dto/start-verification.dto';
 import { VerificationView } from './dto/verification.view';
 import { IssuanceService, RequestContext } from './issuance.service';
@@ -32,6 +34,10 @@ export class IssuanceController {
         errors: [{ field: 'Idempotency-Key', message: 'must be 1 to 255 characters' }],
       });
     }
+    // The key is recorded in the audit trail, which must never hold one of our secrets.
+    if (idempotencyKey !== undefined && looksLikeCredential(idempotencyKey)) {
+      throw Problems.validation([{ field: 'Idempotency-Key', message: `Idempotency-Key ${CREDENTIAL_MESSAGE}` }]);
+    }
     const result = await this.issuance.start(ctx(principal, req), dto, idempotencyKey);
     reply.status(result.status);
     return result.body;
@@ -40,7 +46,7 @@ export class IssuanceController {
   @Get(':id')
   @Authenticated('verifications:write', 'verifications:check')
   @ApiOkResponse({ type: VerificationView })
-  get(@CurrentPrincipal() principal: Principal, @Req() req: AuthedRequest, @Param('id') id: string): Promise<VerificationView> {
+  get(@CurrentPrincipal() principal: Principal, @Req() req: AuthedRequest, @IdParam('id') id: string): Promise<VerificationView> {
     return this.issuance.get(ctx(principal, req), id);
   }
 
@@ -52,7 +58,7 @@ export class IssuanceController {
   resend(
     @CurrentPrincipal() principal: Principal,
     @Req() req: AuthedRequest,
-    @Param('id') id: string,
+    @IdParam('id') id: string,
     @Body() dto: ResendVerificationDto = new ResendVerificationDto(),
   ): Promise<VerificationView> {
     return this.issuance.resend(ctx(principal, req), id, dto ?? {});
@@ -62,7 +68,7 @@ export class IssuanceController {
   @HttpCode(200)
   @Authenticated('verifications:write')
   @ApiOkResponse({ type: VerificationView })
-  cancel(@CurrentPrincipal() principal: Principal, @Req() req: AuthedRequest, @Param('id') id: string): Promise<VerificationView> {
+  cancel(@CurrentPrincipal() principal: Principal, @Req() req: AuthedRequest, @IdParam('id') id: string): Promise<VerificationView> {
     return this.issuance.cancel(ctx(principal, req), id);
   }
 }

@@ -1,6 +1,7 @@
-import { Body, Controller, HttpCode, Param, Post, Req } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post, Req } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { AuthedRequest, CurrentPrincipal, Principal, Authenticated } from '../common/auth';
+import { IdParam } from '../common/resource-id.pipe';
 import { CheckResultView, CheckVerificationDto } from './dto/check.dto';
 import { VerificationService } from './verification.service';
 
@@ -16,7 +17,7 @@ export class VerificationController {
   @ApiOkResponse({ type: CheckResultView })
   @ApiResponse({ status: 400, description: 'problem+json `validation_failed`: not the digits of the right length (costs no attempt).' })
   @ApiResponse({ status: 409, description: 'problem+json `verification_not_pending`, with `verificationStatus` (approved, locked, expired…).' })
-  check(@CurrentPrincipal() principal: Principal, @Req() req: AuthedRequest, @Param('id') id: string, @Body() dto: CheckVerificationDto): Promise<CheckResultView> {
+  check(@CurrentPrincipal() principal: Principal, @Req() req: AuthedRequest, @IdParam('id') id: string, @Body() dto: CheckVerificationDto): Promise<CheckResultView> {
     return this.verifications.check({ principal, ip: req.ip ?? null }, id, dto);
   }
 }

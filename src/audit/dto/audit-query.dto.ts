@@ -14,6 +14,7 @@ import {
   ValidatorConstraint,
   ValidatorConstraintInterface,
 } from 'class-validator';
+import { NoCredential } from '../../common/input-text';
 import { InvalidPhoneNumber, parsePhone } from '../../common/phone';
 
 @ValidatorConstraint({ name: 'phoneNumberFilter' })
@@ -62,6 +63,7 @@ export class AuditFiltersQuery {
   @IsString()
   @Matches(/^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$/, { message: 'type must be an event type such as verification.created' })
   @MaxLength(64)
+  @NoCredential()
   type?: string;
 
   @ApiPropertyOptional({ example: '2026-11-24T00:00:00.000Z', description: 'Events that occurred at or after this instant (ISO 8601).' })

@@ -1,11 +1,13 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMinSize, IsArray, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min } from 'class-validator';
 import { SCOPES, Scope } from '../../common/auth';
+import { NoCredential } from '../../common/input-text';
 
 export class CreateClientDto {
   @ApiProperty({ example: 'payments', pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$' })
   @IsString()
   @Matches(/^[a-z0-9][a-z0-9_.-]{0,63}$/, { message: 'name must be 1-64 characters of a-z 0-9 _ . - starting with a letter or digit' })
+  @NoCredential()
   name!: string;
 
   @ApiProperty({ enum: SCOPES, isArray: true, example: ['verifications:write', 'verifications:check'] })
@@ -24,5 +26,6 @@ export class CreateClientDto {
   @ApiPropertyOptional({ description: 'Default URL for result webhooks.', example: 'https://bank.internal/hooks/otp' })
   @IsOptional()
   @IsUrl({ protocols: ['https', 'http'], require_tld: false, require_protocol: true })
+  @NoCredential()
   webhookUrl?: string;
 }

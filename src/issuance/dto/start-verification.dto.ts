@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import { IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import { NoCredential } from '../../common/input-text';
 import { TransactionDto } from './transaction.dto';
 
 export class StartVerificationDto {
@@ -22,6 +23,7 @@ export class StartVerificationDto {
   @ApiProperty({ example: 'login', pattern: '^[a-z0-9_.-]{1,64}$' })
   @IsString()
   @Matches(/^[a-z0-9_.-]{1,64}$/, { message: 'purpose must be 1-64 characters of a-z 0-9 _ . -' })
+  @NoCredential()
   purpose!: string;
 
   @ApiPropertyOptional({ enum: ['ja', 'en'], default: 'ja' })
@@ -45,6 +47,7 @@ export class StartVerificationDto {
 
   @ApiPropertyOptional({ type: TransactionDto })
   @IsOptional()
+  @IsObject({ message: 'transaction must be an object' })
   @ValidateNested()
   @Type(() => TransactionDto)
   transaction?: TransactionDto;
@@ -53,12 +56,14 @@ export class StartVerificationDto {
   @IsOptional()
   @IsString()
   @MaxLength(128)
+  @NoCredential()
   reference?: string;
 
   @ApiPropertyOptional({ example: 'https://bank.internal/hooks/otp', description: 'https (http only outside production); defaults to the client URL.' })
   @IsOptional()
   @IsString()
   @MaxLength(2048)
+  @NoCredential()
   callbackUrl?: string;
 }
 

@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import { IsCurrencyCode, IsDisplayText, NoCredential } from '../../common/input-text';
 
 /** The transaction a code is bound to (dynamic linking, as PSD2 asks). */
 export class TransactionDto {
@@ -8,14 +9,20 @@ export class TransactionDto {
   @Matches(/^\d{1,15}(\.\d{1,4})?$/, { message: 'amount must be a decimal string such as "150000" or "12.50"' })
   amount!: string;
 
-  @ApiProperty({ example: 'JPY', description: 'ISO 4217 code.' })
+  @ApiProperty({ example: 'JPY', description: 'ISO 4217 code (any case).' })
   @IsString()
-  @Matches(/^[A-Za-z]{3}$/, { message: 'currency must be an ISO 4217 code such as JPY' })
+  @IsCurrencyCode()
   currency!: string;
 
-  @ApiProperty({ example: 'ACME Ltd', maxLength: 100 })
+  @ApiProperty({
+    example: 'ACME Ltd',
+    maxLength: 100,
+    description: 'Shown in the message: at least one visible character; no control or bidirectional-override characters.',
+  })
   @IsString()
   @MinLength(1)
   @MaxLength(100)
+  @IsDisplayText()
+  @NoCredential()
   payee!: string;
 }

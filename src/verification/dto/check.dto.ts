@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsOptional, IsString, Matches, ValidateNested } from 'class-validator';
+import { IsObject, IsOptional, IsString, Matches, ValidateNested } from 'class-validator';
 import { TransactionDto } from '../../issuance/dto/transaction.dto';
 
 export class CheckVerificationDto {
@@ -11,6 +11,7 @@ export class CheckVerificationDto {
 
   @ApiPropertyOptional({ type: TransactionDto, description: 'Required, identical, when the verification was started with a transaction.' })
   @IsOptional()
+  @IsObject({ message: 'transaction must be an object' })
   @ValidateNested()
   @Type(() => TransactionDto)
   transaction?: TransactionDto;
