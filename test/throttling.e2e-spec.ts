@@ -32,6 +32,37 @@ describe('rate limiting per API client', () => {
     }
   });
 
+  it('a flood of requests with bad keys is limited per IP (429 after THROTTLE_AUTH_FAILURES_LIMIT), while a valid key from that IP still works', async () => {
+    const { t, close } = await startStack({ db, env: { THROTTLE_AUTH_FAILURES_LIMIT: '20' } });
+    try {
+      const good = await t.createClient(['admin']);
+      const answers = [];
+      for (let i = 0; i < 50; i++) answers.push(await t.request('GET', '/v1/admin/clients', { key: i % 2 ? 'otp_AAAAAAAAAAAA_' + 'b'.repeat(40) : undefined }));
+      expect(answers.slice(0, 20).every((r) => r.status === 401)).toBe(true);
+      expect(answers.slice(20).every((r) => r.status === 429)).toBe(true);
+      expect(answers[20].body).toMatchObject({ code: 'rate_limited', limit: 'auth_failures' });
+      expect(answers[20].headers.get('content-type')).toMatch(/problem\+json/);
+      expect(Number(answers[20].headers.get('retry-after'))).toBeGreaterThan(0);
+      expect((await t.request('GET', '/v1/admin/clients', { key: good.key })).status).toBe(200);
+    } finally {
+      await close();
+    }
+  });
+
+  it('the default limit per client is sized for a payment backend (6,000 a minute)', async () => {
+    const { t, close } = await startStack({ db });
+    try {
+      expect(t.config.throttle).toMatchObject({ limit: 6000, ttlMs: 60_000 });
+      const a = await t.createClient(['admin']);
+      const statuses = await Promise.all(Array.from({ length: 300 }, () => t.request('GET', '/health/live', { key: a.key }).then((r) => r.status)));
+      expect(statuses.every((s) => s === 200)).toBe(true);
+      const burst = await Promise.all(Array.from({ length: 150 }, () => t.request('GET', '/v1/admin/clients', { key: a.key }).then((r) => r.status)));
+      expect(burst.every((s) => s === 200)).toBe(true); // 100 was the old default
+    } finally {
+      await close();
+    }
+  });
+
   const redisUrl = process.env.TEST_REDIS_URL;
   // Needs a Redis server; CI sets TEST_REDIS_URL (see .ci/run). Without one the test is reported as skipped.
   (redisUrl ? it : it.skip)('two instances sharing PostgreSQL and Redis admit N requests per window in all, not 2N', async () => {

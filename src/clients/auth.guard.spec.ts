@@ -18,10 +18,13 @@ class Routes {
 
 const principal: Principal = { clientId: 'cli_A', clientName: 'a', keyId: 'key_A', scopes: ['verifications:write'], maxCheckAttempts: null, webhookUrl: null };
 const clients = { authenticate: async (key: string) => (key === 'good' ? principal : undefined) } as unknown as ClientsService;
-const guard = new AuthGuard(new Reflector(), clients);
+const failures: string[] = [];
+/** Allows 3 failures per IP, then asks to wait 42 s. */
+const limiter = { hit: async (ip: string) => (failures.push(ip), failures.filter((x) => x === ip).length > 3 ? 42 : 0) };
+const guard = new AuthGuard(new Reflector(), clients, limiter);
 
-function call(route: keyof Routes, authorization?: string): Promise<boolean> {
-  const req = { headers: authorization ? { authorization } : {} } as AuthedRequest;
+function call(route: keyof Routes, authorization?: string, ip = '198.51.100.1'): Promise<boolean> {
+  const req = { headers: authorization ? { authorization } : {}, ip } as unknown as AuthedRequest;
   const context = { getHandler: () => Routes.prototype[route], getClass: () => Routes, switchToHttp: () => ({ getRequest: () => req }) } as unknown as ExecutionContext;
   return guard.canActivate(context);
 }
@@ -41,5 +44,14 @@ describe('AuthGuard and @Authenticated', () => {
 
   it('@Public() needs no key', async () => {
     await expect(call('open')).resolves.toBe(true);
+  });
+
+  it('failed authentications are counted per IP: past the limit they answer 429 with Retry-After; a valid key is not counted', async () => {
+    const ip = '203.0.113.99';
+    for (let i = 0; i < 3; i++) await expect(call('anyKey', 'Bearer bad', ip)).rejects.toMatchObject({ status: 401 });
+    await expect(call('anyKey', 'Bearer good', ip)).resolves.toBe(true);
+    await expect(call('anyKey', undefined, ip)).rejects.toMatchObject({ status: 429, code: 'rate_limited', extra: { limit: 'auth_failures', headers: { 'Retry-After': '42' } } });
+    await expect(call('anyKey', 'Bearer bad', '203.0.113.100')).rejects.toMatchObject({ status: 401 }); // another IP
+    expect(failures.filter((x) => x === ip)).toHaveLength(4);
   });
 });

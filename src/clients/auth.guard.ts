@@ -1,7 +1,7 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { Problems } from '../common/problem';
-import { AuthedRequest, PUBLIC_ROUTE, REQUIRED_SCOPES } from '../common/auth';
+import { ProblemException, Problems } from '../common/problem';
+import { AuthedRequest, FailedAuthLimiter, PUBLIC_ROUTE, REQUIRED_SCOPES } from '../common/auth';
 import { ClientsService } from './clients.service';
 
 /**
@@ -14,6 +14,7 @@ export class AuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly clients: ClientsService,
+    private readonly failures: FailedAuthLimiter,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -23,9 +24,9 @@ export class AuthGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<AuthedRequest>();
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    if (!match) throw Problems.unauthorized();
+    if (!match) throw await this.refuse(request, Problems.unauthorized());
     const principal = await this.clients.authenticate(match[1]);
-    if (!principal) throw Problems.unauthorized('The API key is unknown or revoked.');
+    if (!principal) throw await this.refuse(request, Problems.unauthorized('The API key is unknown or revoked.'));
     request.principal = principal;
 
     const required = this.reflector.getAllAndOverride<string[] | undefined>(REQUIRED_SCOPES, targets);
@@ -33,5 +34,15 @@ export class AuthGuard implements CanActivate {
       throw Problems.forbidden(`This API key lacks the scope ${required.join(' or ')}.`);
     }
     return true;
+  }
+
+  /** 401, or 429 once this IP has failed authentication too often (a flood of bad keys is limited). */
+  private async refuse(request: AuthedRequest, unauthorized: ProblemException): Promise<ProblemException> {
+    const wait = await this.failures.hit(request.ip ?? 'unknown');
+    if (!wait) return unauthorized;
+    return new ProblemException(429, 'rate_limited', `Too many requests without a valid API key from this IP address. Retry after ${wait} s.`, {
+      limit: 'auth_failures',
+      headers: { 'Retry-After': String(wait) },
+    });
   }
 }

@@ -43,6 +43,8 @@ export interface DatabaseConfig {
 export interface ThrottleConfig {
   limit: number;
   ttlMs: number;
+  /** Failed authentications per client IP per window. */
+  authFailuresLimit: number;
   redisUrl: string | undefined;
 }
 export interface ClientsConfig {
@@ -119,7 +121,7 @@ export class AppConfig {
       embeddedDir: env.EMBEDDED_PG_DIR,
       embeddedPort: env.EMBEDDED_PG_PORT,
     };
-    this.throttle = { limit: env.THROTTLE_LIMIT, ttlMs: env.THROTTLE_TTL_SECONDS * 1000, redisUrl: env.REDIS_URL };
+    this.throttle = { limit: env.THROTTLE_LIMIT, ttlMs: env.THROTTLE_TTL_SECONDS * 1000, authFailuresLimit: env.THROTTLE_AUTH_FAILURES_LIMIT, redisUrl: env.REDIS_URL };
     this.clients = {
       apiKeyCacheTtlMs: env.API_KEY_CACHE_TTL_SECONDS * 1000,
       devClient: { enabled: env.DEV_CLIENT_ENABLED && !this.isProduction, apiKey: env.DEV_API_KEY },

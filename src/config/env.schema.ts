@@ -177,12 +177,18 @@ export class EnvSchema {
   @Transform(toInt)
   @IsInt()
   @Min(1)
-  THROTTLE_LIMIT = 100;
+  THROTTLE_LIMIT = 6000;
 
   @Transform(toInt)
   @IsInt()
   @Min(1)
   THROTTLE_TTL_SECONDS = 60;
+
+  /** Requests without a valid API key (missing, unknown, revoked) accepted per client IP per THROTTLE_TTL_SECONDS. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  THROTTLE_AUTH_FAILURES_LIMIT = 60;
 
   @Transform(toInt)
   @IsInt()

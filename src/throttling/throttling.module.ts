@@ -1,7 +1,9 @@
-import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
 import Redis from 'ioredis';
+import { FailedAuthLimiter } from '../common/auth';
 import { AppConfig } from '../config/app-config';
+import { FailedAuthThrottle } from './failed-auth.throttle';
 import { RedisThrottlerStorage } from './redis-throttler.storage';
 
 export const THROTTLER_REDIS = Symbol('THROTTLER_REDIS');
@@ -25,6 +27,8 @@ class ThrottlerRedisModule implements OnApplicationShutdown {
   }
 }
 
+/** Also provides the auth contract's FailedAuthLimiter (global), on the same storage. */
+@Global()
 @Module({
   imports: [
     ThrottlerModule.forRootAsync({
@@ -36,6 +40,7 @@ class ThrottlerRedisModule implements OnApplicationShutdown {
       }),
     }),
   ],
-  exports: [ThrottlerModule],
+  providers: [FailedAuthThrottle, { provide: FailedAuthLimiter, useExisting: FailedAuthThrottle }],
+  exports: [ThrottlerModule, FailedAuthLimiter],
 })
 export class ThrottlingModule {}

@@ -1,2 +1,3 @@
 export * from './authenticated';
 export * from './scopes';
+export * from './failed-auth-limiter';
