@@ -85,7 +85,7 @@ export class ListAuditEventsQuery extends AuditFiltersQuery {
   @Max(500)
   limit: number = 100;
 
-  @ApiPropertyOptional({ description: 'Opaque: the nextCursor of the previous page.' })
+  @ApiPropertyOptional({ description: 'Opaque: the nextCursor of the previous page.', pattern: '^[A-Za-z0-9_-]+$', maxLength: 512 })
   @IsOptional()
   @IsString()
   @MaxLength(512)
