@@ -137,7 +137,8 @@ describe('bad input is refused with a 4xx problem+json and changes nothing', () 
       const ok = await t.request('POST', '/v1/verifications', { key, rawBody: `{"phoneNumber":"${freshPhone()}","purpose":"login","reference":"[[[{{{","x":${nest(32)}}` });
       expectProblem(ok, 400, 'validation_failed');
       expect(ok.body.errors.map((e: { field: string }) => e.field)).toEqual(['x']);
-      await expectRefused(() => t.request('POST', '/v1/verifications', { key, rawBody: `{"phoneNumber":"${freshPhone()}","purpose":"login","x":${nest(33)}}` }));
+      const deep = await expectRefused(() => t.request('POST', '/v1/verifications', { key, rawBody: `{"phoneNumber":"${freshPhone()}","purpose":"login","x":${nest(33)}}` }));
+      expect(deep.body.detail).toMatch(/nested more than 32 levels/);
     });
 
     it('malformed and empty JSON keep their answers; 16 KiB still answers 413', async () => {
