@@ -206,6 +206,9 @@ async function main() {
     HOST: '127.0.0.1',
     SMS_PROVIDER: 'http',
     SMS_HTTP_URL: smsUrl,
+    // production refuses the console provider; the bench sends no voice messages
+    VOICE_PROVIDER: 'http',
+    VOICE_HTTP_URL: smsUrl,
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL || 'warn',
     THROTTLE_LIMIT: '1000000000',
     PHONE_SENDS_PER_15_MIN: '1000000',
