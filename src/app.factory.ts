@@ -9,6 +9,7 @@ import { guardedJsonParser } from './common/json-body';
 import { FieldError, Problems } from './common/problem';
 import { clientErrorResponder, sendFrameworkProblem } from './common/problem.filter';
 import { StorableTextPipe } from './common/storable-text.pipe';
+import { OutboxDispatcher } from './gateway/outbox.dispatcher';
 import { MetricsService } from './metrics/metrics.service';
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
@@ -71,6 +72,9 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
   fastify.addHook('onSend', async (_request, reply) => {
     if (closing) reply.header('Connection', 'close');
   });
+  // Fastify runs onClose once the server has closed and every in-flight request has been answered: then the
+  // sends those requests started finish and record their outcome, before any module (the pool) closes.
+  fastify.addHook('onClose', async () => app.get(OutboxDispatcher).drain());
   fastify.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions?.url ?? 'unmatched';
     metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);

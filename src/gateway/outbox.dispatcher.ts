@@ -41,10 +41,19 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
     this.timer.unref();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /**
+   * Stops taking rows and waits until every send in progress has finished and recorded its outcome. The app
+   * calls it once the HTTP server has closed (the last requests may still have queued sends) and before the
+   * modules close: the pool must outlive the sends, or a row stays `sending` and is sent again after its lease.
+   */
+  async drain(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    await Promise.allSettled([...this.inflight]);
+    while (this.inflight.size) await Promise.allSettled([...this.inflight]);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.drain();
   }
 
   /** Sends this row now, in the background (called after the transaction that wrote it commits). */

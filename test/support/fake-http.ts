@@ -13,8 +13,8 @@ export interface Received {
 export interface FakeServer {
   url: string;
   received: Received[];
-  /** Decides the answer to each request; default 200 with a JSON id. Return 'hang' to never answer. */
-  respond: (req: Received, index: number) => { status: number; body?: unknown } | 'hang';
+  /** Decides the answer to each request; default 200 with a JSON id. Return 'hang' to never answer, `delayMs` to answer late. */
+  respond: (req: Received, index: number) => { status: number; body?: unknown; delayMs?: number } | 'hang';
   waitFor(count: number, timeoutMs?: number): Promise<Received[]>;
   close(): Promise<void>;
 }
@@ -54,8 +54,14 @@ export async function startFakeServer(): Promise<FakeServer> {
         hanging.push(res);
         return;
       }
-      res.writeHead(answer.status, { 'content-type': 'application/json' });
-      res.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
+      const reply = () => {
+        res.writeHead(answer.status, { 'content-type': 'application/json' });
+        res.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
+      };
+      if (answer.delayMs) {
+        hanging.push(res);
+        setTimeout(() => !res.destroyed && reply(), answer.delayMs);
+      } else reply();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
