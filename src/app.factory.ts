@@ -5,6 +5,7 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from './app.module';
+import { startupLogger } from './bootstrap';
 import { guardedJsonParser } from './common/json-body';
 import { FieldError, Problems } from './common/problem';
 import { clientErrorResponder, sendFrameworkProblem } from './common/problem.filter';
@@ -44,7 +45,9 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
   });
   // JSON bodies: at most 16 KiB (bodyLimit) and 32 levels deep.
   adapter.useBodyParser('application/json', false, { bodyLimit: BODY_LIMIT_BYTES }, guardedJsonParser(adapter.getInstance().getDefaultJsonParser('error', 'error')));
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), adapter, { bufferLogs: true });
+  // Until pino takes over, and if start-up fails before it does, Nest logs the same JSON lines (startupLogger);
+  // a failure is thrown to the caller (main.ts logs it and exits non-zero) rather than exiting from inside Nest.
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), adapter, { bufferLogs: true, abortOnError: false, logger: startupLogger });
   app.useLogger(app.get(Logger));
 
   app.useGlobalPipes(

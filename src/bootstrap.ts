@@ -1,10 +1,35 @@
+import type { LoggerService } from '@nestjs/common';
+import { logLine } from './common/log-line';
 import { AppConfig } from './config/app-config';
 import { EmbeddedDatabase, startEmbeddedPostgres } from './database/embedded-postgres';
 
-/** Writes one JSON log line in the same shape as the service's logs (before the Nest logger exists). */
-export function logLine(level: 'info' | 'warn' | 'error', msg: string): void {
-  const levels = { info: 30, warn: 40, error: 50 } as const;
-  process.stderr.write(JSON.stringify({ level: levels[level], time: Date.now(), service: 'otp-verify', msg }) + '\n');
+export { logLine };
+
+/** An error and its causes, one line: "outer: inner: innermost". */
+export function describeError(err: unknown): string {
+  const parts: string[] = [];
+  for (let e = err, depth = 0; e !== undefined && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    parts.push(e instanceof Error ? e.message || e.name : String(e));
+  }
+  return parts.join(': ') || 'unknown error';
+}
+
+/**
+ * Nest's logger until the app's pino logger takes over (and when the app fails to start before it does):
+ * the same JSON lines, so start-up messages and failures are machine-readable like everything else.
+ */
+export const startupLogger: LoggerService = {
+  log: (message: unknown, ...rest: unknown[]) => nestLine('info', message, rest),
+  warn: (message: unknown, ...rest: unknown[]) => nestLine('warn', message, rest),
+  error: (message: unknown, ...rest: unknown[]) => nestLine('error', message, rest),
+  debug: () => undefined,
+  verbose: () => undefined,
+};
+
+function nestLine(level: 'info' | 'warn' | 'error', message: unknown, rest: unknown[]): void {
+  const context = typeof rest[rest.length - 1] === 'string' ? (rest[rest.length - 1] as string) : undefined;
+  const msg = message instanceof Error ? describeError(message) : typeof message === 'string' ? message : JSON.stringify(message);
+  logLine(level, msg, context ? { context } : {});
 }
 
 /**

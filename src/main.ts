@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { createApp } from './app.factory';
-import { logLine, resolveDatabase } from './bootstrap';
+import { describeError, logLine, resolveDatabase } from './bootstrap';
 import { AppConfig, ConfigError } from './config/app-config';
 
 async function main(): Promise<void> {
@@ -22,6 +22,12 @@ async function main(): Promise<void> {
   }
 
   const { config: resolved, embedded } = await resolveDatabase(config);
+  // An instance whose embedded database went away (stopped by the instance that owns it, or died) exits, so
+  // that a supervisor restarts it (starting a new one), instead of staying live but never ready.
+  embedded?.watch(() => {
+    logLine('error', `the embedded PostgreSQL on port ${resolved.database.embeddedPort} ${embedded.owned ? 'stopped unexpectedly' : 'that this instance shared was stopped by the process that started it'}; exiting`);
+    process.exit(70); // EX_SOFTWARE
+  });
   let app;
   try {
     app = await createApp({ config: resolved });
@@ -58,6 +64,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  logLine('error', `failed to start: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  logLine('error', `failed to start: ${describeError(err)}`, { stack: err instanceof Error ? err.stack : undefined });
   process.exit(1);
 });

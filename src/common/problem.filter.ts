@@ -63,8 +63,32 @@ function fromFastifyError(err: FastifyLikeError): ProblemException | undefined {
   }
 }
 
+/** Node socket errors and PostgreSQL SQLSTATEs that mean "the database cannot be reached or did not answer in time". */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+const UNAVAILABLE_SQLSTATES = /^(08...|57P0[123]|53300|57014)$/; // connection exception, shutdown, too many connections, statement timeout
+const UNAVAILABLE_MESSAGES =
+  /timeout exceeded when trying to connect|Connection terminated|Query read timeout|not queryable|Driver not Connected|canceling statement due to statement timeout/i;
+
+/** Whether an error (or the driver error it wraps) says the database is down, frozen or overloaded, not that a statement is wrong. */
+export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
+  if (!err || typeof err !== 'object' || depth > 3) return false;
+  const e = err as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown; errors?: unknown };
+  if (typeof e.code === 'string' && (UNREACHABLE_CODES.has(e.code) || UNAVAILABLE_SQLSTATES.test(e.code))) return true;
+  if (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.test(e.message)) return true;
+  if (Array.isArray(e.errors) && e.errors.some((inner) => isDatabaseUnavailable(inner, depth + 1))) return true;
+  return isDatabaseUnavailable(e.driverError, depth + 1) || isDatabaseUnavailable(e.cause, depth + 1);
+}
+
+/** Seconds a caller should wait before retrying while the database is unavailable. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
 export function toProblem(exception: unknown): ProblemException | undefined {
   if (exception instanceof ProblemException) return exception;
+  if (isDatabaseUnavailable(exception)) {
+    return new ProblemException(503, 'service_unavailable', 'The database is unavailable or did not answer in time. Retry after the time in Retry-After (a start with the same Idempotency-Key).', {
+      headers: { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) },
+    });
+  }
   if (exception instanceof ThrottlerException) {
     return new ProblemException(429, 'rate_limited', 'Too many requests for this API client; retry after the time in Retry-After.');
   }
@@ -157,8 +181,11 @@ export function clientErrorResponder(newRequestId: () => string, logger: Pick<Lo
   };
 }
 
-export function sendProblem(exception: unknown, request: FastifyRequest, reply: FastifyReply, logger: Pick<Logger, 'error'>): void {
+export function sendProblem(exception: unknown, request: FastifyRequest, reply: FastifyReply, logger: Pick<Logger, 'error' | 'warn'>): void {
   let problem = toProblem(exception);
+  if (problem && problem.status === 503 && problem !== exception) {
+    logger.warn({ err: exception, reqId: request.id }, `Database unavailable on ${request.method} ${request.routeOptions?.url ?? 'unknown route'}: answered 503`);
+  }
   if (!problem) {
     logger.error({ err: exception, reqId: request.id }, `Unhandled error on ${request.method} ${request.routeOptions?.url ?? 'unknown route'}`);
     problem = new ProblemException(500, 'internal_error', `An unexpected error occurred. Quote request id ${request.id} to the operators.`);

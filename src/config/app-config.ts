@@ -36,6 +36,9 @@ export interface HttpConfig {
 export interface DatabaseConfig {
   url: string | undefined;
   poolSize: number;
+  statementTimeoutMs: number;
+  connectTimeoutMs: number;
+  startupRetryMs: number;
   runMigrations: boolean;
   embeddedDir: string;
   embeddedPort: number;
@@ -117,6 +120,9 @@ export class AppConfig {
     this.database = {
       url: env.DATABASE_URL,
       poolSize: env.DATABASE_POOL_SIZE,
+      statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+      connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
+      startupRetryMs: env.DATABASE_STARTUP_RETRY_SECONDS * 1000,
       runMigrations: env.MIGRATIONS_RUN,
       embeddedDir: env.EMBEDDED_PG_DIR,
       embeddedPort: env.EMBEDDED_PG_PORT,

@@ -157,6 +157,27 @@ export class EnvSchema {
   @Max(200)
   DATABASE_POOL_SIZE = 10;
 
+  /** Longest a statement may run (PostgreSQL statement_timeout; also a client-side deadline for a frozen server). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(600000)
+  DATABASE_STATEMENT_TIMEOUT_MS = 5000;
+
+  /** Longest a request waits for a connection: a new one, or a free one from the pool. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(60000)
+  DATABASE_CONNECT_TIMEOUT_MS = 3000;
+
+  /** At start-up, how long the first connection is retried (with backoff) before the service gives up. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(3600)
+  DATABASE_STARTUP_RETRY_SECONDS = 60;
+
   @Transform(toBool)
   @IsBoolean()
   MIGRATIONS_RUN = true;

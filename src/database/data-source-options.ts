@@ -1,12 +1,22 @@
 import type { DataSourceOptions } from 'typeorm';
 import { migrations } from '../../migrations';
 
+export interface PoolLimits {
+  poolSize: number;
+  /** PostgreSQL's statement_timeout, and a client-side deadline a little later for a server that does not answer at all. */
+  statementTimeoutMs?: number;
+  /** For a new connection, and for a free one from a full pool. */
+  connectTimeoutMs?: number;
+}
+
 /**
  * The one set of TypeORM options, shared by the app (DatabaseModule) and the migration CLI (data-source.ts).
  * Entities are not listed here: each module registers its own (TypeOrmModule.forFeature) and the app's data
  * source collects them (autoLoadEntities); the migration CLI's data source (src/data-source.ts) lists them.
+ * Without timeouts (the CLI, migrations) a statement may run as long as it needs.
  */
-export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {
+export function dataSourceOptions(url: string, limits: PoolLimits | number = 10): DataSourceOptions {
+  const { poolSize, statementTimeoutMs, connectTimeoutMs = 5000 } = typeof limits === 'number' ? { poolSize: limits } : limits;
   return {
     type: 'postgres',
     url,
@@ -15,6 +25,12 @@ export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions
     migrationsTransactionMode: 'each',
     synchronize: false,
     logging: false, // failures surface as errors, logged once by the problem filter
-    extra: { max: poolSize, connectionTimeoutMillis: 5000, application_name: 'otp-verify' },
+    extra: {
+      max: poolSize,
+      connectionTimeoutMillis: connectTimeoutMs,
+      application_name: 'otp-verify',
+      keepAlive: true,
+      ...(statementTimeoutMs ? { statement_timeout: statementTimeoutMs, query_timeout: statementTimeoutMs + 1000 } : {}),
+    },
   };
 }

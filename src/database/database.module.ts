@@ -1,27 +1,33 @@
-import { Global, Module } from '@nestjs/common';
+import { Global, Logger, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config';
 import { dataSourceOptions } from './data-source-options';
+import { runMigrations, waitForDatabase } from './startup';
 import { Transactions } from './transactions';
 
 /**
  * The TypeORM data source and the transaction runner. `DATABASE_URL` must be resolved before the module
- * starts: main.ts starts the embedded PostgreSQL first when none is configured. Migrations run at start
- * unless MIGRATIONS_RUN=false. Entities come from the modules that own them (forFeature).
+ * starts: main.ts starts the embedded PostgreSQL first when none is configured. The first connection is
+ * retried for DATABASE_STARTUP_RETRY_SECONDS; migrations then run (unless MIGRATIONS_RUN=false) through a
+ * connection of their own. The pool's statements and connections have deadlines (DATABASE_*_TIMEOUT_MS), so
+ * a frozen database fails requests quickly (503) instead of holding them. Entities come from the modules
+ * that own them (forFeature).
  */
 @Global()
 @Module({
   imports: [
     TypeOrmModule.forRootAsync({
       inject: [AppConfig],
-      useFactory: (config: AppConfig) => {
-        if (!config.database.url) throw new Error('DATABASE_URL is not resolved');
+      useFactory: async (config: AppConfig) => {
+        const { url, ...db } = config.database;
+        if (!url) throw new Error('DATABASE_URL is not resolved');
+        const logger = new Logger('Database');
+        await waitForDatabase(url, db);
+        if (db.runMigrations) await runMigrations(url, logger);
         return {
-          ...dataSourceOptions(config.database.url, config.database.poolSize),
+          ...dataSourceOptions(url, db),
           autoLoadEntities: true,
-          migrationsRun: config.database.runMigrations,
-          retryAttempts: 3,
-          retryDelay: 1000,
+          toRetry: () => false, // the first connection was retried above; a failure here is not a reachability problem
         };
       },
     }),

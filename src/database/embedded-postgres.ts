@@ -4,8 +4,49 @@ import { Client } from 'pg';
 
 export interface EmbeddedDatabase {
   url: string;
+  /** Whether this process started the server (false: it reused one another process of ours started). */
+  owned: boolean;
   /** Stops the server if this process started it; a no-op when it reused one already running. */
   stop(): Promise<void>;
+  /**
+   * Calls `onGone` once when the server has been gone for a few seconds: stopped by the process that owns it
+   * (when reused), or died. Without this, an instance whose database went away would stay live but never ready.
+   */
+  watch(onGone: () => void): void;
+}
+
+const WATCH_INTERVAL_MS = 1000;
+const WATCH_MISSES = 3;
+
+/** The postmaster serving `dir`, when one runs: the pid in postmaster.pid, and that process alive. */
+function runningPostmaster(pidFile: string): number | undefined {
+  if (!existsSync(pidFile)) return undefined;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+function watcher(pidFile: string) {
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    watch(onGone: () => void) {
+      let misses = 0;
+      timer = setInterval(() => {
+        if (runningPostmaster(pidFile) !== undefined) misses = 0;
+        else if (++misses >= WATCH_MISSES) {
+          clearInterval(timer);
+          onGone();
+        }
+      }, WATCH_INTERVAL_MS);
+      timer.unref();
+    },
+    unwatch: () => clearInterval(timer),
+  };
 }
 
 const USER = 'postgres';
@@ -36,19 +77,11 @@ export async function startEmbeddedPostgres(opts: { dir: string; port: number; l
   const log = opts.log ?? (() => undefined);
 
   const pidFile = resolve(dir, 'postmaster.pid');
-  if (existsSync(pidFile)) {
-    const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-    let alive: boolean;
-    try {
-      process.kill(pid, 0);
-      alive = true;
-    } catch {
-      alive = false;
-    }
-    if (alive && (await canConnect(url))) {
-      log(`reusing the embedded PostgreSQL already running on port ${opts.port}`);
-      return { url, stop: async () => undefined };
-    }
+  const watching = watcher(pidFile);
+  const owner = runningPostmaster(pidFile);
+  if (owner !== undefined && (await canConnect(url))) {
+    log(`reusing the embedded PostgreSQL already running on port ${opts.port} (postmaster pid ${owner}); this instance exits if it stops`);
+    return { url, owned: false, stop: async () => watching.unwatch(), watch: watching.watch };
   }
 
   // Loaded lazily: production runs with DATABASE_URL never touch the binaries.
@@ -63,25 +96,50 @@ export async function startEmbeddedPostgres(opts: { dir: string; port: number; l
     persistent: true,
     // PostgreSQL refuses to run as root; the package then creates and uses a `postgres` system user.
     createPostgresUser: true,
-    onLog: () => undefined,
-    onError: (err: unknown) => log(`embedded PostgreSQL: ${String(err)}`),
+    // PostgreSQL's own output is kept (the last lines) to say why a start failed: the package rejects with nothing.
+    onLog: (message: unknown) => remember(String(message)),
+    onError: (err: unknown) => {
+      remember(String(err));
+      log(`embedded PostgreSQL: ${String(err)}`);
+    },
   });
+  const recent: string[] = [];
+  const remember = (line: string) => {
+    recent.push(...line.split('\n').map((l) => l.trim()).filter(Boolean));
+    recent.splice(0, Math.max(0, recent.length - 20));
+  };
+  const failed = (what: string, err: unknown) => {
+    const output = recent.filter((l) => /FATAL|ERROR|could not|failed|denied|in use|No space/i.test(l)).slice(-5);
+    const cause = err instanceof Error ? err.message : err === undefined ? undefined : String(err);
+    return new Error(
+      `the embedded PostgreSQL could not ${what} (port ${opts.port}, data in ${dir})` +
+        (output.length ? `: ${output.join(' | ')}` : cause ? `: ${cause}` : recent.length ? `: ${recent.slice(-3).join(' | ')}` : ''),
+      { cause: err },
+    );
+  };
   if (fresh) {
     log(`initialising an embedded PostgreSQL in ${dir}`);
-    await pg.initialise();
+    await pg.initialise().catch((err: unknown) => {
+      throw failed('be initialised', err);
+    });
   }
-  await pg.start();
+  await pg.start().catch((err: unknown) => {
+    throw failed('start', err);
+  });
   if (fresh) await pg.createDatabase(DATABASE);
   else if (!(await canConnect(url))) await pg.createDatabase(DATABASE).catch(() => undefined);
   log(`embedded PostgreSQL listening on 127.0.0.1:${opts.port} (data in ${dir})`);
   let stopped = false;
   return {
     url,
+    owned: true,
     stop: async () => {
+      watching.unwatch();
       if (stopped) return;
       stopped = true;
       await pg.stop();
     },
+    watch: watching.watch,
   };
 }
 
