@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ValidationError, ValidationPipe } from '@nestjs/common';
+import { Logger as NestLogger, ValidationError, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -7,8 +7,8 @@ import { Logger } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from './app.module';
 import { startupLogger } from './bootstrap';
 import { guardedJsonParser } from './common/json-body';
-import { FieldError, Problems } from './common/problem';
-import { clientErrorResponder, sendFrameworkProblem } from './common/problem.filter';
+import { FieldError, ProblemException, Problems } from './common/problem';
+import { clientErrorResponder, sendFrameworkProblem, sendProblem } from './common/problem.filter';
 import { StorableTextPipe } from './common/storable-text.pipe';
 import { OutboxDispatcher } from './gateway/outbox.dispatcher';
 import { MetricsService } from './metrics/metrics.service';
@@ -27,9 +27,24 @@ export function flattenValidationErrors(errors: ValidationError[], parent = ''):
   });
 }
 
+const shutdownLogger = new NestLogger('Shutdown');
+
+/** Knows when the app starts shutting down (Nest calls beforeClose first, then close). */
+class ShutdownAwareAdapter extends FastifyAdapter {
+  shuttingDown = false;
+  beforeClose(): void {
+    this.shuttingDown = true;
+    super.beforeClose();
+  }
+  async close(): Promise<void> {
+    this.shuttingDown = true;
+    await super.close();
+  }
+}
+
 /** Builds the application exactly as production runs it; main.ts and the e2e tests both use this. */
 export async function createApp(options: AppModuleOptions): Promise<NestFastifyApplication> {
-  const adapter = new FastifyAdapter({
+  const adapter = new ShutdownAwareAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: options.config.http.trustProxy,
     // A caller may send its own X-Request-Id to correlate logs; otherwise one is made.
@@ -37,7 +52,8 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    return503OnClosing: true,
+    // Requests arriving during shutdown get our own 503 problem+json (below), not Fastify's plain JSON one.
+    return503OnClosing: false,
     logger: false,
     // What the router and Node's HTTP parser refuse before any hook runs is problem+json with a request id too.
     frameworkErrors: sendFrameworkProblem,
@@ -63,17 +79,19 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
 
   const fastify = app.getHttpAdapter().getInstance();
   const metrics = app.get(MetricsService);
+  // Graceful shutdown: from the moment it starts, new requests are turned away with 503 (and their connection
+  // closed), and answers to requests still in flight close theirs, so keep-alive sockets do not hold the process.
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
-  });
-  // Graceful shutdown: once close() starts, answers to requests still in flight close their connection,
-  // so keep-alive sockets do not hold the process open.
-  let closing = false;
-  fastify.addHook('preClose', async () => {
-    closing = true;
+    if (adapter.shuttingDown) {
+      reply.header('Connection', 'close');
+      const problem = new ProblemException(503, 'service_unavailable', 'This instance is shutting down; retry (another instance will answer).', { headers: { 'Retry-After': '1' } });
+      sendProblem(problem, request, reply, shutdownLogger);
+      return reply;
+    }
   });
   fastify.addHook('onSend', async (_request, reply) => {
-    if (closing) reply.header('Connection', 'close');
+    if (adapter.shuttingDown) reply.header('Connection', 'close');
   });
   // Fastify runs onClose once the server has closed and every in-flight request has been answered: then the
   // sends those requests started finish and record their outcome, before any module (the pool) closes.

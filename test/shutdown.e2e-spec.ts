@@ -3,6 +3,8 @@ import { FakeServer, startFakeServer } from './support/fake-http';
 import { freePort } from './support/net';
 import { freshPhone } from './support/phones';
 import { MAIN, runBuilt, Spawned, waitUntilReady } from './support/process';
+import { expectProblem } from './support/problem';
+import { startStack } from './support/stack';
 import { waitFor } from './support/wait';
 
 const KEY = 'shutdown-test-key-' + 'a'.repeat(30);
@@ -43,13 +45,16 @@ describe('SIGTERM under load', () => {
     return { run, base };
   }
 
-  function start(base: string, phoneNumber: string): Promise<{ status: number; id?: string } | { status: 'refused' }> {
+  function start(base: string, phoneNumber: string): Promise<{ status: number | 'refused'; id?: string; code?: string; contentType?: string | null }> {
     return fetch(`${base}/v1/verifications`, {
       method: 'POST',
       headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
       body: JSON.stringify({ phoneNumber, purpose: 'login' }),
     }).then(
-      async (res) => ({ status: res.status, id: ((await res.json()) as { id?: string }).id }),
+      async (res) => {
+        const body = (await res.json()) as { id?: string; code?: string };
+        return { status: res.status, id: body.id, code: body.code, contentType: res.headers.get('content-type') };
+      },
       () => ({ status: 'refused' as const }),
     );
   }
@@ -60,7 +65,7 @@ describe('SIGTERM under load', () => {
 
     // Starts keep coming, before and during the shutdown.
     const phones = Array.from({ length: 40 }, () => freshPhone());
-    const answers: Array<Promise<{ status: number | 'refused'; id?: string }>> = [];
+    const answers: Array<ReturnType<typeof start>> = [];
     let signalled = false;
     for (const [i, phone] of phones.entries()) {
       answers.push(start(first.base, phone));
@@ -76,6 +81,10 @@ describe('SIGTERM under load', () => {
     expect(accepted.length).toBeGreaterThanOrEqual(5);
     // After the signal, a start is refused (connection refused or 503), never half-taken.
     for (const a of settled) expect([201, 503, 'refused']).toContain(a.status);
+    for (const a of settled.filter((x) => x.status === 503)) {
+      expect(a.code).toBe('service_unavailable');
+      expect(a.contentType).toMatch(/^application\/problem\+json/);
+    }
 
     expect(await first.run.exited).toBe(0);
     const errors = first.run.stdout().split('\n').concat(first.run.stderr().split('\n')).filter((l) => /"level":50/.test(l));
@@ -102,4 +111,20 @@ describe('SIGTERM under load', () => {
       expect(await second.run.exited).toBe(0);
     }
   }, 90000);
+
+  it('a request arriving once shutdown has begun gets 503 service_unavailable as problem+json, and its connection closed', async () => {
+    const stack = await startStack({ db });
+    try {
+      const { key } = await stack.t.createClient();
+      // What Nest does first on close(): the HTTP adapter learns that the app is shutting down.
+      (stack.t.app.getHttpAdapter() as unknown as { beforeClose(): void }).beforeClose();
+      const res = await stack.t.request('POST', '/v1/verifications', { key, body: { phoneNumber: freshPhone(), purpose: 'login' } });
+      expectProblem(res, 503, 'service_unavailable');
+      expect(res.headers.get('retry-after')).toBe('1');
+      expect(res.headers.get('connection')).toBe('close');
+      expect(res.headers.get('x-request-id')).toBeTruthy();
+    } finally {
+      await stack.close();
+    }
+  });
 });
