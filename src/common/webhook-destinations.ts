@@ -1,6 +1,7 @@
 import { promises as dns } from 'node:dns';
 import { isIP } from 'node:net';
 import { Logger } from '@nestjs/common';
+import { buildMessage, ValidateBy, ValidationOptions } from 'class-validator';
 import ipaddr from 'ipaddr.js';
 import { ProblemException } from './problem';
 
@@ -260,4 +261,30 @@ export class WebhookDestinations {
   private refusal(reason: RefusalReason, url: URL): Refusal {
     return { reason, message: DESCRIPTIONS[reason], host: url.host };
   }
+}
+
+/**
+ * A DTO field holding an absolute http(s) URL, as the WHATWG parser (and so the delivery) reads it; where it
+ * may point is for WebhookDestinations to say, with a reason. (class-validator's IsUrl refuses some spellings
+ * of an address, e.g. http://0x7f.1/, only as "must be a URL", and accepts others.)
+ */
+export function IsHttpUrl(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isHttpUrl',
+      validator: {
+        validate: (value: unknown) => {
+          if (typeof value !== 'string') return false;
+          try {
+            const url = new URL(value);
+            return (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname !== '';
+          } catch {
+            return false;
+          }
+        },
+        defaultMessage: buildMessage((each) => `${each}$property must be an absolute http or https URL`, options),
+      },
+    },
+    options,
+  );
 }
