@@ -9,6 +9,7 @@ import { Clock } from './common/clock';
 import { CommonModule } from './common/common.module';
 import { safeErrorSerializer } from './common/log-serializers';
 import { ProblemFilter } from './common/problem.filter';
+import type { HostResolver } from './common/webhook-destinations';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
@@ -27,13 +28,15 @@ export interface AppModuleOptions {
   logStream?: DestinationStream;
   /** Replaces the system clock (tests). */
   clock?: Clock;
+  /** Replaces the system's DNS for webhook destinations (tests). */
+  resolver?: HostResolver;
 }
 
 const REDACTED = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'res.headers["set-cookie"]'];
 
 @Module({})
 export class AppModule {
-  static forRoot({ config, logStream, clock }: AppModuleOptions): DynamicModule {
+  static forRoot({ config, logStream, clock, resolver }: AppModuleOptions): DynamicModule {
     return {
       module: AppModule,
       imports: [
@@ -61,7 +64,7 @@ export class AppModule {
             ...(logStream ? [logStream] : []),
           ] as never,
         }),
-        CommonModule.forRoot(clock),
+        CommonModule.forRoot(clock, resolver),
         DatabaseModule,
         MetricsModule,
         ThrottlingModule,

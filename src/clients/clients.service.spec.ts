@@ -11,7 +11,7 @@ const config = AppConfig.fromEnv({ NODE_ENV: 'test', DATABASE_URL: 'postgres://u
 function service(rows: Map<string, ActiveKeyRow>) {
   const lookups: string[] = [];
   const repo = { findActiveKey: async (prefix: string) => (lookups.push(prefix), rows.get(prefix)) } as unknown as ClientsRepository;
-  return { sut: new ClientsService(undefined as never, repo, new Clock(), config, undefined as never), lookups };
+  return { sut: new ClientsService(undefined as never, repo, new Clock(), config, undefined as never, undefined as never), lookups };
 }
 
 describe('ClientsService.authenticate: no timing oracle on key prefixes', () => {

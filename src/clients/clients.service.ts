@@ -5,6 +5,7 @@ import { AuditEventInput, AuditService } from '../audit/audit.service';
 import { Clock } from '../common/clock';
 import { newId, randomToken } from '../common/ids';
 import { ProblemException, Problems } from '../common/problem';
+import { WebhookDestinations } from '../common/webhook-destinations';
 import { AppConfig } from '../config/app-config';
 import { GeneratedKey, generateApiKey, hashApiKey, keyMatches, lookupPrefix } from './api-keys';
 import type { Principal } from '../common/auth';
@@ -56,6 +57,7 @@ export class ClientsService {
     private readonly clock: Clock,
     private readonly config: AppConfig,
     private readonly audit: AuditService,
+    private readonly destinations: WebhookDestinations,
   ) {}
 
   /**
@@ -96,6 +98,7 @@ export class ClientsService {
 
   async createClient(input: CreateClientInput, fixedKey?: GeneratedKey, by: ActingAs = SYSTEM): Promise<CreatedClientView> {
     const taken = () => new ProblemException(409, 'client_name_taken', `A client named "${input.name}" already exists.`);
+    const webhookUrl = input.webhookUrl ? this.destinations.assertAllowed('webhookUrl', input.webhookUrl) : null;
     return this.db.transaction(async (m) => {
       const existing = await this.repo.findClient(m, { name: input.name });
       if (existing) throw taken();
@@ -103,7 +106,7 @@ export class ClientsService {
         id: newId('cli'),
         name: input.name,
         scopes: [...new Set(input.scopes)],
-        webhookUrl: input.webhookUrl ?? null,
+        webhookUrl,
         maxCheckAttempts: input.maxCheckAttempts ?? null,
         webhookSecret: 'whsec_' + randomToken(40),
         createdAt: this.clock.now(),
@@ -210,9 +213,22 @@ function toClientView(c: ApiClient, keys: ApiKeyView[]): ApiClientView {
     id: c.id,
     name: c.name,
     scopes: c.scopes,
-    webhookUrl: c.webhookUrl,
+    // URLs stored before credentials were refused in them are shown without those credentials
+    webhookUrl: c.webhookUrl === null ? null : withoutCredentials(c.webhookUrl),
     maxCheckAttempts: c.maxCheckAttempts,
     createdAt: c.createdAt.toISOString(),
     keys,
   };
+}
+
+function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.username && !parsed.password) return url;
+    parsed.username = '***';
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return url.includes('@') ? '(hidden: may hold credentials)' : url;
+  }
 }

@@ -80,3 +80,29 @@ describe('AppConfig.startupProblems: production refuses the console provider', (
     expect(AppConfig.fromEnv({ NODE_ENV: 'test' }).startupProblems()).toEqual([]);
   });
 });
+
+describe('AppConfig: webhook destinations', () => {
+  const production = { NODE_ENV: 'production', OTP_HMAC_KEYS: 'k1:' + 'ab'.repeat(32), AUDIT_PHONE_HASH_KEY: 'cd'.repeat(32) };
+
+  it('loopback is allowed outside production unless turned off, and in production only when turned on; https only in production', () => {
+    expect(AppConfig.fromEnv({ NODE_ENV: 'test' }).webhookDestinations).toEqual({ httpsOnly: false, allowLoopback: true, allowed: [] });
+    expect(AppConfig.fromEnv({ NODE_ENV: 'development', WEBHOOK_ALLOW_LOOPBACK: 'false' }).webhookDestinations.allowLoopback).toBe(false);
+    expect(AppConfig.fromEnv(production).webhookDestinations).toEqual({ httpsOnly: true, allowLoopback: false, allowed: [] });
+    expect(AppConfig.fromEnv({ ...production, WEBHOOK_ALLOW_LOOPBACK: 'true' }).webhookDestinations.allowLoopback).toBe(true);
+  });
+
+  it('WEBHOOK_ALLOWED_DESTINATIONS takes host names, wildcards, addresses and CIDR ranges, and names itself when wrong', () => {
+    const value = ' Hooks.Bank.Internal. , *.corp.example,10.20.0.0/16, 192.168.7.7 ,fd12::/48,::1';
+    expect(AppConfig.fromEnv({ WEBHOOK_ALLOWED_DESTINATIONS: value }).webhookDestinations.allowed).toEqual([
+      'hooks.bank.internal',
+      '*.corp.example',
+      '10.20.0.0/16',
+      '192.168.7.7',
+      'fd12::/48',
+      '::1',
+    ]);
+    for (const bad of ['10.0.0.0/33', 'https://bank.internal/', 'bank internal', 'fd12::/129', '*.', ',']) {
+      expect(configError({ WEBHOOK_ALLOWED_DESTINATIONS: bad }).message).toContain('WEBHOOK_ALLOWED_DESTINATIONS=');
+    }
+  });
+});

@@ -1,6 +1,6 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
-import { EnvSchema, HmacKey, parseHmacKeys, parseSecretKey } from './env.schema';
+import { EnvSchema, HmacKey, parseDestinationList, parseHmacKeys, parseSecretKey } from './env.schema';
 import { redactValue } from './redact';
 
 export class ConfigError extends Error {
@@ -70,10 +70,18 @@ export interface GatewayConfig {
   messageMaxAttempts: number;
   pollIntervalMs: number;
   webhookTimeoutMs: number;
+  /** Webhook deliveries in flight at once per client in one instance. */
+  webhookConcurrencyPerClient: number;
   /** The dev inbox exists only with the built-in console provider, outside production. */
   devInboxEnabled: boolean;
   /** Keys the outbox derives its payload-sealing keys from (OTP_HMAC_KEYS); the newest is last. */
   sealingKeys: HmacKey[];
+}
+/** Where result webhooks may go (common/webhook-destinations.ts), checked when a URL is given and at each delivery. */
+export interface WebhookDestinationsConfig {
+  httpsOnly: boolean;
+  allowLoopback: boolean;
+  allowed: string[];
 }
 export interface RiskConfig {
   phoneSendsPer15Min: number;
@@ -108,6 +116,7 @@ export class AppConfig {
   readonly clients: ClientsConfig;
   readonly audit: AuditConfig;
   readonly gateway: GatewayConfig;
+  readonly webhookDestinations: WebhookDestinationsConfig;
   readonly risk: RiskConfig;
   readonly issuance: IssuanceConfig;
   readonly verification: VerificationConfig;
@@ -149,8 +158,14 @@ export class AppConfig {
       messageMaxAttempts: env.MESSAGE_MAX_ATTEMPTS,
       pollIntervalMs: env.OUTBOX_POLL_INTERVAL_MS,
       webhookTimeoutMs: env.WEBHOOK_TIMEOUT_MS,
+      webhookConcurrencyPerClient: env.WEBHOOK_CONCURRENCY_PER_CLIENT,
       devInboxEnabled: !this.isProduction && env.SMS_PROVIDER === 'console',
       sealingKeys: hmacKeys,
+    };
+    this.webhookDestinations = {
+      httpsOnly: this.isProduction,
+      allowLoopback: env.WEBHOOK_ALLOW_LOOPBACK ?? !this.isProduction,
+      allowed: env.WEBHOOK_ALLOWED_DESTINATIONS ? parseDestinationList(env.WEBHOOK_ALLOWED_DESTINATIONS) : [],
     };
     this.risk = {
       phoneSendsPer15Min: env.PHONE_SENDS_PER_15_MIN,

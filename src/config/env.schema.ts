@@ -1,4 +1,5 @@
 import { Transform } from 'class-transformer';
+import { isIP } from 'node:net';
 import {
   IsBoolean,
   IsIn,
@@ -88,6 +89,39 @@ export class SecretKey implements ValidatorConstraintInterface {
   }
   defaultMessage(): string {
     return 'must be a secret of at least 32 bytes written as hex or base64 (e.g. $(openssl rand -hex 32))';
+  }
+}
+
+/**
+ * WEBHOOK_ALLOWED_DESTINATIONS: comma-separated host names (`bank.internal`, `*.bank.internal` for every
+ * name under it), IP addresses and CIDR ranges (`10.20.0.0/16`, `fd12::/48`), lower-cased.
+ */
+export function parseDestinationList(value: string): string[] {
+  const entries = value.split(',').map((part) => part.trim().toLowerCase().replace(/\.$/, '')).filter(Boolean);
+  for (const entry of entries) {
+    const cidr = /^([^/]+)\/(\d{1,3})$/.exec(entry);
+    if (cidr && isIP(cidr[1]) && Number(cidr[2]) <= (isIP(cidr[1]) === 4 ? 32 : 128)) continue;
+    if (isIP(entry) || HOST_NAME.test(entry)) continue;
+    throw new Error(`not a host name, address or CIDR range: ${entry}`);
+  }
+  if (entries.length === 0) throw new Error('empty');
+  return entries;
+}
+const HOST_NAME = /^(\*\.)?(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/;
+
+@ValidatorConstraint({ name: 'destinationList' })
+export class DestinationList implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    if (typeof value !== 'string') return false;
+    try {
+      parseDestinationList(value);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  defaultMessage(): string {
+    return 'must be a comma-separated list of host names (bank.internal, *.bank.internal), IP addresses and CIDR ranges (10.20.0.0/16, fd12::/48)';
   }
 }
 
@@ -279,6 +313,24 @@ export class EnvSchema {
   @Min(100)
   WEBHOOK_TIMEOUT_MS = 5000;
 
+  /** Most webhook deliveries in flight at once per client, per instance; rows past it wait a moment, costing no try. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(64)
+  WEBHOOK_CONCURRENCY_PER_CLIENT = 4;
+
+  /** Host names, addresses and CIDR ranges webhooks may reach although they are not public (loopback, private…). */
+  @IsOptional()
+  @Validate(DestinationList)
+  WEBHOOK_ALLOWED_DESTINATIONS?: string;
+
+  /** Whether webhooks may go to loopback (localhost, 127.0.0.0/8, ::1); unset: outside production only. */
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean()
+  WEBHOOK_ALLOW_LOOPBACK?: boolean;
+
   // --- verifications ---
   @Transform(toInt)
   @IsInt()
@@ -362,5 +414,6 @@ export class EnvSchema {
 
 export const ENV_VARIABLES: readonly string[] = Object.keys(new EnvSchema()).concat(
   // optional variables have no initializer, so list them explicitly
-  ['DATABASE_URL', 'REDIS_URL', 'DEV_API_KEY', 'OTP_HMAC_KEYS', 'SMS_HTTP_URL', 'VOICE_HTTP_URL', 'PROVIDER_HTTP_TOKEN', 'WEBOTP_DOMAIN', 'AUDIT_PHONE_HASH_KEY'],
+  ['DATABASE_URL', 'REDIS_URL', 'DEV_API_KEY', 'OTP_HMAC_KEYS', 'SMS_HTTP_URL', 'VOICE_HTTP_URL', 'PROVIDER_HTTP_TOKEN', 'WEBOTP_DOMAIN', 'AUDIT_PHONE_HASH_KEY',
+    'WEBHOOK_ALLOWED_DESTINATIONS', 'WEBHOOK_ALLOW_LOOPBACK'],
 );

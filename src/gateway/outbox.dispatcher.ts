@@ -6,6 +6,9 @@ import { Transactions } from '../database/transactions';
 import { OutboxRepository } from './outbox.repository';
 import { Outcome, OUTBOX_SENDERS, OutboxKind, OutboxRow, OutboxSender } from './outbox.types';
 
+/** How long a webhook held back by its client's cap waits before it is claimed again. */
+const WEBHOOK_POSTPONE_MS = 1000;
+
 /**
  * Sends outbox rows, each through the sender of its kind. A row is worked on only under a lease (status
  * sending), so any number of instances share the work and none sends a row twice:
@@ -13,6 +16,8 @@ import { Outcome, OUTBOX_SENDERS, OutboxKind, OutboxRow, OutboxSender } from './
  * - by polling: one atomic UPDATE … FOR UPDATE SKIP LOCKED claims rows due for a retry, and rows whose
  *   lease ran out because the instance that held them died before (or while) sending.
  * Every try is recorded in outbox_attempts; the final outcome writes an audit event.
+ * Webhooks are capped per client (WEBHOOK_CONCURRENCY_PER_CLIENT in flight per instance) and do not hold the
+ * next poll, so a slow receiver delays only its own client's deliveries.
  * A crash after a provider accepted a message but before the row was marked done sends it again once the
  * lease ends: delivery is at least once, and a resent message carries the same code.
  */
@@ -24,6 +29,8 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
   private readonly inflight = new Set<Promise<unknown>>();
   private stopped = false;
   private polling = false;
+  /** Webhook deliveries in flight in this instance, per client. */
+  private readonly webhooksInFlight = new Map<string, number>();
 
   constructor(
     private readonly transactions: Transactions,
@@ -59,7 +66,7 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
   /** Sends this row now, in the background (called after the transaction that wrote it commits). */
   dispatchSoon(row: OutboxRow): void {
     if (this.stopped) return; // the lease runs out and another instance's poller sends it
-    void this.track(this.process(row));
+    void this.track(this.dispatch(row));
   }
 
   /** Claims and sends due rows; returns how many it handled. Runs on a timer; tests call it directly. */
@@ -69,18 +76,50 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
     // Tracked as a whole, so that shutdown also waits for rows being claimed right now.
     const run = this.claimAndSend(limit);
     this.inflight.add(run);
+    let batch: { claimed: number; webhooks: Array<Promise<unknown>> };
     try {
-      return await run;
+      batch = await run;
     } finally {
       this.inflight.delete(run);
       this.polling = false;
     }
+    await Promise.all(batch.webhooks); // the next poll does not wait for them; the caller of this one does
+    return batch.claimed;
   }
 
-  private async claimAndSend(limit: number): Promise<number> {
-    const rows = await this.repo.claimDue(this.clock.now(), limit);
-    await Promise.all(rows.map((row) => this.track(this.process(row))));
-    return rows.length;
+  private async claimAndSend(limit: number): Promise<{ claimed: number; webhooks: Array<Promise<unknown>> }> {
+    const rows = await this.repo.claimDue(this.clock.now(), limit, this.clientsAtWebhookCap());
+    const sends = rows.map((row) => ({ kind: row.kind, sent: this.track(this.dispatch(row)) }));
+    // A slow webhook receiver holds back its own client's deliveries (capped), never the next poll.
+    await Promise.all(sends.filter((s) => s.kind !== 'webhook').map((s) => s.sent));
+    return { claimed: rows.length, webhooks: sends.filter((s) => s.kind === 'webhook').map((s) => s.sent) };
+  }
+
+  private clientsAtWebhookCap(): string[] {
+    const cap = this.config.gateway.webhookConcurrencyPerClient;
+    return [...this.webhooksInFlight].filter(([, n]) => n >= cap).map(([client]) => client);
+  }
+
+  /**
+   * Sends the row, unless it is a webhook of a client that already has its cap of deliveries in flight here:
+   * that row goes back to pending for a moment, its try not counted.
+   */
+  private async dispatch(row: OutboxRow): Promise<void> {
+    const client = row.kind === 'webhook' ? row.client_id : null;
+    if (client === null) return this.process(row);
+    const inFlight = this.webhooksInFlight.get(client) ?? 0;
+    if (inFlight >= this.config.gateway.webhookConcurrencyPerClient) {
+      const now = this.clock.now();
+      return this.repo.postpone(row, new Date(now.getTime() + WEBHOOK_POSTPONE_MS), now);
+    }
+    this.webhooksInFlight.set(client, inFlight + 1);
+    try {
+      await this.process(row);
+    } finally {
+      const left = (this.webhooksInFlight.get(client) ?? 1) - 1;
+      if (left > 0) this.webhooksInFlight.set(client, left);
+      else this.webhooksInFlight.delete(client);
+    }
   }
 
   private track<T>(p: Promise<T>): Promise<T | undefined> {

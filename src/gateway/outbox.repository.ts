@@ -41,17 +41,30 @@ export class OutboxRepository {
     });
   }
 
-  /** Claims rows due for a retry, and rows whose lease ran out (their instance died), in one atomic UPDATE. */
-  async claimDue(now: Date, limit: number): Promise<OutboxRow[]> {
+  /**
+   * Claims rows due for a retry, and rows whose lease ran out (their instance died), in one atomic UPDATE;
+   * not the webhooks of `skipWebhooksOf` (clients whose receivers already have their share of this instance).
+   */
+  async claimDue(now: Date, limit: number, skipWebhooksOf: string[] = []): Promise<OutboxRow[]> {
     const [rows]: [OutboxRow[], number] = await this.db.query(
       `UPDATE outbox SET status = 'sending', attempts = attempts + 1, locked_until = $2, updated_at = $1
         WHERE id IN (SELECT id FROM outbox
-                      WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND locked_until < $1)
+                      WHERE ((status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND locked_until < $1))
+                        AND NOT (kind = 'webhook' AND client_id IS NOT NULL AND client_id = ANY($4))
                       ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
         RETURNING ${CLAIM_COLUMNS}`,
-      [now, this.leaseEnd(now), limit],
+      [now, this.leaseEnd(now), limit, skipWebhooksOf],
     );
     return rows;
+  }
+
+  /** Puts a claimed row back to pending until `next`, its try not counted (a webhook held back by its client's cap). */
+  async postpone(row: OutboxRow, next: Date, now: Date): Promise<void> {
+    await this.db.query(
+      `UPDATE outbox SET status = 'pending', attempts = attempts - 1, locked_until = NULL, next_attempt_at = $2, updated_at = $3
+        WHERE id = $1 AND status = 'sending' AND attempts = $4`,
+      [row.id, next, now, row.attempts],
+    );
   }
 
   recordAttempt(tx: Tx, row: OutboxRow, outcome: Outcome, provider: string | null, durationMs: number, now: Date): void {

@@ -37,11 +37,17 @@ export const WEBHOOK_MAX_ATTEMPTS = 9;
 
 /**
  * The result of one try. `to` is the E.164 number of a code message, for its audit event (stored there
- * only hashed and masked); it is never written anywhere else.
+ * only hashed and masked); it is never written anywhere else. `refusal`: a webhook whose destination was refused.
  */
 export type Outcome =
   | { ok: true; accepted?: ProviderAccepted; statusCode?: number; to?: string }
-  | { ok: false; error: string; retryable: boolean; statusCode?: number; provider?: string; to?: string };
+  | { ok: false; error: string; retryable: boolean; statusCode?: number; provider?: string; to?: string; refusal?: WebhookRefusal };
+
+/** A webhook not sent because its destination is refused (the reason and host only: for its audit event). */
+export interface WebhookRefusal {
+  reason: string;
+  host: string | null;
+}
 
 export type Failure = Extract<Outcome, { ok: false }>;
 

@@ -7,6 +7,7 @@ import { newId } from '../common/ids';
 import { parsePhone } from '../common/phone';
 import { ProblemException } from '../common/problem';
 import type { Tx } from '../common/tx';
+import { WebhookDestinations } from '../common/webhook-destinations';
 import { AppConfig } from '../config/app-config';
 import { Transactions } from '../database/transactions';
 import { OutboxService } from '../gateway/outbox.service';
@@ -59,10 +60,11 @@ export class IssuanceService {
     private readonly audit: AuditService,
     private readonly events: EventBus,
     @Inject(RISK_SCREENER) private readonly risk: RiskScreener,
+    private readonly destinations: WebhookDestinations,
   ) {}
 
   async start(ctx: RequestContext, dto: StartVerificationDto, idempotencyKey?: string): Promise<StartResult> {
-    const input = startInput(dto, this.config.isProduction);
+    const input = startInput(dto, this.destinations);
     const clientId = ctx.principal.clientId;
 
     // A repeat is answered before anything else runs: screening again could answer differently.

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { InvalidPhoneNumber, ParsedPhone, parsePhone } from '../common/phone';
 import { ProblemException } from '../common/problem';
+import type { WebhookDestinations } from '../common/webhook-destinations';
 import type { BoundTransaction } from './codes';
 import type { StartVerificationDto } from './dto/start-verification.dto';
 
@@ -16,15 +17,15 @@ export interface StartInput {
   requestHash: Buffer;
 }
 
-/** The checks of a start request beyond its DTO: the number, its type for the channel, the callback URL. */
-export function startInput(dto: StartVerificationDto, isProduction: boolean): StartInput {
+/** The checks of a start request beyond its DTO: the number, its type for the channel, the callback URL (where webhooks may go). */
+export function startInput(dto: StartVerificationDto, destinations: WebhookDestinations): StartInput {
   const phone = parseOrProblem(dto.phoneNumber, dto.country);
   const channel = dto.channel ?? 'sms';
   assertReachable(phone, channel);
   return {
     phone,
     channel,
-    callbackUrl: checkCallbackUrl(dto.callbackUrl, isProduction),
+    callbackUrl: dto.callbackUrl ? destinations.assertAllowed('callbackUrl', dto.callbackUrl) : null,
     transaction: dto.transaction ? { amount: dto.transaction.amount, currency: dto.transaction.currency.toUpperCase(), payee: dto.transaction.payee } : null,
     requestHash: createHash('sha256').update(stableJson(dto)).digest(),
   };
@@ -59,20 +60,4 @@ function parseOrProblem(input: string, country?: string): ParsedPhone {
     }
     throw err;
   }
-}
-
-function checkCallbackUrl(url: string | undefined, isProduction: boolean): string | null {
-  if (!url) return null;
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    parsed = new URL('invalid:');
-  }
-  const okProtocol = parsed.protocol === 'https:' || (parsed.protocol === 'http:' && !isProduction);
-  if (!okProtocol || !parsed.hostname || parsed.username || parsed.password) {
-    const message = `callbackUrl must be an https URL${isProduction ? '' : ' (http is allowed outside production)'} without credentials`;
-    throw new ProblemException(400, 'validation_failed', message, { errors: [{ field: 'callbackUrl', message }] });
-  }
-  return parsed.toString();
 }

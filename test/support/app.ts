@@ -5,6 +5,7 @@ import { ClientsService } from '../../src/clients/clients.service';
 import { Scope, SCOPES } from '../../src/common/auth';
 import { AppConfig } from '../../src/config/app-config';
 import { Clock } from '../../src/common/clock';
+import type { HostResolver } from '../../src/common/webhook-destinations';
 
 export interface TestApp {
   app: NestFastifyApplication;
@@ -37,8 +38,8 @@ const logStream = new Writable({
   },
 });
 
-/** Boots the real AppModule (as main.ts does) on a test database, listening on a free port. */
-export async function startTestApp(databaseUrl: string, env: Record<string, string> = {}, clock?: Clock): Promise<TestApp> {
+/** Boots the real AppModule (as main.ts does) on a test database, listening on a free port. `resolver` stands in for DNS. */
+export async function startTestApp(databaseUrl: string, env: Record<string, string> = {}, clock?: Clock, resolver?: HostResolver): Promise<TestApp> {
   const config = AppConfig.fromEnv({
     NODE_ENV: 'test',
     DATABASE_URL: databaseUrl,
@@ -48,7 +49,7 @@ export async function startTestApp(databaseUrl: string, env: Record<string, stri
     ...env,
   });
   const logs = processLogs;
-  const app = await createApp({ config, clock, logStream: { write: (msg: string) => logStream.write(msg) } });
+  const app = await createApp({ config, clock, resolver, logStream: { write: (msg: string) => logStream.write(msg) } });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address() as { port: number };
   const url = `http://127.0.0.1:${address.port}`;

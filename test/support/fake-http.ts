@@ -14,7 +14,7 @@ export interface FakeServer {
   url: string;
   received: Received[];
   /** Decides the answer to each request; default 200 with a JSON id. Return 'hang' to never answer, `delayMs` to answer late. */
-  respond: (req: Received, index: number) => { status: number; body?: unknown; delayMs?: number } | 'hang';
+  respond: (req: Received, index: number) => { status: number; body?: unknown; headers?: Record<string, string>; delayMs?: number } | 'hang';
   waitFor(count: number, timeoutMs?: number): Promise<Received[]>;
   close(): Promise<void>;
 }
@@ -55,7 +55,7 @@ export async function startFakeServer(): Promise<FakeServer> {
         return;
       }
       const reply = () => {
-        res.writeHead(answer.status, { 'content-type': 'application/json' });
+        res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
         res.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
       };
       if (answer.delayMs) {

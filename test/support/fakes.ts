@@ -6,6 +6,7 @@ import type { Principal } from '../../src/common/auth';
 import { EventBus } from '../../src/common/events';
 import { ProblemException, Problems } from '../../src/common/problem';
 import { Tx } from '../../src/common/tx';
+import { WebhookDestinations } from '../../src/common/webhook-destinations';
 import type { WebhookTarget, WebhookTargets } from '../../src/common/webhook-targets';
 import { AppConfig } from '../../src/config/app-config';
 import type { Transactions } from '../../src/database/transactions';
@@ -259,6 +260,7 @@ export function newIssuanceTestService(env: Record<string, string> = {}) {
   const sut = new IssuanceService(
     p.transactions as unknown as Transactions, p.clock, p.config, p.verifications, idempotency as unknown as IdempotencyRepository, p.views, p.hasher,
     new MessageComposer(p.config), p.outbox as unknown as OutboxService, p.audit as unknown as AuditService, p.events, risk,
+    new WebhookDestinations(p.config.webhookDestinations),
   );
   return { sut, ...p, idempotency, risk };
 }

@@ -6,6 +6,8 @@ export interface StackOptions {
   /** Environment of every instance, over the test defaults of startTestApp. */
   env?: Record<string, string>;
   clock?: Parameters<typeof startTestApp>[2];
+  /** Answers the DNS lookups of webhook destinations (host names the test makes up). */
+  resolver?: Parameters<typeof startTestApp>[3];
   /** How many instances of the service share the database; 1 unless given. */
   instances?: number;
   /** A database to use (it is not dropped on close); a fresh one unless given. */
@@ -32,7 +34,7 @@ export interface SmsStack extends Stack {
  * Starts what a spec file needs in one call, e.g. `s = await startStack({ env: { THROTTLE_LIMIT: '1000' } })` in
  * beforeAll and `await s?.close()` in afterAll. What was started before a failure is closed again.
  */
-export async function startStack({ env = {}, clock, instances = 1, db: given }: StackOptions = {}): Promise<Stack> {
+export async function startStack({ env = {}, clock, resolver, instances = 1, db: given }: StackOptions = {}): Promise<Stack> {
   const closers: Array<() => Promise<void>> = [];
   const close = async () => {
     for (const closeOne of closers.splice(0).reverse()) await closeOne();
@@ -42,7 +44,7 @@ export async function startStack({ env = {}, clock, instances = 1, db: given }: 
     if (!given) closers.push(() => db.drop());
     const apps: TestApp[] = [];
     for (let i = 0; i < instances; i++) {
-      const app = await startTestApp(db.url, env, clock);
+      const app = await startTestApp(db.url, env, clock, resolver);
       closers.push(() => app.close());
       apps.push(app);
     }

@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMinSize, IsArray, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min } from 'class-validator';
+import { ArrayMinSize, IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { SCOPES, Scope } from '../../common/auth';
 import { NoCredential } from '../../common/input-text';
+import { IsHttpUrl } from '../../common/webhook-destinations';
 
 export class CreateClientDto {
   @ApiProperty({ example: 'payments', pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$' })
@@ -23,9 +24,14 @@ export class CreateClientDto {
   @Max(20)
   maxCheckAttempts?: number;
 
-  @ApiPropertyOptional({ description: 'Default URL for result webhooks.', example: 'https://bank.internal/hooks/otp' })
+  @ApiPropertyOptional({
+    description: 'Default URL for result webhooks: https (http only outside production), no credentials, no loopback, private or metadata address unless the operator allow-lists it.',
+    example: 'https://bank.internal/hooks/otp',
+  })
   @IsOptional()
-  @IsUrl({ protocols: ['https', 'http'], require_tld: false, require_protocol: true })
+  @IsString()
+  @MaxLength(2048)
+  @IsHttpUrl()
   @NoCredential()
   webhookUrl?: string;
 }

@@ -59,7 +59,10 @@ export class StartVerificationDto {
   @NoCredential()
   reference?: string;
 
-  @ApiPropertyOptional({ example: 'https://bank.internal/hooks/otp', description: 'https (http only outside production); defaults to the client URL.' })
+  @ApiPropertyOptional({
+    example: 'https://bank.internal/hooks/otp',
+    description: 'https (http only outside production), no credentials, no loopback, private or metadata address unless the operator allow-lists it; defaults to the client URL.',
+  })
   @IsOptional()
   @IsString()
   @MaxLength(2048)
