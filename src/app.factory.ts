@@ -10,6 +10,7 @@ import { FieldError, Problems } from './common/problem';
 import { clientErrorResponder, sendFrameworkProblem } from './common/problem.filter';
 import { StorableTextPipe } from './common/storable-text.pipe';
 import { MetricsService } from './metrics/metrics.service';
+import { FallbackThrottlerStorage } from './throttling/fallback-throttler.storage';
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -59,6 +60,7 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
 
   const fastify = app.getHttpAdapter().getInstance();
   const metrics = app.get(MetricsService);
+  for (const metric of app.get(FallbackThrottlerStorage).metrics) metrics.registry.registerMetric(metric);
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
   });
