@@ -132,6 +132,25 @@ describe('client policy (GET|PUT /v1/admin/clients/{id}/policy)', () => {
     expect(await policyEvents(other.clientId)).toHaveLength(0);
   });
 
+  it('a client with requestsPerMinute 3 gets 429 rate_limited on its 4th request, at once after the change; another client is unaffected', async () => {
+    const limited = await t.createClient(['verifications:write']);
+    const other = await t.createClient(['verifications:write']);
+    // Its first request comes before the change, so its key is cached with the old policy: the change still
+    // applies at once on this instance, and that request counts in the same minute.
+    const statuses = [(await t.request('GET', '/v1/verifications/vrf_none', { key: limited.key })).status];
+    expect((await t.request('PUT', policyPath(limited.clientId), { key: admin.key, body: { requestsPerMinute: 3 } })).status).toBe(200);
+    for (let i = 0; i < 2; i++) statuses.push((await t.request('GET', '/v1/verifications/vrf_none', { key: limited.key })).status);
+    expect(statuses).toEqual([404, 404, 404]); // admitted (and no such verification)
+    const fourth = await t.request('GET', '/v1/verifications/vrf_none', { key: limited.key });
+    expectProblem(fourth, 429, 'rate_limited');
+    expect(fourth.body.detail).toMatch(/3 requests per 60 s/);
+    expect(Number(fourth.headers.get('retry-after'))).toBeGreaterThan(0);
+
+    const others = [];
+    for (let i = 0; i < 10; i++) others.push((await t.request('GET', '/v1/verifications/vrf_none', { key: other.key })).status);
+    expect(others.every((status) => status === 404)).toBe(true);
+  });
+
   it('maxCheckAttempts set in the policy applies to the client\'s next verifications', async () => {
     const caller = await t.createClient(['verifications:write']);
     expect((await t.request('PUT', policyPath(caller.clientId), { key: admin.key, body: { maxCheckAttempts: 2 } })).status).toBe(200);
@@ -146,5 +165,21 @@ describe('client policy (GET|PUT /v1/admin/clients/{id}/policy)', () => {
     const schemas = docs.body.components.schemas;
     expect(Object.keys(schemas.UpdateClientPolicyDto.properties).sort()).toEqual(['maxCheckAttempts', 'requestsPerMinute']);
     expect(Object.keys(schemas.ClientPolicyView.properties).sort()).toEqual(['defaults', 'maxCheckAttempts', 'requestsPerMinute']);
+  });
+
+  const redisUrl = process.env.TEST_REDIS_URL;
+  // Needs a Redis server; CI sets TEST_REDIS_URL (see .ci/run). Without one the test is reported as skipped.
+  (redisUrl ? it : it.skip)('a client\'s own limit holds across two instances sharing Redis', async () => {
+    const two = await startStack({ db, instances: 2, env: { THROTTLE_LIMIT: '1000', REDIS_URL: redisUrl as string } });
+    try {
+      const [one, other] = two.apps;
+      const limited = await one.createClient(['verifications:write']);
+      expect((await one.request('PUT', policyPath(limited.clientId), { key: admin.key, body: { requestsPerMinute: 3 } })).status).toBe(200);
+      const statuses = [];
+      for (let i = 0; i < 6; i++) statuses.push((await (i % 2 ? other : one).request('GET', '/v1/verifications/vrf_none', { key: limited.key })).status);
+      expect(statuses).toEqual([404, 404, 404, 429, 429, 429]);
+    } finally {
+      await two.close();
+    }
   });
 });
