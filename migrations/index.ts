@@ -3,6 +3,14 @@ import { Audit1764100000000 } from './1764100000000-audit';
 import { Verifications1764200000000 } from './1764200000000-verifications';
 import { AuditChainTable1764300000000 } from './1764300000000-audit-chain-table';
 import { OpenVerificationsByPhone1764400000000 } from './1764400000000-open-verifications-by-phone';
+import { ClientRequestsPerMinute1764500000000 } from './1764500000000-client-requests-per-minute';
 
 /** Every migration in order. A new migration file (npm run migration:create -- migrations/Name, or migration:generate for entity changes) must be added here. */
-export const migrations = [Clients1764000000000, Audit1764100000000, Verifications1764200000000, AuditChainTable1764300000000, OpenVerificationsByPhone1764400000000];
+export const migrations = [
+  Clients1764000000000,
+  Audit1764100000000,
+  Verifications1764200000000,
+  AuditChainTable1764300000000,
+  OpenVerificationsByPhone1764400000000,
+  ClientRequestsPerMinute1764500000000,
+];

@@ -1,11 +1,12 @@
-import { Body, Controller, Delete, Get, HttpCode, Post, Req } from '@nestjs/common';
-import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, HttpCode, Post, Put, Req } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { CurrentPrincipal, Principal, Authenticated } from '../common/auth';
 import { IdParam } from '../common/resource-id.pipe';
 import { ActingAs, ClientsService } from './clients.service';
 import { CreateClientDto } from './dto/create-client.dto';
-import { ApiClientView, ApiKeyView, CreatedClientView, CreatedKeyView } from './dto/client.views';
+import { ApiClientView, ApiKeyView, ClientPolicyView, CreatedClientView, CreatedKeyView } from './dto/client.views';
+import { UpdateClientPolicyDto } from './dto/update-client-policy.dto';
 
 const admin = (who: Principal, req: FastifyRequest): ActingAs => ({ actor: { type: 'admin', id: who.keyId }, ip: req.ip });
 
@@ -53,5 +54,39 @@ export class ClientsController {
     @Req() req: FastifyRequest,
   ): Promise<ApiKeyView> {
     return this.clients.revokeKey(id, keyId, admin(who, req));
+  }
+
+  @Get(':id/policy')
+  @ApiOperation({
+    summary: "A client's effective policy",
+    description:
+      'Its own values, and for the fields no admin has set (listed in `defaults`) the service configuration: ' +
+      '`maxCheckAttempts` from OTP_MAX_ATTEMPTS, `requestsPerMinute` from THROTTLE_LIMIT per THROTTLE_TTL_SECONDS.',
+  })
+  @ApiOkResponse({ type: ClientPolicyView })
+  @ApiNotFoundResponse({ description: 'problem+json `not_found`: no such client.' })
+  getPolicy(@IdParam('id') id: string): Promise<ClientPolicyView> {
+    return this.clients.getPolicy(id);
+  }
+
+  @Put(':id/policy')
+  @ApiOperation({
+    summary: "Change a client's policy (audited as client.policy_updated)",
+    description:
+      'Sets the fields given; `null` puts a field back to the service default; fields left out keep their value. ' +
+      'The change and its audit event (stored values before and after, the admin key as actor) are written in one ' +
+      'transaction. It takes effect at once on the instance that took it and within API_KEY_CACHE_TTL_SECONDS on the others. ' +
+      'Answers the effective policy, as GET does.',
+  })
+  @ApiOkResponse({ type: ClientPolicyView })
+  @ApiBadRequestResponse({ description: 'problem+json `validation_failed`: a value out of range or of the wrong type, or an unknown field; nothing changed.' })
+  @ApiNotFoundResponse({ description: 'problem+json `not_found`: no such client.' })
+  updatePolicy(
+    @IdParam('id') id: string,
+    @Body() dto: UpdateClientPolicyDto,
+    @CurrentPrincipal() who: Principal,
+    @Req() req: FastifyRequest,
+  ): Promise<ClientPolicyView> {
+    return this.clients.updatePolicy(id, dto, admin(who, req));
   }
 }

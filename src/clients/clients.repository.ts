@@ -13,7 +13,14 @@ export interface ActiveKeyRow {
   name: string;
   scopes: string[];
   max_check_attempts: number | null;
+  requests_per_minute: number | null;
   webhook_url: string | null;
+}
+
+/** A client's stored policy: null fields follow the service's configuration. */
+export interface StoredClientPolicy {
+  maxCheckAttempts: number | null;
+  requestsPerMinute: number | null;
 }
 
 /** All access to `api_clients` and `api_keys`. */
@@ -25,14 +32,14 @@ export class ClientsRepository implements WebhookTargets {
   async findActiveKey(prefix: string, now: Date): Promise<ActiveKeyRow | undefined> {
     const rows: ActiveKeyRow[] = await this.db.query(
       `WITH k AS (
-         SELECT k.id, k.key_hash, c.id AS client_id, c.name, c.scopes, c.max_check_attempts, c.webhook_url
+         SELECT k.id, k.key_hash, c.id AS client_id, c.name, c.scopes, c.max_check_attempts, c.requests_per_minute, c.webhook_url
            FROM api_keys k JOIN api_clients c ON c.id = k.client_id
           WHERE k.prefix = $1 AND k.revoked_at IS NULL AND c.disabled_at IS NULL
        ), touched AS (
          UPDATE api_keys SET last_used_at = $2::timestamptz
           WHERE id IN (SELECT id FROM k) AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')
        )
-       SELECT id AS key_id, key_hash, client_id, name, scopes, max_check_attempts, webhook_url FROM k`,
+       SELECT id AS key_id, key_hash, client_id, name, scopes, max_check_attempts, requests_per_minute, webhook_url FROM k`,
       [prefix, now],
     );
     return rows[0];
@@ -59,6 +66,15 @@ export class ClientsRepository implements WebhookTargets {
     await m.insert(ApiClient, client).catch((err: unknown) => {
       throw (err as { code?: string }).code === '23505' ? onNameTaken() : err;
     });
+  }
+
+  /** The client, row-locked until the transaction ends (so that concurrent policy changes each see the one before). */
+  lockClient(m: EntityManager, id: string): Promise<ApiClient | null> {
+    return m.findOne(ApiClient, { where: { id }, lock: { mode: 'pessimistic_write' } });
+  }
+
+  async updatePolicy(m: EntityManager, id: string, policy: StoredClientPolicy): Promise<void> {
+    await m.update(ApiClient, { id }, { maxCheckAttempts: policy.maxCheckAttempts, requestsPerMinute: policy.requestsPerMinute });
   }
 
   async insertKey(m: EntityManager, values: ApiKey): Promise<ApiKey> {

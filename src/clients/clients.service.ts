@@ -9,11 +9,12 @@ import { WebhookDestinations } from '../common/webhook-destinations';
 import { AppConfig } from '../config/app-config';
 import { GeneratedKey, generateApiKey, hashApiKey, keyMatches, lookupPrefix } from './api-keys';
 import type { Principal } from '../common/auth';
-import { ApiClientView, ApiKeyView, CreatedClientView, CreatedKeyView } from './dto/client.views';
+import { ApiClientView, ApiKeyView, CLIENT_POLICY_FIELDS, ClientPolicyView, CreatedClientView, CreatedKeyView } from './dto/client.views';
+import type { UpdateClientPolicyDto } from './dto/update-client-policy.dto';
 import { ApiClient } from './entities/api-client.entity';
 import { ApiKey } from './entities/api-key.entity';
 import type { Scope } from '../common/auth';
-import { ClientsRepository } from './clients.repository';
+import { ClientsRepository, StoredClientPolicy } from './clients.repository';
 
 interface CachedKey {
   /** null: no active key has this prefix (cached too, so an unknown prefix costs what a known one does). */
@@ -82,7 +83,15 @@ export class ClientsService {
     const expiresAt = now + this.config.clients.apiKeyCacheTtlMs;
     if (!row) return { principal: null, keyId: '', keyHash: NO_KEY_HASH, expiresAt };
     return {
-      principal: { clientId: row.client_id, clientName: row.name, keyId: row.key_id, scopes: row.scopes, maxCheckAttempts: row.max_check_attempts, webhookUrl: row.webhook_url },
+      principal: {
+        clientId: row.client_id,
+        clientName: row.name,
+        keyId: row.key_id,
+        scopes: row.scopes,
+        maxCheckAttempts: row.max_check_attempts,
+        requestsPerMinute: row.requests_per_minute,
+        webhookUrl: row.webhook_url,
+      },
       keyId: row.key_id,
       keyHash: row.key_hash,
       expiresAt,
@@ -108,6 +117,7 @@ export class ClientsService {
         scopes: [...new Set(input.scopes)],
         webhookUrl,
         maxCheckAttempts: input.maxCheckAttempts ?? null,
+        requestsPerMinute: null,
         webhookSecret: 'whsec_' + randomToken(40),
         createdAt: this.clock.now(),
         disabledAt: null,
@@ -174,6 +184,50 @@ export class ClientsService {
     return toKeyView(key);
   }
 
+  /** The client's effective policy: its own values, the service's configuration for the rest. */
+  async getPolicy(clientId: string): Promise<ClientPolicyView> {
+    const client = await this.repo.findClient(this.db.manager, { id: clientId });
+    if (!client) throw Problems.notFound(`No client ${clientId}.`);
+    return this.policyView(client);
+  }
+
+  /**
+   * Sets the fields given (null: back to the service default; left out: unchanged), and records
+   * `client.policy_updated` with the stored values before and after, in the same transaction. A change takes
+   * effect at once on this instance and within API_KEY_CACHE_TTL_SECONDS on the others (the principal cache).
+   */
+  async updatePolicy(clientId: string, changes: UpdateClientPolicyDto, by: ActingAs): Promise<ClientPolicyView> {
+    const after = await this.db.transaction(async (m) => {
+      const client = await this.repo.lockClient(m, clientId);
+      if (!client) throw Problems.notFound(`No client ${clientId}.`);
+      const before: StoredClientPolicy = { maxCheckAttempts: client.maxCheckAttempts, requestsPerMinute: client.requestsPerMinute };
+      const next: StoredClientPolicy = { ...before };
+      for (const field of CLIENT_POLICY_FIELDS) if (changes[field] !== undefined) next[field] = changes[field];
+      const changed = CLIENT_POLICY_FIELDS.filter((field) => next[field] !== before[field]);
+      if (changed.length) {
+        await this.repo.updatePolicy(m, clientId, next);
+        await this.audit.record(m, { type: 'client.policy_updated', actor: by.actor, ip: by.ip, clientId, data: { changed, before, after: next } });
+      }
+      return next;
+    });
+    this.forgetClient(clientId);
+    return this.policyView(after);
+  }
+
+  private policyView(stored: StoredClientPolicy): ClientPolicyView {
+    const defaults = this.config.clients.policyDefaults;
+    return {
+      maxCheckAttempts: stored.maxCheckAttempts ?? defaults.maxCheckAttempts,
+      requestsPerMinute: stored.requestsPerMinute ?? defaults.requestsPerMinute,
+      defaults: CLIENT_POLICY_FIELDS.filter((field) => stored[field] === null),
+    };
+  }
+
+  /** Drops the cached principals of a client's keys, so that this instance applies its new policy at once. */
+  private forgetClient(clientId: string): void {
+    for (const [prefix, entry] of this.cache) if (entry.principal?.clientId === clientId) this.cache.delete(prefix);
+  }
+
   /** Whether a key with this exact value exists and is active (used for DEV_API_KEY). */
   async hasActiveKey(key: GeneratedKey): Promise<boolean> {
     const row = await this.repo.keyByPrefix(key.prefix);
@@ -216,6 +270,7 @@ function toClientView(c: ApiClient, keys: ApiKeyView[]): ApiClientView {
     // URLs stored before credentials were refused in them are shown without those credentials
     webhookUrl: c.webhookUrl === null ? null : withoutCredentials(c.webhookUrl),
     maxCheckAttempts: c.maxCheckAttempts,
+    requestsPerMinute: c.requestsPerMinute,
     createdAt: c.createdAt.toISOString(),
     keys,
   };

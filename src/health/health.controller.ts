@@ -1,6 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import { SkipThrottle } from '@nestjs/throttler';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { Public } from '../common/auth';
@@ -16,7 +17,10 @@ export class HealthController {
     @InjectDataSource() private readonly db: DataSource,
   ) {}
 
+  // Not rate limited: liveness must not depend on the limiter or on Redis behind it (an orchestrator restarts
+  // every instance whose liveness fails), and it does no work worth limiting.
   @Get('live')
+  @SkipThrottle()
   @ApiOperation({ summary: 'Liveness: the process answers' })
   live() {
     return { status: 'ok' };

@@ -19,7 +19,9 @@ export class ApiClientView {
   @ApiProperty({ example: 'payments' }) name!: string;
   @ApiProperty({ enum: SCOPES, isArray: true }) scopes!: string[];
   @ApiProperty({ nullable: true, type: String }) webhookUrl!: string | null;
-  @ApiProperty({ nullable: true, type: Number }) maxCheckAttempts!: number | null;
+  @ApiProperty({ nullable: true, type: Number, description: 'Wrong codes allowed per verification; null: OTP_MAX_ATTEMPTS.' }) maxCheckAttempts!: number | null;
+  @ApiProperty({ nullable: true, type: Number, description: 'Requests a minute; null: THROTTLE_LIMIT. Set through the policy route.' })
+  requestsPerMinute!: number | null;
   @ApiProperty() createdAt!: string;
   @ApiProperty({ type: [ApiKeyView] }) keys!: ApiKeyView[];
 }
@@ -28,4 +30,35 @@ export class CreatedClientView extends ApiClientView {
   @ApiProperty({ description: 'Secret that signs result webhooks to this client. Shown only in this answer.' })
   webhookSecret!: string;
   @ApiPropertyOptional({ type: CreatedKeyView }) apiKey!: CreatedKeyView;
+}
+
+/** The fields of a client's policy (API.md, Admin); the risk rules add theirs later. */
+export const CLIENT_POLICY_FIELDS = ['maxCheckAttempts', 'requestsPerMinute'] as const;
+export type ClientPolicyField = (typeof CLIENT_POLICY_FIELDS)[number];
+
+/** A client's effective policy: its own values, and the service's configuration for the fields it has none of. */
+export class ClientPolicyView {
+  @ApiProperty({ minimum: 1, maximum: 20, description: 'Wrong codes allowed per verification. Default: OTP_MAX_ATTEMPTS.', example: 5 })
+  maxCheckAttempts!: number;
+
+  @ApiProperty({
+    minimum: 1,
+    maximum: 1_000_000,
+    description:
+      'Requests a minute for all the client\'s keys and routes, across every instance. Default: THROTTLE_LIMIT per ' +
+      'THROTTLE_TTL_SECONDS, shown per minute (THROTTLE_LIMIT itself with the default window of 60 s).',
+    example: 6000,
+  })
+  requestsPerMinute!: number;
+
+  @ApiProperty({
+    enum: CLIENT_POLICY_FIELDS,
+    isArray: true,
+    readOnly: true,
+    description:
+      'The fields above that no admin has set for this client: they show the service\'s configuration and follow it when it changes. ' +
+      'Read-only: not accepted by PUT.',
+    example: ['maxCheckAttempts'],
+  })
+  defaults!: ClientPolicyField[];
 }

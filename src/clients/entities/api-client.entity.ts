@@ -22,6 +22,10 @@ export class ApiClient {
   @Column({ name: 'max_check_attempts', type: 'integer', nullable: true })
   maxCheckAttempts!: number | null;
 
+  /** Requests a minute for all the client's keys and routes; null means THROTTLE_LIMIT. */
+  @Column({ name: 'requests_per_minute', type: 'integer', nullable: true })
+  requestsPerMinute!: number | null;
+
   @Column({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 

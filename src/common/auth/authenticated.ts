@@ -18,6 +18,8 @@ export interface Principal {
   scopes: string[];
   /** Wrong codes allowed per verification for this client (null: OTP_MAX_ATTEMPTS). */
   maxCheckAttempts: number | null;
+  /** Requests a minute for all the client's keys and routes (null: THROTTLE_LIMIT per THROTTLE_TTL_SECONDS). */
+  requestsPerMinute: number | null;
   /** The client's default webhook URL (null: none). */
   webhookUrl: string | null;
 }
