@@ -201,7 +201,7 @@ describe('time: expiry, resend cooldowns, sweeper, webhook retries (injected clo
     });
   });
 
-  it('webhooks: a receiver that always fails gets 9 tries over more than an hour, then the row is failed', async () => {
+  it('webhooks: a receiver that always fails gets 12 tries over more than two and a half days, then the row is failed', async () => {
     await whileAnswering(hooks, () => ({ status: 503 }), async () => {
       const v = await start();
       const startedAt = clock.now().getTime();
@@ -210,22 +210,23 @@ describe('time: expiry, resend cooldowns, sweeper, webhook retries (injected clo
       await waitFor(() => mine().length >= 1, { what: `a webhook about ${v.id}` });
       await settled();
       const dispatcher = t.app.get(OutboxDispatcher);
-      for (let i = 0; i < 12; i++) {
+      for (let i = 0; i < 24; i++) {
         clock.advance(4 * 3600 * 1000);
         await dispatcher.pollOnce();
       }
-      expect(mine()).toHaveLength(9);
+      expect(mine()).toHaveLength(12);
       const [row] = await db.query<{ status: string; attempts: number; payload: Buffer | null }>(
         `SELECT status, attempts, payload FROM outbox WHERE verification_id = $1 AND kind = 'webhook'`,
         [v.id],
       );
-      expect(row).toEqual({ status: 'failed', attempts: 9, payload: null });
+      expect(row).toEqual({ status: 'failed', attempts: 12, payload: null });
       const times = await db.query<{ attempted_at: Date }>(
         `SELECT a.attempted_at FROM outbox_attempts a JOIN outbox o ON o.id = a.outbox_id WHERE o.verification_id = $1 AND o.kind = 'webhook' ORDER BY a.attempt`,
         [v.id],
       );
-      expect(times).toHaveLength(9);
+      expect(times).toHaveLength(12);
       expect(times[5].attempted_at.getTime() - startedAt).toBeGreaterThanOrEqual(3600 * 1000);
+      expect(times[11].attempted_at.getTime() - startedAt).toBeGreaterThanOrEqual(2.5 * 86400 * 1000);
     });
   });
 });

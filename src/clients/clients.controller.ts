@@ -5,7 +5,7 @@ import { CurrentPrincipal, Principal, Authenticated } from '../common/auth';
 import { IdParam } from '../common/resource-id.pipe';
 import { ActingAs, ClientsService } from './clients.service';
 import { CreateClientDto } from './dto/create-client.dto';
-import { ApiClientView, ApiKeyView, ClientPolicyView, CreatedClientView, CreatedKeyView } from './dto/client.views';
+import { ApiClientView, ApiKeyView, ClientPolicyView, CreatedClientView, CreatedKeyView, RotatedWebhookSecretView } from './dto/client.views';
 import { UpdateClientPolicyDto } from './dto/update-client-policy.dto';
 
 const admin = (who: Principal, req: FastifyRequest): ActingAs => ({ actor: { type: 'admin', id: who.keyId }, ip: req.ip });
@@ -54,6 +54,29 @@ export class ClientsController {
     @Req() req: FastifyRequest,
   ): Promise<ApiKeyView> {
     return this.clients.revokeKey(id, keyId, admin(who, req));
+  }
+
+  @Post(':id/webhook-secret::rotate')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Rotate the webhook signing secret (audited as client.webhook_secret_rotated)',
+    description:
+      'Answers the new secret once. For WEBHOOK_SECRET_ROTATION_OVERLAP_HOURS every webhook carries two signatures ' +
+      '(new and previous, space-separated in `webhook-signature`), so the receiver can switch secrets without losing one.',
+  })
+  @ApiOkResponse({ type: RotatedWebhookSecretView })
+  @ApiNotFoundResponse({ description: 'problem+json `not_found`: no such client.' })
+  rotateWebhookSecret(@IdParam('id') id: string, @CurrentPrincipal() who: Principal, @Req() req: FastifyRequest): Promise<RotatedWebhookSecretView> {
+    return this.clients.rotateWebhookSecret(id, admin(who, req));
+  }
+
+  @Post(':id/webhook-endpoint::enable')
+  @HttpCode(200)
+  @ApiOperation({ summary: "Send webhooks to the client's URL again after it answered 410 Gone (audited as client.webhook_enabled)" })
+  @ApiOkResponse({ type: ApiClientView })
+  @ApiNotFoundResponse({ description: 'problem+json `not_found`: no such client.' })
+  enableWebhookEndpoint(@IdParam('id') id: string, @CurrentPrincipal() who: Principal, @Req() req: FastifyRequest): Promise<ApiClientView> {
+    return this.clients.enableWebhookEndpoint(id, admin(who, req));
   }
 
   @Get(':id/policy')

@@ -45,12 +45,35 @@ export class ClientsRepository implements WebhookTargets {
     return rows[0];
   }
 
-  async webhookTargetOf(q: Queryable, clientId: string): Promise<WebhookTarget | undefined> {
-    const [row]: Array<{ webhook_url: string | null; webhook_secret: string }> = await q.query(
-      `SELECT webhook_url, webhook_secret FROM api_clients WHERE id = $1`,
-      [clientId],
+  async webhookTargetOf(q: Queryable, clientId: string, now: Date): Promise<WebhookTarget | undefined> {
+    const [row]: Array<{ webhook_url: string | null; webhook_secret: string; previous: string | null; webhook_disabled_at: Date | null }> = await q.query(
+      `SELECT webhook_url, webhook_secret, webhook_disabled_at,
+              CASE WHEN previous_webhook_secret_until > $2::timestamptz THEN previous_webhook_secret END AS previous
+         FROM api_clients WHERE id = $1`,
+      [clientId, now],
     );
-    return row ? { url: row.webhook_url, secret: row.webhook_secret } : undefined;
+    if (!row) return undefined;
+    return { url: row.webhook_url, secrets: row.previous ? [row.webhook_secret, row.previous] : [row.webhook_secret], disabledAt: row.webhook_disabled_at };
+  }
+
+  async disableEndpoint(q: Queryable, clientId: string, url: string, now: Date): Promise<boolean> {
+    const rows: unknown[] = await q.query(
+      `UPDATE api_clients SET webhook_disabled_at = $3 WHERE id = $1 AND webhook_url = $2 AND webhook_disabled_at IS NULL RETURNING id`,
+      [clientId, url, now],
+    );
+    return rows.length > 0;
+  }
+
+  /** A new current secret; the old one keeps signing until `until`. */
+  async rotateWebhookSecret(m: EntityManager, clientId: string, secret: string, until: Date): Promise<void> {
+    await m.query(
+      `UPDATE api_clients SET previous_webhook_secret = webhook_secret, previous_webhook_secret_until = $3, webhook_secret = $2 WHERE id = $1`,
+      [clientId, secret, until],
+    );
+  }
+
+  async enableEndpoint(m: EntityManager, clientId: string): Promise<void> {
+    await m.query(`UPDATE api_clients SET webhook_disabled_at = NULL WHERE id = $1`, [clientId]);
   }
 
   findClient(m: EntityManager, where: { id: string } | { name: string }): Promise<ApiClient | null> {

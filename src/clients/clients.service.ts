@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
@@ -9,7 +10,7 @@ import { WebhookDestinations } from '../common/webhook-destinations';
 import { AppConfig } from '../config/app-config';
 import { GeneratedKey, generateApiKey, hashApiKey, keyMatches, lookupPrefix } from './api-keys';
 import type { Principal } from '../common/auth';
-import { ApiClientView, ApiKeyView, CLIENT_POLICY_FIELDS, ClientPolicyView, CreatedClientView, CreatedKeyView } from './dto/client.views';
+import { ApiClientView, ApiKeyView, CLIENT_POLICY_FIELDS, ClientPolicyView, CreatedClientView, CreatedKeyView, RotatedWebhookSecretView } from './dto/client.views';
 import type { UpdateClientPolicyDto } from './dto/update-client-policy.dto';
 import { ApiClient } from './entities/api-client.entity';
 import { ApiKey } from './entities/api-key.entity';
@@ -118,7 +119,10 @@ export class ClientsService {
         webhookUrl,
         maxCheckAttempts: input.maxCheckAttempts ?? null,
         requestsPerMinute: null,
-        webhookSecret: 'whsec_' + randomToken(40),
+        webhookSecret: newWebhookSecret(),
+        previousWebhookSecret: null,
+        previousWebhookSecretUntil: null,
+        webhookDisabledAt: null,
         createdAt: this.clock.now(),
         disabledAt: null,
       });
@@ -228,6 +232,35 @@ export class ClientsService {
     for (const [prefix, entry] of this.cache) if (entry.principal?.clientId === clientId) this.cache.delete(prefix);
   }
 
+  /**
+   * A new webhook signing secret (shown once). The previous one keeps signing beside it for
+   * WEBHOOK_SECRET_ROTATION_OVERLAP_HOURS, so receivers can switch without losing a webhook. Audited, without secrets.
+   */
+  async rotateWebhookSecret(clientId: string, by: ActingAs): Promise<RotatedWebhookSecretView> {
+    return this.db.transaction(async (m) => {
+      const client = await this.repo.lockClient(m, clientId);
+      if (!client) throw Problems.notFound(`No client ${clientId}.`);
+      const now = this.clock.now();
+      const until = new Date(now.getTime() + this.config.clients.webhookSecretOverlapMs);
+      const secret = newWebhookSecret();
+      await this.repo.rotateWebhookSecret(m, clientId, secret, until);
+      await this.audit.record(m, { type: 'client.webhook_secret_rotated', actor: by.actor, ip: by.ip, clientId, data: { overlapEndsAt: until.toISOString() } });
+      return { webhookSecret: secret, previousSecretValidUntil: until.toISOString() };
+    });
+  }
+
+  /** Sends webhooks to the client's URL again after it answered 410 Gone. Audited. */
+  async enableWebhookEndpoint(clientId: string, by: ActingAs): Promise<ApiClientView> {
+    await this.db.transaction(async (m) => {
+      const client = await this.repo.lockClient(m, clientId);
+      if (!client) throw Problems.notFound(`No client ${clientId}.`);
+      if (!client.webhookDisabledAt) return;
+      await this.repo.enableEndpoint(m, clientId);
+      await this.audit.record(m, { type: 'client.webhook_enabled', actor: by.actor, ip: by.ip, clientId, data: { disabledAt: client.webhookDisabledAt.toISOString() } });
+    });
+    return this.getClient(clientId);
+  }
+
   /** Whether a key with this exact value exists and is active (used for DEV_API_KEY). */
   async hasActiveKey(key: GeneratedKey): Promise<boolean> {
     const row = await this.repo.keyByPrefix(key.prefix);
@@ -252,6 +285,11 @@ export class ClientsService {
   }
 }
 
+/** A Standard Webhooks secret: `whsec_` and 32 random bytes in base64. */
+function newWebhookSecret(): string {
+  return 'whsec_' + randomBytes(32).toString('base64');
+}
+
 function toKeyView(k: ApiKey): ApiKeyView {
   return {
     id: k.id,
@@ -271,6 +309,7 @@ function toClientView(c: ApiClient, keys: ApiKeyView[]): ApiClientView {
     webhookUrl: c.webhookUrl === null ? null : withoutCredentials(c.webhookUrl),
     maxCheckAttempts: c.maxCheckAttempts,
     requestsPerMinute: c.requestsPerMinute,
+    webhookDisabledAt: c.webhookDisabledAt?.toISOString() ?? null,
     createdAt: c.createdAt.toISOString(),
     keys,
   };

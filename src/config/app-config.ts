@@ -55,6 +55,8 @@ export interface ClientsConfig {
   devClient: { enabled: boolean; apiKey: string | undefined };
   /** What a client's policy shows for the fields no admin set (OTP_MAX_ATTEMPTS; THROTTLE_LIMIT as a rate per minute). */
   policyDefaults: { maxCheckAttempts: number; requestsPerMinute: number };
+  /** After a webhook secret rotation, how long the previous secret keeps signing beside the new one. */
+  webhookSecretOverlapMs: number;
 }
 export interface AuditConfig {
   phoneHashKey: Buffer;
@@ -143,6 +145,7 @@ export class AppConfig {
       apiKeyCacheTtlMs: env.API_KEY_CACHE_TTL_SECONDS * 1000,
       devClient: { enabled: env.DEV_CLIENT_ENABLED && !this.isProduction, apiKey: env.DEV_API_KEY },
       policyDefaults: { maxCheckAttempts: env.OTP_MAX_ATTEMPTS, requestsPerMinute: Math.max(1, Math.round((env.THROTTLE_LIMIT * 60) / env.THROTTLE_TTL_SECONDS)) },
+      webhookSecretOverlapMs: env.WEBHOOK_SECRET_ROTATION_OVERLAP_HOURS * 3600 * 1000,
     };
     this.audit = {
       phoneHashKey: parseSecretKey(env.AUDIT_PHONE_HASH_KEY ?? DEVELOPMENT_AUDIT_PHONE_KEY),

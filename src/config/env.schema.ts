@@ -320,6 +320,13 @@ export class EnvSchema {
   @Max(64)
   WEBHOOK_CONCURRENCY_PER_CLIENT = 4;
 
+  /** After a webhook secret rotation, how long the previous secret keeps signing beside the new one. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(720)
+  WEBHOOK_SECRET_ROTATION_OVERLAP_HOURS = 24;
+
   /** Host names, addresses and CIDR ranges webhooks may reach although they are not public (loopback, private…). */
   @IsOptional()
   @Validate(DestinationList)

@@ -176,7 +176,7 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
       this.repo.recordAttempt(tx, row, outcome, provider, duration, now);
       if (!(await this.repo.markFailed(tx, row, outcome.error, provider, now))) return; // another instance took the row over
       await this.audit.record(tx, { ...actor, ...sender.auditEvent(row, outcome) });
-      await sender.onGivenUp?.(tx, row, now);
+      await sender.onGivenUp?.(tx, row, now, outcome);
     });
   }
 }

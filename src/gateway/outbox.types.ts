@@ -24,16 +24,20 @@ export interface MessagePayload {
   locale: 'ja' | 'en';
 }
 
-/** The plaintext of a result webhook, sealed in its row until it is delivered. */
+/**
+ * The plaintext of a result webhook, sealed in its row until it is delivered. The signing secrets are read
+ * at each try (a retry after a rotation signs with the new secret); `secret` is only in rows queued before.
+ */
 export interface WebhookPayload {
   url: string;
-  secret: string;
+  secret?: string;
   body: string;
   eventId: string;
   type: string;
 }
 
-export const WEBHOOK_MAX_ATTEMPTS = 9;
+/** One try and 11 retries, about three days apart in all (WebhookSender.backoffSeconds). */
+export const WEBHOOK_MAX_ATTEMPTS = 12;
 
 /**
  * The result of one try. `to` is the E.164 number of a code message, for its audit event (stored there
@@ -66,7 +70,7 @@ export interface OutboxSender {
   /** The audit event of a success or a final failure (actor and ids are filled in by the dispatcher). */
   auditEvent(row: OutboxRow, outcome: Outcome): Pick<AuditEventInput, 'type' | 'data' | 'phoneNumber'>;
   /** Runs inside the transaction that marks the row failed for good (e.g. publishes message.failed). */
-  onGivenUp?(tx: Tx, row: OutboxRow, now: Date): Promise<void>;
+  onGivenUp?(tx: Tx, row: OutboxRow & { payload: Buffer | null }, now: Date, outcome: Failure): Promise<void>;
 }
 
 export const OUTBOX_SENDERS = Symbol('OUTBOX_SENDERS');

@@ -17,7 +17,7 @@ export type WebhookType =
 
 /**
  * Result webhooks to the calling service (API.md, Webhooks): queued in the caller's transaction through
- * the outbox, sent after commit, signed with the client's webhook secret, retried with backoff.
+ * the outbox, sent after commit, signed with the client's webhook secrets (Standard Webhooks), retried with backoff.
  * Sent to the verification's callbackUrl, else the client's configured URL; neither: nothing is queued.
  */
 @Injectable()
@@ -31,11 +31,13 @@ export class ResultWebhooks {
   /** `clientWebhookUrl`: the client's URL when the caller knows it (null: it has none), so nothing is read for nothing. */
   async enqueue(tx: Tx, row: Verification, type: WebhookType, now: Date, clientWebhookUrl?: string | null): Promise<void> {
     if (!row.callbackUrl && clientWebhookUrl === null) return;
-    const target = await this.targets.webhookTargetOf(tx, row.clientId);
+    const target = await this.targets.webhookTargetOf(tx, row.clientId, now);
     const url = row.callbackUrl ?? target?.url;
     if (!url || !target) return;
+    // The client's own endpoint answered 410 Gone: nothing goes there until an admin enables it again.
+    if (!row.callbackUrl && target.disabledAt) return;
     const eventId = newId('evt', now.getTime());
     const body = JSON.stringify({ id: eventId, type, createdAt: now.toISOString(), data: await this.views.view(tx, row, now) });
-    this.outbox.queueWebhook(tx, { verificationId: row.id, clientId: row.clientId, payload: { url, secret: target.secret, body, eventId, type }, now });
+    this.outbox.queueWebhook(tx, { verificationId: row.id, clientId: row.clientId, payload: { url, body, eventId, type }, now });
   }
 }

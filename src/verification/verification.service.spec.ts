@@ -16,7 +16,7 @@ describe('VerificationService (in-memory repositories)', () => {
   it('a right code approves once, publishes verification.approved and queues the webhook to the client URL', async () => {
     const who = principal({ webhookUrl: 'https://bank.example/hooks' });
     const { t, id, code } = await started({}, who);
-    t.targets.targets.set('cli_A', { url: 'https://bank.example/hooks', secret: 'whsec_x' });
+    t.targets.targets.set('cli_A', { url: 'https://bank.example/hooks', secrets: ['whsec_x'], disabledAt: null });
     const approved: unknown[] = [];
     t.events.subscribe('verification.approved', 'spec', (_tx, e) => void approved.push(e));
 
@@ -24,7 +24,8 @@ describe('VerificationService (in-memory repositories)', () => {
     expect(approved).toHaveLength(1);
     expect(t.outbox.webhooks).toHaveLength(1);
     expect(t.outbox.webhooks[0].body).toMatchObject({ type: 'verification.approved', data: { id, status: 'approved' } });
-    expect(t.outbox.webhooks[0].payload).toMatchObject({ url: 'https://bank.example/hooks', secret: 'whsec_x' });
+    expect(t.outbox.webhooks[0].payload).toMatchObject({ url: 'https://bank.example/hooks' });
+    expect(t.outbox.webhooks[0].payload).not.toHaveProperty('secret'); // the sender reads the secrets at each try
     expect(t.outbox.dispatched.map((r) => r.kind)).toEqual(['sms', 'webhook']);
     await expect(t.sut.check(who, id, { code })).rejects.toMatchObject({ status: 409, code: 'verification_not_pending', extra: { verificationStatus: 'approved' } });
   });

@@ -226,6 +226,12 @@ export class FakeWebhookTargets implements WebhookTargets {
   async webhookTargetOf(_q: unknown, clientId: string) {
     return this.targets.get(clientId);
   }
+  async disableEndpoint(_q: unknown, clientId: string, url: string, now: Date) {
+    const target = this.targets.get(clientId);
+    if (!target || target.url !== url || target.disabledAt) return false;
+    target.disabledAt = now;
+    return true;
+  }
 }
 
 export function testConfig(env: Record<string, string> = {}): AppConfig {

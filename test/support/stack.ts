@@ -1,6 +1,7 @@
 import { startTestApp, TestApp } from './app';
 import { createTestDatabase, TestDatabase } from './database';
 import { FakeServer, startFakeServer } from './fake-http';
+import { assertWebhooksVerify } from './webhooks';
 
 export interface StackOptions {
   /** Environment of every instance, over the test defaults of startTestApp. */
@@ -67,9 +68,15 @@ export async function startSmsStack(opts: StackOptions = {}): Promise<SmsStack> 
     const stack = await startStack({ ...opts, env: { SMS_PROVIDER: 'http', SMS_HTTP_URL: `${sms.url}/sms`, ...opts.env } });
     const close = async () => {
       try {
-        await stack.close();
+        // Every webhook these specs received is checked with the official Standard Webhooks library.
+        const rows = await stack.db.query<{ s: string | null; p: string | null }>(`SELECT webhook_secret AS s, previous_webhook_secret AS p FROM api_clients`);
+        assertWebhooksVerify(hooks.received, rows.flatMap((r) => [r.s, r.p]).filter((x): x is string => !!x));
       } finally {
-        await closeServers();
+        try {
+          await stack.close();
+        } finally {
+          await closeServers();
+        }
       }
     };
     return { ...stack, sms, hooks, close };

@@ -22,8 +22,21 @@ export class ApiClientView {
   @ApiProperty({ nullable: true, type: Number, description: 'Wrong codes allowed per verification; null: OTP_MAX_ATTEMPTS.' }) maxCheckAttempts!: number | null;
   @ApiProperty({ nullable: true, type: Number, description: 'Requests a minute; null: THROTTLE_LIMIT. Set through the policy route.' })
   requestsPerMinute!: number | null;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    description: 'Set when the webhook URL answered 410 Gone: nothing is sent there until POST …/webhook-endpoint:enable.',
+  })
+  webhookDisabledAt!: string | null;
   @ApiProperty() createdAt!: string;
   @ApiProperty({ type: [ApiKeyView] }) keys!: ApiKeyView[];
+}
+
+export class RotatedWebhookSecretView {
+  @ApiProperty({ description: 'The new secret (whsec_…), signing from now on. Shown only in this answer.' })
+  webhookSecret!: string;
+  @ApiProperty({ description: 'Until then webhooks carry a second signature made with the previous secret.' })
+  previousSecretValidUntil!: string;
 }
 
 export class CreatedClientView extends ApiClientView {

@@ -18,6 +18,17 @@ export class ApiClient {
   @Column({ name: 'webhook_secret', type: 'text' })
   webhookSecret!: string;
 
+  /** The secret before the last rotation, still signing beside the new one until `previousWebhookSecretUntil`. */
+  @Column({ name: 'previous_webhook_secret', type: 'text', nullable: true })
+  previousWebhookSecret!: string | null;
+
+  @Column({ name: 'previous_webhook_secret_until', type: 'timestamptz', nullable: true })
+  previousWebhookSecretUntil!: Date | null;
+
+  /** Set when the client's webhook URL answered 410 Gone: nothing is sent there until an admin enables it again. */
+  @Column({ name: 'webhook_disabled_at', type: 'timestamptz', nullable: true })
+  webhookDisabledAt!: Date | null;
+
   /** Wrong codes allowed per verification; null means OTP_MAX_ATTEMPTS. */
   @Column({ name: 'max_check_attempts', type: 'integer', nullable: true })
   maxCheckAttempts!: number | null;

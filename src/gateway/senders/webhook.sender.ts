@@ -1,10 +1,14 @@
-import { createHmac } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
+import { Webhook } from 'standardwebhooks';
+import { AuditService } from '../../audit/audit.service';
 import { Clock } from '../../common/clock';
 import { createAgents, httpPost, PostError } from '../../common/http-post';
+import type { Tx } from '../../common/tx';
 import { WebhookDestinations } from '../../common/webhook-destinations';
+import { WebhookTargets } from '../../common/webhook-targets';
 import { AppConfig } from '../../config/app-config';
-import { Outcome, OutboxBox, OutboxRow, OutboxSender, WebhookPayload } from '../outbox.types';
+import { Transactions } from '../../database/transactions';
+import { Failure, Outcome, OutboxBox, OutboxRow, OutboxSender, WebhookPayload } from '../outbox.types';
 
 /** What is read of a receiver's answer: only its status matters. */
 export const WEBHOOK_MAX_RESPONSE_BYTES = 4096;
@@ -17,7 +21,8 @@ export const WEBHOOK_MAX_RESPONSE_BYTES = 4096;
 @Injectable()
 export class WebhookSender implements OutboxSender {
   readonly kinds = ['webhook'] as const;
-  readonly backoffSeconds = [10, 60, 300, 900, 1800, 3600, 7200, 14400];
+  /** 5 s, 1 min, 5 min, 30 min, 2 h, 5 h, 10 h, then every 12 h: the last of 12 tries about 2.7 days after the first. */
+  readonly backoffSeconds = [5, 60, 300, 1800, 7200, 18000, 36000, 43200];
   /** Webhook connections are pooled apart from provider calls. */
   private readonly agents = createAgents();
 
@@ -26,6 +31,9 @@ export class WebhookSender implements OutboxSender {
     private readonly clock: Clock,
     private readonly config: AppConfig,
     private readonly destinations: WebhookDestinations,
+    private readonly targets: WebhookTargets,
+    private readonly transactions: Transactions,
+    private readonly audit: AuditService,
   ) {}
 
   async send(row: OutboxRow & { payload: Buffer }): Promise<Outcome> {
@@ -38,15 +46,20 @@ export class WebhookSender implements OutboxSender {
         const { reason, host } = destination.refusal;
         return { ok: false, error: `destination refused: ${reason}`, retryable: false, refusal: { reason, host } };
       }
-      const t = Math.floor(this.clock.now().getTime() / 1000);
-      const signature = createHmac('sha256', p.secret).update(`${t}.${p.body}`).digest('hex');
-      const headers = { 'content-type': 'application/json', 'user-agent': 'otp-verify-webhooks/1', 'webhook-id': p.eventId, signature: `t=${t},v1=${signature}` };
+      const target = row.client_id ? await this.targets.webhookTargetOf(this.transactions.reader, row.client_id, this.clock.now()) : undefined;
+      if (target?.disabledAt && target.url === p.url) {
+        return { ok: false, error: 'endpoint disabled (it answered 410 Gone); an admin can enable it again', retryable: false };
+      }
+      const secrets = target?.secrets ?? (p.secret ? [p.secret] : []);
+      if (!secrets.length) return { ok: false, error: 'no signing secret: the client no longer exists', retryable: false };
+      const headers = { 'content-type': 'application/json', 'user-agent': 'otp-verify-webhooks/1', ...signedHeaders(secrets, p.eventId, this.clock.now(), p.body) };
       const res = await httpPost(destination.url.toString(), headers, p.body, Math.max(1, deadline - Date.now()), {
         address: destination.address,
         maxBodyBytes: WEBHOOK_MAX_RESPONSE_BYTES,
         agents: this.agents,
       });
       if (res.status >= 200 && res.status < 300) return { ok: true, statusCode: res.status };
+      if (res.status === 410) return { ok: false, error: 'HTTP 410 (Gone): not retried', retryable: false, statusCode: 410 };
       const error = res.status >= 300 && res.status < 400 ? `HTTP ${res.status} (redirects are not followed)` : `HTTP ${res.status}`;
       return { ok: false, error, retryable: true, statusCode: res.status };
     } catch (err) {
@@ -67,10 +80,48 @@ export class WebhookSender implements OutboxSender {
     return Promise.race([lookup, deadline]).finally(() => clearTimeout(timer));
   }
 
+  /**
+   * A 410 Gone from the client's own URL (not a per-verification callbackUrl) disables that endpoint, audited,
+   * until an admin enables it again (POST /v1/admin/clients/{id}/webhook-endpoint:enable).
+   */
+  async onGivenUp(tx: Tx, row: OutboxRow & { payload: Buffer | null }, now: Date, outcome: Failure): Promise<void> {
+    if (outcome.statusCode !== 410 || !row.client_id || !row.payload) return;
+    const { url } = this.box.open<WebhookPayload>(row.payload);
+    if (!(await this.targets.disableEndpoint(tx, row.client_id, url, now))) return;
+    await this.audit.record(tx, {
+      type: 'client.webhook_disabled',
+      actor: { type: 'system', id: 'dispatcher' },
+      clientId: row.client_id,
+      verificationId: row.verification_id,
+      data: { outboxId: row.id, host: hostOf(url), reason: 'HTTP 410 Gone' },
+    });
+  }
+
   auditEvent(row: OutboxRow, outcome: Outcome) {
     if (outcome.ok) return { type: 'webhook.delivered', data: { outboxId: row.id, attempt: row.attempts, statusCode: outcome.statusCode } };
     // the host only: the URL's path or query may carry a token
     if (outcome.refusal) return { type: 'webhook.refused', data: { outboxId: row.id, attempts: row.attempts, reason: outcome.refusal.reason, host: outcome.refusal.host } };
     return { type: 'webhook.failed', data: { outboxId: row.id, attempts: row.attempts, error: outcome.error } };
+  }
+}
+
+/**
+ * The Standard Webhooks headers (API.md, Webhooks), signed with the official library: `webhook-signature` holds
+ * one `v1,<base64>` per secret, space-separated (two during a rotation overlap).
+ */
+export function signedHeaders(secrets: string[], eventId: string, at: Date, body: string): Record<string, string> {
+  const timestamp = new Date(Math.floor(at.getTime() / 1000) * 1000);
+  return {
+    'webhook-id': eventId,
+    'webhook-timestamp': String(timestamp.getTime() / 1000),
+    'webhook-signature': secrets.map((secret) => new Webhook(secret).sign(eventId, timestamp, body)).join(' '),
+  };
+}
+
+function hostOf(url: string): string | null {
+  try {
+    return new URL(url).host;
+  } catch {
+    return null;
   }
 }
