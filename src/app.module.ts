@@ -32,7 +32,8 @@ export interface AppModuleOptions {
   resolver?: HostResolver;
 }
 
-const REDACTED = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'res.headers["set-cookie"]'];
+// x-twilio-signature: a valid one, replayed with its parameters and URL, passes the callback check.
+const REDACTED = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'req.headers["x-twilio-signature"]', 'res.headers["set-cookie"]'];
 
 @Module({})
 export class AppModule {

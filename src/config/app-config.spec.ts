@@ -106,3 +106,34 @@ describe('AppConfig: webhook destinations', () => {
     }
   });
 });
+
+describe('AppConfig: the Twilio voice provider', () => {
+  const twilio = {
+    VOICE_PROVIDER: 'twilio',
+    TWILIO_ACCOUNT_SID: 'AC' + 'a'.repeat(32),
+    TWILIO_AUTH_TOKEN: 'Tw1lio-auth-t0ken-S3cret',
+    TWILIO_FROM_NUMBER: '+81312345678',
+    PUBLIC_CALLBACK_BASE_URL: 'https://otp.example.jp/',
+  };
+
+  it('names every variable it lacks', () => {
+    const err = configError({ VOICE_PROVIDER: 'twilio' });
+    for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM_NUMBER', 'PUBLIC_CALLBACK_BASE_URL']) expect(err.message).toContain(`${name} is required when VOICE_PROVIDER=twilio`);
+  });
+
+  it('never prints the auth token, even when it is refused', () => {
+    const err = configError({ ...twilio, TWILIO_AUTH_TOKEN: 'S3cret-short', TWILIO_ACCOUNT_SID: 'XX1' });
+    expect(err.message).toContain('TWILIO_AUTH_TOKEN=(hidden)');
+    expect(err.message).not.toContain('S3cret-short');
+    expect(err.message).toContain('TWILIO_ACCOUNT_SID="XX1": must be AC followed by 32 hexadecimal digits');
+  });
+
+  it('groups the credentials for the gateway, the callback base without its trailing slash; production needs https for it', () => {
+    const config = AppConfig.fromEnv(twilio);
+    expect(config.gateway.twilio).toEqual({ accountSid: twilio.TWILIO_ACCOUNT_SID, authToken: twilio.TWILIO_AUTH_TOKEN, fromNumber: '+81312345678', apiBaseUrl: 'https://api.twilio.com' });
+    expect(config.gateway.publicCallbackBaseUrl).toBe('https://otp.example.jp');
+    const prod = { ...twilio, NODE_ENV: 'production', OTP_HMAC_KEYS: 'k1:' + 'ab'.repeat(32), AUDIT_PHONE_HASH_KEY: 'cd'.repeat(32), SMS_PROVIDER: 'http', SMS_HTTP_URL: 'https://sms.example' };
+    expect(AppConfig.fromEnv(prod).startupProblems()).toEqual([]);
+    expect(AppConfig.fromEnv({ ...prod, PUBLIC_CALLBACK_BASE_URL: 'http://otp.example.jp' }).startupProblems()).toEqual([expect.stringContaining('PUBLIC_CALLBACK_BASE_URL must be an https:// URL')]);
+  });
+});

@@ -64,9 +64,21 @@ export interface AuditConfig {
   sequencer: { enabled: boolean; intervalMs: number; batchSize: number };
   retention: { days: number; archiveDir: string; intervalMs: number };
 }
+/** Twilio's credentials and caller number (VOICE_PROVIDER=twilio); its client lives in gateway/providers/twilio. */
+export interface TwilioConfig {
+  accountSid: string;
+  authToken: string;
+  fromNumber: string;
+  /** https://api.twilio.com, or a stand-in (the tests' fake Twilio). */
+  apiBaseUrl: string;
+}
 export interface GatewayConfig {
   smsProvider: 'console' | 'http';
-  voiceProvider: 'console' | 'http';
+  voiceProvider: 'console' | 'http' | 'twilio';
+  /** Set when every TWILIO_* credential is. */
+  twilio: TwilioConfig | null;
+  /** PUBLIC_CALLBACK_BASE_URL without a trailing slash: what providers call back, and what their signatures cover. */
+  publicCallbackBaseUrl: string | undefined;
   smsHttpUrl: string | undefined;
   voiceHttpUrl: string | undefined;
   httpToken: string | undefined;
@@ -156,7 +168,12 @@ export class AppConfig {
     const hmacKeys = parseHmacKeys(env.OTP_HMAC_KEYS ?? DEVELOPMENT_HMAC_KEY);
     this.gateway = {
       smsProvider: env.SMS_PROVIDER as 'console' | 'http',
-      voiceProvider: env.VOICE_PROVIDER as 'console' | 'http',
+      voiceProvider: env.VOICE_PROVIDER as 'console' | 'http' | 'twilio',
+      twilio:
+        env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN && env.TWILIO_FROM_NUMBER
+          ? { accountSid: env.TWILIO_ACCOUNT_SID, authToken: env.TWILIO_AUTH_TOKEN, fromNumber: env.TWILIO_FROM_NUMBER, apiBaseUrl: env.TWILIO_API_BASE_URL.replace(/\/+$/, '') }
+          : null,
+      publicCallbackBaseUrl: env.PUBLIC_CALLBACK_BASE_URL?.replace(/\/+$/, ''),
       smsHttpUrl: env.SMS_HTTP_URL,
       voiceHttpUrl: env.VOICE_HTTP_URL,
       httpToken: env.PROVIDER_HTTP_TOKEN,
@@ -205,6 +222,11 @@ export class AppConfig {
     for (const kind of ['SMS', 'VOICE'] as const) {
       if (env[`${kind}_PROVIDER`] === 'http' && !env[`${kind}_HTTP_URL`]) problems.push(`${kind}_HTTP_URL is required when ${kind}_PROVIDER=http`);
     }
+    if (env.VOICE_PROVIDER === 'twilio') {
+      for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM_NUMBER', 'PUBLIC_CALLBACK_BASE_URL'] as const) {
+        if (!env[name]) problems.push(`${name} is required when VOICE_PROVIDER=twilio`);
+      }
+    }
     if (problems.length) throw new ConfigError(problems);
     return new AppConfig(env);
   }
@@ -225,6 +247,11 @@ export class AppConfig {
             `Set ${kind}_PROVIDER=http with ${kind}_HTTP_URL (and PROVIDER_HTTP_TOKEN)`,
         );
       }
+    }
+    // Twilio signs what it calls: over plain http a callback (and its signature) could be read and replayed.
+    const callbackBase = this.env.PUBLIC_CALLBACK_BASE_URL;
+    if (this.env.VOICE_PROVIDER === 'twilio' && callbackBase && !callbackBase.startsWith('https://')) {
+      problems.push('PUBLIC_CALLBACK_BASE_URL must be an https:// URL when NODE_ENV=production (providers call it back with signed requests)');
     }
     return problems;
   }

@@ -276,7 +276,7 @@ export class EnvSchema {
   @IsIn(['console', 'http'])
   SMS_PROVIDER = 'console';
 
-  @IsIn(['console', 'http'])
+  @IsIn(['console', 'http', 'twilio'])
   VOICE_PROVIDER = 'console';
 
   @IsOptional()
@@ -296,6 +296,28 @@ export class EnvSchema {
   @IsInt()
   @Min(100)
   PROVIDER_TIMEOUT_MS = 5000;
+
+  /** Twilio (VOICE_PROVIDER=twilio): the account, its auth token (API Basic auth and callback signatures), the caller number. */
+  @IsOptional()
+  @Matches(/^AC[0-9a-fA-F]{32}$/, { message: 'TWILIO_ACCOUNT_SID must be AC followed by 32 hexadecimal digits' })
+  TWILIO_ACCOUNT_SID?: string;
+
+  @IsOptional()
+  @IsString()
+  @MinLength(16)
+  TWILIO_AUTH_TOKEN?: string;
+
+  @IsOptional()
+  @Matches(/^\+[1-9]\d{6,14}$/, { message: 'TWILIO_FROM_NUMBER must be a phone number in E.164 form, e.g. +81312345678' })
+  TWILIO_FROM_NUMBER?: string;
+
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  TWILIO_API_BASE_URL = 'https://api.twilio.com';
+
+  /** The service's address as providers reach it: callback URLs are built on it, and signatures are checked against them. */
+  @IsOptional()
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  PUBLIC_CALLBACK_BASE_URL?: string;
 
   @Transform(toInt)
   @IsInt()
@@ -422,5 +444,5 @@ export class EnvSchema {
 export const ENV_VARIABLES: readonly string[] = Object.keys(new EnvSchema()).concat(
   // optional variables have no initializer, so list them explicitly
   ['DATABASE_URL', 'REDIS_URL', 'DEV_API_KEY', 'OTP_HMAC_KEYS', 'SMS_HTTP_URL', 'VOICE_HTTP_URL', 'PROVIDER_HTTP_TOKEN', 'WEBOTP_DOMAIN', 'AUDIT_PHONE_HASH_KEY',
-    'WEBHOOK_ALLOWED_DESTINATIONS', 'WEBHOOK_ALLOW_LOOPBACK'],
+    'WEBHOOK_ALLOWED_DESTINATIONS', 'WEBHOOK_ALLOW_LOOPBACK', 'TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM_NUMBER', 'PUBLIC_CALLBACK_BASE_URL'],
 );

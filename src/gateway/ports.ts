@@ -1,3 +1,5 @@
+import type { CallOutcomeKind } from '../common/events';
+
 /** What the outside world needs to deliver a code: one small interface per capability. */
 export interface OutgoingSms {
   to: string; // E.164
@@ -16,6 +18,25 @@ export interface OutgoingCall {
   reference: string;
   /** As OutgoingSms.clientId. */
   clientId?: string | null;
+}
+
+/**
+ * A voice-contract check call (IVR): the provider calls `to`, reads `prompt` and waits for one key. How it
+ * ended comes later, through the provider's signed callbacks, as `call.progressed` / `call.completed` events
+ * carrying `reference`. Which key was expected is the caller's business: the events report what was pressed.
+ */
+export interface CheckCall {
+  to: string; // E.164
+  locale: 'ja' | 'en';
+  /** What the call reads out, e.g. 「…確認のため、1を押してください。」 */
+  prompt: string;
+  /** Ours (a voice-contract check id): it comes back on every event of the call. */
+  reference: string;
+}
+
+export interface CallPlaced {
+  provider: string;
+  callId: string;
 }
 
 export interface ProviderAccepted {
@@ -37,6 +58,25 @@ export class ProviderError extends Error {
   }
 }
 
+/**
+ * The provider refused to place a check call: `outcome` says what that means for the number (`unallocated`:
+ * the provider says the number cannot exist; `route_error`: this provider could not route it, another may).
+ */
+export class CallNotPlaced extends ProviderError {
+  constructor(
+    provider: string,
+    message: string,
+    readonly outcome: Extract<CallOutcomeKind, 'unallocated' | 'route_error'>,
+    retryable: boolean,
+    statusCode?: number,
+    /** The provider's own error code (Twilio: 21217…), for the record. */
+    readonly providerCode?: number,
+  ) {
+    super(provider, message, retryable, statusCode);
+    this.name = 'CallNotPlaced';
+  }
+}
+
 export interface SmsGateway {
   readonly name: string;
   send(sms: OutgoingSms): Promise<ProviderAccepted>;
@@ -45,6 +85,8 @@ export interface SmsGateway {
 export interface VoiceGateway {
   readonly name: string;
   call(call: OutgoingCall): Promise<ProviderAccepted>;
+  /** Places an IVR check call; throws CallNotPlaced when the provider refuses it. */
+  placeCheckCall(call: CheckCall): Promise<CallPlaced>;
 }
 
 export const SMS_GATEWAY = Symbol('SMS_GATEWAY');

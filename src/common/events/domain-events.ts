@@ -2,6 +2,22 @@
  * The typed map of domain events: how a lower module talks back up without importing the module above
  * (ARCHITECTURE.md, "Talking back up: events"). The publisher names the event; whoever cares subscribes.
  */
+/**
+ * How an IVR check call ended, whatever the provider (each provider's folder maps its own statuses onto it).
+ * `key_pressed` carries the keys as pressed: whether they were the expected ones is the caller's judgement.
+ * Absent-type outcomes (the number has no voice service): `unallocated`, `out_of_service`. Unknown-type
+ * outcomes (nobody pressed a key, for whatever reason): `no_key`, `voicemail`, `busy`, `no_answer`,
+ * `unavailable`, `rejected`. `route_error`: the provider could not route the call (try another one).
+ */
+export type CallOutcome =
+  | { kind: 'key_pressed'; digits: string }
+  | { kind: 'no_key' | 'voicemail' | 'busy' | 'no_answer' | 'unallocated' | 'out_of_service' | 'rejected' | 'unavailable' | 'route_error' };
+
+export type CallOutcomeKind = CallOutcome['kind'];
+
+/** Where a call stands, provider-neutral and in order: a call only ever moves forward through these. */
+export type CallStatus = 'queued' | 'ringing' | 'answered' | 'ended';
+
 export interface DomainEvents {
   /** issuance: a verification was created (`pending` with its code queued, or `screening`). */
   'verification.started': { verificationId: string; clientId: string; phoneE164: string; channel: 'sms' | 'voice'; purpose: string; status: 'pending' | 'screening'; at: Date };
@@ -13,6 +29,13 @@ export interface DomainEvents {
   'verification.locked': { verificationId: string; clientId: string; phoneE164: string; at: Date };
   /** gateway: no provider could deliver a code message; it will not be retried. */
   'message.failed': { outboxId: string; verificationId: string; clientId: string | null; channel: 'sms' | 'voice'; at: Date };
+  /**
+   * gateway: an IVR check call moved forward (rang, was answered, a key was pressed: `digits`), as the
+   * provider's signed callback told. Published once per step; duplicates and late callbacks publish nothing.
+   */
+  'call.progressed': { provider: string; callId: string; reference: string | null; status: Exclude<CallStatus, 'ended'>; digits: string | null; at: Date };
+  /** gateway: an IVR check call ended, with its provider-neutral outcome. Published once per call. */
+  'call.completed': { provider: string; callId: string; reference: string | null; outcome: CallOutcome; sipResponseCode: number | null; at: Date };
 }
 
 export type EventName = keyof DomainEvents;

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { maskPhone } from '../../../common/phone';
 import { newId } from '../../../common/ids';
 import { DevInbox } from '../../dev-inbox';
-import { OutgoingCall, OutgoingSms, ProviderAccepted, SmsGateway, VoiceGateway } from '../../ports';
+import { CallPlaced, CheckCall, OutgoingCall, OutgoingSms, ProviderAccepted, SmsGateway, VoiceGateway } from '../../ports';
 
 /**
  * The built-in default: sends nothing, logs that a message went out (to a masked number, never its text)
@@ -20,6 +20,13 @@ export class ConsoleProvider implements SmsGateway, VoiceGateway {
 
   async call(call: OutgoingCall): Promise<ProviderAccepted> {
     return this.deliver('voice', call.to, call.speech, call.reference, call.clientId ?? null);
+  }
+
+  /** Logs the call (masked number, no prompt); no outcome ever arrives, as nobody answers a console call. */
+  async placeCheckCall(call: CheckCall): Promise<CallPlaced> {
+    const callId = newId('msg');
+    this.logger.log({ to: maskPhone(call.to), reference: call.reference, callId }, 'console IVR check call "placed": no outcome will follow');
+    return { provider: this.name, callId };
   }
 
   private deliver(channel: 'sms' | 'voice', to: string, body: string, reference: string, clientId: string | null): ProviderAccepted {

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { httpPost, PostError, PostResult } from '../../../common/http-post';
 import { maskPhone } from '../../../common/phone';
-import { OutgoingCall, OutgoingSms, ProviderAccepted, ProviderError, SmsGateway, VoiceGateway } from '../../ports';
+import { CallNotPlaced, CallPlaced, CheckCall, OutgoingCall, OutgoingSms, ProviderAccepted, ProviderError, SmsGateway, VoiceGateway } from '../../ports';
 
 /**
  * Generic HTTP provider: POSTs the message as JSON to an in-house SMS or IVR gateway.
@@ -27,6 +27,11 @@ export class HttpProvider implements SmsGateway, VoiceGateway {
 
   call(call: OutgoingCall): Promise<ProviderAccepted> {
     return this.post({ to: call.to, speech: call.speech, locale: call.locale, reference: call.reference });
+  }
+
+  /** The generic JSON contract has no IVR (no key press, no call events): check calls need a vendor such as Twilio. */
+  async placeCheckCall(_call: CheckCall): Promise<CallPlaced> {
+    throw new CallNotPlaced(this.name, 'the http provider cannot place IVR check calls', 'route_error', false);
   }
 
   private async post(body: Record<string, string> & { to: string; reference: string }): Promise<ProviderAccepted> {
