@@ -85,10 +85,16 @@ export interface WebhookDestinationsConfig {
   allowLoopback: boolean;
   allowed: string[];
 }
+/** The number policy of a client that has none of its own (API.md, Admin: a client's policy). */
+export interface RiskPolicyDefaults {
+  /** Number types allowed per channel (RISK_SMS_NUMBER_TYPES, RISK_VOICE_NUMBER_TYPES). */
+  numberTypes: { sms: string[]; voice: string[] };
+}
 export interface RiskConfig {
   phoneSendsPer15Min: number;
   phoneSendsPer24H: number;
   phoneCheckFailuresPerHour: number;
+  policyDefaults: RiskPolicyDefaults;
 }
 export interface IssuanceConfig {
   /** Code HMAC keys; the newest, used for new codes, is the last one listed. */
@@ -174,6 +180,9 @@ export class AppConfig {
       phoneSendsPer15Min: env.PHONE_SENDS_PER_15_MIN,
       phoneSendsPer24H: env.PHONE_SENDS_PER_24_H,
       phoneCheckFailuresPerHour: env.PHONE_CHECK_FAILURES_PER_HOUR,
+      policyDefaults: {
+        numberTypes: { sms: [...new Set(env.RISK_SMS_NUMBER_TYPES.split(','))], voice: [...new Set(env.RISK_VOICE_NUMBER_TYPES.split(','))] },
+      },
     };
     this.issuance = {
       hmacKeys,

@@ -364,6 +364,15 @@ export class EnvSchema {
   @Min(1)
   PHONE_CHECK_FAILURES_PER_HOUR = 10;
 
+  /** Number types a start may use per channel unless a client's policy says otherwise (comma-separated). */
+  @Matches(/^(mobile|m2m)(,(mobile|m2m))*$/, { message: 'RISK_SMS_NUMBER_TYPES must be a comma-separated list of mobile, m2m' })
+  RISK_SMS_NUMBER_TYPES = 'mobile';
+
+  @Matches(/^(mobile|fixed_line|voip|m2m)(,(mobile|fixed_line|voip|m2m))*$/, {
+    message: 'RISK_VOICE_NUMBER_TYPES must be a comma-separated list of mobile, fixed_line, voip, m2m',
+  })
+  RISK_VOICE_NUMBER_TYPES = 'mobile,fixed_line';
+
   @Transform(toInt)
   @IsInt()
   @Min(100)

@@ -4,13 +4,13 @@ import type { Principal } from '../common/auth';
 import { Clock } from '../common/clock';
 import { EventBus } from '../common/events';
 import { newId } from '../common/ids';
-import { parsePhone } from '../common/phone';
 import { ProblemException } from '../common/problem';
 import type { Tx } from '../common/tx';
 import { WebhookDestinations } from '../common/webhook-destinations';
 import { AppConfig } from '../config/app-config';
 import { Transactions } from '../database/transactions';
 import { OutboxService } from '../gateway/outbox.service';
+import { assertReachable, parseNumber } from '../risk/phone-numbers';
 import { RISK_SCREENER, RiskScreener } from '../risk/risk.port';
 import { CodeHasher } from './code-hasher';
 import { generateCode } from './codes';
@@ -18,7 +18,7 @@ import { ResendVerificationDto, StartVerificationDto } from './dto/start-verific
 import { VerificationView } from './dto/verification.view';
 import { IdempotencyRepository, StoredAnswer } from './idempotency.repository';
 import { MessageComposer } from './message-composer';
-import { assertReachable, startInput } from './start-input';
+import { startInput } from './start-input';
 import { effectiveStatus, OPEN_STATUSES } from './verification-transitions';
 import { toVerificationView, VerificationViews } from './verification-views';
 import type { Verification } from './verification';
@@ -167,7 +167,7 @@ export class IssuanceService {
       }
       await this.risk.screenResend(tx, row.phoneE164, now);
       const channel = dto.channel ?? row.channel;
-      if (channel !== row.channel) assertReachable(parsePhone(row.phoneE164), channel);
+      if (channel !== row.channel) assertReachable(parseNumber(row.phoneE164), channel);
       const code = generateCode(row.codeLength);
       const hashed = this.hasher.hash(row.id, code, row.transaction);
       const sends = row.sends + 1;

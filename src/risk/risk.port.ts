@@ -3,9 +3,21 @@ import type { Tx } from '../common/tx';
 
 export type RiskDecision = 'allow' | 'screen' | 'deny';
 
+/** One rule that fired, with the figures it judged by, e.g. `{ rule: 'number_type', numberType: 'toll_free', channel: 'sms', allowed: ['mobile'] }`. */
+export interface RiskRuleHit {
+  rule: string;
+  reason: string;
+  [figure: string]: unknown;
+}
+
+/**
+ * Screening's decision record: stored on the verification and in its audit events. `reasons` are API.md's
+ * stable codes; `rules` the rules that fired with their figures.
+ */
 export interface RiskAssessment {
   decision: RiskDecision;
   reasons: string[];
+  rules: RiskRuleHit[];
 }
 
 export interface ScreeningInput {

@@ -201,7 +201,7 @@ export class FakeAudit implements Pick<AuditService, 'record' | 'defer'> {
 
 /** Screening with a decision the test sets; counts what the real velocity rules would count. */
 export class FakeRisk implements RiskScreener {
-  decision: RiskAssessment = { decision: 'allow', reasons: [] };
+  decision: RiskAssessment = { decision: 'allow', reasons: [], rules: [] };
   readonly screened: ScreeningInput[] = [];
   readonly sends: string[] = [];
   resendError?: Error;
