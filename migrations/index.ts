@@ -4,6 +4,7 @@ import { Verifications1764200000000 } from './1764200000000-verifications';
 import { AuditChainTable1764300000000 } from './1764300000000-audit-chain-table';
 import { OpenVerificationsByPhone1764400000000 } from './1764400000000-open-verifications-by-phone';
 import { ClientRequestsPerMinute1764500000000 } from './1764500000000-client-requests-per-minute';
+import { ClientRiskPolicy1764600000000 } from './1764600000000-client-risk-policy';
 
 /** Every migration in order. A new migration file (npm run migration:create -- migrations/Name, or migration:generate for entity changes) must be added here. */
 export const migrations = [
@@ -13,4 +14,5 @@ export const migrations = [
   AuditChainTable1764300000000,
   OpenVerificationsByPhone1764400000000,
   ClientRequestsPerMinute1764500000000,
+  ClientRiskPolicy1764600000000,
 ];

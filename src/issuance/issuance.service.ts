@@ -79,7 +79,8 @@ export class IssuanceService {
         const replay = await this.idempotency.claim(tx, clientId, idempotencyKey, input.requestHash, now);
         if (replay) return replay;
       }
-      const assessment = await this.risk.screen(tx, { phone: input.phone, clientId, channel: input.channel, now });
+      const { countries, numberTypes } = ctx.principal;
+      const assessment = await this.risk.screen(tx, { phone: input.phone, clientId, channel: input.channel, policy: { countries, numberTypes }, now });
       if (assessment.decision === 'deny') {
         throw new ProblemException(403, 'risk_denied', 'Screening refused this phone number.', { reasons: assessment.reasons });
       }

@@ -1,3 +1,4 @@
+import type { NumberTypesPolicy } from '../common/auth';
 import type { ParsedPhone } from '../common/phone';
 import type { Tx } from '../common/tx';
 
@@ -20,10 +21,17 @@ export interface RiskAssessment {
   rules: RiskRuleHit[];
 }
 
+/** The client's own number policy (from its Principal); null fields follow the service's configuration. */
+export interface ClientNumberPolicy {
+  countries: string[] | null;
+  numberTypes: NumberTypesPolicy | null;
+}
+
 export interface ScreeningInput {
   phone: ParsedPhone;
   clientId: string;
   channel: 'sms' | 'voice';
+  policy: ClientNumberPolicy;
   now: Date;
 }
 

@@ -33,10 +33,18 @@ export class RiskService implements RiskScreener, OnModuleInit {
     return { decision: 'allow', reasons: [], rules: [] };
   }
 
-  /** The number policy: the number's type for the channel (Japanese numbers typed by prefix, jp-numbers.ts). */
-  private policyDenials({ phone, channel }: ScreeningInput): RiskRuleHit[] {
+  /**
+   * The client's number policy (its own values, else the service's): the number's country, and its type for the
+   * channel (Japanese numbers typed by prefix, jp-numbers.ts).
+   */
+  private policyDenials({ phone, channel, policy }: ScreeningInput): RiskRuleHit[] {
     const hits: RiskRuleHit[] = [];
-    const allowedTypes = this.config.risk.policyDefaults.numberTypes[channel];
+    const defaults = this.config.risk.policyDefaults;
+    const countries = policy.countries ?? defaults.countries;
+    if (!phone.country || !countries.includes(phone.country)) {
+      hits.push({ rule: 'country', reason: 'country_not_allowed', country: phone.country ?? null, allowed: countries });
+    }
+    const allowedTypes = policy.numberTypes?.[channel] ?? defaults.numberTypes[channel];
     if (!numberTypeAllowed(phone.numberType, allowedTypes, channel)) {
       hits.push({ rule: 'number_type', reason: 'number_type_not_allowed', numberType: phone.numberType, channel, allowed: allowedTypes });
     }
