@@ -4,6 +4,7 @@ import { Verifications1764200000000 } from './1764200000000-verifications';
 import { AuditChainTable1764300000000 } from './1764300000000-audit-chain-table';
 import { OpenVerificationsByPhone1764400000000 } from './1764400000000-open-verifications-by-phone';
 import { ClientRequestsPerMinute1764500000000 } from './1764500000000-client-requests-per-minute';
+import { ClientRiskPolicy1764600000000 } from './1764600000000-client-risk-policy';
 import { VoiceCalls1764700000000 } from './1764700000000-voice-calls';
 import { WebhookSecretRotation1764800000000 } from './1764800000000-webhook-secret-rotation';
 
@@ -15,6 +16,7 @@ export const migrations = [
   AuditChainTable1764300000000,
   OpenVerificationsByPhone1764400000000,
   ClientRequestsPerMinute1764500000000,
+  ClientRiskPolicy1764600000000,
   VoiceCalls1764700000000,
   WebhookSecretRotation1764800000000,
 ];

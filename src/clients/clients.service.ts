@@ -91,6 +91,8 @@ export class ClientsService {
         scopes: row.scopes,
         maxCheckAttempts: row.max_check_attempts,
         requestsPerMinute: row.requests_per_minute,
+        countries: row.countries,
+        numberTypes: row.number_types,
         webhookUrl: row.webhook_url,
       },
       keyId: row.key_id,
@@ -119,6 +121,8 @@ export class ClientsService {
         webhookUrl,
         maxCheckAttempts: input.maxCheckAttempts ?? null,
         requestsPerMinute: null,
+        countries: null,
+        numberTypes: null,
         webhookSecret: newWebhookSecret(),
         previousWebhookSecret: null,
         previousWebhookSecretUntil: null,
@@ -204,10 +208,15 @@ export class ClientsService {
     const after = await this.db.transaction(async (m) => {
       const client = await this.repo.lockClient(m, clientId);
       if (!client) throw Problems.notFound(`No client ${clientId}.`);
-      const before: StoredClientPolicy = { maxCheckAttempts: client.maxCheckAttempts, requestsPerMinute: client.requestsPerMinute };
-      const next: StoredClientPolicy = { ...before };
-      for (const field of CLIENT_POLICY_FIELDS) if (changes[field] !== undefined) next[field] = changes[field];
-      const changed = CLIENT_POLICY_FIELDS.filter((field) => next[field] !== before[field]);
+      const before: StoredClientPolicy = {
+        maxCheckAttempts: client.maxCheckAttempts,
+        requestsPerMinute: client.requestsPerMinute,
+        countries: client.countries,
+        numberTypes: client.numberTypes,
+      };
+      const next: StoredClientPolicy = { ...before, ...storedChanges(changes) };
+      // lists and objects compare by value: setting what is already set changes nothing and records nothing
+      const changed = CLIENT_POLICY_FIELDS.filter((field) => JSON.stringify(next[field]) !== JSON.stringify(before[field]));
       if (changed.length) {
         await this.repo.updatePolicy(m, clientId, next);
         await this.audit.record(m, { type: 'client.policy_updated', actor: by.actor, ip: by.ip, clientId, data: { changed, before, after: next } });
@@ -223,6 +232,8 @@ export class ClientsService {
     return {
       maxCheckAttempts: stored.maxCheckAttempts ?? defaults.maxCheckAttempts,
       requestsPerMinute: stored.requestsPerMinute ?? defaults.requestsPerMinute,
+      countries: stored.countries ?? defaults.countries,
+      numberTypes: { sms: stored.numberTypes?.sms ?? defaults.numberTypes.sms, voice: stored.numberTypes?.voice ?? defaults.numberTypes.voice },
       defaults: CLIENT_POLICY_FIELDS.filter((field) => stored[field] === null),
     };
   }
@@ -290,6 +301,25 @@ function newWebhookSecret(): string {
   return 'whsec_' + randomBytes(32).toString('base64');
 }
 
+/** The fields a PUT names, normalized as stored: countries upper-cased and without repeats, types without repeats. */
+function storedChanges(changes: UpdateClientPolicyDto): Partial<StoredClientPolicy> {
+  const out: Partial<StoredClientPolicy> = {};
+  if (changes.maxCheckAttempts !== undefined) out.maxCheckAttempts = changes.maxCheckAttempts;
+  if (changes.requestsPerMinute !== undefined) out.requestsPerMinute = changes.requestsPerMinute;
+  if (changes.countries !== undefined) out.countries = changes.countries === null ? null : [...new Set(changes.countries.map((c) => c.toUpperCase()))];
+  if (changes.numberTypes !== undefined) {
+    const given = changes.numberTypes;
+    out.numberTypes =
+      given === null
+        ? null
+        : {
+            ...(given.sms !== undefined ? { sms: [...new Set(given.sms)] } : {}),
+            ...(given.voice !== undefined ? { voice: [...new Set(given.voice)] } : {}),
+          };
+  }
+  return out;
+}
+
 function toKeyView(k: ApiKey): ApiKeyView {
   return {
     id: k.id,
@@ -310,6 +340,8 @@ function toClientView(c: ApiClient, keys: ApiKeyView[]): ApiClientView {
     maxCheckAttempts: c.maxCheckAttempts,
     requestsPerMinute: c.requestsPerMinute,
     webhookDisabledAt: c.webhookDisabledAt?.toISOString() ?? null,
+    countries: c.countries,
+    numberTypes: c.numberTypes,
     createdAt: c.createdAt.toISOString(),
     keys,
   };

@@ -1,6 +1,37 @@
 import { CountryCode, parsePhoneNumberWithError, ParseError } from 'libphonenumber-js/max';
 
-export type NumberType = 'mobile' | 'fixed_line' | 'fixed_line_or_mobile' | 'voip' | 'toll_free' | 'premium_rate' | 'shared_cost' | 'personal' | 'pager' | 'uan' | 'voicemail' | 'unknown';
+export type NumberType =
+  | 'mobile'
+  | 'fixed_line'
+  | 'fixed_line_or_mobile'
+  | 'voip'
+  /** Machine-to-machine / data SIMs (Japan's 020). */
+  | 'm2m'
+  | 'toll_free'
+  | 'premium_rate'
+  | 'shared_cost'
+  | 'personal'
+  | 'pager'
+  | 'uan'
+  | 'voicemail'
+  | 'unknown';
+
+/**
+ * The number types a channel can reach at all: what a number of another type cannot receive whatever the
+ * policy says (a fixed line takes no SMS, a toll-free or premium number reaches no person). A client's policy
+ * (`numberTypes`) chooses among these; `fixed_line_or_mobile` (numbering plans that cannot tell them apart,
+ * e.g. +1) counts as mobile for SMS and as either for calls.
+ */
+export const REACHABLE_NUMBER_TYPES = {
+  sms: ['mobile', 'fixed_line_or_mobile', 'm2m'],
+  voice: ['mobile', 'fixed_line', 'fixed_line_or_mobile', 'voip', 'm2m'],
+} as const satisfies Record<'sms' | 'voice', readonly NumberType[]>;
+
+/** The types a client's policy may list per channel (API.md, Admin: `numberTypes`). */
+export const POLICY_NUMBER_TYPES = {
+  sms: ['mobile', 'm2m'],
+  voice: ['mobile', 'fixed_line', 'voip', 'm2m'],
+} as const satisfies Record<'sms' | 'voice', readonly NumberType[]>;
 
 export interface ParsedPhone {
   e164: string;
@@ -29,8 +60,27 @@ const TYPES: Record<string, NumberType> = {
   VOICEMAIL: 'voicemail',
 };
 
+/** A number as written, before any validity check: what a numbering plan of its own (risk/jp-numbers.ts) classifies. */
+export interface ReadPhone {
+  e164: string;
+  callingCode: string;
+  /** The national significant number (no trunk prefix): `9012345678` for +819012345678. */
+  nationalNumber: string;
+  country: string | undefined;
+  /** libphonenumber's verdict and type, for the countries without a plan of our own. */
+  valid: boolean;
+  numberType: NumberType;
+}
+
 /** Parses E.164, or national form with an ISO 3166-1 alpha-2 country, into a valid E.164 number. */
 export function parsePhone(input: string, country?: string): ParsedPhone {
+  const read = readPhone(input, country);
+  if (!read.valid) throw new InvalidPhoneNumber('is not a valid number for its country');
+  return { e164: read.e164, country: read.country, numberType: read.numberType };
+}
+
+/** Reads a number (E.164, or national form with a country) without judging its validity; InvalidPhoneNumber when it is not a number at all. */
+export function readPhone(input: string, country?: string): ReadPhone {
   if (typeof input !== 'string' || input.length > 32 || !/^[+0-9()\-. ]+$/.test(input)) {
     throw new InvalidPhoneNumber('must be an E.164 number (+819012345678) or a national number with country');
   }
@@ -43,8 +93,20 @@ export function parsePhone(input: string, country?: string): ParsedPhone {
       code === 'INVALID_COUNTRY' ? 'is in national form: give country, or write it in E.164 (+<country code><number>)' : 'is not a phone number',
     );
   }
-  if (!parsed.isValid()) throw new InvalidPhoneNumber('is not a valid number for its country');
-  return { e164: parsed.number, country: parsed.country, numberType: TYPES[parsed.getType() ?? ''] ?? 'unknown' };
+  const valid = parsed.isValid();
+  return {
+    e164: parsed.number,
+    callingCode: String(parsed.countryCallingCode),
+    nationalNumber: String(parsed.nationalNumber),
+    country: parsed.country,
+    valid,
+    numberType: valid ? (TYPES[parsed.getType() ?? ''] ?? 'unknown') : 'unknown',
+  };
+}
+
+/** Whether `code` is an ISO 3166-1 alpha-2 country whose numbers we can parse (upper case). */
+export function isPhoneCountry(code: string): boolean {
+  return PHONE_COUNTRIES.has(code);
 }
 
 /**
@@ -68,6 +130,7 @@ export function maskPhone(e164: string): string {
 
 import { getCountries, getCountryCallingCode } from 'libphonenumber-js/max';
 const CALLING_CODES = new Set(getCountries().map((c) => String(getCountryCallingCode(c))));
+const PHONE_COUNTRIES = new Set<string>(getCountries());
 function isCallingCode(prefix: string): boolean {
   return CALLING_CODES.has(prefix);
 }

@@ -54,7 +54,7 @@ export interface ClientsConfig {
   apiKeyCacheTtlMs: number;
   devClient: { enabled: boolean; apiKey: string | undefined };
   /** What a client's policy shows for the fields no admin set (OTP_MAX_ATTEMPTS; THROTTLE_LIMIT as a rate per minute). */
-  policyDefaults: { maxCheckAttempts: number; requestsPerMinute: number };
+  policyDefaults: { maxCheckAttempts: number; requestsPerMinute: number } & RiskPolicyDefaults;
   /** After a webhook secret rotation, how long the previous secret keeps signing beside the new one. */
   webhookSecretOverlapMs: number;
 }
@@ -99,10 +99,18 @@ export interface WebhookDestinationsConfig {
   allowLoopback: boolean;
   allowed: string[];
 }
+/** The number policy of a client that has none of its own (API.md, Admin: a client's policy). */
+export interface RiskPolicyDefaults {
+  /** ISO 3166-1 alpha-2 countries whose numbers starts may use (RISK_ALLOWED_COUNTRIES). */
+  countries: string[];
+  /** Number types allowed per channel (RISK_SMS_NUMBER_TYPES, RISK_VOICE_NUMBER_TYPES). */
+  numberTypes: { sms: string[]; voice: string[] };
+}
 export interface RiskConfig {
   phoneSendsPer15Min: number;
   phoneSendsPer24H: number;
   phoneCheckFailuresPerHour: number;
+  policyDefaults: RiskPolicyDefaults;
 }
 export interface IssuanceConfig {
   /** Code HMAC keys; the newest, used for new codes, is the last one listed. */
@@ -153,10 +161,18 @@ export class AppConfig {
       embeddedPort: env.EMBEDDED_PG_PORT,
     };
     this.throttle = { limit: env.THROTTLE_LIMIT, ttlMs: env.THROTTLE_TTL_SECONDS * 1000, authFailuresLimit: env.THROTTLE_AUTH_FAILURES_LIMIT, redisUrl: env.REDIS_URL };
+    const riskPolicyDefaults: RiskPolicyDefaults = {
+      countries: [...new Set(env.RISK_ALLOWED_COUNTRIES.split(',').map((c) => c.trim().toUpperCase()))],
+      numberTypes: { sms: [...new Set(env.RISK_SMS_NUMBER_TYPES.split(','))], voice: [...new Set(env.RISK_VOICE_NUMBER_TYPES.split(','))] },
+    };
     this.clients = {
       apiKeyCacheTtlMs: env.API_KEY_CACHE_TTL_SECONDS * 1000,
       devClient: { enabled: env.DEV_CLIENT_ENABLED && !this.isProduction, apiKey: env.DEV_API_KEY },
-      policyDefaults: { maxCheckAttempts: env.OTP_MAX_ATTEMPTS, requestsPerMinute: Math.max(1, Math.round((env.THROTTLE_LIMIT * 60) / env.THROTTLE_TTL_SECONDS)) },
+      policyDefaults: {
+        maxCheckAttempts: env.OTP_MAX_ATTEMPTS,
+        requestsPerMinute: Math.max(1, Math.round((env.THROTTLE_LIMIT * 60) / env.THROTTLE_TTL_SECONDS)),
+        ...riskPolicyDefaults,
+      },
       webhookSecretOverlapMs: env.WEBHOOK_SECRET_ROTATION_OVERLAP_HOURS * 3600 * 1000,
     };
     this.audit = {
@@ -194,6 +210,7 @@ export class AppConfig {
       phoneSendsPer15Min: env.PHONE_SENDS_PER_15_MIN,
       phoneSendsPer24H: env.PHONE_SENDS_PER_24_H,
       phoneCheckFailuresPerHour: env.PHONE_CHECK_FAILURES_PER_HOUR,
+      policyDefaults: riskPolicyDefaults,
     };
     this.issuance = {
       hmacKeys,

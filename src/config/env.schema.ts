@@ -1,4 +1,5 @@
 import { Transform } from 'class-transformer';
+import { isSupportedCountry } from 'libphonenumber-js/max';
 import { isIP } from 'node:net';
 import {
   IsBoolean,
@@ -122,6 +123,17 @@ export class DestinationList implements ValidatorConstraintInterface {
   }
   defaultMessage(): string {
     return 'must be a comma-separated list of host names (bank.internal, *.bank.internal), IP addresses and CIDR ranges (10.20.0.0/16, fd12::/48)';
+  }
+}
+
+/** RISK_ALLOWED_COUNTRIES: comma-separated ISO 3166-1 alpha-2 codes of countries with phone numbers. */
+@ValidatorConstraint({ name: 'countryList' })
+export class CountryList implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    return typeof value === 'string' && value.split(',').every((c) => /^[A-Za-z]{2}$/.test(c.trim()) && isSupportedCountry(c.trim().toUpperCase()));
+  }
+  defaultMessage(): string {
+    return 'must be a comma-separated list of ISO 3166-1 alpha-2 country codes with phone numbers (e.g. JP or JP,US)';
   }
 }
 
@@ -392,6 +404,19 @@ export class EnvSchema {
   @IsInt()
   @Min(1)
   PHONE_CHECK_FAILURES_PER_HOUR = 10;
+
+  /** ISO 3166-1 alpha-2 countries whose numbers starts may use unless a client's policy says otherwise (comma-separated). */
+  @Validate(CountryList)
+  RISK_ALLOWED_COUNTRIES = 'JP';
+
+  /** Number types a start may use per channel unless a client's policy says otherwise (comma-separated). */
+  @Matches(/^(mobile|m2m)(,(mobile|m2m))*$/, { message: 'RISK_SMS_NUMBER_TYPES must be a comma-separated list of mobile, m2m' })
+  RISK_SMS_NUMBER_TYPES = 'mobile';
+
+  @Matches(/^(mobile|fixed_line|voip|m2m)(,(mobile|fixed_line|voip|m2m))*$/, {
+    message: 'RISK_VOICE_NUMBER_TYPES must be a comma-separated list of mobile, fixed_line, voip, m2m',
+  })
+  RISK_VOICE_NUMBER_TYPES = 'mobile,fixed_line';
 
   @Transform(toInt)
   @IsInt()

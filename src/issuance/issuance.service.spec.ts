@@ -29,7 +29,7 @@ describe('IssuanceService (in-memory repositories)', () => {
 
   it('start: screening answers 202 and queues no message', async () => {
     const t = newIssuanceTestService();
-    t.risk.decision = { decision: 'screen', reasons: ['no_voice_contract'] };
+    t.risk.decision = { decision: 'screen', reasons: ['no_voice_contract'], rules: [] };
     const res = await t.sut.start(principal(), start);
     expect(res).toMatchObject({ status: 202, body: { status: 'screening', delivery: null, risk: { decision: 'screen' } } });
     expect(t.outbox.messages).toHaveLength(0);
@@ -38,7 +38,7 @@ describe('IssuanceService (in-memory repositories)', () => {
 
   it('start: a denied number is 403 risk_denied, before anything is written or dispatched', async () => {
     const t = newIssuanceTestService();
-    t.risk.decision = { decision: 'deny', reasons: ['blocklisted'] };
+    t.risk.decision = { decision: 'deny', reasons: ['blocklisted'], rules: [] };
     const err = await t.sut.start(principal(), start).catch((e) => e);
     expect(err).toBeInstanceOf(ProblemException);
     expect(err).toMatchObject({ status: 403, code: 'risk_denied', extra: { reasons: ['blocklisted'] } });

@@ -4,21 +4,21 @@ import type { Principal } from '../common/auth';
 import { Clock } from '../common/clock';
 import { EventBus } from '../common/events';
 import { newId } from '../common/ids';
-import { parsePhone } from '../common/phone';
 import { ProblemException } from '../common/problem';
 import type { Tx } from '../common/tx';
 import { WebhookDestinations } from '../common/webhook-destinations';
 import { AppConfig } from '../config/app-config';
 import { Transactions } from '../database/transactions';
 import { OutboxService } from '../gateway/outbox.service';
-import { RISK_SCREENER, RiskScreener } from '../risk/risk.port';
+import { assertReachable, parseNumber } from '../risk/phone-numbers';
+import { RISK_SCREENER, RiskAssessment, RiskScreener } from '../risk/risk.port';
 import { CodeHasher } from './code-hasher';
 import { generateCode } from './codes';
 import { ResendVerificationDto, StartVerificationDto } from './dto/start-verification.dto';
 import { VerificationView } from './dto/verification.view';
 import { IdempotencyRepository, StoredAnswer } from './idempotency.repository';
 import { MessageComposer } from './message-composer';
-import { assertReachable, startInput } from './start-input';
+import { StartInput, startInput } from './start-input';
 import { effectiveStatus, OPEN_STATUSES } from './verification-transitions';
 import { toVerificationView, VerificationViews } from './verification-views';
 import type { Verification } from './verification';
@@ -34,6 +34,16 @@ export interface RequestContext {
 /** An audit event by the calling client's API key about verification `v`. */
 export function clientEvent(ctx: RequestContext, v: Verification, type: string, data: Record<string, unknown>): AuditEventInput {
   return { type, actor: { type: 'client', id: ctx.principal.keyId }, clientId: v.clientId, verificationId: v.id, phoneNumber: v.phoneE164, ip: ctx.ip, data };
+}
+
+/**
+ * 403 `risk_denied`: screening refused the number. Carries the decision record out of the rolled-back start
+ * transaction, so that the denial is audited (`risk.denied`) although no verification was created.
+ */
+class ScreeningDenied extends ProblemException {
+  constructor(readonly assessment: RiskAssessment) {
+    super(403, 'risk_denied', 'Screening refused this phone number.', { reasons: assessment.reasons });
+  }
 }
 
 export function notPending(status: string): ProblemException {
@@ -73,75 +83,96 @@ export class IssuanceService {
       if (replay) return replay;
     }
 
-    return this.transactions.run(async (tx) => {
-      const now = this.clock.now();
-      if (idempotencyKey) {
-        const replay = await this.idempotency.claim(tx, clientId, idempotencyKey, input.requestHash, now);
-        if (replay) return replay;
-      }
-      const assessment = await this.risk.screen(tx, { phone: input.phone, clientId, channel: input.channel, now });
-      if (assessment.decision === 'deny') {
-        throw new ProblemException(403, 'risk_denied', 'Screening refused this phone number.', { reasons: assessment.reasons });
-      }
-
-      const id = newId('vrf', now.getTime());
-      const code = generateCode(dto.codeLength ?? 6);
-      const hashed = this.hasher.hash(id, code, input.transaction);
-      const ttl = dto.ttlSeconds ?? 300;
-      const screening = assessment.decision === 'screen';
-      const row: Verification = {
-        id,
-        clientId: clientId,
-        phoneE164: input.phone.e164,
-        country: input.phone.country ?? null,
-        channel: input.channel,
-        purpose: dto.purpose,
-        locale: dto.locale ?? 'ja',
-        status: screening ? 'screening' : 'pending',
-        codeHmac: hashed.hmac,
-        codeKeyId: hashed.keyId,
-        codeLength: code.length,
-        ttlSeconds: ttl,
-        attempts: 0,
-        maxAttempts: ctx.principal.maxCheckAttempts ?? this.config.issuance.maxAttempts,
-        sends: screening ? 0 : 1,
-        maxSends: this.config.issuance.maxSends,
-        expiresAt: new Date(now.getTime() + ttl * 1000),
-        resendAvailableAt: this.nextResendAt(now, 1),
-        transaction: input.transaction,
-        reference: dto.reference ?? null,
-        callbackUrl: input.callbackUrl,
-        risk: assessment,
-        createdAt: now,
-        updatedAt: now,
-        approvedAt: null,
-      };
-      // The message was just queued: its delivery state is known without reading it back.
-      const body = toVerificationView(row, now, screening ? null : { status: 'queued', provider: null, attempts: 1, updatedAt: now.toISOString() });
-      const answer: StartResult = { status: screening ? 202 : 201, body };
-
-      // One open verification per number and client (under the number's lock, taken by screening): a new
-      // start replaces the open one, whose code stops working and whose queued message is not sent.
-      const superseded = await this.verifications.supersedeOpen(tx, clientId, row.phoneE164, now);
-      for (const { verification: old } of superseded) this.outbox.supersedeQueued(tx, old.id, now);
-
-      // Everything this start writes joins one statement: the row, the message, the audit events, the answer.
-      this.verifications.insert(tx, row);
-      const events = [
-        ...superseded.map(({ verification: old, previousStatus }) => clientEvent(ctx, old, 'verification.superseded', { previousStatus, supersededBy: id })),
-        clientEvent(ctx, row, 'verification.created', {
-          status: row.status, channel: row.channel, purpose: row.purpose, locale: row.locale, codeLength: code.length, ttlSeconds: ttl,
-          codeKeyId: hashed.keyId, risk: assessment, transaction: row.transaction, reference: row.reference, idempotencyKey: idempotencyKey ?? null,
-        }),
-      ];
-      if (!screening) events.push(this.queueCode(tx, row, code, now, ctx.principal.keyId));
-      if (idempotencyKey) this.idempotency.saveAnswer(tx, clientId, idempotencyKey, answer);
-      this.audit.defer(tx, events);
-      await this.events.publish(tx, 'verification.started', {
-        verificationId: id, clientId, phoneE164: row.phoneE164, channel: row.channel, purpose: row.purpose, status: screening ? 'screening' : 'pending', at: now,
-      });
-      return answer;
+    return this.transactions.run((tx) => this.startIn(tx, ctx, dto, input, idempotencyKey)).catch(async (err: unknown) => {
+      if (err instanceof ScreeningDenied) await this.recordDenial(ctx, dto, input, err.assessment);
+      throw err;
     });
+  }
+
+  /**
+   * A denied start writes nothing of its own (its transaction rolls back: no verification, no idempotency
+   * claim, so a retry with the same key is screened again) but its decision record, as `risk.denied`.
+   */
+  private async recordDenial(ctx: RequestContext, dto: StartVerificationDto, input: StartInput, assessment: RiskAssessment): Promise<void> {
+    const event: AuditEventInput = {
+      type: 'risk.denied',
+      actor: { type: 'client', id: ctx.principal.keyId },
+      clientId: ctx.principal.clientId,
+      phoneNumber: input.phone.e164,
+      ip: ctx.ip,
+      data: { risk: assessment, channel: input.channel, purpose: dto.purpose, reference: dto.reference ?? null },
+    };
+    await this.transactions.statement((tx) => this.audit.defer(tx, [event]));
+  }
+
+  private async startIn(tx: Tx, ctx: RequestContext, dto: StartVerificationDto, input: StartInput, idempotencyKey: string | undefined): Promise<StartResult> {
+    const clientId = ctx.principal.clientId;
+    const now = this.clock.now();
+    if (idempotencyKey) {
+      const replay = await this.idempotency.claim(tx, clientId, idempotencyKey, input.requestHash, now);
+      if (replay) return replay;
+    }
+    const { countries, numberTypes } = ctx.principal;
+    const assessment = await this.risk.screen(tx, { phone: input.phone, clientId, channel: input.channel, policy: { countries, numberTypes }, now });
+    if (assessment.decision === 'deny') throw new ScreeningDenied(assessment);
+
+    const id = newId('vrf', now.getTime());
+    const code = generateCode(dto.codeLength ?? 6);
+    const hashed = this.hasher.hash(id, code, input.transaction);
+    const ttl = dto.ttlSeconds ?? 300;
+    const screening = assessment.decision === 'screen';
+    const row: Verification = {
+      id,
+      clientId: clientId,
+      phoneE164: input.phone.e164,
+      country: input.phone.country ?? null,
+      channel: input.channel,
+      purpose: dto.purpose,
+      locale: dto.locale ?? 'ja',
+      status: screening ? 'screening' : 'pending',
+      codeHmac: hashed.hmac,
+      codeKeyId: hashed.keyId,
+      codeLength: code.length,
+      ttlSeconds: ttl,
+      attempts: 0,
+      maxAttempts: ctx.principal.maxCheckAttempts ?? this.config.issuance.maxAttempts,
+      sends: screening ? 0 : 1,
+      maxSends: this.config.issuance.maxSends,
+      expiresAt: new Date(now.getTime() + ttl * 1000),
+      resendAvailableAt: this.nextResendAt(now, 1),
+      transaction: input.transaction,
+      reference: dto.reference ?? null,
+      callbackUrl: input.callbackUrl,
+      risk: assessment,
+      createdAt: now,
+      updatedAt: now,
+      approvedAt: null,
+    };
+    // The message was just queued: its delivery state is known without reading it back.
+    const body = toVerificationView(row, now, screening ? null : { status: 'queued', provider: null, attempts: 1, updatedAt: now.toISOString() });
+    const answer: StartResult = { status: screening ? 202 : 201, body };
+
+    // One open verification per number and client (under the number's lock, taken by screening): a new
+    // start replaces the open one, whose code stops working and whose queued message is not sent.
+    const superseded = await this.verifications.supersedeOpen(tx, clientId, row.phoneE164, now);
+    for (const { verification: old } of superseded) this.outbox.supersedeQueued(tx, old.id, now);
+
+    // Everything this start writes joins one statement: the row, the message, the audit events, the answer.
+    this.verifications.insert(tx, row);
+    const events = [
+      ...superseded.map(({ verification: old, previousStatus }) => clientEvent(ctx, old, 'verification.superseded', { previousStatus, supersededBy: id })),
+      clientEvent(ctx, row, 'verification.created', {
+        status: row.status, channel: row.channel, purpose: row.purpose, locale: row.locale, codeLength: code.length, ttlSeconds: ttl,
+        codeKeyId: hashed.keyId, risk: assessment, transaction: row.transaction, reference: row.reference, idempotencyKey: idempotencyKey ?? null,
+      }),
+    ];
+    if (!screening) events.push(this.queueCode(tx, row, code, now, ctx.principal.keyId));
+    if (idempotencyKey) this.idempotency.saveAnswer(tx, clientId, idempotencyKey, answer);
+    this.audit.defer(tx, events);
+    await this.events.publish(tx, 'verification.started', {
+      verificationId: id, clientId, phoneE164: row.phoneE164, channel: row.channel, purpose: row.purpose, status: screening ? 'screening' : 'pending', at: now,
+    });
+    return answer;
   }
 
   async get(ctx: RequestContext, id: string): Promise<VerificationView> {
@@ -167,7 +198,7 @@ export class IssuanceService {
       }
       await this.risk.screenResend(tx, row.phoneE164, now);
       const channel = dto.channel ?? row.channel;
-      if (channel !== row.channel) assertReachable(parsePhone(row.phoneE164), channel);
+      if (channel !== row.channel) assertReachable(parseNumber(row.phoneE164), channel);
       const code = generateCode(row.codeLength);
       const hashed = this.hasher.hash(row.id, code, row.transaction);
       const sends = row.sends + 1;

@@ -1,12 +1,9 @@
 import { createHash } from 'node:crypto';
-import { InvalidPhoneNumber, ParsedPhone, parsePhone } from '../common/phone';
-import { ProblemException } from '../common/problem';
+import type { ParsedPhone } from '../common/phone';
 import type { WebhookDestinations } from '../common/webhook-destinations';
+import { assertReachable, parseNumberOrProblem } from '../risk/phone-numbers';
 import type { BoundTransaction } from './codes';
 import type { StartVerificationDto } from './dto/start-verification.dto';
-
-const SMS_TYPES = ['mobile', 'fixed_line_or_mobile'];
-const VOICE_TYPES = ['mobile', 'fixed_line', 'fixed_line_or_mobile'];
 
 export interface StartInput {
   phone: ParsedPhone;
@@ -19,7 +16,9 @@ export interface StartInput {
 
 /** The checks of a start request beyond its DTO: the number, its type for the channel, the callback URL (where webhooks may go). */
 export function startInput(dto: StartVerificationDto, destinations: WebhookDestinations): StartInput {
-  const phone = parseOrProblem(dto.phoneNumber, dto.country);
+  // Parsed and typed by risk's number plan (Japanese numbers by prefix); 400 for what is not a valid number
+  // or cannot receive the channel at all. What the client's policy refuses is screening's 403, in the transaction.
+  const phone = parseNumberOrProblem(dto.phoneNumber, dto.country);
   const channel = dto.channel ?? 'sms';
   assertReachable(phone, channel);
   return {
@@ -40,24 +39,4 @@ function stableJson(value: unknown): string {
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value);
-}
-
-/** SMS needs a mobile number; a call, a number that can take one. */
-export function assertReachable(phone: ParsedPhone, channel: 'sms' | 'voice'): void {
-  if (!(channel === 'sms' ? SMS_TYPES : VOICE_TYPES).includes(phone.numberType)) {
-    throw new ProblemException(400, 'unsupported_number_type', `A ${phone.numberType.replace(/_/g, ' ')} number cannot receive ${channel === 'sms' ? 'SMS' : 'calls'}.`, {
-      numberType: phone.numberType,
-    });
-  }
-}
-
-function parseOrProblem(input: string, country?: string): ParsedPhone {
-  try {
-    return parsePhone(input, country);
-  } catch (err) {
-    if (err instanceof InvalidPhoneNumber) {
-      throw new ProblemException(400, 'invalid_phone_number', `phoneNumber ${err.reason}.`, { errors: [{ field: 'phoneNumber', message: `phoneNumber ${err.reason}` }] });
-    }
-    throw err;
-  }
 }

@@ -1,17 +1,37 @@
+import type { NumberTypesPolicy } from '../common/auth';
 import type { ParsedPhone } from '../common/phone';
 import type { Tx } from '../common/tx';
 
 export type RiskDecision = 'allow' | 'screen' | 'deny';
 
+/** One rule that fired, with the figures it judged by, e.g. `{ rule: 'number_type', numberType: 'toll_free', channel: 'sms', allowed: ['mobile'] }`. */
+export interface RiskRuleHit {
+  rule: string;
+  reason: string;
+  [figure: string]: unknown;
+}
+
+/**
+ * Screening's decision record: stored on the verification and in its audit events. `reasons` are API.md's
+ * stable codes; `rules` the rules that fired with their figures.
+ */
 export interface RiskAssessment {
   decision: RiskDecision;
   reasons: string[];
+  rules: RiskRuleHit[];
+}
+
+/** The client's own number policy (from its Principal); null fields follow the service's configuration. */
+export interface ClientNumberPolicy {
+  countries: string[] | null;
+  numberTypes: NumberTypesPolicy | null;
 }
 
 export interface ScreeningInput {
   phone: ParsedPhone;
   clientId: string;
   channel: 'sms' | 'voice';
+  policy: ClientNumberPolicy;
   now: Date;
 }
 

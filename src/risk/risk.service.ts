@@ -1,14 +1,17 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { EventBus } from '../common/events';
 import type { Tx } from '../common/tx';
+import { AppConfig } from '../config/app-config';
+import { numberTypeAllowed } from './phone-numbers';
 import { PhoneVelocity } from './phone-velocity';
 import { PhoneVelocityRepository } from './phone-velocity.repository';
-import { RiskAssessment, RiskScreener, ScreeningInput } from './risk.port';
+import { RiskAssessment, RiskRuleHit, RiskScreener, ScreeningInput } from './risk.port';
 
 /**
- * Today's screening: every valid number is allowed by policy (the number policy, blocklist, pumping rules
- * and voice-contract checks come with the risk issue), after the per-number velocity rules. Counts wrong
- * codes from `verification.check_failed`, inside the checking transaction.
+ * Screening of a start: the number policy (number types per channel), then the per-number velocity rules
+ * (429, thrown). A policy refusal is decision `deny` with every reason that applies and the rules that fired;
+ * a denied number costs no velocity lock. Counts wrong codes from `verification.check_failed`, inside the
+ * checking transaction. (Blocklist, pumping rules and voice-contract checks come with the rest of the risk issue.)
  */
 @Injectable()
 export class RiskService implements RiskScreener, OnModuleInit {
@@ -16,6 +19,7 @@ export class RiskService implements RiskScreener, OnModuleInit {
     private readonly velocity: PhoneVelocity,
     private readonly repo: PhoneVelocityRepository,
     private readonly events: EventBus,
+    private readonly config: AppConfig,
   ) {}
 
   onModuleInit(): void {
@@ -23,8 +27,28 @@ export class RiskService implements RiskScreener, OnModuleInit {
   }
 
   async screen(tx: Tx, input: ScreeningInput): Promise<RiskAssessment> {
+    const denials = this.policyDenials(input);
+    if (denials.length) return { decision: 'deny', reasons: [...new Set(denials.map((r) => r.reason))], rules: denials };
     await this.velocity.assertCanStart(tx, input.phone.e164, input.now);
-    return { decision: 'allow', reasons: [] };
+    return { decision: 'allow', reasons: [], rules: [] };
+  }
+
+  /**
+   * The client's number policy (its own values, else the service's): the number's country, and its type for the
+   * channel (Japanese numbers typed by prefix, jp-numbers.ts).
+   */
+  private policyDenials({ phone, channel, policy }: ScreeningInput): RiskRuleHit[] {
+    const hits: RiskRuleHit[] = [];
+    const defaults = this.config.risk.policyDefaults;
+    const countries = policy.countries ?? defaults.countries;
+    if (!phone.country || !countries.includes(phone.country)) {
+      hits.push({ rule: 'country', reason: 'country_not_allowed', country: phone.country ?? null, allowed: countries });
+    }
+    const allowedTypes = policy.numberTypes?.[channel] ?? defaults.numberTypes[channel];
+    if (!numberTypeAllowed(phone.numberType, allowedTypes, channel)) {
+      hits.push({ rule: 'number_type', reason: 'number_type_not_allowed', numberType: phone.numberType, channel, allowed: allowedTypes });
+    }
+    return hits;
   }
 
   screenResend(tx: Tx, phoneE164: string, now: Date): Promise<void> {

@@ -201,7 +201,7 @@ export class FakeAudit implements Pick<AuditService, 'record' | 'defer'> {
 
 /** Screening with a decision the test sets; counts what the real velocity rules would count. */
 export class FakeRisk implements RiskScreener {
-  decision: RiskAssessment = { decision: 'allow', reasons: [] };
+  decision: RiskAssessment = { decision: 'allow', reasons: [], rules: [] };
   readonly screened: ScreeningInput[] = [];
   readonly sends: string[] = [];
   resendError?: Error;
@@ -240,7 +240,7 @@ export function testConfig(env: Record<string, string> = {}): AppConfig {
 
 export function principal(overrides: Partial<Principal> = {}): RequestContext {
   return {
-    principal: { clientId: 'cli_A', clientName: 'a', keyId: 'key_A', scopes: ['verifications:write', 'verifications:check'], maxCheckAttempts: null, requestsPerMinute: null, webhookUrl: null, ...overrides },
+    principal: { clientId: 'cli_A', clientName: 'a', keyId: 'key_A', scopes: ['verifications:write', 'verifications:check'], maxCheckAttempts: null, requestsPerMinute: null, countries: null, numberTypes: null, webhookUrl: null, ...overrides },
     ip: '203.0.113.7',
   };
 }

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { SCOPES } from '../../common/auth';
+import { POLICY_NUMBER_TYPES } from '../../common/phone';
 
 export class ApiKeyView {
   @ApiProperty({ example: 'key_01JD3Y8N6W2Q5V7X9Z1B3C5D7F' }) id!: string;
@@ -22,6 +23,10 @@ export class ApiClientView {
   @ApiProperty({ nullable: true, type: Number, description: 'Wrong codes allowed per verification; null: OTP_MAX_ATTEMPTS.' }) maxCheckAttempts!: number | null;
   @ApiProperty({ nullable: true, type: Number, description: 'Requests a minute; null: THROTTLE_LIMIT. Set through the policy route.' })
   requestsPerMinute!: number | null;
+  @ApiProperty({ nullable: true, type: [String], description: 'Countries its starts may use; null: RISK_ALLOWED_COUNTRIES. Set through the policy route.' })
+  countries!: string[] | null;
+  @ApiProperty({ nullable: true, type: () => NumberTypesView, description: 'Number types per channel as stored; null (or a channel left out): the service defaults.' })
+  numberTypes!: Partial<NumberTypesView> | null;
   @ApiProperty({
     nullable: true,
     type: String,
@@ -45,8 +50,14 @@ export class CreatedClientView extends ApiClientView {
   @ApiPropertyOptional({ type: CreatedKeyView }) apiKey!: CreatedKeyView;
 }
 
-/** The fields of a client's policy (API.md, Admin); the risk rules add theirs later. */
-export const CLIENT_POLICY_FIELDS = ['maxCheckAttempts', 'requestsPerMinute'] as const;
+/** Number types allowed per channel (API.md, Admin: a client's policy). */
+export class NumberTypesView {
+  @ApiProperty({ enum: POLICY_NUMBER_TYPES.sms, isArray: true, example: ['mobile'] }) sms!: string[];
+  @ApiProperty({ enum: POLICY_NUMBER_TYPES.voice, isArray: true, example: ['mobile', 'fixed_line'] }) voice!: string[];
+}
+
+/** The fields of a client's policy (API.md, Admin); voice-contract and pumping settings come with their rules. */
+export const CLIENT_POLICY_FIELDS = ['maxCheckAttempts', 'requestsPerMinute', 'countries', 'numberTypes'] as const;
 export type ClientPolicyField = (typeof CLIENT_POLICY_FIELDS)[number];
 
 /** A client's effective policy: its own values, and the service's configuration for the fields it has none of. */
@@ -63,6 +74,21 @@ export class ClientPolicyView {
     example: 6000,
   })
   requestsPerMinute!: number;
+
+  @ApiProperty({
+    type: [String],
+    description: 'ISO 3166-1 alpha-2 countries whose numbers its starts may use (403 `risk_denied` `country_not_allowed` for others). Default: RISK_ALLOWED_COUNTRIES.',
+    example: ['JP'],
+  })
+  countries!: string[];
+
+  @ApiProperty({
+    type: NumberTypesView,
+    description:
+      'Number types its starts may use per channel (403 `risk_denied` `number_type_not_allowed` for others). ' +
+      'Default: RISK_SMS_NUMBER_TYPES and RISK_VOICE_NUMBER_TYPES.',
+  })
+  numberTypes!: NumberTypesView;
 
   @ApiProperty({
     enum: CLIENT_POLICY_FIELDS,

@@ -1,5 +1,39 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import { Type } from 'class-transformer';
+import { ArrayMaxSize, IsArray, IsIn, IsInt, IsObject, IsOptional, IsString, Max, Min, ValidateIf, ValidateNested, ValidatorConstraint, ValidatorConstraintInterface, Validate } from 'class-validator';
+import { isPhoneCountry, POLICY_NUMBER_TYPES } from '../../common/phone';
+
+@ValidatorConstraint({ name: 'phoneCountry' })
+class PhoneCountry implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    return typeof value === 'string' && /^[A-Za-z]{2}$/.test(value) && isPhoneCountry(value.toUpperCase());
+  }
+  defaultMessage(): string {
+    return 'countries must hold ISO 3166-1 alpha-2 codes of countries with phone numbers (JP, US…)';
+  }
+}
+
+/** The number types of a client's policy per channel; a channel left out follows the service default. */
+export class NumberTypesPolicyDto {
+  @ApiPropertyOptional({ enum: POLICY_NUMBER_TYPES.sms, isArray: true, example: ['mobile'], description: 'Types a start over SMS may use; default RISK_SMS_NUMBER_TYPES.' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(10)
+  @IsIn(POLICY_NUMBER_TYPES.sms, { each: true, message: `numberTypes.sms may hold ${POLICY_NUMBER_TYPES.sms.join(', ')}` })
+  sms?: string[];
+
+  @ApiPropertyOptional({
+    enum: POLICY_NUMBER_TYPES.voice,
+    isArray: true,
+    example: ['mobile', 'fixed_line'],
+    description: 'Types a start over a call may use; default RISK_VOICE_NUMBER_TYPES.',
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(10)
+  @IsIn(POLICY_NUMBER_TYPES.voice, { each: true, message: `numberTypes.voice may hold ${POLICY_NUMBER_TYPES.voice.join(', ')}` })
+  voice?: string[];
+}
 
 /**
  * PUT /v1/admin/clients/{id}/policy. Each field is optional: a field given sets the client's own value, null puts
@@ -37,4 +71,34 @@ export class UpdateClientPolicyDto {
   @Min(1)
   @Max(1_000_000)
   requestsPerMinute?: number | null;
+
+  @ApiPropertyOptional({
+    type: [String],
+    nullable: true,
+    example: ['JP'],
+    description:
+      'ISO 3166-1 alpha-2 countries (any case) whose numbers the client\'s starts may use; another country is 403 `risk_denied` ' +
+      '`country_not_allowed`. An empty list refuses every number. null: the service default (RISK_ALLOWED_COUNTRIES).',
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(300)
+  @IsString({ each: true })
+  @Validate(PhoneCountry, { each: true })
+  countries?: string[] | null;
+
+  @ApiPropertyOptional({
+    type: NumberTypesPolicyDto,
+    nullable: true,
+    description:
+      'Number types per channel the client\'s starts may use; another is 403 `risk_denied` `number_type_not_allowed`. Replaces the ' +
+      'stored value as a whole; a channel left out follows the service default. Types no number can receive by that channel ' +
+      '(a fixed line for SMS) are not accepted: they answer 400 `unsupported_number_type` whatever the policy. null: the service defaults.',
+  })
+  @IsOptional()
+  @ValidateIf((_, v) => v !== null)
+  @IsObject({ message: 'numberTypes must be an object' })
+  @ValidateNested()
+  @Type(() => NumberTypesPolicyDto)
+  numberTypes?: NumberTypesPolicyDto | null;
 }

@@ -1,4 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
+import type { NumberTypesPolicy } from '../../common/auth';
 
 @Entity('api_clients')
 export class ApiClient {
@@ -36,6 +37,14 @@ export class ApiClient {
   /** Requests a minute for all the client's keys and routes; null means THROTTLE_LIMIT. */
   @Column({ name: 'requests_per_minute', type: 'integer', nullable: true })
   requestsPerMinute!: number | null;
+
+  /** Countries (ISO 3166-1 alpha-2) the client's starts may use; null means RISK_ALLOWED_COUNTRIES. */
+  @Column({ name: 'countries', type: 'text', array: true, nullable: true })
+  countries!: string[] | null;
+
+  /** Number types per channel; null (or a channel left out) means RISK_SMS_NUMBER_TYPES / RISK_VOICE_NUMBER_TYPES. */
+  @Column({ name: 'number_types', type: 'jsonb', nullable: true })
+  numberTypes!: NumberTypesPolicy | null;
 
   @Column({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;

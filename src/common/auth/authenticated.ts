@@ -20,8 +20,18 @@ export interface Principal {
   maxCheckAttempts: number | null;
   /** Requests a minute for all the client's keys and routes (null: THROTTLE_LIMIT per THROTTLE_TTL_SECONDS). */
   requestsPerMinute: number | null;
+  /** ISO 3166-1 alpha-2 countries the client's starts may use (null: RISK_ALLOWED_COUNTRIES). */
+  countries: string[] | null;
+  /** Number types per channel (null, or a channel left out: RISK_SMS_NUMBER_TYPES / RISK_VOICE_NUMBER_TYPES). */
+  numberTypes: NumberTypesPolicy | null;
   /** The client's default webhook URL (null: none). */
   webhookUrl: string | null;
+}
+
+/** A client's number types per channel (API.md, Admin: a client's policy). */
+export interface NumberTypesPolicy {
+  sms?: string[];
+  voice?: string[];
 }
 
 export type AuthedRequest = FastifyRequest & { principal?: Principal };
