@@ -52,6 +52,7 @@ export class BlocklistService {
     const now = this.clock.now();
     const { kind, value } = this.target(dto);
     const expiresAt = dto.expiresAt === undefined || dto.expiresAt === null ? null : new Date(dto.expiresAt);
+    if (expiresAt && Number.isNaN(expiresAt.getTime())) throw Problems.validation([{ field: 'expiresAt', message: 'expiresAt must be an ISO 8601 date-time' }]);
     if (expiresAt && expiresAt.getTime() <= now.getTime()) {
       throw Problems.validation([{ field: 'expiresAt', message: 'expiresAt must be in the future' }]);
     }
