@@ -7,6 +7,7 @@ import { ClientRequestsPerMinute1764500000000 } from './1764500000000-client-req
 import { ClientRiskPolicy1764600000000 } from './1764600000000-client-risk-policy';
 import { VoiceCalls1764700000000 } from './1764700000000-voice-calls';
 import { WebhookSecretRotation1764800000000 } from './1764800000000-webhook-secret-rotation';
+import { Blocklist1764900000000 } from './1764900000000-blocklist';
 
 /** Every migration in order. A new migration file (npm run migration:create -- migrations/Name, or migration:generate for entity changes) must be added here. */
 export const migrations = [
@@ -19,4 +20,5 @@ export const migrations = [
   ClientRiskPolicy1764600000000,
   VoiceCalls1764700000000,
   WebhookSecretRotation1764800000000,
+  Blocklist1764900000000,
 ];

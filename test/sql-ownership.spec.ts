@@ -19,7 +19,7 @@ const OWNERS: Record<string, string[]> = {
   clients: ['api_clients', 'api_keys'],
   audit: ['audit_events', 'audit_chain', 'audit_chain_head', 'audit_checkpoints', 'audit_event_seq'],
   gateway: ['outbox', 'outbox_attempts', 'voice_calls'],
-  risk: ['phone_sends', 'phone_check_failures'],
+  risk: ['phone_sends', 'phone_check_failures', 'blocklist'],
   issuance: ['verifications', 'idempotency_keys'],
 };
 /** Owned objects no migration creates: TypeORM makes its own migration table. */
@@ -450,8 +450,8 @@ describe('the SQL scanner', () => {
   });
 
   it('reports a table with no owner, and an @Entity outside its owner', () => {
-    expect(inModule('risk', "await m.query('SELECT * FROM blocklist WHERE number = $1');")).toEqual([
-      'src/risk/x.ts:1  blocklist  has no owner (SQL in risk): add it to OWNERS here and to ARCHITECTURE.md',
+    expect(inModule('risk', "await m.query('SELECT * FROM number_bans WHERE number = $1');")).toEqual([
+      'src/risk/x.ts:1  number_bans  has no owner (SQL in risk): add it to OWNERS here and to ARCHITECTURE.md',
     ]);
     expect(inModule('database', "@Entity('api_keys')\nexport class K {}")).toEqual([
       "src/database/x.ts:1  api_keys  owned by clients, named in @Entity in database: move the entity into clients",

@@ -1,15 +1,20 @@
 import { Module } from '@nestjs/common';
+import { BlocklistController } from './blocklist.controller';
+import { BlocklistRepository } from './blocklist.repository';
+import { BlocklistService } from './blocklist.service';
 import { PhoneVelocity } from './phone-velocity';
 import { PhoneVelocityRepository } from './phone-velocity.repository';
 import { RISK_SCREENER } from './risk.port';
 import { RiskService } from './risk.service';
 
 /**
- * Phone-number risk: screening of every start (today: the per-number velocity rules; policy, blocklist,
- * pumping rules and voice-contract checks come next). Owns `phone_sends` and `phone_check_failures`.
+ * Phone-number risk: screening of every start (number policy, the admins' blocklist, the per-number velocity
+ * rules; pumping rules and voice-contract checks come next). Owns `phone_sends`, `phone_check_failures` and
+ * `blocklist` (admin routes: /v1/admin/blocklist).
  */
 @Module({
-  providers: [PhoneVelocityRepository, PhoneVelocity, RiskService, { provide: RISK_SCREENER, useExisting: RiskService }],
+  controllers: [BlocklistController],
+  providers: [BlocklistRepository, BlocklistService, PhoneVelocityRepository, PhoneVelocity, RiskService, { provide: RISK_SCREENER, useExisting: RiskService }],
   exports: [RISK_SCREENER],
 })
 export class RiskModule {}

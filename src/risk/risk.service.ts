@@ -2,16 +2,18 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { EventBus } from '../common/events';
 import type { Tx } from '../common/tx';
 import { AppConfig } from '../config/app-config';
+import { BlocklistService } from './blocklist.service';
 import { numberTypeAllowed } from './phone-numbers';
 import { PhoneVelocity } from './phone-velocity';
 import { PhoneVelocityRepository } from './phone-velocity.repository';
 import { RiskAssessment, RiskRuleHit, RiskScreener, ScreeningInput } from './risk.port';
 
 /**
- * Screening of a start: the number policy (number types per channel), then the per-number velocity rules
- * (429, thrown). A policy refusal is decision `deny` with every reason that applies and the rules that fired;
- * a denied number costs no velocity lock. Counts wrong codes from `verification.check_failed`, inside the
- * checking transaction. (Blocklist, pumping rules and voice-contract checks come with the rest of the risk issue.)
+ * Screening of a start: the number policy (countries, number types per channel) and the blocklist (one
+ * indexed lookup of the number and its prefixes), then the per-number velocity rules (429, thrown). A refusal
+ * is decision `deny` with every reason that applies and the rules that fired; a denied number costs no
+ * velocity lock. Counts wrong codes from `verification.check_failed`, inside the
+ * checking transaction. (Pumping rules and voice-contract checks come with the rest of the risk issue.)
  */
 @Injectable()
 export class RiskService implements RiskScreener, OnModuleInit {
@@ -20,6 +22,7 @@ export class RiskService implements RiskScreener, OnModuleInit {
     private readonly repo: PhoneVelocityRepository,
     private readonly events: EventBus,
     private readonly config: AppConfig,
+    private readonly blocklist: BlocklistService,
   ) {}
 
   onModuleInit(): void {
@@ -27,7 +30,7 @@ export class RiskService implements RiskScreener, OnModuleInit {
   }
 
   async screen(tx: Tx, input: ScreeningInput): Promise<RiskAssessment> {
-    const denials = this.policyDenials(input);
+    const denials = [...this.policyDenials(input), ...(await this.blocklist.screen(tx, input.phone.e164, input.now))];
     if (denials.length) return { decision: 'deny', reasons: [...new Set(denials.map((r) => r.reason))], rules: denials };
     await this.velocity.assertCanStart(tx, input.phone.e164, input.now);
     return { decision: 'allow', reasons: [], rules: [] };
