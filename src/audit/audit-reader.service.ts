@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { parsePhone } from '../common/phone';
+import { decodeCursor, encodeCursor } from '../common/paging';
 import { Problems } from '../common/problem';
 import { ChainCheckResult, ChainVerifier, GENESIS_HASH } from './audit-chain';
 import { AuditEventRecord, AuditEventRow, CHAINED_COLUMNS, EVENT_COLUMNS, EVENTS_WITH_LINKS, fromRow } from './audit-rows';
@@ -65,7 +66,9 @@ export class AuditReader {
    * by that walk (as if the walk had started before it); nothing is ever repeated or skipped otherwise.
    */
   async list(filters: AuditFilters, limit: number, cursorText?: string, manager: EntityManager = this.db.manager): Promise<AuditPage> {
-    const cursor = cursorText ? decodeCursor(cursorText) : undefined;
+    const cursor = cursorText
+      ? decodeCursor(cursorText, ({ s, ...rest }): Cursor | undefined => (!Object.keys(rest).length && Number.isSafeInteger(s) && (s as number) >= 1 ? { s: s as number } : undefined))
+      : undefined;
     const params: unknown[] = [];
     const clauses = this.where(filters, params);
     if (cursor) {
@@ -80,7 +83,7 @@ export class AuditReader {
       params,
     );
     const items = rows.slice(0, limit).map(fromRow);
-    return { items, nextCursor: rows.length > limit ? encodeCursor({ s: items[items.length - 1].seq }) : null };
+    return { items, nextCursor: rows.length > limit ? encodeCursor({ s: items[items.length - 1].seq } satisfies Cursor) : null };
   }
 
   private where(filters: AuditFilters, params: unknown[]): string[] {
@@ -188,22 +191,4 @@ export class AuditReader {
       await qr.release();
     }
   }
-}
-
-export function encodeCursor(c: Cursor): string {
-  return Buffer.from(JSON.stringify(c), 'utf8').toString('base64url');
-}
-
-export function decodeCursor(text: string): Cursor {
-  const bad = () => Problems.validation([{ field: 'cursor', message: 'cursor must be a nextCursor returned by this endpoint' }]);
-  let c: unknown;
-  try {
-    c = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
-  } catch {
-    throw bad();
-  }
-  if (!c || typeof c !== 'object' || Array.isArray(c)) throw bad();
-  const { s, ...rest } = c as Record<string, unknown>;
-  if (Object.keys(rest).length || !Number.isSafeInteger(s) || (s as number) < 1) throw bad();
-  return { s: s as number };
 }

@@ -18,14 +18,8 @@ export interface VoiceCallRow {
   updatedAt: Date;
 }
 
-export interface VoiceCallChange {
-  status: CallStatus;
-  answeredBy: AnsweredBy | null;
-  digits: string | null;
-  outcome: CallOutcomeKind | null;
-  sipResponseCode: number | null;
-  sequence: number | null;
-}
+/** What a callback changes on a call's row. */
+export type VoiceCallChange = Omit<VoiceCallRow, 'provider' | 'callId' | 'reference' | 'updatedAt'>;
 
 const COLUMNS = `provider, call_id AS "callId", reference, status, answered_by AS "answeredBy", digits, outcome,
                  sip_response_code AS "sipResponseCode", sequence, updated_at AS "updatedAt"`;

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { AuditService, type AuditEventInput } from '../audit/audit.service';
 import { Clock } from '../common/clock';
 import { newId } from '../common/ids';
+import { decodeCursor, encodeCursor } from '../common/paging';
 import { InvalidPhoneNumber } from '../common/phone';
 import { FieldError, ProblemException, Problems } from '../common/problem';
 import type { Tx } from '../common/tx';
@@ -76,9 +77,9 @@ export class BlocklistService {
   }
 
   async list(limit: number, cursor?: string): Promise<{ items: BlocklistEntryView[]; nextCursor: string | null }> {
-    const rows = await this.repo.list(this.transactions.reader, limit, cursor === undefined ? undefined : decodeCursor(cursor));
+    const rows = await this.repo.list(this.transactions.reader, limit, cursor === undefined ? undefined : decodeCursor(cursor, ({ i, ...rest }) => (!Object.keys(rest).length && typeof i === 'string' && /^blk_[0-9A-Z]{26}$/.test(i) ? i : undefined)));
     const items = rows.slice(0, limit);
-    return { items: items.map(toView), nextCursor: rows.length > limit ? encodeCursor(items[items.length - 1].id) : null };
+    return { items: items.map(toView), nextCursor: rows.length > limit ? encodeCursor({ i: items[items.length - 1].id }) : null };
   }
 
   /** Screening: the active entries blocking this number, as rules that fired (reason `blocklisted`). */
@@ -132,20 +133,3 @@ export class BlocklistService {
   }
 }
 
-function encodeCursor(id: string): string {
-  return Buffer.from(JSON.stringify({ i: id }), 'utf8').toString('base64url');
-}
-
-function decodeCursor(text: string): string {
-  const bad = () => Problems.validation([{ field: 'cursor', message: 'cursor must be a nextCursor returned by this endpoint' }]);
-  let c: unknown;
-  try {
-    c = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
-  } catch {
-    throw bad();
-  }
-  if (!c || typeof c !== 'object' || Array.isArray(c)) throw bad();
-  const { i, ...rest } = c as Record<string, unknown>;
-  if (Object.keys(rest).length || typeof i !== 'string' || !/^blk_[0-9A-Z]{26}$/.test(i)) throw bad();
-  return i;
-}

@@ -1,20 +1,17 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { ApiPropertyOptional, IntersectionType } from '@nestjs/swagger';
 import {
   IsIn,
-  IsInt,
   IsISO8601,
   IsOptional,
   IsString,
   Matches,
-  Max,
   MaxLength,
-  Min,
   Validate,
   ValidatorConstraint,
   ValidatorConstraintInterface,
 } from 'class-validator';
 import { NoCredential } from '../../common/input-text';
+import { PageQuery } from '../../common/paging';
 import { InvalidPhoneNumber, parsePhone } from '../../common/phone';
 
 @ValidatorConstraint({ name: 'phoneNumberFilter' })
@@ -77,21 +74,8 @@ export class AuditFiltersQuery {
   to?: string;
 }
 
-export class ListAuditEventsQuery extends AuditFiltersQuery {
-  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 100 })
-  @Type(() => Number)
-  @IsInt({ message: 'limit must be an integer from 1 to 500' })
-  @Min(1)
-  @Max(500)
-  limit: number = 100;
-
-  @ApiPropertyOptional({ description: 'Opaque: the nextCursor of the previous page.', pattern: '^[A-Za-z0-9_-]+$', maxLength: 512 })
-  @IsOptional()
-  @IsString()
-  @MaxLength(512)
-  @Matches(/^[A-Za-z0-9_-]+$/, { message: 'cursor must be a nextCursor returned by this endpoint' })
-  cursor?: string;
-}
+/** The filters with `limit` and `cursor` (the same paging as every list). */
+export class ListAuditEventsQuery extends IntersectionType(AuditFiltersQuery, PageQuery) {}
 
 export const EXPORT_FORMATS = ['ndjson', 'csv'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];

@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInt, IsISO8601, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { IsISO8601, IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
 import { NoCredential } from '../../common/input-text';
+import { PageQuery } from '../../common/paging';
 
 /** Exactly one of `number` and `prefix` (checked by the service, which answers 400 naming the field). */
 export class CreateBlocklistEntryDto {
@@ -30,21 +30,7 @@ export class CreateBlocklistEntryDto {
   expiresAt?: string;
 }
 
-export class ListBlocklistQuery {
-  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 100 })
-  @Type(() => Number)
-  @IsInt({ message: 'limit must be an integer from 1 to 500' })
-  @Min(1)
-  @Max(500)
-  limit: number = 100;
-
-  @ApiPropertyOptional({ description: 'Opaque: the nextCursor of the previous page.', pattern: '^[A-Za-z0-9_-]+$', maxLength: 512 })
-  @IsOptional()
-  @IsString()
-  @MaxLength(512)
-  @Matches(/^[A-Za-z0-9_-]+$/, { message: 'cursor must be a nextCursor returned by this endpoint' })
-  cursor?: string;
-}
+export class ListBlocklistQuery extends PageQuery {}
 
 export class BlocklistEntryView {
   @ApiProperty({ example: 'blk_01JD3Y8N6W2Q5V7X9Z1B3C5D7F' }) id!: string;
