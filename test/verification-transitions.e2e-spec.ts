@@ -62,6 +62,12 @@ describe('verification status transitions: every SQL guard matches the declared 
     },
     expire: { expired: true, run: (id) => transactions.run((tx) => repo.expire(tx, id, NOW)) },
     fail: { expired: false, run: (id) => transactions.run((tx) => repo.markFailed(tx, id, NOW)) },
+    release: {
+      expired: false,
+      run: (id) =>
+        transactions.run((tx) => repo.release(tx, id, { codeHmac: HMAC, codeKeyId: 'k1', expiresAt: NOW, resendAvailableAt: NOW, risk: { decision: 'allow', reasons: [], rules: [] } }, NOW)),
+    },
+    deny: { expired: false, run: (id) => transactions.run((tx) => repo.deny(tx, id, { decision: 'deny', reasons: ['no_voice_contract'], rules: [] }, NOW)) },
   };
 
   it('every declared transition has a method here (a new one must be added to this test)', () => {

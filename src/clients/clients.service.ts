@@ -9,7 +9,7 @@ import { ProblemException, Problems } from '../common/problem';
 import { WebhookDestinations } from '../common/webhook-destinations';
 import { AppConfig } from '../config/app-config';
 import { GeneratedKey, generateApiKey, hashApiKey, keyMatches, lookupPrefix } from './api-keys';
-import type { Principal } from '../common/auth';
+import { effectiveVoiceContract, type Principal } from '../common/auth';
 import { ApiClientView, ApiKeyView, CLIENT_POLICY_FIELDS, ClientPolicyView, CreatedClientView, CreatedKeyView, RotatedWebhookSecretView } from './dto/client.views';
 import type { UpdateClientPolicyDto } from './dto/update-client-policy.dto';
 import { ApiClient } from './entities/api-client.entity';
@@ -93,6 +93,7 @@ export class ClientsService {
         requestsPerMinute: row.requests_per_minute,
         countries: row.countries,
         numberTypes: row.number_types,
+        voiceContract: row.voice_contract,
         webhookUrl: row.webhook_url,
       },
       keyId: row.key_id,
@@ -123,6 +124,7 @@ export class ClientsService {
         requestsPerMinute: null,
         countries: null,
         numberTypes: null,
+        voiceContract: null,
         webhookSecret: newWebhookSecret(),
         previousWebhookSecret: null,
         previousWebhookSecretUntil: null,
@@ -213,6 +215,7 @@ export class ClientsService {
         requestsPerMinute: client.requestsPerMinute,
         countries: client.countries,
         numberTypes: client.numberTypes,
+        voiceContract: client.voiceContract,
       };
       const next: StoredClientPolicy = { ...before, ...storedChanges(changes) };
       // lists and objects compare by value: setting what is already set changes nothing and records nothing
@@ -234,6 +237,7 @@ export class ClientsService {
       requestsPerMinute: stored.requestsPerMinute ?? defaults.requestsPerMinute,
       countries: stored.countries ?? defaults.countries,
       numberTypes: { sms: stored.numberTypes?.sms ?? defaults.numberTypes.sms, voice: stored.numberTypes?.voice ?? defaults.numberTypes.voice },
+      voiceContract: effectiveVoiceContract(stored.voiceContract, defaults.voiceContract),
       defaults: CLIENT_POLICY_FIELDS.filter((field) => stored[field] === null),
     };
   }
@@ -317,6 +321,18 @@ function storedChanges(changes: UpdateClientPolicyDto): Partial<StoredClientPoli
             ...(given.voice !== undefined ? { voice: [...new Set(given.voice)] } : {}),
           };
   }
+  if (changes.voiceContract !== undefined) {
+    const given = changes.voiceContract;
+    out.voiceContract =
+      given === null
+        ? null
+        : {
+            ...(given.default !== undefined ? { default: given.default } : {}),
+            ...(given.byPurpose !== undefined ? { byPurpose: { ...given.byPurpose } } : {}),
+            ...(given.onUnknown !== undefined ? { onUnknown: given.onUnknown } : {}),
+            ...(given.method !== undefined ? { method: given.method } : {}),
+          };
+  }
   return out;
 }
 
@@ -342,6 +358,7 @@ function toClientView(c: ApiClient, keys: ApiKeyView[]): ApiClientView {
     webhookDisabledAt: c.webhookDisabledAt?.toISOString() ?? null,
     countries: c.countries,
     numberTypes: c.numberTypes,
+    voiceContract: c.voiceContract,
     createdAt: c.createdAt.toISOString(),
     keys,
   };

@@ -105,12 +105,35 @@ export interface RiskPolicyDefaults {
   countries: string[];
   /** Number types allowed per channel (RISK_SMS_NUMBER_TYPES, RISK_VOICE_NUMBER_TYPES). */
   numberTypes: { sms: string[]; voice: string[] };
+  /** When starts need a voice-contract check (RISK_VOICE_CONTRACT_DEFAULT, _ON_UNKNOWN, _METHOD). */
+  voiceContract: VoiceContractDefaults;
+}
+
+/** The service's voice-contract policy for clients without their own (the types of common/auth build on these). */
+export interface VoiceContractDefaults {
+  default: 'off' | 'prefer' | 'require';
+  onUnknown: 'deny' | 'allow';
+  method: 'ivr_outbound' | 'ivr_inbound';
+}
+
+/** Voice-contract checks (issue 10 item 7). */
+export interface VoiceCheckConfig {
+  confirmedMs: number;
+  absentMs: number;
+  retries: number;
+  retryDelayMs: number;
+  key: string;
+  windowMs: number;
+  inboundWindowMs: number;
+  /** The service's number people call for an inbound check (RISK_INBOUND_CHECK_NUMBER). */
+  inboundNumber: string | null;
 }
 export interface RiskConfig {
   phoneSendsPer15Min: number;
   phoneSendsPer24H: number;
   phoneCheckFailuresPerHour: number;
   policyDefaults: RiskPolicyDefaults;
+  voiceCheck: VoiceCheckConfig;
 }
 export interface IssuanceConfig {
   /** Code HMAC keys; the newest, used for new codes, is the last one listed. */
@@ -164,6 +187,11 @@ export class AppConfig {
     const riskPolicyDefaults: RiskPolicyDefaults = {
       countries: [...new Set(env.RISK_ALLOWED_COUNTRIES.split(',').map((c) => c.trim().toUpperCase()))],
       numberTypes: { sms: [...new Set(env.RISK_SMS_NUMBER_TYPES.split(','))], voice: [...new Set(env.RISK_VOICE_NUMBER_TYPES.split(','))] },
+      voiceContract: {
+        default: env.RISK_VOICE_CONTRACT_DEFAULT as VoiceContractDefaults['default'],
+        onUnknown: env.RISK_VOICE_CONTRACT_ON_UNKNOWN as VoiceContractDefaults['onUnknown'],
+        method: env.RISK_VOICE_CONTRACT_METHOD as VoiceContractDefaults['method'],
+      },
     };
     this.clients = {
       apiKeyCacheTtlMs: env.API_KEY_CACHE_TTL_SECONDS * 1000,
@@ -211,6 +239,16 @@ export class AppConfig {
       phoneSendsPer24H: env.PHONE_SENDS_PER_24_H,
       phoneCheckFailuresPerHour: env.PHONE_CHECK_FAILURES_PER_HOUR,
       policyDefaults: riskPolicyDefaults,
+      voiceCheck: {
+        confirmedMs: env.RISK_VOICE_CONTRACT_CONFIRMED_DAYS * 86_400_000,
+        absentMs: env.RISK_VOICE_CONTRACT_ABSENT_DAYS * 86_400_000,
+        retries: env.RISK_VOICE_CHECK_RETRIES,
+        retryDelayMs: env.RISK_VOICE_CHECK_RETRY_SECONDS * 1000,
+        key: env.RISK_VOICE_CHECK_KEY,
+        windowMs: env.RISK_VOICE_CHECK_WINDOW_SECONDS * 1000,
+        inboundWindowMs: env.RISK_INBOUND_CHECK_WINDOW_SECONDS * 1000,
+        inboundNumber: env.RISK_INBOUND_CHECK_NUMBER ?? null,
+      },
     };
     this.issuance = {
       hmacKeys,

@@ -418,6 +418,71 @@ export class EnvSchema {
   })
   RISK_VOICE_NUMBER_TYPES = 'mobile,fixed_line';
 
+  /** Whether starts need a voice-contract check unless a client's policy says otherwise: off, prefer or require. */
+  @IsIn(['off', 'prefer', 'require'])
+  RISK_VOICE_CONTRACT_DEFAULT = 'off';
+
+  /** What a check that found nothing (no key pressed after its retries) means where a contract is required: deny or allow. */
+  @IsIn(['deny', 'allow'])
+  RISK_VOICE_CONTRACT_ON_UNKNOWN = 'deny';
+
+  /** How checks are made unless a client's policy says otherwise: ivr_outbound (we call) or ivr_inbound (the person calls us). */
+  @IsIn(['ivr_outbound', 'ivr_inbound'])
+  RISK_VOICE_CONTRACT_METHOD = 'ivr_outbound';
+
+  /** How long a confirmed voice contract is trusted before the number is called again. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(3650)
+  RISK_VOICE_CONTRACT_CONFIRMED_DAYS = 90;
+
+  /** How long a number found without a voice contract stays so before it may be checked again. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(3650)
+  RISK_VOICE_CONTRACT_ABSENT_DAYS = 7;
+
+  /** Calls after the first when nobody pressed the key (no answer, busy, voicemail…), RISK_VOICE_CHECK_RETRY_SECONDS apart. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(5)
+  RISK_VOICE_CHECK_RETRIES = 2;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  RISK_VOICE_CHECK_RETRY_SECONDS = 120;
+
+  /** The key the check call asks for; only this key confirms. */
+  @Matches(/^[0-9]$/, { message: 'RISK_VOICE_CHECK_KEY must be one digit' })
+  RISK_VOICE_CHECK_KEY = '1';
+
+  /**
+   * How long a check may take before it counts as unknown, and so how long a verification may wait in `screening`
+   * (its expiresAt): long enough for the first call and its retries.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(60)
+  @Max(86400)
+  RISK_VOICE_CHECK_WINDOW_SECONDS = 900;
+
+  /** Inbound checks: how long after the start the person's call to RISK_INBOUND_CHECK_NUMBER counts. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(30)
+  @Max(3600)
+  RISK_INBOUND_CHECK_WINDOW_SECONDS = 120;
+
+  /** Inbound checks: the service's number (E.164) the person calls from their phone; required for ivr_inbound. */
+  @IsOptional()
+  @Matches(/^\+[1-9]\d{6,14}$/, { message: 'RISK_INBOUND_CHECK_NUMBER must be an E.164 number (+815012345678)' })
+  RISK_INBOUND_CHECK_NUMBER?: string;
+
   @Transform(toInt)
   @IsInt()
   @Min(100)

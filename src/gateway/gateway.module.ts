@@ -11,6 +11,7 @@ import { ConsoleProvider } from './providers/console/console.provider';
 import { HttpProvider } from './providers/http/http.provider';
 import { TwilioCallsController } from './providers/twilio/twilio-calls.controller';
 import { TwilioVoiceProvider } from './providers/twilio/twilio.provider';
+import { CheckCallSender } from './senders/check-call.sender';
 import { MessageSender } from './senders/message.sender';
 import { WebhookSender } from './senders/webhook.sender';
 import { VoiceCallsRepository } from './voice-calls.repository';
@@ -46,9 +47,10 @@ export class GatewayModule {
         OutboxDispatcher,
         MessageSender,
         WebhookSender,
+        CheckCallSender,
         VoiceCallsRepository,
         VoiceCallsService,
-        { provide: OUTBOX_SENDERS, inject: [MessageSender, WebhookSender], useFactory: (...senders: unknown[]) => senders },
+        { provide: OUTBOX_SENDERS, inject: [MessageSender, WebhookSender, CheckCallSender], useFactory: (...senders: unknown[]) => senders },
         {
           provide: SMS_GATEWAY,
           inject: [DevInbox],
@@ -60,7 +62,7 @@ export class GatewayModule {
           useFactory: voiceProvider,
         },
       ],
-      exports: [OutboxService, OutboxDispatcher, VoiceCallsService, SMS_GATEWAY, VOICE_GATEWAY],
+      exports: [OutboxBox, OutboxService, OutboxDispatcher, VoiceCallsService, SMS_GATEWAY, VOICE_GATEWAY],
     };
   }
 }

@@ -41,6 +41,14 @@ export class OutboxRepository {
     });
   }
 
+  /** Inserts the row waiting (status pending, no try yet) until `due`, when any instance's poller claims it. */
+  insertDue(tx: Tx, row: OutboxRow, due: Date, now: Date): void {
+    tx.defer(
+      (p) => `INSERT INTO outbox (id, kind, verification_id, client_id, payload, status, attempts, max_attempts, next_attempt_at, segments, created_at, updated_at)
+              VALUES (${p(row.id)}, ${p(row.kind)}, ${p(row.verification_id)}, ${p(row.client_id)}, ${p(row.payload)}, 'pending', 0, ${p(row.max_attempts)}, ${p(due)}, ${p(row.segments)}, ${p(now)}, ${p(now)})`,
+    );
+  }
+
   /**
    * Claims rows due for a retry, and rows whose lease ran out (their instance died), in one atomic UPDATE;
    * not the webhooks of `skipWebhooksOf` (clients whose receivers already have their share of this instance).

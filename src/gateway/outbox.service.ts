@@ -4,7 +4,7 @@ import type { Queryable, Tx } from '../common/tx';
 import { AppConfig } from '../config/app-config';
 import { OutboxDispatcher } from './outbox.dispatcher';
 import { DeliveryState, OutboxRepository } from './outbox.repository';
-import { MessagePayload, OutboxBox, OutboxRow, WEBHOOK_MAX_ATTEMPTS, WebhookPayload } from './outbox.types';
+import { CheckCallPayload, MessagePayload, OutboxBox, OutboxRow, WEBHOOK_MAX_ATTEMPTS, WebhookPayload } from './outbox.types';
 
 /**
  * The outbox as other modules use it. Rows are written inside the caller's transaction, so a message or
@@ -51,6 +51,28 @@ export class OutboxService {
       max_attempts: WEBHOOK_MAX_ATTEMPTS,
       segments: null,
     }, args.now);
+  }
+
+  /**
+   * Queues a voice-contract check call; placed after commit, or from `notBefore` on (a retry, placed by the poller).
+   * Its outcome comes back as `call.completed` events carrying `payload.reference`.
+   */
+  queueCheckCall(tx: Tx, args: { clientId: string | null; payload: CheckCallPayload; now: Date; notBefore?: Date }): { id: string } {
+    const row: OutboxRow = {
+      id: newId('cal'),
+      kind: 'check_call',
+      verification_id: null,
+      client_id: args.clientId,
+      payload: this.box.seal(args.payload),
+      attempts: 1,
+      max_attempts: this.config.gateway.messageMaxAttempts,
+      segments: null,
+    };
+    if (args.notBefore && args.notBefore > args.now) {
+      this.repo.insertDue(tx, row, args.notBefore, args.now);
+      return { id: row.id };
+    }
+    return this.queue(tx, row, args.now);
   }
 
   /** Code messages of this verification still waiting for a retry are not sent: a newer code replaced theirs. */

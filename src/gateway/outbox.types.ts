@@ -3,7 +3,7 @@ import { SecretBox } from '../common/secret-box';
 import type { Tx } from '../common/tx';
 import type { ProviderAccepted } from './ports';
 
-export type OutboxKind = 'sms' | 'voice' | 'webhook';
+export type OutboxKind = 'sms' | 'voice' | 'webhook' | 'check_call';
 
 /** An outbox row as the dispatcher works on it. */
 export interface OutboxRow {
@@ -22,6 +22,15 @@ export interface MessagePayload {
   to: string;
   body: string;
   locale: 'ja' | 'en';
+}
+
+/** The plaintext of a voice-contract check call, sealed in its row until the call is placed. */
+export interface CheckCallPayload {
+  to: string;
+  locale: 'ja' | 'en';
+  prompt: string;
+  /** The check's id: it comes back on the call's events. */
+  reference: string;
 }
 
 /**
@@ -45,7 +54,7 @@ export const WEBHOOK_MAX_ATTEMPTS = 12;
  */
 export type Outcome =
   | { ok: true; accepted?: ProviderAccepted; statusCode?: number; to?: string }
-  | { ok: false; error: string; retryable: boolean; statusCode?: number; provider?: string; to?: string; refusal?: WebhookRefusal };
+  | { ok: false; error: string; retryable: boolean; statusCode?: number; provider?: string; to?: string; refusal?: WebhookRefusal; callOutcome?: 'unallocated' | 'route_error' };
 
 /** A webhook not sent because its destination is refused (the reason and host only: for its audit event). */
 export interface WebhookRefusal {

@@ -1,8 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { AuditEventInput, AuditService } from '../audit/audit.service';
 import type { Principal } from '../common/auth';
 import { Clock } from '../common/clock';
-import { EventBus } from '../common/events';
+import { DomainEvents, EventBus } from '../common/events';
 import { newId } from '../common/ids';
 import { ProblemException } from '../common/problem';
 import type { Tx } from '../common/tx';
@@ -56,7 +56,7 @@ export function notPending(status: string): ProblemException {
  * on the hot path); the message is dispatched only after commit.
  */
 @Injectable()
-export class IssuanceService {
+export class IssuanceService implements OnModuleInit {
   constructor(
     private readonly transactions: Transactions,
     private readonly clock: Clock,
@@ -72,6 +72,10 @@ export class IssuanceService {
     @Inject(RISK_SCREENER) private readonly risk: RiskScreener,
     private readonly destinations: WebhookDestinations,
   ) {}
+
+  onModuleInit(): void {
+    this.events.subscribe('voice_contract.decided', 'IssuanceService.onVoiceContractDecided', (tx, e) => this.onVoiceContractDecided(tx, e));
+  }
 
   async start(ctx: RequestContext, dto: StartVerificationDto, idempotencyKey?: string): Promise<StartResult> {
     const input = startInput(dto, this.destinations);
@@ -112,8 +116,10 @@ export class IssuanceService {
       const replay = await this.idempotency.claim(tx, clientId, idempotencyKey, input.requestHash, now);
       if (replay) return replay;
     }
-    const { countries, numberTypes } = ctx.principal;
-    const assessment = await this.risk.screen(tx, { phone: input.phone, clientId, channel: input.channel, policy: { countries, numberTypes }, now });
+    const { countries, numberTypes, voiceContract } = ctx.principal;
+    const assessment = await this.risk.screen(tx, {
+      phone: input.phone, clientId, channel: input.channel, purpose: dto.purpose, locale: dto.locale ?? 'ja', policy: { countries, numberTypes, voiceContract }, now,
+    });
     if (assessment.decision === 'deny') throw new ScreeningDenied(assessment);
 
     const id = newId('vrf', now.getTime());
@@ -138,7 +144,8 @@ export class IssuanceService {
       maxAttempts: ctx.principal.maxCheckAttempts ?? this.config.issuance.maxAttempts,
       sends: screening ? 0 : 1,
       maxSends: this.config.issuance.maxSends,
-      expiresAt: new Date(now.getTime() + ttl * 1000),
+      // A verification in screening waits for its check (RISK_VOICE_CHECK_WINDOW_SECONDS); its code's lifetime starts when it is sent.
+      expiresAt: new Date(now.getTime() + (screening ? this.config.risk.voiceCheck.windowMs : ttl * 1000)),
       resendAvailableAt: this.nextResendAt(now, 1),
       transaction: input.transaction,
       reference: dto.reference ?? null,
@@ -166,7 +173,7 @@ export class IssuanceService {
         codeKeyId: hashed.keyId, risk: assessment, transaction: row.transaction, reference: row.reference, idempotencyKey: idempotencyKey ?? null,
       }),
     ];
-    if (!screening) events.push(this.queueCode(tx, row, code, now, ctx.principal.keyId));
+    if (!screening) events.push(this.queueCode(tx, row, code, now, { type: 'client', id: ctx.principal.keyId }));
     if (idempotencyKey) this.idempotency.saveAnswer(tx, clientId, idempotencyKey, answer);
     this.audit.defer(tx, events);
     await this.events.publish(tx, 'verification.started', {
@@ -211,7 +218,7 @@ export class IssuanceService {
       if (!updated) throw notPending(row.status); // not reached: the row is locked and was pending
       // An older message still waiting for a retry would bring a code that no longer works: it is not sent.
       this.outbox.supersedeQueued(tx, row.id, now);
-      const queued = this.queueCode(tx, updated, code, now, ctx.principal.keyId);
+      const queued = this.queueCode(tx, updated, code, now, { type: 'client', id: ctx.principal.keyId });
       this.audit.defer(tx, [clientEvent(ctx, row, 'verification.resent', { channel, send: sends, codeKeyId: hashed.keyId, attemptsUsed: row.attempts }), queued]);
       return this.views.view(tx, updated, now);
     });
@@ -230,8 +237,41 @@ export class IssuanceService {
     });
   }
 
+  /**
+   * A voice-contract check of a number was decided: its verifications waiting in `screening` are released (their
+   * code is sent now) when the contract is confirmed, or the check found nothing and the start's policy allows that;
+   * else denied (`no_voice_contract`, `voice_contract_unknown`) and their callers told by webhook.
+   */
+  private async onVoiceContractDecided(tx: Tx, e: DomainEvents['voice_contract.decided']): Promise<void> {
+    const actor = { type: 'system' as const, id: 'risk' };
+    for (const row of await this.verifications.lockScreening(tx, e.phoneE164, e.at)) {
+      const allowed = e.status === 'confirmed' || (e.status === 'unknown' && row.risk.voiceContract?.onUnknown === 'allow');
+      const reason = e.status === 'confirmed' ? null : e.status === 'absent' ? 'no_voice_contract' : 'voice_contract_unknown';
+      const voiceContract = { ...row.risk.voiceContract, status: e.status, method: e.method, checkedAt: e.at.toISOString(), expiresAt: e.expiresAt?.toISOString() ?? null, checkId: e.checkId };
+      const rules = [...row.risk.rules, { rule: 'voice_contract', reason: reason ?? 'voice_contract_confirmed', status: e.status, checkId: e.checkId }];
+      const event = (type: string, data: Record<string, unknown>): AuditEventInput => ({
+        type, actor, clientId: row.clientId, verificationId: row.id, phoneNumber: row.phoneE164, data: { checkId: e.checkId, voiceContract: e.status, ...data },
+      });
+      if (allowed) {
+        const code = generateCode(row.codeLength);
+        const hashed = this.hasher.hash(row.id, code, row.transaction);
+        const risk = { ...row.risk, decision: 'allow' as const, reasons: reason ? [reason] : [], rules, voiceContract };
+        const expiresAt = new Date(e.at.getTime() + row.ttlSeconds * 1000);
+        const released = await this.verifications.release(tx, row.id, { codeHmac: hashed.hmac, codeKeyId: hashed.keyId, expiresAt, resendAvailableAt: this.nextResendAt(e.at, 1), risk }, e.at);
+        if (!released) continue; // not reached: the row is locked and was in screening
+        this.audit.defer(tx, [event('verification.released', { codeKeyId: hashed.keyId, expiresAt: expiresAt.toISOString() }), this.queueCode(tx, released, code, e.at, actor)]);
+        continue;
+      }
+      const risk = { ...row.risk, decision: 'deny' as const, reasons: [reason as string], rules, voiceContract };
+      const denied = await this.verifications.deny(tx, row.id, risk, e.at);
+      if (!denied) continue;
+      this.audit.defer(tx, [event('verification.denied', { reasons: risk.reasons })]);
+      await this.events.publish(tx, 'verification.denied', { verificationId: row.id, clientId: row.clientId, phoneE164: row.phoneE164, reasons: risk.reasons, at: e.at });
+    }
+  }
+
   /** Queues the code message (counted as a send to the number) and returns its audit event. */
-  private queueCode(tx: Tx, row: Verification, code: string, now: Date, keyId: string): AuditEventInput {
+  private queueCode(tx: Tx, row: Verification, code: string, now: Date, actor: AuditEventInput['actor']): AuditEventInput {
     const { body, segments } = this.composer.compose(row, code);
     this.risk.recordSend(tx, row.phoneE164, row.id, now);
     const message = this.outbox.queueMessage(tx, {
@@ -244,7 +284,7 @@ export class IssuanceService {
     });
     return {
       type: 'message.queued',
-      actor: { type: 'client', id: keyId },
+      actor,
       clientId: row.clientId,
       verificationId: row.id,
       phoneNumber: row.phoneE164,

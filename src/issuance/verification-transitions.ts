@@ -7,7 +7,6 @@ export const OPEN_STATUSES: readonly VerificationStatus[] = ['screening', 'pendi
  * Every change of a verification's status, declared once. The repository's guarded UPDATEs take their
  * `status IN (…)` guard from here (`fromGuard`), and test/verification-transitions.e2e-spec.ts runs each
  * repository method against a row in every status to show that the SQL moves exactly these.
- * (`release` screening → pending and `deny` screening → denied come with the voice-contract checks.)
  */
 export const TRANSITIONS = {
   /** A right code. */
@@ -22,6 +21,10 @@ export const TRANSITIONS = {
   expire: { from: ['screening', 'pending'], to: ['expired'] },
   /** No provider could deliver the code. */
   fail: { from: ['pending'], to: ['failed'] },
+  /** Screening allowed it after all (a voice contract confirmed): its code is sent now. */
+  release: { from: ['screening'], to: ['pending'] },
+  /** Screening refused it after its start (no voice contract). */
+  deny: { from: ['screening'], to: ['denied'] },
 } as const satisfies Record<string, { from: readonly VerificationStatus[]; to: readonly VerificationStatus[] }>;
 
 export type TransitionName = keyof typeof TRANSITIONS;

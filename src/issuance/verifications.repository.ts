@@ -152,6 +152,39 @@ export class VerificationsRepository {
     return rows.map((r) => toVerification(r) as Verification);
   }
 
+  /** The number's verifications waiting in `screening` and not past their expiry, locked until the transaction ends. */
+  async lockScreening(tx: Tx, phoneE164: string, now: Date): Promise<Verification[]> {
+    const rows: VerificationRow[] = await tx.query(
+      `SELECT * FROM verifications WHERE phone_e164 = $1 AND status = 'screening' AND expires_at > $2 ORDER BY created_at FOR UPDATE`,
+      [phoneE164, now],
+    );
+    return rows.map((r) => toVerification(r) as Verification);
+  }
+
+  /** Screening let it through: its first code (this one) is sent now, and its lifetime counts from now. */
+  async release(
+    tx: Tx,
+    id: string,
+    next: { codeHmac: Buffer; codeKeyId: string; expiresAt: Date; resendAvailableAt: Date; risk: RiskAssessment },
+    now: Date,
+  ): Promise<Verification | undefined> {
+    const [[row]]: [VerificationRow[], number] = await tx.query(
+      `UPDATE verifications SET status = 'pending', code_hmac = $2, code_key_id = $3, sends = 1, expires_at = $4, resend_available_at = $5, risk = $6::jsonb, updated_at = $7
+        WHERE id = $1 AND ${fromGuard('release')} RETURNING *`,
+      [id, next.codeHmac, next.codeKeyId, next.expiresAt, next.resendAvailableAt, JSON.stringify(next.risk), now],
+    );
+    return toVerification(row);
+  }
+
+  /** Screening refused it after its start; `risk` is the decision record with what refused it. */
+  async deny(tx: Tx, id: string, risk: RiskAssessment, now: Date): Promise<Verification | undefined> {
+    const [[row]]: [VerificationRow[], number] = await tx.query(
+      `UPDATE verifications SET status = 'denied', risk = $2::jsonb, updated_at = $3 WHERE id = $1 AND ${fromGuard('deny')} RETURNING *`,
+      [id, JSON.stringify(risk), now],
+    );
+    return toVerification(row);
+  }
+
   async markFailed(tx: Tx, id: string, now: Date): Promise<Verification | undefined> {
     const [[row]]: [VerificationRow[], number] = await tx.query(`UPDATE verifications SET status = 'failed', updated_at = $2 WHERE id = $1 AND ${fromGuard('fail')} RETURNING *`, [id, now]);
     return toVerification(row);

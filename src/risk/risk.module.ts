@@ -6,6 +6,9 @@ import { PhoneVelocity } from './phone-velocity';
 import { PhoneVelocityRepository } from './phone-velocity.repository';
 import { RISK_SCREENER } from './risk.port';
 import { RiskService } from './risk.service';
+import { VoiceContractsRepository } from './voice-contracts.repository';
+import { VoiceContractsController } from './voice-contracts.controller';
+import { VoiceContractsService } from './voice-contracts.service';
 
 /**
  * Phone-number risk: screening of every start (number policy, the admins' blocklist, the per-number velocity
@@ -13,8 +16,8 @@ import { RiskService } from './risk.service';
  * `blocklist` (admin routes: /v1/admin/blocklist).
  */
 @Module({
-  controllers: [BlocklistController],
-  providers: [BlocklistRepository, BlocklistService, PhoneVelocityRepository, PhoneVelocity, RiskService, { provide: RISK_SCREENER, useExisting: RiskService }],
+  controllers: [BlocklistController, VoiceContractsController],
+  providers: [BlocklistRepository, BlocklistService, PhoneVelocityRepository, PhoneVelocity, VoiceContractsRepository, VoiceContractsService, RiskService, { provide: RISK_SCREENER, useExisting: RiskService }],
   exports: [RISK_SCREENER],
 })
 export class RiskModule {}

@@ -1,6 +1,7 @@
-import type { NumberTypesPolicy } from '../common/auth';
+import type { NumberTypesPolicy, VoiceContractPolicy } from '../common/auth';
 import type { ParsedPhone } from '../common/phone';
 import type { Tx } from '../common/tx';
+import type { VoiceContractSummary } from './voice-contracts.service';
 
 export type RiskDecision = 'allow' | 'screen' | 'deny';
 
@@ -19,18 +20,26 @@ export interface RiskAssessment {
   decision: RiskDecision;
   reasons: string[];
   rules: RiskRuleHit[];
+  /**
+   * The number's voice contract as screening found it, when the policy asked (absent when it did not). With decision
+   * `screen`, `onUnknown` says what a check that finds nothing means for this start (the client's policy at start).
+   */
+  voiceContract?: VoiceContractSummary & { onUnknown?: 'deny' | 'allow' };
 }
 
 /** The client's own number policy (from its Principal); null fields follow the service's configuration. */
 export interface ClientNumberPolicy {
   countries: string[] | null;
   numberTypes: NumberTypesPolicy | null;
+  voiceContract: VoiceContractPolicy | null;
 }
 
 export interface ScreeningInput {
   phone: ParsedPhone;
   clientId: string;
   channel: 'sms' | 'voice';
+  purpose: string;
+  locale: 'ja' | 'en';
   policy: ClientNumberPolicy;
   now: Date;
 }

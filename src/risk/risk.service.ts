@@ -1,4 +1,5 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
+import { effectiveVoiceContract } from '../common/auth';
 import { EventBus } from '../common/events';
 import type { Tx } from '../common/tx';
 import { AppConfig } from '../config/app-config';
@@ -7,6 +8,12 @@ import { numberTypeAllowed } from './phone-numbers';
 import { PhoneVelocity } from './phone-velocity';
 import { PhoneVelocityRepository } from './phone-velocity.repository';
 import { RiskAssessment, RiskRuleHit, RiskScreener, ScreeningInput } from './risk.port';
+import { VoiceContractsService } from './voice-contracts.service';
+
+/** What a screening may do besides judging: start the voice-contract check the decision needs (a start does). */
+export interface ScreeningOptions {
+  startChecks: boolean;
+}
 
 /**
  * Screening of a start: the number policy (countries, number types per channel) and the blocklist (one
@@ -23,6 +30,7 @@ export class RiskService implements RiskScreener, OnModuleInit {
     private readonly events: EventBus,
     private readonly config: AppConfig,
     private readonly blocklist: BlocklistService,
+    private readonly voiceContracts: VoiceContractsService,
   ) {}
 
   onModuleInit(): void {
@@ -30,10 +38,51 @@ export class RiskService implements RiskScreener, OnModuleInit {
   }
 
   async screen(tx: Tx, input: ScreeningInput): Promise<RiskAssessment> {
-    const denials = [...this.policyDenials(input), ...(await this.blocklist.screen(tx, input.phone.e164, input.now))];
-    if (denials.length) return { decision: 'deny', reasons: [...new Set(denials.map((r) => r.reason))], rules: denials };
+    const denials = await this.denials(tx, input);
+    if (denials.length) return deny(denials);
     await this.velocity.assertCanStart(tx, input.phone.e164, input.now);
-    return { decision: 'allow', reasons: [], rules: [] };
+    return this.voiceContractStep(tx, input, { startChecks: true });
+  }
+
+  /**
+   * POST /v1/risk/screenings: the same rules as a start, without counting anything against the number; a check is
+   * started only when asked (`startVoiceCheck`) and the policy would need one.
+   */
+  async assess(tx: Tx, input: ScreeningInput, opts: ScreeningOptions): Promise<RiskAssessment> {
+    const denials = await this.denials(tx, input);
+    if (denials.length) return deny(denials);
+    return this.voiceContractStep(tx, input, opts);
+  }
+
+  private async denials(tx: Tx, input: ScreeningInput): Promise<RiskRuleHit[]> {
+    return [...this.policyDenials(input), ...(await this.blocklist.screen(tx, input.phone.e164, input.now))];
+  }
+
+  /**
+   * The voice-contract rule (issue 10 item 7), by the client's mode for the start's purpose:
+   * - `off`: nothing is read (no cost on the hot path);
+   * - a fresh `absent` record is denied (`no_voice_contract`) under `require`, whatever the channel;
+   * - `require` without a fresh `confirmed` record: decision `screen` (the code waits), joining the number's open
+   *   check or starting one; a code sent by a call needs no check: approving it confirms the contract (`voice_otp`);
+   * - `prefer`: the code goes at once; a check starts beside it when the number has no fresh record.
+   */
+  private async voiceContractStep(tx: Tx, input: ScreeningInput, opts: ScreeningOptions): Promise<RiskAssessment> {
+    const policy = effectiveVoiceContract(input.policy.voiceContract, this.config.risk.policyDefaults.voiceContract);
+    const mode = policy.byPurpose[input.purpose] ?? policy.default;
+    if (mode === 'off') return { decision: 'allow', reasons: [], rules: [] };
+    const { phone, now } = input;
+    const record = await this.voiceContracts.summary(tx, phone.e164, now);
+    const rule = { rule: 'voice_contract', mode, status: record.status, checkedAt: record.checkedAt, checkId: record.checkId };
+    if (record.status === 'absent' && mode === 'require') {
+      return { ...deny([{ ...rule, reason: 'no_voice_contract' }]), voiceContract: record };
+    }
+    const fresh = record.status === 'confirmed' || record.status === 'absent' || record.status === 'checking';
+    const start = () =>
+      opts.startChecks ? this.voiceContracts.startCheck(tx, { e164: phone.e164, locale: input.locale, clientId: input.clientId, method: policy.method, now }) : record;
+    if (mode === 'prefer') return { decision: 'allow', reasons: [], rules: [], voiceContract: fresh ? record : start() };
+    if (record.status === 'confirmed' || input.channel === 'voice') return { decision: 'allow', reasons: [], rules: [], voiceContract: record };
+    const voiceContract = record.status === 'checking' ? record : start();
+    return { decision: 'screen', reasons: ['voice_contract_required'], rules: [{ ...rule, reason: 'voice_contract_required' }], voiceContract: { ...voiceContract, onUnknown: policy.onUnknown } };
   }
 
   /**
@@ -65,4 +114,8 @@ export class RiskService implements RiskScreener, OnModuleInit {
   recordSend(tx: Tx, phoneE164: string, verificationId: string, now: Date): void {
     this.repo.recordSend(tx, phoneE164, verificationId, now);
   }
+}
+
+function deny(hits: RiskRuleHit[]): RiskAssessment {
+  return { decision: 'deny', reasons: [...new Set(hits.map((r) => r.reason))], rules: hits };
 }

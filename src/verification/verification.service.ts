@@ -38,6 +38,10 @@ export class VerificationService implements OnModuleInit {
 
   onModuleInit(): void {
     this.events.subscribe('message.failed', 'VerificationService.onMessageFailed', (tx, e) => this.onMessageFailed(tx, e));
+    this.events.subscribe('verification.denied', 'VerificationService.onDenied', async (tx, e) => {
+      const row = await this.verifications.lock(tx, e.verificationId);
+      if (row) await this.webhooks.enqueue(tx, row, 'verification.denied', e.at);
+    });
   }
 
   async check(ctx: RequestContext, id: string, dto: CheckVerificationDto): Promise<CheckResultView> {

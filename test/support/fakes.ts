@@ -112,6 +112,15 @@ export class FakeVerifications implements VerificationsRepository {
   async markFailed(_tx: Tx, id: string, now: Date) {
     return this.change(id, 'fail', () => true, (r) => Object.assign(r, { status: 'failed', updatedAt: now }));
   }
+  async lockScreening(_tx: Tx, phoneE164: string, now: Date) {
+    return [...this.rows.values()].filter((r) => r.phoneE164 === phoneE164 && r.status === 'screening' && r.expiresAt > now).map((r) => ({ ...r }));
+  }
+  async release(_tx: Tx, id: string, next: { codeHmac: Buffer; codeKeyId: string; expiresAt: Date; resendAvailableAt: Date; risk: Verification['risk'] }, now: Date) {
+    return this.change(id, 'release', () => true, (r) => Object.assign(r, { ...next, status: 'pending', sends: 1, updatedAt: now }));
+  }
+  async deny(_tx: Tx, id: string, risk: Verification['risk'], now: Date) {
+    return this.change(id, 'deny', () => true, (r) => Object.assign(r, { status: 'denied', risk, updatedAt: now }));
+  }
 }
 
 export class FakeIdempotency implements Pick<IdempotencyRepository, 'storedAnswer' | 'claim' | 'saveAnswer'> {
@@ -240,7 +249,7 @@ export function testConfig(env: Record<string, string> = {}): AppConfig {
 
 export function principal(overrides: Partial<Principal> = {}): RequestContext {
   return {
-    principal: { clientId: 'cli_A', clientName: 'a', keyId: 'key_A', scopes: ['verifications:write', 'verifications:check'], maxCheckAttempts: null, requestsPerMinute: null, countries: null, numberTypes: null, webhookUrl: null, ...overrides },
+    principal: { clientId: 'cli_A', clientName: 'a', keyId: 'key_A', scopes: ['verifications:write', 'verifications:check'], maxCheckAttempts: null, requestsPerMinute: null, countries: null, numberTypes: null, voiceContract: null, webhookUrl: null, ...overrides },
     ip: '203.0.113.7',
   };
 }

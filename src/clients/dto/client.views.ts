@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { SCOPES } from '../../common/auth';
+import { SCOPES, type VoiceContractPolicy } from '../../common/auth';
 import { POLICY_NUMBER_TYPES } from '../../common/phone';
 
 export class ApiKeyView {
@@ -27,6 +27,8 @@ export class ApiClientView {
   countries!: string[] | null;
   @ApiProperty({ nullable: true, type: () => NumberTypesView, description: 'Number types per channel as stored; null (or a channel left out): the service defaults.' })
   numberTypes!: Partial<NumberTypesView> | null;
+  @ApiProperty({ nullable: true, type: () => VoiceContractPolicyView, description: 'Voice-contract policy as stored; null (or a field left out): the service defaults.' })
+  voiceContract!: Partial<VoiceContractPolicyView> | null;
   @ApiProperty({
     nullable: true,
     type: String,
@@ -56,8 +58,50 @@ export class NumberTypesView {
   @ApiProperty({ enum: POLICY_NUMBER_TYPES.voice, isArray: true, example: ['mobile', 'fixed_line'] }) voice!: string[];
 }
 
-/** The fields of a client's policy (API.md, Admin); voice-contract and pumping settings come with their rules. */
-export const CLIENT_POLICY_FIELDS = ['maxCheckAttempts', 'requestsPerMinute', 'countries', 'numberTypes'] as const;
+export const VOICE_CONTRACT_MODES = ['off', 'prefer', 'require'] as const;
+export const VOICE_CHECK_METHODS = ['ivr_outbound', 'ivr_inbound'] as const;
+
+/** When a client's starts need the number's voice contract (API.md, Admin: a client's policy). */
+export class VoiceContractPolicyView implements Required<VoiceContractPolicy> {
+  @ApiProperty({
+    enum: VOICE_CONTRACT_MODES,
+    description:
+      'For purposes not in byPurpose. `off`: no check. `prefer`: the code is sent at once and a check runs beside it when the number has no fresh ' +
+      'record. `require`: without a fresh confirmed record the start answers 202 `screening`, the check runs, and the code is sent only once it ' +
+      'confirms (absent: `denied` with `no_voice_contract`). Default: RISK_VOICE_CONTRACT_DEFAULT.',
+    example: 'off',
+  })
+  default!: 'off' | 'prefer' | 'require';
+
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'string', enum: [...VOICE_CONTRACT_MODES] },
+    description: 'The mode per start purpose, over `default`.',
+    example: { transfer: 'require' },
+  })
+  byPurpose!: Record<string, 'off' | 'prefer' | 'require'>;
+
+  @ApiProperty({
+    enum: ['deny', 'allow'],
+    description:
+      'Where a check is required and found nothing (nobody pressed the key, after the retries): `deny` ends the verification `denied` with ' +
+      '`voice_contract_unknown`; `allow` sends the code. Default: RISK_VOICE_CONTRACT_ON_UNKNOWN.',
+    example: 'deny',
+  })
+  onUnknown!: 'deny' | 'allow';
+
+  @ApiProperty({
+    enum: VOICE_CHECK_METHODS,
+    description:
+      '`ivr_outbound`: the service calls the number and asks for a key. `ivr_inbound`: the person calls the service\'s number (RISK_INBOUND_CHECK_NUMBER) ' +
+      'from the phone within RISK_INBOUND_CHECK_WINDOW_SECONDS; weaker (caller ids can be spoofed). Default: RISK_VOICE_CONTRACT_METHOD.',
+    example: 'ivr_outbound',
+  })
+  method!: 'ivr_outbound' | 'ivr_inbound';
+}
+
+/** The fields of a client's policy (API.md, Admin). */
+export const CLIENT_POLICY_FIELDS = ['maxCheckAttempts', 'requestsPerMinute', 'countries', 'numberTypes', 'voiceContract'] as const;
 export type ClientPolicyField = (typeof CLIENT_POLICY_FIELDS)[number];
 
 /** A client's effective policy: its own values, and the service's configuration for the fields it has none of. */
@@ -89,6 +133,9 @@ export class ClientPolicyView {
       'Default: RISK_SMS_NUMBER_TYPES and RISK_VOICE_NUMBER_TYPES.',
   })
   numberTypes!: NumberTypesView;
+
+  @ApiProperty({ type: VoiceContractPolicyView, description: 'When starts need a voice-contract check. Default: RISK_VOICE_CONTRACT_DEFAULT, _ON_UNKNOWN and _METHOD.' })
+  voiceContract!: VoiceContractPolicyView;
 
   @ApiProperty({
     enum: CLIENT_POLICY_FIELDS,

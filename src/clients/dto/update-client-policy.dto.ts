@@ -2,6 +2,7 @@ import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsIn, IsInt, IsObject, IsOptional, IsString, Max, Min, ValidateIf, ValidateNested, ValidatorConstraint, ValidatorConstraintInterface, Validate } from 'class-validator';
 import { isPhoneCountry, POLICY_NUMBER_TYPES } from '../../common/phone';
+import { VOICE_CHECK_METHODS, VOICE_CONTRACT_MODES } from './client.views';
 
 @ValidatorConstraint({ name: 'phoneCountry' })
 class PhoneCountry implements ValidatorConstraintInterface {
@@ -11,6 +12,43 @@ class PhoneCountry implements ValidatorConstraintInterface {
   defaultMessage(): string {
     return 'countries must hold ISO 3166-1 alpha-2 codes of countries with phone numbers (JP, US…)';
   }
+}
+
+const PURPOSE = /^[a-z0-9_.-]{1,64}$/;
+
+@ValidatorConstraint({ name: 'modesByPurpose' })
+class ModesByPurpose implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    if (!value || typeof value !== 'object' || Array.isArray(value)) return false;
+    const entries = Object.entries(value);
+    return entries.length <= 100 && entries.every(([purpose, mode]) => PURPOSE.test(purpose) && (VOICE_CONTRACT_MODES as readonly unknown[]).includes(mode));
+  }
+  defaultMessage(): string {
+    return `voiceContract.byPurpose must map purposes ([a-z0-9_.-]{1,64}, at most 100) to ${VOICE_CONTRACT_MODES.join(', ')}`;
+  }
+}
+
+/** A client's voice-contract policy; a field left out follows the service default. */
+export class VoiceContractPolicyDto {
+  @ApiPropertyOptional({ enum: VOICE_CONTRACT_MODES, description: 'For purposes not in byPurpose; default RISK_VOICE_CONTRACT_DEFAULT.' })
+  @IsOptional()
+  @IsIn(VOICE_CONTRACT_MODES)
+  default?: 'off' | 'prefer' | 'require';
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string', enum: [...VOICE_CONTRACT_MODES] }, example: { transfer: 'require' } })
+  @IsOptional()
+  @Validate(ModesByPurpose)
+  byPurpose?: Record<string, 'off' | 'prefer' | 'require'>;
+
+  @ApiPropertyOptional({ enum: ['deny', 'allow'], description: 'Default RISK_VOICE_CONTRACT_ON_UNKNOWN.' })
+  @IsOptional()
+  @IsIn(['deny', 'allow'])
+  onUnknown?: 'deny' | 'allow';
+
+  @ApiPropertyOptional({ enum: VOICE_CHECK_METHODS, description: 'Default RISK_VOICE_CONTRACT_METHOD.' })
+  @IsOptional()
+  @IsIn(VOICE_CHECK_METHODS)
+  method?: 'ivr_outbound' | 'ivr_inbound';
 }
 
 /** The number types of a client's policy per channel; a channel left out follows the service default. */
@@ -101,4 +139,19 @@ export class UpdateClientPolicyDto {
   @ValidateNested()
   @Type(() => NumberTypesPolicyDto)
   numberTypes?: NumberTypesPolicyDto | null;
+
+  @ApiPropertyOptional({
+    type: VoiceContractPolicyDto,
+    nullable: true,
+    description:
+      'When the client\'s starts need the number\'s voice contract (see the policy answer). Replaces the stored value as a whole; a field left out ' +
+      'follows the service default. null: the service defaults.',
+    example: { default: 'off', byPurpose: { transfer: 'require' }, onUnknown: 'deny' },
+  })
+  @IsOptional()
+  @ValidateIf((_, v) => v !== null)
+  @IsObject({ message: 'voiceContract must be an object' })
+  @ValidateNested()
+  @Type(() => VoiceContractPolicyDto)
+  voiceContract?: VoiceContractPolicyDto | null;
 }

@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import type { NumberTypesPolicy } from '../../common/auth';
+import type { NumberTypesPolicy, VoiceContractPolicy } from '../../common/auth';
 
 @Entity('api_clients')
 export class ApiClient {
@@ -45,6 +45,10 @@ export class ApiClient {
   /** Number types per channel; null (or a channel left out) means RISK_SMS_NUMBER_TYPES / RISK_VOICE_NUMBER_TYPES. */
   @Column({ name: 'number_types', type: 'jsonb', nullable: true })
   numberTypes!: NumberTypesPolicy | null;
+
+  /** When starts need a voice-contract check; null (or a field left out) means RISK_VOICE_CONTRACT_*. */
+  @Column({ name: 'voice_contract', type: 'jsonb', nullable: true })
+  voiceContract!: VoiceContractPolicy | null;
 
   @Column({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;

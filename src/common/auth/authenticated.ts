@@ -1,6 +1,7 @@
 import { applyDecorators, createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
 import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
+import type { VoiceContractDefaults } from '../../config/app-config';
 import type { Scope } from './scopes';
 
 /**
@@ -24,6 +25,8 @@ export interface Principal {
   countries: string[] | null;
   /** Number types per channel (null, or a channel left out: RISK_SMS_NUMBER_TYPES / RISK_VOICE_NUMBER_TYPES). */
   numberTypes: NumberTypesPolicy | null;
+  /** When starts need a voice-contract check (null, or a field left out: RISK_VOICE_CONTRACT_*). */
+  voiceContract: VoiceContractPolicy | null;
   /** The client's default webhook URL (null: none). */
   webhookUrl: string | null;
 }
@@ -32,6 +35,31 @@ export interface Principal {
 export interface NumberTypesPolicy {
   sms?: string[];
   voice?: string[];
+}
+
+/** Whether a start needs the number's voice contract: not at all, checked without waiting, or confirmed before the code is sent. */
+export type VoiceContractMode = VoiceContractDefaults['default'];
+
+/** A client's voice-contract policy (API.md, Admin: a client's policy) as stored; a field left out follows the service. */
+export interface VoiceContractPolicy {
+  default?: VoiceContractMode;
+  byPurpose?: Record<string, VoiceContractMode>;
+  /** What a check that found nothing (no key pressed, after its retries) means for a start that required it. */
+  onUnknown?: VoiceContractDefaults['onUnknown'];
+  /** How a check is made: a call to the number that asks for a key, or a call the person places to the service's number. */
+  method?: VoiceContractDefaults['method'];
+}
+
+/** A voice-contract policy with every field filled in: the client's own values, the service's for the rest. */
+export type EffectiveVoiceContractPolicy = Required<VoiceContractPolicy>;
+
+export function effectiveVoiceContract(stored: VoiceContractPolicy | null, defaults: VoiceContractDefaults): EffectiveVoiceContractPolicy {
+  return {
+    default: stored?.default ?? defaults.default,
+    byPurpose: stored?.byPurpose ?? {},
+    onUnknown: stored?.onUnknown ?? defaults.onUnknown,
+    method: stored?.method ?? defaults.method,
+  };
 }
 
 export type AuthedRequest = FastifyRequest & { principal?: Principal };

@@ -15,6 +15,9 @@ export type CallOutcome =
 
 export type CallOutcomeKind = CallOutcome['kind'];
 
+/** How a voice contract was checked: our call with a key press, the person's call to us, or a code read by a call and approved. */
+export type VoiceCheckMethod = 'ivr_outbound' | 'ivr_inbound' | 'voice_otp';
+
 /** Where a call stands, provider-neutral and in order: a call only ever moves forward through these. */
 export type CallStatus = 'queued' | 'ringing' | 'answered' | 'ended';
 
@@ -34,8 +37,18 @@ export interface DomainEvents {
    * provider's signed callback told. Published once per step; duplicates and late callbacks publish nothing.
    */
   'call.progressed': { provider: string; callId: string; reference: string | null; status: Exclude<CallStatus, 'ended'>; digits: string | null; at: Date };
-  /** gateway: an IVR check call ended, with its provider-neutral outcome. Published once per call. */
-  'call.completed': { provider: string; callId: string; reference: string | null; outcome: CallOutcome; sipResponseCode: number | null; at: Date };
+  /**
+   * gateway: an IVR check call ended, with its provider-neutral outcome. Published once per call; `callId` null
+   * when the provider refused to place it (outcome `unallocated` or `route_error`).
+   */
+  'call.completed': { provider: string; callId: string | null; reference: string | null; outcome: CallOutcome; sipResponseCode: number | null; at: Date };
+  /**
+   * risk: a voice-contract check of this number was decided (`confirmed`, `absent`, or `unknown` once its
+   * retries found nothing). Issuance releases or denies the number's `screening` verifications on it.
+   */
+  'voice_contract.decided': { checkId: string; phoneE164: string; status: 'confirmed' | 'absent' | 'unknown'; method: VoiceCheckMethod; expiresAt: Date | null; at: Date };
+  /** issuance: screening refused a verification after its start (e.g. no voice contract); its caller is told. */
+  'verification.denied': { verificationId: string; clientId: string; phoneE164: string; reasons: string[]; at: Date };
 }
 
 export type EventName = keyof DomainEvents;

@@ -1,0 +1,209 @@
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { AuditService } from '../audit/audit.service';
+import { DomainEvents, EventBus, VoiceCheckMethod } from '../common/events';
+import { newId } from '../common/ids';
+import { maskPhone } from '../common/phone';
+import type { Queryable, Tx } from '../common/tx';
+import { AppConfig } from '../config/app-config';
+import { OutboxService } from '../gateway/outbox.service';
+import { OutboxBox } from '../gateway/outbox.types';
+import { PhoneVelocityRepository } from './phone-velocity.repository';
+import { judgeCall } from './voice-check-outcomes';
+import { CheckCallRecord, VoiceCheck, VoiceCheckStatus, VoiceContractsRepository } from './voice-contracts.repository';
+
+/** A number's voice contract as screening and its answers show it (API.md, Risk screening: `voiceContract`). */
+export interface VoiceContractSummary {
+  status: VoiceCheckStatus | 'none';
+  method: VoiceCheckMethod | null;
+  checkedAt: string | null;
+  expiresAt: string | null;
+  /** The check that made (or is making) this record. */
+  checkId: string | null;
+}
+
+const NONE: VoiceContractSummary = { status: 'none', method: null, checkedAt: null, expiresAt: null, checkId: null };
+
+/** What the check call says, with the key it asks for. */
+function prompt(locale: 'ja' | 'en', key: string): string {
+  return locale === 'ja'
+    ? `こちらは電話番号の確認のお電話です。ご本人様の確認のため、${key}を押してください。`
+    : `This is a call to check your phone number. To confirm this number is yours, press ${key}.`;
+}
+
+/**
+ * Voice-contract checks (issue 10 item 7): whether a number can take a voice call and its holder presses a key.
+ * Each check is a row of `voice_contract_checks` (the number only as a keyed hash, and sealed while calls may still
+ * be placed); a number's newest check is its record. Outbound checks call the number through the outbox (kind
+ * `check_call`) and follow the call's `call.completed` events: the expected key confirms; a number the network says
+ * does not exist is `absent` after one confirming call; anything else is retried, then `unknown`. Inbound checks wait
+ * for the person's call to the service's number. A code read by a call and approved records `confirmed` (`voice_otp`).
+ * Each decision is audited and published as `voice_contract.decided` in the transaction that records it.
+ */
+@Injectable()
+export class VoiceContractsService implements OnModuleInit {
+  private readonly logger = new Logger(VoiceContractsService.name);
+
+  constructor(
+    private readonly repo: VoiceContractsRepository,
+    private readonly velocity: PhoneVelocityRepository,
+    private readonly outbox: OutboxService,
+    private readonly box: OutboxBox,
+    private readonly audit: AuditService,
+    private readonly events: EventBus,
+    private readonly config: AppConfig,
+  ) {}
+
+  onModuleInit(): void {
+    this.events.subscribe('call.completed', 'VoiceContractsService.onCallCompleted', (tx, e) => this.onCallCompleted(tx, e));
+    this.events.subscribe('verification.approved', 'VoiceContractsService.onApproved', (tx, e) => (e.channel === 'voice' ? this.recordVoiceOtp(tx, e) : undefined));
+  }
+
+  private get cfg() {
+    return this.config.risk.voiceCheck;
+  }
+
+  /**
+   * The number's record as screening judges it: a confirmed or absent record until it expires, an open check within
+   * its window (`checking`), the last check's `unknown`; `none` when there is nothing or it has run out.
+   */
+  async summary(q: Queryable, e164: string, now: Date): Promise<VoiceContractSummary> {
+    const latest = await this.repo.latest(q, this.audit.phoneHash(e164));
+    if (!latest) return NONE;
+    const view = toSummary(latest);
+    if (latest.status === 'checking') return latest.createdAt.getTime() + this.cfg.windowMs > now.getTime() ? view : NONE;
+    if (latest.expiresAt && latest.expiresAt.getTime() <= now.getTime()) return NONE;
+    return view;
+  }
+
+  /**
+   * Starts a check of the number in the caller's transaction: an outbound one queues its first call (counted as a
+   * send to the number, so the per-number send limits bound calls too); an inbound one waits for the person's call.
+   */
+  startCheck(tx: Tx, args: { e164: string; locale: 'ja' | 'en'; clientId: string | null; method: 'ivr_outbound' | 'ivr_inbound'; now: Date }): VoiceContractSummary {
+    const { e164, locale, clientId, method, now } = args;
+    const outbound = method === 'ivr_outbound';
+    const check: VoiceCheck = {
+      id: newId('vck', now.getTime()),
+      phoneHash: this.audit.phoneHash(e164),
+      phoneMasked: maskPhone(e164),
+      phoneSealed: outbound ? this.box.seal(e164) : null,
+      clientId,
+      method,
+      status: 'checking',
+      locale,
+      callsPlaced: outbound ? 1 : 0,
+      calls: [],
+      provider: null,
+      callId: null,
+      outcome: null,
+      createdAt: now,
+      checkedAt: null,
+      expiresAt: null,
+      updatedAt: now,
+    };
+    this.repo.insert(tx, check);
+    if (outbound) {
+      this.outbox.queueCheckCall(tx, { clientId, payload: { to: e164, locale, prompt: prompt(locale, this.cfg.key), reference: check.id }, now });
+      this.velocity.recordSend(tx, e164, check.id, now);
+    }
+    this.audit.defer(tx, [
+      { type: 'voice_check.started', actor: { type: 'system', id: 'risk' }, clientId, phoneNumber: e164, data: { checkId: check.id, method } },
+    ]);
+    return toSummary(check);
+  }
+
+  /** A check call ended (or could not be placed): decide the check, or call again after the retry delay. */
+  private async onCallCompleted(tx: Tx, e: DomainEvents['call.completed']): Promise<void> {
+    if (!e.reference?.startsWith('vck_')) return;
+    const check = await this.repo.lock(tx, e.reference);
+    if (!check || check.status !== 'checking' || check.method !== 'ivr_outbound' || !check.phoneSealed) return;
+    const call: CheckCallRecord = { provider: e.provider, callId: e.callId, outcome: e.outcome.kind, sipResponseCode: e.sipResponseCode, endedAt: e.at.toISOString() };
+    const e164 = this.box.open<string>(check.phoneSealed);
+    const step = judgeCall(
+      check.calls.map((c) => c.outcome),
+      e.outcome,
+      this.cfg.key,
+      this.cfg.retries,
+    );
+    if (step.kind === 'retry') {
+      const notBefore = new Date(e.at.getTime() + this.cfg.retryDelayMs);
+      this.outbox.queueCheckCall(tx, { clientId: check.clientId, payload: { to: e164, locale: check.locale, prompt: prompt(check.locale, this.cfg.key), reference: check.id }, now: e.at, notBefore });
+      this.velocity.recordSend(tx, e164, check.id, e.at);
+      await this.repo.addCall(tx, check.id, call, check.callsPlaced + 1, e.at);
+      this.audit.defer(tx, [
+        { type: 'voice_check.retry_queued', actor: { type: 'system', id: 'risk' }, clientId: check.clientId, phoneNumber: e164, data: { checkId: check.id, outcome: e.outcome.kind, callAt: notBefore.toISOString(), call: check.callsPlaced + 1 } },
+      ]);
+      return;
+    }
+    await this.decide(tx, check, e164, step.status, call, e.at);
+  }
+
+  /** A code read out by a call was approved: the number took a voice call and its holder heard the code. */
+  private async recordVoiceOtp(tx: Tx, e: DomainEvents['verification.approved']): Promise<void> {
+    const check: VoiceCheck = {
+      id: newId('vck', e.at.getTime()),
+      phoneHash: this.audit.phoneHash(e.phoneE164),
+      phoneMasked: maskPhone(e.phoneE164),
+      phoneSealed: null,
+      clientId: e.clientId,
+      method: 'voice_otp',
+      status: 'confirmed',
+      locale: 'ja',
+      callsPlaced: 0,
+      calls: [],
+      provider: null,
+      callId: null,
+      outcome: null,
+      createdAt: e.at,
+      checkedAt: e.at,
+      expiresAt: new Date(e.at.getTime() + this.cfg.confirmedMs),
+      updatedAt: e.at,
+    };
+    this.repo.insert(tx, check);
+    await this.recordDecision(tx, check, e.phoneE164, 'confirmed', check.expiresAt, { verificationId: e.verificationId }, e.at);
+  }
+
+  private async decide(tx: Tx, check: VoiceCheck, e164: string, status: 'confirmed' | 'absent' | 'unknown', call: CheckCallRecord | null, now: Date): Promise<void> {
+    const ttl = status === 'confirmed' ? this.cfg.confirmedMs : status === 'absent' ? this.cfg.absentMs : null;
+    const expiresAt = ttl === null ? null : new Date(now.getTime() + ttl);
+    const decided = await this.repo.decide(tx, check.id, { status, call, provider: call?.provider ?? null, callId: call?.callId ?? null, outcome: call?.outcome ?? null, expiresAt }, now);
+    if (!decided) return;
+    this.logger.log({ checkId: check.id, status, method: check.method, calls: check.calls.length + (call ? 1 : 0) }, 'voice-contract check decided');
+    await this.recordDecision(tx, check, e164, status, expiresAt, { calls: check.calls.length + (call ? 1 : 0), outcome: call?.outcome ?? null, provider: call?.provider ?? null, callId: call?.callId ?? null }, now);
+  }
+
+  private async recordDecision(
+    tx: Tx,
+    check: VoiceCheck,
+    e164: string,
+    status: 'confirmed' | 'absent' | 'unknown',
+    expiresAt: Date | null,
+    data: Record<string, unknown>,
+    now: Date,
+  ): Promise<void> {
+    await this.audit.record(tx, {
+      type: 'voice_contract.decided',
+      actor: { type: 'system', id: 'risk' },
+      clientId: check.clientId,
+      phoneNumber: e164,
+      data: { checkId: check.id, status, method: check.method, expiresAt, ...data },
+    });
+    await this.events.publish(tx, 'voice_contract.decided', { checkId: check.id, phoneE164: e164, status, method: check.method, expiresAt, at: now });
+  }
+
+  /** The admins' view of a number's record: the newest check as the record, and the checks before it. */
+  async adminRecord(q: Queryable, e164: string, now: Date): Promise<{ current: VoiceContractSummary; history: VoiceCheck[] }> {
+    const history = await this.repo.history(q, this.audit.phoneHash(e164), 50);
+    return { current: await this.summary(q, e164, now), history };
+  }
+}
+
+function toSummary(c: VoiceCheck): VoiceContractSummary {
+  return {
+    status: c.status,
+    method: c.method,
+    checkedAt: c.checkedAt ? c.checkedAt.toISOString() : null,
+    expiresAt: c.expiresAt ? c.expiresAt.toISOString() : null,
+    checkId: c.id,
+  };
+}
