@@ -15,6 +15,7 @@ import { sleep, waitFor } from './support/wait';
 
 const DAY = 86_400_000;
 const RETRY_MS = 120_000;
+const INBOUND_NUMBER = '+815012340000';
 
 describe('voice-contract checks through IVR', () => {
   let fake: FakeTwilio;
@@ -27,12 +28,16 @@ describe('voice-contract checks through IVR', () => {
   let requireAllow: { key: string; clientId: string };
   let prefer: { key: string; clientId: string };
   let byPurpose: { key: string; clientId: string };
+  let inbound: { key: string; clientId: string };
 
   beforeAll(async () => {
     fake = await startFakeTwilio();
     clock = new FakeClock(Date.now());
     // One retry (so "no answer twice" decides), and no background poller: the test moves the clock and polls.
-    s = await startSmsStack({ env: { ...fake.env(), THROTTLE_LIMIT: '100000', RISK_VOICE_CHECK_RETRIES: '1', OUTBOX_POLL_INTERVAL_MS: '3600000' }, clock });
+    s = await startSmsStack({
+      env: { ...fake.env(), THROTTLE_LIMIT: '100000', RISK_VOICE_CHECK_RETRIES: '1', OUTBOX_POLL_INTERVAL_MS: '3600000', RISK_INBOUND_CHECK_NUMBER: INBOUND_NUMBER },
+      clock,
+    });
     t = s.t;
     fake.deliverTo = t.url;
     admin = await t.createClient(['admin']);
@@ -46,6 +51,7 @@ describe('voice-contract checks through IVR', () => {
     requireAllow = await client({ default: 'require', onUnknown: 'allow' });
     prefer = await client({ default: 'prefer' });
     byPurpose = await client({ byPurpose: { transfer: 'require' } });
+    inbound = await client({ default: 'require', method: 'ivr_inbound' });
   });
   afterAll(async () => {
     await s?.close();
@@ -246,6 +252,47 @@ describe('voice-contract checks through IVR', () => {
     expect((await record(phone)).body).toMatchObject({ status: 'confirmed', method: 'voice_otp', callId: null });
   });
 
+  it('inbound check: the person calls the service\'s number from the phone; only that caller id, within the window, releases the code', async () => {
+    const phone = freshPhone();
+    const res = await start(inbound.key, phone);
+    expect(res.status).toBe(202);
+    const callBy = new Date(clock.now().getTime() + 120_000).toISOString();
+    expect(res.body).toMatchObject({ status: 'screening', expiresAt: callBy, risk: { decision: 'screen', reasons: ['voice_contract_required'], inboundCall: { callTo: INBOUND_NUMBER, callBy } } });
+    expect(callsTo(phone)).toHaveLength(0);
+
+    // Refused without being answered, and nothing confirmed: a forged request, a withheld caller, another caller, another called number.
+    expect((await fake.inboundCall(phone, INBOUND_NUMBER, { badSignature: true })).status).toBe(403);
+    for (const [from, to] of [['anonymous', INBOUND_NUMBER], ['+266696687', INBOUND_NUMBER], [freshPhone(), INBOUND_NUMBER], [phone, '+815099999999']]) {
+      const answer = await fake.inboundCall(from, to);
+      expect(answer).toEqual({ status: 200, body: expect.stringContaining('<Reject reason="busy"/>') });
+    }
+    await settle();
+    expect((await get(inbound.key, res.body.id)).body.status).toBe('screening');
+    expect(messagesTo(s.sms, phone)).toEqual([]);
+
+    clock.advance(60_000);
+    expect((await fake.inboundCall(phone, INBOUND_NUMBER)).status).toBe(200);
+    const code = await codeSentTo(s.sms, phone);
+    const released = (await get(inbound.key, res.body.id)).body;
+    expect(released).toMatchObject({ status: 'pending', risk: { decision: 'allow', reasons: [] } });
+    expect(released.risk.inboundCall).toBeUndefined();
+    expect((await t.request('POST', `/v1/verifications/${res.body.id}/check`, { key: inbound.key, body: { code } })).body.status).toBe('approved');
+    const rec = (await record(phone)).body;
+    expect(rec).toMatchObject({ status: 'confirmed', method: 'ivr_inbound', provider: 'twilio' });
+    expect(rec.history[0].calls).toEqual([expect.objectContaining({ outcome: 'caller_id_matched' })]);
+  });
+
+  it('inbound check: a call after the window confirms nothing, and the verification expires', async () => {
+    const phone = freshPhone();
+    const res = await start(inbound.key, phone);
+    clock.advance(121_000);
+    await fake.inboundCall(phone, INBOUND_NUMBER);
+    await settle();
+    expect((await get(inbound.key, res.body.id)).body.status).toBe('expired');
+    expect((await record(phone)).body.status).toBe('none');
+    expect(messagesTo(s.sms, phone)).toEqual([]);
+  });
+
   it('the admin record: 400 for a malformed number, status none for a number never checked, admin scope only', async () => {
     expectProblem(await record('+81901'), 400, 'invalid_phone_number');
     expectProblem(await t.request('GET', '/v1/admin/voice-contracts/not-a-number', { key: admin.key }), 400, 'invalid_phone_number');
@@ -292,14 +339,16 @@ describe('voice-contract checks through IVR', () => {
     expect((await record(phone)).body.history).toHaveLength(2);
   });
 
-  it('every check row: a check id, the number masked, and sealed only while the check may still call', async () => {
-    const rows = await s.db.query<{ id: string; phone_masked: string; phone_sealed: Buffer | null; status: string }>(`SELECT id, phone_masked, phone_sealed, status FROM voice_contract_checks`);
+  it('every check row of this file: a check id, the number masked, and sealed only while the check may still call', async () => {
+    const rows = await s.db.query<{ id: string; phone_masked: string; phone_sealed: Buffer | null; status: string; method: string }>(
+      `SELECT id, phone_masked, phone_sealed, status, method FROM voice_contract_checks`,
+    );
     expect(rows.length).toBeGreaterThan(5);
     for (const r of rows) {
       expect(r.id).toMatch(/^vck_[0-9A-Z]{26}$/);
       expect(r.phone_masked).toMatch(/^\+81\*+\d{4}$/);
-      // The sealed number is kept only while the check may still call.
-      expect(r.phone_sealed === null).toBe(r.status !== 'checking');
+      // The sealed number is kept only while the check may still call (an inbound check never calls).
+      expect(r.phone_sealed !== null).toBe(r.status === 'checking' && r.method === 'ivr_outbound');
     }
   });
 });

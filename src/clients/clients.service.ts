@@ -207,6 +207,9 @@ export class ClientsService {
    * effect at once on this instance and within API_KEY_CACHE_TTL_SECONDS on the others (the principal cache).
    */
   async updatePolicy(clientId: string, changes: UpdateClientPolicyDto, by: ActingAs): Promise<ClientPolicyView> {
+    if (changes.voiceContract?.method === 'ivr_inbound' && !this.config.risk.voiceCheck.inboundNumber) {
+      throw Problems.validation([{ field: 'voiceContract.method', message: 'ivr_inbound needs RISK_INBOUND_CHECK_NUMBER, the number people call; it is not set' }]);
+    }
     const after = await this.db.transaction(async (m) => {
       const client = await this.repo.lockClient(m, clientId);
       if (!client) throw Problems.notFound(`No client ${clientId}.`);

@@ -137,3 +137,26 @@ describe('AppConfig: the Twilio voice provider', () => {
     expect(AppConfig.fromEnv({ ...prod, PUBLIC_CALLBACK_BASE_URL: 'http://otp.example.jp' }).startupProblems()).toEqual([expect.stringContaining('PUBLIC_CALLBACK_BASE_URL must be an https:// URL')]);
   });
 });
+
+describe('AppConfig: voice-contract settings', () => {
+  it('inbound checks as the default method need the number people call', () => {
+    expect(configError({ RISK_VOICE_CONTRACT_METHOD: 'ivr_inbound' }).message).toContain('RISK_INBOUND_CHECK_NUMBER is required when RISK_VOICE_CONTRACT_METHOD=ivr_inbound');
+    expect(AppConfig.fromEnv({ RISK_VOICE_CONTRACT_METHOD: 'ivr_inbound', RISK_INBOUND_CHECK_NUMBER: '+815012340000' }).risk.voiceCheck.inboundNumber).toBe('+815012340000');
+  });
+
+  it.each([
+    ['RISK_VOICE_CONTRACT_DEFAULT', 'always'],
+    ['RISK_VOICE_CONTRACT_ON_UNKNOWN', 'maybe'],
+    ['RISK_VOICE_CHECK_KEY', '12'],
+    ['RISK_VOICE_CHECK_RETRIES', '9'],
+    ['RISK_INBOUND_CHECK_NUMBER', '0501234'],
+  ])('%s=%s is refused, naming it', (name, value) => {
+    expect(configError({ [name]: value }).message).toContain(name);
+  });
+
+  it('defaults: off, deny unknown, outbound, 90 / 7 days, two retries 120 s apart, key 1', () => {
+    const c = AppConfig.fromEnv({});
+    expect(c.risk.policyDefaults.voiceContract).toEqual({ default: 'off', onUnknown: 'deny', method: 'ivr_outbound' });
+    expect(c.risk.voiceCheck).toMatchObject({ confirmedMs: 90 * 86_400_000, absentMs: 7 * 86_400_000, retries: 2, retryDelayMs: 120_000, key: '1', inboundNumber: null });
+  });
+});

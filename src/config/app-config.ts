@@ -282,6 +282,9 @@ export class AppConfig {
         if (!env[name]) problems.push(`${name} is required when VOICE_PROVIDER=twilio`);
       }
     }
+    if (env.RISK_VOICE_CONTRACT_METHOD === 'ivr_inbound' && !env.RISK_INBOUND_CHECK_NUMBER) {
+      problems.push('RISK_INBOUND_CHECK_NUMBER is required when RISK_VOICE_CONTRACT_METHOD=ivr_inbound (the number people call for an inbound check)');
+    }
     if (problems.length) throw new ConfigError(problems);
     return new AppConfig(env);
   }

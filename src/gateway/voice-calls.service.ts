@@ -34,6 +34,17 @@ export class VoiceCallsService {
     return placed;
   }
 
+  /**
+   * Someone called the service's number (a verified inbound-call callback): published as `call.inbound` in its own
+   * transaction; answers whether a subscriber expected the call (an inbound voice-contract check matched it).
+   */
+  async recordInbound(provider: string, callId: string, from: string | null, to: string): Promise<boolean> {
+    const matched = { value: false };
+    await this.transactions.run((tx) => this.events.publish(tx, 'call.inbound', { provider, callId, from, to, at: this.clock.now(), matched }));
+    this.logger.log({ provider, callId, withheld: from === null, matched: matched.value }, 'inbound call');
+    return matched.value;
+  }
+
   find(provider: string, callId: string): Promise<VoiceCallRow | null> {
     return this.calls.find(provider, callId);
   }

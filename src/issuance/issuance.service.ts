@@ -145,7 +145,7 @@ export class IssuanceService implements OnModuleInit {
       sends: screening ? 0 : 1,
       maxSends: this.config.issuance.maxSends,
       // A verification in screening waits for its check (RISK_VOICE_CHECK_WINDOW_SECONDS); its code's lifetime starts when it is sent.
-      expiresAt: new Date(now.getTime() + (screening ? this.config.risk.voiceCheck.windowMs : ttl * 1000)),
+      expiresAt: screening ? this.screeningEnds(assessment, now) : new Date(now.getTime() + ttl * 1000),
       resendAvailableAt: this.nextResendAt(now, 1),
       transaction: input.transaction,
       reference: dto.reference ?? null,
@@ -290,6 +290,12 @@ export class IssuanceService implements OnModuleInit {
       phoneNumber: row.phoneE164,
       data: { outboxId: message.id, channel: row.channel, segments, send: row.sends },
     };
+  }
+
+  /** How long a verification waits in `screening`: until the person's call is due (inbound check), else the check window. */
+  private screeningEnds(assessment: RiskAssessment, now: Date): Date {
+    const callBy = assessment.voiceContract?.inboundCall?.callBy;
+    return callBy ? new Date(callBy) : new Date(now.getTime() + this.config.risk.voiceCheck.windowMs);
   }
 
   /** Cooldown doubles with each send: 30 s after the first, 60 s after the second, 120 s… */

@@ -29,7 +29,11 @@ export function toVerificationView(row: Verification, now: Date, delivery: Verif
     resendAvailableAt: row.resendAvailableAt.toISOString(),
     attemptsRemaining: Math.max(0, row.maxAttempts - row.attempts),
     sendsRemaining: Math.max(0, row.maxSends - row.sends),
-    risk: { decision: row.risk.decision, reasons: row.risk.reasons },
+    risk: {
+      decision: row.risk.decision,
+      reasons: row.risk.reasons,
+      ...(row.status === 'screening' && row.risk.voiceContract?.inboundCall ? { inboundCall: row.risk.voiceContract.inboundCall } : {}),
+    },
     delivery,
     transaction: row.transaction,
     reference: row.reference,

@@ -19,6 +19,8 @@ export interface VoiceContractSummary {
   expiresAt: string | null;
   /** The check that made (or is making) this record. */
   checkId: string | null;
+  /** An inbound check waiting for the person's call: the number to call, and until when. */
+  inboundCall?: { callTo: string; callBy: string };
 }
 
 const NONE: VoiceContractSummary = { status: 'none', method: null, checkedAt: null, expiresAt: null, checkId: null };
@@ -55,6 +57,7 @@ export class VoiceContractsService implements OnModuleInit {
 
   onModuleInit(): void {
     this.events.subscribe('call.completed', 'VoiceContractsService.onCallCompleted', (tx, e) => this.onCallCompleted(tx, e));
+    this.events.subscribe('call.inbound', 'VoiceContractsService.onInboundCall', (tx, e) => this.onInboundCall(tx, e));
     this.events.subscribe('verification.approved', 'VoiceContractsService.onApproved', (tx, e) => (e.channel === 'voice' ? this.recordVoiceOtp(tx, e) : undefined));
   }
 
@@ -69,10 +72,15 @@ export class VoiceContractsService implements OnModuleInit {
   async summary(q: Queryable, e164: string, now: Date): Promise<VoiceContractSummary> {
     const latest = await this.repo.latest(q, this.audit.phoneHash(e164));
     if (!latest) return NONE;
-    const view = toSummary(latest);
-    if (latest.status === 'checking') return latest.createdAt.getTime() + this.cfg.windowMs > now.getTime() ? view : NONE;
+    const view = this.withInbound(toSummary(latest), latest);
+    if (latest.status === 'checking') return latest.createdAt.getTime() + this.windowOf(latest.method) > now.getTime() ? view : NONE;
     if (latest.expiresAt && latest.expiresAt.getTime() <= now.getTime()) return NONE;
     return view;
+  }
+
+  /** How long a check may run: an inbound one only as long as the person has to call. */
+  windowOf(method: VoiceCheckMethod): number {
+    return method === 'ivr_inbound' ? this.cfg.inboundWindowMs : this.cfg.windowMs;
   }
 
   /**
@@ -106,10 +114,16 @@ export class VoiceContractsService implements OnModuleInit {
       this.outbox.queueCheckCall(tx, { clientId, payload: { to: e164, locale, prompt: prompt(locale, this.cfg.key), reference: check.id }, now });
       this.velocity.recordSend(tx, e164, check.id, now);
     }
+    const summary = this.withInbound(toSummary(check), check);
     this.audit.defer(tx, [
       { type: 'voice_check.started', actor: { type: 'system', id: 'risk' }, clientId, phoneNumber: e164, data: { checkId: check.id, method } },
     ]);
-    return toSummary(check);
+    return summary;
+  }
+
+  private withInbound(summary: VoiceContractSummary, check: VoiceCheck): VoiceContractSummary {
+    if (check.method !== 'ivr_inbound' || check.status !== 'checking' || !this.cfg.inboundNumber) return summary;
+    return { ...summary, inboundCall: { callTo: this.cfg.inboundNumber, callBy: new Date(check.createdAt.getTime() + this.cfg.inboundWindowMs).toISOString() } };
   }
 
   /** A check call ended (or could not be placed): decide the check, or call again after the retry delay. */
@@ -136,6 +150,21 @@ export class VoiceContractsService implements OnModuleInit {
       return;
     }
     await this.decide(tx, check, e164, step.status, call, e.at);
+  }
+
+  /**
+   * Someone called the service's number (an inbound check): confirms the open inbound check of the caller's number
+   * started within RISK_INBOUND_CHECK_WINDOW_SECONDS. A withheld or anonymous caller, a call to another number, or a
+   * caller with no open check confirms nothing. Caller ids can be spoofed, which is why policy picks this method
+   * explicitly.
+   */
+  private async onInboundCall(tx: Tx, e: DomainEvents['call.inbound']): Promise<void> {
+    if (!e.from || e.to !== this.cfg.inboundNumber) return;
+    const check = await this.repo.lockOpenInbound(tx, this.audit.phoneHash(e.from), new Date(e.at.getTime() - this.cfg.inboundWindowMs));
+    if (!check) return;
+    e.matched.value = true;
+    const call: CheckCallRecord = { provider: e.provider, callId: e.callId, outcome: 'caller_id_matched', sipResponseCode: null, endedAt: e.at.toISOString() };
+    await this.decide(tx, check, e.from, 'confirmed', call, e.at);
   }
 
   /** A code read out by a call was approved: the number took a voice call and its holder heard the code. */

@@ -95,6 +95,11 @@ export interface FakeTwilio {
   script(to: string, scenario: TwilioScenario, opts?: ScriptOptions): void;
   /** The environment that points the service at this fake. */
   env(): Record<string, string>;
+  /**
+   * A person calls `to` (the service's number) from `from`: Twilio's signed voice webhook for an incoming call, to
+   * PUBLIC_CALLBACK_BASE_URL/v1/callbacks/twilio/inbound-calls. Answers the service's status and TwiML.
+   */
+  inboundCall(from: string, to: string, opts?: { badSignature?: boolean }): Promise<{ status: number; body: string }>;
   /** The call placed to `to` (the last one), once all its callbacks were answered. */
   finishedCallTo(to: string, timeoutMs?: number): Promise<FakeCall>;
   close(): Promise<void>;
@@ -194,6 +199,19 @@ export async function startFakeTwilio(): Promise<FakeTwilio> {
       TWILIO_API_BASE_URL: fake.url,
       PUBLIC_CALLBACK_BASE_URL: fake.publicBaseUrl,
     }),
+    inboundCall: async (from, to, opts = {}) => {
+      const url = `${fake.publicBaseUrl}/v1/callbacks/twilio/inbound-calls`;
+      const params = {
+        AccountSid: accountSid, ApiVersion: '2010-04-01', CallSid: 'CA' + randomBytes(16).toString('hex'), CallStatus: 'ringing', Called: to, Caller: from,
+        Direction: 'inbound', From: from, To: to, CallerCountry: 'JP', ToCountry: 'JP',
+      };
+      const res = await fetch(fake.deliverTo + url.slice(fake.publicBaseUrl.length), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signTwilio(opts.badSignature ? authToken + 'x' : authToken, url, params) },
+        body: new URLSearchParams(params).toString(),
+      });
+      return { status: res.status, body: await res.text() };
+    },
     finishedCallTo: (to, timeoutMs = 10000) =>
       waitFor(() => [...fake.calls].reverse().find((c) => c.to === to && c.finished), { timeoutMs, what: `a finished call to ${to} at the fake Twilio` }),
     close: async () => {

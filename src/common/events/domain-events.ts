@@ -43,6 +43,11 @@ export interface DomainEvents {
    */
   'call.completed': { provider: string; callId: string | null; reference: string | null; outcome: CallOutcome; sipResponseCode: number | null; at: Date };
   /**
+   * gateway: someone called the service's number (a provider's signed inbound-call callback). `from` is the caller id
+   * in E.164 form, null when withheld or anonymous. Whoever matches it answers whether it was expected.
+   */
+  'call.inbound': { provider: string; callId: string; from: string | null; to: string; at: Date; matched: { value: boolean } };
+  /**
    * risk: a voice-contract check of this number was decided (`confirmed`, `absent`, or `unknown` once its
    * retries found nothing). Issuance releases or denies the number's `screening` verifications on it.
    */

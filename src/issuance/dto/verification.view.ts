@@ -4,9 +4,20 @@ import { TransactionDto } from './transaction.dto';
 export const STATUSES = ['screening', 'pending', 'approved', 'expired', 'locked', 'canceled', 'denied', 'failed'] as const;
 export type VerificationStatus = (typeof STATUSES)[number];
 
+/** An inbound voice-contract check waits for the person's call: what the calling service shows them. */
+export class InboundCallView {
+  @ApiProperty({ example: '+815012345678', description: 'The service\'s number the person must call from the phone being verified.' }) callTo!: string;
+  @ApiProperty({ format: 'date-time', description: 'A call after this time does not count.' }) callBy!: string;
+}
+
 export class RiskView {
   @ApiProperty({ enum: ['allow', 'screen', 'deny'] }) decision!: string;
   @ApiProperty({ type: [String] }) reasons!: string[];
+  @ApiPropertyOptional({
+    type: InboundCallView,
+    description: 'Only while the verification is in `screening` for an inbound check (policy method `ivr_inbound`): the person calls this number from their phone; the code is sent once the call arrives.',
+  })
+  inboundCall?: InboundCallView;
 }
 
 export class DeliveryView {

@@ -8,8 +8,8 @@ export class VoiceCheckCallView {
   @ApiProperty({ example: 'twilio' }) provider!: string;
   @ApiProperty({ nullable: true, type: String, description: 'The provider\'s call id; null when it refused to place the call.' }) callId!: string | null;
   @ApiProperty({
-    enum: ['key_pressed', 'no_key', 'voicemail', 'busy', 'no_answer', 'unallocated', 'out_of_service', 'rejected', 'unavailable', 'route_error'],
-    description: '`key_pressed` whatever key was pressed: only the expected one confirms.',
+    enum: ['key_pressed', 'no_key', 'voicemail', 'busy', 'no_answer', 'unallocated', 'out_of_service', 'rejected', 'unavailable', 'route_error', 'caller_id_matched'],
+    description: '`key_pressed` whatever key was pressed: only the expected one confirms. `caller_id_matched`: the person\'s call of an inbound check.',
   })
   outcome!: string;
   @ApiProperty({ nullable: true, type: Number }) sipResponseCode!: number | null;

@@ -5,9 +5,9 @@ import { Public } from '../../../common/auth';
 import { ProblemException, Problems } from '../../../common/problem';
 import { AppConfig } from '../../../config/app-config';
 import { VoiceCallsService } from '../../voice-calls.service';
-import { stepOfGatherAction, stepOfStatusCallback } from './twilio-calls.mapping';
+import { callerOf, stepOfGatherAction, stepOfStatusCallback } from './twilio-calls.mapping';
 import { FormParams, isValidTwilioSignature, TWILIO_SIGNATURE_HEADER } from './twilio-signature';
-import { closingTwiml } from './twilio-twiml';
+import { closingTwiml, rejectTwiml } from './twilio-twiml';
 
 /**
  * POST /v1/callbacks/twilio/calls: Twilio's status callbacks and <Gather> actions for IVR check calls (the URLs
@@ -57,5 +57,33 @@ export class TwilioCallsController {
     if (!gather) return;
     reply.status(200).header('content-type', 'text/xml; charset=utf-8');
     return closingTwiml(lang === 'en' ? 'en' : 'ja');
+  }
+
+  /**
+   * POST /v1/callbacks/twilio/inbound-calls: Twilio's voice webhook for the service's own number (the "A call comes
+   * in" URL of RISK_INBOUND_CHECK_NUMBER). Signed like the others (403 otherwise). The caller id confirms an open
+   * inbound voice-contract check of that number; withheld callers confirm nothing. The call is always refused
+   * unanswered (<Reject>), so it costs the caller nothing.
+   */
+  @Post('inbound-calls')
+  @HttpCode(200)
+  async inboundCall(
+    @Req() req: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+    @Headers(TWILIO_SIGNATURE_HEADER) signature: string | undefined,
+    @Body() body: unknown,
+  ): Promise<string> {
+    const params: FormParams = body && typeof body === 'object' && !Array.isArray(body) ? (body as FormParams) : {};
+    if (!isValidTwilioSignature(this.authToken, signature, this.publicBaseUrl + req.url, params)) {
+      throw Problems.forbidden('The X-Twilio-Signature header is missing or does not match this request.');
+    }
+    const callSid = params.CallSid;
+    const to = params.To;
+    if (typeof callSid !== 'string' || !/^CA[0-9a-fA-F]{32}$/.test(callSid) || typeof to !== 'string') {
+      throw new ProblemException(400, 'validation_failed', 'CallSid and To are required.');
+    }
+    await this.calls.recordInbound('twilio', callSid, callerOf(params), to);
+    reply.header('content-type', 'text/xml; charset=utf-8');
+    return rejectTwiml();
   }
 }

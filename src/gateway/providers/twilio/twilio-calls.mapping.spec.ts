@@ -1,4 +1,4 @@
-import { stepOfGatherAction, stepOfStatusCallback } from './twilio-calls.mapping';
+import { callerOf, stepOfGatherAction, stepOfStatusCallback } from './twilio-calls.mapping';
 import { checkCallTwiml } from './twilio-twiml';
 
 describe('Twilio call callbacks → neutral steps', () => {
@@ -42,5 +42,17 @@ describe('Twilio call callbacks → neutral steps', () => {
     expect(twiml).toContain('<Say language="en-US">Press &lt;1&gt; &amp; &quot;go&quot;</Say>');
     expect(twiml).toContain('action="https://x.example/cb?ref=a&amp;lang=en&amp;step=gather"');
     expect(twiml).toContain('numDigits="1"');
+  });
+
+  it.each([
+    ['+819012345678', '+819012345678'],
+    ['anonymous', null],
+    ['Restricted', null],
+    ['Unavailable', null],
+    ['+266696687', null],
+    ['', null],
+    ['819012345678', null],
+  ])('an inbound caller %j is %j (withheld callers are null)', (from, expected) => {
+    expect(callerOf({ From: from })).toBe(expected);
   });
 });

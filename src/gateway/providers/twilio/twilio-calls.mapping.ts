@@ -47,6 +47,16 @@ function int(value: string | undefined): number | null {
   return value !== undefined && /^\d{1,9}$/.test(value) ? Number(value) : null;
 }
 
+/**
+ * The caller of an inbound call in E.164 form, or null when it is withheld: Twilio passes `anonymous`, `Restricted`,
+ * `Unavailable`, `Unknown` or its placeholder +266696687 for callers that hide their number.
+ */
+export function callerOf(params: FormParams): string | null {
+  const from = one(params, 'From') ?? '';
+  if (!/^\+[1-9]\d{6,14}$/.test(from) || from === '+266696687') return null;
+  return from;
+}
+
 export function answeredByOf(value: string | undefined): AnsweredBy | null {
   if (!value) return null;
   if (value === 'human') return 'human';

@@ -26,6 +26,11 @@ export function closingTwiml(locale: 'ja' | 'en'): string {
   return `<?xml version="1.0" encoding="UTF-8"?><Response><Say language="${LANGUAGE[locale]}">${CLOSING[locale]}</Say><Hangup/></Response>`;
 }
 
+/** The answer to an inbound call: refused without being answered, so it costs the caller nothing (the caller id is what counted). */
+export function rejectTwiml(): string {
+  return '<?xml version="1.0" encoding="UTF-8"?><Response><Reject reason="busy"/></Response>';
+}
+
 /** A voice code message: the text read twice, with a pause between. */
 export function readOutTwiml(speech: string, locale: 'ja' | 'en'): string {
   const say = `<Say language="${LANGUAGE[locale]}">${escapeXml(speech)}</Say>`;
