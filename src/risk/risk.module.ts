@@ -6,6 +6,7 @@ import { PhoneVelocity } from './phone-velocity';
 import { PhoneVelocityRepository } from './phone-velocity.repository';
 import { RISK_SCREENER } from './risk.port';
 import { RiskService } from './risk.service';
+import { ScreeningsController } from './screenings.controller';
 import { VoiceContractsRepository } from './voice-contracts.repository';
 import { VoiceContractsController } from './voice-contracts.controller';
 import { VoiceContractsService } from './voice-contracts.service';
@@ -16,7 +17,7 @@ import { VoiceContractsService } from './voice-contracts.service';
  * `blocklist` (admin routes: /v1/admin/blocklist).
  */
 @Module({
-  controllers: [BlocklistController, VoiceContractsController],
+  controllers: [BlocklistController, ScreeningsController, VoiceContractsController],
   providers: [BlocklistRepository, BlocklistService, PhoneVelocityRepository, PhoneVelocity, VoiceContractsRepository, VoiceContractsService, RiskService, { provide: RISK_SCREENER, useExisting: RiskService }],
   exports: [RISK_SCREENER],
 })

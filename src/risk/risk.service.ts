@@ -1,5 +1,6 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { effectiveVoiceContract } from '../common/auth';
+import { ProblemException } from '../common/problem';
 import { EventBus } from '../common/events';
 import type { Tx } from '../common/tx';
 import { AppConfig } from '../config/app-config';
@@ -10,9 +11,15 @@ import { PhoneVelocityRepository } from './phone-velocity.repository';
 import { RiskAssessment, RiskRuleHit, RiskScreener, ScreeningInput } from './risk.port';
 import { VoiceContractsService } from './voice-contracts.service';
 
-/** What a screening may do besides judging: start the voice-contract check the decision needs (a start does). */
+/**
+ * What a screening may do besides judging: start the voice-contract check the decision needs (a start does), or
+ * start one whatever the policy says when the number has no fresh record (`POST /v1/risk/screenings` with
+ * `startVoiceCheck`). A screening always reads the number's record; a start reads it only when its policy asks.
+ */
 export interface ScreeningOptions {
   startChecks: boolean;
+  forceCheck?: boolean;
+  alwaysRead?: boolean;
 }
 
 /**
@@ -48,10 +55,16 @@ export class RiskService implements RiskScreener, OnModuleInit {
    * POST /v1/risk/screenings: the same rules as a start, without counting anything against the number; a check is
    * started only when asked (`startVoiceCheck`) and the policy would need one.
    */
-  async assess(tx: Tx, input: ScreeningInput, opts: ScreeningOptions): Promise<RiskAssessment> {
+  async assess(tx: Tx, input: ScreeningInput, opts: { startVoiceCheck: boolean }): Promise<RiskAssessment> {
     const denials = await this.denials(tx, input);
-    if (denials.length) return deny(denials);
-    return this.voiceContractStep(tx, input, opts);
+    try {
+      await this.velocity.assertCanStart(tx, input.phone.e164, input.now);
+    } catch (err) {
+      if (!(err instanceof ProblemException) || err.status !== 429) throw err;
+      denials.push({ rule: 'velocity', reason: 'velocity_exceeded', limit: err.extra.limit, detail: err.detail });
+    }
+    if (denials.length) return { ...deny(denials), voiceContract: await this.voiceContracts.summary(tx, input.phone.e164, input.now) };
+    return this.voiceContractStep(tx, input, { startChecks: opts.startVoiceCheck, forceCheck: opts.startVoiceCheck, alwaysRead: true });
   }
 
   private async denials(tx: Tx, input: ScreeningInput): Promise<RiskRuleHit[]> {
@@ -69,20 +82,22 @@ export class RiskService implements RiskScreener, OnModuleInit {
   private async voiceContractStep(tx: Tx, input: ScreeningInput, opts: ScreeningOptions): Promise<RiskAssessment> {
     const policy = effectiveVoiceContract(input.policy.voiceContract, this.config.risk.policyDefaults.voiceContract);
     const mode = policy.byPurpose[input.purpose] ?? policy.default;
-    if (mode === 'off') return { decision: 'allow', reasons: [], rules: [] };
+    if (mode === 'off' && !opts.alwaysRead) return { decision: 'allow', reasons: [], rules: [] };
     const { phone, now } = input;
-    const record = await this.voiceContracts.summary(tx, phone.e164, now);
+    let record = await this.voiceContracts.summary(tx, phone.e164, now);
     const rule = { rule: 'voice_contract', mode, status: record.status, checkedAt: record.checkedAt, checkId: record.checkId };
     if (record.status === 'absent' && mode === 'require') {
       return { ...deny([{ ...rule, reason: 'no_voice_contract' }]), voiceContract: record };
     }
     const fresh = record.status === 'confirmed' || record.status === 'absent' || record.status === 'checking';
-    const start = () =>
-      opts.startChecks ? this.voiceContracts.startCheck(tx, { e164: phone.e164, locale: input.locale, clientId: input.clientId, method: policy.method, now }) : record;
-    if (mode === 'prefer') return { decision: 'allow', reasons: [], rules: [], voiceContract: fresh ? record : start() };
-    if (record.status === 'confirmed' || input.channel === 'voice') return { decision: 'allow', reasons: [], rules: [], voiceContract: record };
-    const voiceContract = record.status === 'checking' ? record : start();
-    return { decision: 'screen', reasons: ['voice_contract_required'], rules: [{ ...rule, reason: 'voice_contract_required' }], voiceContract: { ...voiceContract, onUnknown: policy.onUnknown } };
+    // A check starts when the policy needs one (require; prefer beside the code) or the caller asked, and none is fresh.
+    const needsCheck = opts.forceCheck || mode === 'prefer' || (mode === 'require' && input.channel === 'sms');
+    if (!fresh && needsCheck && opts.startChecks) {
+      record = this.voiceContracts.startCheck(tx, { e164: phone.e164, locale: input.locale, clientId: input.clientId, method: policy.method, now });
+    }
+    const allow: RiskAssessment = { decision: 'allow', reasons: [], rules: [], voiceContract: record };
+    if (mode !== 'require' || record.status === 'confirmed' || input.channel === 'voice') return allow;
+    return { decision: 'screen', reasons: ['voice_contract_required'], rules: [{ ...rule, reason: 'voice_contract_required' }], voiceContract: { ...record, onUnknown: policy.onUnknown } };
   }
 
   /**

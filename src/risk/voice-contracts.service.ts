@@ -19,6 +19,8 @@ export interface VoiceContractSummary {
   expiresAt: string | null;
   /** The check that made (or is making) this record. */
   checkId: string | null;
+  /** Set when this screening started the check. */
+  startedNow?: boolean;
   /** An inbound check waiting for the person's call: the number to call, and until when. */
   inboundCall?: { callTo: string; callBy: string };
 }
@@ -114,7 +116,7 @@ export class VoiceContractsService implements OnModuleInit {
       this.outbox.queueCheckCall(tx, { clientId, payload: { to: e164, locale, prompt: prompt(locale, this.cfg.key), reference: check.id }, now });
       this.velocity.recordSend(tx, e164, check.id, now);
     }
-    const summary = this.withInbound(toSummary(check), check);
+    const summary = { ...this.withInbound(toSummary(check), check), startedNow: true };
     this.audit.defer(tx, [
       { type: 'voice_check.started', actor: { type: 'system', id: 'risk' }, clientId, phoneNumber: e164, data: { checkId: check.id, method } },
     ]);
