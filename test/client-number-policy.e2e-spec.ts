@@ -13,7 +13,7 @@ describe('client number policy: countries and number types per channel', () => {
 
   beforeAll(async () => {
     // API_KEY_CACHE_TTL_SECONDS 0: each request reads its client's policy as stored
-    s = await startStack({ env: { THROTTLE_LIMIT: '100000', API_KEY_CACHE_TTL_SECONDS: '0' } });
+    s = await startStack({ env: { THROTTLE_LIMIT: '100000', API_KEY_CACHE_TTL_SECONDS: '0', OTP_RESEND_COOLDOWN_SECONDS: '0' } });
     t = s.t;
     admin = await t.createClient(['admin']);
   });
@@ -126,6 +126,23 @@ describe('client number policy: countries and number types per channel', () => {
     expect(await stored(c.clientId)).toEqual({ countries: null, number_types: null });
     expect(await policyEvents(c.clientId)).toHaveLength(0);
   });
+
+  it('a resend over the other channel is held to the policy for that channel too', async () => {
+    const c = await t.createClient(['verifications:write']);
+    expect((await put(c.clientId, { numberTypes: { sms: ['mobile', 'm2m'], voice: ['mobile'] } })).status).toBe(200);
+    const started = await start(c.key, m2m());
+    expect(started.status).toBe(201);
+    const resend = (channel: 'sms' | 'voice') => t.request('POST', `/v1/verifications/${started.body.id}/resend`, { key: c.key, body: { channel } });
+    const denied = await resend('voice');
+    expectProblem(denied, 403, 'risk_denied');
+    expect(denied.body.reasons).toEqual(['number_type_not_allowed']);
+    const sent = await resend('sms');
+    expect(sent.status).toBe(200);
+    expect(sent.body).toMatchObject({ channel: 'sms', sendsRemaining: 3 });
+    // A mobile may switch: voice is allowed for it.
+    const mobile = await start(c.key, freshPhone());
+    expect((await t.request('POST', `/v1/verifications/${mobile.body.id}/resend`, { key: c.key, body: { channel: 'voice' } })).body.channel).toBe('voice');
+  });
 });
 
 describe('service defaults from the configuration', () => {
@@ -152,4 +169,5 @@ describe('service defaults from the configuration', () => {
     expect(() => s.t.config.with({ RISK_ALLOWED_COUNTRIES: 'JP,XX' })).toThrow(/RISK_ALLOWED_COUNTRIES/);
     expect(() => s.t.config.with({ RISK_SMS_NUMBER_TYPES: 'fixed_line' })).toThrow(/RISK_SMS_NUMBER_TYPES/);
   });
+
 });

@@ -165,6 +165,12 @@ describe('IVR check calls through Twilio', () => {
       const forgedButSigned = { ...signed.params, CallSid: other, CallStatus: 'ringing' };
       expect((await post(path, forgedButSigned, signTwilio(fake.authToken, signed.url, forgedButSigned))).status).toBe(204);
       expect(await calls.find('twilio', other)).toMatchObject({ status: 'ringing', reference: c.reference });
+
+      // correctly signed, but for another Twilio account (a shared auth token, a misrouted webhook): 403 all the same
+      const third = 'CA' + randomBytes(16).toString('hex');
+      const otherAccount = { ...signed.params, CallSid: third, CallStatus: 'ringing', AccountSid: 'AC' + randomBytes(16).toString('hex') };
+      expectProblem(await post(path, otherAccount, signTwilio(fake.authToken, signed.url, otherAccount)), 403, 'forbidden');
+      expect(await calls.find('twilio', third)).toBeNull();
     });
   });
 

@@ -205,7 +205,14 @@ export class IssuanceService implements OnModuleInit {
       }
       await this.risk.screenResend(tx, row.phoneE164, now);
       const channel = dto.channel ?? row.channel;
-      if (channel !== row.channel) assertReachable(parseNumber(row.phoneE164), channel);
+      if (channel !== row.channel) {
+        // The other channel must be one the number can receive and the client's policy allows for it.
+        const phone = parseNumber(row.phoneE164);
+        assertReachable(phone, channel);
+        const { countries, numberTypes, voiceContract } = ctx.principal;
+        const denials = this.risk.channelDenials(phone, channel, { countries, numberTypes, voiceContract });
+        if (denials.length) throw new ScreeningDenied({ decision: 'deny', reasons: [...new Set(denials.map((d) => d.reason))], rules: denials });
+      }
       const code = generateCode(row.codeLength);
       const hashed = this.hasher.hash(row.id, code, row.transaction);
       const sends = row.sends + 1;

@@ -53,6 +53,8 @@ export interface RiskScreener {
   screen(tx: Tx, input: ScreeningInput): Promise<RiskAssessment>;
   /** Another code to a number under verification (resend): the send limits. */
   screenResend(tx: Tx, phoneE164: string, now: Date): Promise<void>;
+  /** A resend over another channel: the rules of the client's number policy for that channel that refuse the number (none: allowed). */
+  channelDenials(phone: ParsedPhone, channel: 'sms' | 'voice', policy: ClientNumberPolicy): RiskRuleHit[];
   /**
    * A code is about to be checked for this number: the per-number cap on wrong codes across all its
    * verifications (429 once reached, counting nothing). Serializes checks on the number until the

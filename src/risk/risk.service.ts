@@ -8,7 +8,8 @@ import { BlocklistService } from './blocklist.service';
 import { numberTypeAllowed } from './phone-numbers';
 import { PhoneVelocity } from './phone-velocity';
 import { PhoneVelocityRepository } from './phone-velocity.repository';
-import { RiskAssessment, RiskRuleHit, RiskScreener, ScreeningInput } from './risk.port';
+import type { ParsedPhone } from '../common/phone';
+import { ClientNumberPolicy, RiskAssessment, RiskRuleHit, RiskScreener, ScreeningInput } from './risk.port';
 import { VoiceContractsService } from './voice-contracts.service';
 
 /**
@@ -104,7 +105,11 @@ export class RiskService implements RiskScreener, OnModuleInit {
    * The client's number policy (its own values, else the service's): the number's country, and its type for the
    * channel (Japanese numbers typed by prefix, jp-numbers.ts).
    */
-  private policyDenials({ phone, channel, policy }: ScreeningInput): RiskRuleHit[] {
+  channelDenials(phone: ParsedPhone, channel: 'sms' | 'voice', policy: ClientNumberPolicy): RiskRuleHit[] {
+    return this.policyDenials({ phone, channel, policy });
+  }
+
+  private policyDenials({ phone, channel, policy }: Pick<ScreeningInput, 'phone' | 'channel' | 'policy'>): RiskRuleHit[] {
     const hits: RiskRuleHit[] = [];
     const defaults = this.config.risk.policyDefaults;
     const countries = policy.countries ?? defaults.countries;

@@ -221,6 +221,9 @@ export class FakeRisk implements RiskScreener {
   async screenResend() {
     if (this.resendError) throw this.resendError;
   }
+  channelDenials() {
+    return [];
+  }
   checkError?: Error;
   async screenCheck() {
     if (this.checkError) throw this.checkError;

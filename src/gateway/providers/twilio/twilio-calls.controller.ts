@@ -21,6 +21,7 @@ import { closingTwiml, rejectTwiml } from './twilio-twiml';
 @Controller('v1/callbacks/twilio')
 export class TwilioCallsController {
   private readonly authToken: string;
+  private readonly accountSid: string;
   private readonly publicBaseUrl: string;
 
   constructor(
@@ -28,6 +29,7 @@ export class TwilioCallsController {
     config: AppConfig,
   ) {
     this.authToken = config.gateway.twilio?.authToken as string;
+    this.accountSid = config.gateway.twilio?.accountSid as string;
     this.publicBaseUrl = config.gateway.publicCallbackBaseUrl as string;
   }
 
@@ -43,9 +45,7 @@ export class TwilioCallsController {
     @Query('step') stepName: unknown,
   ): Promise<string | void> {
     const params: FormParams = body && typeof body === 'object' && !Array.isArray(body) ? (body as FormParams) : {};
-    if (!isValidTwilioSignature(this.authToken, signature, this.publicBaseUrl + req.url, params)) {
-      throw Problems.forbidden('The X-Twilio-Signature header is missing or does not match this request.');
-    }
+    this.assertFromTwilio(req, signature, params);
     const callSid = params.CallSid;
     if (typeof callSid !== 'string' || !/^CA[0-9a-fA-F]{32}$/.test(callSid)) {
       throw new ProblemException(400, 'validation_failed', 'CallSid is missing or is not a Twilio call sid.');
@@ -74,9 +74,7 @@ export class TwilioCallsController {
     @Body() body: unknown,
   ): Promise<string> {
     const params: FormParams = body && typeof body === 'object' && !Array.isArray(body) ? (body as FormParams) : {};
-    if (!isValidTwilioSignature(this.authToken, signature, this.publicBaseUrl + req.url, params)) {
-      throw Problems.forbidden('The X-Twilio-Signature header is missing or does not match this request.');
-    }
+    this.assertFromTwilio(req, signature, params);
     const callSid = params.CallSid;
     const to = params.To;
     if (typeof callSid !== 'string' || !/^CA[0-9a-fA-F]{32}$/.test(callSid) || typeof to !== 'string') {
@@ -85,5 +83,14 @@ export class TwilioCallsController {
     await this.calls.recordInbound('twilio', callSid, callerOf(params), to);
     reply.header('content-type', 'text/xml; charset=utf-8');
     return rejectTwiml();
+  }
+
+  /** 403 unless Twilio signed this request (URL and form) with our auth token, for our account. */
+  private assertFromTwilio(req: FastifyRequest, signature: string | undefined, params: FormParams): void {
+    if (!isValidTwilioSignature(this.authToken, signature, this.publicBaseUrl + req.url, params)) {
+      throw Problems.forbidden('The X-Twilio-Signature header is missing or does not match this request.');
+    }
+    // Defence in depth: a valid signature from another account that shares the token (or a misrouted webhook) changes nothing here.
+    if (params.AccountSid !== this.accountSid) throw Problems.forbidden('The request is for another Twilio account.');
   }
 }
