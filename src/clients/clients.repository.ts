@@ -17,6 +17,7 @@ export interface ActiveKeyRow {
   requests_per_minute: number | null;
   countries: string[] | null;
   number_types: NumberTypesPolicy | null;
+  pumping: 'enforce' | 'record_only' | null;
   webhook_url: string | null;
 }
 
@@ -26,6 +27,7 @@ export interface StoredClientPolicy {
   requestsPerMinute: number | null;
   countries: string[] | null;
   numberTypes: NumberTypesPolicy | null;
+  pumping: 'enforce' | 'record_only' | null;
 }
 
 /** All access to `api_clients` and `api_keys`. */
@@ -37,14 +39,14 @@ export class ClientsRepository implements WebhookTargets {
   async findActiveKey(prefix: string, now: Date): Promise<ActiveKeyRow | undefined> {
     const rows: ActiveKeyRow[] = await this.db.query(
       `WITH k AS (
-         SELECT k.id, k.key_hash, c.id AS client_id, c.name, c.scopes, c.max_check_attempts, c.requests_per_minute, c.countries, c.number_types, c.webhook_url
+         SELECT k.id, k.key_hash, c.id AS client_id, c.name, c.scopes, c.max_check_attempts, c.requests_per_minute, c.countries, c.number_types, c.pumping, c.webhook_url
            FROM api_keys k JOIN api_clients c ON c.id = k.client_id
           WHERE k.prefix = $1 AND k.revoked_at IS NULL AND c.disabled_at IS NULL
        ), touched AS (
          UPDATE api_keys SET last_used_at = $2::timestamptz
           WHERE id IN (SELECT id FROM k) AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')
        )
-       SELECT id AS key_id, key_hash, client_id, name, scopes, max_check_attempts, requests_per_minute, countries, number_types, webhook_url FROM k`,
+       SELECT id AS key_id, key_hash, client_id, name, scopes, max_check_attempts, requests_per_minute, countries, number_types, pumping, webhook_url FROM k`,
       [prefix, now],
     );
     return rows[0];
@@ -107,6 +109,7 @@ export class ClientsRepository implements WebhookTargets {
       requestsPerMinute: policy.requestsPerMinute,
       countries: policy.countries,
       numberTypes: policy.numberTypes,
+      pumping: policy.pumping,
     });
   }
 

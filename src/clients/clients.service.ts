@@ -93,6 +93,7 @@ export class ClientsService {
         requestsPerMinute: row.requests_per_minute,
         countries: row.countries,
         numberTypes: row.number_types,
+        pumping: row.pumping,
         webhookUrl: row.webhook_url,
       },
       keyId: row.key_id,
@@ -123,6 +124,7 @@ export class ClientsService {
         requestsPerMinute: null,
         countries: null,
         numberTypes: null,
+        pumping: null,
         webhookSecret: newWebhookSecret(),
         previousWebhookSecret: null,
         previousWebhookSecretUntil: null,
@@ -213,6 +215,7 @@ export class ClientsService {
         requestsPerMinute: client.requestsPerMinute,
         countries: client.countries,
         numberTypes: client.numberTypes,
+        pumping: client.pumping,
       };
       const next: StoredClientPolicy = { ...before, ...storedChanges(changes) };
       // lists and objects compare by value: setting what is already set changes nothing and records nothing
@@ -234,6 +237,7 @@ export class ClientsService {
       requestsPerMinute: stored.requestsPerMinute ?? defaults.requestsPerMinute,
       countries: stored.countries ?? defaults.countries,
       numberTypes: { sms: stored.numberTypes?.sms ?? defaults.numberTypes.sms, voice: stored.numberTypes?.voice ?? defaults.numberTypes.voice },
+      pumping: stored.pumping ?? defaults.pumping,
       defaults: CLIENT_POLICY_FIELDS.filter((field) => stored[field] === null),
     };
   }
@@ -306,6 +310,7 @@ function storedChanges(changes: UpdateClientPolicyDto): Partial<StoredClientPoli
   const out: Partial<StoredClientPolicy> = {};
   if (changes.maxCheckAttempts !== undefined) out.maxCheckAttempts = changes.maxCheckAttempts;
   if (changes.requestsPerMinute !== undefined) out.requestsPerMinute = changes.requestsPerMinute;
+  if (changes.pumping !== undefined) out.pumping = changes.pumping;
   if (changes.countries !== undefined) out.countries = changes.countries === null ? null : [...new Set(changes.countries.map((c) => c.toUpperCase()))];
   if (changes.numberTypes !== undefined) {
     const given = changes.numberTypes;
@@ -342,6 +347,7 @@ function toClientView(c: ApiClient, keys: ApiKeyView[]): ApiClientView {
     webhookDisabledAt: c.webhookDisabledAt?.toISOString() ?? null,
     countries: c.countries,
     numberTypes: c.numberTypes,
+    pumping: c.pumping,
     createdAt: c.createdAt.toISOString(),
     keys,
   };

@@ -112,8 +112,9 @@ export class IssuanceService {
       const replay = await this.idempotency.claim(tx, clientId, idempotencyKey, input.requestHash, now);
       if (replay) return replay;
     }
-    const { countries, numberTypes } = ctx.principal;
-    const assessment = await this.risk.screen(tx, { phone: input.phone, clientId, channel: input.channel, policy: { countries, numberTypes }, now });
+    const { countries, numberTypes, pumping } = ctx.principal;
+    const endUser = dto.endUser && { ip: dto.endUser.ip, deviceId: dto.endUser.deviceId, accountRef: dto.endUser.accountRef };
+    const assessment = await this.risk.screen(tx, { phone: input.phone, clientId, channel: input.channel, policy: { countries, numberTypes, pumping }, now, endUser });
     if (assessment.decision === 'deny') throw new ScreeningDenied(assessment);
 
     const id = newId('vrf', now.getTime());

@@ -6,15 +6,37 @@ import { PhoneVelocity } from './phone-velocity';
 import { PhoneVelocityRepository } from './phone-velocity.repository';
 import { RISK_SCREENER } from './risk.port';
 import { RiskService } from './risk.service';
+import { EndUserHasher } from './end-user';
+import { RiskHousekeeping } from './risk-housekeeping';
+import { RiskSignalsRepository } from './risk-signals.repository';
+import { SuspensionsController } from './suspensions.controller';
+import { SuspensionsRepository } from './suspensions.repository';
+import { SuspensionsService } from './suspensions.service';
+import { VelocityScreening } from './velocity-screening';
 
 /**
  * Phone-number risk: screening of every start (number policy, the admins' blocklist, the per-number velocity
- * rules; pumping rules and voice-contract checks come next). Owns `phone_sends`, `phone_check_failures` and
- * `blocklist` (admin routes: /v1/admin/blocklist).
+ * rules, then the velocity, SMS-pumping and many-accounts rules over counters per unit; voice-contract checks
+ * come next). Owns `phone_sends`, `phone_check_failures`, `blocklist` (admin routes: /v1/admin/blocklist), the
+ * unit counters `risk_unit_counts`, `risk_unit_days`, `risk_end_users`, `risk_number_accounts`, and
+ * `risk_suspensions` (admin routes: /v1/admin/suspensions).
  */
 @Module({
-  controllers: [BlocklistController],
-  providers: [BlocklistRepository, BlocklistService, PhoneVelocityRepository, PhoneVelocity, RiskService, { provide: RISK_SCREENER, useExisting: RiskService }],
-  exports: [RISK_SCREENER],
+  controllers: [BlocklistController, SuspensionsController],
+  providers: [
+    BlocklistRepository,
+    BlocklistService,
+    PhoneVelocityRepository,
+    PhoneVelocity,
+    EndUserHasher,
+    RiskSignalsRepository,
+    SuspensionsRepository,
+    SuspensionsService,
+    VelocityScreening,
+    RiskHousekeeping,
+    RiskService,
+    { provide: RISK_SCREENER, useExisting: RiskService },
+  ],
+  exports: [RISK_SCREENER, SuspensionsService],
 })
 export class RiskModule {}

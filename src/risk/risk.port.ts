@@ -1,6 +1,8 @@
 import type { NumberTypesPolicy } from '../common/auth';
 import type { ParsedPhone } from '../common/phone';
 import type { Tx } from '../common/tx';
+import type { PumpingMode } from '../config/app-config';
+import type { EndUserSignals } from './end-user';
 
 export type RiskDecision = 'allow' | 'screen' | 'deny';
 
@@ -25,6 +27,8 @@ export interface RiskAssessment {
 export interface ClientNumberPolicy {
   countries: string[] | null;
   numberTypes: NumberTypesPolicy | null;
+  /** What a tripped pumping rule does for this client's starts (null or absent: RISK_PUMPING_MODE). */
+  pumping?: PumpingMode | null;
 }
 
 export interface ScreeningInput {
@@ -33,6 +37,8 @@ export interface ScreeningInput {
   channel: 'sms' | 'voice';
   policy: ClientNumberPolicy;
   now: Date;
+  /** The end user's IP, device id and account reference, when the caller sent them (velocity rules). */
+  endUser?: EndUserSignals;
 }
 
 /**

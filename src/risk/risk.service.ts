@@ -7,13 +7,15 @@ import { numberTypeAllowed } from './phone-numbers';
 import { PhoneVelocity } from './phone-velocity';
 import { PhoneVelocityRepository } from './phone-velocity.repository';
 import { RiskAssessment, RiskRuleHit, RiskScreener, ScreeningInput } from './risk.port';
+import { VelocityScreening } from './velocity-screening';
 
 /**
  * Screening of a start: the number policy (countries, number types per channel) and the blocklist (one
- * indexed lookup of the number and its prefixes), then the per-number velocity rules (429, thrown). A refusal
- * is decision `deny` with every reason that applies and the rules that fired; a denied number costs no
- * velocity lock. Counts wrong codes from `verification.check_failed`, inside the
- * checking transaction. (Pumping rules and voice-contract checks come with the rest of the risk issue.)
+ * indexed lookup of the number and its prefixes), then the per-number velocity rules (429, thrown), then the
+ * rules over counters per unit (VelocityScreening: pumping suspensions, start limits per end-user IP, device,
+ * prefix and client, many accounts per number; one more read). A refusal is decision `deny` with every reason
+ * of its stage and the rules that fired; a denied number costs no velocity lock. Counts wrong codes from
+ * `verification.check_failed`, inside the checking transaction. (Voice-contract checks come next.)
  */
 @Injectable()
 export class RiskService implements RiskScreener, OnModuleInit {
@@ -23,6 +25,7 @@ export class RiskService implements RiskScreener, OnModuleInit {
     private readonly events: EventBus,
     private readonly config: AppConfig,
     private readonly blocklist: BlocklistService,
+    private readonly units: VelocityScreening,
   ) {}
 
   onModuleInit(): void {
@@ -32,8 +35,9 @@ export class RiskService implements RiskScreener, OnModuleInit {
   async screen(tx: Tx, input: ScreeningInput): Promise<RiskAssessment> {
     const denials = [...this.policyDenials(input), ...(await this.blocklist.screen(tx, input.phone.e164, input.now))];
     if (denials.length) return { decision: 'deny', reasons: [...new Set(denials.map((r) => r.reason))], rules: denials };
-    await this.velocity.assertCanStart(tx, input.phone.e164, input.now);
-    return { decision: 'allow', reasons: [], rules: [] };
+    const plan = this.units.plan(input);
+    await this.velocity.assertCanStart(tx, input.phone.e164, input.now, plan.lockKeys);
+    return this.units.screen(tx, input, plan);
   }
 
   /**

@@ -27,6 +27,8 @@ export class ApiClientView {
   countries!: string[] | null;
   @ApiProperty({ nullable: true, type: () => NumberTypesView, description: 'Number types per channel as stored; null (or a channel left out): the service defaults.' })
   numberTypes!: Partial<NumberTypesView> | null;
+  @ApiProperty({ nullable: true, enum: ['enforce', 'record_only'], description: 'What a tripped SMS-pumping rule does to its starts; null: RISK_PUMPING_MODE. Set through the policy route.' })
+  pumping!: 'enforce' | 'record_only' | null;
   @ApiProperty({
     nullable: true,
     type: String,
@@ -57,7 +59,7 @@ export class NumberTypesView {
 }
 
 /** The fields of a client's policy (API.md, Admin); voice-contract and pumping settings come with their rules. */
-export const CLIENT_POLICY_FIELDS = ['maxCheckAttempts', 'requestsPerMinute', 'countries', 'numberTypes'] as const;
+export const CLIENT_POLICY_FIELDS = ['maxCheckAttempts', 'requestsPerMinute', 'countries', 'numberTypes', 'pumping'] as const;
 export type ClientPolicyField = (typeof CLIENT_POLICY_FIELDS)[number];
 
 /** A client's effective policy: its own values, and the service's configuration for the fields it has none of. */
@@ -89,6 +91,15 @@ export class ClientPolicyView {
       'Default: RISK_SMS_NUMBER_TYPES and RISK_VOICE_NUMBER_TYPES.',
   })
   numberTypes!: NumberTypesView;
+
+  @ApiProperty({
+    enum: ['enforce', 'record_only'],
+    description:
+      'What a tripped SMS-pumping rule does to its starts: `enforce` (the unit is suspended: 403 `risk_denied` `prefix_suspended`, ' +
+      '`country_suspended` or `ip_suspended`) or `record_only` (the trip is recorded, nothing is denied). Default: RISK_PUMPING_MODE.',
+    example: 'enforce',
+  })
+  pumping!: 'enforce' | 'record_only';
 
   @ApiProperty({
     enum: CLIENT_POLICY_FIELDS,

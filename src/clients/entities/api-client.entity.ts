@@ -46,6 +46,10 @@ export class ApiClient {
   @Column({ name: 'number_types', type: 'jsonb', nullable: true })
   numberTypes!: NumberTypesPolicy | null;
 
+  /** What a tripped SMS-pumping rule does to its starts (`enforce`, `record_only`); null means RISK_PUMPING_MODE. */
+  @Column({ name: 'pumping', type: 'text', nullable: true })
+  pumping!: 'enforce' | 'record_only' | null;
+
   @Column({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 

@@ -24,6 +24,8 @@ export interface Principal {
   countries: string[] | null;
   /** Number types per channel (null, or a channel left out: RISK_SMS_NUMBER_TYPES / RISK_VOICE_NUMBER_TYPES). */
   numberTypes: NumberTypesPolicy | null;
+  /** What a tripped SMS-pumping rule does to its starts: `enforce` or `record_only` (null: RISK_PUMPING_MODE). */
+  pumping: 'enforce' | 'record_only' | null;
   /** The client's default webhook URL (null: none). */
   webhookUrl: string | null;
 }
