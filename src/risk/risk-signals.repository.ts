@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import type { Queryable, Tx } from '../common/tx';
 import { BUCKET_MS, bucketOf, BucketCount, DAY_MS, HOUR_MS, NumberAccounts, PumpingFigures, Unit, UnitKind } from './velocity-rules';
 
+const BUCKET_S = BUCKET_MS / 1000;
+
 /** An active suspension of a unit (not released, not expired). */
 export interface ActiveSuspension {
   id: string;
@@ -52,6 +54,10 @@ export class RiskSignalsRepository {
    * active suspensions and the end of its last one, its counts in the last hour and day (since that end for the
    * pumping figures), its 14-day maxima of verified codes; and the number's verified accounts in the window.
    * Every read is a range of a primary key or index; `verifications` is never read.
+   *
+   * "Since that end": from the 10-minute bucket in which the suspension ended (its starts were denied, so that
+   * bucket holds little from before the end), but never the bucket in which it was made (those are the starts
+   * that tripped it): a suspension released moments after it was made counts afresh from the next bucket.
    */
   async screeningState(
     tx: Tx,
@@ -70,8 +76,10 @@ export class RiskSignalsRepository {
             CROSS JOIN LATERAL (
               SELECT coalesce(json_agg(json_build_object('id', x.id, 'mode', x.mode) ORDER BY x.created_at)
                        FILTER (WHERE x.released_at IS NULL AND x.expires_at > $3), '[]'::json) AS active,
-                     coalesce(to_timestamp(floor(extract(epoch FROM max(coalesce(x.released_at, x.expires_at))
-                       FILTER (WHERE coalesce(x.released_at, x.expires_at) <= $3)) / ${BUCKET_MS / 1000}) * ${BUCKET_MS / 1000}), '-infinity') AS since
+                     coalesce(max(greatest(
+                       to_timestamp(floor(extract(epoch FROM coalesce(x.released_at, x.expires_at)) / ${BUCKET_S}) * ${BUCKET_S}),
+                       to_timestamp(floor(extract(epoch FROM x.created_at) / ${BUCKET_S}) * ${BUCKET_S} + ${BUCKET_S})))
+                       FILTER (WHERE coalesce(x.released_at, x.expires_at) <= $3), '-infinity') AS since
                 FROM risk_suspensions x
                WHERE x.kind = u.kind AND x.unit = u.unit AND x.expires_at > $5
             ) s
