@@ -9,6 +9,7 @@ import { VoiceCalls1764700000000 } from './1764700000000-voice-calls';
 import { WebhookSecretRotation1764800000000 } from './1764800000000-webhook-secret-rotation';
 import { Blocklist1764900000000 } from './1764900000000-blocklist';
 import { VoiceContracts1765000000000 } from './1765000000000-voice-contracts';
+import { RiskVelocity1765100000000 } from './1765100000000-risk-velocity';
 
 /** Every migration in order. A new migration file (npm run migration:create -- migrations/Name, or migration:generate for entity changes) must be added here. */
 export const migrations = [
@@ -23,4 +24,5 @@ export const migrations = [
   WebhookSecretRotation1764800000000,
   Blocklist1764900000000,
   VoiceContracts1765000000000,
+  RiskVelocity1765100000000,
 ];

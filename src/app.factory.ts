@@ -12,6 +12,7 @@ import { clientErrorResponder, sendFrameworkProblem, sendProblem } from './commo
 import { StorableTextPipe } from './common/storable-text.pipe';
 import { OutboxDispatcher } from './gateway/outbox.dispatcher';
 import { MetricsService } from './metrics/metrics.service';
+import { SuspensionsService } from './risk/suspensions.service';
 import { FallbackThrottlerStorage } from './throttling/fallback-throttler.storage';
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
@@ -81,6 +82,7 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
   const fastify = app.getHttpAdapter().getInstance();
   const metrics = app.get(MetricsService);
   for (const metric of app.get(FallbackThrottlerStorage).metrics) metrics.registry.registerMetric(metric);
+  metrics.registry.registerMetric(app.get(SuspensionsService).trips);
   // Graceful shutdown: from the moment it starts, new requests are turned away with 503 (and their connection
   // closed), and answers to requests still in flight close theirs, so keep-alive sockets do not hold the process.
   fastify.addHook('onRequest', async (request, reply) => {

@@ -16,7 +16,7 @@ class Routes {
   open() {}
 }
 
-const principal: Principal = { clientId: 'cli_A', clientName: 'a', keyId: 'key_A', scopes: ['verifications:write'], maxCheckAttempts: null, requestsPerMinute: null, countries: null, numberTypes: null, voiceContract: null, webhookUrl: null };
+const principal: Principal = { clientId: 'cli_A', clientName: 'a', keyId: 'key_A', scopes: ['verifications:write'], maxCheckAttempts: null, requestsPerMinute: null, countries: null, numberTypes: null, voiceContract: null, pumping: null, webhookUrl: null };
 const clients = { authenticate: async (key: string) => (key === 'good' ? principal : undefined) } as unknown as ClientsService;
 const failures: string[] = [];
 /** Allows 3 failures per IP, then asks to wait 42 s. */

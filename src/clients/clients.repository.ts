@@ -18,6 +18,7 @@ export interface ActiveKeyRow {
   countries: string[] | null;
   number_types: NumberTypesPolicy | null;
   voice_contract: VoiceContractPolicy | null;
+  pumping: 'enforce' | 'record_only' | null;
   webhook_url: string | null;
 }
 
@@ -28,6 +29,7 @@ export interface StoredClientPolicy {
   countries: string[] | null;
   numberTypes: NumberTypesPolicy | null;
   voiceContract: VoiceContractPolicy | null;
+  pumping: 'enforce' | 'record_only' | null;
 }
 
 /** All access to `api_clients` and `api_keys`. */
@@ -39,14 +41,14 @@ export class ClientsRepository implements WebhookTargets {
   async findActiveKey(prefix: string, now: Date): Promise<ActiveKeyRow | undefined> {
     const rows: ActiveKeyRow[] = await this.db.query(
       `WITH k AS (
-         SELECT k.id, k.key_hash, c.id AS client_id, c.name, c.scopes, c.max_check_attempts, c.requests_per_minute, c.countries, c.number_types, c.voice_contract, c.webhook_url
+         SELECT k.id, k.key_hash, c.id AS client_id, c.name, c.scopes, c.max_check_attempts, c.requests_per_minute, c.countries, c.number_types, c.voice_contract, c.pumping, c.webhook_url
            FROM api_keys k JOIN api_clients c ON c.id = k.client_id
           WHERE k.prefix = $1 AND k.revoked_at IS NULL AND c.disabled_at IS NULL
        ), touched AS (
          UPDATE api_keys SET last_used_at = $2::timestamptz
           WHERE id IN (SELECT id FROM k) AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')
        )
-       SELECT id AS key_id, key_hash, client_id, name, scopes, max_check_attempts, requests_per_minute, countries, number_types, voice_contract, webhook_url FROM k`,
+       SELECT id AS key_id, key_hash, client_id, name, scopes, max_check_attempts, requests_per_minute, countries, number_types, voice_contract, pumping, webhook_url FROM k`,
       [prefix, now],
     );
     return rows[0];
@@ -110,6 +112,7 @@ export class ClientsRepository implements WebhookTargets {
       countries: policy.countries,
       numberTypes: policy.numberTypes,
       voiceContract: policy.voiceContract,
+      pumping: policy.pumping,
     });
   }
 

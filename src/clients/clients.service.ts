@@ -94,6 +94,7 @@ export class ClientsService {
         countries: row.countries,
         numberTypes: row.number_types,
         voiceContract: row.voice_contract,
+        pumping: row.pumping,
         webhookUrl: row.webhook_url,
       },
       keyId: row.key_id,
@@ -125,6 +126,7 @@ export class ClientsService {
         countries: null,
         numberTypes: null,
         voiceContract: null,
+        pumping: null,
         webhookSecret: newWebhookSecret(),
         previousWebhookSecret: null,
         previousWebhookSecretUntil: null,
@@ -219,6 +221,7 @@ export class ClientsService {
         countries: client.countries,
         numberTypes: client.numberTypes,
         voiceContract: client.voiceContract,
+        pumping: client.pumping,
       };
       const next: StoredClientPolicy = { ...before, ...storedChanges(changes) };
       // lists and objects compare by value: setting what is already set changes nothing and records nothing
@@ -241,6 +244,7 @@ export class ClientsService {
       countries: stored.countries ?? defaults.countries,
       numberTypes: { sms: stored.numberTypes?.sms ?? defaults.numberTypes.sms, voice: stored.numberTypes?.voice ?? defaults.numberTypes.voice },
       voiceContract: effectiveVoiceContract(stored.voiceContract, defaults.voiceContract),
+      pumping: stored.pumping ?? defaults.pumping,
       defaults: CLIENT_POLICY_FIELDS.filter((field) => stored[field] === null),
     };
   }
@@ -313,6 +317,7 @@ function storedChanges(changes: UpdateClientPolicyDto): Partial<StoredClientPoli
   const out: Partial<StoredClientPolicy> = {};
   if (changes.maxCheckAttempts !== undefined) out.maxCheckAttempts = changes.maxCheckAttempts;
   if (changes.requestsPerMinute !== undefined) out.requestsPerMinute = changes.requestsPerMinute;
+  if (changes.pumping !== undefined) out.pumping = changes.pumping;
   if (changes.countries !== undefined) out.countries = changes.countries === null ? null : [...new Set(changes.countries.map((c) => c.toUpperCase()))];
   if (changes.numberTypes !== undefined) {
     const given = changes.numberTypes;
@@ -362,6 +367,7 @@ function toClientView(c: ApiClient, keys: ApiKeyView[]): ApiClientView {
     countries: c.countries,
     numberTypes: c.numberTypes,
     voiceContract: c.voiceContract,
+    pumping: c.pumping,
     createdAt: c.createdAt.toISOString(),
     keys,
   };

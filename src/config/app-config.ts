@@ -1,3 +1,4 @@
+import { hkdfSync } from 'node:crypto';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
 import { EnvSchema, HmacKey, parseDestinationList, parseHmacKeys, parseSecretKey } from './env.schema';
@@ -107,6 +108,8 @@ export interface RiskPolicyDefaults {
   numberTypes: { sms: string[]; voice: string[] };
   /** When starts need a voice-contract check (RISK_VOICE_CONTRACT_DEFAULT, _ON_UNKNOWN, _METHOD). */
   voiceContract: VoiceContractDefaults;
+  /** What a tripped pumping rule does (RISK_PUMPING_MODE). */
+  pumping: PumpingMode;
 }
 
 /** The service's voice-contract policy for clients without their own (the types of common/auth build on these). */
@@ -128,12 +131,36 @@ export interface VoiceCheckConfig {
   /** The service's number people call for an inbound check (RISK_INBOUND_CHECK_NUMBER). */
   inboundNumber: string | null;
 }
+export type PumpingMode = 'enforce' | 'record_only';
+/** Starts per unit per hour (0: no limit), across instances: the end user's IP and device, the number prefix, the client. */
+export interface StartVelocityLimits {
+  ip: number;
+  device: number;
+  prefix: number;
+  client: number;
+}
+/** SMS-pumping rules (risk/pumping-rules.ts): thresholds relative to a unit's own verified volume, with floors. */
+export interface PumpingConfig {
+  dailyFloor: number;
+  hourlyFloor: number;
+  ratio: number;
+  suspensionMs: number;
+}
 export interface RiskConfig {
   phoneSendsPer15Min: number;
   phoneSendsPer24H: number;
   phoneCheckFailuresPerHour: number;
   policyDefaults: RiskPolicyDefaults;
   voiceCheck: VoiceCheckConfig;
+  /** Digits (without +) of a number's prefix. */
+  prefixLength: number;
+  /** Never suspended as a country by the pumping rules, only reported. */
+  homeCountry: string;
+  startsPerHour: StartVelocityLimits;
+  manyAccounts: { max: number; windowMs: number; action: 'screen' | 'deny' };
+  pumping: PumpingConfig;
+  /** Key of the HMAC that stores end users' account references and device ids. */
+  endUserHashKey: Buffer;
 }
 export interface IssuanceConfig {
   /** Code HMAC keys; the newest, used for new codes, is the last one listed. */
@@ -192,6 +219,7 @@ export class AppConfig {
         onUnknown: env.RISK_VOICE_CONTRACT_ON_UNKNOWN as VoiceContractDefaults['onUnknown'],
         method: env.RISK_VOICE_CONTRACT_METHOD as VoiceContractDefaults['method'],
       },
+      pumping: env.RISK_PUMPING_MODE as PumpingMode,
     };
     this.clients = {
       apiKeyCacheTtlMs: env.API_KEY_CACHE_TTL_SECONDS * 1000,
@@ -249,6 +277,20 @@ export class AppConfig {
         inboundWindowMs: env.RISK_INBOUND_CHECK_WINDOW_SECONDS * 1000,
         inboundNumber: env.RISK_INBOUND_CHECK_NUMBER ?? null,
       },
+      prefixLength: env.RISK_PREFIX_LENGTH,
+      homeCountry: env.RISK_HOME_COUNTRY.toUpperCase(),
+      startsPerHour: { ip: env.RISK_IP_STARTS_PER_HOUR, device: env.RISK_DEVICE_STARTS_PER_HOUR, prefix: env.RISK_PREFIX_STARTS_PER_HOUR, client: env.RISK_CLIENT_STARTS_PER_HOUR },
+      manyAccounts: { max: env.RISK_MANY_ACCOUNTS_MAX, windowMs: env.RISK_MANY_ACCOUNTS_WINDOW_DAYS * 24 * 3600_000, action: env.RISK_MANY_ACCOUNTS_ACTION as 'screen' | 'deny' },
+      pumping: {
+        dailyFloor: env.RISK_PUMPING_DAILY_FLOOR,
+        hourlyFloor: env.RISK_PUMPING_HOURLY_FLOOR,
+        ratio: Number(env.RISK_PUMPING_RATIO),
+        suspensionMs: env.RISK_SUSPENSION_HOURS * 3600_000,
+      },
+      // Its own key when set; else one derived from the first (oldest) code key, which rotation keeps longest.
+      endUserHashKey: env.RISK_END_USER_HASH_KEY
+        ? parseSecretKey(env.RISK_END_USER_HASH_KEY)
+        : Buffer.from(hkdfSync('sha256', hmacKeys[0].secret, Buffer.alloc(0), 'otp-verify risk end-user signals', 32)),
     };
     this.issuance = {
       hmacKeys,

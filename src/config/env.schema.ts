@@ -450,6 +450,49 @@ export class EnvSchema {
   @Min(0)
   @Max(5)
   RISK_VOICE_CHECK_RETRIES = 2;
+  // --- risk: velocity per end user, prefix and client; pumping; many accounts per number ---
+  /** Digits of an E.164 number (without +) that make its prefix, the unit of prefix velocity and pumping (8: 81901234). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(3)
+  @Max(14)
+  RISK_PREFIX_LENGTH = 8;
+
+  /** The service's home country: pumping rules report it as a whole, never suspend it. */
+  @Validate(CountryList)
+  @Matches(/^[A-Za-z]{2}$/, { message: 'RISK_HOME_COUNTRY must be one ISO 3166-1 alpha-2 code' })
+  RISK_HOME_COUNTRY = 'JP';
+
+  /** Starts per end-user IP (endUser.ip; an IPv6 address counts by its /64) per hour, across clients; 0: no limit. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  RISK_IP_STARTS_PER_HOUR = 10;
+
+  /** Starts per end-user device (endUser.deviceId, per client) per hour; 0: no limit. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  RISK_DEVICE_STARTS_PER_HOUR = 10;
+
+  /** Starts per number prefix (RISK_PREFIX_LENGTH digits) per hour, across clients; 0 (default): no limit. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  RISK_PREFIX_STARTS_PER_HOUR = 0;
+
+  /** Starts per client per hour; 0 (default): no limit (a client's request rate is the throttler's job). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  RISK_CLIENT_STARTS_PER_HOUR = 0;
+
+  /** A number verified for more than this many accounts (endUser.accountRef) or clients in the window trips many_accounts_per_number. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  RISK_MANY_ACCOUNTS_MAX = 3;
 
   @Transform(toInt)
   @IsInt()
@@ -482,6 +525,49 @@ export class EnvSchema {
   @IsOptional()
   @Matches(/^\+[1-9]\d{6,14}$/, { message: 'RISK_INBOUND_CHECK_NUMBER must be an E.164 number (+815012345678)' })
   RISK_INBOUND_CHECK_NUMBER?: string;
+
+  /** The window of the many-accounts rule. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(365)
+  RISK_MANY_ACCOUNTS_WINDOW_DAYS = 30;
+
+  /** What many_accounts_per_number decides: `screen` (a voice-contract check first, 202 screening) or `deny` (403). */
+  @IsIn(['screen', 'deny'])
+  RISK_MANY_ACCOUNTS_ACTION = 'screen';
+
+  /** What a tripped pumping rule does for a client whose policy does not say: `enforce` (suspend) or `record_only`. */
+  @IsIn(['enforce', 'record_only'])
+  RISK_PUMPING_MODE = 'enforce';
+
+  /** Unverified codes per unit in 24 hours that never trip the daily pumping rule, whatever the unit's volume. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  RISK_PUMPING_DAILY_FLOOR = 20;
+
+  /** The same floor for the hourly pumping rule. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  RISK_PUMPING_HOURLY_FLOOR = 10;
+
+  /** Unverified codes a unit may have relative to its own verified volume (0.2: a fifth of it). */
+  @Matches(/^(0(\.\d{1,4})?|1(\.0{1,4})?)$/, { message: 'RISK_PUMPING_RATIO must be a decimal number from 0 to 1, such as 0.2' })
+  RISK_PUMPING_RATIO = '0.2';
+
+  /** How long a tripped unit stays suspended. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(720)
+  RISK_SUSPENSION_HOURS = 12;
+
+  /** Key of the HMAC that stores endUser.accountRef and deviceId (≥ 32 bytes, hex or base64); unset: derived from the first OTP_HMAC_KEYS key. */
+  @IsOptional()
+  @Validate(SecretKey)
+  RISK_END_USER_HASH_KEY?: string;
 
   @Transform(toInt)
   @IsInt()
@@ -534,5 +620,6 @@ export class EnvSchema {
 export const ENV_VARIABLES: readonly string[] = Object.keys(new EnvSchema()).concat(
   // optional variables have no initializer, so list them explicitly
   ['DATABASE_URL', 'REDIS_URL', 'DEV_API_KEY', 'OTP_HMAC_KEYS', 'SMS_HTTP_URL', 'VOICE_HTTP_URL', 'PROVIDER_HTTP_TOKEN', 'WEBOTP_DOMAIN', 'AUDIT_PHONE_HASH_KEY',
-    'WEBHOOK_ALLOWED_DESTINATIONS', 'WEBHOOK_ALLOW_LOOPBACK', 'TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM_NUMBER', 'PUBLIC_CALLBACK_BASE_URL'],
+    'WEBHOOK_ALLOWED_DESTINATIONS', 'WEBHOOK_ALLOW_LOOPBACK', 'TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM_NUMBER', 'PUBLIC_CALLBACK_BASE_URL',
+    'RISK_END_USER_HASH_KEY'],
 );

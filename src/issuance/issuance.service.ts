@@ -116,9 +116,10 @@ export class IssuanceService implements OnModuleInit {
       const replay = await this.idempotency.claim(tx, clientId, idempotencyKey, input.requestHash, now);
       if (replay) return replay;
     }
-    const { countries, numberTypes, voiceContract } = ctx.principal;
+    const { countries, numberTypes, voiceContract, pumping } = ctx.principal;
+    const endUser = dto.endUser && { ip: dto.endUser.ip, deviceId: dto.endUser.deviceId, accountRef: dto.endUser.accountRef };
     const assessment = await this.risk.screen(tx, {
-      phone: input.phone, clientId, channel: input.channel, purpose: dto.purpose, locale: dto.locale ?? 'ja', policy: { countries, numberTypes, voiceContract }, now,
+      phone: input.phone, clientId, channel: input.channel, purpose: dto.purpose, locale: dto.locale ?? 'ja', policy: { countries, numberTypes, voiceContract, pumping }, now, endUser,
     });
     if (assessment.decision === 'deny') throw new ScreeningDenied(assessment);
 
@@ -209,8 +210,8 @@ export class IssuanceService implements OnModuleInit {
         // The other channel must be one the number can receive and the client's policy allows for it.
         const phone = parseNumber(row.phoneE164);
         assertReachable(phone, channel);
-        const { countries, numberTypes, voiceContract } = ctx.principal;
-        const denials = this.risk.channelDenials(phone, channel, { countries, numberTypes, voiceContract });
+        const { countries, numberTypes, voiceContract, pumping } = ctx.principal;
+        const denials = this.risk.channelDenials(phone, channel, { countries, numberTypes, voiceContract, pumping });
         if (denials.length) throw new ScreeningDenied({ decision: 'deny', reasons: [...new Set(denials.map((d) => d.reason))], rules: denials });
       }
       const code = generateCode(row.codeLength);

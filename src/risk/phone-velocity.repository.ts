@@ -4,9 +4,16 @@ import type { Tx } from '../common/tx';
 /** All SQL on `phone_sends` and `phone_check_failures` (per-number velocity counters). */
 @Injectable()
 export class PhoneVelocityRepository {
-  /** Serializes work on one number until the transaction ends, so that concurrent requests cannot both pass a count. */
-  async lock(tx: Tx, phone: string): Promise<void> {
-    await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 7))`, [`phone:${phone}`]);
+  /**
+   * Serializes work on one number until the transaction ends, so that concurrent requests cannot both pass a
+   * count; and on the other units of `more` (sorted, after the number: one order for everyone, so no deadlock).
+   */
+  async lock(tx: Tx, phone: string, more: string[] = []): Promise<void> {
+    if (!more.length) {
+      await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 7))`, [`phone:${phone}`]);
+      return;
+    }
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended(k, 7)) FROM unnest($1::text[]) AS k`, [[`phone:${phone}`, ...[...new Set(more)].sort()]]);
   }
 
   /** Sends within 24 h (newest first, at most `sendLimit`) and wrong codes within the hour (at most `failureLimit`), in one round trip. */

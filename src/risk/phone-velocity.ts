@@ -7,7 +7,7 @@ import { PhoneVelocityRepository } from './phone-velocity.repository';
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 
-function tooMany(detail: string, limit: string, retryAfterMs: number): ProblemException {
+export function tooMany(detail: string, limit: string, retryAfterMs: number): ProblemException {
   const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
   return new ProblemException(429, 'rate_limited', `${detail} Retry after ${seconds} s.`, { limit, headers: { 'Retry-After': String(seconds) } });
 }
@@ -24,10 +24,13 @@ export class PhoneVelocity {
     private readonly repo: PhoneVelocityRepository,
   ) {}
 
-  /** A new verification: the sends to the number and its recent wrong codes. */
-  async assertCanStart(tx: Tx, phone: string, now: Date): Promise<void> {
+  /**
+   * A new verification: the sends to the number and its recent wrong codes. `alsoLock`: the locks of other
+   * velocity units of the start (VelocityScreening), taken in the same statement after the number's.
+   */
+  async assertCanStart(tx: Tx, phone: string, now: Date, alsoLock: string[] = []): Promise<void> {
     const { phoneSendsPer15Min: per15, phoneSendsPer24H: per24, phoneCheckFailuresPerHour: maxFailures } = this.config.risk;
-    await this.repo.lock(tx, phone);
+    await this.repo.lock(tx, phone, alsoLock);
     const { sends, failures } = await this.repo.recent(tx, phone, now, Math.max(per15, per24), maxFailures);
     this.checkFailures(failures, now);
     this.checkSends(sends, now);

@@ -2,6 +2,8 @@ import type { NumberTypesPolicy, VoiceContractPolicy } from '../common/auth';
 import type { ParsedPhone } from '../common/phone';
 import type { Tx } from '../common/tx';
 import type { VoiceContractSummary } from './voice-contracts.service';
+import type { PumpingMode } from '../config/app-config';
+import type { EndUserSignals } from './end-user';
 
 export type RiskDecision = 'allow' | 'screen' | 'deny';
 
@@ -32,6 +34,8 @@ export interface ClientNumberPolicy {
   countries: string[] | null;
   numberTypes: NumberTypesPolicy | null;
   voiceContract: VoiceContractPolicy | null;
+  /** What a tripped pumping rule does for this client's starts (null or absent: RISK_PUMPING_MODE). */
+  pumping?: PumpingMode | null;
 }
 
 export interface ScreeningInput {
@@ -42,6 +46,8 @@ export interface ScreeningInput {
   locale: 'ja' | 'en';
   policy: ClientNumberPolicy;
   now: Date;
+  /** The end user's IP, device id and account reference, when the caller sent them (velocity rules). */
+  endUser?: EndUserSignals;
 }
 
 /**

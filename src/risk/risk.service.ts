@@ -10,6 +10,7 @@ import { PhoneVelocity } from './phone-velocity';
 import { PhoneVelocityRepository } from './phone-velocity.repository';
 import type { ParsedPhone } from '../common/phone';
 import { ClientNumberPolicy, RiskAssessment, RiskRuleHit, RiskScreener, ScreeningInput } from './risk.port';
+import { VelocityScreening } from './velocity-screening';
 import { VoiceContractsService } from './voice-contracts.service';
 
 /**
@@ -21,14 +22,18 @@ export interface ScreeningOptions {
   startChecks: boolean;
   forceCheck?: boolean;
   alwaysRead?: boolean;
+  /** Another rule asks for a confirmed voice contract whatever the client's mode (`many_accounts_per_number`). */
+  require?: boolean;
 }
 
 /**
  * Screening of a start: the number policy (countries, number types per channel) and the blocklist (one
- * indexed lookup of the number and its prefixes), then the per-number velocity rules (429, thrown). A refusal
- * is decision `deny` with every reason that applies and the rules that fired; a denied number costs no
- * velocity lock. Counts wrong codes from `verification.check_failed`, inside the
- * checking transaction. (Pumping rules and voice-contract checks come with the rest of the risk issue.)
+ * indexed lookup of the number and its prefixes), then the per-number velocity rules (429, thrown), then the
+ * rules over counters per unit (VelocityScreening: pumping suspensions, start limits per end-user IP, device,
+ * prefix and client, many accounts per number; one more read). A refusal is decision `deny` with every reason
+ * of its stage and the rules that fired; a denied number costs no velocity lock. Counts wrong codes from
+ * `verification.check_failed`, inside the checking transaction. Last, the voice-contract rule (voiceContractStep),
+ * which a unit rule asking for a check (many accounts per number) makes required.
  */
 @Injectable()
 export class RiskService implements RiskScreener, OnModuleInit {
@@ -39,6 +44,7 @@ export class RiskService implements RiskScreener, OnModuleInit {
     private readonly config: AppConfig,
     private readonly blocklist: BlocklistService,
     private readonly voiceContracts: VoiceContractsService,
+    private readonly units: VelocityScreening,
   ) {}
 
   onModuleInit(): void {
@@ -48,8 +54,17 @@ export class RiskService implements RiskScreener, OnModuleInit {
   async screen(tx: Tx, input: ScreeningInput): Promise<RiskAssessment> {
     const denials = await this.denials(tx, input);
     if (denials.length) return deny(denials);
-    await this.velocity.assertCanStart(tx, input.phone.e164, input.now);
-    return this.voiceContractStep(tx, input, { startChecks: true });
+    const plan = this.units.plan(input);
+    await this.velocity.assertCanStart(tx, input.phone.e164, input.now, plan.lockKeys);
+    const units = await this.units.screen(tx, input, plan);
+    if (units.decision === 'deny') return units;
+    // A unit rule that asks for a check (many accounts per number) makes the voice contract required for this start.
+    const voice = await this.voiceContractStep(tx, input, { startChecks: true, require: units.decision === 'screen' });
+    // When a unit rule asked for the check, its reason is the reason (not the contract the policy would not require).
+    const reasons = units.decision === 'screen' ? units.reasons : voice.reasons;
+    const rules = [...units.rules, ...voice.rules];
+    if (voice.decision === 'allow') return { ...voice, decision: 'allow', reasons: [], rules };
+    return { ...voice, reasons, rules };
   }
 
   /**
@@ -82,7 +97,7 @@ export class RiskService implements RiskScreener, OnModuleInit {
    */
   private async voiceContractStep(tx: Tx, input: ScreeningInput, opts: ScreeningOptions): Promise<RiskAssessment> {
     const policy = effectiveVoiceContract(input.policy.voiceContract, this.config.risk.policyDefaults.voiceContract);
-    const mode = policy.byPurpose[input.purpose] ?? policy.default;
+    const mode = opts.require ? 'require' : (policy.byPurpose[input.purpose] ?? policy.default);
     if (mode === 'off' && !opts.alwaysRead) return { decision: 'allow', reasons: [], rules: [] };
     const { phone, now } = input;
     let record = await this.voiceContracts.summary(tx, phone.e164, now);

@@ -252,7 +252,7 @@ export function testConfig(env: Record<string, string> = {}): AppConfig {
 
 export function principal(overrides: Partial<Principal> = {}): RequestContext {
   return {
-    principal: { clientId: 'cli_A', clientName: 'a', keyId: 'key_A', scopes: ['verifications:write', 'verifications:check'], maxCheckAttempts: null, requestsPerMinute: null, countries: null, numberTypes: null, voiceContract: null, webhookUrl: null, ...overrides },
+    principal: { clientId: 'cli_A', clientName: 'a', keyId: 'key_A', scopes: ['verifications:write', 'verifications:check'], maxCheckAttempts: null, requestsPerMinute: null, countries: null, numberTypes: null, voiceContract: null, pumping: null, webhookUrl: null, ...overrides },
     ip: '203.0.113.7',
   };
 }

@@ -29,6 +29,8 @@ export class ApiClientView {
   numberTypes!: Partial<NumberTypesView> | null;
   @ApiProperty({ nullable: true, type: () => VoiceContractPolicyView, description: 'Voice-contract policy as stored; null (or a field left out): the service defaults.' })
   voiceContract!: Partial<VoiceContractPolicyView> | null;
+  @ApiProperty({ nullable: true, enum: ['enforce', 'record_only'], description: 'What a tripped SMS-pumping rule does to its starts; null: RISK_PUMPING_MODE. Set through the policy route.' })
+  pumping!: 'enforce' | 'record_only' | null;
   @ApiProperty({
     nullable: true,
     type: String,
@@ -101,7 +103,7 @@ export class VoiceContractPolicyView implements Required<VoiceContractPolicy> {
 }
 
 /** The fields of a client's policy (API.md, Admin). */
-export const CLIENT_POLICY_FIELDS = ['maxCheckAttempts', 'requestsPerMinute', 'countries', 'numberTypes', 'voiceContract'] as const;
+export const CLIENT_POLICY_FIELDS = ['maxCheckAttempts', 'requestsPerMinute', 'countries', 'numberTypes', 'voiceContract', 'pumping'] as const;
 export type ClientPolicyField = (typeof CLIENT_POLICY_FIELDS)[number];
 
 /** A client's effective policy: its own values, and the service's configuration for the fields it has none of. */
@@ -136,6 +138,15 @@ export class ClientPolicyView {
 
   @ApiProperty({ type: VoiceContractPolicyView, description: 'When starts need a voice-contract check. Default: RISK_VOICE_CONTRACT_DEFAULT, _ON_UNKNOWN and _METHOD.' })
   voiceContract!: VoiceContractPolicyView;
+
+  @ApiProperty({
+    enum: ['enforce', 'record_only'],
+    description:
+      'What a tripped SMS-pumping rule does to its starts: `enforce` (the unit is suspended: 403 `risk_denied` `prefix_suspended`, ' +
+      '`country_suspended` or `ip_suspended`) or `record_only` (the trip is recorded, nothing is denied). Default: RISK_PUMPING_MODE.',
+    example: 'enforce',
+  })
+  pumping!: 'enforce' | 'record_only';
 
   @ApiProperty({
     enum: CLIENT_POLICY_FIELDS,

@@ -154,4 +154,15 @@ export class UpdateClientPolicyDto {
   @ValidateNested()
   @Type(() => VoiceContractPolicyDto)
   voiceContract?: VoiceContractPolicyDto | null;
+
+  @ApiPropertyOptional({
+    enum: ['enforce', 'record_only'],
+    nullable: true,
+    description:
+      'What a tripped SMS-pumping rule does to the client\'s starts: `enforce` (starts to a suspended prefix, country or IP are 403 `risk_denied`) ' +
+      'or `record_only` (trips and hits are recorded, nothing is denied). null: the service default (RISK_PUMPING_MODE).',
+  })
+  @IsOptional()
+  @IsIn(['enforce', 'record_only'], { message: 'pumping must be enforce or record_only' })
+  pumping?: 'enforce' | 'record_only' | null;
 }

@@ -49,6 +49,9 @@ export class ApiClient {
   /** When starts need a voice-contract check; null (or a field left out) means RISK_VOICE_CONTRACT_*. */
   @Column({ name: 'voice_contract', type: 'jsonb', nullable: true })
   voiceContract!: VoiceContractPolicy | null;
+  /** What a tripped SMS-pumping rule does to its starts (`enforce`, `record_only`); null means RISK_PUMPING_MODE. */
+  @Column({ name: 'pumping', type: 'text', nullable: true })
+  pumping!: 'enforce' | 'record_only' | null;
 
   @Column({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;

@@ -27,6 +27,8 @@ export interface Principal {
   numberTypes: NumberTypesPolicy | null;
   /** When starts need a voice-contract check (null, or a field left out: RISK_VOICE_CONTRACT_*). */
   voiceContract: VoiceContractPolicy | null;
+  /** What a tripped SMS-pumping rule does to its starts: `enforce` or `record_only` (null: RISK_PUMPING_MODE). */
+  pumping: 'enforce' | 'record_only' | null;
   /** The client's default webhook URL (null: none). */
   webhookUrl: string | null;
 }

@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 import { NoCredential } from '../../common/input-text';
+import { EndUserDto } from './end-user.dto';
 import { TransactionDto } from './transaction.dto';
 
 export class StartVerificationDto {
@@ -68,6 +69,13 @@ export class StartVerificationDto {
   @MaxLength(2048)
   @NoCredential()
   callbackUrl?: string;
+
+  @ApiPropertyOptional({ type: EndUserDto, description: 'Optional end-user signals for the risk rules (velocity per IP and device, many accounts per number).' })
+  @IsOptional()
+  @IsObject({ message: 'endUser must be an object' })
+  @ValidateNested()
+  @Type(() => EndUserDto)
+  endUser?: EndUserDto;
 }
 
 export class ResendVerificationDto {

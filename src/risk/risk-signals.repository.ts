@@ -1,0 +1,215 @@
+import { Injectable } from '@nestjs/common';
+import type { Queryable, Tx } from '../common/tx';
+import { BUCKET_MS, bucketOf, BucketCount, DAY_MS, HOUR_MS, NumberAccounts, PumpingFigures, Unit, UnitKind } from './velocity-rules';
+
+const BUCKET_S = BUCKET_MS / 1000;
+
+/** An active suspension of a unit (not released, not expired). */
+export interface ActiveSuspension {
+  id: string;
+  mode: 'enforce' | 'record_only' | 'report';
+}
+
+/** What screening reads of one unit. */
+export interface UnitState extends PumpingFigures {
+  kind: UnitKind;
+  unit: string;
+  active: ActiveSuspension[];
+  /** Starts per bucket in the last hour (velocity). */
+  hour: BucketCount[];
+}
+
+interface UnitRow {
+  kind: UnitKind;
+  unit: string;
+  active: ActiveSuspension[];
+  hour: Array<[number, number]>;
+  s24: number;
+  v24: number;
+  s1: number;
+  v1: number;
+  vall24: number;
+  vall1: number;
+  max_daily: number;
+  max_hourly: number;
+}
+
+/** The end-user signals of one start, as stored (hashes only). */
+export interface EndUserRecord {
+  ip: string | null;
+  deviceHash: string | null;
+  accountRefHash: Buffer | null;
+}
+
+/**
+ * All SQL on the velocity and pumping counters (`risk_unit_counts`, `risk_unit_days`), the end-user signals of
+ * starts (`risk_end_users`) and the numbers' verified accounts (`risk_number_accounts`), and screening's one
+ * read of them (with the units' suspensions). Writes are deferred: they join the transaction's combined
+ * statement, so counting costs no round trip.
+ */
+@Injectable()
+export class RiskSignalsRepository {
+  /**
+   * Everything the velocity, pumping and many-accounts rules need for one start, in one statement: per unit its
+   * active suspensions and the end of its last one, its counts in the last hour and day (since that end for the
+   * pumping figures), its 14-day maxima of verified codes; and the number's verified accounts in the window.
+   * Every read is a range of a primary key or index; `verifications` is never read.
+   *
+   * "Since that end": from the 10-minute bucket in which the suspension ended (its starts were denied, so that
+   * bucket holds little from before the end), but never the bucket in which it was made (those are the starts
+   * that tripped it): a suspension released moments after it was made counts afresh from the next bucket.
+   */
+  async screeningState(
+    tx: Tx,
+    units: Unit[],
+    who: { phone: string; clientId: string; accountRefHash: Buffer | null },
+    now: Date,
+    accountsWindowMs: number,
+  ): Promise<{ units: UnitState[]; accounts: NumberAccounts }> {
+    const t = now.getTime();
+    const [row]: Array<{ units: UnitRow[]; accounts: NumberAccounts }> = await tx.query(
+      `SELECT
+         (SELECT coalesce(json_agg(json_build_object(
+                   'kind', u.kind, 'unit', u.unit, 'active', s.active, 'hour', c.hour, 's24', c.s24, 'v24', c.v24, 's1', c.s1, 'v1', c.v1,
+                   'vall24', c.vall24, 'vall1', c.vall1, 'max_daily', d.max_daily, 'max_hourly', d.max_hourly) ORDER BY u.ord), '[]'::json)
+            FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(kind, unit, ord)
+            CROSS JOIN LATERAL (
+              SELECT coalesce(json_agg(json_build_object('id', x.id, 'mode', x.mode) ORDER BY x.created_at)
+                       FILTER (WHERE x.released_at IS NULL AND x.expires_at > $3), '[]'::json) AS active,
+                     coalesce(max(greatest(
+                       to_timestamp(floor(extract(epoch FROM coalesce(x.released_at, x.expires_at)) / ${BUCKET_S}) * ${BUCKET_S}),
+                       to_timestamp(floor(extract(epoch FROM x.created_at) / ${BUCKET_S}) * ${BUCKET_S} + ${BUCKET_S})))
+                       FILTER (WHERE coalesce(x.released_at, x.expires_at) <= $3), '-infinity') AS since
+                FROM risk_suspensions x
+               WHERE x.kind = u.kind AND x.unit = u.unit AND x.expires_at > $5
+            ) s
+            CROSS JOIN LATERAL (
+              SELECT coalesce(json_agg(json_build_array((extract(epoch FROM r.bucket) * 1000)::bigint, r.started) ORDER BY r.bucket)
+                       FILTER (WHERE r.bucket > $4), '[]'::json) AS hour,
+                     coalesce(sum(r.started) FILTER (WHERE r.bucket >= s.since), 0)::int AS s24,
+                     coalesce(sum(r.verified) FILTER (WHERE r.bucket >= s.since), 0)::int AS v24,
+                     coalesce(sum(r.started) FILTER (WHERE r.bucket > $4 AND r.bucket >= s.since), 0)::int AS s1,
+                     coalesce(sum(r.verified) FILTER (WHERE r.bucket > $4 AND r.bucket >= s.since), 0)::int AS v1,
+                     coalesce(sum(r.verified), 0)::int AS vall24,
+                     coalesce(sum(r.verified) FILTER (WHERE r.bucket > $4), 0)::int AS vall1
+                FROM risk_unit_counts r
+               WHERE r.kind = u.kind AND r.unit = u.unit AND r.bucket > $5
+            ) c
+            CROSS JOIN LATERAL (
+              SELECT coalesce(max(dd.verified), 0)::int AS max_daily, coalesce(max(p.peak), 0)::int AS max_hourly
+                FROM risk_unit_days dd CROSS JOIN LATERAL (SELECT max(h) AS peak FROM unnest(dd.verified_hours) h) p
+               WHERE dd.kind = u.kind AND dd.unit = u.unit AND dd.day > $6::date
+            ) d
+         ) AS units,
+         (SELECT json_build_object(
+                   'accounts', count(DISTINCT n.client_id || ':' || encode(n.account_ref_hash, 'hex')) FILTER (WHERE n.account_ref_hash <> ''::bytea),
+                   'clients', count(DISTINCT n.client_id),
+                   'sameAccount', coalesce(bool_or(n.client_id = $8 AND n.account_ref_hash = $9::bytea), false),
+                   'sameClient', coalesce(bool_or(n.client_id = $8), false))
+            FROM risk_number_accounts n
+           WHERE n.phone_e164 = $7 AND n.verified_at > $10
+         ) AS accounts`,
+      [
+        units.map((u) => u.kind),
+        units.map((u) => u.value),
+        now,
+        new Date(t - HOUR_MS),
+        new Date(t - DAY_MS),
+        utcDay(t - 14 * DAY_MS),
+        who.phone,
+        who.clientId,
+        who.accountRefHash,
+        new Date(t - accountsWindowMs),
+      ],
+    );
+    return {
+      units: row.units.map((r) => ({
+        kind: r.kind,
+        unit: r.unit,
+        active: r.active,
+        hour: r.hour.map(([at, started]) => ({ at: Number(at), started })),
+        started24h: r.s24,
+        verified24h: r.v24,
+        started1h: r.s1,
+        verified1h: r.v1,
+        verifiedLast24h: r.vall24,
+        verifiedLastHour: r.vall1,
+        maxDailyVerified14d: r.max_daily,
+        maxHourlyVerified14d: r.max_hourly,
+      })),
+      accounts: row.accounts,
+    };
+  }
+
+  /** One start, counted for each of its units in the current 10-minute bucket. */
+  countStart(tx: Tx, units: Unit[], at: Date): void {
+    if (!units.length) return;
+    tx.defer(
+      (p) => `INSERT INTO risk_unit_counts (kind, unit, bucket, started)
+              SELECT k, v, ${p(new Date(bucketOf(at.getTime())))}::timestamptz, 1 FROM unnest(${p(units.map((u) => u.kind))}::text[], ${p(units.map((u) => u.value))}::text[]) AS x(k, v)
+              ON CONFLICT (kind, unit, bucket) DO UPDATE SET started = risk_unit_counts.started + 1`,
+    );
+  }
+
+  /** The end-user signals of a start, so that its approval counts for its IP and account. */
+  recordEndUser(tx: Tx, verificationId: string, signals: EndUserRecord, at: Date): void {
+    tx.defer(
+      (p) => `INSERT INTO risk_end_users (verification_id, ip, device_hash, account_ref_hash, created_at)
+              VALUES (${p(verificationId)}, ${p(signals.ip)}, ${p(signals.deviceHash)}, ${p(signals.accountRefHash)}, ${p(at)})`,
+    );
+  }
+
+  /**
+   * A verified code: counted for the number's units and the IP its start came from (bucket and UTC day, with
+   * its hour), and the number's account (the start's account reference, or none) marked verified now.
+   */
+  countApproval(tx: Tx, verificationId: string, phone: string, clientId: string, units: Unit[], at: Date): void {
+    const t = at.getTime();
+    const hour = new Date(t).getUTCHours() + 1; // PostgreSQL arrays count from 1
+    // the number's units, and the start's IP when it gave one
+    const unitsOf = (p: (v: unknown) => string) =>
+      `SELECT k, v FROM unnest(${p(units.map((u) => u.kind))}::text[], ${p(units.map((u) => u.value))}::text[]) AS x(k, v)
+       UNION ALL SELECT 'ip', e.ip FROM risk_end_users e WHERE e.verification_id = ${p(verificationId)} AND e.ip IS NOT NULL`;
+    tx.defer(
+      (p) => `INSERT INTO risk_unit_counts (kind, unit, bucket, verified)
+              SELECT k, v, ${p(new Date(bucketOf(t)))}::timestamptz, 1 FROM (${unitsOf(p)}) AS y
+              ON CONFLICT (kind, unit, bucket) DO UPDATE SET verified = risk_unit_counts.verified + 1`,
+    );
+    tx.defer(
+      (p) => `INSERT INTO risk_unit_days (kind, unit, day, verified, verified_hours)
+              SELECT k, v, ${p(utcDay(t))}::date, 1, ${p(Array.from({ length: 24 }, (_, i) => (i + 1 === hour ? 1 : 0)))}::int[] FROM (${unitsOf(p)}) AS y
+              ON CONFLICT (kind, unit, day) DO UPDATE
+                SET verified = risk_unit_days.verified + 1, verified_hours[${p(hour)}::int] = risk_unit_days.verified_hours[${p(hour)}::int] + 1`,
+    );
+    tx.defer(
+      (p) => `INSERT INTO risk_number_accounts (phone_e164, client_id, account_ref_hash, verified_at)
+              SELECT ${p(phone)}, ${p(clientId)},
+                     coalesce((SELECT e.account_ref_hash FROM risk_end_users e WHERE e.verification_id = ${p(verificationId)}), ''::bytea), ${p(at)}::timestamptz
+              ON CONFLICT (phone_e164, client_id, account_ref_hash) DO UPDATE SET verified_at = greatest(risk_number_accounts.verified_at, EXCLUDED.verified_at)`,
+    );
+  }
+
+  /**
+   * Drops what no rule reads any more: buckets older than a day, days older than 14, end-user signals of
+   * starts older than two days, accounts verified before the many-accounts window. At most `batch` rows of each
+   * table per call; answers how many went.
+   */
+  async prune(q: Queryable, now: Date, accountsWindowMs: number, batch: number): Promise<number> {
+    const t = now.getTime();
+    const deleted = async (sql: string, before: unknown): Promise<number> => ((await q.query(sql, [before, batch])) as [unknown, number])[1];
+    return (
+      (await deleted(`DELETE FROM risk_unit_counts WHERE ctid = ANY(ARRAY(SELECT ctid FROM risk_unit_counts WHERE bucket < $1 LIMIT $2))`, new Date(t - DAY_MS - HOUR_MS))) +
+      (await deleted(`DELETE FROM risk_unit_days WHERE ctid = ANY(ARRAY(SELECT ctid FROM risk_unit_days WHERE day < $1::date LIMIT $2))`, utcDay(t - 15 * DAY_MS))) +
+      (await deleted(`DELETE FROM risk_end_users WHERE ctid = ANY(ARRAY(SELECT ctid FROM risk_end_users WHERE created_at < $1 LIMIT $2))`, new Date(t - 2 * DAY_MS))) +
+      (await deleted(
+        `DELETE FROM risk_number_accounts WHERE ctid = ANY(ARRAY(SELECT ctid FROM risk_number_accounts WHERE verified_at < $1 LIMIT $2))`,
+        new Date(t - accountsWindowMs),
+      ))
+    );
+  }
+}
+
+/** The UTC day of a time, as PostgreSQL reads a date (`2026-11-24`). */
+function utcDay(t: number): string {
+  return new Date(t).toISOString().slice(0, 10);
+}
