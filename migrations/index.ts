@@ -8,6 +8,7 @@ import { ClientRiskPolicy1764600000000 } from './1764600000000-client-risk-polic
 import { VoiceCalls1764700000000 } from './1764700000000-voice-calls';
 import { WebhookSecretRotation1764800000000 } from './1764800000000-webhook-secret-rotation';
 import { Blocklist1764900000000 } from './1764900000000-blocklist';
+import { ProviderRouting1765200000000 } from './1765200000000-provider-routing';
 
 /** Every migration in order. A new migration file (npm run migration:create -- migrations/Name, or migration:generate for entity changes) must be added here. */
 export const migrations = [
@@ -21,4 +22,5 @@ export const migrations = [
   VoiceCalls1764700000000,
   WebhookSecretRotation1764800000000,
   Blocklist1764900000000,
+  ProviderRouting1765200000000,
 ];

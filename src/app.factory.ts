@@ -10,6 +10,7 @@ import { guardedJsonParser } from './common/json-body';
 import { FieldError, ProblemException, Problems } from './common/problem';
 import { clientErrorResponder, sendFrameworkProblem, sendProblem } from './common/problem.filter';
 import { StorableTextPipe } from './common/storable-text.pipe';
+import { GatewayMetrics } from './gateway/gateway.metrics';
 import { OutboxDispatcher } from './gateway/outbox.dispatcher';
 import { MetricsService } from './metrics/metrics.service';
 import { FallbackThrottlerStorage } from './throttling/fallback-throttler.storage';
@@ -80,7 +81,7 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
 
   const fastify = app.getHttpAdapter().getInstance();
   const metrics = app.get(MetricsService);
-  for (const metric of app.get(FallbackThrottlerStorage).metrics) metrics.registry.registerMetric(metric);
+  for (const metric of [...app.get(FallbackThrottlerStorage).metrics, ...app.get(GatewayMetrics).all]) metrics.registry.registerMetric(metric);
   // Graceful shutdown: from the moment it starts, new requests are turned away with 503 (and their connection
   // closed), and answers to requests still in flight close theirs, so keep-alive sockets do not hold the process.
   fastify.addHook('onRequest', async (request, reply) => {

@@ -118,7 +118,7 @@ describe('AppConfig: the Twilio voice provider', () => {
 
   it('names every variable it lacks', () => {
     const err = configError({ VOICE_PROVIDER: 'twilio' });
-    for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM_NUMBER', 'PUBLIC_CALLBACK_BASE_URL']) expect(err.message).toContain(`${name} is required when VOICE_PROVIDER=twilio`);
+    for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM_NUMBER', 'PUBLIC_CALLBACK_BASE_URL']) expect(err.message).toContain(`${name} is required when VOICE_PROVIDER lists twilio`);
   });
 
   it('never prints the auth token, even when it is refused', () => {

@@ -26,8 +26,11 @@ export function closingTwiml(locale: 'ja' | 'en'): string {
   return `<?xml version="1.0" encoding="UTF-8"?><Response><Say language="${LANGUAGE[locale]}">${CLOSING[locale]}</Say><Hangup/></Response>`;
 }
 
-/** A voice code message: the text read twice, with a pause between. */
+/** Neural voices that honour SSML, so the code can be read slowly. */
+const VOICE = { ja: 'Polly.Mizuki', en: 'Polly.Joanna' } as const;
+
+/** A voice code message: the text (its digits already spaced by the message composer) read twice, slowly, with a pause between. */
 export function readOutTwiml(speech: string, locale: 'ja' | 'en'): string {
-  const say = `<Say language="${LANGUAGE[locale]}">${escapeXml(speech)}</Say>`;
+  const say = `<Say voice="${VOICE[locale]}" language="${LANGUAGE[locale]}"><prosody rate="slow">${escapeXml(speech)}</prosody></Say>`;
   return `<?xml version="1.0" encoding="UTF-8"?><Response>${say}<Pause length="2"/>${say}</Response>`;
 }
