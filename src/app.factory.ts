@@ -61,8 +61,9 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
     frameworkErrors: sendFrameworkProblem,
     clientErrorHandler: clientErrorResponder(() => randomUUID()),
   });
-  // JSON bodies: at most 16 KiB (bodyLimit) and 32 levels deep.
-  adapter.useBodyParser('application/json', false, { bodyLimit: BODY_LIMIT_BYTES }, guardedJsonParser(adapter.getInstance().getDefaultJsonParser('error', 'error')));
+  // JSON bodies: at most 16 KiB (bodyLimit) and 32 levels deep. The raw bytes are kept too (req.rawBody):
+  // signed provider callbacks (Vonage) are verified over exactly what was received.
+  adapter.useBodyParser('application/json', true, { bodyLimit: BODY_LIMIT_BYTES }, guardedJsonParser(adapter.getInstance().getDefaultJsonParser('error', 'error')));
   // Until pino takes over, and if start-up fails before it does, Nest logs the same JSON lines (startupLogger);
   // a failure is thrown to the caller (main.ts logs it and exits non-zero) rather than exiting from inside Nest.
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), adapter, { bufferLogs: true, abortOnError: false, logger: startupLogger });

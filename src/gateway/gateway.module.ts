@@ -14,6 +14,8 @@ import { HttpProvider } from './providers/http/http.provider';
 import { TwilioCallsController } from './providers/twilio/twilio-calls.controller';
 import { TwilioStatusController } from './providers/twilio/twilio-status.controller';
 import { TwilioProvider } from './providers/twilio/twilio.provider';
+import { VonageStatusController } from './providers/vonage/vonage-status.controller';
+import { VonageProvider } from './providers/vonage/vonage.provider';
 import { Channel, ProviderRouter } from './routing/provider-router';
 import { RoutedSmsGateway, RoutedVoiceGateway } from './routing/routed-gateways';
 import { PostgresSendRateLimiter } from './routing/send-rate-limiter';
@@ -60,7 +62,7 @@ class ProviderSet {
       case 'twilio':
         return new TwilioProvider(g.twilio!, g.publicCallbackBaseUrl as string, g.timeoutMs);
       case 'vonage':
-        throw new Error('vonage is not wired yet');
+        return new VonageProvider(g.vonage!, g.publicCallbackBaseUrl as string, g.timeoutMs);
     }
   }
 }
@@ -84,6 +86,7 @@ export class GatewayModule {
       ...(g.devInboxEnabled ? [DevInboxController] : []),
       ...(twilioCallbacks ? [TwilioCallsController] : []),
       ...(twilioCallbacks && routed.has('twilio') ? [TwilioStatusController] : []),
+      ...(g.vonage !== null && g.publicCallbackBaseUrl !== undefined ? [VonageStatusController] : []),
     ];
     const router = (channel: Channel, providers: ProviderSet, repo: SendRateRepository, metrics: GatewayMetrics) =>
       new ProviderRouter<SmsGateway & VoiceGateway>(

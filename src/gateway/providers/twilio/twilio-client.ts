@@ -29,11 +29,21 @@ class TwilioRequestClient extends twilio.RequestClient {
     } catch (err) {
       throw networkError(err, this.defaultTimeout);
     }
+    // A 2xx whose body is not JSON (axios hands it over as text): Twilio took the request, the SDK cannot read it.
+    if (res.statusCode >= 200 && res.statusCode < 300 && typeof res.body === 'string') throw new TwilioUnreadableAcceptance();
     if (res.statusCode === 429) {
       const code = (res.body as { code?: unknown } | null)?.code;
       throw new TwilioRateLimited(typeof code === 'number' ? code : undefined, retryAfterMs(res.headers['retry-after']));
     }
     return res;
+  }
+}
+
+/** Twilio accepted the request (2xx) but its answer could not be read: sent, with no sid. Never to be sent again. */
+export class TwilioUnreadableAcceptance extends Error {
+  constructor() {
+    super('Twilio accepted the request with an unreadable answer');
+    this.name = 'TwilioUnreadableAcceptance';
   }
 }
 

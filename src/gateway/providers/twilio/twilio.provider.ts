@@ -4,7 +4,7 @@ import { maskPhone } from '../../../common/phone';
 import type { TwilioConfig } from '../../../config/app-config';
 import { CallNotPlaced, CallPlaced, CheckCall, OutgoingCall, OutgoingSms, ProviderAccepted, ProviderError, SmsGateway, VoiceGateway } from '../../ports';
 import { TWILIO_INVALID_NUMBER_CODES } from './twilio-calls.mapping';
-import { isTwilioRestError, twilioClient, TwilioRateLimited } from './twilio-client';
+import { isTwilioRestError, twilioClient, TwilioRateLimited, TwilioUnreadableAcceptance } from './twilio-client';
 import { twilioRefusal } from './twilio-messages.mapping';
 import { checkCallTwiml, readOutTwiml } from './twilio-twiml';
 
@@ -64,7 +64,7 @@ export class TwilioProvider implements SmsGateway, VoiceGateway {
       const message = await this.client.messages.create({ to: sms.to, from: this.config.fromNumber, body: sms.body, statusCallback: twilioStatusUrl(this.publicBaseUrl, sms.reference) });
       sid = message.sid;
     } catch (err) {
-      throw twilioRefusal(err);
+      if (!(err instanceof TwilioUnreadableAcceptance)) throw twilioRefusal(err);
     }
     return { provider: this.name, providerMessageId: this.accepted(sid, /^[SM]M[0-9a-fA-F]{32}$/, sms.to, sms.reference) };
   }
@@ -76,7 +76,7 @@ export class TwilioProvider implements SmsGateway, VoiceGateway {
       const created = await this.client.calls.create({ to: call.to, from: this.config.fromNumber, twiml: readOutTwiml(call.speech, call.locale), timeout: RING_TIMEOUT_SECONDS });
       sid = created.sid;
     } catch (err) {
-      throw twilioRefusal(err);
+      if (!(err instanceof TwilioUnreadableAcceptance)) throw twilioRefusal(err);
     }
     return { provider: this.name, providerMessageId: this.accepted(sid, /^CA[0-9a-fA-F]{32}$/, call.to, call.reference) };
   }
