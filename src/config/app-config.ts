@@ -308,7 +308,7 @@ export class AppConfig {
       if (this.env[`${kind}_PROVIDER`].split(',').includes('console') || (this.env[`${kind}_ROUTES`] ?? '').match(/[=,]console\b/)) {
         problems.push(
           `${kind}_PROVIDER=console is refused when NODE_ENV=production: the console provider sends nothing. ` +
-            `Set ${kind}_PROVIDER=http with ${kind}_HTTP_URL (and PROVIDER_HTTP_TOKEN)`,
+            `List real providers only in ${kind}_PROVIDER (and ${kind}_ROUTES): twilio, vonage, or http with ${kind}_HTTP_URL`,
         );
       }
     }
