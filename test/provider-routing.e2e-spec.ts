@@ -159,12 +159,20 @@ describe('routing: Twilio primary, Vonage secondary', () => {
   });
 
   it('a malformed 2xx body counts as accepted: sent once, never resent, no provider id', async () => {
-    v.twilio.sms.plan = () => 'malformed';
-    const { id, phone } = await start();
+    const phone = freshPhone();
+    v.twilio.sms.script(phone, 'malformed', { noReceipts: true }); // (a receipt would tell the sid: see below)
+    const { id } = await start({ phoneNumber: phone });
     const row = await settled(id);
-    expect(row).toMatchObject({ status: 'done', provider: 'twilio', provider_message_id: null });
+    expect(row).toMatchObject({ status: 'done', provider: 'twilio', provider_message_id: null, delivery_status: 'sent' });
     expect(twilioMessagesTo(phone)).toHaveLength(1);
     expect(vonageMessagesTo(phone)).toHaveLength(0);
+    // with receipts, the first one fills in the sid the answer did not give
+    const other = freshPhone();
+    v.twilio.sms.script(other, 'malformed');
+    const second = await start({ phoneNumber: other });
+    await settled(second.id);
+    await v.twilio.settled();
+    expect(await outbox(second.id)).toMatchObject({ provider_message_id: twilioMessagesTo(other)[0].sid, delivery_status: 'delivered' });
   });
 
   describe('delivery receipts', () => {

@@ -168,3 +168,31 @@ describe('ProviderRouter: routes and rates', () => {
     expect(twilio.calls).toBe(0);
   });
 });
+
+describe('ProviderRouter: an open circuit with nothing left to fail over to', () => {
+  it('a route of one provider still calls it with its circuit open (skipping it would only delay the message)', async () => {
+    const only = new ScriptedProvider('http');
+    const router = new ProviderRouter('sms', new Map([['http', only]]), { providers: ['http'], byCallingCode: {} }, settings);
+    only.behaviour = 'fail500';
+    for (let i = 0; i < 3; i++) await router.send('+819012345678', (p) => p.send()).catch(() => undefined);
+    expect(router.circuitState('http')).toBe(CircuitState.Open);
+    only.behaviour = 'ok';
+    await expect(router.send('+819012345678', (p) => p.send())).resolves.toMatchObject({ provider: 'http', legs: [{ outcome: 'accepted' }] });
+    expect(only.calls).toBe(4);
+  });
+
+  it('both circuits open: the first is skipped, the last is called', async () => {
+    const { twilio, vonage, router, send } = setup();
+    twilio.behaviour = 'fail500';
+    vonage.behaviour = 'fail500';
+    for (let i = 0; i < 3; i++) await send().catch(() => undefined);
+    expect([router.circuitState('twilio'), router.circuitState('vonage')]).toEqual([CircuitState.Open, CircuitState.Open]);
+    vonage.behaviour = 'ok';
+    const accepted = await send();
+    expect(accepted.legs!.map((l) => [l.provider, l.outcome])).toEqual([
+      ['twilio', 'circuit_open'],
+      ['vonage', 'accepted'],
+    ]);
+    expect(twilio.calls).toBe(3);
+  });
+});

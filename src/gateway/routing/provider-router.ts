@@ -26,7 +26,8 @@ const CIRCUIT_GAUGE: Record<CircuitState, number> = { [CircuitState.Closed]: 0, 
  *   (in this instance) until it has passed;
  * - a timeout: nobody knows whether the provider took the message. `failover` tries the next one anyway (risk:
  *   two messages with the same code), `wait` stops there and sends nothing more (risk: a late code).
- * An open circuit or a provider at its send rate (shared across instances) is passed over without a call.
+ * An open circuit or a provider at its send rate (shared across instances) is passed over without a call, except
+ * that the last provider of the route is called anyway when no other one was (nothing is left to fail over to).
  * Every provider tried is returned as a leg, for the outbox's record. The breakers are per instance.
  */
 export class ProviderRouter<G extends { readonly name: string }> {
@@ -81,7 +82,8 @@ export class ProviderRouter<G extends { readonly name: string }> {
     const deadline = Date.now() + this.settings.budgetMs;
     const legs: ProviderLeg[] = [];
     let last: ProviderError | undefined;
-    for (const provider of this.routeFor(to)) {
+    const route = this.routeFor(to);
+    for (const [index, provider] of route.entries()) {
       const left = deadline - Date.now();
       if (left <= 0) break;
       const started = Date.now();
@@ -103,10 +105,19 @@ export class ProviderRouter<G extends { readonly name: string }> {
         continue;
       }
       const callTimeoutMs = Math.max(1, Math.min(this.settings.timeoutMs, deadline - Date.now()));
+      const attempt = () => timeout(callTimeoutMs, TimeoutStrategy.Aggressive).execute(() => call(provider));
       try {
-        const accepted = await (this.breakers.get(provider.name) as CircuitBreakerPolicy).execute(() =>
-          timeout(callTimeoutMs, TimeoutStrategy.Aggressive).execute(() => call(provider)),
-        );
+        let accepted: ProviderAccepted;
+        try {
+          accepted = await (this.breakers.get(provider.name) as CircuitBreakerPolicy).execute(attempt);
+        } catch (err) {
+          // The last provider of a route that no call has reached yet is called even with its circuit open:
+          // with nothing left to fail over to, skipping it would only delay the message (a route of one provider
+          // never skips its provider). Its outcome does not move its circuit; the next probe does.
+          const nothingCalled = legs.every((l) => l.outcome === 'circuit_open' || l.outcome === 'rate_limited');
+          if (!(err instanceof BrokenCircuitError) || index < route.length - 1 || !nothingCalled) throw err;
+          accepted = await attempt();
+        }
         leg('accepted');
         return { ...accepted, legs };
       } catch (raw) {

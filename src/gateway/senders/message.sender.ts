@@ -16,6 +16,7 @@ import { ProviderError, SMS_GATEWAY, SmsGateway, VOICE_GATEWAY, VoiceGateway } f
 @Injectable()
 export class MessageSender implements OutboxSender {
   readonly kinds = ['sms', 'voice'] as const;
+  /** Not used while retryDelayMs is (kept as the OutboxSender contract's fallback). */
   readonly backoffSeconds = [2, 5, 15, 30, 60];
   private readonly backoff = new ExponentialBackoff({ initialDelay: 2000, maxDelay: 60000, generator: decorrelatedJitterGenerator });
 

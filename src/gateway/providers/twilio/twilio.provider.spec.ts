@@ -15,7 +15,7 @@ describe('TwilioProvider (twilio SDK) against the fake Twilio', () => {
     jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     fake = await startFakeTwilio();
     fake.deliverTo = 'http://127.0.0.1:9'; // receipts are not the subject here
-    provider = new TwilioProvider({ accountSid: fake.accountSid, authToken: fake.authToken, fromNumber: fake.fromNumber, apiBaseUrl: fake.url }, fake.publicBaseUrl, 400);
+    provider = new TwilioProvider({ accountSid: fake.accountSid, authToken: fake.authToken, fromNumber: fake.fromNumber, apiBaseUrl: fake.url }, fake.publicBaseUrl, 1500);
   });
   afterEach(() => fake.sms.reset());
   afterAll(async () => {
@@ -36,7 +36,7 @@ describe('TwilioProvider (twilio SDK) against the fake Twilio', () => {
     ['error-500', { retryable: true, unknown: false, statusCode: 500, message: 'HTTP 500 (Twilio error 20500)' }],
     ['throttle-429', { retryable: true, unknown: false, statusCode: 429, retryAfterMs: 1000 }],
     ['invalid-number', { retryable: false, unknown: false, statusCode: 400, message: 'HTTP 400 (Twilio error 21211: invalid number)' }],
-    ['hang', { retryable: true, unknown: true, message: 'timed out after 400 ms' }],
+    ['hang', { retryable: true, unknown: true, message: 'timed out after 1500 ms' }],
   ] as const)('%s → %j', async (fault, expected) => {
     fake.sms.script('+819012345678', fault);
     const err = await provider.send(sms()).catch((e) => e);
@@ -56,7 +56,7 @@ describe('TwilioProvider (twilio SDK) against the fake Twilio', () => {
   });
 
   it('connection refused is retryable and surely not sent (not unknown)', async () => {
-    const closed = new TwilioProvider({ accountSid: fake.accountSid, authToken: fake.authToken, fromNumber: fake.fromNumber, apiBaseUrl: `http://127.0.0.1:${await freePort()}` }, fake.publicBaseUrl, 400);
+    const closed = new TwilioProvider({ accountSid: fake.accountSid, authToken: fake.authToken, fromNumber: fake.fromNumber, apiBaseUrl: `http://127.0.0.1:${await freePort()}` }, fake.publicBaseUrl, 1500);
     await expect(closed.send(sms())).rejects.toMatchObject({ message: 'connection failed', retryable: true, unknown: false });
   });
 

@@ -31,7 +31,7 @@ describe('VonageProvider (@vonage/server-sdk) against the fake Vonage', () => {
   });
 
   it('sends an SMS through the Messages API: Basic auth, numbers without +, the outbox id as client_ref, our status webhook URL', async () => {
-    const accepted = await new VonageProvider(config(), fake.publicBaseUrl, 400).send(sms);
+    const accepted = await new VonageProvider(config(), fake.publicBaseUrl, 1500).send(sms);
     const req = fake.messages.at(-1)!;
     expect(req.auth).toBe('basic');
     expect(req.json).toEqual({
@@ -42,7 +42,8 @@ describe('VonageProvider (@vonage/server-sdk) against the fake Vonage', () => {
   });
 
   it('with an application and its private key, the SDK signs a JWT (RS256) instead', async () => {
-    await new VonageProvider(config({ applicationId: fake.applicationId, privateKey: fake.privateKey }), fake.publicBaseUrl, 400).send(sms);
+    // (a generous timeout: signing RS256 on a busy machine counts against it)
+    await new VonageProvider(config({ applicationId: fake.applicationId, privateKey: fake.privateKey }), fake.publicBaseUrl, 5000).send(sms);
     expect(fake.messages.at(-1)!.auth).toBe('jwt');
   });
 
@@ -50,10 +51,10 @@ describe('VonageProvider (@vonage/server-sdk) against the fake Vonage', () => {
     ['error-500', { retryable: true, unknown: false, statusCode: 500, message: 'HTTP 500 (Vonage error 1050)' }],
     ['throttle-429', { retryable: true, unknown: false, statusCode: 429, retryAfterMs: 1000 }],
     ['invalid-number', { retryable: false, unknown: false, statusCode: 422, message: 'HTTP 422 (Vonage error 1150)' }],
-    ['hang', { retryable: true, unknown: true, message: 'timed out after 400 ms' }],
+    ['hang', { retryable: true, unknown: true, message: 'timed out after 1500 ms' }],
   ] as const)('%s → %j', async (fault, expected) => {
     fake.sms.script(sms.to, fault);
-    const err = await new VonageProvider(config(), fake.publicBaseUrl, 400).send(sms).catch((e) => e);
+    const err = await new VonageProvider(config(), fake.publicBaseUrl, 1500).send(sms).catch((e) => e);
     expect(err).toBeInstanceOf(ProviderError);
     expect(err).toMatchObject({ provider: 'vonage', ...expected });
     expect(err.message).not.toContain('9012345678');
@@ -61,13 +62,13 @@ describe('VonageProvider (@vonage/server-sdk) against the fake Vonage', () => {
 
   it('a malformed 2xx body is still accepted, without a provider id; a refused connection is retryable, not unknown', async () => {
     fake.sms.script(sms.to, 'malformed');
-    await expect(new VonageProvider(config(), fake.publicBaseUrl, 400).send(sms)).resolves.toEqual({ provider: 'vonage', providerMessageId: null });
+    await expect(new VonageProvider(config(), fake.publicBaseUrl, 1500).send(sms)).resolves.toEqual({ provider: 'vonage', providerMessageId: null });
     const closed = `http://127.0.0.1:${await freePort()}`; // nothing listens there
-    await expect(new VonageProvider(config({ apiBaseUrl: closed }), fake.publicBaseUrl, 400).send(sms)).rejects.toMatchObject({ message: 'connection failed', unknown: false });
+    await expect(new VonageProvider(config({ apiBaseUrl: closed }), fake.publicBaseUrl, 1500).send(sms)).rejects.toMatchObject({ message: 'connection failed', unknown: false });
   });
 
   it('a voice code call: JWT, and an NCCO whose talk reads the text twice, slowly, in ja-JP', async () => {
-    const provider = new VonageProvider(config({ applicationId: fake.applicationId, privateKey: fake.privateKey }), fake.publicBaseUrl, 400);
+    const provider = new VonageProvider(config({ applicationId: fake.applicationId, privateKey: fake.privateKey }), fake.publicBaseUrl, 5000);
     const accepted = await provider.call({ to: '+819012345678', speech: '認証コードは、1、2、3。', locale: 'ja', reference: 'msg_x' });
     const call = fake.calls.at(-1)!;
     expect(call.answer.status).toBe(201);
