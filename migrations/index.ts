@@ -10,6 +10,7 @@ import { WebhookSecretRotation1764800000000 } from './1764800000000-webhook-secr
 import { Blocklist1764900000000 } from './1764900000000-blocklist';
 import { VoiceContracts1765000000000 } from './1765000000000-voice-contracts';
 import { RiskVelocity1765100000000 } from './1765100000000-risk-velocity';
+import { ProviderRouting1765200000000 } from './1765200000000-provider-routing';
 
 /** Every migration in order. A new migration file (npm run migration:create -- migrations/Name, or migration:generate for entity changes) must be added here. */
 export const migrations = [
@@ -25,4 +26,5 @@ export const migrations = [
   Blocklist1764900000000,
   VoiceContracts1765000000000,
   RiskVelocity1765100000000,
+  ProviderRouting1765200000000,
 ];

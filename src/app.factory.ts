@@ -10,6 +10,7 @@ import { guardedJsonParser } from './common/json-body';
 import { FieldError, ProblemException, Problems } from './common/problem';
 import { clientErrorResponder, sendFrameworkProblem, sendProblem } from './common/problem.filter';
 import { StorableTextPipe } from './common/storable-text.pipe';
+import { GatewayMetrics } from './gateway/gateway.metrics';
 import { OutboxDispatcher } from './gateway/outbox.dispatcher';
 import { MetricsService } from './metrics/metrics.service';
 import { SuspensionsService } from './risk/suspensions.service';
@@ -61,8 +62,9 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
     frameworkErrors: sendFrameworkProblem,
     clientErrorHandler: clientErrorResponder(() => randomUUID()),
   });
-  // JSON bodies: at most 16 KiB (bodyLimit) and 32 levels deep.
-  adapter.useBodyParser('application/json', false, { bodyLimit: BODY_LIMIT_BYTES }, guardedJsonParser(adapter.getInstance().getDefaultJsonParser('error', 'error')));
+  // JSON bodies: at most 16 KiB (bodyLimit) and 32 levels deep. The raw bytes are kept too (req.rawBody):
+  // signed provider callbacks (Vonage) are verified over exactly what was received.
+  adapter.useBodyParser('application/json', true, { bodyLimit: BODY_LIMIT_BYTES }, guardedJsonParser(adapter.getInstance().getDefaultJsonParser('error', 'error')));
   // Until pino takes over, and if start-up fails before it does, Nest logs the same JSON lines (startupLogger);
   // a failure is thrown to the caller (main.ts logs it and exits non-zero) rather than exiting from inside Nest.
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), adapter, { bufferLogs: true, abortOnError: false, logger: startupLogger });
@@ -81,7 +83,7 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
 
   const fastify = app.getHttpAdapter().getInstance();
   const metrics = app.get(MetricsService);
-  for (const metric of app.get(FallbackThrottlerStorage).metrics) metrics.registry.registerMetric(metric);
+  for (const metric of [...app.get(FallbackThrottlerStorage).metrics, ...app.get(GatewayMetrics).all]) metrics.registry.registerMetric(metric);
   metrics.registry.registerMetric(app.get(SuspensionsService).trips);
   // Graceful shutdown: from the moment it starts, new requests are turned away with 503 (and their connection
   // closed), and answers to requests still in flight close theirs, so keep-alive sockets do not hold the process.

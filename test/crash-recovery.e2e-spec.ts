@@ -35,6 +35,7 @@ describe('crash recovery of the outbox (built service, killed with SIGKILL)', ()
       SMS_PROVIDER: 'http',
       SMS_HTTP_URL: smsUrl,
       PROVIDER_TIMEOUT_MS: '1000',
+      PROVIDER_SEND_BUDGET_MS: '1000', // the lease covers a whole send's budget: keep it short here
       WEBHOOK_TIMEOUT_MS: '1000',
       OUTBOX_POLL_INTERVAL_MS: '200',
       LOG_LEVEL: 'warn',

@@ -18,7 +18,7 @@ const OWNERS: Record<string, string[]> = {
   database: ['schema_migrations'], // TypeORM's migration table (migrationsTableName)
   clients: ['api_clients', 'api_keys'],
   audit: ['audit_events', 'audit_chain', 'audit_chain_head', 'audit_checkpoints', 'audit_event_seq'],
-  gateway: ['outbox', 'outbox_attempts', 'voice_calls'],
+  gateway: ['outbox', 'outbox_attempts', 'voice_calls', 'provider_send_windows'],
   risk: ['phone_sends', 'phone_check_failures', 'blocklist', 'voice_contract_checks', 'risk_unit_counts', 'risk_unit_days', 'risk_end_users', 'risk_number_accounts', 'risk_suspensions'],
   issuance: ['verifications', 'idempotency_keys'],
 };

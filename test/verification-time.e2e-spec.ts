@@ -157,15 +157,25 @@ describe('time: expiry, resend cooldowns, sweeper, webhook retries (injected clo
       await settled();
       expect(tries()).toBe(1);
       const dispatcher = t.app.get(OutboxDispatcher);
-      for (const wait of [2000, 5000, 15000]) {
+      // The waits are jittered (cockatiel's exponential backoff with decorrelated jitter, 2 s to 60 s): each retry
+      // happens exactly when its row falls due, not a millisecond before.
+      const waits: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const [row] = await db.query<{ next_attempt_at: Date; updated_at: Date }>(`SELECT next_attempt_at, updated_at FROM outbox WHERE verification_id = $1 AND kind = 'sms'`, [id]);
+        const wait = row.next_attempt_at.getTime() - clock.now().getTime();
+        waits.push(wait);
+        expect(wait).toBeGreaterThan(0);
+        expect(wait).toBeLessThanOrEqual(60000);
         clock.advance(wait - 1);
         await dispatcher.pollOnce();
         const before = tries();
+        expect(before).toBe(i + 1);
         clock.advance(1);
         await dispatcher.pollOnce();
         await settled();
         expect(tries()).toBe(before + 1);
       }
+      expect(new Set(waits).size).toBeGreaterThan(1);
       expect(tries()).toBe(4); // MESSAGE_MAX_ATTEMPTS
       const got = await get(id);
       expect(got.status).toBe('failed');

@@ -118,7 +118,7 @@ describe('AppConfig: the Twilio voice provider', () => {
 
   it('names every variable it lacks', () => {
     const err = configError({ VOICE_PROVIDER: 'twilio' });
-    for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM_NUMBER', 'PUBLIC_CALLBACK_BASE_URL']) expect(err.message).toContain(`${name} is required when VOICE_PROVIDER=twilio`);
+    for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM_NUMBER', 'PUBLIC_CALLBACK_BASE_URL']) expect(err.message).toContain(`${name} is required when VOICE_PROVIDER lists twilio`);
   });
 
   it('never prints the auth token, even when it is refused', () => {
@@ -158,5 +158,65 @@ describe('AppConfig: voice-contract settings', () => {
     const c = AppConfig.fromEnv({});
     expect(c.risk.policyDefaults.voiceContract).toEqual({ default: 'off', onUnknown: 'deny', method: 'ivr_outbound' });
     expect(c.risk.voiceCheck).toMatchObject({ confirmedMs: 90 * 86_400_000, absentMs: 7 * 86_400_000, retries: 2, retryDelayMs: 120_000, key: '1', inboundNumber: null });
+  });
+});
+
+describe('AppConfig: provider routing and vendor settings (issue 11)', () => {
+  const production = { NODE_ENV: 'production', OTP_HMAC_KEYS: 'k1:' + 'ab'.repeat(32), AUDIT_PHONE_HASH_KEY: 'cd'.repeat(32) };
+  const twilio = { TWILIO_ACCOUNT_SID: 'AC' + 'a'.repeat(32), TWILIO_AUTH_TOKEN: 'Tw1lio-auth-t0ken-S3cret', TWILIO_FROM_NUMBER: '+81312345678', PUBLIC_CALLBACK_BASE_URL: 'https://otp.example.jp' };
+  const vonageSms = { VONAGE_API_KEY: 'a1b2c3d4', VONAGE_API_SECRET: 'V0nage-S3cret-123', VONAGE_SIGNATURE_SECRET: 'V0nage-signature-S3cret', VONAGE_FROM_NUMBER: '+81312340000' };
+
+  it('reads an ordered list per channel and routes per country calling code', () => {
+    const config = AppConfig.fromEnv({ ...twilio, ...vonageSms, SMS_PROVIDER: 'twilio,vonage', SMS_ROUTES: '1=vonage;44=vonage,twilio' });
+    expect(config.gateway.routing.sms).toEqual({ providers: ['twilio', 'vonage'], byCallingCode: { '1': ['vonage'], '44': ['vonage', 'twilio'] } });
+    expect(config.gateway.routing.voice).toEqual({ providers: ['console'], byCallingCode: {} });
+    expect(config.gateway.routing).toMatchObject({ budgetMs: 15000, onTimeout: 'failover', circuit: { failures: 5, halfOpenAfterMs: 30000 } });
+  });
+
+  it('a voice provider places at most 1 call per second by default; PROVIDER_RATE_LIMITS overrides, 0 lifts a limit', () => {
+    expect(AppConfig.fromEnv({ ...twilio, VOICE_PROVIDER: 'twilio' }).gateway.routing.rateLimits).toEqual({ 'twilio.voice': 1 });
+    expect(AppConfig.fromEnv({ ...twilio, VOICE_PROVIDER: 'twilio', PROVIDER_RATE_LIMITS: 'twilio.voice=3,twilio.sms=30' }).gateway.routing.rateLimits).toEqual({ 'twilio.voice': 3, 'twilio.sms': 30 });
+    expect(AppConfig.fromEnv({ ...twilio, VOICE_PROVIDER: 'twilio', PROVIDER_RATE_LIMITS: 'twilio.voice=0' }).gateway.routing.rateLimits).toEqual({});
+  });
+
+  it.each([
+    [{ SMS_PROVIDER: 'twilio,sinch' }, 'SMS_PROVIDER="twilio,sinch": must be a comma-separated list'],
+    [{ ...twilio, SMS_PROVIDER: 'twilio,twilio' }, 'SMS_PROVIDER names a provider twice'],
+    [{ SMS_ROUTES: '81=twilio;81=vonage' }, 'SMS_ROUTES="81=twilio;81=vonage": must be country calling codes'],
+    [{ VOICE_ROUTES: '+81=twilio' }, 'VOICE_ROUTES="+81=twilio"'],
+    [{ PROVIDER_ON_TIMEOUT: 'retry' }, 'PROVIDER_ON_TIMEOUT="retry"'],
+    [{ PROVIDER_RATE_LIMITS: 'twilio=1' }, 'PROVIDER_RATE_LIMITS="twilio=1"'],
+  ])('%j is refused, naming the variable', (env, message) => {
+    expect(configError(env as Record<string, string>).message).toContain(message);
+  });
+
+  it('a real provider without its credentials stops the start, naming each variable', () => {
+    const err = configError({ SMS_PROVIDER: 'vonage' });
+    for (const name of ['VONAGE_SIGNATURE_SECRET', 'VONAGE_FROM_NUMBER', 'PUBLIC_CALLBACK_BASE_URL']) expect(err.message).toContain(`${name} is required when SMS_PROVIDER lists vonage`);
+    expect(err.message).toContain('VONAGE_API_KEY and VONAGE_API_SECRET (or VONAGE_APPLICATION_ID and VONAGE_PRIVATE_KEY) are required when SMS_PROVIDER lists vonage');
+    expect(configError({ SMS_PROVIDER: 'twilio' }).message).toContain('TWILIO_AUTH_TOKEN is required when SMS_PROVIDER lists twilio');
+    // a provider named only in a route counts too
+    expect(configError({ SMS_ROUTES: '1=twilio' }).message).toContain('TWILIO_ACCOUNT_SID is required when SMS_PROVIDER lists twilio');
+  });
+
+  it('a voice provider without a caller number (or Vonage voice without an application) stops the start', () => {
+    const { TWILIO_FROM_NUMBER: _from, ...noNumber } = twilio;
+    expect(configError({ ...noNumber, VOICE_PROVIDER: 'twilio' }).message).toContain('TWILIO_FROM_NUMBER is required when VOICE_PROVIDER lists twilio');
+    const { VONAGE_FROM_NUMBER: _v, ...vonageNoNumber } = vonageSms;
+    const err = configError({ ...vonageNoNumber, PUBLIC_CALLBACK_BASE_URL: 'https://otp.example.jp', VOICE_PROVIDER: 'vonage' });
+    for (const name of ['VONAGE_FROM_NUMBER', 'VONAGE_APPLICATION_ID', 'VONAGE_PRIVATE_KEY']) expect(err.message).toContain(`${name} is required when VOICE_PROVIDER lists vonage`);
+  });
+
+  it('never prints a Vonage secret', () => {
+    const err = configError({ SMS_PROVIDER: 'vonage', VONAGE_API_SECRET: 'short', VONAGE_SIGNATURE_SECRET: 'tiny-secret', VONAGE_PRIVATE_KEY: 'not-a-pem-S3cret' });
+    for (const secret of ['short', 'tiny-secret', 'not-a-pem-S3cret']) expect(err.message).not.toContain(`"${secret}"`);
+    expect(err.message).toContain('VONAGE_PRIVATE_KEY=(hidden)');
+  });
+
+  it('production: a callback base that is not https, or console anywhere in a list, stops the start naming the variable', () => {
+    const prod = { ...production, ...twilio, ...vonageSms, SMS_PROVIDER: 'twilio,vonage', VOICE_PROVIDER: 'twilio' };
+    expect(AppConfig.fromEnv(prod).startupProblems()).toEqual([]);
+    expect(AppConfig.fromEnv({ ...prod, PUBLIC_CALLBACK_BASE_URL: 'http://otp.example.jp' }).startupProblems()).toEqual([expect.stringContaining('PUBLIC_CALLBACK_BASE_URL must be an https:// URL')]);
+    expect(AppConfig.fromEnv({ ...prod, SMS_PROVIDER: 'twilio,console' }).startupProblems()).toEqual([expect.stringMatching(/^SMS_PROVIDER=console is refused/)]);
   });
 });

@@ -1,7 +1,7 @@
 import { hkdfSync } from 'node:crypto';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
-import { EnvSchema, HmacKey, parseDestinationList, parseHmacKeys, parseSecretKey } from './env.schema';
+import { EnvSchema, HmacKey, parseDestinationList, parseHmacKeys, parseRouteList, parseSecretKey, PROVIDER_NAMES } from './env.schema';
 import { redactValue } from './redact';
 
 export class ConfigError extends Error {
@@ -65,19 +65,53 @@ export interface AuditConfig {
   sequencer: { enabled: boolean; intervalMs: number; batchSize: number };
   retention: { days: number; archiveDir: string; intervalMs: number };
 }
-/** Twilio's credentials and caller number (VOICE_PROVIDER=twilio); its client lives in gateway/providers/twilio. */
+/** Twilio's credentials and caller number (SMS_PROVIDER / VOICE_PROVIDER list twilio); its client lives in gateway/providers/twilio. */
 export interface TwilioConfig {
   accountSid: string;
   authToken: string;
+  /** The sender of SMS and the caller number of calls. */
   fromNumber: string;
   /** https://api.twilio.com, or a stand-in (the tests' fake Twilio). */
   apiBaseUrl: string;
 }
+/** Vonage's credentials (SMS_PROVIDER / VOICE_PROVIDER list vonage); its client lives in gateway/providers/vonage. */
+export interface VonageConfig {
+  /** Basic auth of the Messages API (SMS), when no application is given. */
+  apiKey: string | undefined;
+  apiSecret: string | undefined;
+  /** An application and its private key: JWT auth of the Messages and Voice APIs (voice needs them). */
+  applicationId: string | undefined;
+  privateKey: string | undefined;
+  /** Vonage signs its webhooks (status of messages, call events) with it: a JWT, HS256. */
+  signatureSecret: string;
+  fromNumber: string;
+  /** https://api.nexmo.com, or a stand-in (the tests' fake Vonage). */
+  apiBaseUrl: string;
+}
+export type ProviderName = (typeof PROVIDER_NAMES)[number];
+/** The providers of one channel, in the order a send tries them; another order per country calling code. */
+export interface RouteTable {
+  providers: ProviderName[];
+  byCallingCode: Record<string, ProviderName[]>;
+}
+/** How sends are routed over the providers (gateway/routing). */
+export interface RoutingConfig {
+  sms: RouteTable;
+  voice: RouteTable;
+  /** One send, over every provider it tries. */
+  budgetMs: number;
+  /** What a timed-out provider request (maybe accepted) leads to: the next provider, or nothing more. */
+  onTimeout: 'failover' | 'wait';
+  circuit: { failures: number; halfOpenAfterMs: number };
+  /** Sends per second per `provider.channel` (e.g. `twilio.voice`), across instances; absent: no limit. */
+  rateLimits: Record<string, number>;
+}
 export interface GatewayConfig {
-  smsProvider: 'console' | 'http';
-  voiceProvider: 'console' | 'http' | 'twilio';
-  /** Set when every TWILIO_* credential is. */
+  routing: RoutingConfig;
+  /** Set when TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are (and TWILIO_FROM_NUMBER, when twilio is routed). */
   twilio: TwilioConfig | null;
+  /** Set when Vonage is routed (fromEnv requires its variables then). */
+  vonage: VonageConfig | null;
   /** PUBLIC_CALLBACK_BASE_URL without a trailing slash: what providers call back, and what their signatures cover. */
   publicCallbackBaseUrl: string | undefined;
   smsHttpUrl: string | undefined;
@@ -238,12 +272,31 @@ export class AppConfig {
       retention: { days: env.AUDIT_RETENTION_DAYS, archiveDir: env.AUDIT_ARCHIVE_DIR, intervalMs: env.AUDIT_RETENTION_INTERVAL_SECONDS * 1000 },
     };
     const hmacKeys = parseHmacKeys(env.OTP_HMAC_KEYS ?? DEVELOPMENT_HMAC_KEY);
+    const routed = routedProviders(env);
     this.gateway = {
-      smsProvider: env.SMS_PROVIDER as 'console' | 'http',
-      voiceProvider: env.VOICE_PROVIDER as 'console' | 'http' | 'twilio',
+      routing: {
+        sms: routeTable(env.SMS_PROVIDER, env.SMS_ROUTES),
+        voice: routeTable(env.VOICE_PROVIDER, env.VOICE_ROUTES),
+        budgetMs: env.PROVIDER_SEND_BUDGET_MS,
+        onTimeout: env.PROVIDER_ON_TIMEOUT as 'failover' | 'wait',
+        circuit: { failures: env.PROVIDER_CIRCUIT_FAILURES, halfOpenAfterMs: env.PROVIDER_CIRCUIT_HALF_OPEN_MS },
+        rateLimits: rateLimits(env),
+      },
       twilio:
         env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN && env.TWILIO_FROM_NUMBER
           ? { accountSid: env.TWILIO_ACCOUNT_SID, authToken: env.TWILIO_AUTH_TOKEN, fromNumber: env.TWILIO_FROM_NUMBER, apiBaseUrl: env.TWILIO_API_BASE_URL.replace(/\/+$/, '') }
+          : null,
+      vonage:
+        routed.all.has('vonage') && env.VONAGE_SIGNATURE_SECRET && env.VONAGE_FROM_NUMBER
+          ? {
+              apiKey: env.VONAGE_API_KEY,
+              apiSecret: env.VONAGE_API_SECRET,
+              applicationId: env.VONAGE_APPLICATION_ID,
+              privateKey: env.VONAGE_PRIVATE_KEY?.replace(/\\n/g, '\n'),
+              signatureSecret: env.VONAGE_SIGNATURE_SECRET,
+              fromNumber: env.VONAGE_FROM_NUMBER,
+              apiBaseUrl: env.VONAGE_API_BASE_URL.replace(/\/+$/, ''),
+            }
           : null,
       publicCallbackBaseUrl: env.PUBLIC_CALLBACK_BASE_URL?.replace(/\/+$/, ''),
       smsHttpUrl: env.SMS_HTTP_URL,
@@ -254,6 +307,7 @@ export class AppConfig {
       pollIntervalMs: env.OUTBOX_POLL_INTERVAL_MS,
       webhookTimeoutMs: env.WEBHOOK_TIMEOUT_MS,
       webhookConcurrencyPerClient: env.WEBHOOK_CONCURRENCY_PER_CLIENT,
+      // Only while console is the one SMS provider: with a real one the inbox would show codes that were really sent.
       devInboxEnabled: !this.isProduction && env.SMS_PROVIDER === 'console',
       sealingKeys: hmacKeys,
     };
@@ -316,17 +370,10 @@ export class AppConfig {
     if (env.NODE_ENV === 'production' && !env.AUDIT_PHONE_HASH_KEY) {
       problems.push('AUDIT_PHONE_HASH_KEY is required when NODE_ENV=production (e.g. AUDIT_PHONE_HASH_KEY=$(openssl rand -hex 32))');
     }
-    for (const kind of ['SMS', 'VOICE'] as const) {
-      if (env[`${kind}_PROVIDER`] === 'http' && !env[`${kind}_HTTP_URL`]) problems.push(`${kind}_HTTP_URL is required when ${kind}_PROVIDER=http`);
-    }
-    if (env.VOICE_PROVIDER === 'twilio') {
-      for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM_NUMBER', 'PUBLIC_CALLBACK_BASE_URL'] as const) {
-        if (!env[name]) problems.push(`${name} is required when VOICE_PROVIDER=twilio`);
-      }
-    }
     if (env.RISK_VOICE_CONTRACT_METHOD === 'ivr_inbound' && !env.RISK_INBOUND_CHECK_NUMBER) {
       problems.push('RISK_INBOUND_CHECK_NUMBER is required when RISK_VOICE_CONTRACT_METHOD=ivr_inbound (the number people call for an inbound check)');
     }
+    if (problems.length === 0) problems.push(...providerProblems(env));
     if (problems.length) throw new ConfigError(problems);
     return new AppConfig(env);
   }
@@ -341,16 +388,17 @@ export class AppConfig {
     if (!this.isProduction) return [];
     const problems: string[] = [];
     for (const kind of ['SMS', 'VOICE'] as const) {
-      if (this.env[`${kind}_PROVIDER`] === 'console') {
+      if (this.env[`${kind}_PROVIDER`].split(',').includes('console') || (this.env[`${kind}_ROUTES`] ?? '').match(/[=,]console\b/)) {
         problems.push(
           `${kind}_PROVIDER=console is refused when NODE_ENV=production: the console provider sends nothing. ` +
-            `Set ${kind}_PROVIDER=http with ${kind}_HTTP_URL (and PROVIDER_HTTP_TOKEN)`,
+            `List real providers only in ${kind}_PROVIDER (and ${kind}_ROUTES): twilio, vonage, or http with ${kind}_HTTP_URL`,
         );
       }
     }
-    // Twilio signs what it calls: over plain http a callback (and its signature) could be read and replayed.
+    // Vendors sign what they call: over plain http a callback (and its signature) could be read and replayed.
     const callbackBase = this.env.PUBLIC_CALLBACK_BASE_URL;
-    if (this.env.VOICE_PROVIDER === 'twilio' && callbackBase && !callbackBase.startsWith('https://')) {
+    const vendors = [...routedProviders(this.env).all].filter((p) => p === 'twilio' || p === 'vonage');
+    if (vendors.length > 0 && callbackBase && !callbackBase.startsWith('https://')) {
       problems.push('PUBLIC_CALLBACK_BASE_URL must be an https:// URL when NODE_ENV=production (providers call it back with signed requests)');
     }
     return problems;
@@ -362,4 +410,57 @@ export class AppConfig {
     for (const [k, v] of Object.entries(this.env)) current[k] = v === undefined ? undefined : String(v);
     return AppConfig.fromEnv({ ...current, ...overrides });
   }
+}
+
+function routeTable(providers: string, routes: string | undefined): RouteTable {
+  return { providers: providers.split(',') as ProviderName[], byCallingCode: (routes ? parseRouteList(routes) : {}) as Record<string, ProviderName[]> };
+}
+
+/** Every provider named by a channel's list or routes. */
+function routedProviders(env: EnvSchema): { sms: Set<string>; voice: Set<string>; all: Set<string> } {
+  const of = (list: string, routes: string | undefined) => new Set([...list.split(','), ...Object.values(routes ? parseRouteList(routes) : {}).flat()]);
+  const sms = of(env.SMS_PROVIDER, env.SMS_ROUTES);
+  const voice = of(env.VOICE_PROVIDER, env.VOICE_ROUTES);
+  return { sms, voice, all: new Set([...sms, ...voice]) };
+}
+
+/**
+ * The credentials, caller numbers and callback address each routed provider needs, named when missing
+ * (checked once the variables themselves are valid, so their lists can be read).
+ */
+function providerProblems(env: EnvSchema): string[] {
+  const problems: string[] = [];
+  const routed = routedProviders(env);
+  const need = (provider: string, names: Array<keyof EnvSchema>, channel?: 'sms' | 'voice') => {
+    const uses = channel ? routed[channel].has(provider) : routed.all.has(provider);
+    if (!uses) return;
+    const sms = routed.sms.has(provider) && channel !== 'voice';
+    const voice = routed.voice.has(provider) && channel !== 'sms';
+    const label = sms && voice ? 'SMS_PROVIDER or VOICE_PROVIDER' : sms ? 'SMS_PROVIDER' : 'VOICE_PROVIDER';
+    for (const name of names) if (!env[name]) problems.push(`${name} is required when ${label} lists ${provider}`);
+  };
+  for (const channel of ['sms', 'voice'] as const) need('http', [channel === 'sms' ? 'SMS_HTTP_URL' : 'VOICE_HTTP_URL'], channel);
+  // A real vendor: its credentials, the number it sends or calls from, and our public address for its signed callbacks.
+  need('twilio', ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM_NUMBER', 'PUBLIC_CALLBACK_BASE_URL']);
+  need('vonage', ['VONAGE_SIGNATURE_SECRET', 'VONAGE_FROM_NUMBER', 'PUBLIC_CALLBACK_BASE_URL']);
+  if (routed.sms.has('vonage') && !(env.VONAGE_API_KEY && env.VONAGE_API_SECRET) && !(env.VONAGE_APPLICATION_ID && env.VONAGE_PRIVATE_KEY)) {
+    problems.push('VONAGE_API_KEY and VONAGE_API_SECRET (or VONAGE_APPLICATION_ID and VONAGE_PRIVATE_KEY) are required when SMS_PROVIDER lists vonage');
+  }
+  need('vonage', ['VONAGE_APPLICATION_ID', 'VONAGE_PRIVATE_KEY'], 'voice');
+  for (const kind of ['SMS', 'VOICE'] as const) {
+    if (new Set(env[`${kind}_PROVIDER`].split(',')).size !== env[`${kind}_PROVIDER`].split(',').length) problems.push(`${kind}_PROVIDER names a provider twice`);
+  }
+  return problems;
+}
+
+/** PROVIDER_RATE_LIMITS over the defaults: a voice provider places at most 1 call per second unless told otherwise. */
+function rateLimits(env: EnvSchema): Record<string, number> {
+  const limits: Record<string, number> = {};
+  for (const provider of routedProviders(env).voice) if (provider !== 'console') limits[`${provider}.voice`] = 1;
+  for (const part of (env.PROVIDER_RATE_LIMITS ?? '').split(',').filter(Boolean)) {
+    const [key, value] = part.split('=');
+    limits[key] = Number(value);
+  }
+  for (const [key, value] of Object.entries(limits)) if (value === 0) delete limits[key];
+  return limits;
 }

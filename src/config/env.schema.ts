@@ -126,6 +126,43 @@ export class DestinationList implements ValidatorConstraintInterface {
   }
 }
 
+export const PROVIDER_NAMES = ['console', 'http', 'twilio', 'vonage'] as const;
+const PROVIDER_LIST = /^(console|http|twilio|vonage)(,(console|http|twilio|vonage))*$/;
+
+/**
+ * SMS_ROUTES / VOICE_ROUTES: `81=twilio,vonage;1=vonage`, a provider order per country calling code (1 to 3
+ * digits, no +), each provider named once per route.
+ */
+export function parseRouteList(value: string): Record<string, string[]> {
+  const routes: Record<string, string[]> = {};
+  for (const part of value.split(';').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^(\d{1,3})=(.+)$/.exec(part);
+    if (!m || m[1].startsWith('0')) throw new Error(`not a route: ${part}`);
+    const providers = m[2].split(',').map((p) => p.trim());
+    if (!providers.every((p) => (PROVIDER_NAMES as readonly string[]).includes(p)) || new Set(providers).size !== providers.length) throw new Error(`bad providers: ${part}`);
+    if (routes[m[1]]) throw new Error(`calling code twice: ${m[1]}`);
+    routes[m[1]] = providers;
+  }
+  if (Object.keys(routes).length === 0) throw new Error('empty');
+  return routes;
+}
+
+@ValidatorConstraint({ name: 'routeList' })
+export class RouteList implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    if (typeof value !== 'string') return false;
+    try {
+      parseRouteList(value);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  defaultMessage(): string {
+    return 'must be country calling codes with the providers to try, in order, e.g. 81=twilio,vonage;1=vonage (providers: console, http, twilio, vonage)';
+  }
+}
+
 /** RISK_ALLOWED_COUNTRIES: comma-separated ISO 3166-1 alpha-2 codes of countries with phone numbers. */
 @ValidatorConstraint({ name: 'countryList' })
 export class CountryList implements ValidatorConstraintInterface {
@@ -285,11 +322,21 @@ export class EnvSchema {
   SHUTDOWN_TIMEOUT_MS = 10000;
 
   // --- delivery (gateway) ---
-  @IsIn(['console', 'http'])
+  /** The SMS providers in the order they are tried (failover), comma-separated. */
+  @Matches(PROVIDER_LIST, { message: 'SMS_PROVIDER must be a comma-separated list of console, http, twilio, vonage (tried in that order)' })
   SMS_PROVIDER = 'console';
 
-  @IsIn(['console', 'http', 'twilio'])
+  @Matches(PROVIDER_LIST, { message: 'VOICE_PROVIDER must be a comma-separated list of console, http, twilio, vonage (tried in that order)' })
   VOICE_PROVIDER = 'console';
+
+  /** Per country calling code, another provider order: `81=twilio,vonage;1=vonage`. */
+  @IsOptional()
+  @Validate(RouteList)
+  SMS_ROUTES?: string;
+
+  @IsOptional()
+  @Validate(RouteList)
+  VOICE_ROUTES?: string;
 
   @IsOptional()
   @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
@@ -309,6 +356,41 @@ export class EnvSchema {
   @Min(100)
   PROVIDER_TIMEOUT_MS = 5000;
 
+  /** Longest one send may take over all the providers of its route (failover included); then it is retried later. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(120000)
+  PROVIDER_SEND_BUDGET_MS = 15000;
+
+  /**
+   * A provider's request timed out, so it may have taken the message: `failover` sends it through the next
+   * provider (risk: two messages with the same code), `wait` sends nothing more (risk: a code that comes late or never).
+   */
+  @IsIn(['failover', 'wait'])
+  PROVIDER_ON_TIMEOUT = 'failover';
+
+  /** Consecutive failures (5xx, 429, timeouts, connection errors) that open a provider's circuit. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  PROVIDER_CIRCUIT_FAILURES = 5;
+
+  /** How long an open circuit waits before it lets one probe through. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(3600000)
+  PROVIDER_CIRCUIT_HALF_OPEN_MS = 30000;
+
+  /** Sends per second per provider and channel, across instances: `twilio.voice=1,vonage.voice=3,twilio.sms=30`. */
+  @IsOptional()
+  @Matches(/^(console|http|twilio|vonage)\.(sms|voice)=\d{1,5}(,(console|http|twilio|vonage)\.(sms|voice)=\d{1,5})*$/, {
+    message: 'PROVIDER_RATE_LIMITS must be a comma-separated list of provider.channel=sends per second, e.g. twilio.voice=1,vonage.sms=30',
+  })
+  PROVIDER_RATE_LIMITS?: string;
+
   /** Twilio (VOICE_PROVIDER=twilio): the account, its auth token (API Basic auth and callback signatures), the caller number. */
   @IsOptional()
   @Matches(/^AC[0-9a-fA-F]{32}$/, { message: 'TWILIO_ACCOUNT_SID must be AC followed by 32 hexadecimal digits' })
@@ -325,6 +407,38 @@ export class EnvSchema {
 
   @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
   TWILIO_API_BASE_URL = 'https://api.twilio.com';
+
+  /** Vonage: API key and secret (Messages API, Basic auth), or an application and its private key (JWT; needed for voice). */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9]{6,32}$/, { message: 'VONAGE_API_KEY must be the account\'s API key (letters and digits)' })
+  VONAGE_API_KEY?: string;
+
+  @IsOptional()
+  @IsString()
+  @MinLength(8)
+  VONAGE_API_SECRET?: string;
+
+  @IsOptional()
+  @Matches(/^[0-9a-fA-F-]{36}$/, { message: 'VONAGE_APPLICATION_ID must be a Vonage application id (a UUID)' })
+  VONAGE_APPLICATION_ID?: string;
+
+  /** The application's private key, PEM (newlines may be written as \n). */
+  @IsOptional()
+  @Matches(/-----BEGIN [A-Z ]*PRIVATE KEY-----/, { message: 'VONAGE_PRIVATE_KEY must be a PEM private key' })
+  VONAGE_PRIVATE_KEY?: string;
+
+  /** The account's signature secret: Vonage signs its webhooks (a JWT, HS256) with it. */
+  @IsOptional()
+  @IsString()
+  @MinLength(16)
+  VONAGE_SIGNATURE_SECRET?: string;
+
+  @IsOptional()
+  @Matches(/^\+[1-9]\d{6,14}$/, { message: 'VONAGE_FROM_NUMBER must be a phone number in E.164 form, e.g. +81312345678' })
+  VONAGE_FROM_NUMBER?: string;
+
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  VONAGE_API_BASE_URL = 'https://api.nexmo.com';
 
   /** The service's address as providers reach it: callback URLs are built on it, and signatures are checked against them. */
   @IsOptional()
@@ -621,5 +735,7 @@ export const ENV_VARIABLES: readonly string[] = Object.keys(new EnvSchema()).con
   // optional variables have no initializer, so list them explicitly
   ['DATABASE_URL', 'REDIS_URL', 'DEV_API_KEY', 'OTP_HMAC_KEYS', 'SMS_HTTP_URL', 'VOICE_HTTP_URL', 'PROVIDER_HTTP_TOKEN', 'WEBOTP_DOMAIN', 'AUDIT_PHONE_HASH_KEY',
     'WEBHOOK_ALLOWED_DESTINATIONS', 'WEBHOOK_ALLOW_LOOPBACK', 'TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM_NUMBER', 'PUBLIC_CALLBACK_BASE_URL',
-    'RISK_END_USER_HASH_KEY'],
+    'RISK_END_USER_HASH_KEY',
+    'SMS_ROUTES', 'VOICE_ROUTES', 'PROVIDER_RATE_LIMITS', 'VONAGE_API_KEY', 'VONAGE_API_SECRET', 'VONAGE_APPLICATION_ID', 'VONAGE_PRIVATE_KEY',
+    'VONAGE_SIGNATURE_SECRET', 'VONAGE_FROM_NUMBER'],
 );

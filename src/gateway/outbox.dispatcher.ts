@@ -157,7 +157,7 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
       // The try, the row's new state and its audit event: one statement, one round trip.
       await this.transactions.statement((tx) => {
         this.repo.recordAttempt(tx, row, outcome, provider, duration, now);
-        this.repo.markDone(tx, row, provider, outcome.accepted?.providerMessageId ?? null, now);
+        this.repo.markDone(tx, row, provider, outcome.accepted?.providerMessageId ?? null, now, outcome.accepted?.unknown ?? false);
         this.audit.defer(tx, [{ ...actor, ...sender.auditEvent(row, outcome) }]);
       });
       return;
@@ -165,7 +165,8 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
     this.logger.warn({ outboxId: row.id, kind: row.kind, attempt: row.attempts, error: outcome.error }, 'outbox send failed');
     if (outcome.retryable && row.attempts < row.max_attempts) {
       const backoff = sender.backoffSeconds;
-      const next = new Date(now.getTime() + backoff[Math.min(row.attempts - 1, backoff.length - 1)] * 1000);
+      const delayMs = sender.retryDelayMs?.(row.attempts, outcome) ?? backoff[Math.min(row.attempts - 1, backoff.length - 1)] * 1000;
+      const next = new Date(now.getTime() + delayMs);
       await this.transactions.statement((tx) => {
         this.repo.recordAttempt(tx, row, outcome, provider, duration, now);
         this.repo.markRetry(tx, row, outcome.error, provider, next, now);

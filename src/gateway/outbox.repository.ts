@@ -3,9 +3,10 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { Queryable, Tx } from '../common/tx';
 import { AppConfig } from '../config/app-config';
+import { DELIVERY_RANK, DeliveryReceipt } from './delivery-receipts.types';
 import type { Outcome, OutboxRow } from './outbox.types';
 
-const CLAIM_COLUMNS = 'id, kind, verification_id, client_id, payload, attempts, max_attempts, segments';
+const CLAIM_COLUMNS = 'id, kind, verification_id, client_id, payload, attempts, max_attempts, segments, created_at';
 
 export interface DeliveryState {
   status: string;
@@ -26,10 +27,10 @@ export class OutboxRepository {
     private readonly config: AppConfig,
   ) {}
 
-  /** Long enough that a send still in progress (bounded by its timeout) is never taken over. */
+  /** Long enough that a send still in progress (bounded by its budget over every provider, or its timeout) is never taken over. */
   leaseEnd(now: Date): Date {
     const g = this.config.gateway;
-    return new Date(now.getTime() + 2 * Math.max(g.timeoutMs, g.webhookTimeoutMs) + 5000);
+    return new Date(now.getTime() + 2 * Math.max(g.routing.budgetMs, g.timeoutMs, g.webhookTimeoutMs) + 5000);
   }
 
   /** Inserts the row already claimed by this instance (status sending, attempt 1, a lease): after commit it is sent with no claim. */
@@ -75,17 +76,34 @@ export class OutboxRepository {
     );
   }
 
+  /** The try: one row per provider it reached when it was routed (`legs`, in order), else one row. */
   recordAttempt(tx: Tx, row: OutboxRow, outcome: Outcome, provider: string | null, durationMs: number, now: Date): void {
-    tx.defer(
-      (p) => `INSERT INTO outbox_attempts (outbox_id, attempt, provider, ok, status_code, error, duration_ms, attempted_at)
-              VALUES (${p(row.id)}, ${p(row.attempts)}, ${p(provider)}, ${p(outcome.ok)}, ${p(outcome.statusCode ?? null)}, ${p(outcome.ok ? null : outcome.error)}, ${p(durationMs)}, ${p(now)})`,
-    );
+    const legs = outcome.ok ? outcome.accepted?.legs : outcome.legs;
+    if (!legs?.length) {
+      tx.defer(
+        (p) => `INSERT INTO outbox_attempts (outbox_id, attempt, provider, ok, status_code, error, duration_ms, attempted_at)
+                VALUES (${p(row.id)}, ${p(row.attempts)}, ${p(provider)}, ${p(outcome.ok)}, ${p(outcome.statusCode ?? null)}, ${p(outcome.ok ? null : outcome.error)}, ${p(durationMs)}, ${p(now)})`,
+      );
+      return;
+    }
+    tx.defer((p) => {
+      const values = legs.map(
+        (l, i) => `(${p(row.id)}, ${p(row.attempts)}, ${p(i)}, ${p(l.provider)}, ${p(l.outcome === 'accepted')}, ${p(l.outcome)}, ${p(l.statusCode)}, ${p(l.error)}, ${p(l.durationMs)}, ${p(now)})`,
+      );
+      return `INSERT INTO outbox_attempts (outbox_id, attempt, leg, provider, ok, outcome, status_code, error, duration_ms, attempted_at) VALUES ${values.join(', ')}`;
+    });
   }
 
-  markDone(tx: Tx, row: OutboxRow, provider: string | null, providerMessageId: string | null, now: Date): void {
+  /**
+   * The row is done: sent, or (`unknown`) handed to a provider that timed out, with nothing more to be sent
+   * (PROVIDER_ON_TIMEOUT=wait): its delivery stays `queued` until a receipt says otherwise. A receipt that came
+   * before this (it can beat the provider's answer) is kept.
+   */
+  markDone(tx: Tx, row: OutboxRow, provider: string | null, providerMessageId: string | null, now: Date, unknown = false): void {
     tx.defer(
-      (p) => `UPDATE outbox SET status = 'done', payload = NULL, locked_until = NULL, last_error = NULL, delivery_status = 'sent',
-                     provider = ${p(provider)}, provider_message_id = ${p(providerMessageId)}, updated_at = ${p(now)}
+      (p) => `UPDATE outbox SET status = 'done', payload = NULL, locked_until = NULL, last_error = NULL,
+                     delivery_status = CASE WHEN delivery_status IN ('delivered', 'undelivered', 'failed') THEN delivery_status ELSE ${p(unknown ? 'queued' : 'sent')} END,
+                     provider = ${p(provider)}, provider_message_id = COALESCE(${p(providerMessageId)}, provider_message_id), updated_at = ${p(now)}
                WHERE id = ${p(row.id)} AND status = 'sending' AND attempts = ${p(row.attempts)}`,
     );
   }
@@ -106,6 +124,29 @@ export class OutboxRepository {
       [row.id, error, provider, now, row.attempts],
     );
     return changed > 0;
+  }
+
+  /**
+   * Applies a verified receipt to its code message when it moves the delivery forward (DELIVERY_RANK): never back,
+   * never twice. Only the provider that has the message (or, while it is being sent, any) moves it, and only
+   * for the provider's own message id once that is known. The changed row, or null when nothing changed.
+   */
+  async applyReceipt(
+    tx: Tx,
+    r: DeliveryReceipt,
+    now: Date,
+  ): Promise<{ id: string; kind: 'sms' | 'voice'; verification_id: string | null; client_id: string | null } | null> {
+    const rank = (expr: string) => `(CASE ${expr} ${Object.entries(DELIVERY_RANK).map(([s, n]) => `WHEN '${s}' THEN ${n}`).join(' ')} END)`;
+    const [rows]: [Array<{ id: string; kind: 'sms' | 'voice'; verification_id: string | null; client_id: string | null }>, number] = await tx.query(
+      `UPDATE outbox SET delivery_status = $3, provider_message_id = COALESCE(provider_message_id, $4), updated_at = $5
+        WHERE id = $1 AND kind IN ('sms', 'voice')
+          AND (provider IS NULL OR provider = $2)
+          AND (provider_message_id IS NULL OR $4::text IS NULL OR provider_message_id = $4)
+          AND ${rank('delivery_status')} < ${rank('$3::text')}
+        RETURNING id, kind, verification_id, client_id`,
+      [r.outboxId, r.provider, r.status, r.providerMessageId, now],
+    );
+    return rows[0] ?? null;
   }
 
   /** Queued code messages of the verification that have not gone out yet are not sent (a newer code replaced theirs). */

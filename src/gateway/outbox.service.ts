@@ -90,6 +90,7 @@ export class OutboxService {
   }
 
   private queue(tx: Tx, row: OutboxRow, now: Date): { id: string } {
+    row.created_at = now;
     this.repo.insert(tx, row, now);
     tx.afterCommit(() => this.dispatcher.dispatchSoon(row));
     return { id: row.id };

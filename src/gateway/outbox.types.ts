@@ -1,7 +1,7 @@
 import type { AuditEventInput } from '../audit/audit.service';
 import { SecretBox } from '../common/secret-box';
 import type { Tx } from '../common/tx';
-import type { ProviderAccepted } from './ports';
+import type { ProviderAccepted, ProviderLeg } from './ports';
 
 export type OutboxKind = 'sms' | 'voice' | 'webhook' | 'check_call';
 
@@ -15,6 +15,8 @@ export interface OutboxRow {
   attempts: number;
   max_attempts: number;
   segments: number | null;
+  /** When the row was queued (the start or resend request): for the accept-delay metric. */
+  created_at?: Date;
 }
 
 /** The plaintext of a code message, sealed in its row until it is sent. */
@@ -54,7 +56,21 @@ export const WEBHOOK_MAX_ATTEMPTS = 12;
  */
 export type Outcome =
   | { ok: true; accepted?: ProviderAccepted; statusCode?: number; to?: string }
-  | { ok: false; error: string; retryable: boolean; statusCode?: number; provider?: string; to?: string; refusal?: WebhookRefusal; callOutcome?: 'unallocated' | 'route_error' };
+  | {
+      ok: false;
+      error: string;
+      retryable: boolean;
+      statusCode?: number;
+      provider?: string;
+      to?: string;
+      refusal?: WebhookRefusal;
+      /** Every provider tried (a routed send); recorded one row each. */
+      legs?: ProviderLeg[];
+      /** The next try should not come sooner (every provider of the route answered 429 with Retry-After). */
+      retryAfterMs?: number;
+      /** A check call the provider would not place: what that means for the number. */
+      callOutcome?: 'unallocated' | 'route_error';
+    };
 
 /** A webhook not sent because its destination is refused (the reason and host only: for its audit event). */
 export interface WebhookRefusal {
@@ -75,6 +91,8 @@ export interface OutboxSender {
   readonly kinds: readonly OutboxKind[];
   /** Seconds to wait before try n+1 (index n-1); the last value repeats. */
   readonly backoffSeconds: readonly number[];
+  /** When given, the wait before try `attempt`+1 instead of backoffSeconds (e.g. jittered, or a provider's Retry-After). */
+  retryDelayMs?(attempt: number, outcome: Failure): number;
   send(row: OutboxRow & { payload: Buffer }): Promise<Outcome>;
   /** The audit event of a success or a final failure (actor and ids are filled in by the dispatcher). */
   auditEvent(row: OutboxRow, outcome: Outcome): Pick<AuditEventInput, 'type' | 'data' | 'phoneNumber'>;

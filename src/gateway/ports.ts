@@ -43,18 +43,57 @@ export interface ProviderAccepted {
   provider: string;
   /** null when the provider accepted the message (2xx) but gave no id: it is still sent, never resent. */
   providerMessageId: string | null;
+  /**
+   * true when nobody knows whether the provider took the message (its request timed out) and the routing
+   * was told to wait rather than fail over (PROVIDER_ON_TIMEOUT=wait): nothing more is sent, a late receipt may still come.
+   */
+  unknown?: boolean;
+  /** Each provider tried for this send, in order (set by the router). */
+  legs?: ProviderLeg[];
+}
+
+/**
+ * What became of one provider tried within one send: `accepted`; `retryable` (5xx, 429, connection error: the
+ * next provider is tried); `permanent` (invalid number, any other 4xx: nothing else is tried); `unknown` (a
+ * timeout: the provider may have taken it); `circuit_open` and `rate_limited` (not called at all).
+ */
+export type LegOutcome = 'accepted' | 'retryable' | 'permanent' | 'unknown' | 'circuit_open' | 'rate_limited';
+
+export interface ProviderLeg {
+  provider: string;
+  outcome: LegOutcome;
+  statusCode: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+export interface ProviderErrorDetails {
+  /** The provider asked us to wait this long before calling it again (429 Retry-After). */
+  retryAfterMs?: number;
+  /** The request may have reached the provider and been accepted (a timeout after it was sent). */
+  unknown?: boolean;
+  /** Each provider tried (set by the router). */
+  legs?: ProviderLeg[];
 }
 
 /** A provider error: `retryable` false for answers that will not change (bad number, rejected content). */
 export class ProviderError extends Error {
+  readonly retryAfterMs?: number;
+  readonly unknown: boolean;
+  readonly legs?: ProviderLeg[];
+
   constructor(
     readonly provider: string,
     message: string,
     readonly retryable = true,
     readonly statusCode?: number,
+    details: ProviderErrorDetails = {},
   ) {
     super(message);
     this.name = 'ProviderError';
+    this.retryAfterMs = details.retryAfterMs;
+    this.unknown = details.unknown ?? false;
+    this.legs = details.legs;
   }
 }
 

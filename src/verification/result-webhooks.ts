@@ -1,10 +1,12 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { DomainEvents, EventBus } from '../common/events';
 import { newId } from '../common/ids';
 import type { Tx } from '../common/tx';
 import { WebhookTargets } from '../common/webhook-targets';
 import { OutboxService } from '../gateway/outbox.service';
 import { VerificationViews } from '../issuance/verification-views';
 import type { Verification } from '../issuance/verification';
+import { VerificationsRepository } from '../issuance/verifications.repository';
 
 export type WebhookType =
   | 'verification.approved'
@@ -21,12 +23,30 @@ export type WebhookType =
  * Sent to the verification's callbackUrl, else the client's configured URL; neither: nothing is queued.
  */
 @Injectable()
-export class ResultWebhooks {
+export class ResultWebhooks implements OnModuleInit {
   constructor(
     private readonly outbox: OutboxService,
     private readonly views: VerificationViews,
     private readonly targets: WebhookTargets,
+    private readonly verifications: VerificationsRepository,
+    private readonly events: EventBus,
   ) {}
+
+  onModuleInit(): void {
+    this.events.subscribe('message.status', 'ResultWebhooks.onMessageStatus', (tx, e) => this.onMessageStatus(tx, e));
+  }
+
+  /**
+   * A receipt said the code message reached the phone (`message.delivered`) or will not (`message.undelivered`,
+   * for undelivered and failed): the caller is told, with the verification as it now reads (its `delivery`).
+   * A `sent` receipt tells the caller nothing new. The gateway publishes each step once, so one webhook each.
+   */
+  private async onMessageStatus(tx: Tx, e: DomainEvents['message.status']): Promise<void> {
+    if (!e.verificationId || !e.clientId || e.status === 'sent') return;
+    const row = await this.verifications.findOwn(tx, e.verificationId, e.clientId).catch(() => undefined);
+    if (!row) return;
+    await this.enqueue(tx, row, e.status === 'delivered' ? 'message.delivered' : 'message.undelivered', e.at);
+  }
 
   /** `clientWebhookUrl`: the client's URL when the caller knows it (null: it has none), so nothing is read for nothing. */
   async enqueue(tx: Tx, row: Verification, type: WebhookType, now: Date, clientWebhookUrl?: string | null): Promise<void> {

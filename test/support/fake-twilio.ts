@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { Fault, FaultOptions, FaultPlan } from './fake-faults';
 import { waitFor } from './wait';
 
 /**
@@ -16,6 +17,11 @@ import { waitFor } from './wait';
  * Callback URLs name the service's public address (PUBLIC_CALLBACK_BASE_URL, `publicBaseUrl` here, made up):
  * they are signed as given, and delivered to `deliverTo` with that prefix swapped, as a reverse proxy would.
  * What happens is scripted per called number; every request and every callback is recorded with its answer.
+ *
+ * And Programmable Messaging: `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` (form: To, From, Body,
+ * StatusCallback), answering 201 with the message resource (`sid` SM…, `status` queued) or the fault of
+ * `sms` (fake-faults.ts: Twilio's error bodies, 429 with Retry-After, hangs…), then the signed status callbacks
+ * (`MessageStatus` sent, then delivered or undelivered with `ErrorCode` 30003) to the StatusCallback URL.
  */
 
 export type TwilioScenario =
@@ -70,6 +76,24 @@ export interface CallbackRecord {
   answer: { status: number; contentType: string | null; body: string };
 }
 
+export interface SmsRecord {
+  headers: IncomingMessage['headers'];
+  form: Record<string, string>;
+  fault: Fault;
+  /** The sid of an accepted message. */
+  sid: string | null;
+  answer: { status: number | null; body: string };
+  at: number;
+}
+
+export interface SmsCallbackRecord {
+  sid: string;
+  url: string;
+  params: Record<string, string>;
+  signature: string;
+  answer: { status: number; contentType: string | null; body: string };
+}
+
 export interface FakeCall {
   sid: string;
   to: string;
@@ -93,6 +117,12 @@ export interface FakeTwilio {
   callbacks: CallbackRecord[];
   calls: FakeCall[];
   script(to: string, scenario: TwilioScenario, opts?: ScriptOptions): void;
+  /** What Messages.json answers (per number, or a plan over all requests). */
+  sms: FaultPlan;
+  messages: SmsRecord[];
+  smsCallbacks: SmsCallbackRecord[];
+  /** Resolves once every status callback sent so far was answered. */
+  settled(): Promise<void>;
   /** The environment that points the service at this fake. */
   env(): Record<string, string>;
   /**
@@ -124,7 +154,8 @@ const attr = (tag: string, name: string) => {
 
 /** The parts of the TwiML the fake acts on: the <Say> texts and the <Gather> attributes. */
 export function parseTwiml(twiml: string): ParsedTwiml {
-  const says = [...twiml.matchAll(/<Say[^>]*>([\s\S]*?)<\/Say>/g)].map((m) => unescapeXml(m[1]));
+  // The spoken text, without its SSML (e.g. <prosody rate="slow">).
+  const says = [...twiml.matchAll(/<Say[^>]*>([\s\S]*?)<\/Say>/g)].map((m) => unescapeXml(m[1].replace(/<[^>]+>/g, '')));
   const tag = /<Gather\b[^>]*>/.exec(twiml)?.[0];
   const num = (v: string | null) => (v !== null && /^\d+$/.test(v) ? Number(v) : null);
   return { says, gather: tag ? { numDigits: num(attr(tag, 'numDigits')), action: attr(tag, 'action'), timeout: num(attr(tag, 'timeout')) } : null };
@@ -179,6 +210,7 @@ export async function startFakeTwilio(): Promise<FakeTwilio> {
   const authToken = randomBytes(16).toString('hex');
   const scripts = new Map<string, { scenario: TwilioScenario; opts: ScriptOptions }>();
   const pending: Promise<void>[] = [];
+  const hanging: ServerResponse[] = [];
 
   const fake: FakeTwilio = {
     url: '',
@@ -190,6 +222,16 @@ export async function startFakeTwilio(): Promise<FakeTwilio> {
     requests: [],
     callbacks: [],
     calls: [],
+    sms: new FaultPlan(),
+    messages: [],
+    smsCallbacks: [],
+    settled: async () => {
+      while (true) {
+        const n = pending.length;
+        await Promise.allSettled(pending);
+        if (pending.length === n) return;
+      }
+    },
     script: (to, scenario, opts = {}) => void scripts.set(to, { scenario, opts }),
     env: () => ({
       VOICE_PROVIDER: 'twilio',
@@ -215,6 +257,7 @@ export async function startFakeTwilio(): Promise<FakeTwilio> {
     finishedCallTo: (to, timeoutMs = 10000) =>
       waitFor(() => [...fake.calls].reverse().find((c) => c.to === to && c.finished), { timeoutMs, what: `a finished call to ${to} at the fake Twilio` }),
     close: async () => {
+      for (const res of hanging) res.destroy();
       await Promise.allSettled(pending);
       await new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -300,10 +343,82 @@ export async function startFakeTwilio(): Promise<FakeTwilio> {
     return { status: 201, body: resource, before: sends.slice(0, early), after, call };
   }
 
+  /** POSTs one message status callback as Twilio would, and records it with the service's answer. */
+  async function deliverSms(sid: string, url: string, params: Record<string, string>, opts: FaultOptions): Promise<void> {
+    const signature = signTwilio(opts.badSignature ? authToken + 'x' : authToken, url, params);
+    if (!url.startsWith(fake.publicBaseUrl)) throw new Error(`callback URL ${url} is not under ${fake.publicBaseUrl}`);
+    const res = await fetch(fake.deliverTo + url.slice(fake.publicBaseUrl.length), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature, 'user-agent': 'TwilioProxy/1.1' },
+      body: new URLSearchParams(params).toString(),
+    });
+    fake.smsCallbacks.push({ sid, url, params, signature, answer: { status: res.status, contentType: res.headers.get('content-type'), body: await res.text() } });
+  }
+
+  function createMessage(req: IncomingMessage, res: ServerResponse, body: string, accountInPath: string): void {
+    const form = Object.fromEntries(new URLSearchParams(body));
+    const record: SmsRecord = { headers: req.headers, form, fault: 'ok', sid: null, answer: { status: null, body: '' }, at: Date.now() };
+    fake.messages.push(record);
+    const answer = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
+      const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
+      record.answer = { status, body: text };
+      res.writeHead(status, { 'content-type': 'application/json', ...headers });
+      res.end(text);
+    };
+    const expected = 'Basic ' + Buffer.from(`${accountSid}:${authToken}`).toString('base64');
+    if (req.headers.authorization !== expected || accountInPath !== accountSid) return answer(401, twilioError(401, 20003, 'Authenticate'));
+    if (!form.To) return answer(400, twilioError(400, 21604, "A 'To' phone number is required."));
+    if (!form.From) return answer(400, twilioError(400, 21603, "A 'From' phone number is required."));
+    if (!form.Body) return answer(400, twilioError(400, 21602, 'Message body is required.'));
+    const { fault, opts } = fake.sms.next(form.To);
+    record.fault = fault;
+    switch (fault) {
+      case 'error-500':
+        return answer(500, twilioError(500, 20500, 'Internal Server Error'));
+      case 'throttle-429':
+        return answer(429, twilioError(429, 20429, 'Too Many Requests'), { 'retry-after': String(opts.retryAfter ?? 1) });
+      case 'invalid-number':
+        return answer(400, twilioError(400, 21211, `The 'To' number ${form.To} is not a valid phone number.`));
+      case 'hang':
+        hanging.push(res);
+        return;
+    }
+    const sid = 'SM' + randomBytes(16).toString('hex');
+    record.sid = sid;
+    const now = new Date().toUTCString().replace('GMT', '+0000');
+    const resource = {
+      account_sid: accountSid, api_version: '2010-04-01', body: form.Body, date_created: now, date_sent: null, date_updated: now, direction: 'outbound-api',
+      error_code: null, error_message: null, from: form.From, messaging_service_sid: null, num_media: '0', num_segments: '1', price: null, price_unit: 'USD',
+      sid, status: 'queued', subresource_uris: { media: `/2010-04-01/Accounts/${accountSid}/Messages/${sid}/Media.json` }, to: form.To,
+      uri: `/2010-04-01/Accounts/${accountSid}/Messages/${sid}.json`,
+    };
+    const reply = () => (fault === 'malformed' ? answer(201, JSON.stringify(resource).slice(0, 40)) : answer(201, resource));
+    if (fault === 'slow') {
+      hanging.push(res);
+      setTimeout(() => !res.destroyed && reply(), opts.delayMs ?? 300);
+    } else reply();
+    const url = form.StatusCallback;
+    if (!url || opts.noReceipts) return;
+    const common = { AccountSid: accountSid, ApiVersion: '2010-04-01', From: form.From, To: form.To, MessageSid: sid, SmsSid: sid };
+    let steps: Array<Record<string, string>> = [
+      { ...common, MessageStatus: 'sent', SmsStatus: 'sent' },
+      fault === 'undelivered' ? { ...common, MessageStatus: 'undelivered', SmsStatus: 'undelivered', ErrorCode: '30003' } : { ...common, MessageStatus: 'delivered', SmsStatus: 'delivered' },
+    ];
+    if (opts.outOfOrder) steps = steps.reverse();
+    if (opts.duplicate) steps = steps.flatMap((p) => [p, p]);
+    const work = (async () => {
+      if (!res.writableFinished) await new Promise((resolve) => res.on('finish', resolve));
+      for (const params of steps) await deliverSms(sid, url, params, opts);
+    })();
+    pending.push(work.catch(() => undefined));
+  }
+
   const server: Server = createServer((req, res: ServerResponse) => {
     let body = '';
     req.on('data', (d) => (body += String(d)));
     req.on('end', () => {
+      const sms = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/.exec(req.url ?? '');
+      if (req.method === 'POST' && sms) return createMessage(req, res, body, decodeURIComponent(sms[1]));
       const m = /^\/2010-04-01\/Accounts\/([^/]+)\/Calls\.json$/.exec(req.url ?? '');
       const work = (async () => {
         if (req.method !== 'POST' || !m) {

@@ -11,7 +11,7 @@ import { FakeWebhookTargets, newIssuanceTestService } from './fakes';
 export function newVerificationTestService(env: Record<string, string> = {}) {
   const issuance = newIssuanceTestService(env);
   const targets = new FakeWebhookTargets();
-  const webhooks = new ResultWebhooks(issuance.outbox as unknown as OutboxService, issuance.views, targets);
+  const webhooks = new ResultWebhooks(issuance.outbox as unknown as OutboxService, issuance.views, targets, issuance.verifications, issuance.events);
   const sut = new VerificationService(
     issuance.transactions as unknown as Transactions, issuance.clock, issuance.verifications, issuance.hasher, new CheckLimits(issuance.risk), webhooks,
     issuance.outbox as unknown as OutboxService, issuance.audit as unknown as AuditService, issuance.events,

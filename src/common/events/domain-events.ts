@@ -33,6 +33,20 @@ export interface DomainEvents {
   /** gateway: no provider could deliver a code message; it will not be retried. */
   'message.failed': { outboxId: string; verificationId: string; clientId: string | null; channel: 'sms' | 'voice'; at: Date };
   /**
+   * gateway: a verified delivery receipt moved a code message's delivery forward (`sent` → `delivered`,
+   * `undelivered` or `failed`). Published once per step; duplicates and receipts older than what is known publish nothing.
+   */
+  'message.status': {
+    outboxId: string;
+    verificationId: string | null;
+    clientId: string | null;
+    channel: 'sms' | 'voice';
+    provider: string;
+    status: 'sent' | 'delivered' | 'undelivered' | 'failed';
+    errorCode: string | null;
+    at: Date;
+  };
+  /**
    * gateway: an IVR check call moved forward (rang, was answered, a key was pressed: `digits`), as the
    * provider's signed callback told. Published once per step; duplicates and late callbacks publish nothing.
    */

@@ -1,21 +1,39 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { decorrelatedJitterGenerator, ExponentialBackoff } from 'cockatiel';
+import { Clock } from '../../common/clock';
 import { EventBus } from '../../common/events';
 import type { Tx } from '../../common/tx';
-import { MessagePayload, Outcome, OutboxBox, OutboxRow, OutboxSender } from '../outbox.types';
+import { GatewayMetrics } from '../gateway.metrics';
+import { Failure, MessagePayload, Outcome, OutboxBox, OutboxRow, OutboxSender } from '../outbox.types';
 import { ProviderError, SMS_GATEWAY, SmsGateway, VOICE_GATEWAY, VoiceGateway } from '../ports';
 
-/** Code messages: SMS through the SmsGateway, voice through the VoiceGateway. */
+/**
+ * Code messages: SMS through the SmsGateway, voice through the VoiceGateway (both routed over the configured
+ * providers, with failover inside one try). A try that found no provider is retried after a jittered,
+ * growing wait (cockatiel's exponential backoff with decorrelated jitter, from 2 s to 60 s), or after the
+ * providers' Retry-After when every one of them asked for it.
+ */
 @Injectable()
 export class MessageSender implements OutboxSender {
   readonly kinds = ['sms', 'voice'] as const;
+  /** Not used while retryDelayMs is (kept as the OutboxSender contract's fallback). */
   readonly backoffSeconds = [2, 5, 15, 30, 60];
+  private readonly backoff = new ExponentialBackoff({ initialDelay: 2000, maxDelay: 60000, generator: decorrelatedJitterGenerator });
 
   constructor(
     private readonly box: OutboxBox,
     private readonly events: EventBus,
+    private readonly clock: Clock,
+    private readonly metrics: GatewayMetrics,
     @Inject(SMS_GATEWAY) private readonly sms: SmsGateway,
     @Inject(VOICE_GATEWAY) private readonly voice: VoiceGateway,
   ) {}
+
+  retryDelayMs(attempt: number, outcome: Failure): number {
+    let step = this.backoff.next();
+    for (let i = 1; i < attempt; i++) step = step.next(undefined);
+    return Math.max(step.duration, outcome.retryAfterMs ?? 0);
+  }
 
   async send(row: OutboxRow & { payload: Buffer }): Promise<Outcome> {
     const msg = this.box.open<MessagePayload>(row.payload); // throws: the dispatcher records a retryable internal error
@@ -25,9 +43,14 @@ export class MessageSender implements OutboxSender {
         row.kind === 'sms'
           ? await this.sms.send({ to, body: msg.body, reference: row.id, clientId: row.client_id })
           : await this.voice.call({ to, speech: msg.body, locale: msg.locale, reference: row.id, clientId: row.client_id });
+      if (row.created_at && !accepted.unknown) {
+        this.metrics.acceptDelay.observe({ provider: accepted.provider, channel: row.kind }, Math.max(0, this.clock.now().getTime() - row.created_at.getTime()) / 1000);
+      }
       return { ok: true, accepted, to };
     } catch (err) {
-      if (err instanceof ProviderError) return { ok: false, error: err.message, retryable: err.retryable, statusCode: err.statusCode, provider: err.provider, to };
+      if (err instanceof ProviderError) {
+        return { ok: false, error: err.message, retryable: err.retryable, statusCode: err.statusCode, provider: err.provider, to, legs: err.legs, retryAfterMs: err.retryAfterMs };
+      }
       throw err; // the dispatcher records it as a retryable internal error
     }
   }
@@ -40,10 +63,21 @@ export class MessageSender implements OutboxSender {
       return {
         type: 'message.sent',
         phoneNumber,
-        data: { outboxId: row.id, channel: row.kind, provider, providerMessageId: outcome.accepted?.providerMessageId ?? null, attempt: row.attempts, segments: row.segments },
+        data: {
+          outboxId: row.id,
+          channel: row.kind,
+          provider,
+          providerMessageId: outcome.accepted?.providerMessageId ?? null,
+          attempt: row.attempts,
+          segments: row.segments,
+          // Each provider tried, in order, with what became of it (no number, no text).
+          ...(outcome.accepted?.legs ? { route: outcome.accepted.legs.map((l) => ({ provider: l.provider, outcome: l.outcome })) } : {}),
+          ...(outcome.accepted?.unknown ? { acceptance: 'unknown' } : {}),
+        },
       };
     }
-    return { type: 'message.failed', phoneNumber, data: { outboxId: row.id, attempts: row.attempts, error: outcome.error, channel: row.kind, provider: outcome.provider ?? null } };
+    const route = outcome.legs ? { route: outcome.legs.map((l) => ({ provider: l.provider, outcome: l.outcome })) } : {};
+    return { type: 'message.failed', phoneNumber, data: { outboxId: row.id, attempts: row.attempts, error: outcome.error, channel: row.kind, provider: outcome.provider ?? null, ...route } };
   }
 
   /** No provider could deliver the code: whoever owns the verification decides what that means. */

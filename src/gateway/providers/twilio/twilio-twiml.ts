@@ -31,8 +31,11 @@ export function rejectTwiml(): string {
   return '<?xml version="1.0" encoding="UTF-8"?><Response><Reject reason="busy"/></Response>';
 }
 
-/** A voice code message: the text read twice, with a pause between. */
+/** Neural voices that honour SSML, so the code can be read slowly. */
+const VOICE = { ja: 'Polly.Mizuki', en: 'Polly.Joanna' } as const;
+
+/** A voice code message: the text (its digits already spaced by the message composer) read twice, slowly, with a pause between. */
 export function readOutTwiml(speech: string, locale: 'ja' | 'en'): string {
-  const say = `<Say language="${LANGUAGE[locale]}">${escapeXml(speech)}</Say>`;
+  const say = `<Say voice="${VOICE[locale]}" language="${LANGUAGE[locale]}"><prosody rate="slow">${escapeXml(speech)}</prosody></Say>`;
   return `<?xml version="1.0" encoding="UTF-8"?><Response>${say}<Pause length="2"/>${say}</Response>`;
 }

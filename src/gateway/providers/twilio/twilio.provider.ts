@@ -1,13 +1,17 @@
 import { Logger } from '@nestjs/common';
-import { httpPost, PostError, PostResult } from '../../../common/http-post';
+import type twilio from 'twilio';
 import { maskPhone } from '../../../common/phone';
 import type { TwilioConfig } from '../../../config/app-config';
-import { CallNotPlaced, CallPlaced, CheckCall, OutgoingCall, ProviderAccepted, ProviderError, VoiceGateway } from '../../ports';
+import { CallNotPlaced, CallPlaced, CheckCall, OutgoingCall, OutgoingSms, ProviderAccepted, ProviderError, SmsGateway, VoiceGateway } from '../../ports';
 import { TWILIO_INVALID_NUMBER_CODES } from './twilio-calls.mapping';
+import { isTwilioRestError, twilioClient, TwilioRateLimited, TwilioUnreadableAcceptance } from './twilio-client';
+import { twilioRefusal } from './twilio-messages.mapping';
 import { checkCallTwiml, readOutTwiml } from './twilio-twiml';
 
 /** Where Twilio posts call progress and <Gather> results; TwilioCallsController answers there. */
 export const TWILIO_CALLS_CALLBACK_PATH = '/v1/callbacks/twilio/calls';
+/** Where Twilio posts the delivery status of SMS; TwilioStatusController answers there. */
+export const TWILIO_STATUS_CALLBACK_PATH = '/v1/callbacks/twilio/status';
 
 /** Seconds Twilio lets the phone ring before it gives up (`no-answer`). */
 const RING_TIMEOUT_SECONDS = 30;
@@ -26,84 +30,96 @@ export function twilioCallbackUrls(publicBaseUrl: string, reference: string, loc
   return { status, gather: `${status}&step=gather` };
 }
 
+/** The status callback URL of one SMS: it names our outbox id, which comes back (signed) with every receipt. */
+export function twilioStatusUrl(publicBaseUrl: string, reference: string): string {
+  return `${publicBaseUrl}${TWILIO_STATUS_CALLBACK_PATH}?ref=${encodeURIComponent(reference)}`;
+}
+
 /**
- * Twilio Programmable Voice through its REST API (POST /2010-04-01/Accounts/{AccountSid}/Calls.json, form-encoded,
- * Basic auth AccountSid:AuthToken; 201 with the call resource, `sid` CA…; errors as { code, message, more_info,
- * status }). A small client rather than the `twilio` SDK: the SDK is not among the project's dependencies, and
- * this is one request. The call's TwiML goes inline (`Twiml`), its progress comes back to TwilioCallsController.
+ * Twilio Programmable Messaging and Voice through the official `twilio` SDK (pointed at TWILIO_API_BASE_URL
+ * through its httpClient option, see twilio-client.ts):
+ * - SMS: Messages.create with our status callback URL, which carries the outbox id (Twilio's Messages API takes
+ *   no client reference or idempotency key: the callback URL is how receipts find the message);
+ * - code calls: Calls.create with inline TwiML that reads the text twice, slowly (ja-JP or en-US);
+ * - IVR check calls: Calls.create with a one-key <Gather>, status callbacks and answering-machine detection; their
+ *   progress comes back to TwilioCallsController.
+ * Refusals are mapped in this folder (twilio-messages.mapping.ts, twilio-calls.mapping.ts).
  */
-export class TwilioVoiceProvider implements VoiceGateway {
+export class TwilioProvider implements SmsGateway, VoiceGateway {
   readonly name = 'twilio';
-  private readonly logger = new Logger('TwilioVoiceProvider');
-  private readonly callsUrl: string;
-  private readonly authorization: string;
+  private readonly logger = new Logger('TwilioProvider');
+  private readonly client: twilio.Twilio;
 
   constructor(
     private readonly config: TwilioConfig,
     private readonly publicBaseUrl: string,
-    private readonly timeoutMs: number,
+    timeoutMs: number,
   ) {
-    this.callsUrl = `${config.apiBaseUrl}/2010-04-01/Accounts/${encodeURIComponent(config.accountSid)}/Calls.json`;
-    this.authorization = 'Basic ' + Buffer.from(`${config.accountSid}:${config.authToken}`).toString('base64');
+    this.client = twilioClient(config, timeoutMs);
   }
 
-  /** A voice code message: the TwiML reads the text twice. Progress callbacks are not asked for (no IVR). */
+  async send(sms: OutgoingSms): Promise<ProviderAccepted> {
+    let sid: unknown;
+    try {
+      const message = await this.client.messages.create({ to: sms.to, from: this.config.fromNumber, body: sms.body, statusCallback: twilioStatusUrl(this.publicBaseUrl, sms.reference) });
+      sid = message.sid;
+    } catch (err) {
+      if (!(err instanceof TwilioUnreadableAcceptance)) throw twilioRefusal(err);
+    }
+    return { provider: this.name, providerMessageId: this.accepted(sid, /^[SM]M[0-9a-fA-F]{32}$/, sms.to, sms.reference) };
+  }
+
+  /** A voice code message: the TwiML reads the text twice, slowly. Progress callbacks are not asked for (no IVR). */
   async call(call: OutgoingCall): Promise<ProviderAccepted> {
-    const form = new URLSearchParams({ To: call.to, From: this.config.fromNumber, Twiml: readOutTwiml(call.speech, call.locale), Timeout: String(RING_TIMEOUT_SECONDS) });
-    const callId = await this.createCall(form, call.to, call.reference);
-    return { provider: this.name, providerMessageId: callId };
+    let sid: unknown;
+    try {
+      const created = await this.client.calls.create({ to: call.to, from: this.config.fromNumber, twiml: readOutTwiml(call.speech, call.locale), timeout: RING_TIMEOUT_SECONDS });
+      sid = created.sid;
+    } catch (err) {
+      if (!(err instanceof TwilioUnreadableAcceptance)) throw twilioRefusal(err);
+    }
+    return { provider: this.name, providerMessageId: this.accepted(sid, /^CA[0-9a-fA-F]{32}$/, call.to, call.reference) };
   }
 
   async placeCheckCall(call: CheckCall): Promise<CallPlaced> {
     const urls = twilioCallbackUrls(this.publicBaseUrl, call.reference, call.locale);
-    const form = new URLSearchParams({
-      To: call.to,
-      From: this.config.fromNumber,
-      Twiml: checkCallTwiml(call.prompt, call.locale, urls.gather),
-      StatusCallback: urls.status,
-      StatusCallbackMethod: 'POST',
-      Timeout: String(RING_TIMEOUT_SECONDS),
-      // An answering machine never confirms: Twilio tells us who answered (AnsweredBy) on the status callbacks.
-      MachineDetection: 'Enable',
-    });
-    for (const event of STATUS_EVENTS) form.append('StatusCallbackEvent', event);
-    return { provider: this.name, callId: await this.createCall(form, call.to, call.reference) };
+    let sid: unknown;
+    try {
+      const created = await this.client.calls.create({
+        to: call.to,
+        from: this.config.fromNumber,
+        twiml: checkCallTwiml(call.prompt, call.locale, urls.gather),
+        statusCallback: urls.status,
+        statusCallbackMethod: 'POST',
+        statusCallbackEvent: STATUS_EVENTS,
+        timeout: RING_TIMEOUT_SECONDS,
+        // An answering machine never confirms: Twilio tells us who answered (AnsweredBy) on the status callbacks.
+        machineDetection: 'Enable',
+      });
+      sid = created.sid;
+    } catch (err) {
+      throw callNotPlaced(err);
+    }
+    if (typeof sid !== 'string' || !/^CA[0-9a-fA-F]{32}$/.test(sid)) {
+      // Twilio took the call but we cannot follow it: its callbacks still arrive and record it under its sid.
+      this.logger.warn({ to: maskPhone(call.to), reference: call.reference }, 'Twilio accepted the call without a valid call sid');
+      throw new ProviderError(this.name, 'accepted without a call sid', false);
+    }
+    return { provider: this.name, callId: sid };
   }
 
-  /** Creates the call and returns its sid; a refusal is a CallNotPlaced saying what it means for the number. */
-  private async createCall(form: URLSearchParams, to: string, reference: string): Promise<string> {
-    let res: PostResult;
-    try {
-      res = await httpPost(this.callsUrl, { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', authorization: this.authorization }, form.toString(), this.timeoutMs);
-    } catch (err) {
-      const reason = err instanceof PostError && err.reason === 'timeout' ? `timed out after ${this.timeoutMs} ms` : 'connection failed';
-      throw new CallNotPlaced(this.name, reason, 'route_error', true);
-    }
-    const body = parseJson(res.body);
-    if (res.status === 201 || res.status === 200) {
-      const sid = body?.sid;
-      if (typeof sid !== 'string' || !/^CA[0-9a-fA-F]{32}$/.test(sid)) {
-        // Twilio took the call but we cannot follow it: its callbacks still arrive and record it under its sid.
-        this.logger.warn({ to: maskPhone(to), reference, statusCode: res.status }, 'Twilio accepted the call without a valid call sid');
-        throw new ProviderError(this.name, `HTTP ${res.status} without a call sid`, false, res.status);
-      }
-      return sid;
-    }
-    const code = typeof body?.code === 'number' ? body.code : undefined;
-    const message = typeof body?.message === 'string' ? body.message.slice(0, 200) : '';
-    const what = `HTTP ${res.status}${code !== undefined ? ` (Twilio error ${code})` : ''}${message ? `: ${message}` : ''}`;
-    if (code !== undefined && TWILIO_INVALID_NUMBER_CODES.has(code)) throw new CallNotPlaced(this.name, what, 'unallocated', false, res.status, code);
-    // 429 and 5xx may pass; any other 4xx (credentials, permissions, geography) will not change by retrying here.
-    const retryable = res.status === 429 || res.status >= 500 || res.status === 408;
-    throw new CallNotPlaced(this.name, what, 'route_error', retryable, res.status, code);
+  /** A 2xx is accepted: without a readable sid (a malformed body) it is still sent, never again, and logged. */
+  private accepted(sid: unknown, pattern: RegExp, to: string, reference: string): string | null {
+    if (typeof sid === 'string' && pattern.test(sid)) return sid;
+    this.logger.warn({ to: maskPhone(to), reference }, 'Twilio accepted the request without a readable sid: recorded as sent with no provider id');
+    return null;
   }
 }
 
-function parseJson(text: string): Record<string, unknown> | null {
-  try {
-    const v = JSON.parse(text) as unknown;
-    return v && typeof v === 'object' ? (v as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
+/** A refused check call, with what it means for the number (Twilio's invalid-number codes: unallocated). */
+function callNotPlaced(err: unknown): CallNotPlaced {
+  const refusal = twilioRefusal(err);
+  const code = err instanceof TwilioRateLimited ? err.code : isTwilioRestError(err) && typeof err.code === 'number' ? err.code : undefined;
+  if (code !== undefined && TWILIO_INVALID_NUMBER_CODES.has(code)) return new CallNotPlaced('twilio', refusal.message, 'unallocated', false, refusal.statusCode, code);
+  return new CallNotPlaced('twilio', refusal.message, 'route_error', refusal.retryable, refusal.statusCode, code);
 }

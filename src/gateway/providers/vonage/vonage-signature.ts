@@ -1,0 +1,25 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { verifySignature } from '@vonage/jwt';
+
+/**
+ * Vonage's signed webhooks (https://developer.vonage.com/en/getting-started/concepts/webhooks#validating-signed-webhooks):
+ * `Authorization: Bearer <JWT>`, signed HS256 with the account's signature secret, whose `payload_hash` claim is
+ * the SHA-256 (hex) of the raw body. The signature is checked with Vonage's own library (@vonage/jwt), the hash
+ * here, over the bytes we received. A replay of a genuine webhook is harmless: receipts only move messages forward.
+ */
+export function isValidVonageSignature(signatureSecret: string, authorization: string | undefined, rawBody: Buffer | undefined): boolean {
+  const token = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(authorization ?? '')?.[1];
+  if (!token || !rawBody) return false;
+  try {
+    if (!verifySignature(token, signatureSecret)) return false;
+    const header = JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString('utf8')) as { alg?: unknown };
+    if (header.alg !== 'HS256') return false; // the signature secret signs HS256 only; never a key-confusion RS256
+    const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8')) as { payload_hash?: unknown };
+    if (typeof claims.payload_hash !== 'string') return false;
+    const expected = Buffer.from(createHash('sha256').update(rawBody).digest('hex'));
+    const given = Buffer.from(claims.payload_hash.toLowerCase());
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  } catch {
+    return false;
+  }
+}
