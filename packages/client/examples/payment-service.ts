@@ -1,13 +1,7 @@
 import { createOtpClient, isProblem, verifyWebhook, type WebhookHeaders } from '@otp-verify/client';
 
 /** A payment of the payment service, confirmed by a code sent by SMS that names its amount and payee (PSD2 dynamic linking). */
-export interface Payment {
-  id: string;
-  phone: string;
-  amount: string;
-  currency: string;
-  payee: string;
-}
+export interface Payment { id: string; phone: string; amount: string; currency: string; payee: string }
 
 export function paymentConfirmation(config: { baseUrl: string; apiKey: string; webhookSecret: string }) {
   const otp = createOtpClient({ baseUrl: config.baseUrl, apiKey: config.apiKey });
