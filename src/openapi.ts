@@ -39,12 +39,16 @@ export function describeApi(app: INestApplication): OpenAPIObject {
   return document;
 }
 
+/** A deployment with a real SMS provider, so without the development inbox (the document the client is made from). */
+const DOCUMENTED_DEPLOYMENT = { NODE_ENV: 'development', SMS_PROVIDER: 'http', SMS_HTTP_URL: 'https://sms.invalid/send', LOG_LEVEL: 'silent' };
+
 /**
- * The document of a deployment with real providers (so without the development inbox), built with no database:
- * Nest's preview mode resolves the modules and their routes but instantiates nothing. `npm run openapi` writes it.
+ * The document of a deployment (by default one with real providers, so without the development inbox), built with
+ * no database: Nest's preview mode resolves the modules and their routes but instantiates nothing.
+ * `npm run openapi` writes it.
  */
-export async function buildOpenApiDocument(): Promise<OpenAPIObject> {
-  const config = AppConfig.fromEnv({ NODE_ENV: 'development', SMS_PROVIDER: 'http', SMS_HTTP_URL: 'https://sms.invalid/send', LOG_LEVEL: 'silent' });
+export async function buildOpenApiDocument(env: Record<string, string> = DOCUMENTED_DEPLOYMENT): Promise<OpenAPIObject> {
+  const config = AppConfig.fromEnv(env);
   const app = await NestFactory.create(AppModule.forRoot({ config }), new FastifyAdapter(), { preview: true, logger: false, abortOnError: false });
   try {
     return describeApi(app);

@@ -206,6 +206,19 @@ describe('the OpenAPI document', () => {
     expect(doc.components.schemas.WebhookEvent.properties.type.enum).toEqual(expect.arrayContaining(['verification.approved', 'message.delivered']));
   });
 
+  it('is the same with the development inbox (console provider), plus its one operation, valid as well', async () => {
+    const dev: Json = await buildOpenApiDocument({ NODE_ENV: 'development', SMS_PROVIDER: 'console', LOG_LEVEL: 'silent' });
+    const ids = (d: Json) => operations(d).map(({ op }) => op.operationId);
+    expect(ids(dev).filter((id) => !ids(doc).includes(id))).toEqual(['listDevMessages']);
+    const validator = new Validator();
+    expect(await validator.validate(structuredClone(dev))).toEqual({ valid: true });
+    const list = dev.paths['/v1/dev/messages'].get;
+    const schemas = new DocumentSchemas(dev, { closed: true });
+    const ok = list.responses['200'].content['application/json'];
+    expect(describeErrors(schemas.errors(ok.schema, ok.example))).toBe('');
+    expect(Object.keys(list.responses)).toEqual(expect.arrayContaining(['400', '401', '403']));
+  });
+
   it('has a catalogue whose example bodies are what the problem filter writes for their status', () => {
     for (const code of PROBLEM_CODES) {
       const entry = PROBLEM_CATALOGUE[code];
