@@ -29,19 +29,25 @@ function esmPackages(dir = path.join(__dirname, 'node_modules'), scope = '') {
     } catch {
       // not a package
     }
+    // a package's own node_modules (a version that could not be hoisted, e.g. openapi-typescript's parse-json 8)
+    const nested = path.join(dir, entry.name, 'node_modules');
+    if (fs.existsSync(nested)) names.push(...esmPackages(nested));
   }
   return names;
 }
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-const esmOnly = esmPackages().map(escape);
+const esmOnly = [...new Set(esmPackages())].map(escape);
 
 module.exports = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/src', '<rootDir>/test'],
+  // packages/client/test: the client's own specs, against the real service (CI runs only `npm test`).
+  roots: ['<rootDir>/src', '<rootDir>/test', '<rootDir>/packages/client/test'],
   testRegex: '\\.(spec|e2e-spec)\\.ts$',
   transform: { '^.+\\.(t|j)s$': ['@swc/jest', swc] },
   transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
+  // The client's source, as the root tsconfig's paths do (its dist is what `npm run build -w @otp-verify/client` makes).
+  moduleNameMapper: { '^@otp-verify/client$': '<rootDir>/packages/client/src/index.ts' },
   globalSetup: '<rootDir>/test/support/global-setup.mjs',
   globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
   testTimeout: 60000,

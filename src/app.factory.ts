@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Logger as NestLogger, ValidationError, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from './app.module';
 import { startupLogger } from './bootstrap';
@@ -14,6 +14,7 @@ import { GatewayMetrics } from './gateway/gateway.metrics';
 import { OutboxDispatcher } from './gateway/outbox.dispatcher';
 import { MetricsService } from './metrics/metrics.service';
 import { SuspensionsService } from './risk/suspensions.service';
+import { describeApi } from './openapi';
 import { FallbackThrottlerStorage } from './throttling/fallback-throttler.storage';
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
@@ -107,17 +108,7 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
     metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
 
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('OTP Verify API')
-      .setDescription(
-        'SMS one-time-password verification for internal banking and payment services. Errors are application/problem+json (RFC 9457) with a stable `code`.',
-      )
-      .setVersion('1')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'API key: otp_<prefix>_<secret>' })
-      .build(),
-  );
+  const document = describeApi(app);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
 
   return app;

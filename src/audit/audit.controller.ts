@@ -1,10 +1,11 @@
 import { Readable } from 'node:stream';
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DataSource } from 'typeorm';
 import { CurrentPrincipal, Principal, Authenticated } from '../common/auth';
+import { ApiProblem } from '../common/problem-docs';
 import { AuditFilters, AuditReader } from './audit-reader.service';
 import { toExportLine, toView } from './audit-rows';
 import { AuditService } from './audit.service';
@@ -33,6 +34,7 @@ export class AuditController {
 
   @Get()
   @ApiOperation({
+    operationId: 'listAuditEvents',
     summary: 'List audit events, newest first',
     description:
       'Keyset pagination: pass nextCursor as cursor. Events not chained yet (seq null, chained false) are newest and come first; ' +
@@ -40,6 +42,7 @@ export class AuditController {
       'The read itself is recorded as an audit.read event.',
   })
   @ApiOkResponse({ type: AuditEventPage })
+  @ApiProblem('validation_failed', 'A filter of the wrong form, `to` not after `from`, limit out of 1-500, or a cursor this list did not make.')
   async list(@Query() q: ListAuditEventsQuery, @CurrentPrincipal() who: Principal, @Req() req: FastifyRequest): Promise<AuditEventPage> {
     const filters = this.reader.filtersFrom(q);
     // The read and its audit.read event commit together: no answer leaves unless its read is recorded.
@@ -59,6 +62,7 @@ export class AuditController {
 
   @Get('integrity')
   @ApiOperation({
+    operationId: 'verifyAuditChain',
     summary: 'Verify the hash chain',
     description: 'Walks every chained event from the latest checkpoint (or the start). ok false names the first broken seq. Recorded as audit.verified.',
   })
@@ -79,13 +83,26 @@ export class AuditController {
 
   @Get('export')
   @ApiOperation({
+    operationId: 'exportAuditEvents',
     summary: 'Export audit events as NDJSON or CSV, streamed',
     description:
       'Same filters as the list; chain order (oldest first), events not chained yet last. Each NDJSON line is a list item plus phoneHash, ' +
       'so an export verifies offline. Recorded as an audit.exported event before the first byte is sent.',
   })
-  @ApiProduces('application/x-ndjson', 'text/csv')
-  @ApiOkResponse({ description: 'The events, one per line.' })
+  @ApiOkResponse({
+    description: 'The events, one per line (a download: content-disposition attachment).',
+    content: {
+      'application/x-ndjson': {
+        schema: { type: 'string', description: 'One JSON object a line: an audit event as the list shows it, plus phoneHash.' },
+        example: '{"id":"evt_01JD3Y8N6W2Q5V7X9Z1B3C5D7F","seq":1,"chained":true,"type":"verification.created","occurredAt":"2026-11-24T12:00:00.000Z",…}\n',
+      },
+      'text/csv': {
+        schema: { type: 'string', description: 'A header line, then one event a line.' },
+        example: 'id,seq,type,occurredAt,…\nevt_01JD3Y8N6W2Q5V7X9Z1B3C5D7F,1,verification.created,2026-11-24T12:00:00.000Z,…\n',
+      },
+    },
+  })
+  @ApiProblem('validation_failed', 'A filter of the wrong form, `to` not after `from`, or a format other than ndjson and csv.')
   async export(@Query() q: ExportAuditEventsQuery, @CurrentPrincipal() who: Principal, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
     const filters: AuditFilters = this.reader.filtersFrom(q);
     await this.db.transaction((m) =>

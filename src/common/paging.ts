@@ -7,7 +7,7 @@ const CURSOR_MESSAGE = 'cursor must be a nextCursor returned by this endpoint';
 
 /** `limit` and `cursor` of a cursor-paged list (newest first); list queries extend it. */
 export class PageQuery {
-  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 100 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 500, default: 100 })
   @Type(() => Number)
   @IsInt({ message: 'limit must be an integer from 1 to 500' })
   @Min(1)

@@ -1,5 +1,7 @@
 import { Injectable, Param, PipeTransform } from '@nestjs/common';
+import { ApiParam } from '@nestjs/swagger';
 import { Problems } from './problem';
+import { ApiProblem } from './problem-docs';
 
 /** What any id of ours can look like (`vrf_01JD…`, `cli_…`, `key_…`), with room to spare. */
 const RESOURCE_ID = /^[A-Za-z0-9_-]{1,100}$/;
@@ -16,5 +18,18 @@ export class ResourceIdPipe implements PipeTransform<string, string> {
   }
 }
 
-/** `@IdParam('id')`: a route's id parameter, checked by ResourceIdPipe. */
-export const IdParam = (name: string): ParameterDecorator => Param(name, ResourceIdPipe);
+/** `@IdParam('id')`: a route's id parameter, checked by ResourceIdPipe; documented in OpenAPI with its pattern (and the router's 400 for a malformed one). */
+export const IdParam =
+  (name: string): ParameterDecorator =>
+  (target, key, index) => {
+    Param(name, ResourceIdPipe)(target, key, index);
+    if (key === undefined) return;
+    const documented = ApiParam({
+      name,
+      schema: { type: 'string', pattern: RESOURCE_ID.source, maxLength: 100 },
+      description: 'An id as the API gave it (`vrf_…`, `cli_…`, `key_…`, `blk_…`); anything else answers 404 not_found.',
+    });
+    const descriptor = Object.getOwnPropertyDescriptor(target, key) as PropertyDescriptor;
+    documented(target, key, descriptor);
+    ApiProblem('bad_request', 'A path segment is not percent-encoded UTF-8.')(target, key, descriptor);
+  };

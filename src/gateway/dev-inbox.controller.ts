@@ -1,20 +1,21 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { Authenticated, CurrentPrincipal, Principal } from '../common/auth';
 import { InvalidPhoneNumber, parsePhone } from '../common/phone';
 import { ProblemException } from '../common/problem';
+import { ApiProblem } from '../common/problem-docs';
 import { DevInbox, InboxMessage } from './dev-inbox';
 
 class DevMessagesQuery {
-  @ApiPropertyOptional({ example: '+819012345678' })
+  @ApiPropertyOptional({ example: '+819012345678', maxLength: 32, description: 'Only the messages to this number.' })
   @IsOptional()
   @IsString()
   @MaxLength(32)
   phoneNumber?: string;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, default: 20 })
   @IsOptional()
   @Transform(({ value }) => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value))
   @IsInt()
@@ -24,11 +25,15 @@ class DevMessagesQuery {
 }
 
 class DevMessageView {
-  @ApiProperty() to!: string;
-  @ApiProperty({ enum: ['sms', 'voice'] }) channel!: string;
-  @ApiProperty({ description: 'The full text, code included (development only).' }) body!: string;
-  @ApiProperty() reference!: string;
-  @ApiProperty() sentAt!: string;
+  @ApiProperty({ example: '+819012345678' }) to!: string;
+  @ApiProperty({ enum: ['sms', 'voice'], example: 'sms' }) channel!: string;
+  @ApiProperty({ description: 'The full text, code included (development only).', example: '認証コード: 123456' }) body!: string;
+  @ApiProperty({ example: 'vrf_01JD3Y8N6W2Q5V7X9Z1B3C5D7F' }) reference!: string;
+  @ApiProperty({ format: 'date-time', example: '2026-11-24T12:00:00.000Z' }) sentAt!: string;
+}
+
+class DevMessagePageView {
+  @ApiProperty({ type: [DevMessageView] }) items!: DevMessageView[];
 }
 
 /** Exists only with the console provider outside production (GatewayModule mounts it conditionally). */
@@ -40,9 +45,13 @@ export class DevInboxController {
 
   @Get()
   @ApiOperation({
+    operationId: 'listDevMessages',
     summary: 'Messages the console provider "sent" for the calling client, codes included (development only; 404 in any other configuration)',
     description: 'A client sees only the messages of its own verifications, whatever its scopes.',
   })
+  @ApiOkResponse({ type: DevMessagePageView })
+  @ApiProblem('validation_failed', 'limit out of 1-100, or an unknown parameter.')
+  @ApiProblem('invalid_phone_number', 'phoneNumber is not a phone number.')
   list(@CurrentPrincipal() principal: Principal, @Query() q: DevMessagesQuery): { items: DevMessageView[] } {
     let to: string | undefined;
     if (q.phoneNumber) {

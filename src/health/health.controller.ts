@@ -1,10 +1,11 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import { SkipThrottle } from '@nestjs/throttler';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { Public } from '../common/auth';
+import { ApiProblem } from '../common/problem-docs';
 
 @ApiTags('operations')
 @Public()
@@ -21,14 +22,16 @@ export class HealthController {
   // every instance whose liveness fails), and it does no work worth limiting.
   @Get('live')
   @SkipThrottle()
-  @ApiOperation({ summary: 'Liveness: the process answers' })
+  @ApiOperation({ operationId: 'getLiveness', summary: 'Liveness: the process answers' })
+  @ApiOkResponse({ schema: { type: 'object', properties: { status: { type: 'string', enum: ['ok'] } }, required: ['status'] }, example: { status: 'ok' } })
   live() {
     return { status: 'ok' };
   }
 
   @Get('ready')
   @HealthCheck()
-  @ApiOperation({ summary: 'Readiness: database reachable and every migration applied (503 otherwise)' })
+  @ApiOperation({ operationId: 'getReadiness', summary: 'Readiness: database reachable and every migration applied (503 otherwise)' })
+  @ApiProblem('service_unavailable', 'The database is unreachable or a migration is pending; `checks` says which.')
   ready() {
     return this.health.check([
       () => this.typeorm.pingCheck('database', { timeout: 2000 }),

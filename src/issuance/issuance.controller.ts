@@ -4,9 +4,10 @@ import type { FastifyReply } from 'fastify';
 import { AuthedRequest, CurrentPrincipal, Principal, Authenticated } from '../common/auth';
 import { CREDENTIAL_MESSAGE, looksLikeCredential } from '../common/input-text';
 import { ProblemException, Problems } from '../common/problem';
+import { ApiBodyProblems, ApiProblem } from '../common/problem-docs';
 import { IdParam } from '../common/resource-id.pipe';
 import { ResendVerificationDto, StartVerificationDto } from './dto/start-verification.dto';
-import { VerificationView } from './dto/verification.view';
+import { SCREENING_EXAMPLE, VerificationView } from './dto/verification.view';
 import { IssuanceService, RequestContext } from './issuance.service';
 
 const ctx = (principal: Principal, req: AuthedRequest): RequestContext => ({ principal, ip: req.ip ?? null });
@@ -18,10 +19,26 @@ export class IssuanceController {
 
   @Post()
   @Authenticated('verifications:write')
-  @ApiOperation({ summary: 'Start a verification: screen the number and send a code' })
-  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A repeat with the same key and body within 24 h returns the first answer and sends nothing.' })
+  @ApiOperation({ operationId: 'startVerification', summary: 'Start a verification: screen the number and send a code' })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    schema: { type: 'string', minLength: 1, maxLength: 255, example: 'order-8812-otp-1' },
+    description: 'A repeat with the same key and body within 24 h returns the first answer (same status and body) and sends nothing.',
+  })
   @ApiCreatedResponse({ type: VerificationView, description: 'Code sent (status pending).' })
-  @ApiAcceptedResponse({ type: VerificationView, description: 'The number must pass a voice-contract check first (status screening).' })
+  @ApiAcceptedResponse({
+    type: VerificationView,
+    description: 'The number must pass a voice-contract check first (status screening): the code is sent only when screening allows it.',
+    example: SCREENING_EXAMPLE,
+  })
+  @ApiBodyProblems('A field is missing, invalid or unknown, or the Idempotency-Key is empty or over 255 characters; nothing was sent.')
+  @ApiProblem('invalid_phone_number')
+  @ApiProblem('unsupported_number_type')
+  @ApiProblem('risk_denied')
+  @ApiProblem('rate_limited', 'A velocity limit on the number (`limit` phone_sends_15m or phone_sends_24h); `detail` names it.')
+  @ApiProblem('idempotency_key_reused')
+  @ApiProblem('idempotency_key_in_use')
   async start(
     @CurrentPrincipal() principal: Principal,
     @Req() req: AuthedRequest,
@@ -45,7 +62,9 @@ export class IssuanceController {
 
   @Get(':id')
   @Authenticated('verifications:write', 'verifications:check')
+  @ApiOperation({ operationId: 'getVerification', summary: 'Read a verification (an expired pending one reads as expired)' })
   @ApiOkResponse({ type: VerificationView })
+  @ApiProblem('not_found')
   get(@CurrentPrincipal() principal: Principal, @Req() req: AuthedRequest, @IdParam('id') id: string): Promise<VerificationView> {
     return this.issuance.get(ctx(principal, req), id);
   }
@@ -53,8 +72,14 @@ export class IssuanceController {
   @Post(':id/resend')
   @HttpCode(200)
   @Authenticated('verifications:write')
-  @ApiOperation({ summary: 'Send a fresh code (the old one stops working); the attempt budget is not reset' })
+  @ApiOperation({ operationId: 'resendVerification', summary: 'Send a fresh code (the old one stops working); the attempt budget is not reset' })
   @ApiOkResponse({ type: VerificationView })
+  @ApiBodyProblems()
+  @ApiProblem('not_found')
+  @ApiProblem('verification_not_pending')
+  @ApiProblem('resend_too_soon')
+  @ApiProblem('max_sends_reached')
+  @ApiProblem('rate_limited', 'A velocity limit on the number (`limit` phone_sends_15m or phone_sends_24h); `detail` names it.')
   resend(
     @CurrentPrincipal() principal: Principal,
     @Req() req: AuthedRequest,
@@ -67,7 +92,10 @@ export class IssuanceController {
   @Post(':id/cancel')
   @HttpCode(200)
   @Authenticated('verifications:write')
-  @ApiOkResponse({ type: VerificationView })
+  @ApiOperation({ operationId: 'cancelVerification', summary: 'Cancel a verification: its code stops working' })
+  @ApiOkResponse({ type: VerificationView, description: 'The verification, now canceled.' })
+  @ApiProblem('not_found')
+  @ApiProblem('verification_not_pending')
   cancel(@CurrentPrincipal() principal: Principal, @Req() req: AuthedRequest, @IdParam('id') id: string): Promise<VerificationView> {
     return this.issuance.cancel(ctx(principal, req), id);
   }

@@ -1,5 +1,5 @@
 import { Controller, Get, Header } from '@nestjs/common';
-import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Public } from '../common/auth';
 import { MetricsService } from './metrics.service';
 
@@ -11,8 +11,11 @@ export class MetricsController {
 
   @Get()
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
-  @ApiOperation({ summary: 'Prometheus metrics' })
-  @ApiProduces('text/plain')
+  @ApiOperation({ operationId: 'getMetrics', summary: 'Prometheus metrics' })
+  @ApiOkResponse({
+    description: 'The Prometheus text exposition format.',
+    content: { 'text/plain': { schema: { type: 'string' }, example: '# HELP http_request_duration_seconds …\n# TYPE http_request_duration_seconds histogram\n' } },
+  })
   scrape(): Promise<string> {
     return this.metrics.registry.metrics();
   }

@@ -1,7 +1,8 @@
 import { Body, Controller, Delete, Get, HttpCode, Post, Query, Req } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { Authenticated, CurrentPrincipal, Principal } from '../common/auth';
+import { ApiBodyProblems, ApiProblem } from '../common/problem-docs';
 import { IdParam } from '../common/resource-id.pipe';
 import { ActingAdmin, BlocklistService } from './blocklist.service';
 import { BlocklistEntryView, BlocklistPageView, CreateBlocklistEntryDto, ListBlocklistQuery } from './dto/blocklist.dto';
@@ -16,28 +17,30 @@ export class BlocklistController {
 
   @Post()
   @ApiOperation({
+    operationId: 'addBlocklistEntry',
     summary: 'Blocklist a number or a prefix (audited as blocklist.added)',
     description: 'Starts for the number, or for any number under the prefix, are denied: 403 risk_denied with reason `blocklisted`, until the entry expires or is removed.',
   })
   @ApiCreatedResponse({ type: BlocklistEntryView })
-  @ApiBadRequestResponse({ description: 'problem+json `validation_failed`: both or neither of number and prefix, a number not in E.164 form, a bad prefix, a reason out of 1-200 characters, a past expiresAt, an unknown field; nothing changed.' })
-  @ApiConflictResponse({ description: 'problem+json `conflict`: the same number or prefix is already blocklisted (and not expired).' })
+  @ApiBodyProblems('Both or neither of number and prefix, a number not in E.164 form, a bad prefix, a reason out of 1-200 characters, a past expiresAt, an unknown field; nothing changed.')
+  @ApiProblem('conflict', 'The same number or prefix is already blocklisted (and not expired).')
   add(@Body() dto: CreateBlocklistEntryDto, @CurrentPrincipal() who: Principal, @Req() req: FastifyRequest): Promise<BlocklistEntryView> {
     return this.blocklist.add(dto, admin(who, req));
   }
 
   @Get()
-  @ApiOperation({ summary: 'List blocklist entries, newest first (expired ones too, with their expiresAt)' })
+  @ApiOperation({ operationId: 'listBlocklistEntries', summary: 'List blocklist entries, newest first (expired ones too, with their expiresAt)' })
   @ApiOkResponse({ type: BlocklistPageView })
+  @ApiProblem('validation_failed', 'limit out of 1-500, or a cursor this list did not make.')
   list(@Query() q: ListBlocklistQuery): Promise<BlocklistPageView> {
     return this.blocklist.list(q.limit, q.cursor);
   }
 
   @Delete(':id')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Remove a blocklist entry (audited as blocklist.removed); answers the removed entry' })
+  @ApiOperation({ operationId: 'removeBlocklistEntry', summary: 'Remove a blocklist entry (audited as blocklist.removed); answers the removed entry' })
   @ApiOkResponse({ type: BlocklistEntryView })
-  @ApiNotFoundResponse({ description: 'problem+json `not_found`: no such entry.' })
+  @ApiProblem('not_found', 'No such entry.')
   remove(@IdParam('id') id: string, @CurrentPrincipal() who: Principal, @Req() req: FastifyRequest): Promise<BlocklistEntryView> {
     return this.blocklist.remove(id, admin(who, req));
   }

@@ -1,9 +1,10 @@
 import { Body, Controller, Post, Req, Res } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { AuditService } from '../audit/audit.service';
 import { Authenticated, AuthedRequest, CurrentPrincipal, Principal } from '../common/auth';
 import { Clock } from '../common/clock';
+import { ApiBodyProblems, ApiProblem } from '../common/problem-docs';
 import { Transactions } from '../database/transactions';
 import { ScreeningRequestDto, ScreeningView } from './dto/screening.dto';
 import { assertReachable, parseNumberOrProblem } from './phone-numbers';
@@ -22,6 +23,7 @@ export class ScreeningsController {
   @Post()
   @Authenticated('risk:read')
   @ApiOperation({
+    operationId: 'screenPhoneNumber',
     summary: 'Screen a phone number as a start would be screened, without starting a verification',
     description:
       'The client\'s number policy, the blocklist, the per-number velocity limits (read, nothing counted) and the number\'s voice-contract record. ' +
@@ -29,7 +31,9 @@ export class ScreeningsController {
   })
   @ApiOkResponse({ type: ScreeningView })
   @ApiAcceptedResponse({ type: ScreeningView, description: 'startVoiceCheck started a check (voiceContract.status `checking`).' })
-  @ApiBadRequestResponse({ description: 'problem+json `validation_failed`, `invalid_phone_number` or `unsupported_number_type`.' })
+  @ApiBodyProblems()
+  @ApiProblem('invalid_phone_number', 'Not a valid phone number.')
+  @ApiProblem('unsupported_number_type', 'No number of this type can receive the channel (a fixed line takes no SMS; toll-free, navi dial and premium numbers reach no person).')
   async screen(
     @CurrentPrincipal() principal: Principal,
     @Req() req: AuthedRequest,

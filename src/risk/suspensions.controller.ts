@@ -1,7 +1,8 @@
 import { Controller, Delete, Get, HttpCode, Query, Req } from '@nestjs/common';
-import { ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { Authenticated, CurrentPrincipal, Principal } from '../common/auth';
+import { ApiProblem } from '../common/problem-docs';
 import { IdParam } from '../common/resource-id.pipe';
 import type { ActingAdmin } from './blocklist.service';
 import { ListSuspensionsQuery, SuspensionPageView, SuspensionView } from './dto/suspension.dto';
@@ -17,20 +18,22 @@ export class SuspensionsController {
 
   @Get()
   @ApiOperation({
+    operationId: 'listSuspensions',
     summary: 'Units the SMS-pumping rules tripped (number prefixes, countries, end-user IPs), newest first, with the figures that tripped them',
     description: 'Released and expired ones are listed too (`active: false`) unless `active=true`.',
   })
   @ApiOkResponse({ type: SuspensionPageView })
+  @ApiProblem('validation_failed', 'limit out of 1-500, a cursor this list did not make, or active not true/false.')
   list(@Query() q: ListSuspensionsQuery): Promise<SuspensionPageView> {
     return this.suspensions.list(q.limit, q.cursor, q.active === true);
   }
 
   @Delete(':id')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Release a suspension now (audited as suspension.released); answers it, released' })
+  @ApiOperation({ operationId: 'releaseSuspension', summary: 'Release a suspension now (audited as suspension.released); answers it, released' })
   @ApiOkResponse({ type: SuspensionView })
-  @ApiNotFoundResponse({ description: 'problem+json `not_found`: no such suspension.' })
-  @ApiConflictResponse({ description: 'problem+json `conflict`: it was already released, or has expired.' })
+  @ApiProblem('not_found', 'No such suspension.')
+  @ApiProblem('conflict', 'It was already released, or has expired.')
   release(@IdParam('id') id: string, @CurrentPrincipal() who: Principal, @Req() req: FastifyRequest): Promise<SuspensionView> {
     return this.suspensions.release(id, admin(who, req));
   }

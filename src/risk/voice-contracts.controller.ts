@@ -1,9 +1,10 @@
 import { Controller, Get, Param } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { Authenticated } from '../common/auth';
 import { Clock } from '../common/clock';
 import { maskPhone } from '../common/phone';
 import { ProblemException } from '../common/problem';
+import { ApiProblem } from '../common/problem-docs';
 import { Transactions } from '../database/transactions';
 import { VoiceContractRecordView } from './dto/voice-contract.views';
 import { parseNumber } from './phone-numbers';
@@ -20,10 +21,12 @@ export class VoiceContractsController {
   ) {}
 
   @Get(':e164')
-  @ApiOperation({ summary: 'A number\'s voice-contract record: status, method, provider and call, checked and expiry times, and its checks' })
+  @ApiOperation({
+    operationId: 'getVoiceContract',
+    summary: 'A number\'s voice-contract record: status, method, provider and call, checked and expiry times, and its checks' })
   @ApiParam({ name: 'e164', example: '+819012345678', description: 'The number in E.164 form (the + may be sent as %2B).' })
   @ApiOkResponse({ type: VoiceContractRecordView })
-  @ApiBadRequestResponse({ description: 'problem+json `invalid_phone_number`: not a valid number in E.164 form.' })
+  @ApiProblem('invalid_phone_number', 'Not a valid number in E.164 form.')
   async get(@Param('e164') e164: string): Promise<VoiceContractRecordView> {
     const valid = (() => {
       try {

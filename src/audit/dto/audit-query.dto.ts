@@ -33,7 +33,7 @@ class PhoneNumberFilter implements ValidatorConstraintInterface {
 
 /** The filters of API.md (Admin), shared by listing and export. */
 export class AuditFiltersQuery {
-  @ApiPropertyOptional({ example: 'vrf_01JD3Y8N6W2Q5V7X9Z1B3C5D7F' })
+  @ApiPropertyOptional({ example: 'vrf_01JD3Y8N6W2Q5V7X9Z1B3C5D7F', pattern: '^vrf_[A-Za-z0-9]{1,64}$' })
   @IsOptional()
   @IsString()
   @Matches(/^vrf_[A-Za-z0-9]{1,64}$/, { message: 'verificationId must be a verification id (vrf_…)' })
@@ -41,6 +41,7 @@ export class AuditFiltersQuery {
 
   @ApiPropertyOptional({
     example: '+819012345678',
+    maxLength: 32,
     description: 'E.164. Normalized, then matched through its HMAC: the audit trail does not store numbers in clear.',
   })
   @IsOptional()
@@ -49,13 +50,13 @@ export class AuditFiltersQuery {
   @Validate(PhoneNumberFilter)
   phoneNumber?: string;
 
-  @ApiPropertyOptional({ example: 'cli_01JD3Y8N6W2Q5V7X9Z1B3C5D7F', description: 'The client the event concerns (for reads of the trail: the reader).' })
+  @ApiPropertyOptional({ example: 'cli_01JD3Y8N6W2Q5V7X9Z1B3C5D7F', pattern: '^cli_[A-Za-z0-9]{1,64}$', description: 'The client the event concerns (for reads of the trail: the reader).' })
   @IsOptional()
   @IsString()
   @Matches(/^cli_[A-Za-z0-9]{1,64}$/, { message: 'clientId must be a client id (cli_…)' })
   clientId?: string;
 
-  @ApiPropertyOptional({ example: 'verification.created', description: 'Exact event type.' })
+  @ApiPropertyOptional({ example: 'verification.created', pattern: '^[a-z][a-z0-9_]*(\\.[a-z0-9_]+)+$', maxLength: 64, description: 'Exact event type.' })
   @IsOptional()
   @IsString()
   @Matches(/^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$/, { message: 'type must be an event type such as verification.created' })

@@ -5,27 +5,28 @@ import { POLICY_NUMBER_TYPES } from '../../common/phone';
 export class ApiKeyView {
   @ApiProperty({ example: 'key_01JD3Y8N6W2Q5V7X9Z1B3C5D7F' }) id!: string;
   @ApiProperty({ description: 'Public part of the key, shown to tell keys apart.', example: 'Ab12Cd34Ef56' }) prefix!: string;
-  @ApiProperty() createdAt!: string;
-  @ApiProperty({ nullable: true, type: String }) lastUsedAt!: string | null;
-  @ApiProperty({ nullable: true, type: String }) revokedAt!: string | null;
+  @ApiProperty({ format: 'date-time', example: '2026-11-24T12:00:00.000Z' }) createdAt!: string;
+  @ApiProperty({ nullable: true, type: String, format: 'date-time', example: '2026-11-24T12:30:00.000Z' }) lastUsedAt!: string | null;
+  @ApiProperty({ nullable: true, type: String, format: 'date-time', example: null }) revokedAt!: string | null;
 }
 
 export class CreatedKeyView extends ApiKeyView {
-  @ApiProperty({ description: 'The API key. Shown only in this answer; store it now.', example: 'otp_Ab12Cd34Ef56_…' })
+  @ApiProperty({ description: 'The API key. Shown only in this answer; store it now.', example: 'otp_Ab12Cd34Ef56_…', pattern: '^otp_' })
   key!: string;
 }
 
 export class ApiClientView {
   @ApiProperty({ example: 'cli_01JD3Y8N6W2Q5V7X9Z1B3C5D7F' }) id!: string;
   @ApiProperty({ example: 'payments' }) name!: string;
-  @ApiProperty({ enum: SCOPES, isArray: true }) scopes!: string[];
-  @ApiProperty({ nullable: true, type: String }) webhookUrl!: string | null;
-  @ApiProperty({ nullable: true, type: Number, description: 'Wrong codes allowed per verification; null: OTP_MAX_ATTEMPTS.' }) maxCheckAttempts!: number | null;
-  @ApiProperty({ nullable: true, type: Number, description: 'Requests a minute; null: THROTTLE_LIMIT. Set through the policy route.' })
+  @ApiProperty({ enum: SCOPES, isArray: true, example: ['verifications:write', 'verifications:check'] }) scopes!: string[];
+  @ApiProperty({ nullable: true, type: String, example: 'https://bank.internal/hooks/otp' }) webhookUrl!: string | null;
+  @ApiProperty({ nullable: true, type: 'integer', minimum: 1, maximum: 20, example: null, description: 'Wrong codes allowed per verification; null: OTP_MAX_ATTEMPTS.' })
+  maxCheckAttempts!: number | null;
+  @ApiProperty({ nullable: true, type: 'integer', minimum: 1, maximum: 1_000_000, example: null, description: 'Requests a minute; null: THROTTLE_LIMIT. Set through the policy route.' })
   requestsPerMinute!: number | null;
-  @ApiProperty({ nullable: true, type: [String], description: 'Countries its starts may use; null: RISK_ALLOWED_COUNTRIES. Set through the policy route.' })
+  @ApiProperty({ nullable: true, type: [String], example: null, description: 'Countries its starts may use; null: RISK_ALLOWED_COUNTRIES. Set through the policy route.' })
   countries!: string[] | null;
-  @ApiProperty({ nullable: true, type: () => NumberTypesView, description: 'Number types per channel as stored; null (or a channel left out): the service defaults.' })
+  @ApiProperty({ nullable: true, type: () => NumberTypesPolicyView, description: 'Number types per channel as stored; null (or a channel left out): the service defaults.' })
   numberTypes!: Partial<NumberTypesView> | null;
   @ApiProperty({ nullable: true, type: () => VoiceContractPolicyView, description: 'Voice-contract policy as stored; null (or a field left out): the service defaults.' })
   voiceContract!: Partial<VoiceContractPolicyView> | null;
@@ -34,24 +35,26 @@ export class ApiClientView {
   @ApiProperty({
     nullable: true,
     type: String,
+    format: 'date-time',
+    example: null,
     description: 'Set when the webhook URL answered 410 Gone: nothing is sent there until POST …/webhook-endpoint:enable.',
   })
   webhookDisabledAt!: string | null;
-  @ApiProperty() createdAt!: string;
+  @ApiProperty({ format: 'date-time', example: '2026-11-24T12:00:00.000Z' }) createdAt!: string;
   @ApiProperty({ type: [ApiKeyView] }) keys!: ApiKeyView[];
 }
 
 export class RotatedWebhookSecretView {
-  @ApiProperty({ description: 'The new secret (whsec_…), signing from now on. Shown only in this answer.' })
+  @ApiProperty({ description: 'The new secret (whsec_…), signing from now on. Shown only in this answer.', pattern: '^whsec_', example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' })
   webhookSecret!: string;
-  @ApiProperty({ description: 'Until then webhooks carry a second signature made with the previous secret.' })
+  @ApiProperty({ format: 'date-time', example: '2026-11-25T12:00:00.000Z', description: 'Until then webhooks carry a second signature made with the previous secret.' })
   previousSecretValidUntil!: string;
 }
 
 export class CreatedClientView extends ApiClientView {
-  @ApiProperty({ description: 'Secret that signs result webhooks to this client. Shown only in this answer.' })
+  @ApiProperty({ description: 'Secret (whsec_…) that signs result webhooks to this client. Shown only in this answer.', pattern: '^whsec_', example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' })
   webhookSecret!: string;
-  @ApiPropertyOptional({ type: CreatedKeyView }) apiKey!: CreatedKeyView;
+  @ApiProperty({ type: CreatedKeyView, description: 'Its first API key.' }) apiKey!: CreatedKeyView;
 }
 
 /** Number types allowed per channel (API.md, Admin: a client's policy). */
@@ -106,12 +109,24 @@ export class VoiceContractPolicyView implements Required<VoiceContractPolicy> {
 export const CLIENT_POLICY_FIELDS = ['maxCheckAttempts', 'requestsPerMinute', 'countries', 'numberTypes', 'voiceContract', 'pumping'] as const;
 export type ClientPolicyField = (typeof CLIENT_POLICY_FIELDS)[number];
 
+/** A client's number types as stored: a channel left out follows the service default. */
+export class NumberTypesPolicyView {
+  @ApiPropertyOptional({ enum: POLICY_NUMBER_TYPES.sms, isArray: true, example: ['mobile'] }) sms?: string[];
+  @ApiPropertyOptional({ enum: POLICY_NUMBER_TYPES.voice, isArray: true, example: ['mobile', 'fixed_line'] }) voice?: string[];
+}
+
+/** GET /v1/admin/clients. */
+export class ApiClientListView {
+  @ApiProperty({ type: [ApiClientView] }) items!: ApiClientView[];
+}
+
 /** A client's effective policy: its own values, and the service's configuration for the fields it has none of. */
 export class ClientPolicyView {
-  @ApiProperty({ minimum: 1, maximum: 20, description: 'Wrong codes allowed per verification. Default: OTP_MAX_ATTEMPTS.', example: 5 })
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: 20, description: 'Wrong codes allowed per verification. Default: OTP_MAX_ATTEMPTS.', example: 5 })
   maxCheckAttempts!: number;
 
   @ApiProperty({
+    type: 'integer',
     minimum: 1,
     maximum: 1_000_000,
     description:

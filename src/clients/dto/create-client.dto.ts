@@ -11,13 +11,13 @@ export class CreateClientDto {
   @NoCredential()
   name!: string;
 
-  @ApiProperty({ enum: SCOPES, isArray: true, example: ['verifications:write', 'verifications:check'] })
+  @ApiProperty({ enum: SCOPES, isArray: true, minItems: 1, example: ['verifications:write', 'verifications:check'] })
   @IsArray()
   @ArrayMinSize(1)
   @IsIn(SCOPES as unknown as string[], { each: true, message: `each scope must be one of: ${SCOPES.join(', ')}` })
   scopes!: Scope[];
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 20, description: 'Wrong codes allowed per verification (default OTP_MAX_ATTEMPTS).' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 20, description: 'Wrong codes allowed per verification (default OTP_MAX_ATTEMPTS).' })
   @IsOptional()
   @IsInt()
   @Min(1)
@@ -27,6 +27,8 @@ export class CreateClientDto {
   @ApiPropertyOptional({
     description: 'Default URL for result webhooks: https (http only outside production), no credentials, no loopback, private or metadata address unless the operator allow-lists it.',
     example: 'https://bank.internal/hooks/otp',
+    format: 'uri',
+    maxLength: 2048,
   })
   @IsOptional()
   @IsString()

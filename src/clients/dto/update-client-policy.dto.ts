@@ -53,7 +53,7 @@ export class VoiceContractPolicyDto {
 
 /** The number types of a client's policy per channel; a channel left out follows the service default. */
 export class NumberTypesPolicyDto {
-  @ApiPropertyOptional({ enum: POLICY_NUMBER_TYPES.sms, isArray: true, example: ['mobile'], description: 'Types a start over SMS may use; default RISK_SMS_NUMBER_TYPES.' })
+  @ApiPropertyOptional({ enum: POLICY_NUMBER_TYPES.sms, isArray: true, maxItems: 10, example: ['mobile'], description: 'Types a start over SMS may use; default RISK_SMS_NUMBER_TYPES.' })
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(10)
@@ -63,6 +63,7 @@ export class NumberTypesPolicyDto {
   @ApiPropertyOptional({
     enum: POLICY_NUMBER_TYPES.voice,
     isArray: true,
+    maxItems: 10,
     example: ['mobile', 'fixed_line'],
     description: 'Types a start over a call may use; default RISK_VOICE_NUMBER_TYPES.',
   })
@@ -81,7 +82,7 @@ export class NumberTypesPolicyDto {
  */
 export class UpdateClientPolicyDto {
   @ApiPropertyOptional({
-    type: Number,
+    type: 'integer',
     nullable: true,
     minimum: 1,
     maximum: 20,
@@ -95,7 +96,7 @@ export class UpdateClientPolicyDto {
   maxCheckAttempts?: number | null;
 
   @ApiPropertyOptional({
-    type: Number,
+    type: 'integer',
     nullable: true,
     minimum: 1,
     maximum: 1_000_000,
@@ -111,7 +112,9 @@ export class UpdateClientPolicyDto {
   requestsPerMinute?: number | null;
 
   @ApiPropertyOptional({
-    type: [String],
+    type: 'array',
+    items: { type: 'string', pattern: '^[A-Za-z]{2}$' },
+    maxItems: 300,
     nullable: true,
     example: ['JP'],
     description:

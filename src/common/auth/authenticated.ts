@@ -1,7 +1,8 @@
 import { applyDecorators, createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
-import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBearerAuth } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import type { VoiceContractDefaults } from '../../config/app-config';
+import { ApiProblem } from '../problem-docs';
 import type { Scope } from './scopes';
 
 /**
@@ -71,15 +72,18 @@ export const Public = () => SetMetadata(PUBLIC_ROUTE, true);
 
 /**
  * The route needs `Authorization: Bearer <api key>` whose client holds at least one of `scopes` (none
- * listed: any valid key). Also documents the route in OpenAPI: bearer auth and its 401 and 403 answers.
+ * listed: any valid key). Also documents the route in OpenAPI: bearer auth, and the problems every
+ * authenticated route can answer (401, 403, the client's request limit, a database that is down).
  * Routes without @Public() need a key all the same (the guard fails closed); this makes it explicit.
  */
 export const Authenticated = (...scopes: Scope[]) =>
   applyDecorators(
     SetMetadata(REQUIRED_SCOPES, scopes),
     ApiBearerAuth(),
-    ApiUnauthorizedResponse({ description: 'problem+json `unauthorized`: the API key is missing, unknown or revoked.' }),
-    ...(scopes.length ? [ApiForbiddenResponse({ description: `problem+json \`forbidden\`: the key lacks the scope ${scopes.join(' or ')}.` })] : []),
+    ApiProblem('unauthorized'),
+    ...(scopes.length ? [ApiProblem('forbidden', `The key lacks the scope ${scopes.join(' or ')}.`)] : []),
+    ApiProblem('rate_limited'),
+    ApiProblem('service_unavailable'),
   );
 
 export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => {

@@ -6,12 +6,12 @@ import { EndUserDto } from './end-user.dto';
 import { TransactionDto } from './transaction.dto';
 
 export class StartVerificationDto {
-  @ApiProperty({ example: '+819012345678', description: 'E.164, or national form with `country`.' })
+  @ApiProperty({ example: '+819012345678', minLength: 1, maxLength: 32, description: 'E.164, or national form with `country`.' })
   @IsString()
   @MaxLength(32)
   phoneNumber!: string;
 
-  @ApiPropertyOptional({ example: 'JP', description: 'ISO 3166-1 alpha-2, for a number in national form.' })
+  @ApiPropertyOptional({ example: 'JP', pattern: '^[A-Za-z]{2}$', description: 'ISO 3166-1 alpha-2 (any case), for a number in national form.' })
   @IsOptional()
   @Matches(/^[A-Za-z]{2}$/, { message: 'country must be an ISO 3166-1 alpha-2 code such as JP' })
   country?: string;
@@ -32,28 +32,28 @@ export class StartVerificationDto {
   @IsIn(['ja', 'en'])
   locale?: 'ja' | 'en';
 
-  @ApiPropertyOptional({ minimum: 4, maximum: 10, default: 6 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 4, maximum: 10, default: 6, description: 'Digits in the code.' })
   @IsOptional()
   @IsInt()
   @Min(4)
   @Max(10)
   codeLength?: number;
 
-  @ApiPropertyOptional({ minimum: 60, maximum: 1800, default: 300 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 60, maximum: 1800, default: 300, description: 'Seconds the code stays valid.' })
   @IsOptional()
   @IsInt()
   @Min(60)
   @Max(1800)
   ttlSeconds?: number;
 
-  @ApiPropertyOptional({ type: TransactionDto })
+  @ApiPropertyOptional({ type: TransactionDto, description: 'Binds the code to this transaction (dynamic linking): the message states it, and a check must present it again identically.' })
   @IsOptional()
   @IsObject({ message: 'transaction must be an object' })
   @ValidateNested()
   @Type(() => TransactionDto)
   transaction?: TransactionDto;
 
-  @ApiPropertyOptional({ maxLength: 128, example: 'order-8812' })
+  @ApiPropertyOptional({ maxLength: 128, example: 'order-8812', description: 'Your reference, echoed in the object, webhooks and audit events.' })
   @IsOptional()
   @IsString()
   @MaxLength(128)
@@ -62,7 +62,9 @@ export class StartVerificationDto {
 
   @ApiPropertyOptional({
     example: 'https://bank.internal/hooks/otp',
-    description: 'https (http only outside production), no credentials, no loopback, private or metadata address unless the operator allow-lists it; defaults to the client URL.',
+    format: 'uri',
+    maxLength: 2048,
+    description: 'For result webhooks: https (http only outside production), no credentials, no loopback, private or metadata address unless the operator allow-lists it; defaults to the client URL.',
   })
   @IsOptional()
   @IsString()
@@ -79,7 +81,7 @@ export class StartVerificationDto {
 }
 
 export class ResendVerificationDto {
-  @ApiPropertyOptional({ enum: ['sms', 'voice'] })
+  @ApiPropertyOptional({ enum: ['sms', 'voice'], description: 'The channel of this code; the channel of the last one when left out.' })
   @IsOptional()
   @IsIn(['sms', 'voice'])
   channel?: 'sms' | 'voice';

@@ -5,13 +5,13 @@ import { PageQuery } from '../../common/paging';
 
 /** Exactly one of `number` and `prefix` (checked by the service, which answers 400 naming the field). */
 export class CreateBlocklistEntryDto {
-  @ApiPropertyOptional({ example: '+819012345678', description: 'A number in E.164 form. Give this or prefix.' })
+  @ApiPropertyOptional({ example: '+819012345678', pattern: '^\\+[1-9]\\d{6,14}$', description: 'A number in E.164 form. Give this or prefix.' })
   @IsOptional()
   @IsString()
   @MaxLength(32)
   number?: string;
 
-  @ApiPropertyOptional({ example: '+8190123', description: '`+` and 2 to 15 digits: every number starting with them. Give this or number.' })
+  @ApiPropertyOptional({ example: '+8190123', pattern: '^\\+[1-9]\\d{1,14}$', description: '`+` and 2 to 15 digits: every number starting with them. Give this or number.' })
   @IsOptional()
   @IsString()
   @MaxLength(32)
@@ -34,14 +34,14 @@ export class ListBlocklistQuery extends PageQuery {}
 
 export class BlocklistEntryView {
   @ApiProperty({ example: 'blk_01JD3Y8N6W2Q5V7X9Z1B3C5D7F' }) id!: string;
-  @ApiProperty({ enum: ['number', 'prefix'] }) kind!: 'number' | 'prefix';
-  @ApiProperty({ example: '+8190123' }) value!: string;
-  @ApiProperty() reason!: string;
-  @ApiProperty({ nullable: true, type: String, format: 'date-time' }) expiresAt!: string | null;
-  @ApiProperty({ format: 'date-time' }) createdAt!: string;
+  @ApiProperty({ enum: ['number', 'prefix'], example: 'prefix' }) kind!: 'number' | 'prefix';
+  @ApiProperty({ example: '+8190123', description: 'The prefix, or the number masked.' }) value!: string;
+  @ApiProperty({ example: 'reported by the fraud team, case 4411' }) reason!: string;
+  @ApiProperty({ nullable: true, type: String, format: 'date-time', example: '2026-12-31T00:00:00.000Z' }) expiresAt!: string | null;
+  @ApiProperty({ format: 'date-time', example: '2026-11-24T12:00:00.000Z' }) createdAt!: string;
 }
 
 export class BlocklistPageView {
   @ApiProperty({ type: [BlocklistEntryView] }) items!: BlocklistEntryView[];
-  @ApiProperty({ nullable: true, type: String }) nextCursor!: string | null;
+  @ApiProperty({ nullable: true, type: String, example: null, description: 'Pass as `cursor` for the next page; null on the last page.' }) nextCursor!: string | null;
 }

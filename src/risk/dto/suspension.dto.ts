@@ -32,11 +32,11 @@ export class SuspensionView {
   @ApiProperty({ description: 'Whether it is in force now: not released and not expired.' }) active!: boolean;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiProperty({ format: 'date-time' }) expiresAt!: string;
-  @ApiProperty({ nullable: true, type: String, format: 'date-time' }) releasedAt!: string | null;
-  @ApiProperty({ nullable: true, type: String, description: 'The admin key that released it.' }) releasedBy!: string | null;
+  @ApiProperty({ nullable: true, type: String, format: 'date-time', example: null }) releasedAt!: string | null;
+  @ApiProperty({ nullable: true, type: String, example: null, description: 'The admin key that released it.' }) releasedBy!: string | null;
 }
 
 export class SuspensionPageView {
   @ApiProperty({ type: [SuspensionView] }) items!: SuspensionView[];
-  @ApiProperty({ nullable: true, type: String }) nextCursor!: string | null;
+  @ApiProperty({ nullable: true, type: String, example: null, description: 'Pass as `cursor` for the next page; null on the last page.' }) nextCursor!: string | null;
 }

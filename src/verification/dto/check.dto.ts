@@ -4,7 +4,7 @@ import { IsObject, IsOptional, IsString, Matches, ValidateNested } from 'class-v
 import { TransactionDto } from '../../issuance/dto/transaction.dto';
 
 export class CheckVerificationDto {
-  @ApiProperty({ example: '123456', description: 'The digits of the code, exactly its length. Anything else is 400 and costs no attempt.' })
+  @ApiProperty({ example: '123456', pattern: '^\\d{4,10}$', description: 'The digits of the code, exactly its length. Anything else is 400 and costs no attempt.' })
   @IsString()
   @Matches(/^\d{4,10}$/, { message: 'code must be 4 to 10 digits' })
   code!: string;
@@ -18,8 +18,8 @@ export class CheckVerificationDto {
 }
 
 export class CheckResultView {
-  @ApiProperty() id!: string;
-  @ApiProperty({ enum: ['pending', 'approved', 'locked'] }) status!: string;
-  @ApiProperty() valid!: boolean;
-  @ApiProperty() attemptsRemaining!: number;
+  @ApiProperty({ example: 'vrf_01JD3Y8N6W2Q5V7X9Z1B3C5D7F' }) id!: string;
+  @ApiProperty({ enum: ['pending', 'approved', 'locked'], example: 'approved', description: 'pending after a wrong code with attempts left.' }) status!: string;
+  @ApiProperty({ example: true, description: 'Whether this code was right.' }) valid!: boolean;
+  @ApiProperty({ type: 'integer', minimum: 0, example: 5, description: 'Wrong codes still allowed.' }) attemptsRemaining!: number;
 }
