@@ -63,8 +63,7 @@ export class RiskService implements RiskScreener, OnModuleInit {
     // When a unit rule asked for the check, its reason is the reason (not the contract the policy would not require).
     const reasons = units.decision === 'screen' ? units.reasons : voice.reasons;
     const rules = [...units.rules, ...voice.rules];
-    if (voice.decision === 'allow') return { ...voice, decision: 'allow', reasons: [], rules };
-    return { ...voice, reasons, rules };
+    return voice.decision === 'allow' ? { ...voice, rules } : { ...voice, reasons, rules };
   }
 
   /**

@@ -72,17 +72,20 @@ export class VoiceContractsService implements OnModuleInit {
    * its window (`checking`), the last check's `unknown`; `none` when there is nothing or it has run out.
    */
   async summary(q: Queryable, e164: string, now: Date): Promise<VoiceContractSummary> {
-    const latest = await this.repo.latest(q, this.audit.phoneHash(e164));
-    if (!latest) return NONE;
-    const view = this.withInbound(toSummary(latest), latest);
-    if (latest.status === 'checking') return latest.createdAt.getTime() + this.windowOf(latest.method) > now.getTime() ? view : NONE;
-    if (latest.expiresAt && latest.expiresAt.getTime() <= now.getTime()) return NONE;
-    return view;
+    return this.recordOf(await this.repo.latest(q, this.audit.phoneHash(e164)), now);
   }
 
-  /** How long a check may run: an inbound one only as long as the person has to call. */
-  windowOf(method: VoiceCheckMethod): number {
-    return method === 'ivr_inbound' ? this.cfg.inboundWindowMs : this.cfg.windowMs;
+  /** The record a number's newest check makes (an open check only within its window; inbound ones as long as the person has to call). */
+  private recordOf(latest: VoiceCheck | null, now: Date): VoiceContractSummary {
+    if (!latest) return NONE;
+    const t = now.getTime();
+    if (latest.status === 'checking') {
+      const window = latest.method === 'ivr_inbound' ? this.cfg.inboundWindowMs : this.cfg.windowMs;
+      if (latest.createdAt.getTime() + window <= t) return NONE;
+    } else if (latest.expiresAt && latest.expiresAt.getTime() <= t) {
+      return NONE;
+    }
+    return this.withInbound(toSummary(latest), latest);
   }
 
   /**
@@ -93,29 +96,14 @@ export class VoiceContractsService implements OnModuleInit {
     const { e164, locale, clientId, method, now } = args;
     const outbound = method === 'ivr_outbound';
     const check: VoiceCheck = {
-      id: newId('vck', now.getTime()),
-      phoneHash: this.audit.phoneHash(e164),
-      phoneMasked: maskPhone(e164),
+      ...this.newCheck(e164, clientId, method, now),
       phoneSealed: outbound ? this.box.seal(e164) : null,
-      clientId,
-      method,
       status: 'checking',
       locale,
       callsPlaced: outbound ? 1 : 0,
-      calls: [],
-      provider: null,
-      callId: null,
-      outcome: null,
-      createdAt: now,
-      checkedAt: null,
-      expiresAt: null,
-      updatedAt: now,
     };
     this.repo.insert(tx, check);
-    if (outbound) {
-      this.outbox.queueCheckCall(tx, { clientId, payload: { to: e164, locale, prompt: prompt(locale, this.cfg.key), reference: check.id }, now });
-      this.velocity.recordSend(tx, e164, check.id, now);
-    }
+    if (outbound) this.queueCall(tx, check, e164, now);
     const summary = { ...this.withInbound(toSummary(check), check), startedNow: true };
     this.audit.defer(tx, [
       { type: 'voice_check.started', actor: { type: 'system', id: 'risk' }, clientId, phoneNumber: e164, data: { checkId: check.id, method } },
@@ -143,8 +131,7 @@ export class VoiceContractsService implements OnModuleInit {
     );
     if (step.kind === 'retry') {
       const notBefore = new Date(e.at.getTime() + this.cfg.retryDelayMs);
-      this.outbox.queueCheckCall(tx, { clientId: check.clientId, payload: { to: e164, locale: check.locale, prompt: prompt(check.locale, this.cfg.key), reference: check.id }, now: e.at, notBefore });
-      this.velocity.recordSend(tx, e164, check.id, e.at);
+      this.queueCall(tx, check, e164, e.at, notBefore);
       await this.repo.addCall(tx, check.id, call, check.callsPlaced + 1, e.at);
       this.audit.defer(tx, [
         { type: 'voice_check.retry_queued', actor: { type: 'system', id: 'risk' }, clientId: check.clientId, phoneNumber: e164, data: { checkId: check.id, outcome: e.outcome.kind, callAt: notBefore.toISOString(), call: check.callsPlaced + 1 } },
@@ -152,6 +139,32 @@ export class VoiceContractsService implements OnModuleInit {
       return;
     }
     await this.decide(tx, check, e164, step.status, call, e.at);
+  }
+
+  /** Queues a call of the check (now, or a retry from `notBefore` on), counted as a send to the number. */
+  private queueCall(tx: Tx, check: VoiceCheck, e164: string, now: Date, notBefore?: Date): void {
+    const payload = { to: e164, locale: check.locale, prompt: prompt(check.locale, this.cfg.key), reference: check.id };
+    this.outbox.queueCheckCall(tx, { clientId: check.clientId, payload, now, notBefore });
+    this.velocity.recordSend(tx, e164, check.id, now);
+  }
+
+  /** A check of the number by `method`, started `now`, before its status and calls. */
+  private newCheck(e164: string, clientId: string | null, method: VoiceCheckMethod, now: Date): Omit<VoiceCheck, 'phoneSealed' | 'status' | 'locale' | 'callsPlaced'> {
+    return {
+      id: newId('vck', now.getTime()),
+      phoneHash: this.audit.phoneHash(e164),
+      phoneMasked: maskPhone(e164),
+      clientId,
+      method,
+      calls: [],
+      provider: null,
+      callId: null,
+      outcome: null,
+      createdAt: now,
+      checkedAt: null,
+      expiresAt: null,
+      updatedAt: now,
+    };
   }
 
   /**
@@ -172,23 +185,13 @@ export class VoiceContractsService implements OnModuleInit {
   /** A code read out by a call was approved: the number took a voice call and its holder heard the code. */
   private async recordVoiceOtp(tx: Tx, e: DomainEvents['verification.approved']): Promise<void> {
     const check: VoiceCheck = {
-      id: newId('vck', e.at.getTime()),
-      phoneHash: this.audit.phoneHash(e.phoneE164),
-      phoneMasked: maskPhone(e.phoneE164),
+      ...this.newCheck(e.phoneE164, e.clientId, 'voice_otp', e.at),
       phoneSealed: null,
-      clientId: e.clientId,
-      method: 'voice_otp',
       status: 'confirmed',
       locale: 'ja',
       callsPlaced: 0,
-      calls: [],
-      provider: null,
-      callId: null,
-      outcome: null,
-      createdAt: e.at,
       checkedAt: e.at,
       expiresAt: new Date(e.at.getTime() + this.cfg.confirmedMs),
-      updatedAt: e.at,
     };
     this.repo.insert(tx, check);
     await this.recordDecision(tx, check, e.phoneE164, 'confirmed', check.expiresAt, { verificationId: e.verificationId }, e.at);
@@ -199,8 +202,9 @@ export class VoiceContractsService implements OnModuleInit {
     const expiresAt = ttl === null ? null : new Date(now.getTime() + ttl);
     const decided = await this.repo.decide(tx, check.id, { status, call, provider: call?.provider ?? null, callId: call?.callId ?? null, outcome: call?.outcome ?? null, expiresAt }, now);
     if (!decided) return;
-    this.logger.log({ checkId: check.id, status, method: check.method, calls: check.calls.length + (call ? 1 : 0) }, 'voice-contract check decided');
-    await this.recordDecision(tx, check, e164, status, expiresAt, { calls: check.calls.length + (call ? 1 : 0), outcome: call?.outcome ?? null, provider: call?.provider ?? null, callId: call?.callId ?? null }, now);
+    const calls = check.calls.length + (call ? 1 : 0);
+    this.logger.log({ checkId: check.id, status, method: check.method, calls }, 'voice-contract check decided');
+    await this.recordDecision(tx, check, e164, status, expiresAt, { calls, outcome: call?.outcome ?? null, provider: call?.provider ?? null, callId: call?.callId ?? null }, now);
   }
 
   private async recordDecision(
@@ -224,8 +228,9 @@ export class VoiceContractsService implements OnModuleInit {
 
   /** The admins' view of a number's record: the newest check as the record, and the checks before it. */
   async adminRecord(q: Queryable, e164: string, now: Date): Promise<{ current: VoiceContractSummary; history: VoiceCheck[] }> {
+    // The newest check is the record: one read for both.
     const history = await this.repo.history(q, this.audit.phoneHash(e164), 50);
-    return { current: await this.summary(q, e164, now), history };
+    return { current: this.recordOf(history[0] ?? null, now), history };
   }
 }
 

@@ -28,10 +28,10 @@ export class CheckCallSender implements OutboxSender {
       const placed = await this.calls.placeCheckCall(call);
       return { ok: true, accepted: { provider: placed.provider, providerMessageId: placed.callId }, to: call.to };
     } catch (err) {
-      if (err instanceof CallNotPlaced) {
-        return { ok: false, error: err.message, retryable: err.retryable, statusCode: err.statusCode, provider: err.provider, to: call.to, callOutcome: err.outcome };
+      if (err instanceof ProviderError) {
+        const callOutcome = err instanceof CallNotPlaced ? err.outcome : 'route_error';
+        return { ok: false, error: err.message, retryable: err.retryable, statusCode: err.statusCode, provider: err.provider, to: call.to, callOutcome };
       }
-      if (err instanceof ProviderError) return { ok: false, error: err.message, retryable: err.retryable, statusCode: err.statusCode, provider: err.provider, to: call.to, callOutcome: 'route_error' };
       throw err; // the dispatcher records it as a retryable internal error
     }
   }
