@@ -11,7 +11,7 @@ import { closingTwiml, rejectTwiml } from './twilio-twiml';
 
 /**
  * POST /v1/callbacks/twilio/calls: Twilio's status callbacks and <Gather> actions for IVR check calls (the URLs
- * TwilioVoiceProvider gives it). No API key: each request must carry Twilio's X-Twilio-Signature over the URL
+ * TwilioProvider gives it). No API key: each request must carry Twilio's X-Twilio-Signature over the URL
  * Twilio called (PUBLIC_CALLBACK_BASE_URL + the path and query we received) and the form parameters, made with
  * the auth token; a missing or bad one is 403 and changes nothing. A status callback is answered 204; a
  * <Gather> action 200 with TwiML that says goodbye and hangs up. Mounted only when Twilio is configured.
