@@ -333,8 +333,11 @@ describe('IVR check calls through Vonage', () => {
     it('a signed webhook without a call id is 400 problem+json; an error report about no call is 204', async () => {
       const bad = JSON.stringify({ status: 'ringing', uuid: 'CA123' });
       expectProblem(await post('/v1/callbacks/vonage/calls?ref=vck_x&lang=ja', bad, signed(bad)), 400, 'validation_failed');
-      const error = JSON.stringify({ reason: 'Syntax error in NCCO. Invalid value type or action.', conversation_uuid: 'CON-' + randomUUID(), timestamp: new Date().toISOString() });
+      const error = JSON.stringify({ reason: 'Invalid destination 819077776666 in NCCO.', conversation_uuid: 'CON-' + randomUUID(), timestamp: new Date().toISOString() });
       expect((await post('/v1/callbacks/vonage/calls?ref=vck_x&lang=ja', error, signed(error))).status).toBe(204);
+      const logged = t.logs.filter((l) => l.includes('Vonage reported an error'));
+      expect(logged.join('\n')).toContain('Invalid destination *** in NCCO.');
+      expect(t.logs.join('\n')).not.toContain('819077776666');
     });
 
     it('no secret reaches the logs: neither the signature secret, the private key, nor a webhook token', () => {

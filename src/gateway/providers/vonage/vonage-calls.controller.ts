@@ -54,7 +54,8 @@ export class VonageCallsController {
     if (!callId) {
       // Vonage also posts NCCO and webhook errors to the event URL, about no call: noted, nothing to record.
       if (!input && b.status === undefined && typeof b.reason === 'string') {
-        this.logger.warn({ reason: b.reason.slice(0, 200) }, 'Vonage reported an error for an IVR check call');
+        // (digit runs masked: an error text may quote a number)
+        this.logger.warn({ reason: b.reason.slice(0, 200).replace(/\d{5,}/g, '***') }, 'Vonage reported an error for an IVR check call');
         return;
       }
       throw new ProblemException(400, 'validation_failed', 'uuid is missing or is not a Vonage call id.');
