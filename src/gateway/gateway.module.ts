@@ -15,6 +15,7 @@ import { TwilioCallsController } from './providers/twilio/twilio-calls.controlle
 import { CheckCallSender } from './senders/check-call.sender';
 import { TwilioStatusController } from './providers/twilio/twilio-status.controller';
 import { TwilioProvider } from './providers/twilio/twilio.provider';
+import { VonageCallsController } from './providers/vonage/vonage-calls.controller';
 import { VonageStatusController } from './providers/vonage/vonage-status.controller';
 import { VonageProvider } from './providers/vonage/vonage.provider';
 import { Channel, ProviderRouter } from './routing/provider-router';
@@ -87,7 +88,7 @@ export class GatewayModule {
       ...(g.devInboxEnabled ? [DevInboxController] : []),
       ...(twilioCallbacks ? [TwilioCallsController] : []),
       ...(twilioCallbacks && routed.has('twilio') ? [TwilioStatusController] : []),
-      ...(g.vonage !== null && g.publicCallbackBaseUrl !== undefined ? [VonageStatusController] : []),
+      ...(g.vonage !== null && g.publicCallbackBaseUrl !== undefined ? [VonageStatusController, VonageCallsController] : []),
     ];
     const router = (channel: Channel, providers: ProviderSet, repo: SendRateRepository, metrics: GatewayMetrics) =>
       new ProviderRouter<SmsGateway & VoiceGateway>(

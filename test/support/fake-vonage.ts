@@ -1,6 +1,7 @@
 import { createHash, createHmac, createVerify, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Fault, FaultPlan } from './fake-faults';
+import { waitFor } from './wait';
 
 /**
  * A local stand-in for Vonage, speaking its wire format (the Messages API v1 and Voice API v1 references, and
@@ -13,8 +14,59 @@ import { Fault, FaultPlan } from './fake-faults';
  *   `Authorization: Bearer <JWT HS256 signed with the signature secret, payload_hash = sha256(body)>`, to
  *   `webhook_url` (under the service's public address, swapped for `deliverTo` as a reverse proxy would);
  * - `POST /v1/calls` (JSON, Bearer JWT RS256 only): answers 201 `{ uuid, status: started, direction, conversation_uuid }`
- *   and records the NCCO.
+ *   and records the NCCO; or, for a number scripted `create-error`, Vonage's error body with the status asked for.
+ * - IVR check calls (a create-call request with an `event_url` and an NCCO `input`): the fake then plays the call
+ *   scripted for the number (`script`), as the Voice API webhook reference describes it: JSON event webhooks to
+ *   `event_url` (`status` started, ringing, answered, human/machine when `machine_detection` was asked for
+ *   (`call_uuid`, not `uuid`, on those), then completed, or the end: busy, timeout, unanswered, rejected with
+ *   `detail` invalid_number, failed with `detail` number_out_of_service or cannot_route), each with `timestamp`
+ *   (ISO 8601), and the input webhook to the NCCO input's `eventUrl` (`dtmf: { digits, timed_out }`), whose answer
+ *   must be an NCCO. Every webhook is signed as the status webhooks are; what the service answered is recorded.
+ *   Adversarial options: every webhook twice, the events last-first (the input, a request inside the call, keeps
+ *   its place), signed with another secret, or not signed at all. The fake sends no `completed` after a call that
+ *   was never answered (busy, timeout, unanswered, rejected, failed).
  */
+export type VonageCallScenario =
+  | 'press' // answers, presses the key (`digits`, default 1)
+  | 'wrong-key' // answers, presses another key (`digits`, default 2)
+  | 'silence' // answers, presses nothing: the input times out
+  | 'machine' // an answering machine picks up (status machine)
+  | 'busy'
+  | 'timeout' // rings past ringing_timer
+  | 'unanswered'
+  | 'invalid-number' // rejected, detail invalid_number
+  | 'out-of-service' // failed, detail number_out_of_service
+  | 'cannot-route' // failed, detail cannot_route
+  | 'create-error'; // the create-call request itself is refused (`error.status`, default 503)
+
+export interface VonageCallScript {
+  digits?: string;
+  error?: { status: number };
+  duplicate?: boolean;
+  outOfOrder?: boolean;
+  badSignature?: boolean;
+  unsigned?: boolean;
+}
+
+export interface VonageCallWebhookRecord {
+  uuid: string;
+  kind: 'event' | 'input';
+  /** The URL Vonage "called" (public address). */
+  url: string;
+  body: string;
+  authorization: string | null;
+  answer: { status: number; contentType: string | null; body: string };
+}
+
+export interface FakeVonageCall {
+  uuid: string;
+  /** E.164, with +. */
+  to: string;
+  scenario: VonageCallScenario;
+  done: Promise<void>;
+  finished: boolean;
+}
+
 export interface VonageMessageRecord {
   headers: IncomingMessage['headers'];
   json: any;
@@ -52,6 +104,12 @@ export interface FakeVonage {
   messages: VonageMessageRecord[];
   calls: VonageCallRecord[];
   webhooks: VonageWebhookRecord[];
+  /** IVR check calls placed, and the webhooks they sent. */
+  checkCalls: FakeVonageCall[];
+  callWebhooks: VonageCallWebhookRecord[];
+  script(to: string, scenario: VonageCallScenario, opts?: VonageCallScript): void;
+  /** The check call placed to `to` (the last one), once all its webhooks were answered. */
+  finishedCallTo(to: string, timeoutMs?: number): Promise<FakeVonageCall>;
   /** The environment that points the service at this fake (both channels' credentials). */
   env(): Record<string, string>;
   /** Resolves once every webhook sent so far was answered. */
@@ -79,6 +137,7 @@ export async function startFakeVonage(): Promise<FakeVonage> {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
   const pending: Promise<void>[] = [];
   const hanging: ServerResponse[] = [];
+  const scripts = new Map<string, { scenario: VonageCallScenario; opts: VonageCallScript }>();
   const fake: FakeVonage = {
     url: '',
     apiKey: 'a1b2c3d4',
@@ -93,6 +152,11 @@ export async function startFakeVonage(): Promise<FakeVonage> {
     messages: [],
     calls: [],
     webhooks: [],
+    checkCalls: [],
+    callWebhooks: [],
+    script: (to, scenario, opts = {}) => void scripts.set(to, { scenario, opts }),
+    finishedCallTo: (to, timeoutMs = 10000) =>
+      waitFor(() => [...fake.checkCalls].reverse().find((c) => c.to === to && c.finished), { timeoutMs, what: `a finished call to ${to} at the fake Vonage` }),
     env: () => ({
       VONAGE_API_KEY: fake.apiKey,
       VONAGE_API_SECRET: fake.apiSecret,
@@ -194,18 +258,128 @@ export async function startFakeVonage(): Promise<FakeVonage> {
     pending.push(work.catch(() => undefined));
   }
 
+  /** POSTs one call webhook as Vonage would (JSON, signed), and records it with the service's answer. */
+  async function deliverCallWebhook(call: FakeVonageCall, kind: 'event' | 'input', url: string, payload: Record<string, unknown>, opts: VonageCallScript): Promise<void> {
+    if (!url.startsWith(fake.publicBaseUrl)) throw new Error(`webhook URL ${url} is not under ${fake.publicBaseUrl}`);
+    const body = JSON.stringify(payload);
+    const secret = opts.badSignature ? fake.signatureSecret + 'x' : fake.signatureSecret;
+    const authorization = opts.unsigned ? null : `Bearer ${signVonageWebhook(secret, body, { api_key: fake.apiKey, application_id: fake.applicationId })}`;
+    const res = await fetch(fake.deliverTo + url.slice(fake.publicBaseUrl.length), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': 'Vonage-Voice', ...(authorization ? { authorization } : {}) },
+      body,
+    });
+    fake.callWebhooks.push({ uuid: call.uuid, kind, url, body, authorization, answer: { status: res.status, contentType: res.headers.get('content-type'), body: await res.text() } });
+  }
+
+  /** The webhooks of one check call, in the order Vonage sends them (or as the adversarial options say). */
+  function drive(call: FakeVonageCall, json: any, opts: VonageCallScript): Array<() => Promise<void>> {
+    const eventUrl: string | undefined = json.event_url?.[0];
+    const input = (json.ncco as Array<Record<string, any>>).find((a) => a.action === 'input');
+    const inputUrl: string | undefined = input && Array.isArray(input.type) && input.type.includes('dtmf') ? input.eventUrl?.[0] : undefined;
+    const maxDigits: number | undefined = input?.dtmf?.maxDigits;
+    const conversation = 'CON-' + randomUUID();
+    const from = json.from?.number;
+    const to = call.to.slice(1);
+    const now = () => new Date().toISOString();
+    type Step = { kind: 'event' | 'input'; payload: () => Record<string, unknown> };
+    const event = (status: string, extra: Record<string, unknown> = {}): Step => ({
+      kind: 'event',
+      payload: () => ({ from, to, uuid: call.uuid, conversation_uuid: conversation, status, direction: 'outbound', timestamp: now(), ...extra }),
+    });
+    // Machine detection events name the call `call_uuid`.
+    const detected = (status: 'human' | 'machine'): Step[] =>
+      json.machine_detection ? [{ kind: 'event', payload: () => ({ call_uuid: call.uuid, from, to, status, conversation_uuid: conversation, timestamp: now() }) }] : [];
+    const pressed = (digits: string, timedOut: boolean): Step => ({
+      kind: 'input',
+      payload: () => ({ from, to, uuid: call.uuid, conversation_uuid: conversation, timestamp: now(), dtmf: { digits: digits.slice(0, maxDigits ?? undefined), timed_out: timedOut } }),
+    });
+    const completed = event('completed', { start_time: now(), end_time: now(), duration: '9', network: '44010', rate: '0.10000000', price: '0.01500000' });
+    const answered = [event('started'), event('ringing'), event('answered', { start_time: null, rate: null, network: null })];
+    let steps: Step[];
+    switch (call.scenario) {
+      case 'press':
+        steps = [...answered, ...detected('human'), pressed(opts.digits ?? '1', false), completed];
+        break;
+      case 'wrong-key':
+        steps = [...answered, ...detected('human'), pressed(opts.digits ?? '2', false), completed];
+        break;
+      case 'silence':
+        steps = [...answered, ...detected('human'), pressed('', true), completed];
+        break;
+      case 'machine':
+        // machine_detection `hangup` ends the call at once; `continue` plays the NCCO to the machine.
+        steps = [...answered, ...detected('machine'), ...(json.machine_detection === 'hangup' ? [] : [pressed('', true)]), completed];
+        break;
+      case 'busy':
+        steps = [event('started'), event('ringing'), event('busy')];
+        break;
+      case 'timeout':
+        steps = [event('started'), event('ringing'), event('timeout')];
+        break;
+      case 'unanswered':
+        steps = [event('started'), event('ringing'), event('unanswered')];
+        break;
+      case 'invalid-number':
+        steps = [event('started'), event('rejected', { detail: 'invalid_number' })];
+        break;
+      case 'out-of-service':
+        steps = [event('started'), event('failed', { detail: 'number_out_of_service' })];
+        break;
+      case 'cannot-route':
+        steps = [event('started'), event('failed', { detail: 'cannot_route' })];
+        break;
+      default:
+        steps = [];
+    }
+    if (opts.outOfOrder) steps = [...steps.filter((st) => st.kind === 'input'), ...steps.filter((st) => st.kind === 'event').reverse()];
+    const sends: Array<() => Promise<void>> = [];
+    for (const step of steps) {
+      const url = step.kind === 'event' ? eventUrl : inputUrl;
+      if (!url) continue;
+      const payload = step.payload();
+      const send = () => deliverCallWebhook(call, step.kind, url, payload, opts);
+      sends.push(send, ...(opts.duplicate ? [send] : []));
+    }
+    return sends;
+  }
+
   function createCall(req: IncomingMessage, res: ServerResponse, json: any): void {
     const answer = (status: number, payload: unknown) => {
       const text = JSON.stringify(payload);
       fake.calls.push({ headers: req.headers, json, answer: { status, body: text } });
-      res.writeHead(status, { 'content-type': 'application/json' });
+      res.writeHead(status, { 'content-type': status >= 400 ? 'application/problem+json' : 'application/json' });
       res.end(text);
     };
     if (authOf(req, false) !== 'jwt') return answer(401, { type: 'https://developer.nexmo.com/api-errors#unauthorized', title: 'Unauthorized', detail: 'Invalid token' });
     if (!Array.isArray(json?.to) || json.to[0]?.type !== 'phone' || !json?.from?.number || (!json?.ncco && !json?.answer_url)) {
       return answer(400, { type: 'https://developer.nexmo.com/api-errors/voice#bad-request', title: 'Bad Request', detail: 'Invalid call request' });
     }
-    answer(201, { uuid: randomUUID(), status: 'started', direction: 'outbound', conversation_uuid: 'CON-' + randomUUID() });
+    const to = `+${json.to[0].number}`;
+    const { scenario, opts } = scripts.get(to) ?? { scenario: 'press' as const, opts: {} };
+    const isCheckCall = Array.isArray(json.event_url) && Array.isArray(json.ncco) && json.ncco.some((a: { action?: unknown }) => a.action === 'input');
+    if (isCheckCall && scenario === 'create-error') {
+      const status = opts.error?.status ?? 503;
+      return answer(status, { type: `https://developer.nexmo.com/api-errors#${status >= 500 ? 'internal-error' : 'bad-request'}`, title: status >= 500 ? 'Service Unavailable' : 'Bad Request', detail: 'The call could not be created.', instance: randomUUID() });
+    }
+    const uuid = randomUUID();
+    answer(201, { uuid, status: 'started', direction: 'outbound', conversation_uuid: 'CON-' + randomUUID() });
+    if (!isCheckCall) return;
+    let markDone = () => undefined as void;
+    const call: FakeVonageCall = { uuid, to, scenario, finished: false, done: new Promise<void>((resolve) => (markDone = resolve)) };
+    void call.done.then(() => (call.finished = true));
+    fake.checkCalls.push(call);
+    const sends = drive(call, json, opts);
+    const work = (async () => {
+      // The call goes on after Vonage's answer: its webhooks follow, one after the other.
+      if (!res.writableFinished) await new Promise((resolve) => res.on('finish', resolve));
+      try {
+        for (const send of sends) await send();
+      } finally {
+        markDone();
+      }
+    })();
+    pending.push(work.catch(() => undefined));
   }
 
   const server: Server = createServer((req, res) => {

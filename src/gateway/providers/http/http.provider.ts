@@ -29,7 +29,7 @@ export class HttpProvider implements SmsGateway, VoiceGateway {
     return this.post({ to: call.to, speech: call.speech, locale: call.locale, reference: call.reference });
   }
 
-  /** The generic JSON contract has no IVR (no key press, no call events): check calls need a vendor such as Twilio. */
+  /** The generic JSON contract has no IVR (no key press, no call events): check calls need a vendor (Twilio, Vonage). */
   async placeCheckCall(_call: CheckCall): Promise<CallPlaced> {
     throw new CallNotPlaced(this.name, 'the http provider cannot place IVR check calls', 'route_error', false);
   }

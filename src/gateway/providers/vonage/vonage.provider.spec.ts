@@ -2,7 +2,7 @@
 import { Logger } from '@nestjs/common';
 import { FakeVonage, startFakeVonage } from '../../../../test/support/fake-vonage';
 import { freePort } from '../../../../test/support/net';
-import { ProviderError } from '../../ports';
+import { CallNotPlaced, ProviderError } from '../../ports';
 import { VonageProvider } from './vonage.provider';
 
 describe('VonageProvider (@vonage/server-sdk) against the fake Vonage', () => {
@@ -75,5 +75,46 @@ describe('VonageProvider (@vonage/server-sdk) against the fake Vonage', () => {
     expect(call.json.to).toEqual([{ type: 'phone', number: '819012345678' }]);
     expect(call.json.ncco).toEqual([{ action: 'talk', text: '<speak><prosody rate="slow">認証コードは、1、2、3。</prosody><break time="2s"/></speak>', language: 'ja-JP', loop: 2, premium: true }]);
     expect(accepted.providerMessageId).toBe(JSON.parse(call.answer.body).uuid);
+  });
+
+  it('an IVR check call: JWT, our event_url, machine detection, timers, and an NCCO talk + one-key input posting to our input URL', async () => {
+    const provider = new VonageProvider(config({ applicationId: fake.applicationId, privateKey: fake.privateKey }), fake.publicBaseUrl, 5000);
+    const to = '+819087654321';
+    fake.script(to, 'press');
+    const placed = await provider.placeCheckCall({ to, locale: 'en', prompt: 'Press 1 to confirm.', reference: 'vck_01JDTESTTESTTESTTESTTESTTE' });
+    const req = fake.calls.at(-1)!;
+    expect(req.answer.status).toBe(201);
+    expect(placed).toEqual({ provider: 'vonage', callId: JSON.parse(req.answer.body).uuid });
+    const event = `${fake.publicBaseUrl}/v1/callbacks/vonage/calls?ref=vck_01JDTESTTESTTESTTESTTESTTE&lang=en`;
+    expect(req.json).toEqual({
+      to: [{ type: 'phone', number: '819087654321' }],
+      from: { type: 'phone', number: fake.fromNumber.slice(1) },
+      event_url: [event],
+      event_method: 'POST',
+      ringing_timer: 30,
+      length_timer: 90,
+      machine_detection: 'hangup',
+      ncco: [
+        { action: 'talk', text: 'Press 1 to confirm.', language: 'en-US', loop: 2, bargeIn: true },
+        { action: 'input', type: ['dtmf'], dtmf: { maxDigits: 1, timeOut: 8, submitOnHash: false }, eventUrl: [`${event}&step=input`], eventMethod: 'POST' },
+      ],
+    });
+    await (await fake.finishedCallTo(to)).done;
+  });
+
+  it.each([
+    [503, true],
+    [500, true],
+    [429, true],
+    [401, false],
+    [400, false],
+  ])('a create-call request refused with HTTP %i is CallNotPlaced route_error, retryable %s (retryable: the next voice provider is tried)', async (status, retryable) => {
+    const provider = new VonageProvider(config({ applicationId: fake.applicationId, privateKey: fake.privateKey }), fake.publicBaseUrl, 5000);
+    const to = '+819011112222';
+    fake.script(to, 'create-error', { error: { status } });
+    const err = await provider.placeCheckCall({ to, locale: 'ja', prompt: '1を押してください。', reference: 'vck_x' }).catch((e) => e);
+    expect(err).toBeInstanceOf(CallNotPlaced);
+    expect(err).toMatchObject({ provider: 'vonage', outcome: 'route_error', retryable, statusCode: status });
+    expect(err.message).not.toContain('9011112222');
   });
 });
