@@ -539,7 +539,7 @@ function providerProblems(env: EnvSchema): string[] {
   need('vonage', ['VONAGE_APPLICATION_ID', 'VONAGE_PRIVATE_KEY'], 'voice');
   // AWS End User Messaging: static credentials of an IAM user allowed sms-voice:SendTextMessage, and the sender.
   need('aws', ['AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SMS_ORIGINATION_IDENTITY'], 'sms');
-  if (routed.voice.has('aws')) problems.push('VOICE_ROUTES names aws: the aws provider sends SMS only');
+  if (routed.voice.has('aws')) problems.push('VOICE_PROVIDER or VOICE_ROUTES names aws: the aws provider sends SMS only');
   // The generic provider's templates: JSON, known placeholders, the recipient and the content placed.
   const form = env.PROVIDER_HTTP_CONTENT_TYPE === 'form';
   for (const channel of ['sms', 'voice'] as const) {

@@ -359,7 +359,7 @@ export class EnvSchema {
   @Matches(PROVIDER_LIST, { message: 'SMS_PROVIDER must be a comma-separated list of console, http, twilio, vonage, aws (tried in that order)' })
   SMS_PROVIDER = 'console';
 
-  @Matches(PROVIDER_LIST, { message: 'VOICE_PROVIDER must be a comma-separated list of console, http, twilio, vonage (tried in that order); aws sends SMS only' })
+  @Matches(PROVIDER_LIST, { message: 'VOICE_PROVIDER must be a comma-separated list of console, http, twilio, vonage (tried in that order)' })
   VOICE_PROVIDER = 'console';
 
   /** Per country calling code, another provider order: `81=twilio,vonage;1=vonage`. */
