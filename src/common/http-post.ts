@@ -16,6 +16,7 @@ const defaultAgents = createAgents();
 export interface PostResult {
   status: number;
   body: string;
+  headers: http.IncomingHttpHeaders;
 }
 
 export interface PostOptions {
@@ -27,6 +28,8 @@ export interface PostOptions {
   /** Read at most this many bytes of the answer; past them the connection is closed. 64 KiB unless given. */
   maxBodyBytes?: number;
   agents?: Agents;
+  /** POST unless given (the generic provider may PUT). */
+  method?: 'POST' | 'PUT';
 }
 
 export class PostError extends Error {
@@ -57,7 +60,7 @@ export function httpPost(url: string, headers: Record<string, string>, body: str
     const req = lib.request(
       target,
       {
-        method: 'POST',
+        method: opts.method ?? 'POST',
         agent: (opts.agents ?? defaultAgents)[target.protocol as 'http:' | 'https:'],
         headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
         timeout: timeoutMs,
@@ -68,7 +71,7 @@ export function httpPost(url: string, headers: Record<string, string>, body: str
         let size = 0;
         const done = () => {
           clearTimeout(timer);
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).subarray(0, maxBodyBytes).toString('utf8') });
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).subarray(0, maxBodyBytes).toString('utf8'), headers: res.headers });
         };
         res.on('data', (chunk: Buffer) => {
           chunks.push(chunk);

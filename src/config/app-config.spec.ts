@@ -220,3 +220,47 @@ describe('AppConfig: provider routing and vendor settings (issue 11)', () => {
     expect(AppConfig.fromEnv({ ...prod, SMS_PROVIDER: 'twilio,console' }).startupProblems()).toEqual([expect.stringMatching(/^SMS_PROVIDER=console is refused/)]);
   });
 });
+
+describe('AppConfig: AWS and the generic http provider (issue 11)', () => {
+  const production = { NODE_ENV: 'production', OTP_HMAC_KEYS: 'k1:' + 'ab'.repeat(32), AUDIT_PHONE_HASH_KEY: 'cd'.repeat(32) };
+  const aws = { AWS_REGION: 'ap-northeast-1', AWS_ACCESS_KEY_ID: 'AKIAABCDEFGHIJKLMNOP', AWS_SECRET_ACCESS_KEY: 'Aws-S3cret-access-key-0123456789', AWS_SMS_ORIGINATION_IDENTITY: 'OTPVERIFY' };
+
+  it('aws without its credentials stops the start, naming each variable; the secret is never printed', () => {
+    const err = configError({ SMS_PROVIDER: 'aws,console' });
+    for (const name of ['AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SMS_ORIGINATION_IDENTITY']) expect(err.message).toContain(`${name} is required when SMS_PROVIDER lists aws`);
+    const short = configError({ ...aws, SMS_PROVIDER: 'aws', AWS_SECRET_ACCESS_KEY: 'short-S3cret' });
+    expect(short.message).toContain('AWS_SECRET_ACCESS_KEY=(hidden)');
+    expect(short.message).not.toContain('short-S3cret');
+    expect(configError({ ...aws, SMS_PROVIDER: 'aws', AWS_REGION: 'Tokyo' }).message).toContain('AWS_REGION="Tokyo": must be an AWS region');
+  });
+
+  it('aws sends SMS only: a voice list naming it is refused', () => {
+    expect(configError({ ...aws, VOICE_PROVIDER: 'aws' }).message).toContain('VOICE_PROVIDER or VOICE_ROUTES names aws: the aws provider sends SMS only');
+    expect(configError({ ...aws, VOICE_ROUTES: '81=aws' }).message).toContain('VOICE_PROVIDER or VOICE_ROUTES names aws: the aws provider sends SMS only');
+  });
+
+  it('groups the AWS settings; production accepts it without a callback address (AWS calls nothing back)', () => {
+    const config = AppConfig.fromEnv({ ...aws, SMS_PROVIDER: 'aws', AWS_SMS_CONFIGURATION_SET: 'otp-events' });
+    expect(config.gateway.aws).toEqual({ region: 'ap-northeast-1', accessKeyId: aws.AWS_ACCESS_KEY_ID, secretAccessKey: aws.AWS_SECRET_ACCESS_KEY, originationIdentity: 'OTPVERIFY', configurationSet: 'otp-events', endpoint: undefined });
+    expect(AppConfig.fromEnv({ ...production, ...aws, SMS_PROVIDER: 'aws', VOICE_PROVIDER: 'http', VOICE_HTTP_URL: 'https://ivr.example.jp' }).startupProblems()).toEqual([]);
+    expect(AppConfig.fromEnv({ ...aws }).gateway.aws).toBeNull();
+  });
+
+  it('the http provider defaults to today\'s contract; the token goes into the auth value', () => {
+    const h = AppConfig.fromEnv({ SMS_PROVIDER: 'http', SMS_HTTP_URL: 'https://sms.example.jp', PROVIDER_HTTP_TOKEN: 'token-0123456789abcdef' }).gateway.http;
+    expect(h).toMatchObject({ method: 'POST', contentType: 'json', auth: { header: 'Authorization', value: 'Bearer token-0123456789abcdef' }, idPath: 'id', retryableStatuses: [408, 429, '5xx'], receipts: null });
+    expect(h.templates.sms).toEqual({ to: '{{to}}', text: '{{text}}', reference: '{{reference}}' });
+    expect(AppConfig.fromEnv({ SMS_PROVIDER: 'http', SMS_HTTP_URL: 'https://sms.example.jp' }).gateway.http.auth).toBeNull();
+    expect(configError({ PROVIDER_HTTP_AUTH_VALUE: 'Bearer abc' }).message).toContain('PROVIDER_HTTP_AUTH_VALUE=(hidden): must place the token');
+  });
+
+  it('production: the http endpoints must be https (a loopback relay aside); receipts turn on the https check of the callback base', () => {
+    const prod = { ...production, SMS_PROVIDER: 'http', VOICE_PROVIDER: 'http', SMS_HTTP_URL: 'https://sms.example.jp', VOICE_HTTP_URL: 'http://127.0.0.1:8080/ivr' };
+    expect(AppConfig.fromEnv(prod).startupProblems()).toEqual([]);
+    expect(AppConfig.fromEnv({ ...prod, SMS_HTTP_URL: 'http://sms.example.jp/send' }).startupProblems()).toEqual([expect.stringMatching(/^SMS_HTTP_URL must be an https:\/\/ URL when NODE_ENV=production/)]);
+    const receipts = { ...prod, PROVIDER_HTTP_RECEIPT_SECRET: 'r'.repeat(40) };
+    expect(AppConfig.fromEnv(receipts).startupProblems()).toEqual([]);
+    expect(AppConfig.fromEnv({ ...receipts, PUBLIC_CALLBACK_BASE_URL: 'http://otp.example.jp' }).startupProblems()).toEqual([expect.stringContaining('PUBLIC_CALLBACK_BASE_URL must be an https:// URL')]);
+    expect(configError({ ...receipts, PROVIDER_HTTP_RECEIPT_SECRET: 'too-short' }).message).toContain('PROVIDER_HTTP_RECEIPT_SECRET=(hidden)');
+  });
+});

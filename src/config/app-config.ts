@@ -2,6 +2,7 @@ import { hkdfSync } from 'node:crypto';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
 import { EnvSchema, HmacKey, parseDestinationList, parseHmacKeys, parseRouteList, parseSecretKey, PROVIDER_NAMES } from './env.schema';
+import { DEFAULT_HTTP_TEMPLATES, parseHttpTemplate, parseStatusList, parseStatusMap, TemplateValue } from './http-template';
 import { redactValue } from './redact';
 
 export class ConfigError extends Error {
@@ -88,6 +89,46 @@ export interface VonageConfig {
   /** https://api.nexmo.com, or a stand-in (the tests' fake Vonage). */
   apiBaseUrl: string;
 }
+/** AWS End User Messaging SMS (SMS_PROVIDER lists aws); its client lives in gateway/providers/aws. */
+export interface AwsSmsConfig {
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** The phone number, pool or sender id messages go out from. */
+  originationIdentity: string;
+  /** Its event destinations get the delivery events (receipts are not read back by this service). */
+  configurationSet: string | undefined;
+  /** The region's endpoint unless given (the tests' fake AWS). */
+  endpoint: string | undefined;
+}
+/** The generic `http` provider: today's fixed JSON contract by default, or a templated request to an SMS aggregator. */
+export interface HttpProviderConfig {
+  smsUrl: string | undefined;
+  voiceUrl: string | undefined;
+  method: 'POST' | 'PUT';
+  contentType: 'json' | 'form';
+  /** The auth header, sent when PROVIDER_HTTP_TOKEN is set: its name and its value with the token placed. */
+  auth: { header: string; value: string } | null;
+  from: string | undefined;
+  templates: { sms: { [key: string]: TemplateValue }; voice: { [key: string]: TemplateValue } };
+  idPath: string;
+  errorPath: string | undefined;
+  /** Codes (408) and classes ('5xx') after which the next provider is tried. */
+  retryableStatuses: Array<number | string>;
+  /** Set when PROVIDER_HTTP_RECEIPT_SECRET is: the HMAC-signed receipts at /v1/callbacks/http/status. */
+  receipts: HttpReceiptConfig | null;
+}
+export interface HttpReceiptConfig {
+  secret: string;
+  signatureHeader: string;
+  timestampHeader: string;
+  encoding: 'hex' | 'base64';
+  toleranceMs: number;
+  referencePath: string;
+  idPath: string;
+  statusPath: string;
+  statusMap: Record<string, 'sent' | 'delivered' | 'undelivered' | 'failed'>;
+}
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
 /** The providers of one channel, in the order a send tries them; another order per country calling code. */
 export interface RouteTable {
@@ -112,11 +153,11 @@ export interface GatewayConfig {
   twilio: TwilioConfig | null;
   /** Set when Vonage is routed (fromEnv requires its variables then). */
   vonage: VonageConfig | null;
+  /** Set when aws is routed (fromEnv requires its variables then). */
+  aws: AwsSmsConfig | null;
   /** PUBLIC_CALLBACK_BASE_URL without a trailing slash: what providers call back, and what their signatures cover. */
   publicCallbackBaseUrl: string | undefined;
-  smsHttpUrl: string | undefined;
-  voiceHttpUrl: string | undefined;
-  httpToken: string | undefined;
+  http: HttpProviderConfig;
   timeoutMs: number;
   messageMaxAttempts: number;
   pollIntervalMs: number;
@@ -298,10 +339,19 @@ export class AppConfig {
               apiBaseUrl: env.VONAGE_API_BASE_URL.replace(/\/+$/, ''),
             }
           : null,
+      aws:
+        routed.all.has('aws') && env.AWS_REGION && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY && env.AWS_SMS_ORIGINATION_IDENTITY
+          ? {
+              region: env.AWS_REGION,
+              accessKeyId: env.AWS_ACCESS_KEY_ID,
+              secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+              originationIdentity: env.AWS_SMS_ORIGINATION_IDENTITY,
+              configurationSet: env.AWS_SMS_CONFIGURATION_SET,
+              endpoint: env.AWS_API_BASE_URL?.replace(/\/+$/, ''),
+            }
+          : null,
       publicCallbackBaseUrl: env.PUBLIC_CALLBACK_BASE_URL?.replace(/\/+$/, ''),
-      smsHttpUrl: env.SMS_HTTP_URL,
-      voiceHttpUrl: env.VOICE_HTTP_URL,
-      httpToken: env.PROVIDER_HTTP_TOKEN,
+      http: httpProviderConfig(env),
       timeoutMs: env.PROVIDER_TIMEOUT_MS,
       messageMaxAttempts: env.MESSAGE_MAX_ATTEMPTS,
       pollIntervalMs: env.OUTBOX_POLL_INTERVAL_MS,
@@ -391,13 +441,21 @@ export class AppConfig {
       if (this.env[`${kind}_PROVIDER`].split(',').includes('console') || (this.env[`${kind}_ROUTES`] ?? '').match(/[=,]console\b/)) {
         problems.push(
           `${kind}_PROVIDER=console is refused when NODE_ENV=production: the console provider sends nothing. ` +
-            `List real providers only in ${kind}_PROVIDER (and ${kind}_ROUTES): twilio, vonage, or http with ${kind}_HTTP_URL`,
+            `List real providers only in ${kind}_PROVIDER (and ${kind}_ROUTES): twilio, vonage, ${kind === 'SMS' ? 'aws, ' : ''}or http with ${kind}_HTTP_URL`,
         );
       }
     }
     // Vendors sign what they call: over plain http a callback (and its signature) could be read and replayed.
+    // The generic provider's endpoints carry its token and every code: never in clear over a network (a relay on
+    // this host, at a loopback address, is the one exception).
+    for (const name of ['SMS_HTTP_URL', 'VOICE_HTTP_URL'] as const) {
+      const url = this.env[name];
+      if (url && routedProviders(this.env).all.has('http') && !url.startsWith('https://') && !/^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(url + '/')) {
+        problems.push(`${name} must be an https:// URL when NODE_ENV=production (it carries the codes and the provider token)`);
+      }
+    }
     const callbackBase = this.env.PUBLIC_CALLBACK_BASE_URL;
-    const vendors = [...routedProviders(this.env).all].filter((p) => p === 'twilio' || p === 'vonage');
+    const vendors = [...routedProviders(this.env).all].filter((p) => p === 'twilio' || p === 'vonage' || (p === 'http' && this.env.PROVIDER_HTTP_RECEIPT_SECRET !== undefined));
     if (vendors.length > 0 && callbackBase && !callbackBase.startsWith('https://')) {
       problems.push('PUBLIC_CALLBACK_BASE_URL must be an https:// URL when NODE_ENV=production (providers call it back with signed requests)');
     }
@@ -410,6 +468,38 @@ export class AppConfig {
     for (const [k, v] of Object.entries(this.env)) current[k] = v === undefined ? undefined : String(v);
     return AppConfig.fromEnv({ ...current, ...overrides });
   }
+}
+
+/** The generic provider's settings (fromEnv has checked the templates: parsing them again cannot fail). */
+function httpProviderConfig(env: EnvSchema): HttpProviderConfig {
+  const form = env.PROVIDER_HTTP_CONTENT_TYPE === 'form';
+  const template = (channel: 'sms' | 'voice') =>
+    parseHttpTemplate((channel === 'sms' ? env.SMS_HTTP_BODY_TEMPLATE : env.VOICE_HTTP_BODY_TEMPLATE) ?? DEFAULT_HTTP_TEMPLATES[channel], channel, { form, hasFrom: !!env.PROVIDER_HTTP_FROM });
+  return {
+    smsUrl: env.SMS_HTTP_URL,
+    voiceUrl: env.VOICE_HTTP_URL,
+    method: env.PROVIDER_HTTP_METHOD as 'POST' | 'PUT',
+    contentType: env.PROVIDER_HTTP_CONTENT_TYPE as 'json' | 'form',
+    auth: env.PROVIDER_HTTP_TOKEN ? { header: env.PROVIDER_HTTP_AUTH_HEADER, value: env.PROVIDER_HTTP_AUTH_VALUE.split('{{token}}').join(env.PROVIDER_HTTP_TOKEN) } : null,
+    from: env.PROVIDER_HTTP_FROM,
+    templates: { sms: template('sms'), voice: template('voice') },
+    idPath: env.PROVIDER_HTTP_ID_PATH,
+    errorPath: env.PROVIDER_HTTP_ERROR_PATH,
+    retryableStatuses: parseStatusList(env.PROVIDER_HTTP_RETRYABLE_STATUSES),
+    receipts: env.PROVIDER_HTTP_RECEIPT_SECRET
+      ? {
+          secret: env.PROVIDER_HTTP_RECEIPT_SECRET,
+          signatureHeader: env.PROVIDER_HTTP_RECEIPT_SIGNATURE_HEADER.toLowerCase(),
+          timestampHeader: env.PROVIDER_HTTP_RECEIPT_TIMESTAMP_HEADER.toLowerCase(),
+          encoding: env.PROVIDER_HTTP_RECEIPT_SIGNATURE_ENCODING as 'hex' | 'base64',
+          toleranceMs: env.PROVIDER_HTTP_RECEIPT_TOLERANCE_SECONDS * 1000,
+          referencePath: env.PROVIDER_HTTP_RECEIPT_REFERENCE_PATH,
+          idPath: env.PROVIDER_HTTP_RECEIPT_ID_PATH,
+          statusPath: env.PROVIDER_HTTP_RECEIPT_STATUS_PATH,
+          statusMap: parseStatusMap(env.PROVIDER_HTTP_RECEIPT_STATUS_MAP),
+        }
+      : null,
+  };
 }
 
 function routeTable(providers: string, routes: string | undefined): RouteTable {
@@ -447,6 +537,23 @@ function providerProblems(env: EnvSchema): string[] {
     problems.push('VONAGE_API_KEY and VONAGE_API_SECRET (or VONAGE_APPLICATION_ID and VONAGE_PRIVATE_KEY) are required when SMS_PROVIDER lists vonage');
   }
   need('vonage', ['VONAGE_APPLICATION_ID', 'VONAGE_PRIVATE_KEY'], 'voice');
+  // AWS End User Messaging: static credentials of an IAM user allowed sms-voice:SendTextMessage, and the sender.
+  need('aws', ['AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SMS_ORIGINATION_IDENTITY'], 'sms');
+  if (routed.voice.has('aws')) problems.push('VOICE_PROVIDER or VOICE_ROUTES names aws: the aws provider sends SMS only');
+  // The generic provider's templates: JSON, known placeholders, the recipient and the content placed.
+  const form = env.PROVIDER_HTTP_CONTENT_TYPE === 'form';
+  for (const channel of ['sms', 'voice'] as const) {
+    const name = channel === 'sms' ? 'SMS_HTTP_BODY_TEMPLATE' : 'VOICE_HTTP_BODY_TEMPLATE';
+    try {
+      parseHttpTemplate(env[name] ?? DEFAULT_HTTP_TEMPLATES[channel], channel, { form, hasFrom: !!env.PROVIDER_HTTP_FROM });
+    } catch (err) {
+      problems.push(`${env[name] === undefined ? `${name} (unset, so the default template)` : name} ${(err as Error).message}`);
+    }
+  }
+  // Templated settings given without the http provider routed, or receipts without their secret: a half-made set-up.
+  const httpSettings = (['SMS_HTTP_BODY_TEMPLATE', 'PROVIDER_HTTP_FROM', 'PROVIDER_HTTP_ERROR_PATH'] as const).filter((n) => env[n] !== undefined);
+  if (httpSettings.length > 0 && !routed.all.has('http')) problems.push(`${httpSettings[0]} is set but no list names http: add http to SMS_PROVIDER (with SMS_HTTP_URL)`);
+  if (env.PROVIDER_HTTP_RECEIPT_SECRET && !routed.all.has('http')) problems.push('PROVIDER_HTTP_RECEIPT_SECRET is set but no list names http');
   for (const kind of ['SMS', 'VOICE'] as const) {
     if (new Set(env[`${kind}_PROVIDER`].split(',')).size !== env[`${kind}_PROVIDER`].split(',').length) problems.push(`${kind}_PROVIDER names a provider twice`);
   }

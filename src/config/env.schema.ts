@@ -16,6 +16,7 @@ import {
   ValidatorConstraint,
   ValidatorConstraintInterface,
 } from 'class-validator';
+import { DOT_PATH, parseStatusList, parseStatusMap } from './http-template';
 
 const toInt = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
@@ -126,8 +127,8 @@ export class DestinationList implements ValidatorConstraintInterface {
   }
 }
 
-export const PROVIDER_NAMES = ['console', 'http', 'twilio', 'vonage'] as const;
-const PROVIDER_LIST = /^(console|http|twilio|vonage)(,(console|http|twilio|vonage))*$/;
+export const PROVIDER_NAMES = ['console', 'http', 'twilio', 'vonage', 'aws'] as const;
+const PROVIDER_LIST = /^(console|http|twilio|vonage|aws)(,(console|http|twilio|vonage|aws))*$/;
 
 /**
  * SMS_ROUTES / VOICE_ROUTES: `81=twilio,vonage;1=vonage`, a provider order per country calling code (1 to 3
@@ -159,7 +160,39 @@ export class RouteList implements ValidatorConstraintInterface {
     }
   }
   defaultMessage(): string {
-    return 'must be country calling codes with the providers to try, in order, e.g. 81=twilio,vonage;1=vonage (providers: console, http, twilio, vonage)';
+    return 'must be country calling codes with the providers to try, in order, e.g. 81=twilio,vonage;1=vonage (providers: console, http, twilio, vonage, aws)';
+  }
+}
+
+@ValidatorConstraint({ name: 'statusList' })
+export class StatusList implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    if (typeof value !== 'string') return false;
+    try {
+      parseStatusList(value);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  defaultMessage(): string {
+    return 'must be a comma-separated list of HTTP statuses or classes, e.g. 408,429,5xx';
+  }
+}
+
+@ValidatorConstraint({ name: 'statusMap' })
+export class StatusMap implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    if (typeof value !== 'string') return false;
+    try {
+      parseStatusMap(value);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  defaultMessage(): string {
+    return 'must be a comma-separated list of theirs=ours, ours one of sent, delivered, undelivered, failed (e.g. DELIVRD=delivered,UNDELIV=undelivered)';
   }
 }
 
@@ -323,7 +356,7 @@ export class EnvSchema {
 
   // --- delivery (gateway) ---
   /** The SMS providers in the order they are tried (failover), comma-separated. */
-  @Matches(PROVIDER_LIST, { message: 'SMS_PROVIDER must be a comma-separated list of console, http, twilio, vonage (tried in that order)' })
+  @Matches(PROVIDER_LIST, { message: 'SMS_PROVIDER must be a comma-separated list of console, http, twilio, vonage, aws (tried in that order)' })
   SMS_PROVIDER = 'console';
 
   @Matches(PROVIDER_LIST, { message: 'VOICE_PROVIDER must be a comma-separated list of console, http, twilio, vonage (tried in that order)' })
@@ -350,6 +383,82 @@ export class EnvSchema {
   @IsString()
   @MinLength(16)
   PROVIDER_HTTP_TOKEN?: string;
+
+  /** The generic `http` provider's request: method, body encoding, auth header, templates (today's JSON contract by default). */
+  @IsIn(['POST', 'PUT'])
+  PROVIDER_HTTP_METHOD = 'POST';
+
+  @IsIn(['json', 'form'])
+  PROVIDER_HTTP_CONTENT_TYPE = 'json';
+
+  @Matches(/^[A-Za-z0-9-]{1,64}$/, { message: 'PROVIDER_HTTP_AUTH_HEADER must be an HTTP header name, e.g. Authorization or X-API-Key' })
+  PROVIDER_HTTP_AUTH_HEADER = 'Authorization';
+
+  /** The auth header's value; `{{token}}` is PROVIDER_HTTP_TOKEN. */
+  @Matches(/\{\{token\}\}/, { message: 'PROVIDER_HTTP_AUTH_VALUE must place the token: e.g. "Bearer {{token}}" or "{{token}}"' })
+  PROVIDER_HTTP_AUTH_VALUE = 'Bearer {{token}}';
+
+  /** The sender id the templates place as {{from}} (e.g. a shared short code such as 0005, or a registered name). */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9+ _.-]{1,20}$/, { message: 'PROVIDER_HTTP_FROM must be a sender id of 1 to 20 letters, digits, +, space, _ . -' })
+  PROVIDER_HTTP_FROM?: string;
+
+  /** JSON object templates of the request body (see http-template.ts); unset: {"to","text","reference"} / {"to","speech","locale","reference"}. */
+  @IsOptional()
+  @IsString()
+  SMS_HTTP_BODY_TEMPLATE?: string;
+
+  @IsOptional()
+  @IsString()
+  VOICE_HTTP_BODY_TEMPLATE?: string;
+
+  /** Where the answer holds the message id (a dot path into its JSON). */
+  @Matches(DOT_PATH, { message: 'PROVIDER_HTTP_ID_PATH must be a dot path such as id or data.messages.0.id' })
+  PROVIDER_HTTP_ID_PATH = 'id';
+
+  /** Where the answer holds the provider's error code; set, a 2xx answer with a value there is a refusal. */
+  @IsOptional()
+  @Matches(DOT_PATH, { message: 'PROVIDER_HTTP_ERROR_PATH must be a dot path such as error.code' })
+  PROVIDER_HTTP_ERROR_PATH?: string;
+
+  /** Statuses after which the next provider is tried (codes or classes); any other non-2xx is permanent. */
+  @Validate(StatusList)
+  PROVIDER_HTTP_RETRYABLE_STATUSES = '408,429,5xx';
+
+  /** The `http` provider's signed delivery receipts (POST /v1/callbacks/http/status): the HMAC-SHA256 key; unset, no receipts. */
+  @IsOptional()
+  @IsString()
+  @MinLength(32)
+  PROVIDER_HTTP_RECEIPT_SECRET?: string;
+
+  @Matches(/^[A-Za-z0-9-]{1,64}$/, { message: 'PROVIDER_HTTP_RECEIPT_SIGNATURE_HEADER must be an HTTP header name' })
+  PROVIDER_HTTP_RECEIPT_SIGNATURE_HEADER = 'X-Signature';
+
+  @Matches(/^[A-Za-z0-9-]{1,64}$/, { message: 'PROVIDER_HTTP_RECEIPT_TIMESTAMP_HEADER must be an HTTP header name' })
+  PROVIDER_HTTP_RECEIPT_TIMESTAMP_HEADER = 'X-Timestamp';
+
+  @IsIn(['hex', 'base64'])
+  PROVIDER_HTTP_RECEIPT_SIGNATURE_ENCODING = 'hex';
+
+  /** How far a receipt's timestamp may be from now (either way); older or newer ones are refused (replays). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  @Max(3600)
+  PROVIDER_HTTP_RECEIPT_TOLERANCE_SECONDS = 300;
+
+  @Matches(DOT_PATH, { message: 'PROVIDER_HTTP_RECEIPT_REFERENCE_PATH must be a dot path' })
+  PROVIDER_HTTP_RECEIPT_REFERENCE_PATH = 'reference';
+
+  @Matches(DOT_PATH, { message: 'PROVIDER_HTTP_RECEIPT_ID_PATH must be a dot path' })
+  PROVIDER_HTTP_RECEIPT_ID_PATH = 'id';
+
+  @Matches(DOT_PATH, { message: 'PROVIDER_HTTP_RECEIPT_STATUS_PATH must be a dot path' })
+  PROVIDER_HTTP_RECEIPT_STATUS_PATH = 'status';
+
+  /** Their receipt statuses onto ours (sent, delivered, undelivered, failed); others are ignored. */
+  @Validate(StatusMap)
+  PROVIDER_HTTP_RECEIPT_STATUS_MAP = 'sent=sent,delivered=delivered,undelivered=undelivered,failed=failed';
 
   @Transform(toInt)
   @IsInt()
@@ -386,7 +495,7 @@ export class EnvSchema {
 
   /** Sends per second per provider and channel, across instances: `twilio.voice=1,vonage.voice=3,twilio.sms=30`. */
   @IsOptional()
-  @Matches(/^(console|http|twilio|vonage)\.(sms|voice)=\d{1,5}(,(console|http|twilio|vonage)\.(sms|voice)=\d{1,5})*$/, {
+  @Matches(/^(console|http|twilio|vonage|aws)\.(sms|voice)=\d{1,5}(,(console|http|twilio|vonage|aws)\.(sms|voice)=\d{1,5})*$/, {
     message: 'PROVIDER_RATE_LIMITS must be a comma-separated list of provider.channel=sends per second, e.g. twilio.voice=1,vonage.sms=30',
   })
   PROVIDER_RATE_LIMITS?: string;
@@ -439,6 +548,35 @@ export class EnvSchema {
 
   @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
   VONAGE_API_BASE_URL = 'https://api.nexmo.com';
+
+  /** AWS End User Messaging SMS (SMS_PROVIDER lists aws): region, an IAM user's access key, the origination identity. */
+  @IsOptional()
+  @Matches(/^[a-z]{2}(-[a-z]+)+-\d$/, { message: 'AWS_REGION must be an AWS region such as ap-northeast-1' })
+  AWS_REGION?: string;
+
+  @IsOptional()
+  @Matches(/^[A-Z0-9]{16,128}$/, { message: 'AWS_ACCESS_KEY_ID must be an access key id (AKIA…)' })
+  AWS_ACCESS_KEY_ID?: string;
+
+  @IsOptional()
+  @IsString()
+  @MinLength(16)
+  AWS_SECRET_ACCESS_KEY?: string;
+
+  /** The phone number, pool, sender id (or its ARN) messages are sent from. */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_:/+.-]{1,256}$/, { message: 'AWS_SMS_ORIGINATION_IDENTITY must be a phone number, pool id, sender id or ARN' })
+  AWS_SMS_ORIGINATION_IDENTITY?: string;
+
+  /** A configuration set: its event destinations (SNS, Firehose, CloudWatch) get the delivery events. */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_:/-]{1,256}$/, { message: 'AWS_SMS_CONFIGURATION_SET must be a configuration set name or ARN' })
+  AWS_SMS_CONFIGURATION_SET?: string;
+
+  /** Another endpoint than the region's (tests point it at a fake). */
+  @IsOptional()
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  AWS_API_BASE_URL?: string;
 
   /** The service's address as providers reach it: callback URLs are built on it, and signatures are checked against them. */
   @IsOptional()
@@ -737,5 +875,6 @@ export const ENV_VARIABLES: readonly string[] = Object.keys(new EnvSchema()).con
     'WEBHOOK_ALLOWED_DESTINATIONS', 'WEBHOOK_ALLOW_LOOPBACK', 'TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM_NUMBER', 'PUBLIC_CALLBACK_BASE_URL',
     'RISK_END_USER_HASH_KEY',
     'SMS_ROUTES', 'VOICE_ROUTES', 'PROVIDER_RATE_LIMITS', 'VONAGE_API_KEY', 'VONAGE_API_SECRET', 'VONAGE_APPLICATION_ID', 'VONAGE_PRIVATE_KEY',
-    'VONAGE_SIGNATURE_SECRET', 'VONAGE_FROM_NUMBER'],
+    'VONAGE_SIGNATURE_SECRET', 'VONAGE_FROM_NUMBER', 'PROVIDER_HTTP_FROM', 'SMS_HTTP_BODY_TEMPLATE', 'VOICE_HTTP_BODY_TEMPLATE', 'PROVIDER_HTTP_ERROR_PATH',
+    'PROVIDER_HTTP_RECEIPT_SECRET', 'AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SMS_ORIGINATION_IDENTITY', 'AWS_SMS_CONFIGURATION_SET', 'AWS_API_BASE_URL'],
 );

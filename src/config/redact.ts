@@ -4,7 +4,10 @@
  * its value is never shown. Any other value that looks like a URL has its credentials masked
  * (`postgres://user:***@host/db`) and its secret-named query parameters hidden.
  */
-export const SECRET_VARIABLES: readonly string[] = ['OTP_HMAC_KEYS', 'AUDIT_PHONE_HASH_KEY', 'DEV_API_KEY', 'PROVIDER_HTTP_TOKEN', 'TWILIO_AUTH_TOKEN', 'VONAGE_API_SECRET', 'VONAGE_PRIVATE_KEY', 'VONAGE_SIGNATURE_SECRET'];
+export const SECRET_VARIABLES: readonly string[] = [
+  'OTP_HMAC_KEYS', 'AUDIT_PHONE_HASH_KEY', 'DEV_API_KEY', 'PROVIDER_HTTP_TOKEN', 'TWILIO_AUTH_TOKEN', 'VONAGE_API_SECRET', 'VONAGE_PRIVATE_KEY', 'VONAGE_SIGNATURE_SECRET',
+  'PROVIDER_HTTP_RECEIPT_SECRET', 'AWS_SECRET_ACCESS_KEY',
+];
 
 const SECRET_NAME = /KEY|SECRET|TOKEN|PASS|PWD|CREDENTIAL|AUTH|SIGNATURE|PRIVATE/i;
 

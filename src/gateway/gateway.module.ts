@@ -10,6 +10,8 @@ import { OutboxService } from './outbox.service';
 import { OUTBOX_SENDERS, OutboxBox } from './outbox.types';
 import { SMS_GATEWAY, SmsGateway, VOICE_GATEWAY, VoiceGateway } from './ports';
 import { ConsoleProvider } from './providers/console/console.provider';
+import { AwsSmsProvider } from './providers/aws/aws.provider';
+import { HttpStatusController } from './providers/http/http-status.controller';
 import { HttpProvider } from './providers/http/http.provider';
 import { TwilioCallsController } from './providers/twilio/twilio-calls.controller';
 import { CheckCallSender } from './senders/check-call.sender';
@@ -60,11 +62,13 @@ class ProviderSet {
       case 'console':
         return new ConsoleProvider(g.devInboxEnabled ? this.inbox : null);
       case 'http':
-        return new HttpProvider((channel === 'sms' ? g.smsHttpUrl : g.voiceHttpUrl) as string, g.httpToken, g.timeoutMs);
+        return new HttpProvider((channel === 'sms' ? g.http.smsUrl : g.http.voiceUrl) as string, g.http, g.timeoutMs);
       case 'twilio':
         return new TwilioProvider(g.twilio!, g.publicCallbackBaseUrl as string, g.timeoutMs);
       case 'vonage':
         return new VonageProvider(g.vonage!, g.publicCallbackBaseUrl as string, g.timeoutMs);
+      case 'aws':
+        return new AwsSmsProvider(g.aws!, g.timeoutMs);
     }
   }
 }
@@ -89,6 +93,7 @@ export class GatewayModule {
       ...(twilioCallbacks ? [TwilioCallsController] : []),
       ...(twilioCallbacks && routed.has('twilio') ? [TwilioStatusController] : []),
       ...(g.vonage !== null && g.publicCallbackBaseUrl !== undefined ? [VonageStatusController, VonageCallsController] : []),
+      ...(g.http.receipts !== null ? [HttpStatusController] : []),
     ];
     const router = (channel: Channel, providers: ProviderSet, repo: SendRateRepository, metrics: GatewayMetrics) =>
       new ProviderRouter<SmsGateway & VoiceGateway>(
