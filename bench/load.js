@@ -57,6 +57,7 @@ function summary(name, latencies, errors, first, last) {
 async function closedLoop({ name, base, connections, seconds, headers = {}, next, done, task }) {
   const ag = agent(connections);
   const latencies = [];
+  const failures = {};
   let errors = 0;
   let i = 0;
   let first = Infinity;
@@ -83,9 +84,11 @@ async function closedLoop({ name, base, connections, seconds, headers = {}, next
             first = Math.min(first, s);
             const answer = await post(ag, base, r.path, { ...headers, ...r.headers }, r.body);
             ok = done(n, answer, r);
+            if (!ok) failures[answer.status] = (failures[answer.status] || 0) + 1;
           }
-        } catch {
+        } catch (err) {
           ok = false;
+          failures[err.code || 'error'] = (failures[err.code || 'error'] || 0) + 1;
         }
         const e = performance.now();
         last = Math.max(last, e);
@@ -97,6 +100,7 @@ async function closedLoop({ name, base, connections, seconds, headers = {}, next
   ag.destroy();
   const row = summary(name, latencies, errors, first, last);
   row.exhausted = exhausted;
+  row.failures = failures;
   return row;
 }
 
@@ -107,6 +111,7 @@ async function closedLoop({ name, base, connections, seconds, headers = {}, next
 async function openLoop({ name, base, rate, seconds, headers = {}, next, done, onSent }) {
   const ag = agent(1024);
   const total = Math.round(rate * seconds);
+  const failures = {};
   const latencies = [];
   let errors = 0;
   let sent = 0;
@@ -129,10 +134,14 @@ async function openLoop({ name, base, rate, seconds, headers = {}, next, done, o
               const e = performance.now();
               last = Math.max(last, e);
               latencies.push(e - at);
-              if (!done(n, answer, r)) errors++;
+              if (!done(n, answer, r)) {
+                errors++;
+                failures[answer.status] = (failures[answer.status] || 0) + 1;
+              }
             },
-            () => {
+            (err) => {
               errors++;
+              failures[err.code || 'error'] = (failures[err.code || 'error'] || 0) + 1;
             },
           ),
         );
@@ -147,6 +156,7 @@ async function openLoop({ name, base, rate, seconds, headers = {}, next, done, o
   const row = summary(name, latencies, errors, t0, last);
   row.offered = rate;
   row.lateSends = lateSends;
+  row.failures = failures;
   return row;
 }
 

@@ -269,11 +269,14 @@ async function main() {
   let seedReport = null;
   if (SEED > 0) {
     const { seed } = require('./seed');
-    const [{ rows: [svcClient] }] = [await (async () => { const c = new Client({ connectionString: svcUrl }); await c.connect(); const r = await c.query(`SELECT id FROM api_clients WHERE name = 'bench'`); await c.end(); return r; })()];
+    const c = new Client({ connectionString: svcUrl });
+    await c.connect();
+    const svcClient = (await c.query(`SELECT id FROM api_clients WHERE name = 'bench'`)).rows[0];
+    await c.end();
     seedReport = {};
     for (const [name, url, clientId] of [['service', svcUrl, svcClient.id], ['floor', floorUrl, 'cli_floor']]) {
       const t0 = performance.now();
-      const r = await seed({ url, count: SEED, clientId, hmacKeys: HMAC_KEYS, phoneKey: PHONE_KEY, log });
+      const r = await seed({ url, count: SEED, clientId, log });
       seedReport[name] = { seconds: (performance.now() - t0) / 1000, ...r };
       log(`seeded ${SEED} verifications into the ${name} database in ${seedReport[name].seconds.toFixed(0)} s`);
     }
@@ -341,7 +344,7 @@ async function main() {
         const expectCheck = prev.length ? Math.max(...prev.map((r) => r.rps)) : 3 * Math.max(...results.start[t.name].map((r) => r.rps));
         const r = await row(t, w, provider, expectCheck);
         results[w][t.name].push(r);
-        log(`rep ${rep + 1} ${t.name} ${w}: ${fmt(r.rps, 0)}/s over ${fmt(r.seconds, 2)} s (${r.count} answers, ${r.errors} errors${r.exhausted ? ', ran out of prepared verifications' : ''}) p50 ${fmt(r.p50)} p99 ${fmt(r.p99)}`);
+        log(`rep ${rep + 1} ${t.name} ${w}: ${fmt(r.rps, 0)}/s over ${fmt(r.seconds, 2)} s (${r.count} answers, ${r.errors} errors${r.errors ? ' ' + JSON.stringify(r.failures) : ''}${r.exhausted ? ', ran out of prepared verifications' : ''}) p50 ${fmt(r.p50)} p99 ${fmt(r.p99)}`);
       }
     }
   }
@@ -353,7 +356,7 @@ async function main() {
   for (const t of [S, F]) {
     open[t.name].start = await openStart(t, provider, startRate);
     open[t.name].check = await openCheck(t, checkRate);
-    for (const r of Object.values(open[t.name])) log(`open ${t.name} ${r.name}: offered ${fmt(r.offered, 0)}/s achieved ${fmt(r.rps, 0)}/s p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} errors ${r.errors}`);
+    for (const r of Object.values(open[t.name])) log(`open ${t.name} ${r.name}: offered ${fmt(r.offered, 0)}/s achieved ${fmt(r.rps, 0)}/s p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} errors ${r.errors}${r.errors ? ' ' + JSON.stringify(r.failures) : ''}`);
   }
 
   const rss = { svc: rssMb(svc.proc.pid, 'VmHWM'), floor: rssMb(floor.proc.pid, 'VmHWM') };
