@@ -40,6 +40,7 @@
 // (it finds nothing: every message is sent inline).
 'use strict';
 const http = require('node:http');
+const { setImmediate } = require('node:timers');
 const path = require('node:path');
 const { createHmac, createCipheriv, randomBytes, randomInt, timingSafeEqual } = require('node:crypto');
 const { Pool } = require('pg');

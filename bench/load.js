@@ -69,7 +69,7 @@ async function closedLoop({ name, base, connections, seconds, headers = {}, next
       while (!exhausted && performance.now() < stopAt) {
         const n = i++;
         let s = performance.now();
-        let ok = false;
+        let ok;
         try {
           if (task) {
             first = Math.min(first, s);
