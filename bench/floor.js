@@ -1,16 +1,77 @@
-// The floor: the least a service can do per request with the same SQL writes, on node:http + pg.
-//   POST /start {phone}  -> one transaction: verification + 2 audit events + phone_sends + outbox rows
-//   POST /check {id, code} -> one transaction: the atomic UPDATE + audit event (+ failure row when wrong)
-// No auth, no validation, no framework: the service is compared with this in the same run.
+// The fair floor: the least a program can do per request to do the service's work, on node:http + pg (no
+// framework, no validation library, no auth, no ORM). It serves the service's two hot routes with the same
+// paths and bodies, runs the service's SQL (the statements below were read from `log_statement = all` on a
+// scratch database while one start, one right check and one wrong check went through the built service,
+// and are copied from it), sends the code to the provider after commit and records the outcome, and chains
+// the audit trail in the background as the service's sequencer does. So service/floor measures only what
+// the service adds: NestJS, validation, auth, logging, risk rule evaluation, views.
+//
+// POST /v1/verifications {phoneNumber, purpose} (Idempotency-Key header) -> 201 {id, status, ...}
+//   outside the transaction: SELECT idempotency_keys (a replay?)
+//   BEGIN
+//     DELETE idempotency_keys (the key's expired claim); INSERT idempotency_keys ... ON CONFLICT DO NOTHING RETURNING
+//     SELECT blocklist (number and its prefixes)
+//     SELECT pg_advisory_xact_lock(the number)                    -- screening's per-number lock
+//     SELECT phone_sends / phone_check_failures of the number     -- phone limits
+//     SELECT risk units (risk_suspensions, risk_unit_counts, risk_unit_days) and risk_number_accounts
+//     UPDATE verifications ... (supersede the number's open verification, FOR UPDATE)
+//     one combined statement: INSERT verifications, phone_sends, outbox ('sending', encrypted payload),
+//       UPDATE idempotency_keys (the stored answer), INSERT audit_events ×2 (verification.created,
+//       message.queued), INSERT risk_unit_counts ... ON CONFLICT DO UPDATE (started + 1)
+//   COMMIT
+//   then the HTTP POST to the provider (the `http` provider's contract: {to, text, reference}, bearer token,
+//   keep-alive agent), and one combined statement: INSERT outbox_attempts, UPDATE outbox 'done',
+//   INSERT audit_events (message.sent). The answer is sent before the provider call, as the service does.
+// POST /v1/verifications/:id/check {code} -> 200 {id, status, valid, attemptsRemaining} (409 when not pending)
+//   outside the transaction: SELECT * FROM verifications WHERE id AND client_id
+//   BEGIN
+//     SELECT pg_advisory_xact_lock(the number); SELECT phone_check_failures of the number
+//     UPDATE verifications ... RETURNING * (the HMAC is compared in the process, as the service does)
+//     right code: one combined statement: INSERT audit_events (verification.approved), risk_unit_counts
+//       (verified + 1), risk_unit_days, risk_number_accounts;
+//     wrong code: INSERT audit_events (verification.check_failed) + INSERT phone_check_failures
+//   COMMIT
+// The audit chain: every 200 ms (the service's AUDIT_SEQUENCER_INTERVAL_MS default), in one transaction:
+//   pg_try_advisory_xact_lock, SELECT audit_chain_head FOR UPDATE, SELECT the events after it (5,000 at most),
+//   link them with the service's own chain function (dist/src/audit/audit-chain.js, pure code), INSERT
+//   audit_chain via unnest, UPDATE audit_chain_head.
+// Not done here, as the service does it rarely or not in SQL: the API key lookup (cached 5 s per instance,
+// last_used_at written at most once a minute), rule evaluation on the risk figures read, the outbox poller
+// (it finds nothing: every message is sent inline).
+'use strict';
 const http = require('node:http');
-const { createHmac, randomBytes, randomInt } = require('node:crypto');
+const { setImmediate } = require('node:timers');
+const path = require('node:path');
+const { createHmac, createCipheriv, randomBytes, randomInt, timingSafeEqual } = require('node:crypto');
 const { Pool } = require('pg');
+const { linkEvents } = require(path.join(__dirname, '..', 'dist', 'src', 'audit', 'audit-chain.js'));
 
 const pool = new Pool({ connectionString: process.env.FLOOR_DATABASE_URL, max: Number(process.env.FLOOR_POOL_SIZE || 10) });
-const KEY = Buffer.alloc(32, 1);
+const [KEY_ID, KEY_HEX] = (process.env.FLOOR_HMAC_KEYS || 'k1:' + 'ab'.repeat(32)).split(':');
+const CODE_KEY = Buffer.from(KEY_HEX, 'hex');
+const PHONE_KEY = Buffer.from(process.env.FLOOR_PHONE_KEY || 'cd'.repeat(32), 'hex');
+const PAYLOAD_KEY = randomBytes(32);
 const CLIENT_ID = process.env.FLOOR_CLIENT_ID;
-const id = (p) => `${p}_${randomBytes(13).toString('hex')}`;
-const hmac = (vid, code) => createHmac('sha256', KEY).update(`otp-v1\0${vid}\0${code}\0`).digest();
+const ACTOR = 'key_floor';
+const SMS_URL = new URL(process.env.FLOOR_SMS_URL);
+const PROVIDER_TOKEN = process.env.FLOOR_PROVIDER_TOKEN;
+const providerAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+let idCounter = 0;
+const newId = (p) => `${p}_${Date.now().toString(36).toUpperCase().padStart(10, '0')}${randomBytes(8).toString('hex').toUpperCase()}${(idCounter++ % 1000).toString().padStart(3, '0')}`.slice(0, 30);
+const codeHmac = (vid, code) => createHmac('sha256', CODE_KEY).update(`otp-v1\0${vid}\0${code}\0`).digest();
+const phoneHash = (e164) => createHmac('sha256', PHONE_KEY).update(e164).digest();
+const masked = (e164) => e164.slice(0, 3) + '*'.repeat(e164.length - 7) + e164.slice(-4);
+const minus = (now, ms) => new Date(now.getTime() - ms);
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+function encrypt(text) {
+  const iv = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', PAYLOAD_KEY, iv);
+  const body = Buffer.concat([c.update(text, 'utf8'), c.final()]);
+  return Buffer.concat([Buffer.from([2]), iv, c.getAuthTag(), body]);
+}
 
 async function tx(fn) {
   const c = await pool.connect();
@@ -27,65 +88,302 @@ async function tx(fn) {
   }
 }
 
-const AUDIT = `INSERT INTO audit_events (id, type, occurred_at, client_id, verification_id, phone_hash, phone_masked, actor_type, actor_id, ip, data)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, 'client', 'key_floor', '127.0.0.1', $8)`;
+const AUDIT_COLS = 'INSERT INTO audit_events (id, type, occurred_at, client_id, verification_id, phone_hash, phone_masked, actor_type, actor_id, ip, data) VALUES';
 
-async function start({ phone }) {
+const RISK_READ = `SELECT
+         (SELECT coalesce(json_agg(json_build_object(
+                   'kind', u.kind, 'unit', u.unit, 'active', s.active, 'hour', c.hour, 's24', c.s24, 'v24', c.v24, 's1', c.s1, 'v1', c.v1,
+                   'vall24', c.vall24, 'vall1', c.vall1, 'max_daily', d.max_daily, 'max_hourly', d.max_hourly) ORDER BY u.ord), '[]'::json)
+            FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(kind, unit, ord)
+            CROSS JOIN LATERAL (
+              SELECT coalesce(json_agg(json_build_object('id', x.id, 'mode', x.mode) ORDER BY x.created_at)
+                       FILTER (WHERE x.released_at IS NULL AND x.expires_at > $3), '[]'::json) AS active,
+                     coalesce(max(greatest(
+                       to_timestamp(floor(extract(epoch FROM coalesce(x.released_at, x.expires_at)) / 600) * 600),
+                       to_timestamp(floor(extract(epoch FROM x.created_at) / 600) * 600 + 600)))
+                       FILTER (WHERE coalesce(x.released_at, x.expires_at) <= $3), '-infinity') AS since
+                FROM risk_suspensions x
+               WHERE x.kind = u.kind AND x.unit = u.unit AND x.expires_at > $5
+            ) s
+            CROSS JOIN LATERAL (
+              SELECT coalesce(json_agg(json_build_array((extract(epoch FROM r.bucket) * 1000)::bigint, r.started) ORDER BY r.bucket)
+                       FILTER (WHERE r.bucket > $4), '[]'::json) AS hour,
+                     coalesce(sum(r.started) FILTER (WHERE r.bucket >= s.since), 0)::int AS s24,
+                     coalesce(sum(r.verified) FILTER (WHERE r.bucket >= s.since), 0)::int AS v24,
+                     coalesce(sum(r.started) FILTER (WHERE r.bucket > $4 AND r.bucket >= s.since), 0)::int AS s1,
+                     coalesce(sum(r.verified) FILTER (WHERE r.bucket > $4 AND r.bucket >= s.since), 0)::int AS v1,
+                     coalesce(sum(r.verified), 0)::int AS vall24,
+                     coalesce(sum(r.verified) FILTER (WHERE r.bucket > $4), 0)::int AS vall1
+                FROM risk_unit_counts r
+               WHERE r.kind = u.kind AND r.unit = u.unit AND r.bucket > $5
+            ) c
+            CROSS JOIN LATERAL (
+              SELECT coalesce(max(dd.verified), 0)::int AS max_daily, coalesce(max(p.peak), 0)::int AS max_hourly
+                FROM risk_unit_days dd CROSS JOIN LATERAL (SELECT max(h) AS peak FROM unnest(dd.verified_hours) h) p
+               WHERE dd.kind = u.kind AND dd.unit = u.unit AND dd.day > $6::date
+            ) d
+         ) AS units,
+         (SELECT json_build_object(
+                   'accounts', count(DISTINCT n.client_id || ':' || encode(n.account_ref_hash, 'hex')) FILTER (WHERE n.account_ref_hash <> ''::bytea),
+                   'clients', count(DISTINCT n.client_id),
+                   'sameAccount', coalesce(bool_or(n.client_id = $8 AND n.account_ref_hash = $9::bytea), false),
+                   'sameClient', coalesce(bool_or(n.client_id = $8), false))
+            FROM risk_number_accounts n
+           WHERE n.phone_e164 = $7 AND n.verified_at > $10
+         ) AS accounts`;
+
+const START_WRITE = `WITH w0 AS (INSERT INTO verifications (id, client_id, phone_e164, country, channel, purpose, locale, status, code_hmac, code_key_id, code_length,
+                                          ttl_seconds, max_attempts, sends, max_sends, expires_at, resend_available_at, transaction, reference,
+                                          callback_url, risk, created_at, updated_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18::jsonb, $19, $20,
+                       $21::jsonb, $22, $23)), w1 AS (INSERT INTO phone_sends (phone_e164, sent_at, verification_id) VALUES ($24, $25, $26)), w2 AS (INSERT INTO outbox (id, kind, verification_id, client_id, payload, status, attempts, max_attempts, next_attempt_at, locked_until, segments, created_at, updated_at)
+              VALUES ($28, $29, $30, $31, $32, 'sending', 1, $33, $27, $34, $35, $27, $27)), w3 AS (UPDATE idempotency_keys SET response_status = $36, response_body = $37 WHERE client_id = $38 AND key = $39), w4 AS (${AUDIT_COLS} ($40, $41, $42, $43, $44, $45, $46, $47, $48, $49, $50), ($51, $52, $53, $54, $55, $56, $57, $58, $59, $60, $61)) INSERT INTO risk_unit_counts (kind, unit, bucket, started)
+              SELECT k, v, $62::timestamptz, 1 FROM unnest($63::text[], $64::text[]) AS x(k, v)
+              ON CONFLICT (kind, unit, bucket) DO UPDATE SET started = risk_unit_counts.started + 1`;
+
+const SENT_WRITE = `WITH w0 AS (INSERT INTO outbox_attempts (outbox_id, attempt, leg, provider, ok, outcome, status_code, error, duration_ms, attempted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)), w1 AS (UPDATE outbox SET status = 'done', payload = NULL, locked_until = NULL, last_error = NULL,
+                     delivery_status = CASE WHEN delivery_status IN ('delivered', 'undelivered', 'failed') THEN delivery_status ELSE $11 END,
+                     provider = $12, provider_message_id = COALESCE($13, provider_message_id), updated_at = $14
+               WHERE id = $15 AND status = 'sending' AND attempts = $16) ${AUDIT_COLS} ($17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)`;
+
+const CHECK_UPDATE = `UPDATE verifications
+          SET status = CASE WHEN $3 THEN 'approved' WHEN attempts + 1 >= max_attempts THEN 'locked' ELSE 'pending' END,
+              attempts = attempts + CASE WHEN $3 THEN 0 ELSE 1 END,
+              approved_at = CASE WHEN $3 THEN $4::timestamptz END,
+              updated_at = $4
+        WHERE id = $1 AND status IN ('pending') AND expires_at > $4 AND code_hmac = $2
+        RETURNING *`;
+
+const APPROVED_WRITE = `WITH w0 AS (${AUDIT_COLS} ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)), w1 AS (INSERT INTO risk_unit_counts (kind, unit, bucket, verified)
+              SELECT k, v, $12::timestamptz, 1 FROM (SELECT k, v FROM unnest($13::text[], $14::text[]) AS x(k, v)
+       UNION ALL SELECT 'ip', e.ip FROM risk_end_users e WHERE e.verification_id = $15 AND e.ip IS NOT NULL) AS y
+              ON CONFLICT (kind, unit, bucket) DO UPDATE SET verified = risk_unit_counts.verified + 1), w2 AS (INSERT INTO risk_unit_days (kind, unit, day, verified, verified_hours)
+              SELECT k, v, $16::date, 1, $17::int[] FROM (SELECT k, v FROM unnest($18::text[], $19::text[]) AS x(k, v)
+       UNION ALL SELECT 'ip', e.ip FROM risk_end_users e WHERE e.verification_id = $20 AND e.ip IS NOT NULL) AS y
+              ON CONFLICT (kind, unit, day) DO UPDATE
+                SET verified = risk_unit_days.verified + 1, verified_hours[$21::int] = risk_unit_days.verified_hours[$22::int] + 1) INSERT INTO risk_number_accounts (phone_e164, client_id, account_ref_hash, verified_at)
+              SELECT $23, $24,
+                     coalesce((SELECT e.account_ref_hash FROM risk_end_users e WHERE e.verification_id = $25), ''::bytea), $26::timestamptz
+              ON CONFLICT (phone_e164, client_id, account_ref_hash) DO UPDATE SET verified_at = greatest(risk_number_accounts.verified_at, EXCLUDED.verified_at)`;
+
+const FAILED_WRITE = `WITH w0 AS (${AUDIT_COLS} ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)) INSERT INTO phone_check_failures (phone_e164, failed_at, verification_id) VALUES ($12, $13, $14)`;
+
+const bucket10 = (now) => new Date(Math.floor(now.getTime() / 600_000) * 600_000);
+const units = (e164) => [['prefix', 'country'], [e164.slice(1, 9), 'JP']];
+const RISK = { decision: 'allow', reasons: [], rules: [] };
+
+async function start(input, idemKey, ip) {
+  const phone = input.phoneNumber;
+  const purpose = input.purpose;
   const now = new Date();
-  const vid = id('vrf');
+  const requestHash = createHmac('sha256', CODE_KEY).update(JSON.stringify(input)).digest();
+  if (idemKey) {
+    const { rows } = await pool.query(`SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE client_id = $1 AND key = $2 AND created_at >= $3`, [
+      CLIENT_ID,
+      idemKey,
+      minus(now, DAY),
+    ]);
+    if (rows[0]?.response_status) return { status: rows[0].response_status, body: rows[0].response_body };
+  }
+  const vid = newId('vrf');
+  const mid = newId('msg');
   let code = '';
   for (let i = 0; i < 6; i++) code += randomInt(10);
-  const phoneHash = createHmac('sha256', KEY).update(phone).digest();
-  await tx(async (c) => {
+  const ph = phoneHash(phone);
+  const mask = masked(phone);
+  const text = `【OTP Verify】認証コード ${code}\nログイン用・5分間有効。このコードは誰にも教えないでください。`;
+  const expiresAt = new Date(now.getTime() + 300_000);
+  const resendAt = new Date(now.getTime() + 30_000);
+  const body = {
+    id: vid, status: 'pending', phoneNumber: mask, channel: 'sms', purpose, locale: 'ja', expiresAt: expiresAt.toISOString(), resendAvailableAt: resendAt.toISOString(),
+    attemptsRemaining: 20, sendsRemaining: 4, risk: { decision: 'allow', reasons: [] },
+    delivery: { status: 'queued', provider: null, attempts: 1, updatedAt: now.toISOString() }, transaction: null, reference: null, createdAt: now.toISOString(), approvedAt: null,
+  };
+  const answer = JSON.stringify(body);
+  const [kinds, values] = units(phone);
+  const out = await tx(async (c) => {
+    if (idemKey) {
+      await c.query(`DELETE FROM idempotency_keys WHERE client_id = $1 AND key = $2 AND created_at < $3`, [CLIENT_ID, idemKey, minus(now, DAY)]);
+      const claimed = await c.query(`INSERT INTO idempotency_keys (client_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING key`, [
+        CLIENT_ID, idemKey, requestHash, now,
+      ]);
+      if (!claimed.rows[0]) return { status: 409, body: '{"code":"idempotency_conflict"}' };
+    }
+    const prefixes = [];
+    for (let i = 3; i <= phone.length; i++) prefixes.push(phone.slice(0, i));
     await c.query(
-      `INSERT INTO verifications (id, client_id, phone_e164, country, channel, purpose, locale, status, code_hmac, code_key_id, code_length, ttl_seconds,
-                                  max_attempts, sends, max_sends, expires_at, resend_available_at, transaction, reference, callback_url, risk, created_at, updated_at)
-       VALUES ($1, $2, $3, 'JP', 'sms', 'login', 'ja', 'pending', $4, 'k1', 6, 300, 20, 1, 5, $5, $6, NULL, NULL, NULL, '{"decision":"allow","reasons":[]}', $7, $7)`,
-      [vid, CLIENT_ID, phone, hmac(vid, code), new Date(now.getTime() + 300000), new Date(now.getTime() + 30000), now],
+      `SELECT id, kind, value FROM blocklist
+        WHERE ((kind = 'number' AND value = $1) OR (kind = 'prefix' AND value = ANY($2::text[])))
+          AND (expires_at IS NULL OR expires_at > $3)
+        ORDER BY kind, length(value) DESC, id LIMIT 16`,
+      [phone, prefixes, now],
     );
-    await c.query(AUDIT, [id('evt'), 'verification.created', now, CLIENT_ID, vid, phoneHash, '+81*******0000', '{"status":"pending"}']);
-    await c.query(`INSERT INTO phone_sends (phone_e164, sent_at, verification_id) VALUES ($1, $2, $3)`, [phone, now, vid]);
+    await c.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 7))`, [`phone:${phone}`]);
     await c.query(
-      `INSERT INTO outbox (id, kind, verification_id, client_id, payload, status, max_attempts, next_attempt_at, segments, created_at, updated_at)
-       VALUES ($1, 'sms', $2, $3, $4, 'done', 4, $5, 1, $5, $5)`,
-      [id('msg'), vid, CLIENT_ID, randomBytes(180), now],
+      `SELECT ARRAY(SELECT sent_at FROM phone_sends WHERE phone_e164 = $1 AND sent_at > $2 ORDER BY sent_at DESC LIMIT $3) AS sends,
+              ARRAY(SELECT failed_at FROM phone_check_failures WHERE phone_e164 = $1 AND failed_at > $4 ORDER BY failed_at DESC LIMIT $5) AS failures`,
+      [phone, minus(now, DAY), 10, minus(now, HOUR), 10],
     );
-    await c.query(AUDIT, [id('evt'), 'message.queued', now, CLIENT_ID, vid, phoneHash, '+81*******0000', '{"channel":"sms"}']);
+    await c.query(RISK_READ, [kinds, values, now, minus(now, HOUR), minus(now, DAY), minus(now, 14 * DAY).toISOString().slice(0, 10), phone, CLIENT_ID, null, minus(now, 30 * DAY)]);
+    await c.query(
+      `UPDATE verifications v SET status = 'canceled', updated_at = $3
+         FROM (SELECT id, status FROM verifications WHERE phone_e164 = $2 AND client_id = $1 AND status IN ('screening', 'pending') FOR UPDATE) prev
+        WHERE v.id = prev.id AND v.status IN ('screening', 'pending')
+        RETURNING v.*, prev.status AS previous_status`,
+      [CLIENT_ID, phone, now],
+    );
+    const created = {
+      risk: RISK, locale: 'ja', status: 'pending', channel: 'sms', purpose, codeKeyId: KEY_ID, reference: null, codeLength: 6, ttlSeconds: 300, transaction: null, idempotencyKey: idemKey ?? null,
+    };
+    await c.query(START_WRITE, [
+      vid, CLIENT_ID, phone, 'JP', 'sms', purpose, 'ja', 'pending', codeHmac(vid, code), KEY_ID, 6, 300, 20, 1, 5, expiresAt, resendAt, null, null, null, JSON.stringify(RISK), now, now,
+      phone, now, vid,
+      now, mid, 'sms', vid, CLIENT_ID, encrypt(JSON.stringify({ to: phone, text })), 4, new Date(now.getTime() + 35_000), 1,
+      201, answer, CLIENT_ID, idemKey ?? '',
+      newId('evt'), 'verification.created', now, CLIENT_ID, vid, ph, mask, 'client', ACTOR, ip, JSON.stringify(created),
+      newId('evt'), 'message.queued', now, CLIENT_ID, vid, ph, mask, 'client', ACTOR, null, JSON.stringify({ send: 1, channel: 'sms', outboxId: mid, segments: 1 }),
+      bucket10(now), kinds, values,
+    ]);
+    return { status: 201, body: answer };
   });
-  return { id: vid, code, status: 'pending' };
+  if (out.status === 201) setImmediate(() => send({ vid, mid, phone, ph, mask, text }).catch((err) => process.stderr.write(`send: ${err.message}\n`)));
+  return out;
 }
 
-async function check({ id: vid, code }) {
+function providerPost(payload) {
+  return new Promise((resolve, reject) => {
+    const data = JSON.stringify(payload);
+    const req = http.request(
+      {
+        agent: providerAgent, host: SMS_URL.hostname, port: SMS_URL.port, path: SMS_URL.pathname, method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), authorization: `Bearer ${PROVIDER_TOKEN}` },
+        timeout: 5000,
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode, body: text }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+async function send({ vid, mid, phone, ph, mask, text }) {
+  const t0 = Date.now();
+  const res = await providerPost({ to: phone, text, reference: mid });
+  const providerId = JSON.parse(res.body).id;
   const now = new Date();
+  await pool.query(SENT_WRITE, [
+    mid, 1, 0, 'http', true, 'accepted', null, null, Date.now() - t0, now,
+    'sent', 'http', providerId, now, mid, 1,
+    newId('evt'), 'message.sent', now, CLIENT_ID, vid, ph, mask, 'system', 'dispatcher', null,
+    JSON.stringify({ route: [{ outcome: 'accepted', provider: 'http' }], attempt: 1, channel: 'sms', outboxId: mid, provider: 'http', segments: 1, providerMessageId: providerId }),
+  ]);
+}
+
+async function check(vid, input, ip) {
+  const now = new Date();
+  const { rows: found } = await pool.query(`SELECT * FROM verifications WHERE id = $1 AND client_id = $2`, [vid, CLIENT_ID]);
+  const v = found[0];
+  if (!v) return { status: 404, body: '{"code":"not_found"}' };
+  const valid = timingSafeEqual(codeHmac(vid, String(input.code)), v.code_hmac);
   return tx(async (c) => {
-    const { rows } = await c.query(
-      `UPDATE verifications SET status = CASE WHEN code_hmac = $2 THEN 'approved' WHEN attempts + 1 >= max_attempts THEN 'locked' ELSE 'pending' END,
-              attempts = attempts + CASE WHEN code_hmac = $2 THEN 0 ELSE 1 END, updated_at = $3
-        WHERE id = $1 AND status = 'pending' AND expires_at > $3 RETURNING status, attempts, max_attempts, phone_e164`,
-      [vid, hmac(vid, code), now],
-    );
-    if (!rows[0]) return { status: 409 };
-    const valid = rows[0].status === 'approved';
-    if (!valid) await c.query(`INSERT INTO phone_check_failures (phone_e164, failed_at, verification_id) VALUES ($1, $2, $3)`, [rows[0].phone_e164, now, vid]);
-    await c.query(AUDIT, [id('evt'), valid ? 'verification.approved' : 'verification.check_failed', now, CLIENT_ID, vid, null, null, '{}']);
-    return { id: vid, status: rows[0].status, valid, attemptsRemaining: rows[0].max_attempts - rows[0].attempts };
+    await c.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 7))`, [`phone:${v.phone_e164}`]);
+    await c.query(`SELECT failed_at FROM phone_check_failures WHERE phone_e164 = $1 AND failed_at > $2 ORDER BY failed_at DESC LIMIT $3`, [v.phone_e164, minus(now, HOUR), 10]);
+    const { rows } = await c.query(CHECK_UPDATE, [vid, v.code_hmac, valid, now]);
+    const row = rows[0];
+    if (!row) return { status: 409, body: '{"code":"verification_not_pending"}' };
+    const ph = phoneHash(row.phone_e164);
+    const mask = masked(row.phone_e164);
+    const remaining = row.max_attempts - row.attempts;
+    if (valid) {
+      const [kinds, values] = units(row.phone_e164);
+      const hours = new Array(24).fill(0);
+      const h = now.getUTCHours();
+      hours[h] = 1;
+      await c.query(APPROVED_WRITE, [
+        newId('evt'), 'verification.approved', now, CLIENT_ID, vid, ph, mask, 'client', ACTOR, ip, JSON.stringify({ attempts: row.attempts + 1 }),
+        bucket10(now), kinds, values, vid, now.toISOString().slice(0, 10), hours, kinds, values, vid, h + 1, h + 1,
+        row.phone_e164, CLIENT_ID, vid, now,
+      ]);
+    } else {
+      await c.query(FAILED_WRITE, [
+        newId('evt'), 'verification.check_failed', now, CLIENT_ID, vid, ph, mask, 'client', ACTOR, ip, JSON.stringify({ attemptsRemaining: remaining, transactionPresented: false }),
+        row.phone_e164, now, vid,
+      ]);
+    }
+    return { status: 200, body: JSON.stringify({ id: vid, status: row.status, valid, attemptsRemaining: remaining }) };
   });
 }
 
+/** The sequencer's work: chain the committed events after the head, in order, up to the first hole. */
+let chaining = false;
+async function chainPending() {
+  if (chaining) return;
+  chaining = true;
+  try {
+    await tx(async (c) => {
+      const { rows: [{ locked }] } = await c.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, ['7351829340517']);
+      if (!locked) return;
+      const { rows: [head] } = await c.query(`SELECT seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE`);
+      const { rows } = await c.query(
+        `SELECT e.id, e.seq, e.type, e.occurred_at, e.client_id, e.verification_id, e.phone_hash, e.phone_masked, e.actor_type, e.actor_id, e.ip, e.data FROM audit_events e WHERE e.seq > $1 ORDER BY e.seq LIMIT $2`,
+        [head.seq, 5000],
+      );
+      const ready = [];
+      let prev = Number(head.seq);
+      for (const r of rows) {
+        const seq = Number(r.seq);
+        if (seq !== prev + 1) break; // a transaction holding a lower number is still open
+        ready.push({
+          id: r.id, seq, type: r.type, occurredAt: r.occurred_at, clientId: r.client_id, verificationId: r.verification_id, phoneHash: r.phone_hash,
+          phoneMasked: r.phone_masked, actorType: r.actor_type, actorId: r.actor_id, ip: r.ip, data: r.data ?? {},
+        });
+        prev = seq;
+      }
+      if (!ready.length) return;
+      const linked = linkEvents(head.hash, ready);
+      await c.query(`INSERT INTO audit_chain (seq, prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[])`, [
+        linked.map((e) => String(e.seq)),
+        linked.map((e) => e.prevHash),
+        linked.map((e) => e.hash),
+      ]);
+      const last = linked[linked.length - 1];
+      await c.query(`UPDATE audit_chain_head SET seq = $1, hash = $2, updated_at = $3 WHERE id = 1`, [String(last.seq), last.hash, new Date()]);
+    });
+  } finally {
+    chaining = false;
+  }
+}
+const sequencer = setInterval(() => chainPending().catch((err) => process.stderr.write(`chain: ${err.message}\n`)), 200);
+
+const CHECK_PATH = /^\/v1\/verifications\/([^/]+)\/check$/;
 const server = http.createServer((req, res) => {
   let body = '';
+  req.setEncoding('utf8');
   req.on('data', (d) => (body += d));
   req.on('end', async () => {
     try {
       const input = JSON.parse(body);
-      const out = req.url === '/start' ? await start(input) : await check(input);
-      res.writeHead(out.status === 409 ? 409 : req.url === '/start' ? 201 : 200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(out));
+      const ip = req.socket.remoteAddress.replace(/^::ffff:/, '');
+      const m = CHECK_PATH.exec(req.url);
+      const out = m ? await check(m[1], input, ip) : await start(input, req.headers['idempotency-key'], ip);
+      res.writeHead(out.status, { 'content-type': 'application/json' });
+      res.end(out.body);
     } catch (err) {
       res.writeHead(500);
       res.end(String(err && err.message));
     }
   });
 });
+server.keepAliveTimeout = 30_000;
 server.listen(Number(process.env.FLOOR_PORT), '127.0.0.1', () => process.send && process.send('ready'));
-process.on('SIGTERM', () => server.close(() => pool.end().then(() => process.exit(0))));
+process.on('SIGTERM', () => {
+  clearInterval(sequencer);
+  server.close(() => pool.end().then(() => process.exit(0)));
+  server.closeAllConnections?.();
+});

@@ -1,7 +1,15 @@
-// npm run bench: the built service against a real PostgreSQL (BENCH_DATABASE_URL, else an embedded one),
-// a local fake SMS provider, driven over HTTP with autocannon at fixed concurrency; then the same
-// workload against the floor (bench/floor.js: node:http + pg, same SQL writes). Prints a markdown table.
-// Knobs: BENCH_CONNECTIONS (50), BENCH_REQUESTS (5000 per row), BENCH_FLOWS (1500).
+// npm run bench: the built service against a real PostgreSQL (BENCH_DATABASE_URL, else an embedded one) and a
+// local fake SMS provider, then the fair floor (bench/floor.js: node:http + pg, the same SQL per request and
+// the same send to the provider) in the same run, each in its own database. Prints a markdown table.
+//
+// Closed loop: BENCH_CONNECTIONS (50) connections, each row at least BENCH_SECONDS (10) s, timed from the
+// first request sent to the last answer received (bench/load.js), BENCH_REPS (3) repetitions printed as
+// min/median/max; the service and the floor alternate row by row so that drift on a shared machine hits both.
+// Open loop: start and check offered at BENCH_OPEN_FRACTION (0.5) of the floor's median closed-loop rate,
+// latency from each request's scheduled time, and the time from the start request to the fake provider
+// receiving the message.
+// BENCH_SEED=N first seeds N verifications (with their phone-limit, outbox and audit rows, chained) into both
+// databases by bulk SQL (bench/seed.js), then runs the same rows.
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
 const { mkdtempSync, chmodSync, readFileSync } = require('node:fs');
@@ -10,15 +18,18 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
-const autocannon = require('autocannon');
 const { Client } = require('pg');
+const { closedLoop, openLoop, post, pct } = require('./load');
 
 const ROOT = path.resolve(__dirname, '..');
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 50);
-const REQUESTS = Number(process.env.BENCH_REQUESTS || 5000);
-const FLOWS = Number(process.env.BENCH_FLOWS || 1500);
+const SECONDS = Number(process.env.BENCH_SECONDS || 10);
+const REPS = Number(process.env.BENCH_REPS || 3);
+const OPEN_FRACTION = Number(process.env.BENCH_OPEN_FRACTION || 0.5);
+const SEED = Number(process.env.BENCH_SEED || 0);
 const HMAC_KEYS = 'k1:' + 'ab'.repeat(32);
 const PHONE_KEY = 'cd'.repeat(32);
+const PROVIDER_TOKEN = 'bench-provider-token-0123456789';
 
 const freePort = () =>
   new Promise((resolve) => {
@@ -28,9 +39,11 @@ const freePort = () =>
     });
   });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const pct = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN);
 const fmt = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '–');
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 
+// Numbers of one prefix, 10 million apart from the seeded ones (bench/seed.js uses +8180…).
 let phoneCounter = 0;
 const nextPhone = () => `+81901${String(1000000 + phoneCounter++).padStart(7, '0')}`;
 
@@ -52,24 +65,30 @@ async function createDatabase(baseUrl, name) {
   return u.toString();
 }
 
-/** The fake SMS provider: records when each number's message arrived and its code. */
+/** The fake SMS provider (the `http` provider's contract: POST JSON {to, text, reference}, bearer token): when each number's message arrived, and its code. */
 function fakeProvider() {
   const received = new Map(); // phone -> { at, code }
   const waiters = new Map();
+  let count = 0;
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
       const at = performance.now();
+      if (req.headers.authorization !== `Bearer ${PROVIDER_TOKEN}`) {
+        res.writeHead(401).end();
+        return;
+      }
       const msg = JSON.parse(body);
       const code = /(\d{6})/.exec(msg.text)[1];
       received.set(msg.to, { at, code });
       waiters.get(msg.to)?.({ at, code });
       waiters.delete(msg.to);
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(`{"id":"fake-${received.size}"}`);
+      res.end(`{"id":"fake-${++count}"}`);
     });
   });
+  server.keepAliveTimeout = 30_000;
   return {
     received,
     listen: () => new Promise((r) => server.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${server.address().port}/sms`))),
@@ -98,77 +117,134 @@ async function waitReady(url) {
   throw new Error(`not ready: ${url}`);
 }
 
-function peakRssMb(pid) {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+function rssMb(pid, field) {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-/** autocannon over a list of request bodies, one each; returns the row. */
-async function cannon(name, url, headers, bodies, opts = {}) {
-  let i = 0;
-  const result = await autocannon({
-    url,
-    method: 'POST',
-    connections: CONNECTIONS,
-    amount: bodies.length,
-    headers: { 'content-type': 'application/json', ...headers },
-    requests: [
-      {
-        setupRequest: (req) => {
-          const b = bodies[i++ % bodies.length];
-          opts.onSend?.(b);
-          return { ...req, path: typeof b.path === 'string' ? b.path : req.path, body: JSON.stringify(b.body) };
-        },
-        onResponse: opts.onResponse,
-      },
-    ],
+/** One system under test (the service or the floor): the same REST paths, bodies and answers. */
+function target(name, base, headers, provider) {
+  let idem = 0;
+  const startReq = (phone) => ({
+    path: '/v1/verifications',
+    headers: { 'idempotency-key': `${name}-${phone}-${idem++}` },
+    body: { phoneNumber: phone, purpose: 'login' },
   });
-  const expected = opts.expectStatus ?? 2;
-  const bad = result.errors + result.timeouts + (expected === 2 ? result.non2xx : 0);
-  return {
+  const checkReq = (id, code) => ({ path: `/v1/verifications/${id}/check`, body: { code } });
+  const t = {
     name,
-    rps: result.requests.total / result.duration,
-    p50: result.latency.p50,
-    p975: result.latency.p97_5,
-    p99: result.latency.p99,
-    errors: bad,
-    total: result.requests.total,
-    raw: result,
-  };
-}
-
-/** start → code from the provider → check, by CONNECTIONS concurrent workers; latency per whole flow. */
-async function flows(name, startFn, codeFn, checkFn) {
-  const latencies = [];
-  let errors = 0;
-  let left = FLOWS;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: CONNECTIONS }, async () => {
-      while (left-- > 0) {
-        const s = performance.now();
-        try {
-          const phone = nextPhone();
-          const started = await startFn(phone);
-          const code = await codeFn(phone, started);
-          const ok = await checkFn(started.id, code);
-          if (!ok) errors++;
-        } catch {
-          errors++;
-        }
-        latencies.push(performance.now() - s);
+    base,
+    headers,
+    pool: [], // started, not yet checked: { id, phone }
+    wrong: [], // for the wrong-code rows
+    wrongCursor: 0,
+    startReq,
+    checkReq,
+    /** Closed-loop starts; the started ones join the pool for the check rows. */
+    starts: (label, seconds, limit = Infinity) =>
+      closedLoop({
+        name: label,
+        base,
+        connections: CONNECTIONS,
+        seconds,
+        headers,
+        next: (n) => (n < limit ? startReq(nextPhone()) : null),
+        done: (n, answer, r) => {
+          if (answer.status !== 201) return false;
+          t.pool.push({ id: JSON.parse(answer.body).id, phone: r.body.phoneNumber, at: performance.now() });
+          return true;
+        },
+      }),
+    /** Tops the pool up to n verifications whose code reached the provider. */
+    fill: async (n) => {
+      // codes live 300 s: leave out the ones that might expire before the row ends (a slow top-up can take
+      // minutes on a busy machine, so look again after it)
+      for (let round = 0; round < 5; round++) {
+        const fresh = performance.now() - 200_000;
+        t.pool = t.pool.filter((v) => v.at > fresh);
+        if (t.pool.length >= n) break;
+        await t.starts('fill', 3600, n - t.pool.length);
       }
-    }),
-  );
-  const seconds = (performance.now() - t0) / 1000;
-  latencies.sort((a, b) => a - b);
-  return { name, rps: FLOWS / seconds, p50: pct(latencies, 50), p975: pct(latencies, 97.5), p99: pct(latencies, 99), errors, total: FLOWS };
+      for (let i = 0; i < 200 && t.pool.some((v) => !provider.received.has(v.phone)); i++) await sleep(50);
+      t.pool = t.pool.filter((v) => provider.received.has(v.phone));
+    },
+    takeCheck: () => {
+      const v = t.pool.shift();
+      return v ? checkReq(v.id, provider.received.get(v.phone).code) : null;
+    },
+    // the verifications in turn, so that consecutive requests touch different rows; 19 wrong codes each
+    takeWrong: () => {
+      if (t.wrongCursor >= t.wrong.length * 19) return null;
+      const v = t.wrong[t.wrongCursor++ % t.wrong.length];
+      return checkReq(v.id, provider.received.get(v.phone).code === '000000' ? '111111' : '000000');
+    },
+  };
+  return t;
 }
 
-async function post(url, headers, body) {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+const validAnswer = (n, answer) => answer.status === 200 && JSON.parse(answer.body).valid === true;
+const wrongAnswer = (n, answer) => answer.status === 200 && JSON.parse(answer.body).valid === false;
+
+async function row(t, workload, provider, expectCheckRate) {
+  switch (workload) {
+    case 'start':
+      return t.starts('start', SECONDS);
+    case 'check (right code)':
+      await t.fill(Math.ceil(expectCheckRate * SECONDS * 1.6) + 200);
+      return closedLoop({ name: workload, base: t.base, connections: CONNECTIONS, seconds: SECONDS, headers: t.headers, next: t.takeCheck, done: validAnswer });
+    case 'check (wrong code)': {
+      // fresh verifications for this row's wrong codes, 19 each
+      const need = Math.ceil((expectCheckRate * SECONDS * 1.3) / 19) + 50;
+      await t.fill(need);
+      t.wrong = t.pool.splice(0, need);
+      t.wrongCursor = 0;
+      return closedLoop({ name: workload, base: t.base, connections: CONNECTIONS, seconds: SECONDS, headers: t.headers, next: t.takeWrong, done: wrongAnswer });
+    }
+    case 'full flow (start → code at provider → check)':
+      return closedLoop({
+        name: workload,
+        base: t.base,
+        connections: CONNECTIONS,
+        seconds: SECONDS,
+        task: async (n, ag) => {
+          const phone = nextPhone();
+          const r = t.startReq(phone);
+          const started = await post(ag, t.base, r.path, { ...t.headers, ...r.headers }, r.body);
+          if (started.status !== 201) return false;
+          const { code } = await provider.codeFor(phone);
+          const c = t.checkReq(JSON.parse(started.body).id, code);
+          return validAnswer(n, await post(ag, t.base, c.path, t.headers, c.body));
+        },
+      });
+    default:
+      throw new Error(workload);
+  }
+}
+
+/** Open-loop start at `rate`: latency from the scheduled send, and scheduled send → message at the provider. */
+async function openStart(t, provider, rate) {
+  const sentAt = new Map();
+  const r = await openLoop({
+    name: 'start',
+    base: t.base,
+    rate,
+    seconds: SECONDS,
+    headers: t.headers,
+    next: () => t.startReq(nextPhone()),
+    onSent: (n, req, at) => sentAt.set(req.body.phoneNumber, at),
+    done: (n, answer) => answer.status === 201,
+  });
+  for (let i = 0; i < 100 && [...sentAt.keys()].some((p) => !provider.received.has(p)); i++) await sleep(50);
+  const ttp = [...sentAt].map(([phone, at]) => (provider.received.get(phone)?.at ?? NaN) - at);
+  const lost = ttp.filter((x) => !Number.isFinite(x)).length;
+  const sorted = ttp.filter(Number.isFinite).sort((a, b) => a - b);
+  return { ...r, ttpP50: pct(sorted, 50), ttpP99: pct(sorted, 99), ttpLost: lost };
+}
+
+async function openCheck(t, rate) {
+  await t.fill(Math.ceil(rate * SECONDS) + 100);
+  const reqs = Array.from({ length: Math.ceil(rate * SECONDS) + 1 }, () => t.takeCheck());
+  return openLoop({ name: 'check (right code)', base: t.base, rate, seconds: SECONDS, headers: t.headers, next: (n) => reqs[n], done: validAnswer });
 }
 
 async function main() {
@@ -179,7 +255,7 @@ async function main() {
   const provider = fakeProvider();
   const smsUrl = await provider.listen();
 
-  // clients (the CLI also applies the migrations)
+  // the client (the CLI also applies the migrations); the floor's database gets the same schema
   const cliEnv = { DATABASE_URL: svcUrl, NODE_ENV: 'production', OTP_HMAC_KEYS: HMAC_KEYS, AUDIT_PHONE_HASH_KEY: PHONE_KEY };
   const created = execFileSync(process.execPath, ['dist/src/cli.js', 'clients:create', '--name', 'bench', '--scopes', 'verifications:write,verifications:check'], {
     cwd: ROOT,
@@ -194,134 +270,105 @@ async function main() {
     await c.query(`UPDATE api_clients SET max_check_attempts = 20`);
     await c.end();
   }
+  let seedReport = null;
+  if (SEED > 0) {
+    const { seed } = require('./seed');
+    const c = new Client({ connectionString: svcUrl });
+    await c.connect();
+    const svcClient = (await c.query(`SELECT id FROM api_clients WHERE name = 'bench'`)).rows[0];
+    await c.end();
+    seedReport = {};
+    for (const [name, url, clientId] of [['service', svcUrl, svcClient.id], ['floor', floorUrl, 'cli_floor']]) {
+      const t0 = performance.now();
+      const r = await seed({ url, count: SEED, clientId, log });
+      seedReport[name] = { seconds: (performance.now() - t0) / 1000, ...r };
+      log(`seeded ${SEED} verifications into the ${name} database in ${seedReport[name].seconds.toFixed(0)} s`);
+    }
+  }
 
   const port = await freePort();
-  const svc = child('dist/src/main.js', {
-    NODE_ENV: 'production',
-    OTP_HMAC_KEYS: HMAC_KEYS,
-    AUDIT_PHONE_HASH_KEY: PHONE_KEY,
-    DATABASE_URL: svcUrl,
-    DATABASE_POOL_SIZE: '10',
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    SMS_PROVIDER: 'http',
-    SMS_HTTP_URL: smsUrl,
-    // production refuses the console provider; the bench sends no voice messages
-    VOICE_PROVIDER: 'http',
-    VOICE_HTTP_URL: smsUrl,
-    LOG_LEVEL: process.env.BENCH_LOG_LEVEL || 'warn',
-    THROTTLE_LIMIT: '1000000000',
-    PHONE_SENDS_PER_15_MIN: '1000000',
-    PHONE_SENDS_PER_24_H: '1000000',
-    PHONE_CHECK_FAILURES_PER_HOUR: '1000000',
-    // Thousands of unverified codes to consecutive numbers of one prefix are what SMS pumping looks like: record
-    // the trips (the screening work is the same) rather than deny the rest of the run.
-    RISK_PUMPING_MODE: 'record_only',
-  }, process.env.BENCH_CPU_PROF ? ['--cpu-prof'] : []);
+  const svc = child(
+    'dist/src/main.js',
+    {
+      NODE_ENV: 'production',
+      OTP_HMAC_KEYS: HMAC_KEYS,
+      AUDIT_PHONE_HASH_KEY: PHONE_KEY,
+      DATABASE_URL: svcUrl,
+      DATABASE_POOL_SIZE: '10',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      SMS_PROVIDER: 'http',
+      SMS_HTTP_URL: smsUrl,
+      PROVIDER_HTTP_TOKEN: PROVIDER_TOKEN,
+      // production refuses the console provider; the bench sends no voice messages
+      VOICE_PROVIDER: 'http',
+      VOICE_HTTP_URL: smsUrl,
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL || 'warn',
+      THROTTLE_LIMIT: '1000000000',
+      PHONE_SENDS_PER_15_MIN: '1000000',
+      PHONE_SENDS_PER_24_H: '1000000',
+      PHONE_CHECK_FAILURES_PER_HOUR: '1000000',
+      // Thousands of unverified codes to consecutive numbers of one prefix are what SMS pumping looks like: record
+      // the trips (the screening work is the same) rather than deny the rest of the run.
+      RISK_PUMPING_MODE: 'record_only',
+    },
+    process.env.BENCH_CPU_PROF ? ['--cpu-prof'] : [],
+  );
   const floorPort = await freePort();
-  const floor = child('bench/floor.js', { FLOOR_DATABASE_URL: floorUrl, FLOOR_PORT: String(floorPort), FLOOR_CLIENT_ID: 'cli_floor', FLOOR_POOL_SIZE: '10' });
+  const floor = child('bench/floor.js', {
+    FLOOR_DATABASE_URL: floorUrl,
+    FLOOR_PORT: String(floorPort),
+    FLOOR_CLIENT_ID: 'cli_floor',
+    FLOOR_POOL_SIZE: '10',
+    FLOOR_SMS_URL: smsUrl,
+    FLOOR_PROVIDER_TOKEN: PROVIDER_TOKEN,
+    FLOOR_HMAC_KEYS: HMAC_KEYS,
+    FLOOR_PHONE_KEY: PHONE_KEY,
+  });
   const base = `http://127.0.0.1:${port}`;
   const floorBase = `http://127.0.0.1:${floorPort}`;
   await waitReady(`${base}/health/ready`);
-  await new Promise((resolve) => floor.proc.once('message', resolve));
-  await sleep(300);
-  const auth = { authorization: `Bearer ${key}` };
-  const rows = [];
-
-  // warm-up of both
-  const warm = Array.from({ length: 500 }, () => ({ body: { phoneNumber: nextPhone(), purpose: 'login' } }));
-  await cannon('warm', `${base}/v1/verifications`, auth, warm);
-  await cannon('warm', `${floorBase}/start`, {}, warm.map((w) => ({ body: { phone: w.body.phoneNumber } })));
-
-  // 1. start
-  const sentAt = new Map();
-  const started = [];
-  const startBodies = Array.from({ length: REQUESTS }, () => ({ body: { phoneNumber: nextPhone(), purpose: 'login' } }));
-  const svcStart = await cannon('start', `${base}/v1/verifications`, auth, startBodies, {
-    onSend: (b) => sentAt.set(b.body.phoneNumber, performance.now()),
-    onResponse: (status, body) => {
-      if (status === 201) started.push(JSON.parse(body).id);
-    },
+  await new Promise((resolve, reject) => {
+    floor.proc.once('message', resolve);
+    floor.proc.once('exit', () => reject(new Error(`floor exited: ${floor.output()}`)));
   });
-  const floorStarted = [];
-  const floorStart = await cannon('start', `${floorBase}/start`, {}, startBodies.map((b) => ({ body: { phone: b.body.phoneNumber } })), {
-    onResponse: (status, body) => {
-      if (status === 201) floorStarted.push(JSON.parse(body));
-    },
-  });
-  rows.push([svcStart, floorStart]);
+  const S = target('svc', base, { authorization: `Bearer ${key}` }, provider);
+  const F = target('floor', floorBase, {}, provider);
 
-  // time from the start request to the provider receiving the message
-  for (let i = 0; i < 100 && provider.received.size < startBodies.length + warm.length; i++) await sleep(100);
-  const ttp = startBodies
-    .map((b) => (provider.received.get(b.body.phoneNumber)?.at ?? NaN) - sentAt.get(b.body.phoneNumber))
-    .filter(Number.isFinite)
-    .sort((a, b) => a - b);
+  // warm-up
+  for (const t of [S, F]) await t.starts('warm', 3);
 
-  // 2. check with the right code (each verification approved once)
-  const byId = new Map();
-  const svcChecks = [];
-  for (const b of startBodies) {
-    const got = provider.received.get(b.body.phoneNumber);
-    if (got) byId.set(b.body.phoneNumber, got.code);
+  const workloads = ['start', 'check (right code)', 'check (wrong code)', 'full flow (start → code at provider → check)'];
+  const results = Object.fromEntries(workloads.map((w) => [w, { svc: [], floor: [] }]));
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const w of workloads) {
+      const order = rep % 2 === 0 ? [S, F] : [F, S];
+      for (const t of order) {
+        const prev = results['check (right code)'][t.name];
+        const expectCheck = prev.length ? Math.max(...prev.map((r) => r.rps)) : 3 * Math.max(...results.start[t.name].map((r) => r.rps));
+        const r = await row(t, w, provider, expectCheck);
+        results[w][t.name].push(r);
+        log(`rep ${rep + 1} ${t.name} ${w}: ${fmt(r.rps, 0)}/s over ${fmt(r.seconds, 2)} s (${r.count} answers, ${r.errors} errors${r.errors ? ' ' + JSON.stringify(r.failures) : ''}${r.exhausted ? ', ran out of prepared verifications' : ''}) p50 ${fmt(r.p50)} p99 ${fmt(r.p99)}`);
+      }
+    }
   }
-  // ids in start order are not tied to phones by autocannon; read them from the service
-  const lookup = new Client({ connectionString: svcUrl });
-  await lookup.connect();
-  const idRows = (await lookup.query(`SELECT id, phone_e164 FROM verifications WHERE id = ANY($1)`, [started])).rows;
-  await lookup.end();
-  for (const r of idRows) if (byId.has(r.phone_e164)) svcChecks.push({ path: `/v1/verifications/${r.id}/check`, body: { code: byId.get(r.phone_e164) } });
-  const svcRight = await cannon('check (right code)', `${base}/v1/verifications/x/check`, auth, svcChecks);
-  const floorRight = await cannon('check (right code)', `${floorBase}/check`, {}, floorStarted.map((v) => ({ body: { id: v.id, code: v.code } })));
-  rows.push([svcRight, floorRight]);
 
-  // 3. check with a wrong code: 250 fresh verifications, 19 wrong codes each (the client allows 20)
-  const pool = [];
-  const floorPool = [];
-  for (let i = 0; i < 250; i++) {
-    const phone = nextPhone();
-    pool.push((await post(`${base}/v1/verifications`, auth, { phoneNumber: phone, purpose: 'login' })).body.id);
-    floorPool.push((await post(`${floorBase}/start`, {}, { phone })).body);
+  // open loop at a fixed fraction of the floor's capacity
+  const startRate = OPEN_FRACTION * median(results.start.floor.map((r) => r.rps));
+  const checkRate = OPEN_FRACTION * median(results['check (right code)'].floor.map((r) => r.rps));
+  const open = { svc: {}, floor: {} };
+  for (const t of [S, F]) {
+    open[t.name].start = await openStart(t, provider, startRate);
+    open[t.name].check = await openCheck(t, checkRate);
+    for (const r of Object.values(open[t.name])) log(`open ${t.name} ${r.name}: offered ${fmt(r.offered, 0)}/s achieved ${fmt(r.rps, 0)}/s p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} errors ${r.errors}${r.errors ? ' ' + JSON.stringify(r.failures) : ''}`);
   }
-  const wrongCount = Math.min(REQUESTS, 250 * 19);
-  const wrongBodies = Array.from({ length: wrongCount }, (_, i) => ({ path: `/v1/verifications/${pool[i % 250]}/check`, body: { code: '000000' } }));
-  const floorWrong = Array.from({ length: wrongCount }, (_, i) => ({ body: { id: floorPool[i % 250].id, code: floorPool[i % 250].code === '000000' ? '111111' : '000000' } }));
-  const svcWrongRow = await cannon('check (wrong code)', `${base}/v1/verifications/x/check`, auth, wrongBodies);
-  const floorWrongRow = await cannon('check (wrong code)', `${floorBase}/check`, {}, floorWrong);
-  rows.push([svcWrongRow, floorWrongRow]);
 
-  // 4. the full flow
-  const svcFlow = await flows(
-    'full flow (start → code at provider → check)',
-    async (phone) => (await post(`${base}/v1/verifications`, auth, { phoneNumber: phone, purpose: 'login' })).body,
-    async (phone) => (await provider.codeFor(phone)).code,
-    async (id, code) => (await post(`${base}/v1/verifications/${id}/check`, auth, { code })).body?.valid === true,
-  );
-  const floorFlow = await flows(
-    'full flow (start → code at provider → check)',
-    async (phone) => (await post(`${floorBase}/start`, {}, { phone })).body,
-    async (_phone, started) => started.code,
-    async (id, code) => (await post(`${floorBase}/check`, {}, { id, code })).body?.valid === true,
-  );
-  rows.push([svcFlow, floorFlow]);
-
-  // time to provider without saturation: one start at a time
-  const lightTtp = [];
-  for (let i = 0; i < 200; i++) {
-    const phone = nextPhone();
-    const t0 = performance.now();
-    await post(`${base}/v1/verifications`, auth, { phoneNumber: phone, purpose: 'login' });
-    lightTtp.push((await provider.codeFor(phone)).at - t0);
-  }
-  lightTtp.sort((a, b) => a - b);
-
-  const rss = peakRssMb(svc.proc.pid);
-  const floorRss = peakRssMb(floor.proc.pid);
+  const rss = { svc: rssMb(svc.proc.pid, 'VmHWM'), floor: rssMb(floor.proc.pid, 'VmHWM') };
   svc.proc.kill('SIGTERM');
   floor.proc.kill('SIGTERM');
   await Promise.all([new Promise((r) => svc.proc.on('exit', r)), new Promise((r) => floor.proc.on('exit', r))]);
   await provider.close();
-  if (process.env.BENCH_DATABASE_URL) {
+  if (process.env.BENCH_DATABASE_URL && !process.env.BENCH_KEEP) {
     const admin = new Client({ connectionString: db.url });
     await admin.connect();
     for (const url of [svcUrl, floorUrl]) await admin.query(`DROP DATABASE IF EXISTS ${new URL(url).pathname.slice(1)} WITH (FORCE)`);
@@ -329,19 +376,51 @@ async function main() {
   }
   await db.stop();
 
+  const spread = (rs, f, d = 0) => {
+    const xs = rs.map(f).sort((a, b) => a - b);
+    return `${fmt(xs[0], d)} / **${fmt(median(xs), d)}** / ${fmt(xs[xs.length - 1], d)}`;
+  };
   const lines = [];
-  lines.push(`Benchmark: ${CONNECTIONS} connections, ${os.cpus().length} cores (${os.cpus()[0].model}), Node ${process.version}, service LOG_LEVEL=${process.env.BENCH_LOG_LEVEL || 'warn'}, pool 10 each.`);
+  lines.push(
+    `Benchmark: ${CONNECTIONS} connections, rows of ≥ ${SECONDS} s timed first request sent → last answer received, ${REPS} repetitions (min / **median** / max), ` +
+      `${os.cpus().length} cores (${os.cpus()[0].model}), load average at the end ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}, Node ${process.version}, ` +
+      `service LOG_LEVEL=${process.env.BENCH_LOG_LEVEL || 'warn'}, pool 10 each${SEED ? `, ${SEED.toLocaleString('en-US')} verifications seeded first` : ''}.`,
+  );
   lines.push('');
-  lines.push('| workload | service req/s | p50 ms | p97.5 ms | p99 ms | errors | floor req/s | floor p99 ms | service/floor |');
+  lines.push('| workload | service req/s | p50 ms | p99 ms | errors | floor req/s | floor p50 ms | floor p99 ms | service/floor (of medians; per rep) |');
   lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
-  for (const [s, f] of rows) {
-    lines.push(`| ${s.name} | ${fmt(s.rps, 0)} | ${fmt(s.p50)} | ${fmt(s.p975)} | ${fmt(s.p99)} | ${s.errors}/${s.total} | ${fmt(f.rps, 0)} | ${fmt(f.p99)} | ${fmt(s.rps / f.rps, 2)} |`);
+  for (const w of workloads) {
+    const s = results[w].svc;
+    const f = results[w].floor;
+    const ratios = s.map((r, i) => r.rps / f[i].rps).map((x) => x.toFixed(2));
+    const errs = (rs) => `${rs.reduce((a, r) => a + r.errors, 0)}/${rs.reduce((a, r) => a + r.count, 0)}`;
+    lines.push(
+      `| ${w} | ${spread(s, (r) => r.rps)} | ${fmt(median(s.map((r) => r.p50)))} | ${fmt(median(s.map((r) => r.p99)))} (max ${fmt(Math.max(...s.map((r) => r.p99)))}) | ${errs(s)} | ` +
+        `${spread(f, (r) => r.rps)} | ${fmt(median(f.map((r) => r.p50)))} | ${fmt(median(f.map((r) => r.p99)))} | ` +
+        `${fmt(median(s.map((r) => r.rps)) / median(f.map((r) => r.rps)), 2)} (${ratios.join(', ')}) |`,
+    );
   }
   lines.push('');
-  lines.push(`Time from the start request to the fake provider receiving the message, during the start row at ${CONNECTIONS} connections (${ttp.length} messages): p50 ${fmt(pct(ttp, 50))} ms, p99 ${fmt(pct(ttp, 99))} ms.`);
-  lines.push(`The same one request at a time (${lightTtp.length} messages): p50 ${fmt(pct(lightTtp, 50))} ms, p99 ${fmt(pct(lightTtp, 99))} ms.`);
-  lines.push(`Peak RSS: service ${fmt(rss, 0)} MB, floor ${fmt(floorRss, 0)} MB.`);
-  lines.push('(autocannon reports p97.5, not p95. The full-flow rows are timed per flow by this script; the floor has no provider, so its flow takes the code from its own answer.)');
+  lines.push(`Open loop at ${OPEN_FRACTION} of the floor's median capacity, ${SECONDS} s each, latency from each request's scheduled time:`);
+  lines.push('');
+  lines.push('| workload | offered req/s | service achieved | p50 ms | p99 ms | errors | floor achieved | floor p50 ms | floor p99 ms |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const k of ['start', 'check']) {
+    const s = open.svc[k];
+    const f = open.floor[k];
+    lines.push(`| ${s.name} | ${fmt(s.offered, 0)} | ${fmt(s.rps, 0)} | ${fmt(s.p50)} | ${fmt(s.p99)} | ${s.errors}/${s.count} | ${fmt(f.rps, 0)} | ${fmt(f.p50)} | ${fmt(f.p99)} |`);
+  }
+  const st = open.svc.start;
+  const ft = open.floor.start;
+  lines.push(
+    `| start request → message at the provider | ${fmt(st.offered, 0)} | | ${fmt(st.ttpP50)} | ${fmt(st.ttpP99)} | ${st.ttpLost} not received | | ${fmt(ft.ttpP50)} | ${fmt(ft.ttpP99)} |`,
+  );
+  lines.push('');
+  lines.push(`Peak RSS (VmHWM): service ${fmt(rss.svc, 0)} MB, floor ${fmt(rss.floor, 0)} MB.`);
+  if (seedReport) {
+    for (const [name, r] of Object.entries(seedReport)) lines.push(`Seeding the ${name} database: ${SEED.toLocaleString('en-US')} verifications in ${fmt(r.seconds, 0)} s (${r.detail}).`);
+  }
+  lines.push('(p50/p99: median over the repetitions of each repetition\'s own percentile. The full-flow rows are timed per flow: start, wait for the code at the fake provider, check.)');
   process.stdout.write(lines.join('\n') + '\n');
 }
 
