@@ -17,7 +17,7 @@ function service(rows: Map<string, ActiveKeyRow>) {
 describe('ClientsService.authenticate: no timing oracle on key prefixes', () => {
   const real = generateApiKey();
   const rows = new Map<string, ActiveKeyRow>([
-    [real.prefix, { key_id: 'key_1', key_hash: real.hash, client_id: 'cli_1', name: 'a', scopes: ['admin'], max_check_attempts: null, requests_per_minute: null, countries: null, number_types: null, voice_contract: null, pumping: null, webhook_url: null }],
+    [real.prefix, { key_id: 'key_1', key_hash: real.hash, client_id: 'cli_1', name: 'a', scopes: ['admin'], max_check_attempts: null, requests_per_minute: null, countries: null, number_types: null, voice_contract: null, pumping: null, webhook_url: null, has_test_numbers: false, test_numbers_in_production: null }],
   ]);
 
   it('an unknown prefix and a known prefix with a wrong secret do the same work: one lookup per TTL, one constant-time hash comparison each', async () => {
