@@ -139,7 +139,7 @@ export class TestNumbersService {
       ip: by.ip,
       clientId: t.clientId,
       phoneNumber: t.phoneE164,
-      data: { testNumberId: t.id, code: t.code ? 'fixed' : 'default', codeLength: t.code?.length ?? null, deliveryStatus: t.deliveryStatus, ivrOutcome: t.ivrOutcome },
+      data: { testNumberId: t.id, fixedCodeDigits: t.code?.length ?? null, deliveryStatus: t.deliveryStatus, ivrOutcome: t.ivrOutcome },
     };
   }
 }
