@@ -70,15 +70,15 @@ describe('client policy (GET|PUT /v1/admin/clients/{id}/policy)', () => {
         ip: '127.0.0.1',
         data: {
           changed: ['maxCheckAttempts', 'requestsPerMinute'],
-          before: { maxCheckAttempts: null, requestsPerMinute: null, countries: null, numberTypes: null, voiceContract: null, pumping: null },
-          after: { maxCheckAttempts: 3, requestsPerMinute: 120, countries: null, numberTypes: null, voiceContract: null, pumping: null },
+          before: { maxCheckAttempts: null, requestsPerMinute: null, countries: null, numberTypes: null, voiceContract: null, pumping: null, testNumbersInProduction: null },
+          after: { maxCheckAttempts: 3, requestsPerMinute: 120, countries: null, numberTypes: null, voiceContract: null, pumping: null, testNumbersInProduction: null },
         },
       },
       {
         actor_type: 'admin',
         actor_id: admin.keyId,
         ip: '127.0.0.1',
-        data: { changed: ['requestsPerMinute'], before: { maxCheckAttempts: 3, requestsPerMinute: 120, countries: null, numberTypes: null, voiceContract: null, pumping: null }, after: { maxCheckAttempts: 3, requestsPerMinute: null, countries: null, numberTypes: null, voiceContract: null, pumping: null } },
+        data: { changed: ['requestsPerMinute'], before: { maxCheckAttempts: 3, requestsPerMinute: 120, countries: null, numberTypes: null, voiceContract: null, pumping: null, testNumbersInProduction: null }, after: { maxCheckAttempts: 3, requestsPerMinute: null, countries: null, numberTypes: null, voiceContract: null, pumping: null, testNumbersInProduction: null } },
       },
     ]);
   });
@@ -163,8 +163,8 @@ describe('client policy (GET|PUT /v1/admin/clients/{id}/policy)', () => {
     const path = docs.body.paths['/v1/admin/clients/{id}/policy'];
     expect(Object.keys(path).sort()).toEqual(['get', 'put']);
     const schemas = docs.body.components.schemas;
-    expect(Object.keys(schemas.UpdateClientPolicyDto.properties).sort()).toEqual(['countries', 'maxCheckAttempts', 'numberTypes', 'pumping', 'requestsPerMinute', 'voiceContract']);
-    expect(Object.keys(schemas.ClientPolicyView.properties).sort()).toEqual(['countries', 'defaults', 'maxCheckAttempts', 'numberTypes', 'pumping', 'requestsPerMinute', 'voiceContract']);
+    expect(Object.keys(schemas.UpdateClientPolicyDto.properties).sort()).toEqual(['countries', 'maxCheckAttempts', 'numberTypes', 'pumping', 'requestsPerMinute', 'testNumbersInProduction', 'voiceContract']);
+    expect(Object.keys(schemas.ClientPolicyView.properties).sort()).toEqual(['countries', 'defaults', 'maxCheckAttempts', 'numberTypes', 'pumping', 'requestsPerMinute', 'testNumbersInProduction', 'voiceContract']);
   });
 
   const redisUrl = process.env.TEST_REDIS_URL;
