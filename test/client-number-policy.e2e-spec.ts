@@ -49,7 +49,7 @@ describe('client number policy: countries and number types per channel', () => {
     const other = await t.createClient(['verifications:write']);
     const res = await put(c.clientId, { countries: ['jp', 'US', 'US'] });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ countries: ['JP', 'US'], defaults: ['maxCheckAttempts', 'requestsPerMinute', 'numberTypes', 'voiceContract', 'pumping'] });
+    expect(res.body).toMatchObject({ countries: ['JP', 'US'], defaults: ['maxCheckAttempts', 'requestsPerMinute', 'numberTypes', 'voiceContract', 'pumping', 'testNumbersInProduction'] });
     expect(await stored(c.clientId)).toEqual({ countries: ['JP', 'US'], number_types: null });
     expect((await start(c.key, usMobile())).status).toBe(201);
     expect((await start(c.key, freshPhone())).status).toBe(201);

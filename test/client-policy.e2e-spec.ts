@@ -40,14 +40,14 @@ describe('client policy (GET|PUT /v1/admin/clients/{id}/policy)', () => {
     const c = await t.createClient(['verifications:write']);
     const res = await t.request('GET', policyPath(c.clientId), { key: admin.key });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ maxCheckAttempts: 5, requestsPerMinute: 2000, countries: ['JP'], numberTypes: { sms: ['mobile'], voice: ['mobile', 'fixed_line'] }, voiceContract: { default: 'off', byPurpose: {}, onUnknown: 'deny', method: 'ivr_outbound' }, pumping: 'enforce', defaults: ['maxCheckAttempts', 'requestsPerMinute', 'countries', 'numberTypes', 'voiceContract', 'pumping'] });
+    expect(res.body).toEqual({ maxCheckAttempts: 5, requestsPerMinute: 2000, countries: ['JP'], numberTypes: { sms: ['mobile'], voice: ['mobile', 'fixed_line'] }, voiceContract: { default: 'off', byPurpose: {}, onUnknown: 'deny', method: 'ivr_outbound' }, pumping: 'enforce', testNumbersInProduction: false, defaults: ['maxCheckAttempts', 'requestsPerMinute', 'countries', 'numberTypes', 'voiceContract', 'pumping', 'testNumbersInProduction'] });
   });
 
   it('PUT sets the fields given, GET reads them back, null returns a field to its default, and each change is audited with before and after', async () => {
     const c = await t.createClient(['verifications:write']);
     const put = await t.request('PUT', policyPath(c.clientId), { key: admin.key, body: { requestsPerMinute: 120, maxCheckAttempts: 3 } });
     expect(put.status).toBe(200);
-    expect(put.body).toEqual({ maxCheckAttempts: 3, requestsPerMinute: 120, countries: ['JP'], numberTypes: { sms: ['mobile'], voice: ['mobile', 'fixed_line'] }, voiceContract: { default: 'off', byPurpose: {}, onUnknown: 'deny', method: 'ivr_outbound' }, pumping: 'enforce', defaults: ['countries', 'numberTypes', 'voiceContract', 'pumping'] });
+    expect(put.body).toEqual({ maxCheckAttempts: 3, requestsPerMinute: 120, countries: ['JP'], numberTypes: { sms: ['mobile'], voice: ['mobile', 'fixed_line'] }, voiceContract: { default: 'off', byPurpose: {}, onUnknown: 'deny', method: 'ivr_outbound' }, pumping: 'enforce', testNumbersInProduction: false, defaults: ['countries', 'numberTypes', 'voiceContract', 'pumping', 'testNumbersInProduction'] });
     expect((await t.request('GET', policyPath(c.clientId), { key: admin.key })).body).toEqual(put.body);
     expect(await stored(c.clientId)).toEqual({ max_check_attempts: 3, requests_per_minute: 120 });
     const listed = await t.request('GET', `/v1/admin/clients/${c.clientId}`, { key: admin.key });
@@ -56,7 +56,7 @@ describe('client policy (GET|PUT /v1/admin/clients/{id}/policy)', () => {
     // A field left out keeps its value; null puts one back to the service default.
     const reset = await t.request('PUT', policyPath(c.clientId), { key: admin.key, body: { requestsPerMinute: null } });
     expect(reset.status).toBe(200);
-    expect(reset.body).toEqual({ maxCheckAttempts: 3, requestsPerMinute: 2000, countries: ['JP'], numberTypes: { sms: ['mobile'], voice: ['mobile', 'fixed_line'] }, voiceContract: { default: 'off', byPurpose: {}, onUnknown: 'deny', method: 'ivr_outbound' }, pumping: 'enforce', defaults: ['requestsPerMinute', 'countries', 'numberTypes', 'voiceContract', 'pumping'] });
+    expect(reset.body).toEqual({ maxCheckAttempts: 3, requestsPerMinute: 2000, countries: ['JP'], numberTypes: { sms: ['mobile'], voice: ['mobile', 'fixed_line'] }, voiceContract: { default: 'off', byPurpose: {}, onUnknown: 'deny', method: 'ivr_outbound' }, pumping: 'enforce', testNumbersInProduction: false, defaults: ['requestsPerMinute', 'countries', 'numberTypes', 'voiceContract', 'pumping', 'testNumbersInProduction'] });
     expect(await stored(c.clientId)).toEqual({ max_check_attempts: 3, requests_per_minute: null });
 
     // Setting what is already set changes nothing and records nothing.
@@ -70,15 +70,15 @@ describe('client policy (GET|PUT /v1/admin/clients/{id}/policy)', () => {
         ip: '127.0.0.1',
         data: {
           changed: ['maxCheckAttempts', 'requestsPerMinute'],
-          before: { maxCheckAttempts: null, requestsPerMinute: null, countries: null, numberTypes: null, voiceContract: null, pumping: null },
-          after: { maxCheckAttempts: 3, requestsPerMinute: 120, countries: null, numberTypes: null, voiceContract: null, pumping: null },
+          before: { maxCheckAttempts: null, requestsPerMinute: null, countries: null, numberTypes: null, voiceContract: null, pumping: null, testNumbersInProduction: null },
+          after: { maxCheckAttempts: 3, requestsPerMinute: 120, countries: null, numberTypes: null, voiceContract: null, pumping: null, testNumbersInProduction: null },
         },
       },
       {
         actor_type: 'admin',
         actor_id: admin.keyId,
         ip: '127.0.0.1',
-        data: { changed: ['requestsPerMinute'], before: { maxCheckAttempts: 3, requestsPerMinute: 120, countries: null, numberTypes: null, voiceContract: null, pumping: null }, after: { maxCheckAttempts: 3, requestsPerMinute: null, countries: null, numberTypes: null, voiceContract: null, pumping: null } },
+        data: { changed: ['requestsPerMinute'], before: { maxCheckAttempts: 3, requestsPerMinute: 120, countries: null, numberTypes: null, voiceContract: null, pumping: null, testNumbersInProduction: null }, after: { maxCheckAttempts: 3, requestsPerMinute: null, countries: null, numberTypes: null, voiceContract: null, pumping: null, testNumbersInProduction: null } },
       },
     ]);
   });
@@ -163,8 +163,8 @@ describe('client policy (GET|PUT /v1/admin/clients/{id}/policy)', () => {
     const path = docs.body.paths['/v1/admin/clients/{id}/policy'];
     expect(Object.keys(path).sort()).toEqual(['get', 'put']);
     const schemas = docs.body.components.schemas;
-    expect(Object.keys(schemas.UpdateClientPolicyDto.properties).sort()).toEqual(['countries', 'maxCheckAttempts', 'numberTypes', 'pumping', 'requestsPerMinute', 'voiceContract']);
-    expect(Object.keys(schemas.ClientPolicyView.properties).sort()).toEqual(['countries', 'defaults', 'maxCheckAttempts', 'numberTypes', 'pumping', 'requestsPerMinute', 'voiceContract']);
+    expect(Object.keys(schemas.UpdateClientPolicyDto.properties).sort()).toEqual(['countries', 'maxCheckAttempts', 'numberTypes', 'pumping', 'requestsPerMinute', 'testNumbersInProduction', 'voiceContract']);
+    expect(Object.keys(schemas.ClientPolicyView.properties).sort()).toEqual(['countries', 'defaults', 'maxCheckAttempts', 'numberTypes', 'pumping', 'requestsPerMinute', 'testNumbersInProduction', 'voiceContract']);
   });
 
   const redisUrl = process.env.TEST_REDIS_URL;

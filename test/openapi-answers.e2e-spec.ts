@@ -178,6 +178,20 @@ describe('the answers of the service match its OpenAPI document', () => {
 
     expect((await call('GET', '/v1/admin/blocklist', { key: admin, query: '?limit=5' })).status).toBe(200);
 
+    // Test numbers: added, refused (duplicate, bad number), listed, a start of one (its answer carries `test`), removed.
+    const testPhone = freshPhone();
+    const tn = await call('POST', '/v1/admin/clients/{id}/test-numbers', { key: admin, params: { id: clientId }, body: { phoneNumber: testPhone, code: '4242', deliveryStatus: 'delivered' } });
+    expect(tn.status).toBe(201);
+    expect((await call('POST', '/v1/admin/clients/{id}/test-numbers', { key: admin, params: { id: clientId }, body: { phoneNumber: testPhone } })).body.code).toBe('conflict');
+    expect((await call('POST', '/v1/admin/clients/{id}/test-numbers', { key: admin, params: { id: clientId }, body: { phoneNumber: '+8190' } })).body.code).toBe('invalid_phone_number');
+    expect((await call('GET', '/v1/admin/clients/{id}/test-numbers', { key: admin, params: { id: clientId } })).body.items).toHaveLength(1);
+    const bankKey = (await call('POST', '/v1/admin/clients/{id}/keys', { key: admin, params: { id: clientId } })).body.key as string;
+    const testStart = await call('POST', '/v1/verifications', { key: bankKey, body: { phoneNumber: testPhone, purpose: 'login' } });
+    expect([testStart.status, testStart.body.test]).toEqual([201, true]);
+    expect((await call('POST', '/v1/verifications/{id}/check', { key: bankKey, params: { id: testStart.body.id }, body: { code: '4242' } })).body.status).toBe('approved');
+    expect((await call('DELETE', '/v1/admin/clients/{id}/test-numbers/{testNumberId}', { key: admin, params: { id: clientId, testNumberId: tn.body.id } })).status).toBe(200);
+    expect((await call('DELETE', '/v1/admin/clients/{id}/test-numbers/{testNumberId}', { key: admin, params: { id: clientId, testNumberId: tn.body.id } })).status).toBe(404);
+
     // Risk: a screening, a number's voice-contract record, and the pumping suspensions (one made here as the rules
     // would make it, so that its release is answered too).
     const expectCode = async (res: Promise<TestResponse>, status: number, code: string) => expect(await res).toMatchObject({ status, body: { code } });

@@ -16,7 +16,7 @@ import * as ts from 'typescript';
 /** Who owns which table (ARCHITECTURE.md's "owns (tables)" column, and every table the migrations create). */
 const OWNERS: Record<string, string[]> = {
   database: ['schema_migrations'], // TypeORM's migration table (migrationsTableName)
-  clients: ['api_clients', 'api_keys'],
+  clients: ['api_clients', 'api_keys', 'client_test_numbers'],
   audit: ['audit_events', 'audit_chain', 'audit_chain_head', 'audit_checkpoints', 'audit_event_seq'],
   gateway: ['outbox', 'outbox_attempts', 'voice_calls', 'provider_send_windows'],
   risk: ['phone_sends', 'phone_check_failures', 'blocklist', 'voice_contract_checks', 'risk_unit_counts', 'risk_unit_days', 'risk_end_users', 'risk_number_accounts', 'risk_suspensions'],

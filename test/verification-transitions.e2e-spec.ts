@@ -39,7 +39,7 @@ describe('verification status transitions: every SQL guard matches the declared 
       id, clientId, phoneE164: `+8190${String(n).padStart(8, '0')}`, country: 'JP', channel: 'sms', purpose: 'login', locale: 'ja', status,
       codeHmac: HMAC, codeKeyId: 'k1', codeLength: 6, ttlSeconds: 300, attempts: 0, maxAttempts: 2, sends: 1, maxSends: 5,
       expiresAt: new Date(NOW.getTime() + (expired ? -1000 : 300_000)), resendAvailableAt: NOW, transaction: null, reference: null,
-      callbackUrl: null, risk: { decision: 'allow', reasons: [], rules: [] }, createdAt: NOW, updatedAt: NOW, approvedAt: null,
+      callbackUrl: null, risk: { decision: 'allow', reasons: [], rules: [] }, createdAt: NOW, updatedAt: NOW, approvedAt: null, test: null,
     };
     await transactions.run(async (tx) => repo.insert(tx, row));
     return id;

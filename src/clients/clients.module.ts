@@ -6,9 +6,12 @@ import { ClientsRepository } from './clients.repository';
 import { ClientsService } from './clients.service';
 import { DevClientService } from './dev-client.service';
 import { CLIENTS_ENTITIES } from './entities';
+import { TestNumbersController } from './test-numbers.controller';
+import { TestNumbersRepository } from './test-numbers.repository';
+import { TestNumbersService } from './test-numbers.service';
 
 /**
- * Calling services (clients), their hashed API keys and scopes. Provides the global guard behind the auth
+ * Calling services (clients), their hashed API keys and scopes, and their test numbers (`client_test_numbers`). Provides the global guard behind the auth
  * contract of `common/auth` (@Authenticated / @Public / Principal; app.module registers it, before the
  * throttler), and the clients' webhook targets.
  * Global, so that modules reach `WebhookTargets` through the port in common without importing this one.
@@ -16,8 +19,8 @@ import { CLIENTS_ENTITIES } from './entities';
 @Global()
 @Module({
   imports: [TypeOrmModule.forFeature(CLIENTS_ENTITIES)],
-  controllers: [ClientsController],
-  providers: [ClientsService, ClientsRepository, DevClientService, { provide: WebhookTargets, useExisting: ClientsRepository }],
-  exports: [ClientsService, WebhookTargets],
+  controllers: [ClientsController, TestNumbersController],
+  providers: [ClientsService, ClientsRepository, DevClientService, TestNumbersRepository, TestNumbersService, { provide: WebhookTargets, useExisting: ClientsRepository }],
+  exports: [ClientsService, TestNumbersService, WebhookTargets],
 })
 export class ClientsModule {}

@@ -20,6 +20,8 @@ export interface ActiveKeyRow {
   voice_contract: VoiceContractPolicy | null;
   pumping: 'enforce' | 'record_only' | null;
   webhook_url: string | null;
+  has_test_numbers: boolean;
+  test_numbers_in_production: boolean | null;
 }
 
 /** A client's stored policy: null fields follow the service's configuration. */
@@ -30,6 +32,7 @@ export interface StoredClientPolicy {
   numberTypes: NumberTypesPolicy | null;
   voiceContract: VoiceContractPolicy | null;
   pumping: 'enforce' | 'record_only' | null;
+  testNumbersInProduction: boolean | null;
 }
 
 /** All access to `api_clients` and `api_keys`. */
@@ -41,14 +44,16 @@ export class ClientsRepository implements WebhookTargets {
   async findActiveKey(prefix: string, now: Date): Promise<ActiveKeyRow | undefined> {
     const rows: ActiveKeyRow[] = await this.db.query(
       `WITH k AS (
-         SELECT k.id, k.key_hash, c.id AS client_id, c.name, c.scopes, c.max_check_attempts, c.requests_per_minute, c.countries, c.number_types, c.voice_contract, c.pumping, c.webhook_url
+         SELECT k.id, k.key_hash, c.id AS client_id, c.name, c.scopes, c.max_check_attempts, c.requests_per_minute, c.countries, c.number_types, c.voice_contract, c.pumping, c.webhook_url,
+                c.test_numbers_in_production, EXISTS (SELECT 1 FROM client_test_numbers t WHERE t.client_id = c.id) AS has_test_numbers
            FROM api_keys k JOIN api_clients c ON c.id = k.client_id
           WHERE k.prefix = $1 AND k.revoked_at IS NULL AND c.disabled_at IS NULL
        ), touched AS (
          UPDATE api_keys SET last_used_at = $2::timestamptz
           WHERE id IN (SELECT id FROM k) AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')
        )
-       SELECT id AS key_id, key_hash, client_id, name, scopes, max_check_attempts, requests_per_minute, countries, number_types, voice_contract, pumping, webhook_url FROM k`,
+       SELECT id AS key_id, key_hash, client_id, name, scopes, max_check_attempts, requests_per_minute, countries, number_types, voice_contract, pumping, webhook_url,
+              has_test_numbers, test_numbers_in_production FROM k`,
       [prefix, now],
     );
     return rows[0];
@@ -113,6 +118,7 @@ export class ClientsRepository implements WebhookTargets {
       numberTypes: policy.numberTypes,
       voiceContract: policy.voiceContract,
       pumping: policy.pumping,
+      testNumbersInProduction: policy.testNumbersInProduction,
     });
   }
 

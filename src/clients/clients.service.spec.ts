@@ -8,16 +8,16 @@ import crypto from 'node:crypto';
 
 const config = AppConfig.fromEnv({ NODE_ENV: 'test', DATABASE_URL: 'postgres://unused@127.0.0.1:1/none' });
 
-function service(rows: Map<string, ActiveKeyRow>) {
+function service(rows: Map<string, ActiveKeyRow>, cfg: AppConfig = config) {
   const lookups: string[] = [];
   const repo = { findActiveKey: async (prefix: string) => (lookups.push(prefix), rows.get(prefix)) } as unknown as ClientsRepository;
-  return { sut: new ClientsService(undefined as never, repo, new Clock(), config, undefined as never, undefined as never), lookups };
+  return { sut: new ClientsService(undefined as never, repo, new Clock(), cfg, undefined as never, undefined as never), lookups };
 }
 
 describe('ClientsService.authenticate: no timing oracle on key prefixes', () => {
   const real = generateApiKey();
   const rows = new Map<string, ActiveKeyRow>([
-    [real.prefix, { key_id: 'key_1', key_hash: real.hash, client_id: 'cli_1', name: 'a', scopes: ['admin'], max_check_attempts: null, requests_per_minute: null, countries: null, number_types: null, voice_contract: null, pumping: null, webhook_url: null }],
+    [real.prefix, { key_id: 'key_1', key_hash: real.hash, client_id: 'cli_1', name: 'a', scopes: ['admin'], max_check_attempts: null, requests_per_minute: null, countries: null, number_types: null, voice_contract: null, pumping: null, webhook_url: null, has_test_numbers: false, test_numbers_in_production: null }],
   ]);
 
   it('an unknown prefix and a known prefix with a wrong secret do the same work: one lookup per TTL, one constant-time hash comparison each', async () => {
@@ -41,5 +41,28 @@ describe('ClientsService.authenticate: no timing oracle on key prefixes', () => 
     const { sut } = service(new Map());
     for (let i = 0; i < 10_050; i++) await sut.authenticate(apiKeyFromString(`operator-key-${i}-${'y'.repeat(32)}`).key);
     expect((sut as unknown as { cache: Map<string, unknown> }).cache.size).toBe(10_000);
+  });
+});
+
+describe('ClientsService.authenticate: whether a start looks for test numbers', () => {
+  const production = AppConfig.fromEnv({
+    NODE_ENV: 'production', DATABASE_URL: 'postgres://unused@127.0.0.1:1/none', OTP_HMAC_KEYS: 'k1:' + 'ab'.repeat(32), AUDIT_PHONE_HASH_KEY: 'cd'.repeat(32),
+  });
+  const principal = async (cfg: AppConfig, has: boolean, allowed: boolean | null) => {
+    const key = generateApiKey();
+    const row: ActiveKeyRow = {
+      key_id: 'key_1', key_hash: key.hash, client_id: 'cli_1', name: 'a', scopes: ['verifications:write'], max_check_attempts: null, requests_per_minute: null, countries: null,
+      number_types: null, voice_contract: null, pumping: null, webhook_url: null, has_test_numbers: has, test_numbers_in_production: allowed,
+    };
+    return (await service(new Map([[key.prefix, row]]), cfg).sut.authenticate(key.key))?.testNumbers;
+  };
+
+  it('only for a client that has test numbers; in production only when its policy allows them', async () => {
+    expect(await principal(config, false, null)).toBe(false);
+    expect(await principal(config, true, null)).toBe(true);
+    expect(await principal(production, true, null)).toBe(false);
+    expect(await principal(production, true, false)).toBe(false);
+    expect(await principal(production, true, true)).toBe(true);
+    expect(await principal(production, false, true)).toBe(false);
   });
 });

@@ -96,6 +96,7 @@ export class ClientsService {
         voiceContract: row.voice_contract,
         pumping: row.pumping,
         webhookUrl: row.webhook_url,
+        testNumbers: row.has_test_numbers && (!this.config.isProduction || row.test_numbers_in_production === true),
       },
       keyId: row.key_id,
       keyHash: row.key_hash,
@@ -127,6 +128,7 @@ export class ClientsService {
         numberTypes: null,
         voiceContract: null,
         pumping: null,
+        testNumbersInProduction: null,
         webhookSecret: newWebhookSecret(),
         previousWebhookSecret: null,
         previousWebhookSecretUntil: null,
@@ -222,6 +224,7 @@ export class ClientsService {
         numberTypes: client.numberTypes,
         voiceContract: client.voiceContract,
         pumping: client.pumping,
+        testNumbersInProduction: client.testNumbersInProduction,
       };
       const next: StoredClientPolicy = { ...before, ...storedChanges(changes) };
       // lists and objects compare by value: setting what is already set changes nothing and records nothing
@@ -245,12 +248,13 @@ export class ClientsService {
       numberTypes: { sms: stored.numberTypes?.sms ?? defaults.numberTypes.sms, voice: stored.numberTypes?.voice ?? defaults.numberTypes.voice },
       voiceContract: effectiveVoiceContract(stored.voiceContract, defaults.voiceContract),
       pumping: stored.pumping ?? defaults.pumping,
+      testNumbersInProduction: stored.testNumbersInProduction ?? false,
       defaults: CLIENT_POLICY_FIELDS.filter((field) => stored[field] === null),
     };
   }
 
-  /** Drops the cached principals of a client's keys, so that this instance applies its new policy at once. */
-  private forgetClient(clientId: string): void {
+  /** Drops the cached principals of a client's keys, so that this instance applies its new policy (or test numbers) at once. */
+  forgetClient(clientId: string): void {
     for (const [prefix, entry] of this.cache) if (entry.principal?.clientId === clientId) this.cache.delete(prefix);
   }
 
@@ -318,6 +322,7 @@ function storedChanges(changes: UpdateClientPolicyDto): Partial<StoredClientPoli
   if (changes.maxCheckAttempts !== undefined) out.maxCheckAttempts = changes.maxCheckAttempts;
   if (changes.requestsPerMinute !== undefined) out.requestsPerMinute = changes.requestsPerMinute;
   if (changes.pumping !== undefined) out.pumping = changes.pumping;
+  if (changes.testNumbersInProduction !== undefined) out.testNumbersInProduction = changes.testNumbersInProduction;
   if (changes.countries !== undefined) out.countries = changes.countries === null ? null : [...new Set(changes.countries.map((c) => c.toUpperCase()))];
   if (changes.numberTypes !== undefined) {
     const given = changes.numberTypes;

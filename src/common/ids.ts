@@ -16,7 +16,7 @@ export function ulid(now = Date.now()): string {
   return time + rand;
 }
 
-export type IdPrefix = 'vrf' | 'evt' | 'cli' | 'key' | 'msg' | 'blk' | 'whk' | 'cal' | 'vck' | 'sus';
+export type IdPrefix = 'vrf' | 'evt' | 'cli' | 'key' | 'msg' | 'blk' | 'whk' | 'cal' | 'vck' | 'sus' | 'tst';
 
 /** An opaque id with a type prefix, as API.md asks: `vrf_01JD…`. */
 export function newId(prefix: IdPrefix, now?: number): string {

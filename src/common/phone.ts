@@ -69,6 +69,8 @@ export interface ReadPhone {
   country: string | undefined;
   /** libphonenumber's verdict and type, for the countries without a plan of our own. */
   valid: boolean;
+  /** Whether its length is one the country's numbers can have (libphonenumber), whatever its range. */
+  possible: boolean;
   numberType: NumberType;
 }
 
@@ -100,6 +102,7 @@ export function readPhone(input: string, country?: string): ReadPhone {
     nationalNumber: String(parsed.nationalNumber),
     country: parsed.country,
     valid,
+    possible: parsed.isPossible(),
     numberType: valid ? (TYPES[parsed.getType() ?? ''] ?? 'unknown') : 'unknown',
   };
 }

@@ -160,6 +160,7 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
         this.repo.markDone(tx, row, provider, outcome.accepted?.providerMessageId ?? null, now, outcome.accepted?.unknown ?? false);
         this.audit.defer(tx, [{ ...actor, ...sender.auditEvent(row, outcome) }]);
       });
+      if (outcome.followUp) await outcome.followUp();
       return;
     }
     this.logger.warn({ outboxId: row.id, kind: row.kind, attempt: row.attempts, error: outcome.error }, 'outbox send failed');

@@ -1,5 +1,7 @@
 import type { AuditEventInput } from '../audit/audit.service';
 import { SecretBox } from '../common/secret-box';
+import type { CallOutcome } from '../common/events';
+import type { ScriptedDelivery } from '../common/test-numbers';
 import type { Tx } from '../common/tx';
 import type { ProviderAccepted, ProviderLeg } from './ports';
 
@@ -24,6 +26,8 @@ export interface MessagePayload {
   to: string;
   body: string;
   locale: 'ja' | 'en';
+  /** A test number's message: sent by no provider; what its delivery does next (null: nothing after `sent`). */
+  test?: { deliveryStatus: ScriptedDelivery | null };
 }
 
 /** The plaintext of a voice-contract check call, sealed in its row until the call is placed. */
@@ -33,6 +37,8 @@ export interface CheckCallPayload {
   prompt: string;
   /** The check's id: it comes back on the call's events. */
   reference: string;
+  /** A test number's check call: placed with no provider, it ends this way. */
+  test?: CallOutcome;
 }
 
 /**
@@ -55,7 +61,14 @@ export const WEBHOOK_MAX_ATTEMPTS = 12;
  * only hashed and masked); it is never written anywhere else. `refusal`: a webhook whose destination was refused.
  */
 export type Outcome =
-  | { ok: true; accepted?: ProviderAccepted; statusCode?: number; to?: string }
+  | {
+      ok: true;
+      accepted?: ProviderAccepted;
+      statusCode?: number;
+      to?: string;
+      /** Work the sender wants done once the row is recorded done (a test number's scripted receipt or call): run by the dispatcher. */
+      followUp?: () => Promise<unknown>;
+    }
   | {
       ok: false;
       error: string;

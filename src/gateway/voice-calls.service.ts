@@ -1,10 +1,12 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { CallOutcome, EventBus } from '../common/events';
+import { ulid } from '../common/ids';
 import { Transactions } from '../database/transactions';
 import { CallPlaced, CheckCall, VOICE_GATEWAY, VoiceGateway } from './ports';
 import { VoiceCallChange, VoiceCallRow, VoiceCallsRepository } from './voice-calls.repository';
 import { AnsweredBy, CALL_STATUS_ORDER, CallEnd, CallStep } from './voice-calls.types';
+import { scriptedCallSteps, TEST_PROVIDER } from './test-numbers';
 
 /** What became of one callback: `applied` moved the call forward; `ignored` was a duplicate or came too late. */
 export type StepResult = 'applied' | 'ignored';
@@ -32,6 +34,18 @@ export class VoiceCallsService {
     const placed = await this.voice.placeCheckCall(call);
     await this.calls.recordPlaced(placed.provider, placed.callId, call.reference, this.clock.now());
     return placed;
+  }
+
+  /** A test number's check call: recorded as placed by the `test` provider, which calls nobody. */
+  async placeTestCall(call: CheckCall): Promise<CallPlaced> {
+    const placed = { provider: TEST_PROVIDER, callId: `test_${ulid()}` };
+    await this.calls.recordPlaced(placed.provider, placed.callId, call.reference, this.clock.now());
+    return placed;
+  }
+
+  /** Plays a test call's script: the steps its callbacks would report, each applied as a verified callback's is. */
+  async playScripted(callId: string, reference: string, outcome: CallOutcome): Promise<void> {
+    for (const step of scriptedCallSteps(outcome)) await this.record(TEST_PROVIDER, callId, reference, step);
   }
 
   /**

@@ -7,7 +7,9 @@ import { newId } from '../common/ids';
 import { ProblemException } from '../common/problem';
 import type { Tx } from '../common/tx';
 import { WebhookDestinations } from '../common/webhook-destinations';
+import type { TestScript } from '../common/test-numbers';
 import { AppConfig } from '../config/app-config';
+import { TestNumbersService } from '../clients/test-numbers.service';
 import { Transactions } from '../database/transactions';
 import { OutboxService } from '../gateway/outbox.service';
 import { assertReachable, parseNumber } from '../risk/phone-numbers';
@@ -33,7 +35,12 @@ export interface RequestContext {
 
 /** An audit event by the calling client's API key about verification `v`. */
 export function clientEvent(ctx: RequestContext, v: Verification, type: string, data: Record<string, unknown>): AuditEventInput {
-  return { type, actor: { type: 'client', id: ctx.principal.keyId }, clientId: v.clientId, verificationId: v.id, phoneNumber: v.phoneE164, ip: ctx.ip, data };
+  return { type, actor: { type: 'client', id: ctx.principal.keyId }, clientId: v.clientId, verificationId: v.id, phoneNumber: v.phoneE164, ip: ctx.ip, data: testMarked(v, data) };
+}
+
+/** The audit data of an event about `v`, with `test: true` when it is a verification of a test number. */
+export function testMarked(v: Pick<Verification, 'test'>, data: Record<string, unknown>): Record<string, unknown> {
+  return v.test ? { ...data, test: true } : data;
 }
 
 /**
@@ -71,6 +78,7 @@ export class IssuanceService implements OnModuleInit {
     private readonly events: EventBus,
     @Inject(RISK_SCREENER) private readonly risk: RiskScreener,
     private readonly destinations: WebhookDestinations,
+    private readonly testNumbers: TestNumbersService,
   ) {}
 
   onModuleInit(): void {
@@ -116,15 +124,24 @@ export class IssuanceService implements OnModuleInit {
       const replay = await this.idempotency.claim(tx, clientId, idempotencyKey, input.requestHash, now);
       if (replay) return replay;
     }
+    // One of the client's test numbers (only looked up when it has some it may use here): a fixed code, no provider.
+    const testNumber = await this.testNumbers.match(tx, ctx.principal, input.phone.e164, dto.codeLength);
+    if (testNumber && dto.codeLength !== undefined && dto.codeLength !== testNumber.code.length) {
+      throw new ProblemException(400, 'validation_failed', `This test number's fixed code has ${testNumber.code.length} digits: leave codeLength out or give ${testNumber.code.length}.`, {
+        errors: [{ field: 'codeLength', message: `must be ${testNumber.code.length} for this test number` }],
+      });
+    }
+    const test: TestScript | null = testNumber ? { testNumberId: testNumber.testNumberId, deliveryStatus: testNumber.deliveryStatus, ivrOutcome: testNumber.ivrOutcome } : null;
     const { countries, numberTypes, voiceContract, pumping } = ctx.principal;
     const endUser = dto.endUser && { ip: dto.endUser.ip, deviceId: dto.endUser.deviceId, accountRef: dto.endUser.accountRef };
     const assessment = await this.risk.screen(tx, {
       phone: input.phone, clientId, channel: input.channel, purpose: dto.purpose, locale: dto.locale ?? 'ja', policy: { countries, numberTypes, voiceContract, pumping }, now, endUser,
+      ...(test ? { test: { ivrOutcome: test.ivrOutcome } } : {}),
     });
     if (assessment.decision === 'deny') throw new ScreeningDenied(assessment);
 
     const id = newId('vrf', now.getTime());
-    const code = generateCode(dto.codeLength ?? 6);
+    const code = testNumber ? testNumber.code : generateCode(dto.codeLength ?? 6);
     const hashed = this.hasher.hash(id, code, input.transaction);
     const ttl = dto.ttlSeconds ?? 300;
     const screening = assessment.decision === 'screen';
@@ -155,6 +172,7 @@ export class IssuanceService implements OnModuleInit {
       createdAt: now,
       updatedAt: now,
       approvedAt: null,
+      test,
     };
     // The message was just queued: its delivery state is known without reading it back.
     const body = toVerificationView(row, now, screening ? null : { status: 'queued', provider: null, attempts: 1, updatedAt: now.toISOString() });
@@ -172,13 +190,14 @@ export class IssuanceService implements OnModuleInit {
       clientEvent(ctx, row, 'verification.created', {
         status: row.status, channel: row.channel, purpose: row.purpose, locale: row.locale, codeLength: code.length, ttlSeconds: ttl,
         codeKeyId: hashed.keyId, risk: assessment, transaction: row.transaction, reference: row.reference, idempotencyKey: idempotencyKey ?? null,
+        ...(test ? { test: true, testNumberId: test.testNumberId } : {}),
       }),
     ];
-    if (!screening) events.push(this.queueCode(tx, row, code, now, { type: 'client', id: ctx.principal.keyId }));
+    if (!screening) events.push(this.queueCode(tx, row, test ? null : code, now, { type: 'client', id: ctx.principal.keyId }));
     if (idempotencyKey) this.idempotency.saveAnswer(tx, clientId, idempotencyKey, answer);
     this.audit.defer(tx, events);
     await this.events.publish(tx, 'verification.started', {
-      verificationId: id, clientId, phoneE164: row.phoneE164, channel: row.channel, purpose: row.purpose, status: screening ? 'screening' : 'pending', at: now,
+      verificationId: id, clientId, phoneE164: row.phoneE164, channel: row.channel, purpose: row.purpose, status: screening ? 'screening' : 'pending', at: now, test: !!test,
     });
     return answer;
   }
@@ -204,7 +223,8 @@ export class IssuanceService implements OnModuleInit {
           headers: { 'Retry-After': String(wait) },
         });
       }
-      await this.risk.screenResend(tx, row.phoneE164, now);
+      // A test number's sends reach no provider: they count against no number's send limits.
+      if (!row.test) await this.risk.screenResend(tx, row.phoneE164, now);
       const channel = dto.channel ?? row.channel;
       if (channel !== row.channel) {
         // The other channel must be one the number can receive and the client's policy allows for it.
@@ -214,8 +234,9 @@ export class IssuanceService implements OnModuleInit {
         const denials = this.risk.channelDenials(phone, channel, { countries, numberTypes, voiceContract, pumping });
         if (denials.length) throw new ScreeningDenied({ decision: 'deny', reasons: [...new Set(denials.map((d) => d.reason))], rules: denials });
       }
-      const code = generateCode(row.codeLength);
-      const hashed = this.hasher.hash(row.id, code, row.transaction);
+      // A test number's code is fixed: its stored form stays (the code it accepts is the one it had).
+      const code = row.test ? null : generateCode(row.codeLength);
+      const hashed = code === null ? { hmac: row.codeHmac, keyId: row.codeKeyId } : this.hasher.hash(row.id, code, row.transaction);
       const sends = row.sends + 1;
       const updated = await this.verifications.resend(
         tx,
@@ -252,17 +273,19 @@ export class IssuanceService implements OnModuleInit {
    */
   private async onVoiceContractDecided(tx: Tx, e: DomainEvents['voice_contract.decided']): Promise<void> {
     const actor = { type: 'system' as const, id: 'risk' };
-    for (const row of await this.verifications.lockScreening(tx, e.phoneE164, e.at)) {
+    // A test number's check decides only the verification that started it; a real check never decides a test one.
+    const waiting = await this.verifications.lockScreening(tx, e.phoneE164, e.at, e.test);
+    for (const row of e.test ? waiting.filter((r) => r.risk.voiceContract?.checkId === e.checkId) : waiting) {
       const allowed = e.status === 'confirmed' || (e.status === 'unknown' && row.risk.voiceContract?.onUnknown === 'allow');
       const reason = e.status === 'confirmed' ? null : e.status === 'absent' ? 'no_voice_contract' : 'voice_contract_unknown';
       const voiceContract = { ...row.risk.voiceContract, status: e.status, method: e.method, checkedAt: e.at.toISOString(), expiresAt: e.expiresAt?.toISOString() ?? null, checkId: e.checkId };
       const rules = [...row.risk.rules, { rule: 'voice_contract', reason: reason ?? 'voice_contract_confirmed', status: e.status, checkId: e.checkId }];
       const event = (type: string, data: Record<string, unknown>): AuditEventInput => ({
-        type, actor, clientId: row.clientId, verificationId: row.id, phoneNumber: row.phoneE164, data: { checkId: e.checkId, voiceContract: e.status, ...data },
+        type, actor, clientId: row.clientId, verificationId: row.id, phoneNumber: row.phoneE164, data: testMarked(row, { checkId: e.checkId, voiceContract: e.status, ...data }),
       });
       if (allowed) {
-        const code = generateCode(row.codeLength);
-        const hashed = this.hasher.hash(row.id, code, row.transaction);
+        const code = row.test ? null : generateCode(row.codeLength);
+        const hashed = code === null ? { hmac: row.codeHmac, keyId: row.codeKeyId } : this.hasher.hash(row.id, code, row.transaction);
         const risk = { ...row.risk, decision: 'allow' as const, reasons: reason ? [reason] : [], rules, voiceContract };
         const expiresAt = new Date(e.at.getTime() + row.ttlSeconds * 1000);
         const released = await this.verifications.release(tx, row.id, { codeHmac: hashed.hmac, codeKeyId: hashed.keyId, expiresAt, resendAvailableAt: this.nextResendAt(e.at, 1), risk }, e.at);
@@ -278,15 +301,19 @@ export class IssuanceService implements OnModuleInit {
     }
   }
 
-  /** Queues the code message (counted as a send to the number) and returns its audit event. */
-  private queueCode(tx: Tx, row: Verification, code: string, now: Date, actor: AuditEventInput['actor']): AuditEventInput {
-    const { body, segments } = this.composer.compose(row, code);
-    this.risk.recordSend(tx, row.phoneE164, row.id, now);
+  /**
+   * Queues the code message (counted as a send to the number) and returns its audit event. A test number's message
+   * (`code` null: its fixed code is not put in it) carries its delivery script instead, counts as no send, and the
+   * gateway plays it without calling a provider.
+   */
+  private queueCode(tx: Tx, row: Verification, code: string | null, now: Date, actor: AuditEventInput['actor']): AuditEventInput {
+    const { body, segments } = this.composer.compose(row, code ?? '*'.repeat(row.codeLength));
+    if (!row.test) this.risk.recordSend(tx, row.phoneE164, row.id, now);
     const message = this.outbox.queueMessage(tx, {
       channel: row.channel,
       verificationId: row.id,
       clientId: row.clientId,
-      payload: { to: row.phoneE164, body, locale: row.locale },
+      payload: { to: row.phoneE164, body, locale: row.locale, ...(row.test ? { test: { deliveryStatus: row.test.deliveryStatus } } : {}) },
       segments,
       now,
     });
@@ -296,7 +323,7 @@ export class IssuanceService implements OnModuleInit {
       clientId: row.clientId,
       verificationId: row.id,
       phoneNumber: row.phoneE164,
-      data: { outboxId: message.id, channel: row.channel, segments, send: row.sends },
+      data: { outboxId: message.id, channel: row.channel, segments, send: row.sends, ...(row.test ? { test: true } : {}) },
     };
   }
 

@@ -39,5 +39,6 @@ export function toVerificationView(row: Verification, now: Date, delivery: Verif
     reference: row.reference,
     createdAt: row.createdAt.toISOString(),
     approvedAt: row.approvedAt?.toISOString() ?? null,
+    ...(row.test ? { test: true } : {}),
   };
 }

@@ -1,3 +1,4 @@
+import type { TestScript } from '../common/test-numbers';
 import type { RiskAssessment } from '../risk/risk.port';
 import type { BoundTransaction } from './codes';
 import type { VerificationStatus } from './dto/verification.view';
@@ -33,4 +34,6 @@ export interface Verification {
   createdAt: Date;
   updatedAt: Date;
   approvedAt: Date | null;
+  /** A verification of one of the client's test numbers: its script (it never reaches a provider). null for every real one. */
+  test: TestScript | null;
 }

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Problems } from '../common/problem';
+import type { TestScript } from '../common/test-numbers';
 import type { Queryable, Tx } from '../common/tx';
 import type { RiskAssessment } from '../risk/risk.port';
 import type { BoundTransaction } from './codes';
@@ -34,6 +35,7 @@ interface VerificationRow {
   created_at: Date;
   updated_at: Date;
   approved_at: Date | null;
+  test: TestScript | null;
 }
 
 function toVerification(r: VerificationRow | undefined): Verification | undefined {
@@ -44,6 +46,7 @@ function toVerification(r: VerificationRow | undefined): Verification | undefine
     attempts: r.attempts, maxAttempts: r.max_attempts, sends: r.sends, maxSends: r.max_sends, expiresAt: r.expires_at,
     resendAvailableAt: r.resend_available_at, transaction: r.transaction, reference: r.reference, callbackUrl: r.callback_url,
     risk: { ...r.risk, rules: r.risk.rules ?? [] }, createdAt: r.created_at, updatedAt: r.updated_at, approvedAt: r.approved_at,
+    test: r.test ?? null,
   };
 }
 
@@ -57,12 +60,12 @@ export class VerificationsRepository {
     tx.defer(
       (p) => `INSERT INTO verifications (id, client_id, phone_e164, country, channel, purpose, locale, status, code_hmac, code_key_id, code_length,
                                           ttl_seconds, max_attempts, sends, max_sends, expires_at, resend_available_at, transaction, reference,
-                                          callback_url, risk, created_at, updated_at)
+                                          callback_url, risk, created_at, updated_at, test)
                VALUES (${[
                  v.id, v.clientId, v.phoneE164, v.country, v.channel, v.purpose, v.locale, v.status, v.codeHmac, v.codeKeyId,
                  v.codeLength, v.ttlSeconds, v.maxAttempts, v.sends, v.maxSends, v.expiresAt, v.resendAvailableAt,
                ].map(p).join(', ')}, ${p(v.transaction ? JSON.stringify(v.transaction) : null)}::jsonb, ${p(v.reference)}, ${p(v.callbackUrl)},
-                       ${p(JSON.stringify(v.risk))}::jsonb, ${p(v.createdAt)}, ${p(v.updatedAt)})`,
+                       ${p(JSON.stringify(v.risk))}::jsonb, ${p(v.createdAt)}, ${p(v.updatedAt)}, ${p(v.test ? JSON.stringify(v.test) : null)}::jsonb)`,
     );
   }
 
@@ -152,11 +155,14 @@ export class VerificationsRepository {
     return rows.map((r) => toVerification(r) as Verification);
   }
 
-  /** The number's verifications waiting in `screening` and not past their expiry, locked until the transaction ends. */
-  async lockScreening(tx: Tx, phoneE164: string, now: Date): Promise<Verification[]> {
+  /**
+   * The number's verifications waiting in `screening` and not past their expiry, locked until the transaction ends:
+   * the real ones, or (`test`) those of test numbers, which only their own scripted checks decide.
+   */
+  async lockScreening(tx: Tx, phoneE164: string, now: Date, test = false): Promise<Verification[]> {
     const rows: VerificationRow[] = await tx.query(
-      `SELECT * FROM verifications WHERE phone_e164 = $1 AND status = 'screening' AND expires_at > $2 ORDER BY created_at FOR UPDATE`,
-      [phoneE164, now],
+      `SELECT * FROM verifications WHERE phone_e164 = $1 AND status = 'screening' AND expires_at > $2 AND (test IS NOT NULL) = $3 ORDER BY created_at FOR UPDATE`,
+      [phoneE164, now, test],
     );
     return rows.map((r) => toVerification(r) as Verification);
   }

@@ -4,6 +4,7 @@ import type { Tx } from '../common/tx';
 import type { VoiceContractSummary } from './voice-contracts.service';
 import type { PumpingMode } from '../config/app-config';
 import type { EndUserSignals } from './end-user';
+import type { ScriptedIvrOutcome } from '../common/test-numbers';
 
 export type RiskDecision = 'allow' | 'screen' | 'deny';
 
@@ -48,6 +49,11 @@ export interface ScreeningInput {
   now: Date;
   /** The end user's IP, device id and account reference, when the caller sent them (velocity rules). */
   endUser?: EndUserSignals;
+  /**
+   * The number is one of the client's test numbers: it reaches no provider, so no velocity or pumping rule judges or
+   * counts it, no stored voice-contract record is read, and a check it needs plays `ivrOutcome` (its result is no number's record).
+   */
+  test?: { ivrOutcome: ScriptedIvrOutcome };
 }
 
 /**

@@ -11,7 +11,7 @@ import { PhoneVelocityRepository } from './phone-velocity.repository';
 import type { ParsedPhone } from '../common/phone';
 import { ClientNumberPolicy, RiskAssessment, RiskRuleHit, RiskScreener, ScreeningInput } from './risk.port';
 import { VelocityScreening } from './velocity-screening';
-import { VoiceContractsService } from './voice-contracts.service';
+import { VoiceContractsService, VoiceContractSummary } from './voice-contracts.service';
 
 /**
  * What a screening may do besides judging: start the voice-contract check the decision needs (a start does), or
@@ -48,12 +48,17 @@ export class RiskService implements RiskScreener, OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    this.events.subscribe('verification.check_failed', 'RiskService.countCheckFailure', (tx, e) => this.repo.recordCheckFailure(tx, e.phoneE164, e.verificationId, e.at));
+    this.events.subscribe('verification.check_failed', 'RiskService.countCheckFailure', (tx, e) => (e.test ? undefined : this.repo.recordCheckFailure(tx, e.phoneE164, e.verificationId, e.at)));
   }
 
   async screen(tx: Tx, input: ScreeningInput): Promise<RiskAssessment> {
     const denials = await this.denials(tx, input);
     if (denials.length) return deny(denials);
+    if (input.test) {
+      // A test number: the client's policy and the blocklist judge it (above), its voice-contract rule runs with its script; nothing counts it.
+      const voice = await this.voiceContractStep(tx, input, { startChecks: true });
+      return { ...voice, rules: [...voice.rules, { rule: 'test_number', reason: 'test_number', ivrOutcome: input.test.ivrOutcome }] };
+    }
     const plan = this.units.plan(input);
     await this.velocity.assertCanStart(tx, input.phone.e164, input.now, plan.lockKeys);
     const units = await this.units.screen(tx, input, plan);
@@ -99,7 +104,8 @@ export class RiskService implements RiskScreener, OnModuleInit {
     const mode = opts.require ? 'require' : (policy.byPurpose[input.purpose] ?? policy.default);
     if (mode === 'off' && !opts.alwaysRead) return { decision: 'allow', reasons: [], rules: [] };
     const { phone, now } = input;
-    let record = await this.voiceContracts.summary(tx, phone.e164, now);
+    // A test number's check always runs (with its script): a stored record would make the outcome depend on earlier runs.
+    let record = input.test ? NO_RECORD : await this.voiceContracts.summary(tx, phone.e164, now);
     const rule = { rule: 'voice_contract', mode, status: record.status, checkedAt: record.checkedAt, checkId: record.checkId };
     if (record.status === 'absent' && mode === 'require') {
       return { ...deny([{ ...rule, reason: 'no_voice_contract' }]), voiceContract: record };
@@ -108,7 +114,7 @@ export class RiskService implements RiskScreener, OnModuleInit {
     // A check starts when the policy needs one (require; prefer beside the code) or the caller asked, and none is fresh.
     const needsCheck = opts.forceCheck || mode === 'prefer' || (mode === 'require' && input.channel === 'sms');
     if (!fresh && needsCheck && opts.startChecks) {
-      record = this.voiceContracts.startCheck(tx, { e164: phone.e164, locale: input.locale, clientId: input.clientId, method: policy.method, now });
+      record = this.voiceContracts.startCheck(tx, { e164: phone.e164, locale: input.locale, clientId: input.clientId, method: policy.method, now, testOutcome: input.test?.ivrOutcome });
     }
     const allow: RiskAssessment = { decision: 'allow', reasons: [], rules: [], voiceContract: record };
     if (mode !== 'require' || record.status === 'confirmed' || input.channel === 'voice') return allow;
@@ -149,6 +155,8 @@ export class RiskService implements RiskScreener, OnModuleInit {
     this.repo.recordSend(tx, phoneE164, verificationId, now);
   }
 }
+
+const NO_RECORD: VoiceContractSummary = { status: 'none', method: null, checkedAt: null, expiresAt: null, checkId: null };
 
 function deny(hits: RiskRuleHit[]): RiskAssessment {
   return { decision: 'deny', reasons: [...new Set(hits.map((r) => r.reason))], rules: hits };

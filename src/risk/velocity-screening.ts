@@ -63,6 +63,7 @@ export class VelocityScreening implements OnModuleInit {
       if (plan.endUser) this.repo.recordEndUser(tx, e.verificationId, plan.endUser, e.at);
     });
     this.events.subscribe('verification.approved', 'VelocityScreening.countApproval', (tx, e) => {
+      if (e.test) return; // a test number's approval is no verified volume of its prefix or country
       const country = parseNumber(e.phoneE164).country;
       const units: Unit[] = [{ kind: 'prefix', value: numberPrefix(e.phoneE164, this.config.risk.prefixLength) }];
       if (country) units.push({ kind: 'country', value: country });

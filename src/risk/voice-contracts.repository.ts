@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { VoiceCheckMethod } from '../common/events';
 import type { Queryable, Tx } from '../common/tx';
+import type { ScriptedIvrOutcome } from '../common/test-numbers';
 
 export type VoiceCheckStatus = 'checking' | 'confirmed' | 'absent' | 'unknown';
 
@@ -33,18 +34,23 @@ export interface VoiceCheck {
   checkedAt: Date | null;
   expiresAt: Date | null;
   updatedAt: Date;
+  /** A check of a test number: how its calls are scripted to end. Such a check is never the number's record. */
+  testOutcome: ScriptedIvrOutcome | null;
 }
 
 const COLUMNS = `id, phone_hash AS "phoneHash", phone_masked AS "phoneMasked", phone_sealed AS "phoneSealed", client_id AS "clientId", method, status, locale,
                  calls_placed AS "callsPlaced", calls, provider, call_id AS "callId", outcome, created_at AS "createdAt", checked_at AS "checkedAt",
-                 expires_at AS "expiresAt", updated_at AS "updatedAt"`;
+                 expires_at AS "expiresAt", updated_at AS "updatedAt", test_outcome AS "testOutcome"`;
 
 /** All SQL on `voice_contract_checks`. */
 @Injectable()
 export class VoiceContractsRepository {
-  /** The number's newest check (its record), or null. One index probe: (phone_hash, created_at DESC). */
+  /** The number's newest real check (its record; test numbers' checks are none), or null. One index probe: (phone_hash, created_at DESC). */
   async latest(q: Queryable, phoneHash: Buffer): Promise<VoiceCheck | null> {
-    const rows: VoiceCheck[] = await q.query(`SELECT ${COLUMNS} FROM voice_contract_checks WHERE phone_hash = $1 ORDER BY created_at DESC, id DESC LIMIT 1`, [phoneHash]);
+    const rows: VoiceCheck[] = await q.query(
+      `SELECT ${COLUMNS} FROM voice_contract_checks WHERE phone_hash = $1 AND test_outcome IS NULL ORDER BY created_at DESC, id DESC LIMIT 1`,
+      [phoneHash],
+    );
     return rows[0] ?? null;
   }
 
@@ -73,9 +79,9 @@ export class VoiceContractsRepository {
   insert(tx: Tx, c: VoiceCheck): void {
     tx.defer(
       (p) => `INSERT INTO voice_contract_checks (id, phone_hash, phone_masked, phone_sealed, client_id, method, status, locale, calls_placed, calls, provider, call_id,
-                                                 outcome, created_at, checked_at, expires_at, updated_at)
+                                                 outcome, created_at, checked_at, expires_at, updated_at, test_outcome)
               VALUES (${[c.id, c.phoneHash, c.phoneMasked, c.phoneSealed, c.clientId, c.method, c.status, c.locale, c.callsPlaced].map(p).join(', ')},
-                      ${p(JSON.stringify(c.calls))}::jsonb, ${[c.provider, c.callId, c.outcome, c.createdAt, c.checkedAt, c.expiresAt, c.updatedAt].map(p).join(', ')})`,
+                      ${p(JSON.stringify(c.calls))}::jsonb, ${[c.provider, c.callId, c.outcome, c.createdAt, c.checkedAt, c.expiresAt, c.updatedAt, c.testOutcome].map(p).join(', ')})`,
     );
   }
 

@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
-import { DomainEvents, EventBus, VoiceCheckMethod } from '../common/events';
+import { CallOutcome, DomainEvents, EventBus, VoiceCheckMethod } from '../common/events';
+import type { ScriptedIvrOutcome } from '../common/test-numbers';
 import { newId } from '../common/ids';
 import { maskPhone } from '../common/phone';
 import type { Queryable, Tx } from '../common/tx';
@@ -60,7 +61,8 @@ export class VoiceContractsService implements OnModuleInit {
   onModuleInit(): void {
     this.events.subscribe('call.completed', 'VoiceContractsService.onCallCompleted', (tx, e) => this.onCallCompleted(tx, e));
     this.events.subscribe('call.inbound', 'VoiceContractsService.onInboundCall', (tx, e) => this.onInboundCall(tx, e));
-    this.events.subscribe('verification.approved', 'VoiceContractsService.onApproved', (tx, e) => (e.channel === 'voice' ? this.recordVoiceOtp(tx, e) : undefined));
+    // A test number's approved voice code reached nobody: it says nothing about the number's contract.
+    this.events.subscribe('verification.approved', 'VoiceContractsService.onApproved', (tx, e) => (e.channel === 'voice' && !e.test ? this.recordVoiceOtp(tx, e) : undefined));
   }
 
   private get cfg() {
@@ -92,7 +94,10 @@ export class VoiceContractsService implements OnModuleInit {
    * Starts a check of the number in the caller's transaction: an outbound one queues its first call (counted as a
    * send to the number, so the per-number send limits bound calls too); an inbound one waits for the person's call.
    */
-  startCheck(tx: Tx, args: { e164: string; locale: 'ja' | 'en'; clientId: string | null; method: 'ivr_outbound' | 'ivr_inbound'; now: Date }): VoiceContractSummary {
+  startCheck(
+    tx: Tx,
+    args: { e164: string; locale: 'ja' | 'en'; clientId: string | null; method: 'ivr_outbound' | 'ivr_inbound'; now: Date; testOutcome?: ScriptedIvrOutcome },
+  ): VoiceContractSummary {
     const { e164, locale, clientId, method, now } = args;
     const outbound = method === 'ivr_outbound';
     const check: VoiceCheck = {
@@ -101,12 +106,13 @@ export class VoiceContractsService implements OnModuleInit {
       status: 'checking',
       locale,
       callsPlaced: outbound ? 1 : 0,
+      testOutcome: args.testOutcome ?? null,
     };
     this.repo.insert(tx, check);
     if (outbound) this.queueCall(tx, check, e164, now);
     const summary = { ...this.withInbound(toSummary(check), check), startedNow: true };
     this.audit.defer(tx, [
-      { type: 'voice_check.started', actor: { type: 'system', id: 'risk' }, clientId, phoneNumber: e164, data: { checkId: check.id, method } },
+      { type: 'voice_check.started', actor: { type: 'system', id: 'risk' }, clientId, phoneNumber: e164, data: { checkId: check.id, method, ...(check.testOutcome ? { test: true, testOutcome: check.testOutcome } : {}) } },
     ]);
     return summary;
   }
@@ -141,11 +147,15 @@ export class VoiceContractsService implements OnModuleInit {
     await this.decide(tx, check, e164, step.status, call, e.at);
   }
 
-  /** Queues a call of the check (now, or a retry from `notBefore` on), counted as a send to the number. */
+  /**
+   * Queues a call of the check (now, or a retry from `notBefore` on), counted as a send to the number. A test number's
+   * call carries how it ends (the expected key, for `key_pressed`) and counts as no send: the gateway places no real call.
+   */
   private queueCall(tx: Tx, check: VoiceCheck, e164: string, now: Date, notBefore?: Date): void {
-    const payload = { to: e164, locale: check.locale, prompt: prompt(check.locale, this.cfg.key), reference: check.id };
+    const test = check.testOutcome ? { test: scriptedCall(check.testOutcome, this.cfg.key) } : {};
+    const payload = { to: e164, locale: check.locale, prompt: prompt(check.locale, this.cfg.key), reference: check.id, ...test };
     this.outbox.queueCheckCall(tx, { clientId: check.clientId, payload, now, notBefore });
-    this.velocity.recordSend(tx, e164, check.id, now);
+    if (!check.testOutcome) this.velocity.recordSend(tx, e164, check.id, now);
   }
 
   /** A check of the number by `method`, started `now`, before its status and calls. */
@@ -164,6 +174,7 @@ export class VoiceContractsService implements OnModuleInit {
       checkedAt: null,
       expiresAt: null,
       updatedAt: now,
+      testOutcome: null,
     };
   }
 
@@ -221,17 +232,23 @@ export class VoiceContractsService implements OnModuleInit {
       actor: { type: 'system', id: 'risk' },
       clientId: check.clientId,
       phoneNumber: e164,
-      data: { checkId: check.id, status, method: check.method, expiresAt, ...data },
+      data: { checkId: check.id, status, method: check.method, expiresAt, ...data, ...(check.testOutcome ? { test: true } : {}) },
     });
-    await this.events.publish(tx, 'voice_contract.decided', { checkId: check.id, phoneE164: e164, status, method: check.method, expiresAt, at: now });
+    const test = check.testOutcome ? { test: true } : {};
+    await this.events.publish(tx, 'voice_contract.decided', { checkId: check.id, phoneE164: e164, status, method: check.method, expiresAt, at: now, ...test });
   }
 
   /** The admins' view of a number's record: the newest check as the record, and the checks before it. */
   async adminRecord(q: Queryable, e164: string, now: Date): Promise<{ current: VoiceContractSummary; history: VoiceCheck[] }> {
     // The newest check is the record: one read for both.
     const history = await this.repo.history(q, this.audit.phoneHash(e164), 50);
-    return { current: this.recordOf(history[0] ?? null, now), history };
+    return { current: this.recordOf(history.find((c) => !c.testOutcome) ?? null, now), history };
   }
+}
+
+/** How a test number's check call ends, as a provider-neutral outcome (the expected key for `key_pressed`). */
+function scriptedCall(outcome: ScriptedIvrOutcome, key: string): CallOutcome {
+  return outcome === 'key_pressed' ? { kind: 'key_pressed', digits: key } : { kind: outcome };
 }
 
 function toSummary(c: VoiceCheck): VoiceContractSummary {

@@ -8,7 +8,7 @@ import { Transactions } from '../database/transactions';
 import { OutboxService } from '../gateway/outbox.service';
 import { CheckLimits } from '../issuance/check-limits';
 import { CodeHasher } from '../issuance/code-hasher';
-import { clientEvent, notPending, RequestContext } from '../issuance/issuance.service';
+import { clientEvent, notPending, RequestContext, testMarked } from '../issuance/issuance.service';
 import { effectiveStatus } from '../issuance/verification-transitions';
 import type { Verification } from '../issuance/verification';
 import { VerificationsRepository } from '../issuance/verifications.repository';
@@ -73,7 +73,7 @@ export class VerificationService implements OnModuleInit {
 
   /** The audit events, domain events and result webhook of one decided check (its writes join one statement). */
   private async recordOutcome(tx: Tx, ctx: RequestContext, updated: Verification, matched: boolean, transactionPresented: boolean, now: Date): Promise<void> {
-    const subject = { verificationId: updated.id, clientId: updated.clientId, phoneE164: updated.phoneE164, at: now };
+    const subject = { verificationId: updated.id, clientId: updated.clientId, phoneE164: updated.phoneE164, at: now, ...(updated.test ? { test: true } : {}) };
     const locked = !matched && updated.status === 'locked';
     // The audit events first, then the domain events: a subscriber's own audit events follow the fact they react to.
     if (matched) {
@@ -106,7 +106,7 @@ export class VerificationService implements OnModuleInit {
       clientId: row.clientId,
       verificationId: row.id,
       phoneNumber: row.phoneE164,
-      data: { attempts: row.attempts, sends: row.sends, expiresAt: row.expiresAt.toISOString() },
+      data: testMarked(row, { attempts: row.attempts, sends: row.sends, expiresAt: row.expiresAt.toISOString() }),
     });
     await this.webhooks.enqueue(tx, row, 'verification.expired', now);
   }
@@ -127,7 +127,7 @@ export class VerificationService implements OnModuleInit {
       clientId: row.clientId,
       verificationId: row.id,
       phoneNumber: row.phoneE164,
-      data: { outboxId: e.outboxId, channel: e.channel },
+      data: testMarked(row, { outboxId: e.outboxId, channel: e.channel }),
     });
     await this.webhooks.enqueue(tx, row, 'verification.failed', e.at);
   }

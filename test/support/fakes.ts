@@ -1,6 +1,7 @@
 // In-memory stand-ins for the repositories and ports of issuance and verification, so that their services'
 // logic is unit-tested without a database (the e2e specs keep the real PostgreSQL). One-line setup:
 // `const t = newIssuanceTestService()` / `newVerificationTestService()`, in the manner of immich's newTestService.
+import { TestNumbersService } from '../../src/clients/test-numbers.service';
 import type { AuditEventInput, AuditService } from '../../src/audit/audit.service';
 import type { Principal } from '../../src/common/auth';
 import { EventBus } from '../../src/common/events';
@@ -279,6 +280,8 @@ export function newIssuanceTestService(env: Record<string, string> = {}) {
     p.transactions as unknown as Transactions, p.clock, p.config, p.verifications, idempotency as unknown as IdempotencyRepository, p.views, p.hasher,
     new MessageComposer(p.config), p.outbox as unknown as OutboxService, p.audit as unknown as AuditService, p.events, risk,
     new WebhookDestinations(p.config.webhookDestinations),
+    // A client without test numbers: the lookup answers none (the e2e specs cover test numbers).
+    { match: async () => undefined } as unknown as TestNumbersService,
   );
   return { sut, ...p, idempotency, risk };
 }

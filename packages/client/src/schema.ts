@@ -209,6 +209,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/clients/{id}/test-numbers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A client's test numbers, oldest first (all of them: at most 100) */
+        get: operations["listTestNumbers"];
+        put?: never;
+        /**
+         * Add a test number to a client (audited as client.test_number_added)
+         * @description Its verifications never reach a provider (provider `test`), accept the fixed code, and play the scripted delivery status and IVR outcome through the same events real receipts and calls use, so webhooks and voice-contract decisions follow the real path. They are marked `test: true` on the verification and in their audit events. Outside production they always work; with NODE_ENV=production only when the client's policy sets testNumbersInProduction (else this answers 409 and an existing test number is an ordinary number). Takes effect at once on the instance that took it and within API_KEY_CACHE_TTL_SECONDS on the others.
+         */
+        post: operations["addTestNumber"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/clients/{id}/test-numbers/{testNumberId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a test number (audited as client.test_number_removed); answers the removed one */
+        delete: operations["removeTestNumber"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/blocklist": {
         parameters: {
             query?: never;
@@ -865,12 +903,17 @@ export interface components {
              */
             pumping: "enforce" | "record_only";
             /**
+             * @description Whether the client's test numbers (…/test-numbers) work when NODE_ENV=production. Without it, in production a test number is an ordinary number (sent through the providers) and new ones cannot be added. Outside production test numbers always work. Default: false.
+             * @example false
+             */
+            testNumbersInProduction: boolean;
+            /**
              * @description The fields above that no admin has set for this client: they show the service's configuration and follow it when it changes. Read-only: not accepted by PUT.
              * @example [
              *       "maxCheckAttempts"
              *     ]
              */
-            readonly defaults: ("maxCheckAttempts" | "requestsPerMinute" | "countries" | "numberTypes" | "voiceContract" | "pumping")[];
+            readonly defaults: ("maxCheckAttempts" | "requestsPerMinute" | "countries" | "numberTypes" | "voiceContract" | "pumping" | "testNumbersInProduction")[];
         };
         NumberTypesPolicyDto: {
             /**
@@ -950,6 +993,66 @@ export interface components {
              * @enum {string|null}
              */
             pumping?: "enforce" | "record_only" | null;
+            /**
+             * @description Lets the client's test numbers work when NODE_ENV=production (they never reach a provider and accept a fixed code, so a bank allows this only for a sandbox client). null: the default, false.
+             * @example false
+             */
+            testNumbersInProduction?: boolean | null;
+        };
+        CreateTestNumberDto: {
+            /**
+             * @description The number, in E.164 form.
+             * @example +819000000001
+             */
+            phoneNumber: string;
+            /**
+             * @description The fixed code its verifications accept (4-10 digits); a start must leave codeLength out or give this length. Left out: the first codeLength digits of 1234567890 (123456 for the default 6 digits).
+             * @example 424242
+             */
+            code?: string;
+            /**
+             * @description What its code message does once "sent" (by the `test` provider, which sends nothing): `delivered` / `undelivered` (a receipt: `delivery.status` and the message.delivered / message.undelivered webhook), `failed` (no provider could deliver: the verification fails, verification.failed webhook). null or left out: nothing after `sent`.
+             * @enum {string|null}
+             */
+            deliveryStatus?: "delivered" | "undelivered" | "failed" | null;
+            /**
+             * @description How its voice-contract check calls end (when the policy asks for a check): `key_pressed` (the expected key: confirmed), `voicemail`, `busy`, `no_answer` (nothing found: retried, then the policy's onUnknown), `unallocated` (no such number: absent after the confirming call).
+             * @default key_pressed
+             * @enum {string}
+             */
+            ivrOutcome?: "key_pressed" | "voicemail" | "unallocated" | "busy" | "no_answer";
+        };
+        TestNumberView: {
+            /** @example tst_01JD3Y8N6W2Q5V7X9Z1B3C5D7F */
+            id: string;
+            /**
+             * @description Masked.
+             * @example +81*******0001
+             */
+            phoneNumber: string;
+            /**
+             * @description Digits of its fixed code; null: the default code. The code itself is never shown.
+             * @example null
+             */
+            codeLength: number | null;
+            /**
+             * @example delivered
+             * @enum {string|null}
+             */
+            deliveryStatus: "delivered" | "undelivered" | "failed" | null;
+            /**
+             * @example key_pressed
+             * @enum {string}
+             */
+            ivrOutcome: "key_pressed" | "voicemail" | "unallocated" | "busy" | "no_answer";
+            /**
+             * Format: date-time
+             * @example 2026-11-24T12:00:00.000Z
+             */
+            createdAt: string;
+        };
+        TestNumberListView: {
+            items: components["schemas"]["TestNumberView"][];
         };
         CreateBlocklistEntryDto: {
             /**
@@ -1398,6 +1501,11 @@ export interface components {
              * @example null
              */
             approvedAt: string | null;
+            /**
+             * @description Present (true) only on a verification of one of the client's test numbers: it reached no provider and accepts the test number's fixed code.
+             * @enum {boolean}
+             */
+            test?: true;
         };
         ResendVerificationDto: {
             /**
@@ -2761,6 +2869,7 @@ export interface operations {
                      *         "method": "ivr_outbound"
                      *       },
                      *       "pumping": "enforce",
+                     *       "testNumbersInProduction": false,
                      *       "defaults": [
                      *         "maxCheckAttempts"
                      *       ]
@@ -2886,6 +2995,7 @@ export interface operations {
                      *         "method": "ivr_outbound"
                      *       },
                      *       "pumping": "enforce",
+                     *       "testNumbersInProduction": false,
                      *       "defaults": [
                      *         "maxCheckAttempts"
                      *       ]
@@ -2946,6 +3056,350 @@ export interface operations {
             };
             /** @description - `unsupported_media_type`: The body is not application/json. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, as problem+json: `internal_error` (500), and what the router refuses before any route runs (405 `method_not_allowed`, 408 `request_timeout`, 414 `uri_too_long`, 431 `headers_too_large`). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listTestNumbers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An id as the API gave it (`vrf_…`, `cli_…`, `key_…`, `blk_…`); anything else answers 404 not_found. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "tst_01JD3Y8N6W2Q5V7X9Z1B3C5D7F",
+                     *           "phoneNumber": "+81*******0001",
+                     *           "codeLength": null,
+                     *           "deliveryStatus": "delivered",
+                     *           "ivrOutcome": "key_pressed",
+                     *           "createdAt": "2026-11-24T12:00:00.000Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TestNumberListView"];
+                };
+            };
+            /** @description - `bad_request`: A path segment is not percent-encoded UTF-8. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description - `unauthorized`: The API key is missing, unknown or revoked. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description - `forbidden`: The key lacks the scope admin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description - `not_found`: No such client. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, as problem+json: `internal_error` (500), and what the router refuses before any route runs (405 `method_not_allowed`, 408 `request_timeout`, 414 `uri_too_long`, 431 `headers_too_large`). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    addTestNumber: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An id as the API gave it (`vrf_…`, `cli_…`, `key_…`, `blk_…`); anything else answers 404 not_found. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateTestNumberDto"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "tst_01JD3Y8N6W2Q5V7X9Z1B3C5D7F",
+                     *       "phoneNumber": "+81*******0001",
+                     *       "codeLength": null,
+                     *       "deliveryStatus": "delivered",
+                     *       "ivrOutcome": "key_pressed",
+                     *       "createdAt": "2026-11-24T12:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TestNumberView"];
+                };
+            };
+            /**
+             * @description - `validation_failed`: A code that is not 4-10 digits, an unknown deliveryStatus or ivrOutcome, an unknown field; nothing changed.
+             *     - `invalid_phone_number`: phoneNumber is not a possible number in E.164 form.
+             *     - `bad_request`: A path segment is not percent-encoded UTF-8.
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description - `unauthorized`: The API key is missing, unknown or revoked. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description - `forbidden`: The key lacks the scope admin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description - `not_found`: No such client. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description - `conflict`: The client has this test number already, or 100 of them, or (in production) its policy does not allow test numbers. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description - `payload_too_large`: The body is over 16 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description - `unsupported_media_type`: The body is not application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, as problem+json: `internal_error` (500), and what the router refuses before any route runs (405 `method_not_allowed`, 408 `request_timeout`, 414 `uri_too_long`, 431 `headers_too_large`). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    removeTestNumber: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An id as the API gave it (`vrf_…`, `cli_…`, `key_…`, `blk_…`); anything else answers 404 not_found. */
+                id: string;
+                /** @description An id as the API gave it (`vrf_…`, `cli_…`, `key_…`, `blk_…`); anything else answers 404 not_found. */
+                testNumberId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "tst_01JD3Y8N6W2Q5V7X9Z1B3C5D7F",
+                     *       "phoneNumber": "+81*******0001",
+                     *       "codeLength": null,
+                     *       "deliveryStatus": "delivered",
+                     *       "ivrOutcome": "key_pressed",
+                     *       "createdAt": "2026-11-24T12:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TestNumberView"];
+                };
+            };
+            /** @description - `bad_request`: A path segment is not percent-encoded UTF-8. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description - `unauthorized`: The API key is missing, unknown or revoked. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description - `forbidden`: The key lacks the scope admin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description - `not_found`: No such client, or no such test number of this client. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3863,7 +4317,8 @@ export interface operations {
                      *       },
                      *       "reference": "order-8812",
                      *       "createdAt": "2026-11-24T12:00:00.000Z",
-                     *       "approvedAt": null
+                     *       "approvedAt": null,
+                     *       "test": true
                      *     }
                      */
                     "application/json": components["schemas"]["VerificationView"];
@@ -4059,7 +4514,8 @@ export interface operations {
                      *       },
                      *       "reference": "order-8812",
                      *       "createdAt": "2026-11-24T12:00:00.000Z",
-                     *       "approvedAt": null
+                     *       "approvedAt": null,
+                     *       "test": true
                      *     }
                      */
                     "application/json": components["schemas"]["VerificationView"];
@@ -4190,7 +4646,8 @@ export interface operations {
                      *       },
                      *       "reference": "order-8812",
                      *       "createdAt": "2026-11-24T12:00:00.000Z",
-                     *       "approvedAt": null
+                     *       "approvedAt": null,
+                     *       "test": true
                      *     }
                      */
                     "application/json": components["schemas"]["VerificationView"];
@@ -4353,7 +4810,8 @@ export interface operations {
                      *       },
                      *       "reference": "order-8812",
                      *       "createdAt": "2026-11-24T12:00:00.000Z",
-                     *       "approvedAt": null
+                     *       "approvedAt": null,
+                     *       "test": true
                      *     }
                      */
                     "application/json": components["schemas"]["VerificationView"];
@@ -4779,7 +5237,8 @@ export interface operations {
                  *         },
                  *         "reference": "order-8812",
                  *         "createdAt": "2026-11-24T12:00:00.000Z",
-                 *         "approvedAt": null
+                 *         "approvedAt": null,
+                 *         "test": true
                  *       }
                  *     }
                  */

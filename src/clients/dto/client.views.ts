@@ -106,7 +106,7 @@ export class VoiceContractPolicyView implements Required<VoiceContractPolicy> {
 }
 
 /** The fields of a client's policy (API.md, Admin). */
-export const CLIENT_POLICY_FIELDS = ['maxCheckAttempts', 'requestsPerMinute', 'countries', 'numberTypes', 'voiceContract', 'pumping'] as const;
+export const CLIENT_POLICY_FIELDS = ['maxCheckAttempts', 'requestsPerMinute', 'countries', 'numberTypes', 'voiceContract', 'pumping', 'testNumbersInProduction'] as const;
 export type ClientPolicyField = (typeof CLIENT_POLICY_FIELDS)[number];
 
 /** A client's number types as stored: a channel left out follows the service default. */
@@ -162,6 +162,15 @@ export class ClientPolicyView {
     example: 'enforce',
   })
   pumping!: 'enforce' | 'record_only';
+
+  @ApiProperty({
+    type: Boolean,
+    description:
+      'Whether the client\'s test numbers (…/test-numbers) work when NODE_ENV=production. Without it, in production a test number is an ' +
+      'ordinary number (sent through the providers) and new ones cannot be added. Outside production test numbers always work. Default: false.',
+    example: false,
+  })
+  testNumbersInProduction!: boolean;
 
   @ApiProperty({
     enum: CLIENT_POLICY_FIELDS,

@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsIn, IsInt, IsObject, IsOptional, IsString, Max, Min, ValidateIf, ValidateNested, ValidatorConstraint, ValidatorConstraintInterface, Validate } from 'class-validator';
+import { IsBoolean } from 'class-validator';
 import { isPhoneCountry, POLICY_NUMBER_TYPES } from '../../common/phone';
 import { VOICE_CHECK_METHODS, VOICE_CONTRACT_MODES } from './client.views';
 
@@ -168,4 +169,16 @@ export class UpdateClientPolicyDto {
   @IsOptional()
   @IsIn(['enforce', 'record_only'], { message: 'pumping must be enforce or record_only' })
   pumping?: 'enforce' | 'record_only' | null;
+
+  @ApiPropertyOptional({
+    type: Boolean,
+    nullable: true,
+    description:
+      'Lets the client\'s test numbers work when NODE_ENV=production (they never reach a provider and accept a fixed code, so a bank allows ' +
+      'this only for a sandbox client). null: the default, false.',
+    example: false,
+  })
+  @IsOptional()
+  @IsBoolean({ message: 'testNumbersInProduction must be true, false or null' })
+  testNumbersInProduction?: boolean | null;
 }

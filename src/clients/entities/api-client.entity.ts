@@ -53,6 +53,10 @@ export class ApiClient {
   @Column({ name: 'pumping', type: 'text', nullable: true })
   pumping!: 'enforce' | 'record_only' | null;
 
+  /** Whether its test numbers work when NODE_ENV=production (an admin's explicit choice); null means no. */
+  @Column({ name: 'test_numbers_in_production', type: 'boolean', nullable: true })
+  testNumbersInProduction!: boolean | null;
+
   @Column({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 

@@ -32,6 +32,11 @@ export interface Principal {
   pumping: 'enforce' | 'record_only' | null;
   /** The client's default webhook URL (null: none). */
   webhookUrl: string | null;
+  /**
+   * The client has test numbers and may use them here (outside production, or with its policy's
+   * testNumbersInProduction): only then does a start look its number up among them. Absent: false.
+   */
+  testNumbers?: boolean;
 }
 
 /** A client's number types per channel (API.md, Admin: a client's policy). */

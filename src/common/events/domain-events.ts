@@ -21,13 +21,17 @@ export type VoiceCheckMethod = 'ivr_outbound' | 'ivr_inbound' | 'voice_otp';
 /** Where a call stands, provider-neutral and in order: a call only ever moves forward through these. */
 export type CallStatus = 'queued' | 'ringing' | 'answered' | 'ended';
 
+/**
+ * `test` (on the verification and voice-contract events): about a client's test number (sandbox). Such a verification
+ * reaches no provider and counts against no number's limits or volumes; a test check's result is no number's record.
+ */
 export interface DomainEvents {
   /** issuance: a verification was created (`pending` with its code queued, or `screening`). */
-  'verification.started': { verificationId: string; clientId: string; phoneE164: string; channel: 'sms' | 'voice'; purpose: string; status: 'pending' | 'screening'; at: Date };
+  'verification.started': { verificationId: string; clientId: string; phoneE164: string; channel: 'sms' | 'voice'; purpose: string; status: 'pending' | 'screening'; at: Date; test?: boolean };
   /** verification: a right code approved it. */
-  'verification.approved': { verificationId: string; clientId: string; phoneE164: string; channel: 'sms' | 'voice'; at: Date };
+  'verification.approved': { verificationId: string; clientId: string; phoneE164: string; channel: 'sms' | 'voice'; at: Date; test?: boolean };
   /** verification: a wrong code was counted (the per-number failure limit counts these). */
-  'verification.check_failed': { verificationId: string; clientId: string; phoneE164: string; at: Date };
+  'verification.check_failed': { verificationId: string; clientId: string; phoneE164: string; at: Date; test?: boolean };
   /** verification: the last allowed wrong code locked it. */
   'verification.locked': { verificationId: string; clientId: string; phoneE164: string; at: Date };
   /** gateway: no provider could deliver a code message; it will not be retried. */
@@ -65,7 +69,7 @@ export interface DomainEvents {
    * risk: a voice-contract check of this number was decided (`confirmed`, `absent`, or `unknown` once its
    * retries found nothing). Issuance releases or denies the number's `screening` verifications on it.
    */
-  'voice_contract.decided': { checkId: string; phoneE164: string; status: 'confirmed' | 'absent' | 'unknown'; method: VoiceCheckMethod; expiresAt: Date | null; at: Date };
+  'voice_contract.decided': { checkId: string; phoneE164: string; status: 'confirmed' | 'absent' | 'unknown'; method: VoiceCheckMethod; expiresAt: Date | null; at: Date; test?: boolean };
   /** issuance: screening refused a verification after its start (e.g. no voice contract); its caller is told. */
   'verification.denied': { verificationId: string; clientId: string; phoneE164: string; reasons: string[]; at: Date };
 }

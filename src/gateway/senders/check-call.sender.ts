@@ -3,6 +3,7 @@ import { EventBus } from '../../common/events';
 import type { Tx } from '../../common/tx';
 import { CheckCallPayload, Failure, Outcome, OutboxBox, OutboxRow, OutboxSender } from '../outbox.types';
 import { CallNotPlaced, ProviderError } from '../ports';
+import { TEST_PROVIDER } from '../test-numbers';
 import { VoiceCallsService } from '../voice-calls.service';
 
 /**
@@ -24,6 +25,12 @@ export class CheckCallSender implements OutboxSender {
 
   async send(row: OutboxRow & { payload: Buffer }): Promise<Outcome> {
     const call = this.box.open<CheckCallPayload>(row.payload);
+    const scripted = call.test;
+    if (scripted) {
+      // A test number: no provider is called; the call "ends" as scripted once this row is recorded done.
+      const placed = await this.calls.placeTestCall(call);
+      return { ok: true, accepted: { provider: placed.provider, providerMessageId: placed.callId }, to: call.to, followUp: () => this.calls.playScripted(placed.callId, call.reference, scripted) };
+    }
     try {
       const placed = await this.calls.placeCheckCall(call);
       return { ok: true, accepted: { provider: placed.provider, providerMessageId: placed.callId }, to: call.to };
@@ -40,7 +47,9 @@ export class CheckCallSender implements OutboxSender {
   auditEvent(row: OutboxRow, outcome: Outcome) {
     const phoneNumber = outcome.to ?? null;
     if (outcome.ok) {
-      return { type: 'voice_check.call_placed', phoneNumber, data: { outboxId: row.id, provider: outcome.accepted?.provider ?? null, callId: outcome.accepted?.providerMessageId ?? null, attempt: row.attempts } };
+      const provider = outcome.accepted?.provider ?? null;
+      const test = provider === TEST_PROVIDER ? { test: true } : {};
+      return { type: 'voice_check.call_placed', phoneNumber, data: { outboxId: row.id, provider, callId: outcome.accepted?.providerMessageId ?? null, attempt: row.attempts, ...test } };
     }
     return { type: 'voice_check.call_failed', phoneNumber, data: { outboxId: row.id, attempts: row.attempts, error: outcome.error, provider: outcome.provider ?? null, outcome: outcome.callOutcome ?? 'route_error' } };
   }

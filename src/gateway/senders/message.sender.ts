@@ -3,7 +3,9 @@ import { decorrelatedJitterGenerator, ExponentialBackoff } from 'cockatiel';
 import { Clock } from '../../common/clock';
 import { EventBus } from '../../common/events';
 import type { Tx } from '../../common/tx';
+import { DeliveryReceipts } from '../delivery-receipts.service';
 import { GatewayMetrics } from '../gateway.metrics';
+import { TEST_PROVIDER } from '../test-numbers';
 import { Failure, MessagePayload, Outcome, OutboxBox, OutboxRow, OutboxSender } from '../outbox.types';
 import { ProviderError, SMS_GATEWAY, SmsGateway, VOICE_GATEWAY, VoiceGateway } from '../ports';
 
@@ -27,6 +29,7 @@ export class MessageSender implements OutboxSender {
     private readonly metrics: GatewayMetrics,
     @Inject(SMS_GATEWAY) private readonly sms: SmsGateway,
     @Inject(VOICE_GATEWAY) private readonly voice: VoiceGateway,
+    private readonly receipts: DeliveryReceipts,
   ) {}
 
   retryDelayMs(attempt: number, outcome: Failure): number {
@@ -38,6 +41,7 @@ export class MessageSender implements OutboxSender {
   async send(row: OutboxRow & { payload: Buffer }): Promise<Outcome> {
     const msg = this.box.open<MessagePayload>(row.payload); // throws: the dispatcher records a retryable internal error
     const { to } = msg;
+    if (msg.test) return this.sendTest(row, msg as MessagePayload & Required<Pick<MessagePayload, 'test'>>);
     try {
       const accepted =
         row.kind === 'sms'
@@ -53,6 +57,19 @@ export class MessageSender implements OutboxSender {
       }
       throw err; // the dispatcher records it as a retryable internal error
     }
+  }
+
+  /**
+   * A test number's message: no provider is called. `failed` is a permanent failure (no provider could deliver: the
+   * verification fails); `delivered` / `undelivered` come as the `test` provider's receipt once the row is recorded done.
+   */
+  private sendTest(row: OutboxRow, msg: MessagePayload & Required<Pick<MessagePayload, 'test'>>): Outcome {
+    const { to } = msg;
+    const status = msg.test.deliveryStatus;
+    if (status === 'failed') return { ok: false, error: 'test number: scripted delivery failure (no provider was called)', retryable: false, provider: TEST_PROVIDER, to };
+    const providerMessageId = `test_${row.id}`;
+    const followUp = status ? () => this.receipts.record({ provider: TEST_PROVIDER, outboxId: row.id, providerMessageId, status, errorCode: null }) : undefined;
+    return { ok: true, accepted: { provider: TEST_PROVIDER, providerMessageId }, to, followUp };
   }
 
   /** message.sent / message.failed, with the number (hashed and masked by the audit service) so a search by phone number finds them. */
@@ -73,11 +90,13 @@ export class MessageSender implements OutboxSender {
           // Each provider tried, in order, with what became of it (no number, no text).
           ...(outcome.accepted?.legs ? { route: outcome.accepted.legs.map((l) => ({ provider: l.provider, outcome: l.outcome })) } : {}),
           ...(outcome.accepted?.unknown ? { acceptance: 'unknown' } : {}),
+          ...(provider === TEST_PROVIDER ? { test: true } : {}),
         },
       };
     }
     const route = outcome.legs ? { route: outcome.legs.map((l) => ({ provider: l.provider, outcome: l.outcome })) } : {};
-    return { type: 'message.failed', phoneNumber, data: { outboxId: row.id, attempts: row.attempts, error: outcome.error, channel: row.kind, provider: outcome.provider ?? null, ...route } };
+    const test = outcome.provider === TEST_PROVIDER ? { test: true } : {};
+    return { type: 'message.failed', phoneNumber, data: { outboxId: row.id, attempts: row.attempts, error: outcome.error, channel: row.kind, provider: outcome.provider ?? null, ...route, ...test } };
   }
 
   /** No provider could deliver the code: whoever owns the verification decides what that means. */

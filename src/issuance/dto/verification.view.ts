@@ -45,6 +45,12 @@ export class VerificationView {
   @ApiProperty({ nullable: true, type: String, example: 'order-8812' }) reference!: string | null;
   @ApiProperty({ format: 'date-time', example: '2026-11-24T12:00:00.000Z' }) createdAt!: string;
   @ApiProperty({ nullable: true, type: String, format: 'date-time', example: null }) approvedAt!: string | null;
+  @ApiPropertyOptional({
+    type: Boolean,
+    enum: [true],
+    description: "Present (true) only on a verification of one of the client's test numbers: it reached no provider and accepts the test number's fixed code.",
+  })
+  test?: true;
 }
 
 /** A start answered 202: the number waits for its voice-contract check, no code is sent yet (the OpenAPI example). */
