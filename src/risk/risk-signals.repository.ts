@@ -11,6 +11,8 @@ const BUCKET_S = BUCKET_MS / 1000;
  * serialized by their velocity lock anyway) keep shard 0, so their reads stay one row per bucket.
  */
 export const COUNTER_SHARDS = 8;
+/** A day's verified codes hour by hour, its shards summed (the 24 sums of risk_unit_days.verified_hours[h]). */
+const HOURS_SUMMED = Array.from({ length: 24 }, (_, h) => `sum(ds.verified_hours[${h + 1}])`).join(', ');
 const SHARDED: readonly UnitKind[] = ['prefix', 'country'];
 
 /** The shard each unit's row is written to by one transaction. */
@@ -115,12 +117,10 @@ export class RiskSignalsRepository {
             ) c
             CROSS JOIN LATERAL (
               SELECT coalesce(max(dd.verified), 0)::int AS max_daily, coalesce(max(dd.peak), 0)::int AS max_hourly
-                FROM (SELECT sum(hh.verified) AS verified, max(hh.verified) AS peak
-                        FROM (SELECT ds.day, h.i, sum(h.n) AS verified
-                                FROM risk_unit_days ds CROSS JOIN LATERAL unnest(ds.verified_hours) WITH ORDINALITY AS h(n, i)
-                               WHERE ds.kind = u.kind AND ds.unit = u.unit AND ds.day > $6::date
-                               GROUP BY ds.day, h.i) hh
-                       GROUP BY hh.day) dd
+                FROM (SELECT sum(ds.verified) AS verified, greatest(${HOURS_SUMMED}) AS peak
+                        FROM risk_unit_days ds
+                       WHERE ds.kind = u.kind AND ds.unit = u.unit AND ds.day > $6::date
+                       GROUP BY ds.day) dd
             ) d
          ) AS units,
          (SELECT json_build_object(
