@@ -30,9 +30,8 @@ export class RiskCounterShards1765400000000 implements MigrationInterface {
     await q.query(`
       CREATE TEMPORARY TABLE risk_unit_days_merged AS
       SELECT kind, unit, day, sum(verified)::int AS verified,
-             ARRAY(SELECT sum(d2.verified_hours[i])::int FROM risk_unit_days d2, generate_series(1, 24) i
-                    WHERE d2.kind = d.kind AND d2.unit = d.unit AND d2.day = d.day GROUP BY i ORDER BY i) AS verified_hours
-        FROM risk_unit_days d GROUP BY kind, unit, day`);
+             ARRAY[${Array.from({ length: 24 }, (_, h) => `sum(verified_hours[${h + 1}])::int`).join(', ')}] AS verified_hours
+        FROM risk_unit_days GROUP BY kind, unit, day`);
     await q.query(`DELETE FROM risk_unit_days`);
     await q.query(`ALTER TABLE risk_unit_days DROP CONSTRAINT risk_unit_days_pkey, ADD PRIMARY KEY (kind, unit, day)`);
     await q.query(`ALTER TABLE risk_unit_days DROP COLUMN shard`);
