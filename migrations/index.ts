@@ -12,6 +12,7 @@ import { VoiceContracts1765000000000 } from './1765000000000-voice-contracts';
 import { RiskVelocity1765100000000 } from './1765100000000-risk-velocity';
 import { ProviderRouting1765200000000 } from './1765200000000-provider-routing';
 import { TestNumbers1765300000000 } from './1765300000000-test-numbers';
+import { RiskCounterShards1765400000000 } from './1765400000000-risk-counter-shards';
 
 /** Every migration in order. A new migration file (npm run migration:create -- migrations/Name, or migration:generate for entity changes) must be added here. */
 export const migrations = [
@@ -29,4 +30,5 @@ export const migrations = [
   RiskVelocity1765100000000,
   ProviderRouting1765200000000,
   TestNumbers1765300000000,
+  RiskCounterShards1765400000000,
 ];

@@ -187,8 +187,19 @@ describe('SMS pumping: suspensions of number prefixes', () => {
     }
     expect((await suspensions()).filter((x) => x.value === '81701237')).toEqual([]);
     // Its verified volume is on record: the 14-day maximum and the last hour.
-    const [day] = await s.db.query<{ verified: number }>(`SELECT sum(verified)::int AS verified FROM risk_unit_days WHERE kind = 'prefix' AND unit = '81701237'`);
+    const [day] = await s.db.query<{ verified: number; shards: number }>(
+      `SELECT sum(verified)::int AS verified, count(DISTINCT shard)::int AS shards FROM risk_unit_days WHERE kind = 'prefix' AND unit = '81701237'`,
+    );
     expect(day.verified).toBe(30);
+    // The approvals were spread over the prefix's shard rows (chosen at random: all 30 in one has odds of 8^-29) ...
+    expect(day.shards).toBeGreaterThan(1);
+    // ... and are judged summed: a burst of unverified starts trips at 11 more (30 verified in the hour, the floor
+    // of 10 above 0.2 × 30), with the 14-day maxima of the whole prefix (30 in the day, 30 in the hour), not a shard's.
+    const answers: number[] = [];
+    for (let n = 0; n < 12; n++) answers.push((await start(bank.key, under('81701237'))).status);
+    expect(answers).toEqual([...Array(11).fill(201), 403]);
+    const [sus] = (await suspensions()).filter((x) => x.value === '81701237');
+    expect(sus.figures).toMatchObject({ window: '1h', unverified: 11, threshold: 10, started1h: 40, verified1h: 30, verifiedLastHour: 30, maxDailyVerified14d: 30, maxHourlyVerified14d: 30 });
   });
 
   it('the admin routes need the admin scope, and bad queries are 400', async () => {

@@ -4,6 +4,23 @@ import { BUCKET_MS, bucketOf, BucketCount, DAY_MS, HOUR_MS, NumberAccounts, Pump
 
 const BUCKET_S = BUCKET_MS / 1000;
 
+/**
+ * Shard rows per counter key of the units every start to a country or prefix shares (`prefix`, `country`): a
+ * transaction writes one shard row, chosen at random, and reads sum the shards, so concurrent starts and
+ * approvals no longer queue on one row lock until commit. End-user units and the client (few writers each, or
+ * serialized by their velocity lock anyway) keep shard 0, so their reads stay one row per bucket.
+ */
+export const COUNTER_SHARDS = 8;
+/** A day's verified codes hour by hour, its shards summed (the 24 sums of risk_unit_days.verified_hours[h]). */
+const HOURS_SUMMED = Array.from({ length: 24 }, (_, h) => `sum(ds.verified_hours[${h + 1}])`).join(', ');
+const SHARDED: readonly UnitKind[] = ['prefix', 'country'];
+
+/** The shard each unit's row is written to by one transaction. */
+function shardsOf(units: Unit[]): number[] {
+  const shard = Math.floor(Math.random() * COUNTER_SHARDS);
+  return units.map((u) => (SHARDED.includes(u.kind) ? shard : 0));
+}
+
 /** An active suspension of a unit (not released, not expired). */
 export interface ActiveSuspension {
   id: string;
@@ -53,7 +70,8 @@ export class RiskSignalsRepository {
    * Everything the velocity, pumping and many-accounts rules need for one start, in one statement: per unit its
    * active suspensions and the end of its last one, its counts in the last hour and day (since that end for the
    * pumping figures), its 14-day maxima of verified codes; and the number's verified accounts in the window.
-   * Every read is a range of a primary key or index; `verifications` is never read.
+   * Every read is a range of a primary key or index; `verifications` is never read. The shard rows of a bucket
+   * (or day, hour by hour) are summed before anything is judged.
    *
    * "Since that end": from the 10-minute bucket in which the suspension ended (its starts were denied, so that
    * bucket holds little from before the end), but never the bucket in which it was made (those are the starts
@@ -92,13 +110,17 @@ export class RiskSignalsRepository {
                      coalesce(sum(r.verified) FILTER (WHERE r.bucket > $4 AND r.bucket >= s.since), 0)::int AS v1,
                      coalesce(sum(r.verified), 0)::int AS vall24,
                      coalesce(sum(r.verified) FILTER (WHERE r.bucket > $4), 0)::int AS vall1
-                FROM risk_unit_counts r
-               WHERE r.kind = u.kind AND r.unit = u.unit AND r.bucket > $5
+                FROM (SELECT b.bucket, sum(b.started) AS started, sum(b.verified) AS verified
+                        FROM risk_unit_counts b
+                       WHERE b.kind = u.kind AND b.unit = u.unit AND b.bucket > $5
+                       GROUP BY b.bucket) r
             ) c
             CROSS JOIN LATERAL (
-              SELECT coalesce(max(dd.verified), 0)::int AS max_daily, coalesce(max(p.peak), 0)::int AS max_hourly
-                FROM risk_unit_days dd CROSS JOIN LATERAL (SELECT max(h) AS peak FROM unnest(dd.verified_hours) h) p
-               WHERE dd.kind = u.kind AND dd.unit = u.unit AND dd.day > $6::date
+              SELECT coalesce(max(dd.verified), 0)::int AS max_daily, coalesce(max(dd.peak), 0)::int AS max_hourly
+                FROM (SELECT sum(ds.verified) AS verified, greatest(${HOURS_SUMMED}) AS peak
+                        FROM risk_unit_days ds
+                       WHERE ds.kind = u.kind AND ds.unit = u.unit AND ds.day > $6::date
+                       GROUP BY ds.day) dd
             ) d
          ) AS units,
          (SELECT json_build_object(
@@ -141,13 +163,14 @@ export class RiskSignalsRepository {
     };
   }
 
-  /** One start, counted for each of its units in the current 10-minute bucket. */
+  /** One start, counted for each of its units in the current 10-minute bucket (a prefix or country in one of its shards). */
   countStart(tx: Tx, units: Unit[], at: Date): void {
     if (!units.length) return;
     tx.defer(
-      (p) => `INSERT INTO risk_unit_counts (kind, unit, bucket, started)
-              SELECT k, v, ${p(new Date(bucketOf(at.getTime())))}::timestamptz, 1 FROM unnest(${p(units.map((u) => u.kind))}::text[], ${p(units.map((u) => u.value))}::text[]) AS x(k, v)
-              ON CONFLICT (kind, unit, bucket) DO UPDATE SET started = risk_unit_counts.started + 1`,
+      (p) => `INSERT INTO risk_unit_counts (kind, unit, bucket, shard, started)
+              SELECT k, v, ${p(new Date(bucketOf(at.getTime())))}::timestamptz, s, 1
+                FROM unnest(${p(units.map((u) => u.kind))}::text[], ${p(units.map((u) => u.value))}::text[], ${p(shardsOf(units))}::smallint[]) AS x(k, v, s)
+              ON CONFLICT (kind, unit, bucket, shard) DO UPDATE SET started = risk_unit_counts.started + 1`,
     );
   }
 
@@ -167,18 +190,20 @@ export class RiskSignalsRepository {
     const t = at.getTime();
     const hour = new Date(t).getUTCHours() + 1; // PostgreSQL arrays count from 1
     // the number's units, and the start's IP when it gave one
+    // (the prefix and country in one of their shards, the IP in shard 0)
+    const shards = shardsOf(units);
     const unitsOf = (p: (v: unknown) => string) =>
-      `SELECT k, v FROM unnest(${p(units.map((u) => u.kind))}::text[], ${p(units.map((u) => u.value))}::text[]) AS x(k, v)
-       UNION ALL SELECT 'ip', e.ip FROM risk_end_users e WHERE e.verification_id = ${p(verificationId)} AND e.ip IS NOT NULL`;
+      `SELECT k, v, s FROM unnest(${p(units.map((u) => u.kind))}::text[], ${p(units.map((u) => u.value))}::text[], ${p(shards)}::smallint[]) AS x(k, v, s)
+       UNION ALL SELECT 'ip', e.ip, 0::smallint FROM risk_end_users e WHERE e.verification_id = ${p(verificationId)} AND e.ip IS NOT NULL`;
     tx.defer(
-      (p) => `INSERT INTO risk_unit_counts (kind, unit, bucket, verified)
-              SELECT k, v, ${p(new Date(bucketOf(t)))}::timestamptz, 1 FROM (${unitsOf(p)}) AS y
-              ON CONFLICT (kind, unit, bucket) DO UPDATE SET verified = risk_unit_counts.verified + 1`,
+      (p) => `INSERT INTO risk_unit_counts (kind, unit, bucket, shard, verified)
+              SELECT k, v, ${p(new Date(bucketOf(t)))}::timestamptz, s, 1 FROM (${unitsOf(p)}) AS y
+              ON CONFLICT (kind, unit, bucket, shard) DO UPDATE SET verified = risk_unit_counts.verified + 1`,
     );
     tx.defer(
-      (p) => `INSERT INTO risk_unit_days (kind, unit, day, verified, verified_hours)
-              SELECT k, v, ${p(utcDay(t))}::date, 1, ${p(Array.from({ length: 24 }, (_, i) => (i + 1 === hour ? 1 : 0)))}::int[] FROM (${unitsOf(p)}) AS y
-              ON CONFLICT (kind, unit, day) DO UPDATE
+      (p) => `INSERT INTO risk_unit_days (kind, unit, day, shard, verified, verified_hours)
+              SELECT k, v, ${p(utcDay(t))}::date, s, 1, ${p(Array.from({ length: 24 }, (_, i) => (i + 1 === hour ? 1 : 0)))}::int[] FROM (${unitsOf(p)}) AS y
+              ON CONFLICT (kind, unit, day, shard) DO UPDATE
                 SET verified = risk_unit_days.verified + 1, verified_hours[${p(hour)}::int] = risk_unit_days.verified_hours[${p(hour)}::int] + 1`,
     );
     tx.defer(

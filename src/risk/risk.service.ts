@@ -72,8 +72,12 @@ export class RiskService implements RiskScreener, OnModuleInit {
   }
 
   /**
-   * POST /v1/risk/screenings: the same rules as a start, without counting anything against the number; a check is
-   * started only when asked (`startVoiceCheck`) and the policy would need one.
+   * POST /v1/risk/screenings: the same rules as a start, counting nothing: policy and blocklist, the per-number
+   * velocity (read; a number at its limit is `velocity_exceeded`), then the unit rules on the start's own read
+   * (VelocityScreening.assess: suspensions, start limits per end-user IP, device, prefix and client, many accounts
+   * per number). Every rule that would refuse the start is reported together (decision `deny`); many accounts
+   * with action `screen` makes the voice contract required, as at start. A check is started only when asked
+   * (`startVoiceCheck`) and the number has no fresh record.
    */
   async assess(tx: Tx, input: ScreeningInput, opts: { startVoiceCheck: boolean }): Promise<RiskAssessment> {
     const denials = await this.denials(tx, input);
@@ -83,8 +87,16 @@ export class RiskService implements RiskScreener, OnModuleInit {
       if (!(err instanceof ProblemException) || err.status !== 429) throw err;
       denials.push({ rule: 'velocity', reason: 'velocity_exceeded', limit: err.extra.limit, detail: err.detail });
     }
-    if (denials.length) return { ...deny(denials), voiceContract: await this.voiceContracts.summary(tx, input.phone.e164, input.now) };
-    return this.voiceContractStep(tx, input, { startChecks: opts.startVoiceCheck, forceCheck: opts.startVoiceCheck, alwaysRead: true });
+    const units = await this.units.assess(tx, input);
+    denials.push(...units.denials);
+    if (denials.length) {
+      const refused = deny(denials);
+      return { ...refused, rules: [...refused.rules, ...units.recorded], voiceContract: await this.voiceContracts.summary(tx, input.phone.e164, input.now) };
+    }
+    const voice = await this.voiceContractStep(tx, input, { startChecks: opts.startVoiceCheck, forceCheck: opts.startVoiceCheck, alwaysRead: true, require: !!units.screen });
+    // a start that goes through makes the suspensions its trips call for: reported, not made
+    const rules = [...(units.screen ? [units.screen] : []), ...units.recorded, ...units.wouldTrip, ...voice.rules];
+    return units.screen && voice.decision === 'screen' ? { ...voice, reasons: [units.screen.reason], rules } : { ...voice, rules };
   }
 
   private async denials(tx: Tx, input: ScreeningInput): Promise<RiskRuleHit[]> {

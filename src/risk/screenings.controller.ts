@@ -26,8 +26,8 @@ export class ScreeningsController {
     operationId: 'screenPhoneNumber',
     summary: 'Screen a phone number as a start would be screened, without starting a verification',
     description:
-      'The client\'s number policy, the blocklist, the per-number velocity limits (read, nothing counted) and the number\'s voice-contract record. ' +
-      'Audited as risk.screened with the decision record.',
+      'Every rule a start would apply, counting nothing: the client\'s number policy, the blocklist, the per-number velocity limits, the start limits per end-user IP, device, prefix and client ' +
+      '(with endUser), SMS-pumping suspensions, many accounts per number, and the number\'s voice-contract record. Audited as risk.screened with the decision record.',
   })
   @ApiOkResponse({ type: ScreeningView })
   @ApiAcceptedResponse({ type: ScreeningView, description: 'startVoiceCheck started a check (voiceContract.status `checking`).' })
@@ -43,9 +43,10 @@ export class ScreeningsController {
     const phone = parseNumberOrProblem(dto.phoneNumber, dto.country);
     const channel = dto.channel ?? 'sms';
     assertReachable(phone, channel);
-    const { clientId, countries, numberTypes, voiceContract } = principal;
+    const { clientId, countries, numberTypes, voiceContract, pumping } = principal;
     const now = this.clock.now();
-    const input = { phone, clientId, channel, purpose: dto.purpose ?? '', locale: dto.locale ?? 'ja', policy: { countries, numberTypes, voiceContract }, now } as const;
+    const endUser = dto.endUser && { ip: dto.endUser.ip, deviceId: dto.endUser.deviceId, accountRef: dto.endUser.accountRef };
+    const input = { phone, clientId, channel, purpose: dto.purpose ?? '', locale: dto.locale ?? 'ja', policy: { countries, numberTypes, voiceContract, pumping }, now, endUser } as const;
     const assessment = await this.transactions.run(async (tx) => {
       const result = await this.risk.assess(tx, input, { startVoiceCheck: dto.startVoiceCheck ?? false });
       this.audit.defer(tx, [

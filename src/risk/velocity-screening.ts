@@ -92,9 +92,48 @@ export class VelocityScreening implements OnModuleInit {
   /**
    * Judges the start (its units locked: see plan()). Answers the decision: `deny` for a suspended unit (or many
    * accounts with RISK_MANY_ACCOUNTS_ACTION=deny), `screen` for many accounts, else `allow` with the rules that
-   * fired without deciding (a trip, a record_only hit). Throws 429 for a start limit.
+   * fired without deciding (a trip, a record_only hit). Throws 429 for a start limit. Counts the start (with
+   * `verification.started`) and makes the suspensions its trips call for.
    */
   async screen(tx: Tx, input: ScreeningInput, plan: StartPlan): Promise<RiskAssessment> {
+    const j = await this.judge(tx, input, plan);
+    if (j.denials.length) return { decision: 'deny', reasons: [...new Set(j.denials.map((d) => d.reason))], rules: [...j.denials, ...j.recorded] };
+    const [over] = j.overLimits;
+    if (over) throw tooMany(`Too many verifications started ${over.what}: at most ${over.max} per hour.`, over.limit, over.retryAfterMs);
+
+    // The start that crosses a threshold goes through; its unit is suspended from the next one on.
+    const recorded = [...j.recorded];
+    for (const t of j.trips) {
+      const made = await this.suspensions.trip(tx, { kind: t.unit.kind as PumpingUnitKind, unit: t.unit.unit, mode: t.mode, figures: t.figures, clientId: input.clientId }, input.now);
+      if (made) recorded.push({ rule: 'pumping', reason: made.reason, kind: made.kind, unit: made.unit, suspensionId: made.id, mode: made.mode, tripped: true, ...t.figures });
+    }
+    this.pending.set(tx, plan);
+    if (j.many) return { decision: 'screen', reasons: [j.many.reason], rules: [j.many, ...recorded] };
+    return { decision: 'allow', reasons: [], rules: recorded };
+  }
+
+  /**
+   * POST /v1/risk/screenings: the same read and rules as screen(), counting nothing, locking nothing and
+   * suspending nothing. Every rule that would fire for a start is reported: suspensions and many accounts
+   * (deny), each start limit the start would exceed (`velocity_exceeded` with its limit, count and Retry-After),
+   * many accounts asking for a check (`screen`), and the trips a start that is not refused would make (`wouldTrip`).
+   */
+  async assess(tx: Tx, input: ScreeningInput): Promise<{ denials: RiskRuleHit[]; screen?: RiskRuleHit; recorded: RiskRuleHit[]; wouldTrip: RiskRuleHit[] }> {
+    const j = await this.judge(tx, input, this.plan(input));
+    const velocity: RiskRuleHit[] = j.overLimits.map((o) => ({
+      rule: 'velocity',
+      reason: 'velocity_exceeded',
+      limit: o.limit,
+      count: o.count,
+      max: o.max,
+      retryAfterSeconds: Math.max(1, Math.ceil(o.retryAfterMs / 1000)),
+    }));
+    const wouldTrip: RiskRuleHit[] = j.trips.map((t) => ({ rule: 'pumping', reason: suspendedReason(t.unit.kind as PumpingUnitKind), kind: t.unit.kind, unit: t.unit.unit, mode: t.mode, wouldTrip: true, ...t.figures }));
+    return { denials: [...j.denials, ...velocity], screen: j.many, recorded: j.recorded, wouldTrip };
+  }
+
+  /** The one read of a start's units and number (RiskSignalsRepository.screeningState) and what its rules make of it. */
+  private async judge(tx: Tx, input: ScreeningInput, plan: StartPlan): Promise<Judgement> {
     const { risk } = this.config;
     const now = input.now;
     const accountRefHash = plan.endUser?.accountRefHash ?? null;
@@ -103,7 +142,7 @@ export class VelocityScreening implements OnModuleInit {
 
     const denials: RiskRuleHit[] = [];
     const recorded: RiskRuleHit[] = [];
-    const trips: Array<{ unit: UnitState; mode: SuspensionMode; figures: Record<string, unknown> }> = [];
+    const trips: Judgement['trips'] = [];
     for (const unit of state.units.filter((u) => PUMPING_KINDS.includes(u.kind))) {
       const kind = unit.kind as PumpingUnitKind;
       const hit = (s: { id: string; mode: SuspensionMode }) => ({ rule: 'pumping', reason: suspendedReason(kind), kind, unit: unit.unit, suspensionId: s.id, mode: s.mode });
@@ -127,31 +166,36 @@ export class VelocityScreening implements OnModuleInit {
     const many = manyAccounts(state.accounts, !!accountRefHash, risk.manyAccounts.max);
     const manyHit: RiskRuleHit | undefined = many && { rule: 'many_accounts', reason: 'many_accounts_per_number', ...many, windowDays: Math.round(risk.manyAccounts.windowMs / 86_400_000), action: risk.manyAccounts.action };
     if (manyHit && risk.manyAccounts.action === 'deny') denials.push(manyHit);
-    if (denials.length) return { decision: 'deny', reasons: [...new Set(denials.map((d) => d.reason))], rules: [...denials, ...recorded] };
-
-    this.assertStartLimits(state.units, now);
-
-    // The start that crosses a threshold goes through; its unit is suspended from the next one on.
-    for (const t of trips) {
-      const made = await this.suspensions.trip(tx, { kind: t.unit.kind as PumpingUnitKind, unit: t.unit.unit, mode: t.mode, figures: t.figures, clientId: input.clientId }, now);
-      if (made) recorded.push({ rule: 'pumping', reason: made.reason, kind: made.kind, unit: made.unit, suspensionId: made.id, mode: made.mode, tripped: true, ...t.figures });
-    }
-    this.pending.set(tx, plan);
-    if (manyHit) return { decision: 'screen', reasons: [manyHit.reason], rules: [manyHit, ...recorded] };
-    return { decision: 'allow', reasons: [], rules: recorded };
+    return { denials, recorded, trips, many: manyHit && risk.manyAccounts.action !== 'deny' ? manyHit : undefined, overLimits: this.overLimits(state.units, now) };
   }
 
-  /** Start limits per hour (0: none) of the start's units, counting this start: 429 naming the first one exceeded. */
-  private assertStartLimits(units: UnitState[], now: Date): void {
+  /** The start limits per hour (0: none) of the start's units that one more start would exceed, in the order their 429s are checked. */
+  private overLimits(units: UnitState[], now: Date): Judgement['overLimits'] {
     const limits = this.config.risk.startsPerHour;
+    const over: Judgement['overLimits'] = [];
     for (const v of VELOCITY) {
-      const limit = limits[v.kind as keyof typeof limits];
+      const max = limits[v.kind as keyof typeof limits];
       const unit = units.find((u) => u.kind === v.kind);
-      if (!unit || limit <= 0) continue;
-      const over = hourlyLimitExceeded(unit.hour, limit, now.getTime());
-      if (over) throw tooMany(`Too many verifications started ${v.what}: at most ${limit} per hour.`, v.limit, over.retryAfterMs);
+      if (!unit || max <= 0) continue;
+      const hit = hourlyLimitExceeded(unit.hour, max, now.getTime());
+      if (hit) over.push({ limit: v.limit, what: v.what, max, count: hit.count, retryAfterMs: hit.retryAfterMs });
     }
+    return over;
   }
+}
+
+/** What the unit rules make of one start's read (VelocityScreening.judge). */
+interface Judgement {
+  /** Rules that deny the start: an enforced suspension, many accounts with action `deny`. */
+  denials: RiskRuleHit[];
+  /** Rules that fired without deciding (a record_only suspension). */
+  recorded: RiskRuleHit[];
+  /** Pumping thresholds this start crosses (its unit is suspended from the next start on). */
+  trips: Array<{ unit: UnitState; mode: SuspensionMode; figures: Record<string, unknown> }>;
+  /** Many accounts per number with action `screen`: the start needs a voice-contract check. */
+  many?: RiskRuleHit;
+  /** Start limits one more start would exceed. */
+  overLimits: Array<{ limit: string; what: string; max: number; count: number; retryAfterMs: number }>;
 }
 
 /** The figures a pumping trip is recorded with (beside its window, unverified count and threshold). */

@@ -296,7 +296,7 @@ export interface paths {
         put?: never;
         /**
          * Screen a phone number as a start would be screened, without starting a verification
-         * @description The client's number policy, the blocklist, the per-number velocity limits (read, nothing counted) and the number's voice-contract record. Audited as risk.screened with the decision record.
+         * @description Every rule a start would apply, counting nothing: the client's number policy, the blocklist, the per-number velocity limits, the start limits per end-user IP, device, prefix and client (with endUser), SMS-pumping suspensions, many accounts per number, and the number's voice-contract record. Audited as risk.screened with the decision record.
          */
         post: operations["screenPhoneNumber"];
         delete?: never;
@@ -1107,6 +1107,23 @@ export interface components {
              */
             nextCursor: string | null;
         };
+        EndUserDto: {
+            /**
+             * @description The end user's IP address (IPv4 or IPv6), as the caller saw it.
+             * @example 203.0.113.7
+             */
+            ip?: string;
+            /**
+             * @description An id of the end user's device (the caller's own), 1-128 visible ASCII characters.
+             * @example d-77f3a9
+             */
+            deviceId?: string;
+            /**
+             * @description The caller's reference of the account being verified; stored only as a keyed hash.
+             * @example acct-1234
+             */
+            accountRef?: string;
+        };
         ScreeningRequestDto: {
             /**
              * @description E.164, or national form with `country`.
@@ -1140,6 +1157,8 @@ export interface components {
              * @default false
              */
             startVoiceCheck?: boolean;
+            /** @description The end-user signals a start would carry: the start limits per IP and device and many accounts per number are judged with them (nothing is counted or stored). */
+            endUser?: components["schemas"]["EndUserDto"];
         };
         ScreeningInboundCallView: {
             /** @example +815012345678 */
@@ -1172,7 +1191,7 @@ export interface components {
             /** @enum {string} */
             decision: "allow" | "screen" | "deny";
             /**
-             * @description Stable codes: country_not_allowed, number_type_not_allowed, blocklisted, velocity_exceeded, no_voice_contract, voice_contract_required (decision screen), …
+             * @description Stable codes: country_not_allowed, number_type_not_allowed, blocklisted, velocity_exceeded, prefix_suspended, country_suspended, ip_suspended, many_accounts_per_number (deny or screen), no_voice_contract, voice_contract_required (decision screen), …
              * @example []
              */
             reasons: string[];
@@ -1325,23 +1344,6 @@ export interface components {
              * @example ACME Ltd
              */
             payee: string;
-        };
-        EndUserDto: {
-            /**
-             * @description The end user's IP address (IPv4 or IPv6), as the caller saw it.
-             * @example 203.0.113.7
-             */
-            ip?: string;
-            /**
-             * @description An id of the end user's device (the caller's own), 1-128 visible ASCII characters.
-             * @example d-77f3a9
-             */
-            deviceId?: string;
-            /**
-             * @description The caller's reference of the account being verified; stored only as a keyed hash.
-             * @example acct-1234
-             */
-            accountRef?: string;
         };
         StartVerificationDto: {
             /**

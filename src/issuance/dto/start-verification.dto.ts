@@ -2,7 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 import { NoCredential } from '../../common/input-text';
-import { EndUserDto } from './end-user.dto';
+import { EndUserDto } from '../../risk/dto/end-user.dto';
 import { TransactionDto } from './transaction.dto';
 
 export class StartVerificationDto {

@@ -1,6 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { Type } from 'class-transformer';
+import { IsBoolean, IsIn, IsObject, IsOptional, IsString, Matches, MaxLength, ValidateNested } from 'class-validator';
 import { NoCredential } from '../../common/input-text';
+import { EndUserDto } from './end-user.dto';
 import { VOICE_CHECK_METHODS, VOICE_CONTRACT_STATUSES } from './voice-contract.views';
 
 /** POST /v1/risk/screenings: what a start would be judged by, without starting one. */
@@ -39,6 +41,16 @@ export class ScreeningRequestDto {
   @IsOptional()
   @IsBoolean()
   startVoiceCheck?: boolean;
+
+  @ApiPropertyOptional({
+    type: EndUserDto,
+    description: 'The end-user signals a start would carry: the start limits per IP and device and many accounts per number are judged with them (nothing is counted or stored).',
+  })
+  @IsOptional()
+  @IsObject({ message: 'endUser must be an object' })
+  @ValidateNested()
+  @Type(() => EndUserDto)
+  endUser?: EndUserDto;
 }
 
 export class ScreeningInboundCallView {
@@ -63,7 +75,7 @@ export class ScreeningView {
     type: [String],
     example: [],
     description:
-      'Stable codes: country_not_allowed, number_type_not_allowed, blocklisted, velocity_exceeded, no_voice_contract, voice_contract_required (decision screen), …',
+      'Stable codes: country_not_allowed, number_type_not_allowed, blocklisted, velocity_exceeded, prefix_suspended, country_suspended, ip_suspended, many_accounts_per_number (deny or screen), no_voice_contract, voice_contract_required (decision screen), …',
   })
   reasons!: string[];
   @ApiProperty({ type: ScreeningVoiceContractView }) voiceContract!: ScreeningVoiceContractView;
