@@ -17,7 +17,7 @@
 //     UPDATE verifications ... (supersede the number's open verification, FOR UPDATE)
 //     one combined statement: INSERT verifications, phone_sends, outbox ('sending', encrypted payload),
 //       UPDATE idempotency_keys (the stored answer), INSERT audit_events ×2 (verification.created,
-//       message.queued), INSERT risk_unit_counts ... ON CONFLICT DO UPDATE (started + 1)
+//       message.queued), INSERT risk_unit_counts ... ON CONFLICT DO UPDATE (started + 1; prefix and country in one of 8 shard rows)
 //   COMMIT
 //   then the HTTP POST to the provider (the `http` provider's contract: {to, text, reference}, bearer token,
 //   keep-alive agent), and one combined statement: INSERT outbox_attempts, UPDATE outbox 'done',
@@ -90,6 +90,8 @@ async function tx(fn) {
 
 const AUDIT_COLS = 'INSERT INTO audit_events (id, type, occurred_at, client_id, verification_id, phone_hash, phone_masked, actor_type, actor_id, ip, data) VALUES';
 
+// a day's verified codes hour by hour, its shard rows summed (24 sums of verified_hours[h])
+const HOURS_SUMMED = Array.from({ length: 24 }, (_, h) => `sum(ds.verified_hours[${h + 1}])`).join(', ');
 const RISK_READ = `SELECT
          (SELECT coalesce(json_agg(json_build_object(
                    'kind', u.kind, 'unit', u.unit, 'active', s.active, 'hour', c.hour, 's24', c.s24, 'v24', c.v24, 's1', c.s1, 'v1', c.v1,
@@ -114,13 +116,17 @@ const RISK_READ = `SELECT
                      coalesce(sum(r.verified) FILTER (WHERE r.bucket > $4 AND r.bucket >= s.since), 0)::int AS v1,
                      coalesce(sum(r.verified), 0)::int AS vall24,
                      coalesce(sum(r.verified) FILTER (WHERE r.bucket > $4), 0)::int AS vall1
-                FROM risk_unit_counts r
-               WHERE r.kind = u.kind AND r.unit = u.unit AND r.bucket > $5
+                FROM (SELECT b.bucket, sum(b.started) AS started, sum(b.verified) AS verified
+                        FROM risk_unit_counts b
+                       WHERE b.kind = u.kind AND b.unit = u.unit AND b.bucket > $5
+                       GROUP BY b.bucket) r
             ) c
             CROSS JOIN LATERAL (
-              SELECT coalesce(max(dd.verified), 0)::int AS max_daily, coalesce(max(p.peak), 0)::int AS max_hourly
-                FROM risk_unit_days dd CROSS JOIN LATERAL (SELECT max(h) AS peak FROM unnest(dd.verified_hours) h) p
-               WHERE dd.kind = u.kind AND dd.unit = u.unit AND dd.day > $6::date
+              SELECT coalesce(max(dd.verified), 0)::int AS max_daily, coalesce(max(dd.peak), 0)::int AS max_hourly
+                FROM (SELECT sum(ds.verified) AS verified, greatest(${HOURS_SUMMED}) AS peak
+                        FROM risk_unit_days ds
+                       WHERE ds.kind = u.kind AND ds.unit = u.unit AND ds.day > $6::date
+                       GROUP BY ds.day) dd
             ) d
          ) AS units,
          (SELECT json_build_object(
@@ -137,9 +143,9 @@ const START_WRITE = `WITH w0 AS (INSERT INTO verifications (id, client_id, phone
                                           callback_url, risk, created_at, updated_at)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18::jsonb, $19, $20,
                        $21::jsonb, $22, $23)), w1 AS (INSERT INTO phone_sends (phone_e164, sent_at, verification_id) VALUES ($24, $25, $26)), w2 AS (INSERT INTO outbox (id, kind, verification_id, client_id, payload, status, attempts, max_attempts, next_attempt_at, locked_until, segments, created_at, updated_at)
-              VALUES ($28, $29, $30, $31, $32, 'sending', 1, $33, $27, $34, $35, $27, $27)), w3 AS (UPDATE idempotency_keys SET response_status = $36, response_body = $37 WHERE client_id = $38 AND key = $39), w4 AS (${AUDIT_COLS} ($40, $41, $42, $43, $44, $45, $46, $47, $48, $49, $50), ($51, $52, $53, $54, $55, $56, $57, $58, $59, $60, $61)) INSERT INTO risk_unit_counts (kind, unit, bucket, started)
-              SELECT k, v, $62::timestamptz, 1 FROM unnest($63::text[], $64::text[]) AS x(k, v)
-              ON CONFLICT (kind, unit, bucket) DO UPDATE SET started = risk_unit_counts.started + 1`;
+              VALUES ($28, $29, $30, $31, $32, 'sending', 1, $33, $27, $34, $35, $27, $27)), w3 AS (UPDATE idempotency_keys SET response_status = $36, response_body = $37 WHERE client_id = $38 AND key = $39), w4 AS (${AUDIT_COLS} ($40, $41, $42, $43, $44, $45, $46, $47, $48, $49, $50), ($51, $52, $53, $54, $55, $56, $57, $58, $59, $60, $61)) INSERT INTO risk_unit_counts (kind, unit, bucket, shard, started)
+              SELECT k, v, $62::timestamptz, s, 1 FROM unnest($63::text[], $64::text[], $65::smallint[]) AS x(k, v, s)
+              ON CONFLICT (kind, unit, bucket, shard) DO UPDATE SET started = risk_unit_counts.started + 1`;
 
 const SENT_WRITE = `WITH w0 AS (INSERT INTO outbox_attempts (outbox_id, attempt, leg, provider, ok, outcome, status_code, error, duration_ms, attempted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)), w1 AS (UPDATE outbox SET status = 'done', payload = NULL, locked_until = NULL, last_error = NULL,
                      delivery_status = CASE WHEN delivery_status IN ('delivered', 'undelivered', 'failed') THEN delivery_status ELSE $11 END,
@@ -154,13 +160,13 @@ const CHECK_UPDATE = `UPDATE verifications
         WHERE id = $1 AND status IN ('pending') AND expires_at > $4 AND code_hmac = $2
         RETURNING *`;
 
-const APPROVED_WRITE = `WITH w0 AS (${AUDIT_COLS} ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)), w1 AS (INSERT INTO risk_unit_counts (kind, unit, bucket, verified)
-              SELECT k, v, $12::timestamptz, 1 FROM (SELECT k, v FROM unnest($13::text[], $14::text[]) AS x(k, v)
-       UNION ALL SELECT 'ip', e.ip FROM risk_end_users e WHERE e.verification_id = $15 AND e.ip IS NOT NULL) AS y
-              ON CONFLICT (kind, unit, bucket) DO UPDATE SET verified = risk_unit_counts.verified + 1), w2 AS (INSERT INTO risk_unit_days (kind, unit, day, verified, verified_hours)
-              SELECT k, v, $16::date, 1, $17::int[] FROM (SELECT k, v FROM unnest($18::text[], $19::text[]) AS x(k, v)
-       UNION ALL SELECT 'ip', e.ip FROM risk_end_users e WHERE e.verification_id = $20 AND e.ip IS NOT NULL) AS y
-              ON CONFLICT (kind, unit, day) DO UPDATE
+const APPROVED_WRITE = `WITH w0 AS (${AUDIT_COLS} ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)), w1 AS (INSERT INTO risk_unit_counts (kind, unit, bucket, shard, verified)
+              SELECT k, v, $12::timestamptz, s, 1 FROM (SELECT k, v, s FROM unnest($13::text[], $14::text[], $27::smallint[]) AS x(k, v, s)
+       UNION ALL SELECT 'ip', e.ip, 0::smallint FROM risk_end_users e WHERE e.verification_id = $15 AND e.ip IS NOT NULL) AS y
+              ON CONFLICT (kind, unit, bucket, shard) DO UPDATE SET verified = risk_unit_counts.verified + 1), w2 AS (INSERT INTO risk_unit_days (kind, unit, day, shard, verified, verified_hours)
+              SELECT k, v, $16::date, s, 1, $17::int[] FROM (SELECT k, v, s FROM unnest($18::text[], $19::text[], $28::smallint[]) AS x(k, v, s)
+       UNION ALL SELECT 'ip', e.ip, 0::smallint FROM risk_end_users e WHERE e.verification_id = $20 AND e.ip IS NOT NULL) AS y
+              ON CONFLICT (kind, unit, day, shard) DO UPDATE
                 SET verified = risk_unit_days.verified + 1, verified_hours[$21::int] = risk_unit_days.verified_hours[$22::int] + 1) INSERT INTO risk_number_accounts (phone_e164, client_id, account_ref_hash, verified_at)
               SELECT $23, $24,
                      coalesce((SELECT e.account_ref_hash FROM risk_end_users e WHERE e.verification_id = $25), ''::bytea), $26::timestamptz
@@ -169,7 +175,11 @@ const APPROVED_WRITE = `WITH w0 AS (${AUDIT_COLS} ($1, $2, $3, $4, $5, $6, $7, $
 const FAILED_WRITE = `WITH w0 AS (${AUDIT_COLS} ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)) INSERT INTO phone_check_failures (phone_e164, failed_at, verification_id) VALUES ($12, $13, $14)`;
 
 const bucket10 = (now) => new Date(Math.floor(now.getTime() / 600_000) * 600_000);
-const units = (e164) => [['prefix', 'country'], [e164.slice(1, 9), 'JP']];
+// the prefix and country rows in one of their 8 shard rows, chosen per transaction (as src/risk/risk-signals.repository.ts)
+const units = (e164) => {
+  const shard = Math.floor(Math.random() * 8);
+  return [['prefix', 'country'], [e164.slice(1, 9), 'JP'], [shard, shard]];
+};
 const RISK = { decision: 'allow', reasons: [], rules: [] };
 
 async function start(input, idemKey, ip) {
@@ -200,7 +210,7 @@ async function start(input, idemKey, ip) {
     delivery: { status: 'queued', provider: null, attempts: 1, updatedAt: now.toISOString() }, transaction: null, reference: null, createdAt: now.toISOString(), approvedAt: null,
   };
   const answer = JSON.stringify(body);
-  const [kinds, values] = units(phone);
+  const [kinds, values, shards] = units(phone);
   const out = await tx(async (c) => {
     if (idemKey) {
       await c.query(`DELETE FROM idempotency_keys WHERE client_id = $1 AND key = $2 AND created_at < $3`, [CLIENT_ID, idemKey, minus(now, DAY)]);
@@ -242,7 +252,7 @@ async function start(input, idemKey, ip) {
       201, answer, CLIENT_ID, idemKey ?? '',
       newId('evt'), 'verification.created', now, CLIENT_ID, vid, ph, mask, 'client', ACTOR, ip, JSON.stringify(created),
       newId('evt'), 'message.queued', now, CLIENT_ID, vid, ph, mask, 'client', ACTOR, null, JSON.stringify({ send: 1, channel: 'sms', outboxId: mid, segments: 1 }),
-      bucket10(now), kinds, values,
+      bucket10(now), kinds, values, shards,
     ]);
     return { status: 201, body: answer };
   });
@@ -301,14 +311,14 @@ async function check(vid, input, ip) {
     const mask = masked(row.phone_e164);
     const remaining = row.max_attempts - row.attempts;
     if (valid) {
-      const [kinds, values] = units(row.phone_e164);
+      const [kinds, values, shards] = units(row.phone_e164);
       const hours = new Array(24).fill(0);
       const h = now.getUTCHours();
       hours[h] = 1;
       await c.query(APPROVED_WRITE, [
         newId('evt'), 'verification.approved', now, CLIENT_ID, vid, ph, mask, 'client', ACTOR, ip, JSON.stringify({ attempts: row.attempts + 1 }),
         bucket10(now), kinds, values, vid, now.toISOString().slice(0, 10), hours, kinds, values, vid, h + 1, h + 1,
-        row.phone_e164, CLIENT_ID, vid, now,
+        row.phone_e164, CLIENT_ID, vid, now, shards, shards,
       ]);
     } else {
       await c.query(FAILED_WRITE, [
