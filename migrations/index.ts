@@ -11,6 +11,7 @@ import { Blocklist1764900000000 } from './1764900000000-blocklist';
 import { VoiceContracts1765000000000 } from './1765000000000-voice-contracts';
 import { RiskVelocity1765100000000 } from './1765100000000-risk-velocity';
 import { ProviderRouting1765200000000 } from './1765200000000-provider-routing';
+import { HousekeepingIndexes1765700000000 } from './1765700000000-housekeeping-indexes';
 
 /** Every migration in order. A new migration file (npm run migration:create -- migrations/Name, or migration:generate for entity changes) must be added here. */
 export const migrations = [
@@ -27,4 +28,5 @@ export const migrations = [
   VoiceContracts1765000000000,
   RiskVelocity1765100000000,
   ProviderRouting1765200000000,
+  HousekeepingIndexes1765700000000,
 ];
