@@ -17,6 +17,8 @@ const ROOT = path.resolve(__dirname, '..');
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 50);
 const REQUESTS = Number(process.env.BENCH_REQUESTS || 5000);
 const FLOWS = Number(process.env.BENCH_FLOWS || 1500);
+/** The service's WORKERS (node:cluster workers behind its one port); each worker has its own pool of 10. */
+const WORKERS = process.env.BENCH_WORKERS || '1';
 const HMAC_KEYS = 'k1:' + 'ab'.repeat(32);
 const PHONE_KEY = 'cd'.repeat(32);
 
@@ -96,6 +98,14 @@ async function waitReady(url) {
     await sleep(100);
   }
   throw new Error(`not ready: ${url}`);
+}
+
+function childPids(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
 
 function peakRssMb(pid) {
@@ -217,12 +227,16 @@ async function main() {
     // Thousands of unverified codes to consecutive numbers of one prefix are what SMS pumping looks like: record
     // the trips (the screening work is the same) rather than deny the rest of the run.
     RISK_PUMPING_MODE: 'record_only',
+    WORKERS,
   }, process.env.BENCH_CPU_PROF ? ['--cpu-prof'] : []);
   const floorPort = await freePort();
   const floor = child('bench/floor.js', { FLOOR_DATABASE_URL: floorUrl, FLOOR_PORT: String(floorPort), FLOOR_CLIENT_ID: 'cli_floor', FLOOR_POOL_SIZE: '10' });
   const base = `http://127.0.0.1:${port}`;
   const floorBase = `http://127.0.0.1:${floorPort}`;
   await waitReady(`${base}/health/ready`);
+  // Ready answers once the first worker listens: wait for all of them (each logs its own "listening on").
+  const workers = WORKERS === 'auto' ? os.availableParallelism() : Number(WORKERS);
+  for (let i = 0; i < 600 && (svc.output().match(/listening on/g) ?? []).length < workers; i++) await sleep(100);
   await new Promise((resolve) => floor.proc.once('message', resolve));
   await sleep(300);
   const auth = { authorization: `Bearer ${key}` };
@@ -315,7 +329,8 @@ async function main() {
   }
   lightTtp.sort((a, b) => a - b);
 
-  const rss = peakRssMb(svc.proc.pid);
+  // With workers: the primary and every worker, summed.
+  const rss = [svc.proc.pid, ...childPids(svc.proc.pid)].reduce((sum, pid) => sum + peakRssMb(pid), 0);
   const floorRss = peakRssMb(floor.proc.pid);
   svc.proc.kill('SIGTERM');
   floor.proc.kill('SIGTERM');
@@ -330,7 +345,7 @@ async function main() {
   await db.stop();
 
   const lines = [];
-  lines.push(`Benchmark: ${CONNECTIONS} connections, ${os.cpus().length} cores (${os.cpus()[0].model}), Node ${process.version}, service LOG_LEVEL=${process.env.BENCH_LOG_LEVEL || 'warn'}, pool 10 each.`);
+  lines.push(`Benchmark: ${CONNECTIONS} connections, ${os.cpus().length} cores (${os.cpus()[0].model}), Node ${process.version}, service LOG_LEVEL=${process.env.BENCH_LOG_LEVEL || 'warn'}, service WORKERS=${WORKERS}, pool 10 each (per worker).`);
   lines.push('');
   lines.push('| workload | service req/s | p50 ms | p97.5 ms | p99 ms | errors | floor req/s | floor p99 ms | service/floor |');
   lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
