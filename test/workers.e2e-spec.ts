@@ -1,5 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
 import { createTestDatabase, TestDatabase } from './support/database';
 import { FakeServer, startFakeServer } from './support/fake-http';
 import { freePort } from './support/net';
@@ -139,4 +142,40 @@ describe('WORKERS=2 (node:cluster behind one port)', () => {
     expect(run.stderr()).toMatch(/"msg":"shutdown complete"/);
     for (const pid of workers) expect(alive(pid)).toBe(false);
   }, 180_000);
+});
+
+describe('WORKERS=2 with no DATABASE_URL', () => {
+  it('the primary starts the embedded PostgreSQL once, both workers use it, and SIGTERM stops everything with exit 0', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'otp-workers-'));
+    chmodSync(parent, 0o755);
+    const pgPort = await freePort();
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const run = runBuilt(MAIN, { WORKERS: '2', EMBEDDED_PG_DIR: join(parent, 'pg'), EMBEDDED_PG_PORT: String(pgPort), PORT: String(port), HOST: '127.0.0.1' });
+    try {
+      await waitUntilReady(run, base, '/health/ready', 120_000);
+      const pids = new Set<number>();
+      await waitFor(
+        async () => {
+          pids.add(await answeringPid(base));
+          return pids.size >= 2;
+        },
+        { timeoutMs: 120_000, intervalMs: 50, ignoreErrors: true, what: () => `2 workers answering\n${run.stderr().slice(-2000)}` },
+      );
+      for (const pid of pids) expect(parentOf(pid)).toBe(run.child.pid);
+      // one embedded server, started by the primary: one dev client created, its key printed once
+      expect(run.stdout().match(/Development client "dev" created/g) ?? []).toHaveLength(1);
+      expect(new Set(run.stdout().match(/otp_[A-Za-z0-9]{12}_[A-Za-z0-9]{40}/g)).size).toBe(1);
+      run.child.kill('SIGTERM');
+      expect(await run.exited).toBe(0);
+      const probe = new Client({ connectionString: `postgres://postgres:postgres@127.0.0.1:${pgPort}/otp`, connectionTimeoutMillis: 1000 });
+      await expect(probe.connect()).rejects.toThrow();
+    } finally {
+      if (run.child.exitCode === null) {
+        run.child.kill('SIGKILL');
+        await run.exited;
+      }
+      rmSync(parent, { recursive: true, force: true });
+    }
+  }, 300_000);
 });
