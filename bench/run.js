@@ -27,6 +27,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS || 10);
 const REPS = Number(process.env.BENCH_REPS || 3);
 const OPEN_FRACTION = Number(process.env.BENCH_OPEN_FRACTION || 0.5);
 const SEED = Number(process.env.BENCH_SEED || 0);
+/** The service's WORKERS (node:cluster workers behind its one port); each worker has its own pool of 10. */
+const WORKERS = process.env.BENCH_WORKERS || '1';
 const HMAC_KEYS = 'k1:' + 'ab'.repeat(32);
 const PHONE_KEY = 'cd'.repeat(32);
 const PROVIDER_TOKEN = 'bench-provider-token-0123456789';
@@ -115,6 +117,14 @@ async function waitReady(url) {
     await sleep(100);
   }
   throw new Error(`not ready: ${url}`);
+}
+
+function childPids(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
 
 function rssMb(pid, field) {
@@ -311,6 +321,7 @@ async function main() {
       // Thousands of unverified codes to consecutive numbers of one prefix are what SMS pumping looks like: record
       // the trips (the screening work is the same) rather than deny the rest of the run.
       RISK_PUMPING_MODE: 'record_only',
+      WORKERS,
     },
     process.env.BENCH_CPU_PROF ? ['--cpu-prof'] : [],
   );
@@ -328,6 +339,9 @@ async function main() {
   const base = `http://127.0.0.1:${port}`;
   const floorBase = `http://127.0.0.1:${floorPort}`;
   await waitReady(`${base}/health/ready`);
+  // Ready answers once the first worker listens: wait for all of them (each logs its own "listening on").
+  const workers = WORKERS === 'auto' ? os.availableParallelism() : Number(WORKERS);
+  for (let i = 0; i < 600 && (svc.output().match(/listening on/g) ?? []).length < workers; i++) await sleep(100);
   await new Promise((resolve, reject) => {
     floor.proc.once('message', resolve);
     floor.proc.once('exit', () => reject(new Error(`floor exited: ${floor.output()}`)));
@@ -363,7 +377,8 @@ async function main() {
     for (const r of Object.values(open[t.name])) log(`open ${t.name} ${r.name}: offered ${fmt(r.offered, 0)}/s achieved ${fmt(r.rps, 0)}/s p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} errors ${r.errors}${r.errors ? ' ' + JSON.stringify(r.failures) : ''}`);
   }
 
-  const rss = { svc: rssMb(svc.proc.pid, 'VmHWM'), floor: rssMb(floor.proc.pid, 'VmHWM') };
+  // with workers: the primary and every worker, summed
+  const rss = { svc: [svc.proc.pid, ...childPids(svc.proc.pid)].reduce((sum, pid) => sum + rssMb(pid, 'VmHWM'), 0), floor: rssMb(floor.proc.pid, 'VmHWM') };
   svc.proc.kill('SIGTERM');
   floor.proc.kill('SIGTERM');
   await Promise.all([new Promise((r) => svc.proc.on('exit', r)), new Promise((r) => floor.proc.on('exit', r))]);
@@ -416,7 +431,7 @@ async function main() {
     `| start request → message at the provider | ${fmt(st.offered, 0)} | | ${fmt(st.ttpP50)} | ${fmt(st.ttpP99)} | ${st.ttpLost} not received | | ${fmt(ft.ttpP50)} | ${fmt(ft.ttpP99)} |`,
   );
   lines.push('');
-  lines.push(`Peak RSS (VmHWM): service ${fmt(rss.svc, 0)} MB, floor ${fmt(rss.floor, 0)} MB.`);
+  lines.push(`Service WORKERS=${WORKERS}. Peak RSS (VmHWM): service ${fmt(rss.svc, 0)} MB, floor ${fmt(rss.floor, 0)} MB.`);
   if (seedReport) {
     for (const [name, r] of Object.entries(seedReport)) lines.push(`Seeding the ${name} database: ${SEED.toLocaleString('en-US')} verifications in ${fmt(r.seconds, 0)} s (${r.detail}).`);
   }

@@ -13,6 +13,7 @@ import { RiskVelocity1765100000000 } from './1765100000000-risk-velocity';
 import { ProviderRouting1765200000000 } from './1765200000000-provider-routing';
 import { TestNumbers1765300000000 } from './1765300000000-test-numbers';
 import { RiskCounterShards1765400000000 } from './1765400000000-risk-counter-shards';
+import { HousekeepingIndexes1765700000000 } from './1765700000000-housekeeping-indexes';
 
 /** Every migration in order. A new migration file (npm run migration:create -- migrations/Name, or migration:generate for entity changes) must be added here. */
 export const migrations = [
@@ -31,4 +32,5 @@ export const migrations = [
   ProviderRouting1765200000000,
   TestNumbers1765300000000,
   RiskCounterShards1765400000000,
+  HousekeepingIndexes1765700000000,
 ];

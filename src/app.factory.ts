@@ -10,6 +10,7 @@ import { guardedJsonParser } from './common/json-body';
 import { FieldError, ProblemException, Problems } from './common/problem';
 import { clientErrorResponder, sendFrameworkProblem, sendProblem } from './common/problem.filter';
 import { StorableTextPipe } from './common/storable-text.pipe';
+import { Housekeeping } from './database/housekeeping';
 import { GatewayMetrics } from './gateway/gateway.metrics';
 import { OutboxDispatcher } from './gateway/outbox.dispatcher';
 import { MetricsService } from './metrics/metrics.service';
@@ -84,7 +85,7 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
 
   const fastify = app.getHttpAdapter().getInstance();
   const metrics = app.get(MetricsService);
-  for (const metric of [...app.get(FallbackThrottlerStorage).metrics, ...app.get(GatewayMetrics).all]) metrics.registry.registerMetric(metric);
+  for (const metric of [...app.get(FallbackThrottlerStorage).metrics, ...app.get(GatewayMetrics).all, ...app.get(Housekeeping).metrics.all]) metrics.registry.registerMetric(metric);
   metrics.registry.registerMetric(app.get(SuspensionsService).trips);
   // Graceful shutdown: from the moment it starts, new requests are turned away with 503 (and their connection
   // closed), and answers to requests still in flight close theirs, so keep-alive sockets do not hold the process.

@@ -1,7 +1,14 @@
 import 'reflect-metadata';
+import cluster, { Worker } from 'node:cluster';
+import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
-import { describeError, logLine, resolveDatabase } from './bootstrap';
+import { describeError, logLine, resolveDatabase, startupLogger } from './bootstrap';
 import { AppConfig, ConfigError } from './config/app-config';
+import { runMigrations, waitForDatabase } from './database/startup';
+
+/** A worker that crashes is replaced, but at most this many times in RESTART_WINDOW_MS: past that the primary gives up. */
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
 
 async function main(): Promise<void> {
   let config: AppConfig;
@@ -16,11 +23,20 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  if (cluster.isPrimary && config.http.workers > 1) return runPrimary(config);
+  if (cluster.isPrimary) warnAboutDevelopmentKeys(config);
+  await runInstance(config);
+}
+
+function warnAboutDevelopmentKeys(config: AppConfig): void {
   if (config.issuance.usesDevelopmentHmacKey) logLine('warn', 'OTP_HMAC_KEYS is not set: using the built-in development key (never valid in production)');
   if (config.audit.usesDevelopmentPhoneHashKey) {
     logLine('warn', 'AUDIT_PHONE_HASH_KEY is not set: using the built-in development key (never valid in production)');
   }
+}
 
+/** The service in this process: the whole of it (WORKERS=1), or one worker of the cluster behind the shared port. */
+async function runInstance(config: AppConfig): Promise<void> {
   const { config: resolved, embedded } = await resolveDatabase(config);
   // An instance whose embedded database went away (stopped by the instance that owns it, or died) exits, so
   // that a supervisor restarts it (starting a new one), instead of staying live but never ready.
@@ -36,7 +52,7 @@ async function main(): Promise<void> {
     await embedded?.stop();
     throw err;
   }
-  logLine('info', `listening on http://${resolved.http.host}:${resolved.http.port} (docs at /docs)`);
+  logLine('info', `listening on http://${resolved.http.host}:${resolved.http.port} (docs at /docs)`, cluster.isWorker ? { pid: process.pid, worker: cluster.worker?.id } : {});
 
   // Graceful shutdown: stop accepting, let in-flight requests finish, close the pool, then the embedded database.
   let closing = false;
@@ -59,8 +75,108 @@ async function main(): Promise<void> {
       process.exit(1);
     }
   };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  if (cluster.isWorker) {
+    // The primary forwards SIGTERM, and a terminal's Ctrl+C reaches every process of the group: a second signal
+    // must not kill a worker that is already draining. A worker whose primary died exits too.
+    process.on('SIGTERM', () => void shutdown('SIGTERM'));
+    process.on('SIGINT', () => void shutdown('SIGINT'));
+    process.once('disconnect', () => void shutdown('primary gone'));
+  } else {
+    process.once('SIGTERM', () => void shutdown('SIGTERM'));
+    process.once('SIGINT', () => void shutdown('SIGINT'));
+  }
+}
+
+/**
+ * WORKERS > 1: this process is the primary of a node:cluster. It starts the embedded PostgreSQL once (when no
+ * DATABASE_URL is set) and applies the migrations once, then forks the workers with the database's URL; each
+ * worker runs the whole app, and the listening socket is shared (the primary hands connections round-robin).
+ * A worker that dies is replaced (at most MAX_RESTARTS in a minute, then everything stops, exit 70). SIGTERM
+ * or SIGINT is passed to every worker, which drains as a single instance does; the primary exits 0 once all
+ * of them exited 0 (1 if one did not, or if they outlast SHUTDOWN_TIMEOUT_MS).
+ */
+async function runPrimary(config: AppConfig): Promise<void> {
+  warnAboutDevelopmentKeys(config);
+  Logger.overrideLogger(startupLogger); // the primary runs no app: its few lines are JSON like everything else
+  const { config: resolved, embedded } = await resolveDatabase(config);
+  const url = resolved.database.url as string;
+  try {
+    if (resolved.database.runMigrations) {
+      await waitForDatabase(url, resolved.database);
+      await runMigrations(url, new Logger('Database'));
+    }
+  } catch (err) {
+    await embedded?.stop();
+    throw err;
+  }
+
+  let closing = false;
+  let failed = false;
+  const restarts: number[] = [];
+  const workerEnv = { DATABASE_URL: url, MIGRATIONS_RUN: 'false' };
+  const live = new Set<Worker>();
+  const fork = () => {
+    const worker = cluster.fork(workerEnv);
+    live.add(worker);
+    return worker;
+  };
+
+  const stopAll = async (code: number, why: string) => {
+    if (closing) return;
+    closing = true;
+    logLine(code === 0 ? 'info' : 'error', why);
+    failed ||= code !== 0;
+    const force = setTimeout(() => {
+      logLine('error', 'workers did not stop in time, killing them');
+      for (const w of live) w.process.kill('SIGKILL');
+    }, resolved.http.shutdownTimeoutMs + 2000);
+    force.unref();
+    for (const w of live) w.process.kill('SIGTERM');
+    await new Promise<void>((done) => (live.size === 0 ? done() : cluster.on('exit', () => live.size === 0 && done())));
+    clearTimeout(force);
+    await embedded?.stop().catch((err: unknown) => logLine('error', `stopping the embedded PostgreSQL failed: ${describeError(err)}`));
+    logLine('info', failed ? 'shutdown finished with errors' : 'shutdown complete');
+    process.exit(failed ? (code === 0 ? 1 : code) : 0);
+  };
+
+  process.on('SIGTERM', () => void stopAll(0, 'SIGTERM received, stopping the workers'));
+  process.on('SIGINT', () => void stopAll(0, 'SIGINT received, stopping the workers'));
+
+  // The first worker starts alone (it creates the dev client on a fresh database, and a start-up failure such
+  // as a port in use shows once, as a failed start, not as a crash loop); the others follow once it listens.
+  const first = fork();
+  const firstCode = await new Promise<number | null>((done) => {
+    first.once('listening', () => done(null));
+    first.once('exit', (code) => done(code ?? 1));
+  });
+  if (closing) return; // a signal came during start-up: stopAll finishes
+  if (firstCode !== null) {
+    await embedded?.stop();
+    logLine('error', `the first worker failed to start (exit ${firstCode})`);
+    process.exit(firstCode || 1);
+  }
+
+  cluster.on('exit', (worker, code, signal) => {
+    live.delete(worker);
+    if (closing) {
+      // Killed by our SIGTERM with no handler yet means it was still starting: it held no work to lose.
+      if (code !== 0 && signal !== 'SIGTERM') failed = true;
+      return;
+    }
+    const now = Date.now();
+    restarts.push(now);
+    while (restarts.length && restarts[0] < now - RESTART_WINDOW_MS) restarts.shift();
+    if (restarts.length > MAX_RESTARTS) {
+      void stopAll(70, `workers keep dying (${restarts.length} in ${RESTART_WINDOW_MS / 1000} s; the last: pid ${worker.process.pid}, ${signal ?? `exit ${code}`}): stopping`);
+      return;
+    }
+    logLine('error', `worker pid ${worker.process.pid} died (${signal ?? `exit ${code}`}): starting another`);
+    fork();
+  });
+  embedded?.watch(() => void stopAll(70, `the embedded PostgreSQL on port ${resolved.database.embeddedPort} stopped unexpectedly; stopping the workers`));
+
+  for (let i = 1; i < resolved.http.workers; i++) fork();
+  logLine('info', `primary pid ${process.pid} started ${resolved.http.workers} workers on port ${resolved.http.port}`);
 }
 
 main().catch((err) => {

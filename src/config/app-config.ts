@@ -1,4 +1,5 @@
 import { hkdfSync } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
 import { EnvSchema, HmacKey, parseDestinationList, parseHmacKeys, parseRouteList, parseSecretKey, PROVIDER_NAMES } from './env.schema';
@@ -34,6 +35,8 @@ export interface HttpConfig {
   host: string;
   trustProxy: boolean;
   shutdownTimeoutMs: number;
+  /** Worker processes behind the one port (main.ts, node:cluster); 1 runs the app in the main process. */
+  workers: number;
 }
 export interface DatabaseConfig {
   url: string | undefined;
@@ -149,6 +152,8 @@ export interface RoutingConfig {
 }
 export interface GatewayConfig {
   routing: RoutingConfig;
+  /** Finished outbox rows (and their attempts, and ended voice calls) older than this are pruned by housekeeping. */
+  outboxRetentionMs: number;
   /** Set when TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are (and TWILIO_FROM_NUMBER, when twilio is routed). */
   twilio: TwilioConfig | null;
   /** Set when Vonage is routed (fromEnv requires its variables then). */
@@ -238,6 +243,8 @@ export interface RiskConfig {
   endUserHashKey: Buffer;
 }
 export interface IssuanceConfig {
+  /** Final verifications created longer ago than this are pruned by housekeeping (the audit trail keeps the facts). */
+  verificationRetentionMs: number;
   /** Code HMAC keys; the newest, used for new codes, is the last one listed. */
   hmacKeys: HmacKey[];
   usesDevelopmentHmacKey: boolean;
@@ -246,6 +253,12 @@ export interface IssuanceConfig {
   resendCooldownSeconds: number;
   serviceName: string;
   webOtpDomain: string | undefined;
+}
+/** The one pruning scheduler (database/housekeeping.ts). */
+export interface HousekeepingConfig {
+  enabled: boolean;
+  intervalMs: number;
+  batchSize: number;
 }
 export interface VerificationConfig {
   sweepIntervalMs: number;
@@ -269,12 +282,15 @@ export class AppConfig {
   readonly risk: RiskConfig;
   readonly issuance: IssuanceConfig;
   readonly verification: VerificationConfig;
+  readonly housekeeping: HousekeepingConfig;
 
   private constructor(private readonly env: EnvSchema) {
     this.isProduction = env.NODE_ENV === 'production';
     this.nodeEnv = env.NODE_ENV;
     this.logLevel = env.LOG_LEVEL;
-    this.http = { port: env.PORT, host: env.HOST, trustProxy: env.TRUST_PROXY, shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS };
+    this.http = { port: env.PORT, host: env.HOST, trustProxy: env.TRUST_PROXY, shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+      workers: env.WORKERS === 'auto' ? availableParallelism() : Number(env.WORKERS),
+    };
     this.database = {
       url: env.DATABASE_URL,
       poolSize: env.DATABASE_POOL_SIZE,
@@ -323,6 +339,7 @@ export class AppConfig {
         circuit: { failures: env.PROVIDER_CIRCUIT_FAILURES, halfOpenAfterMs: env.PROVIDER_CIRCUIT_HALF_OPEN_MS },
         rateLimits: rateLimits(env),
       },
+      outboxRetentionMs: env.OUTBOX_RETENTION_DAYS * 86_400_000,
       twilio:
         env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN && env.TWILIO_FROM_NUMBER
           ? { accountSid: env.TWILIO_ACCOUNT_SID, authToken: env.TWILIO_AUTH_TOKEN, fromNumber: env.TWILIO_FROM_NUMBER, apiBaseUrl: env.TWILIO_API_BASE_URL.replace(/\/+$/, '') }
@@ -397,6 +414,7 @@ export class AppConfig {
         : Buffer.from(hkdfSync('sha256', hmacKeys[0].secret, Buffer.alloc(0), 'otp-verify risk end-user signals', 32)),
     };
     this.issuance = {
+      verificationRetentionMs: env.VERIFICATION_RETENTION_DAYS * 86_400_000,
       hmacKeys,
       usesDevelopmentHmacKey: !env.OTP_HMAC_KEYS,
       maxAttempts: env.OTP_MAX_ATTEMPTS,
@@ -406,6 +424,7 @@ export class AppConfig {
       webOtpDomain: env.WEBOTP_DOMAIN,
     };
     this.verification = { sweepIntervalMs: env.EXPIRY_SWEEP_INTERVAL_MS };
+    this.housekeeping = { enabled: env.HOUSEKEEPING_ENABLED, intervalMs: env.HOUSEKEEPING_INTERVAL_SECONDS * 1000, batchSize: env.HOUSEKEEPING_BATCH_SIZE };
     Object.freeze(this);
   }
 

@@ -867,6 +867,44 @@ export class EnvSchema {
   @IsInt()
   @Min(1)
   AUDIT_RETENTION_INTERVAL_SECONDS = 3600;
+
+  // --- housekeeping (database: one scheduler; each owner module prunes its own tables) ---
+
+  /** Whether this instance takes part in pruning spent operational rows (an advisory lock lets one instance at a time work). */
+  @Transform(toBool)
+  @IsBoolean()
+  HOUSEKEEPING_ENABLED = true;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  @Max(86400)
+  HOUSEKEEPING_INTERVAL_SECONDS = 600;
+
+  /** Rows per DELETE (each its own short transaction). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(50000)
+  HOUSEKEEPING_BATCH_SIZE = 5000;
+
+  /** Final verifications (approved, expired, locked, canceled, denied, failed) are deleted this many days after they were created; the audit trail keeps the facts. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(3650)
+  VERIFICATION_RETENTION_DAYS = 90;
+
+  /** Finished outbox rows (sent, failed or superseded messages and webhooks), their attempts and ended voice calls are deleted this many days after they were created. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(3)
+  @Max(3650)
+  OUTBOX_RETENTION_DAYS = 7;
+
+  /** Worker processes behind one port (node:cluster): a number, or `auto` for one per CPU. 1 runs no cluster. */
+  @Matches(/^(auto|[1-9][0-9]{0,2})$/, { message: 'WORKERS must be a whole number from 1 to 999, or auto (one worker per CPU)' })
+  WORKERS = '1';
 }
 
 export const ENV_VARIABLES: readonly string[] = Object.keys(new EnvSchema()).concat(

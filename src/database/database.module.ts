@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config';
 import { dataSourceOptions } from './data-source-options';
 import { runMigrations, waitForDatabase } from './startup';
+import { Housekeeping } from './housekeeping';
 import { Transactions } from './transactions';
 
 /**
@@ -11,7 +12,7 @@ import { Transactions } from './transactions';
  * retried for DATABASE_STARTUP_RETRY_SECONDS; migrations then run (unless MIGRATIONS_RUN=false) through a
  * connection of their own. The pool's statements and connections have deadlines (DATABASE_*_TIMEOUT_MS), so
  * a frozen database fails requests quickly (503) instead of holding them. Entities come from the modules
- * that own them (forFeature).
+ * that own them (forFeature). Housekeeping is the one pruning scheduler the owners register their tasks with.
  */
 @Global()
 @Module({
@@ -32,7 +33,7 @@ import { Transactions } from './transactions';
       },
     }),
   ],
-  providers: [Transactions],
-  exports: [Transactions],
+  providers: [Transactions, Housekeeping],
+  exports: [Transactions, Housekeeping],
 })
 export class DatabaseModule {}

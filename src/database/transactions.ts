@@ -10,7 +10,7 @@ import { Tx } from '../common/tx';
 @Injectable()
 export class Transactions {
   private readonly logger = new Logger(Transactions.name);
-  /** Reads outside a transaction (autocommit); refuses deferred writes and after-commit work. */
+  /** Reads (and housekeeping's single-statement batch deletes) outside a transaction (autocommit); refuses deferred writes and after-commit work. */
   readonly reader: Tx;
 
   constructor(@InjectDataSource() private readonly db: DataSource) {

@@ -6,6 +6,7 @@ import { DevInboxController } from './dev-inbox.controller';
 import { GatewayMetrics } from './gateway.metrics';
 import { OutboxDispatcher } from './outbox.dispatcher';
 import { OutboxRepository } from './outbox.repository';
+import { GatewayHousekeeping } from './gateway-housekeeping';
 import { OutboxService } from './outbox.service';
 import { OUTBOX_SENDERS, OutboxBox } from './outbox.types';
 import { SMS_GATEWAY, SmsGateway, VOICE_GATEWAY, VoiceGateway } from './ports';
@@ -113,6 +114,7 @@ export class GatewayModule {
         GatewayMetrics,
         { provide: OutboxBox, useFactory: () => new OutboxBox(g.sealingKeys) },
         OutboxRepository,
+        GatewayHousekeeping,
         OutboxService,
         OutboxDispatcher,
         MessageSender,

@@ -180,4 +180,24 @@ export class OutboxRepository {
       rows.map((r) => [r.verification_id, { status: r.delivery_status, provider: r.provider, attempts: r.attempts, updatedAt: r.updated_at.toISOString() }]),
     );
   }
+
+  /**
+   * Housekeeping: deletes at most `limit` finished rows (done or failed: no send, retry or takeover will touch
+   * them again) created before `before`, with their attempts, in one statement; rows a receipt is updating right
+   * now are skipped (next run). Through outbox_finished_created_idx and the attempts' primary key.
+   */
+  async pruneFinished(before: Date, limit: number): Promise<{ outbox: number; outbox_attempts: number }> {
+    const [row]: Array<{ outbox: number; outbox_attempts: number }> = await this.db.query(
+      `WITH doomed AS (
+         SELECT id FROM outbox WHERE status IN ('done', 'failed') AND created_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED
+       ), attempts AS (
+         DELETE FROM outbox_attempts WHERE outbox_id IN (SELECT id FROM doomed) RETURNING 1
+       ), rows AS (
+         DELETE FROM outbox WHERE id IN (SELECT id FROM doomed) RETURNING 1
+       )
+       SELECT (SELECT count(*) FROM rows)::int AS outbox, (SELECT count(*) FROM attempts)::int AS outbox_attempts`,
+      [before, limit],
+    );
+    return row;
+  }
 }

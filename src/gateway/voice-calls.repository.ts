@@ -71,4 +71,16 @@ export class VoiceCallsRepository {
     const rows: VoiceCallRow[] = await this.db.query(`SELECT ${COLUMNS} FROM voice_calls WHERE provider = $1 AND call_id = $2`, [provider, callId]);
     return rows[0] ?? null;
   }
+
+  /**
+   * Housekeeping: deletes at most `limit` call records created before `before` (a call lasts minutes; its
+   * outcome was published and audited when it ended), through voice_calls_created_at_idx; answers how many went.
+   */
+  async pruneBefore(before: Date, limit: number): Promise<number> {
+    const [, n]: [unknown, number] = await this.db.query(
+      `DELETE FROM voice_calls WHERE ctid = ANY(ARRAY(SELECT ctid FROM voice_calls WHERE created_at < $1 LIMIT $2))`,
+      [before, limit],
+    );
+    return n;
+  }
 }

@@ -41,6 +41,15 @@ export class IdempotencyRepository {
     return stored;
   }
 
+  /** Housekeeping: deletes at most `limit` keys past their 24 h (through idempotency_keys_created_at_idx); answers how many went. */
+  async pruneExpired(q: Queryable, now: Date, limit: number): Promise<number> {
+    const [, n]: [unknown, number] = await q.query(
+      `DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT $2))`,
+      [new Date(now.getTime() - WINDOW_MS), limit],
+    );
+    return n;
+  }
+
   /** Stores the answer with the claimed key (joins the transaction's combined statement). */
   saveAnswer(tx: Tx, clientId: string, key: string, answer: StoredAnswer): void {
     tx.defer(

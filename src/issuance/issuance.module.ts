@@ -3,6 +3,7 @@ import { RiskModule } from '../risk/risk.module';
 import { CheckLimits } from './check-limits';
 import { CodeHasher } from './code-hasher';
 import { IdempotencyRepository } from './idempotency.repository';
+import { IssuanceHousekeeping } from './issuance-housekeeping';
 import { IssuanceController } from './issuance.controller';
 import { IssuanceService } from './issuance.service';
 import { MessageComposer } from './message-composer';
@@ -16,7 +17,7 @@ import { VerificationsRepository } from './verifications.repository';
 @Module({
   imports: [RiskModule],
   controllers: [IssuanceController],
-  providers: [IssuanceService, VerificationsRepository, IdempotencyRepository, VerificationViews, CodeHasher, MessageComposer, CheckLimits],
+  providers: [IssuanceService, VerificationsRepository, IdempotencyRepository, IssuanceHousekeeping, VerificationViews, CodeHasher, MessageComposer, CheckLimits],
   exports: [VerificationsRepository, VerificationViews, CodeHasher, CheckLimits],
 })
 export class IssuanceModule {}

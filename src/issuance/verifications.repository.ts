@@ -6,7 +6,7 @@ import type { RiskAssessment } from '../risk/risk.port';
 import type { BoundTransaction } from './codes';
 import type { VerificationStatus } from './dto/verification.view';
 import type { Verification } from './verification';
-import { fromGuard } from './verification-transitions';
+import { fromGuard, OPEN_STATUSES } from './verification-transitions';
 
 /** The row as stored (snake_case from SQL); it never leaves this file. */
 interface VerificationRow {
@@ -194,5 +194,19 @@ export class VerificationsRepository {
   async markFailed(tx: Tx, id: string, now: Date): Promise<Verification | undefined> {
     const [[row]]: [VerificationRow[], number] = await tx.query(`UPDATE verifications SET status = 'failed', updated_at = $2 WHERE id = $1 AND ${fromGuard('fail')} RETURNING *`, [id, now]);
     return toVerification(row);
+  }
+
+  /**
+   * Housekeeping: deletes at most `limit` final verifications (every status but screening and pending) created
+   * before `before`, through the partial index verifications_final_created_idx; answers how many went. Their
+   * audit events stay (the audit trail is never pruned here).
+   */
+  async pruneFinal(q: Queryable, before: Date, limit: number): Promise<number> {
+    const [, n]: [unknown, number] = await q.query(
+      `DELETE FROM verifications WHERE ctid = ANY(ARRAY(
+         SELECT ctid FROM verifications WHERE status NOT IN (${OPEN_STATUSES.map((st) => `'${st}'`).join(', ')}) AND created_at < $1 LIMIT $2))`,
+      [before, limit],
+    );
+    return n;
   }
 }

@@ -1,5 +1,6 @@
+import cluster from 'node:cluster';
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** One registry per application instance (tests run several in one process). */
 @Injectable()
@@ -13,7 +14,16 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  /** Which process answered this scrape: with WORKERS > 1 each scrape reaches one worker (README, "Several workers"). */
+  readonly instance = new Gauge({
+    name: 'otp_instance_info',
+    help: 'Always 1: the process id of the instance (or cluster worker) that answered, and its worker number (0 when not in a cluster)',
+    labelNames: ['pid', 'worker'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    this.instance.set({ pid: String(process.pid), worker: String(cluster.worker?.id ?? 0) }, 1);
   }
 }

@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import type { Tx } from '../common/tx';
+import type { Queryable, Tx } from '../common/tx';
+
+const HOUR_MS = 3600_000;
 
 /** All SQL on `phone_sends` and `phone_check_failures` (per-number velocity counters). */
 @Injectable()
@@ -42,6 +44,23 @@ export class PhoneVelocityRepository {
       [phone, new Date(now.getTime() - 3600_000), limit],
     );
     return rows.map((r) => r.failed_at);
+  }
+
+  /**
+   * Housekeeping: deletes at most `limit` sends older than 25 h and `limit` wrong codes older than 2 h (the rules
+   * read 24 h and 1 h back; an hour of margin), through the time indexes; answers how many went, per table.
+   */
+  async pruneExpired(q: Queryable, now: Date, limit: number): Promise<Record<string, number>> {
+    const t = now.getTime();
+    const [, sends]: [unknown, number] = await q.query(
+      `DELETE FROM phone_sends WHERE ctid = ANY(ARRAY(SELECT ctid FROM phone_sends WHERE sent_at < $1 LIMIT $2))`,
+      [new Date(t - 25 * HOUR_MS), limit],
+    );
+    const [, failures]: [unknown, number] = await q.query(
+      `DELETE FROM phone_check_failures WHERE ctid = ANY(ARRAY(SELECT ctid FROM phone_check_failures WHERE failed_at < $1 LIMIT $2))`,
+      [new Date(t - 2 * HOUR_MS), limit],
+    );
+    return { phone_sends: sends, phone_check_failures: failures };
   }
 
   recordSend(tx: Tx, phone: string, verificationId: string, now: Date): void {

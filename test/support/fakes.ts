@@ -18,7 +18,7 @@ import type { StoredAnswer } from '../../src/issuance/idempotency.repository';
 import { IdempotencyRepository } from '../../src/issuance/idempotency.repository';
 import { IssuanceService, RequestContext } from '../../src/issuance/issuance.service';
 import { MessageComposer } from '../../src/issuance/message-composer';
-import { TRANSITIONS, TransitionName } from '../../src/issuance/verification-transitions';
+import { OPEN_STATUSES, TRANSITIONS, TransitionName } from '../../src/issuance/verification-transitions';
 import { VerificationViews } from '../../src/issuance/verification-views';
 import type { Verification } from '../../src/issuance/verification';
 import type { VerificationsRepository } from '../../src/issuance/verifications.repository';
@@ -121,6 +121,14 @@ export class FakeVerifications implements VerificationsRepository {
   }
   async deny(_tx: Tx, id: string, risk: Verification['risk'], now: Date) {
     return this.change(id, 'deny', () => true, (r) => Object.assign(r, { status: 'denied', risk, updatedAt: now }));
+  }
+  async pruneFinal(_q: unknown, before: Date, limit: number) {
+    let n = 0;
+    for (const [id, r] of this.rows) {
+      if (n >= limit) break;
+      if (!OPEN_STATUSES.includes(r.status) && r.createdAt < before) n += Number(this.rows.delete(id));
+    }
+    return n;
   }
 }
 

@@ -1,0 +1,141 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { Counter, Metric } from 'prom-client';
+import { DataSource } from 'typeorm';
+import { Clock } from '../common/clock';
+import { AppConfig } from '../config/app-config';
+
+/** The advisory lock held (on a connection of its own) by the one instance pruning at a time. */
+export const HOUSEKEEPING_LOCK_KEY = 7_351_829_340_519;
+
+/**
+ * One kind of spent row, pruned by the module that owns its table, through its own repository. `prune` deletes
+ * at most `limit` rows of what no longer serves any purpose at `now` (one short transaction, or one statement)
+ * and answers how many rows went, per table (a task may take dependent rows with it: outbox attempts). The
+ * scheduler calls it again while some table of the batch lost `limit` rows (more may be left).
+ */
+export interface HousekeepingTask {
+  /** For logs: what it prunes. */
+  name: string;
+  prune(now: Date, limit: number): Promise<Record<string, number>>;
+}
+
+export interface HousekeepingRun {
+  /** False when another instance held the lock (this one pruned nothing). */
+  ran: boolean;
+  pruned: Record<string, number>;
+  batches: number;
+  ms: number;
+}
+
+/** Registered in no registry here: the application adds them to its own (app.factory.ts), as tests run several instances in one process. */
+export class HousekeepingMetrics {
+  readonly pruned = new Counter({
+    name: 'otp_housekeeping_pruned_rows_total',
+    help: 'Spent operational rows deleted by housekeeping, by table',
+    labelNames: ['table'] as const,
+    registers: [],
+  });
+  readonly runs = new Counter({
+    name: 'otp_housekeeping_runs_total',
+    help: 'Housekeeping runs of this instance: ran (held the lock), skipped (another instance held it), failed',
+    labelNames: ['result'] as const,
+    registers: [],
+  });
+  get all(): Metric[] {
+    return [this.pruned, this.runs];
+  }
+}
+
+/**
+ * Keeps the operational tables from growing without end. One scheduler per instance wakes every
+ * HOUSEKEEPING_INTERVAL_SECONDS, takes a PostgreSQL advisory lock on a connection of its own
+ * (pg_try_advisory_lock: an instance that does not get it skips the run), and runs each registered task in
+ * batches of HOUSEKEEPING_BATCH_SIZE rows until a batch comes back short. Every batch is its own short
+ * statement or transaction, so no lock is held for long and live traffic interleaves. The owners register
+ * their tasks at start (issuance: idempotency keys, final verifications; gateway: finished outbox rows;
+ * risk: velocity counters); this module knows no table but its own.
+ */
+@Injectable()
+export class Housekeeping implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Housekeeping');
+  private readonly tasks: HousekeepingTask[] = [];
+  readonly metrics = new HousekeepingMetrics();
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<HousekeepingRun>;
+  private stopping = false;
+
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly config: AppConfig,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Owners call this from onModuleInit. */
+  register(task: HousekeepingTask): void {
+    this.tasks.push(task);
+  }
+
+  onApplicationBootstrap(): void {
+    if (!this.config.housekeeping.enabled) return;
+    this.timer = setInterval(() => void this.runOnce().catch(() => undefined), this.config.housekeeping.intervalMs);
+    this.timer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.running?.catch(() => undefined);
+  }
+
+  /** One run (skipped when another instance holds the lock). Runs on the timer; tests call it directly. */
+  runOnce(): Promise<HousekeepingRun> {
+    this.running ??= this.run()
+      .then(
+        (r) => {
+          this.metrics.runs.inc({ result: r.ran ? 'ran' : 'skipped' });
+          if (r.ran) this.logger.log({ pruned: r.pruned, batches: r.batches, ms: r.ms }, `housekeeping pruned ${Object.values(r.pruned).reduce((a, b) => a + b, 0)} rows`);
+          else this.logger.debug('housekeeping skipped: another instance holds the lock');
+          return r;
+        },
+        (err: unknown) => {
+          this.metrics.runs.inc({ result: 'failed' });
+          this.logger.error({ err }, 'housekeeping run failed');
+          throw err;
+        },
+      )
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async run(): Promise<HousekeepingRun> {
+    const started = Date.now();
+    const pruned: Record<string, number> = {};
+    let batches = 0;
+    const qr = this.db.createQueryRunner();
+    await qr.connect();
+    let locked = false;
+    try {
+      [{ locked }] = await qr.query(`SELECT pg_try_advisory_lock($1) AS locked`, [HOUSEKEEPING_LOCK_KEY]);
+      if (!locked) return { ran: false, pruned, batches, ms: Date.now() - started };
+      const now = this.clock.now();
+      const limit = this.config.housekeeping.batchSize;
+      for (const task of this.tasks) {
+        for (;;) {
+          if (this.stopping) break;
+          const counts = await task.prune(now, limit);
+          batches++;
+          for (const [table, n] of Object.entries(counts)) {
+            pruned[table] = (pruned[table] ?? 0) + n;
+            if (n) this.metrics.pruned.inc({ table }, n);
+          }
+          if (!Object.values(counts).some((n) => n >= limit)) break;
+        }
+      }
+      return { ran: true, pruned, batches, ms: Date.now() - started };
+    } finally {
+      if (locked) await qr.query(`SELECT pg_advisory_unlock($1)`, [HOUSEKEEPING_LOCK_KEY]).catch(() => undefined);
+      await qr.release();
+    }
+  }
+}

@@ -1,0 +1,220 @@
+import { Client } from 'pg';
+import { Housekeeping, HOUSEKEEPING_LOCK_KEY, HousekeepingRun } from '../src/database/housekeeping';
+import type { TestApp } from './support/app';
+import { chainAll } from './support/audit';
+import type { TestDatabase } from './support/database';
+import { FakeClock } from './support/fake-clock';
+import { FakeServer, whileAnswering } from './support/fake-http';
+import { freshPhone } from './support/phones';
+import { codeSentTo, createWebhookCaller, postVerification, startVerification, webhooksFor } from './support/scenario';
+import { SmsStack, startSmsStack } from './support/stack';
+import { waitFor } from './support/wait';
+
+const HOUR = 3600_000;
+const DAY = 24 * HOUR;
+
+describe('housekeeping: spent operational rows are pruned in batches, by one instance at a time (injected clock)', () => {
+  let stack: SmsStack;
+  let db: TestDatabase;
+  let t: TestApp;
+  let sms: FakeServer;
+  let hooks: FakeServer;
+  let key: string;
+  const clock = new FakeClock();
+
+  beforeAll(async () => {
+    // Timers effectively off: the test runs housekeeping, the poller and the sweeper itself.
+    stack = await startSmsStack({
+      instances: 2,
+      clock,
+      env: {
+        HOUSEKEEPING_INTERVAL_SECONDS: '86400',
+        HOUSEKEEPING_BATCH_SIZE: '100',
+        VERIFICATION_RETENTION_DAYS: '90',
+        OUTBOX_RETENTION_DAYS: '7',
+        OUTBOX_POLL_INTERVAL_MS: '3600000',
+        EXPIRY_SWEEP_INTERVAL_MS: '3600000',
+        THROTTLE_LIMIT: '100000',
+      },
+    });
+    ({ db, t, sms, hooks } = stack);
+    ({ key } = await createWebhookCaller(t, hooks));
+  });
+  afterAll(async () => stack?.close());
+
+  const housekeeping = (app: TestApp = t) => app.app.get(Housekeeping);
+  const count = async (sql: string, params: unknown[] = []) => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${sql}`, params))[0].n;
+  const settled = () =>
+    waitFor(async () => (await count(`outbox WHERE status = 'sending'`)) === 0, { what: 'the outbox to settle (no row sending)' });
+  const auditRows = () => count('audit_events');
+  /** One run on the first instance; the audit trail has exactly the rows it had before. */
+  const prune = async () => {
+    const before = await auditRows();
+    const run = await housekeeping().runOnce();
+    expect(run.ran).toBe(true);
+    expect(await auditRows()).toBe(before);
+    return run;
+  };
+
+  it('removes what served its purpose, at its own age, and keeps everything still live; the audit trail is untouched', async () => {
+    const t0 = clock.now().getTime();
+    // A: started with an Idempotency-Key, then approved.
+    const phoneA = freshPhone();
+    const keyed = await t.request('POST', '/v1/verifications', { key, body: { phoneNumber: phoneA, purpose: 'login' }, headers: { 'idempotency-key': 'hk-old' } });
+    expect(keyed.status).toBe(201);
+    const a = keyed.body.id as string;
+    expect((await t.request('POST', `/v1/verifications/${a}/check`, { key, body: { code: await codeSentTo(sms, phoneA) } })).body.status).toBe('approved');
+    // B: a wrong code (a phone_check_failures row); it stays pending in the table, as the sweeper is not run.
+    const b = await startVerification(t, sms, key, {});
+    const wrong = b.code === '000000' ? '111111' : '000000';
+    expect((await t.request('POST', `/v1/verifications/${b.id}/check`, { key, body: { code: wrong } })).body.attemptsRemaining).toBe(4);
+    // E: approved with its code; its SMS and its result webhook are done.
+    const e = await startVerification(t, sms, key, {});
+    expect((await t.request('POST', `/v1/verifications/${e.id}/check`, { key, body: { code: e.code } })).body.status).toBe('approved');
+    await waitFor(() => webhooksFor(hooks, e.id).length > 0, { what: `the result webhook of ${e.id}` });
+    await settled();
+    // F: its SMS is refused (503): its outbox row waits for a retry, not done however old it gets.
+    let f!: string;
+    await whileAnswering(sms, () => ({ status: 503 }), async () => {
+      f = (await postVerification(t, key)).id;
+      await settled();
+    });
+    expect((await db.query<{ status: string }>(`SELECT status FROM outbox WHERE verification_id = $1 AND kind = 'sms'`, [f]))[0].status).toBe('pending');
+
+    const oldSends = await count(`phone_sends WHERE sent_at <= $1`, [new Date(t0 + 60_000)]);
+    expect(oldSends).toBeGreaterThanOrEqual(4);
+    expect(await count('phone_check_failures')).toBe(1);
+    expect(await count(`idempotency_keys WHERE key = 'hk-old'`)).toBe(1);
+    const eOutbox = await count(`outbox WHERE verification_id = $1`, [e.id]);
+    const eAttempts = await count(`outbox_attempts WHERE outbox_id IN (SELECT id FROM outbox WHERE verification_id = $1)`, [e.id]);
+    expect(eOutbox).toBe(2); // the SMS and the result webhook
+    expect(eAttempts).toBeGreaterThanOrEqual(2);
+    expect(await count('risk_unit_counts')).toBeGreaterThan(0);
+
+    // Nothing is old yet: a run deletes nothing.
+    const first = await prune();
+    expect(first.ran).toBe(true);
+    expect(Object.values(first.pruned).reduce((x, y) => x + y, 0)).toBe(0);
+
+    // +26 h: the idempotency key (24 h), the per-number velocity rows and the hourly unit counters are spent.
+    clock.set(new Date(t0 + 26 * HOUR));
+    const phoneLive = freshPhone();
+    const fresh = await t.request('POST', '/v1/verifications', { key, body: { phoneNumber: phoneLive, purpose: 'login' }, headers: { 'idempotency-key': 'hk-new' } });
+    expect(fresh.status).toBe(201);
+    const liveId = fresh.body.id as string;
+    await settled();
+    const day1 = await prune();
+    expect(day1.ran).toBe(true);
+    expect(day1.pruned).toMatchObject({ idempotency_keys: 1, phone_sends: oldSends, phone_check_failures: 1, outbox: 0, verifications: 0 });
+    expect(day1.pruned.risk_unit_counts).toBeGreaterThan(0);
+    expect(await count(`idempotency_keys WHERE key = 'hk-old'`)).toBe(0);
+    expect(await count(`idempotency_keys WHERE key = 'hk-new'`)).toBe(1); // recent: kept
+    expect(await count(`phone_sends WHERE verification_id = $1`, [liveId])).toBe(1); // recent: kept
+    expect(await count('phone_check_failures')).toBe(0);
+    expect(await count(`outbox WHERE verification_id = $1`, [e.id])).toBe(eOutbox); // done but young: kept
+    // the same key within 24 h still answers the first answer (the kept key works)
+    const again = await t.request('POST', '/v1/verifications', { key, body: { phoneNumber: phoneLive, purpose: 'login' }, headers: { 'idempotency-key': 'hk-new' } });
+    expect(again.body.id).toBe(liveId);
+
+    // +8 days: finished outbox rows (and their attempts) are past OUTBOX_RETENTION_DAYS; the refused one is not finished.
+    clock.set(new Date(t0 + 8 * DAY));
+    const day8 = await prune();
+    expect(day8.pruned.outbox).toBeGreaterThanOrEqual(eOutbox);
+    expect(day8.pruned.outbox_attempts).toBeGreaterThanOrEqual(eAttempts);
+    expect(await count(`outbox WHERE verification_id = $1`, [e.id])).toBe(0);
+    expect(await count(`outbox_attempts WHERE outbox_id NOT IN (SELECT id FROM outbox)`)).toBe(0);
+    expect(await count(`outbox WHERE status NOT IN ('done', 'failed')`)).toBeGreaterThanOrEqual(1);
+    expect((await db.query<{ status: string }>(`SELECT status FROM outbox WHERE verification_id = $1 AND kind = 'sms'`, [f]))[0].status).toBe('pending');
+    expect(day8.pruned.verifications).toBe(0); // inside VERIFICATION_RETENTION_DAYS
+    expect((await t.request('GET', `/v1/verifications/${e.id}`, { key })).body.status).toBe('approved');
+
+    // +91 days: final verifications are past their retention; open ones (B and F are still pending in the table) stay.
+    clock.set(new Date(t0 + 91 * DAY));
+    const live = await postVerification(t, key);
+    await settled();
+    const day91 = await prune();
+    expect(day91.pruned.verifications).toBeGreaterThanOrEqual(2);
+    expect((await t.request('GET', `/v1/verifications/${e.id}`, { key })).status).toBe(404);
+    expect(await count(`verifications WHERE id = $1`, [a])).toBe(0);
+    expect(await count(`verifications WHERE id = ANY($1)`, [[b.id, f, live.id]])).toBe(3);
+    expect((await t.request('GET', `/v1/verifications/${live.id}`, { key })).body.status).toBe('pending');
+
+    // The audit trail keeps every fact (each run above left its row count as it was), and its chain still verifies.
+    expect(await count(`audit_events WHERE verification_id = $1`, [e.id])).toBeGreaterThan(0);
+    await chainAll(t);
+    const reader = await t.createClient(['audit:read']);
+    const integrity = await t.request('GET', '/v1/admin/audit-events/integrity', { key: reader.key });
+    expect(integrity.status).toBe(200);
+    expect(integrity.body.ok).toBe(true);
+
+    // One log line per run, with the counts per table; and the metric per table.
+    expect(t.logs.some((l) => l.includes('housekeeping pruned') && l.includes('"verifications"'))).toBe(true);
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    expect(metrics).toMatch(/otp_housekeeping_pruned_rows_total\{table="idempotency_keys"\} 2\b/); // hk-old on day 1, hk-new on day 8
+    expect(metrics).toContain(`otp_housekeeping_pruned_rows_total{table="verifications"} ${day91.pruned.verifications}\n`);
+  });
+
+  it('two instances never prune at once: while one holds the lock the other skips, and every row goes exactly once', async () => {
+    const now = clock.now();
+    const seed = (n: number) =>
+      db.query(
+        `INSERT INTO idempotency_keys (client_id, key, request_hash, created_at)
+         SELECT (SELECT id FROM api_clients LIMIT 1), 'seed-' || g || '-' || $2::text, '\\x00', $1 FROM generate_series(1, $3) AS g`,
+        [new Date(now.getTime() - 2 * DAY), String(now.getTime()) + Math.random(), n],
+      );
+
+    // A third party (as another instance would) holds the lock: both instances skip, nothing is deleted.
+    await seed(300);
+    const holder = new Client({ connectionString: db.url });
+    await holder.connect();
+    try {
+      await holder.query(`SELECT pg_advisory_lock($1)`, [HOUSEKEEPING_LOCK_KEY]);
+      const skipped = await Promise.all(stack.apps.map((app) => housekeeping(app).runOnce()));
+      expect(skipped.map((r) => r.ran)).toEqual([false, false]);
+      expect(await count(`idempotency_keys WHERE key LIKE 'seed-%'`)).toBe(300);
+    } finally {
+      await holder.query(`SELECT pg_advisory_unlock($1)`, [HOUSEKEEPING_LOCK_KEY]);
+      await holder.end();
+    }
+
+    // Both at once, over many batches: one runs, the other skips, and the rows deleted add up to the rows there were.
+    const scrape = async (app: TestApp) => (await fetch(`${app.url}/metrics`)).text();
+    const value = (text: string, series: string) => Number(text.match(new RegExp(`^${series.replace(/[{}"]/g, '\\$&')} (\\d+)`, 'm'))?.[1] ?? 0);
+    const total = async (series: string) => (await Promise.all(stack.apps.map(scrape))).reduce((n, x) => n + value(x, series), 0);
+    const prunedBefore = await total('otp_housekeeping_pruned_rows_total{table="idempotency_keys"}');
+    await seed(4700);
+    const runs: HousekeepingRun[] = await Promise.all(stack.apps.map((app) => housekeeping(app).runOnce()));
+    expect(runs.map((r) => r.ran).sort()).toEqual([false, true]);
+    const ran = runs.find((r) => r.ran)!;
+    expect(ran.pruned.idempotency_keys).toBe(5000);
+    expect(ran.batches).toBeGreaterThanOrEqual(50);
+    expect(runs.reduce((n, r) => n + (r.pruned.idempotency_keys ?? 0), 0)).toBe(5000);
+    expect(await count(`idempotency_keys WHERE key LIKE 'seed-%'`)).toBe(0);
+
+    // The instances' metrics say the same: across both, each row counted once, and one run skipped.
+    expect(await total('otp_housekeeping_runs_total{result="skipped"}')).toBe(3);
+    expect((await total('otp_housekeeping_pruned_rows_total{table="idempotency_keys"}')) - prunedBefore).toBe(5000);
+  });
+
+  it('each batch uses an index (EXPLAIN), so a batch stays cheap as the tables grow', async () => {
+    const plans: Record<string, string> = {
+      idempotency_keys: `SELECT ctid FROM idempotency_keys WHERE created_at < now() LIMIT 100`,
+      verifications: `SELECT ctid FROM verifications WHERE status NOT IN ('screening', 'pending') AND created_at < now() LIMIT 100`,
+      outbox: `SELECT id FROM outbox WHERE status IN ('done', 'failed') AND created_at < now() LIMIT 100`,
+      voice_calls: `SELECT ctid FROM voice_calls WHERE created_at < now() LIMIT 100`,
+      phone_sends: `SELECT ctid FROM phone_sends WHERE sent_at < now() LIMIT 100`,
+      phone_check_failures: `SELECT ctid FROM phone_check_failures WHERE failed_at < now() LIMIT 100`,
+    };
+    const c = new Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      await c.query('SET enable_seqscan = off'); // the tables are tiny here: ask whether an index can serve the batch at all
+      for (const [table, sql] of Object.entries(plans)) {
+        const plan = (await c.query(`EXPLAIN ${sql}`)).rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n');
+        expect({ table, usesIndex: /Index (Only )?Scan|Bitmap Index Scan/.test(plan) }).toEqual({ table, usesIndex: true });
+      }
+    } finally {
+      await c.end();
+    }
+  });
+});

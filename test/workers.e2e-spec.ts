@@ -1,0 +1,181 @@
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { createTestDatabase, TestDatabase } from './support/database';
+import { FakeServer, startFakeServer } from './support/fake-http';
+import { freePort } from './support/net';
+import { freshPhone } from './support/phones';
+import { MAIN, runBuilt, Spawned, waitUntilReady } from './support/process';
+import { codeSentTo } from './support/scenario';
+import { waitFor } from './support/wait';
+
+const KEY = 'workers-test-key-' + 'b'.repeat(30);
+
+/** The process that answered one scrape of /metrics, on a connection of its own (so the primary hands it to any worker). */
+function answeringPid(base: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    get(`${base}/metrics`, { agent: false, headers: { connection: 'close' } }, (res) => {
+      let text = '';
+      res.on('data', (d) => (text += String(d)));
+      res.on('end', () => {
+        const pid = /^otp_instance_info\{pid="(\d+)",worker="(\d+)"\} 1$/m.exec(text);
+        if (!pid || pid[2] === '0') reject(new Error(`no worker pid in /metrics: ${text.slice(0, 200)}`));
+        else resolve(Number(pid[1]));
+      });
+    }).on('error', reject);
+  });
+}
+
+/** The parent process id of `pid` (Linux /proc). */
+const parentOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** WORKERS=2: the built program runs a node:cluster primary and two workers behind one port. */
+describe('WORKERS=2 (node:cluster behind one port)', () => {
+  let db: TestDatabase;
+  let sms: FakeServer;
+  let run: Spawned;
+  let base: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    sms = await startFakeServer();
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    run = runBuilt(MAIN, {
+      WORKERS: '2',
+      DATABASE_URL: db.url,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DEV_API_KEY: KEY,
+      SMS_PROVIDER: 'http',
+      SMS_HTTP_URL: `${sms.url}/sms`,
+      LOG_LEVEL: 'info',
+    });
+    await waitUntilReady(run, base, '/health/ready', 90_000);
+  }, 120_000);
+  afterAll(async () => {
+    if (run && run.child.exitCode === null) {
+      run.child.kill('SIGKILL');
+      await run.exited;
+    }
+    await sms?.close();
+    await db?.drop();
+  });
+
+  /** Scrapes until `n` distinct worker processes have answered. */
+  async function workersAnswering(n: number, timeoutMs = 90_000): Promise<Set<number>> {
+    const pids = new Set<number>();
+    await waitFor(
+      async () => {
+        pids.add(await answeringPid(base));
+        return pids.size >= n;
+      },
+      { timeoutMs, intervalMs: 50, ignoreErrors: true, what: () => `${n} distinct workers answering (saw ${[...pids].join(', ')})\n${run.stderr().slice(-2000)}` },
+    );
+    return pids;
+  }
+
+  it('two distinct worker processes, children of the primary, answer on the one port', async () => {
+    const pids = await workersAnswering(2);
+    expect(pids.size).toBe(2);
+    for (const pid of pids) {
+      expect(pid).not.toBe(run.child.pid);
+      expect(parentOf(pid)).toBe(run.child.pid);
+    }
+    // migrations ran once, in the primary: the workers were told not to
+    expect(run.stderr().match(/applied \d+ migration/g) ?? []).toHaveLength(1);
+  }, 120_000);
+
+  it('a full verification flow works across the workers', async () => {
+    for (let i = 0; i < 4; i++) {
+      const phoneNumber = freshPhone();
+      const started = await fetch(`${base}/v1/verifications`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', connection: 'close' },
+        body: JSON.stringify({ phoneNumber, purpose: 'login' }),
+      });
+      expect(started.status).toBe(201);
+      const { id } = (await started.json()) as { id: string };
+      const code = await codeSentTo(sms, phoneNumber);
+      const checked = await fetch(`${base}/v1/verifications/${id}/check`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ code }),
+      });
+      expect(checked.status).toBe(200);
+      expect(((await checked.json()) as { status: string }).status).toBe('approved');
+    }
+  }, 60_000);
+
+  it('a worker that dies is replaced; SIGTERM then drains every worker and the primary exits 0', async () => {
+    const before = await workersAnswering(2);
+    const [victim] = [...before];
+    process.kill(victim, 'SIGKILL');
+    await waitFor(() => /worker pid \d+ died \(SIGKILL\): starting another/.test(run.stderr()), { what: 'the primary to notice the dead worker' });
+    const after = await workersAnswering(2, 90_000);
+    // the two answering now exclude the dead one: a new worker took its place
+    await waitFor(
+      async () => {
+        after.add(await answeringPid(base));
+        return [...after].filter((p) => !before.has(p)).length >= 1;
+      },
+      { timeoutMs: 90_000, intervalMs: 50, ignoreErrors: true, what: 'the replacement worker to answer' },
+    );
+    const replacement = [...after].find((p) => !before.has(p))!;
+    expect(parentOf(replacement)).toBe(run.child.pid);
+    expect(alive(victim)).toBe(false);
+
+    const workers = [...after].filter(alive);
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    expect(run.stderr()).toMatch(/SIGTERM received, stopping the workers/);
+    expect(run.stderr()).toMatch(/"msg":"shutdown complete"/);
+    for (const pid of workers) expect(alive(pid)).toBe(false);
+  }, 180_000);
+});
+
+describe('WORKERS=2 with no DATABASE_URL', () => {
+  it('the primary starts the embedded PostgreSQL once, both workers use it, and SIGTERM stops everything with exit 0', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'otp-workers-'));
+    chmodSync(parent, 0o755);
+    const pgPort = await freePort();
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const run = runBuilt(MAIN, { WORKERS: '2', EMBEDDED_PG_DIR: join(parent, 'pg'), EMBEDDED_PG_PORT: String(pgPort), PORT: String(port), HOST: '127.0.0.1' });
+    try {
+      await waitUntilReady(run, base, '/health/ready', 120_000);
+      const pids = new Set<number>();
+      await waitFor(
+        async () => {
+          pids.add(await answeringPid(base));
+          return pids.size >= 2;
+        },
+        { timeoutMs: 120_000, intervalMs: 50, ignoreErrors: true, what: () => `2 workers answering\n${run.stderr().slice(-2000)}` },
+      );
+      for (const pid of pids) expect(parentOf(pid)).toBe(run.child.pid);
+      // one embedded server, started by the primary: one dev client created, its key printed once
+      expect(run.stdout().match(/Development client "dev" created/g) ?? []).toHaveLength(1);
+      expect(new Set(run.stdout().match(/otp_[A-Za-z0-9]{12}_[A-Za-z0-9]{40}/g)).size).toBe(1);
+      run.child.kill('SIGTERM');
+      expect(await run.exited).toBe(0);
+      const probe = new Client({ connectionString: `postgres://postgres:postgres@127.0.0.1:${pgPort}/otp`, connectionTimeoutMillis: 1000 });
+      await expect(probe.connect()).rejects.toThrow();
+    } finally {
+      if (run.child.exitCode === null) {
+        run.child.kill('SIGKILL');
+        await run.exited;
+      }
+      rmSync(parent, { recursive: true, force: true });
+    }
+  }, 300_000);
+});
