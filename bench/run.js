@@ -8,6 +8,8 @@
 // Open loop: start and check offered at BENCH_OPEN_FRACTION (0.5) of the floor's median closed-loop rate,
 // latency from each request's scheduled time, and the time from the start request to the fake provider
 // receiving the message.
+// BENCH_PROVIDER=twilio: the service sends through its real Twilio provider (the official SDK, form-encoded
+// Messages.json with Basic auth) to a Twilio-shaped fake on the same server; the floor keeps its plain JSON send.
 // BENCH_SEED=N first seeds N verifications (with their phone-limit, outbox and audit rows, chained) into both
 // databases by bulk SQL (bench/seed.js), then runs the same rows.
 'use strict';
@@ -32,6 +34,9 @@ const WORKERS = process.env.BENCH_WORKERS || '1';
 const HMAC_KEYS = 'k1:' + 'ab'.repeat(32);
 const PHONE_KEY = 'cd'.repeat(32);
 const PROVIDER_TOKEN = 'bench-provider-token-0123456789';
+const PROVIDER = process.env.BENCH_PROVIDER || 'http';
+const TWILIO_SID = 'AC' + '0123456789abcdef'.repeat(2);
+const TWILIO_TOKEN = 'bench-twilio-auth-token';
 
 const freePort = () =>
   new Promise((resolve) => {
@@ -77,15 +82,31 @@ function fakeProvider() {
     req.on('data', (d) => (body += d));
     req.on('end', () => {
       const at = performance.now();
+      const got = (to, text) => {
+        const code = /(\d{6})/.exec(text)[1];
+        received.set(to, { at, code });
+        waiters.get(to)?.({ at, code });
+        waiters.delete(to);
+      };
+      if (req.url === `/2010-04-01/Accounts/${TWILIO_SID}/Messages.json`) {
+        // Twilio's Programmable Messaging: form body, Basic auth with the account SID and auth token, 201 with the message resource
+        if (req.headers.authorization !== `Basic ${Buffer.from(`${TWILIO_SID}:${TWILIO_TOKEN}`).toString('base64')}`) {
+          res.writeHead(401, { 'content-type': 'application/json' }).end('{"code":20003,"message":"Authenticate","status":401}');
+          return;
+        }
+        const form = new URLSearchParams(body);
+        got(form.get('To'), form.get('Body'));
+        const sid = `SM${String(++count).padStart(32, '0')}`;
+        res.writeHead(201, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ sid, account_sid: TWILIO_SID, to: form.get('To'), from: form.get('From'), status: 'queued', num_segments: '1', error_code: null, error_message: null }));
+        return;
+      }
       if (req.headers.authorization !== `Bearer ${PROVIDER_TOKEN}`) {
         res.writeHead(401).end();
         return;
       }
       const msg = JSON.parse(body);
-      const code = /(\d{6})/.exec(msg.text)[1];
-      received.set(msg.to, { at, code });
-      waiters.get(msg.to)?.({ at, code });
-      waiters.delete(msg.to);
+      got(msg.to, msg.text);
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(`{"id":"fake-${++count}"}`);
     });
@@ -307,9 +328,19 @@ async function main() {
       DATABASE_POOL_SIZE: '10',
       PORT: String(port),
       HOST: '127.0.0.1',
-      SMS_PROVIDER: 'http',
+      SMS_PROVIDER: PROVIDER,
       SMS_HTTP_URL: smsUrl,
       PROVIDER_HTTP_TOKEN: PROVIDER_TOKEN,
+      ...(PROVIDER === 'twilio'
+        ? {
+            TWILIO_ACCOUNT_SID: TWILIO_SID,
+            TWILIO_AUTH_TOKEN: TWILIO_TOKEN,
+            TWILIO_FROM_NUMBER: '+81312345678',
+            TWILIO_API_BASE_URL: new URL(smsUrl).origin,
+            // status callbacks are named in each request; the fake sends none
+            PUBLIC_CALLBACK_BASE_URL: 'https://otp.bench.invalid',
+          }
+        : {}),
       // production refuses the console provider; the bench sends no voice messages
       VOICE_PROVIDER: 'http',
       VOICE_HTTP_URL: smsUrl,
@@ -431,7 +462,7 @@ async function main() {
     `| start request → message at the provider | ${fmt(st.offered, 0)} | | ${fmt(st.ttpP50)} | ${fmt(st.ttpP99)} | ${st.ttpLost} not received | | ${fmt(ft.ttpP50)} | ${fmt(ft.ttpP99)} |`,
   );
   lines.push('');
-  lines.push(`Service WORKERS=${WORKERS}. Peak RSS (VmHWM): service ${fmt(rss.svc, 0)} MB, floor ${fmt(rss.floor, 0)} MB.`);
+  lines.push(`Service SMS provider: ${PROVIDER === 'twilio' ? 'twilio (official SDK → Twilio-shaped fake)' : 'http (generic JSON)'}; the floor sends plain JSON. Service WORKERS=${WORKERS}. Peak RSS (VmHWM): service ${fmt(rss.svc, 0)} MB, floor ${fmt(rss.floor, 0)} MB.`);
   if (seedReport) {
     for (const [name, r] of Object.entries(seedReport)) lines.push(`Seeding the ${name} database: ${SEED.toLocaleString('en-US')} verifications in ${fmt(r.seconds, 0)} s (${r.detail}).`);
   }
