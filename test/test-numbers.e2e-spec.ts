@@ -154,10 +154,12 @@ describe('test numbers', () => {
       await settle();
       expectNoProviderCall(phone);
 
-      // (the approval's webhook delivery is audited too, as webhook.delivered: the gateway's event about the webhook, not marked)
-      const events = (await auditOf(res.body.id)).filter((e) => !e.type.startsWith('webhook.'));
+      // the approval's webhook delivery is audited too (webhook.delivered), and marked as test like the rest
+      await waitFor(async () => (await auditOf(res.body.id)).some((e) => e.type === 'webhook.delivered'), { what: 'the webhook delivery' });
+      const all = await auditOf(res.body.id);
+      for (const e of all) expect({ type: e.type, test: e.data.test }).toEqual({ type: e.type, test: true });
+      const events = all.filter((e) => !e.type.startsWith('webhook.'));
       expect(events.map((e) => e.type).sort()).toEqual(['message.queued', 'message.sent', 'verification.approved', 'verification.check_failed', 'verification.created']);
-      for (const e of events) expect(e.data.test).toBe(true);
       const byType = (type: string) => events.find((e) => e.type === type)!.data;
       expect(byType('verification.created')).toMatchObject({ testNumberId, risk: { decision: 'allow', rules: [expect.objectContaining({ rule: 'test_number' })] } });
       expect(byType('message.sent')).toMatchObject({ provider: 'test' });

@@ -68,6 +68,8 @@ export type Outcome =
       to?: string;
       /** Work the sender wants done once the row is recorded done (a test number's scripted receipt or call): run by the dispatcher. */
       followUp?: () => Promise<unknown>;
+      /** A webhook about a test number's verification: its audit event is marked as test too. */
+      test?: boolean;
     }
   | {
       ok: false;
@@ -83,6 +85,8 @@ export type Outcome =
       retryAfterMs?: number;
       /** A check call the provider would not place: what that means for the number. */
       callOutcome?: 'unallocated' | 'route_error';
+      /** A webhook about a test number's verification: its audit event is marked as test too. */
+      test?: boolean;
     };
 
 /** A webhook not sent because its destination is refused (the reason and host only: for its audit event). */

@@ -37,35 +37,44 @@ export class WebhookSender implements OutboxSender {
   ) {}
 
   async send(row: OutboxRow & { payload: Buffer }): Promise<Outcome> {
-    const timeoutMs = this.config.gateway.webhookTimeoutMs;
+    let test = false;
     try {
       const p = this.box.open<WebhookPayload>(row.payload);
-      const deadline = Date.now() + timeoutMs;
-      const destination = await this.resolve(p.url, timeoutMs);
-      if (!destination.ok) {
-        const { reason, host } = destination.refusal;
-        return { ok: false, error: `destination refused: ${reason}`, retryable: false, refusal: { reason, host } };
-      }
-      const target = row.client_id ? await this.targets.webhookTargetOf(this.transactions.reader, row.client_id, this.clock.now()) : undefined;
-      if (target?.disabledAt && target.url === p.url) {
-        return { ok: false, error: 'endpoint disabled (it answered 410 Gone); an admin can enable it again', retryable: false };
-      }
-      const secrets = target?.secrets ?? (p.secret ? [p.secret] : []);
-      if (!secrets.length) return { ok: false, error: 'no signing secret: the client no longer exists', retryable: false };
-      const headers = { 'content-type': 'application/json', 'user-agent': 'otp-verify-webhooks/1', ...signedHeaders(secrets, p.eventId, this.clock.now(), p.body) };
-      const res = await httpPost(destination.url.toString(), headers, p.body, Math.max(1, deadline - Date.now()), {
-        address: destination.address,
-        maxBodyBytes: WEBHOOK_MAX_RESPONSE_BYTES,
-        agents: this.agents,
-      });
-      if (res.status >= 200 && res.status < 300) return { ok: true, statusCode: res.status };
-      if (res.status === 410) return { ok: false, error: 'HTTP 410 (Gone): not retried', retryable: false, statusCode: 410 };
-      const error = res.status >= 300 && res.status < 400 ? `HTTP ${res.status} (redirects are not followed)` : `HTTP ${res.status}`;
-      return { ok: false, error, retryable: true, statusCode: res.status };
+      test = isAboutTestNumber(p.body);
+      const outcome = await this.deliver(row, p);
+      return test ? { ...outcome, test } : outcome;
     } catch (err) {
       if (!(err instanceof PostError)) throw err; // e.g. a payload sealed with a key no longer configured: the dispatcher records it
-      return { ok: false, error: err.reason === 'timeout' ? `timed out after ${timeoutMs} ms` : 'connection failed', retryable: true };
+      const timeoutMs = this.config.gateway.webhookTimeoutMs;
+      const failed: Outcome = { ok: false, error: err.reason === 'timeout' ? `timed out after ${timeoutMs} ms` : 'connection failed', retryable: true };
+      return test ? { ...failed, test } : failed;
     }
+  }
+
+  private async deliver(row: OutboxRow, p: WebhookPayload): Promise<Outcome> {
+    const timeoutMs = this.config.gateway.webhookTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    const destination = await this.resolve(p.url, timeoutMs);
+    if (!destination.ok) {
+      const { reason, host } = destination.refusal;
+      return { ok: false, error: `destination refused: ${reason}`, retryable: false, refusal: { reason, host } };
+    }
+    const target = row.client_id ? await this.targets.webhookTargetOf(this.transactions.reader, row.client_id, this.clock.now()) : undefined;
+    if (target?.disabledAt && target.url === p.url) {
+      return { ok: false, error: 'endpoint disabled (it answered 410 Gone); an admin can enable it again', retryable: false };
+    }
+    const secrets = target?.secrets ?? (p.secret ? [p.secret] : []);
+    if (!secrets.length) return { ok: false, error: 'no signing secret: the client no longer exists', retryable: false };
+    const headers = { 'content-type': 'application/json', 'user-agent': 'otp-verify-webhooks/1', ...signedHeaders(secrets, p.eventId, this.clock.now(), p.body) };
+    const res = await httpPost(destination.url.toString(), headers, p.body, Math.max(1, deadline - Date.now()), {
+      address: destination.address,
+      maxBodyBytes: WEBHOOK_MAX_RESPONSE_BYTES,
+      agents: this.agents,
+    });
+    if (res.status >= 200 && res.status < 300) return { ok: true, statusCode: res.status };
+    if (res.status === 410) return { ok: false, error: 'HTTP 410 (Gone): not retried', retryable: false, statusCode: 410 };
+    const error = res.status >= 300 && res.status < 400 ? `HTTP ${res.status} (redirects are not followed)` : `HTTP ${res.status}`;
+    return { ok: false, error, retryable: true, statusCode: res.status };
   }
 
   /** The destination check with its DNS lookup, within the delivery's deadline; a name that does not resolve fails like a connection. */
@@ -98,10 +107,20 @@ export class WebhookSender implements OutboxSender {
   }
 
   auditEvent(row: OutboxRow, outcome: Outcome) {
-    if (outcome.ok) return { type: 'webhook.delivered', data: { outboxId: row.id, attempt: row.attempts, statusCode: outcome.statusCode } };
+    const test = outcome.test ? { test: true } : {};
+    if (outcome.ok) return { type: 'webhook.delivered', data: { outboxId: row.id, attempt: row.attempts, statusCode: outcome.statusCode, ...test } };
     // the host only: the URL's path or query may carry a token
-    if (outcome.refusal) return { type: 'webhook.refused', data: { outboxId: row.id, attempts: row.attempts, reason: outcome.refusal.reason, host: outcome.refusal.host } };
-    return { type: 'webhook.failed', data: { outboxId: row.id, attempts: row.attempts, error: outcome.error } };
+    if (outcome.refusal) return { type: 'webhook.refused', data: { outboxId: row.id, attempts: row.attempts, reason: outcome.refusal.reason, host: outcome.refusal.host, ...test } };
+    return { type: 'webhook.failed', data: { outboxId: row.id, attempts: row.attempts, error: outcome.error, ...test } };
+  }
+}
+
+/** Whether a webhook's body is about a test number's verification (`data.test: true`, API verification object). */
+function isAboutTestNumber(body: string): boolean {
+  try {
+    return (JSON.parse(body) as { data?: { test?: unknown } } | null)?.data?.test === true;
+  } catch {
+    return false;
   }
 }
 
