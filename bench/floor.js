@@ -9,7 +9,7 @@
 // POST /v1/verifications {phoneNumber, purpose} (Idempotency-Key header) -> 201 {id, status, ...}
 //   outside the transaction: SELECT idempotency_keys (a replay?)
 //   BEGIN
-//     DELETE idempotency_keys (the key's expired claim); INSERT idempotency_keys ... ON CONFLICT DO NOTHING RETURNING
+//     INSERT idempotency_keys ... ON CONFLICT DO UPDATE (only an expired claim is taken over) RETURNING
 //     SELECT pg_advisory_xact_lock(the number)                    -- screening's per-number lock, its own statement
 //     one SELECT (screening's read after the lock): blocklist (number and its prefixes), phone_sends /
 //       phone_check_failures of the number (phone limits), risk units (risk_suspensions, risk_unit_counts,
@@ -222,10 +222,13 @@ async function start(input, idemKey, ip) {
   const [kinds, values, shards] = units(phone);
   const out = await tx(async (c) => {
     if (idemKey) {
-      await c.query(`DELETE FROM idempotency_keys WHERE client_id = $1 AND key = $2 AND created_at < $3`, [CLIENT_ID, idemKey, minus(now, DAY)]);
-      const claimed = await c.query(`INSERT INTO idempotency_keys (client_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING key`, [
-        CLIENT_ID, idemKey, requestHash, now,
-      ]);
+      const claimed = await c.query(
+        `INSERT INTO idempotency_keys (client_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (client_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, response_status = NULL, response_body = NULL, created_at = EXCLUDED.created_at
+           WHERE idempotency_keys.created_at < $5
+         RETURNING key`,
+        [CLIENT_ID, idemKey, requestHash, now, minus(now, DAY)],
+      );
       if (!claimed.rows[0]) return { status: 409, body: '{"code":"idempotency_conflict"}' };
     }
     const prefixes = [];
