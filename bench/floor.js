@@ -9,11 +9,11 @@
 // POST /v1/verifications {phoneNumber, purpose} (Idempotency-Key header) -> 201 {id, status, ...}
 //   outside the transaction: SELECT idempotency_keys (a replay?)
 //   BEGIN
-//     DELETE idempotency_keys (the key's expired claim); INSERT idempotency_keys ... ON CONFLICT DO NOTHING RETURNING
-//     SELECT blocklist (number and its prefixes)
-//     SELECT pg_advisory_xact_lock(the number)                    -- screening's per-number lock
-//     SELECT phone_sends / phone_check_failures of the number     -- phone limits
-//     SELECT risk units (risk_suspensions, risk_unit_counts, risk_unit_days) and risk_number_accounts
+//     INSERT idempotency_keys ... ON CONFLICT DO UPDATE (only an expired claim is taken over) RETURNING
+//     SELECT pg_advisory_xact_lock(the number)                    -- screening's per-number lock, its own statement
+//     one SELECT (screening's read after the lock): blocklist (number and its prefixes), phone_sends /
+//       phone_check_failures of the number (phone limits), risk units (risk_suspensions, risk_unit_counts,
+//       risk_unit_days) and risk_number_accounts
 //     UPDATE verifications ... (supersede the number's open verification, FOR UPDATE)
 //     one combined statement: INSERT verifications, phone_sends, outbox ('sending', encrypted payload),
 //       UPDATE idempotency_keys (the stored answer), INSERT audit_events ×2 (verification.created,
@@ -92,50 +92,59 @@ const AUDIT_COLS = 'INSERT INTO audit_events (id, type, occurred_at, client_id, 
 
 // a day's verified codes hour by hour, its shard rows summed (24 sums of verified_hours[h])
 const HOURS_SUMMED = Array.from({ length: 24 }, (_, h) => `sum(ds.verified_hours[${h + 1}])`).join(', ');
-const RISK_READ = `SELECT
-         (SELECT coalesce(json_agg(json_build_object(
+// The start's one read after the lock (RiskSignalsRepository.startState): the blocklist entries of the number and its
+// prefixes, the number's sends and wrong codes, its units (risk_suspensions, risk_unit_counts, risk_unit_days) and
+// its accounts (risk_number_accounts), the values bound in the service's order.
+const START_READ = `SELECT (SELECT coalesce(json_agg(json_build_object('id', h.id, 'kind', h.kind, 'value', h.value) ORDER BY h.kind, length(h.value) DESC, h.id), '[]'::json)
+             FROM (SELECT id, kind, value FROM blocklist
+                    WHERE ((kind = 'number' AND value = $1) OR (kind = 'prefix' AND value = ANY($2::text[])))
+                      AND (expires_at IS NULL OR expires_at > $3)
+                    ORDER BY kind, length(value) DESC, id LIMIT 16) h) AS blocklist,
+              ARRAY(SELECT sent_at FROM phone_sends WHERE phone_e164 = $4 AND sent_at > $5 ORDER BY sent_at DESC LIMIT $6) AS sends,
+          ARRAY(SELECT failed_at FROM phone_check_failures WHERE phone_e164 = $4 AND failed_at > $7 ORDER BY failed_at DESC LIMIT $8) AS failures,
+              (SELECT coalesce(json_agg(json_build_object(
                    'kind', u.kind, 'unit', u.unit, 'active', s.active, 'hour', c.hour, 's24', c.s24, 'v24', c.v24, 's1', c.s1, 'v1', c.v1,
                    'vall24', c.vall24, 'vall1', c.vall1, 'max_daily', d.max_daily, 'max_hourly', d.max_hourly) ORDER BY u.ord), '[]'::json)
-            FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(kind, unit, ord)
+            FROM unnest($13::text[], $14::text[]) WITH ORDINALITY AS u(kind, unit, ord)
             CROSS JOIN LATERAL (
               SELECT coalesce(json_agg(json_build_object('id', x.id, 'mode', x.mode) ORDER BY x.created_at)
-                       FILTER (WHERE x.released_at IS NULL AND x.expires_at > $3), '[]'::json) AS active,
+                       FILTER (WHERE x.released_at IS NULL AND x.expires_at > $9), '[]'::json) AS active,
                      coalesce(max(greatest(
                        to_timestamp(floor(extract(epoch FROM coalesce(x.released_at, x.expires_at)) / 600) * 600),
                        to_timestamp(floor(extract(epoch FROM x.created_at) / 600) * 600 + 600)))
-                       FILTER (WHERE coalesce(x.released_at, x.expires_at) <= $3), '-infinity') AS since
+                       FILTER (WHERE coalesce(x.released_at, x.expires_at) <= $9), '-infinity') AS since
                 FROM risk_suspensions x
-               WHERE x.kind = u.kind AND x.unit = u.unit AND x.expires_at > $5
+               WHERE x.kind = u.kind AND x.unit = u.unit AND x.expires_at > $11
             ) s
             CROSS JOIN LATERAL (
               SELECT coalesce(json_agg(json_build_array((extract(epoch FROM r.bucket) * 1000)::bigint, r.started) ORDER BY r.bucket)
-                       FILTER (WHERE r.bucket > $4), '[]'::json) AS hour,
+                       FILTER (WHERE r.bucket > $10), '[]'::json) AS hour,
                      coalesce(sum(r.started) FILTER (WHERE r.bucket >= s.since), 0)::int AS s24,
                      coalesce(sum(r.verified) FILTER (WHERE r.bucket >= s.since), 0)::int AS v24,
-                     coalesce(sum(r.started) FILTER (WHERE r.bucket > $4 AND r.bucket >= s.since), 0)::int AS s1,
-                     coalesce(sum(r.verified) FILTER (WHERE r.bucket > $4 AND r.bucket >= s.since), 0)::int AS v1,
+                     coalesce(sum(r.started) FILTER (WHERE r.bucket > $10 AND r.bucket >= s.since), 0)::int AS s1,
+                     coalesce(sum(r.verified) FILTER (WHERE r.bucket > $10 AND r.bucket >= s.since), 0)::int AS v1,
                      coalesce(sum(r.verified), 0)::int AS vall24,
-                     coalesce(sum(r.verified) FILTER (WHERE r.bucket > $4), 0)::int AS vall1
+                     coalesce(sum(r.verified) FILTER (WHERE r.bucket > $10), 0)::int AS vall1
                 FROM (SELECT b.bucket, sum(b.started) AS started, sum(b.verified) AS verified
                         FROM risk_unit_counts b
-                       WHERE b.kind = u.kind AND b.unit = u.unit AND b.bucket > $5
+                       WHERE b.kind = u.kind AND b.unit = u.unit AND b.bucket > $11
                        GROUP BY b.bucket) r
             ) c
             CROSS JOIN LATERAL (
               SELECT coalesce(max(dd.verified), 0)::int AS max_daily, coalesce(max(dd.peak), 0)::int AS max_hourly
                 FROM (SELECT sum(ds.verified) AS verified, greatest(${HOURS_SUMMED}) AS peak
                         FROM risk_unit_days ds
-                       WHERE ds.kind = u.kind AND ds.unit = u.unit AND ds.day > $6::date
+                       WHERE ds.kind = u.kind AND ds.unit = u.unit AND ds.day > $15::date
                        GROUP BY ds.day) dd
             ) d
          ) AS units,
          (SELECT json_build_object(
                    'accounts', count(DISTINCT n.client_id || ':' || encode(n.account_ref_hash, 'hex')) FILTER (WHERE n.account_ref_hash <> ''::bytea),
                    'clients', count(DISTINCT n.client_id),
-                   'sameAccount', coalesce(bool_or(n.client_id = $8 AND n.account_ref_hash = $9::bytea), false),
-                   'sameClient', coalesce(bool_or(n.client_id = $8), false))
+                   'sameAccount', coalesce(bool_or(n.client_id = $12 AND n.account_ref_hash = $16::bytea), false),
+                   'sameClient', coalesce(bool_or(n.client_id = $12), false))
             FROM risk_number_accounts n
-           WHERE n.phone_e164 = $7 AND n.verified_at > $10
+           WHERE n.phone_e164 = $17 AND n.verified_at > $18
          ) AS accounts`;
 
 const START_WRITE = `WITH w0 AS (INSERT INTO verifications (id, client_id, phone_e164, country, channel, purpose, locale, status, code_hmac, code_key_id, code_length,
@@ -213,28 +222,23 @@ async function start(input, idemKey, ip) {
   const [kinds, values, shards] = units(phone);
   const out = await tx(async (c) => {
     if (idemKey) {
-      await c.query(`DELETE FROM idempotency_keys WHERE client_id = $1 AND key = $2 AND created_at < $3`, [CLIENT_ID, idemKey, minus(now, DAY)]);
-      const claimed = await c.query(`INSERT INTO idempotency_keys (client_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING key`, [
-        CLIENT_ID, idemKey, requestHash, now,
-      ]);
+      const claimed = await c.query(
+        `INSERT INTO idempotency_keys (client_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (client_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, response_status = NULL, response_body = NULL, created_at = EXCLUDED.created_at
+           WHERE idempotency_keys.created_at < $5
+         RETURNING key`,
+        [CLIENT_ID, idemKey, requestHash, now, minus(now, DAY)],
+      );
       if (!claimed.rows[0]) return { status: 409, body: '{"code":"idempotency_conflict"}' };
     }
     const prefixes = [];
     for (let i = 3; i <= phone.length; i++) prefixes.push(phone.slice(0, i));
-    await c.query(
-      `SELECT id, kind, value FROM blocklist
-        WHERE ((kind = 'number' AND value = $1) OR (kind = 'prefix' AND value = ANY($2::text[])))
-          AND (expires_at IS NULL OR expires_at > $3)
-        ORDER BY kind, length(value) DESC, id LIMIT 16`,
-      [phone, prefixes, now],
-    );
     await c.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 7))`, [`phone:${phone}`]);
-    await c.query(
-      `SELECT ARRAY(SELECT sent_at FROM phone_sends WHERE phone_e164 = $1 AND sent_at > $2 ORDER BY sent_at DESC LIMIT $3) AS sends,
-              ARRAY(SELECT failed_at FROM phone_check_failures WHERE phone_e164 = $1 AND failed_at > $4 ORDER BY failed_at DESC LIMIT $5) AS failures`,
-      [phone, minus(now, DAY), 10, minus(now, HOUR), 10],
-    );
-    await c.query(RISK_READ, [kinds, values, now, minus(now, HOUR), minus(now, DAY), minus(now, 14 * DAY).toISOString().slice(0, 10), phone, CLIENT_ID, null, minus(now, 30 * DAY)]);
+    await c.query(START_READ, [
+      phone, prefixes, now,
+      phone, minus(now, DAY), 10, minus(now, HOUR), 10,
+      now, minus(now, HOUR), minus(now, DAY), CLIENT_ID, kinds, values, minus(now, 14 * DAY).toISOString().slice(0, 10), null, phone, minus(now, 30 * DAY),
+    ]);
     await c.query(
       `UPDATE verifications v SET status = 'canceled', updated_at = $3
          FROM (SELECT id, status FROM verifications WHERE phone_e164 = $2 AND client_id = $1 AND status IN ('screening', 'pending') FOR UPDATE) prev

@@ -19,6 +19,7 @@ const http = require('node:http');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { URLSearchParams } = require('node:url');
 const { performance } = require('node:perf_hooks');
 const { Client } = require('pg');
 const { closedLoop, openLoop, post, pct } = require('./load');

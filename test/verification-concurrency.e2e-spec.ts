@@ -75,4 +75,26 @@ describe('concurrency across two service instances on one database', () => {
     expect(reused.status).toBe(409);
     expect(reused.body.code).toBe('idempotency_key_reused');
   });
+  it('an Idempotency-Key older than 24 h is claimed afresh (once, by 20 simultaneous starts with another body); a live one still refuses another body', async () => {
+    const first = { phoneNumber: freshPhone(), purpose: 'signup' };
+    const started = await a.request('POST', '/v1/verifications', { key, body: first, headers: { 'idempotency-key': 'idem-expired' } });
+    expect(started.status).toBe(201);
+    const live = await b.request('POST', '/v1/verifications', { key, body: { ...first, purpose: 'login' }, headers: { 'idempotency-key': 'idem-expired' } });
+    expect(live.status).toBe(409);
+    expect(live.body.code).toBe('idempotency_key_reused');
+
+    await db.query(`UPDATE idempotency_keys SET created_at = created_at - interval '25 hours' WHERE key = 'idem-expired'`);
+    const phone = freshPhone();
+    const body = { phoneNumber: phone, purpose: 'login' };
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).request('POST', '/v1/verifications', { key, body, headers: { 'idempotency-key': 'idem-expired' } })),
+    );
+    expect(results.map((r) => r.status)).toEqual(Array(20).fill(201));
+    expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
+    expect(results[0].body.id).not.toBe(started.body.id);
+    expect(new Set(results.map((r) => r.text)).size).toBe(1);
+    expect(await db.query('SELECT id FROM verifications WHERE phone_e164 = $1', [phone])).toHaveLength(1);
+    const [row] = await db.query<{ response_status: number; id: string }>(`SELECT response_status, response_body->>'id' AS id FROM idempotency_keys WHERE key = 'idem-expired'`);
+    expect(row).toEqual({ response_status: 201, id: results[0].body.id });
+  });
 });

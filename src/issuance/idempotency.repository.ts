@@ -27,15 +27,21 @@ export class IdempotencyRepository {
     return { status: existing.response_status as 201 | 202, body: existing.response_body };
   }
 
-  /** Claims the key for this request; returns the stored answer for a repeat, undefined for a new key. */
+  /**
+   * Claims the key for this request; returns the stored answer for a repeat, undefined for a new key. One
+   * statement: a new key is inserted, a claim older than the window is taken over (its answer dropped); a live
+   * one is left as it is (no row comes back) and its answer is read.
+   */
   async claim(tx: Tx, clientId: string, key: string, hash: Buffer, now: Date): Promise<StoredAnswer | undefined> {
-    await tx.query(`DELETE FROM idempotency_keys WHERE client_id = $1 AND key = $2 AND created_at < $3`, [clientId, key, new Date(now.getTime() - WINDOW_MS)]);
     // A concurrent request with the same key blocks here until the first one commits (or rolls back).
-    const inserted: unknown[] = await tx.query(
-      `INSERT INTO idempotency_keys (client_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING key`,
-      [clientId, key, hash, now],
+    const claimed: unknown[] = await tx.query(
+      `INSERT INTO idempotency_keys (client_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (client_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, response_status = NULL, response_body = NULL, created_at = EXCLUDED.created_at
+         WHERE idempotency_keys.created_at < $5
+       RETURNING key`,
+      [clientId, key, hash, now, new Date(now.getTime() - WINDOW_MS)],
     );
-    if (inserted.length) return undefined;
+    if (claimed.length) return undefined;
     const stored = await this.storedAnswer(tx, clientId, key, hash, now);
     if (!stored) throw new ProblemException(409, 'idempotency_key_in_use', 'A request with this Idempotency-Key is still being processed; retry shortly.');
     return stored;

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { SqlParams } from '../common/sql';
 import type { Queryable, Tx } from '../common/tx';
 
 export type BlocklistKind = 'number' | 'prefix';
@@ -35,7 +36,22 @@ const fromRow = (r: Row): BlocklistEntry => ({
   createdBy: r.created_by,
 });
 
-/** All SQL on `blocklist`. */
+export type BlocklistHit = Pick<BlocklistEntry, 'id' | 'kind' | 'value'>;
+
+/**
+ * Screening's lookup (BlocklistRepository.hits) as one JSON-array expression: the active entries that block the
+ * number or one of its `prefixes`, through the (kind, value) unique index, most specific first. A fragment so
+ * that the start's combined read (RiskSignalsRepository.startState) runs the same SQL; `p` binds the values.
+ */
+export function blocklistHitsSql(p: SqlParams['p'], e164: string, prefixes: string[], now: Date): string {
+  return `(SELECT coalesce(json_agg(json_build_object('id', h.id, 'kind', h.kind, 'value', h.value) ORDER BY h.kind, length(h.value) DESC, h.id), '[]'::json)
+             FROM (SELECT id, kind, value FROM blocklist
+                    WHERE ((kind = 'number' AND value = ${p(e164)}) OR (kind = 'prefix' AND value = ANY(${p(prefixes)}::text[])))
+                      AND (expires_at IS NULL OR expires_at > ${p(now)})
+                    ORDER BY kind, length(value) DESC, id LIMIT 16) h)`;
+}
+
+/** All SQL on `blocklist` (screening's lookup also as a fragment: blocklistHitsSql). */
 @Injectable()
 export class BlocklistRepository {
   /**
@@ -74,13 +90,9 @@ export class BlocklistRepository {
    * The active entries that block this number: the number itself, or any prefix of it (`prefixes`), in one
    * lookup through the (kind, value) unique index.
    */
-  async hits(tx: Tx, e164: string, prefixes: string[], now: Date): Promise<Array<Pick<BlocklistEntry, 'id' | 'kind' | 'value'>>> {
-    return tx.query(
-      `SELECT id, kind, value FROM blocklist
-        WHERE ((kind = 'number' AND value = $1) OR (kind = 'prefix' AND value = ANY($2::text[])))
-          AND (expires_at IS NULL OR expires_at > $3)
-        ORDER BY kind, length(value) DESC, id LIMIT 16`,
-      [e164, prefixes, now],
-    );
+  async hits(tx: Tx, e164: string, prefixes: string[], now: Date): Promise<BlocklistHit[]> {
+    const params = new SqlParams();
+    const [row]: Array<{ hits: BlocklistHit[] }> = await tx.query(`SELECT ${blocklistHitsSql(params.p, e164, prefixes, now)} AS hits`, params.values);
+    return row.hits;
   }
 }

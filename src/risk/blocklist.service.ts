@@ -7,7 +7,7 @@ import { InvalidPhoneNumber } from '../common/phone';
 import { FieldError, ProblemException, Problems } from '../common/problem';
 import type { Tx } from '../common/tx';
 import { Transactions } from '../database/transactions';
-import { BlocklistEntry, BlocklistKind, BlocklistRepository } from './blocklist.repository';
+import { BlocklistEntry, BlocklistHit, BlocklistKind, BlocklistRepository } from './blocklist.repository';
 import type { BlocklistEntryView, CreateBlocklistEntryDto } from './dto/blocklist.dto';
 import { parseNumber } from './phone-numbers';
 import type { RiskRuleHit } from './risk.port';
@@ -34,6 +34,11 @@ export function prefixesOf(e164: string): string[] {
   const out: string[] = [];
   for (let n = 3; n <= e164.length; n++) out.push(e164.slice(0, n));
   return out;
+}
+
+/** The entries that block a number (BlocklistRepository.hits, or a start's combined read), as rules that fired. */
+export function blocklistRules(hits: BlocklistHit[]): RiskRuleHit[] {
+  return hits.map((h) => ({ rule: 'blocklist', reason: 'blocklisted', kind: h.kind, entryId: h.id }));
 }
 
 /**
@@ -84,8 +89,7 @@ export class BlocklistService {
 
   /** Screening: the active entries blocking this number, as rules that fired (reason `blocklisted`). */
   async screen(tx: Tx, e164: string, now: Date): Promise<RiskRuleHit[]> {
-    const hits = await this.repo.hits(tx, e164, prefixesOf(e164), now);
-    return hits.map((h) => ({ rule: 'blocklist', reason: 'blocklisted', kind: h.kind, entryId: h.id }));
+    return blocklistRules(await this.repo.hits(tx, e164, prefixesOf(e164), now));
   }
 
   /** Exactly one of `number` (a valid E.164 number) and `prefix` (`+` and 2 to 15 digits). */

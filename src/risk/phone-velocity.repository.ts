@@ -1,9 +1,30 @@
 import { Injectable } from '@nestjs/common';
+import { SqlParams } from '../common/sql';
 import type { Queryable, Tx } from '../common/tx';
 
 const HOUR_MS = 3600_000;
 
-/** All SQL on `phone_sends` and `phone_check_failures` (per-number velocity counters). */
+/** A number's sends within 24 h and wrong codes within the hour, newest first (what a start is judged by). */
+export interface RecentPhoneActivity {
+  sends: Date[];
+  failures: Date[];
+}
+
+/**
+ * The start's per-number read as two select-list columns, `sends` and
+ * `failures`: a fragment so that the start's combined read (RiskSignalsRepository.startState) runs the same SQL.
+ */
+export function recentPhoneActivitySql(p: SqlParams['p'], phone: string, now: Date, sendLimit: number, failureLimit: number): string {
+  const number = p(phone);
+  return `ARRAY(SELECT sent_at FROM phone_sends WHERE phone_e164 = ${number} AND sent_at > ${p(new Date(now.getTime() - 24 * 3600_000))} ORDER BY sent_at DESC LIMIT ${p(sendLimit)}) AS sends,
+          ARRAY(SELECT failed_at FROM phone_check_failures WHERE phone_e164 = ${number} AND failed_at > ${p(new Date(now.getTime() - 3600_000))} ORDER BY failed_at DESC LIMIT ${p(failureLimit)}) AS failures`;
+}
+
+export function recentPhoneActivityOf(row: { sends: Date[]; failures: Date[] }): RecentPhoneActivity {
+  return { sends: row.sends.map((d) => new Date(d)), failures: row.failures.map((d) => new Date(d)) };
+}
+
+/** All SQL on `phone_sends` and `phone_check_failures` (per-number velocity counters; the start's read also as a fragment: recentPhoneActivitySql). */
 @Injectable()
 export class PhoneVelocityRepository {
   /**
@@ -16,16 +37,6 @@ export class PhoneVelocityRepository {
       return;
     }
     await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended(k, 7)) FROM unnest($1::text[]) AS k`, [[`phone:${phone}`, ...[...new Set(more)].sort()]]);
-  }
-
-  /** Sends within 24 h (newest first, at most `sendLimit`) and wrong codes within the hour (at most `failureLimit`), in one round trip. */
-  async recent(tx: Tx, phone: string, now: Date, sendLimit: number, failureLimit: number): Promise<{ sends: Date[]; failures: Date[] }> {
-    const [row]: Array<{ sends: Date[]; failures: Date[] }> = await tx.query(
-      `SELECT ARRAY(SELECT sent_at FROM phone_sends WHERE phone_e164 = $1 AND sent_at > $2 ORDER BY sent_at DESC LIMIT $3) AS sends,
-              ARRAY(SELECT failed_at FROM phone_check_failures WHERE phone_e164 = $1 AND failed_at > $4 ORDER BY failed_at DESC LIMIT $5) AS failures`,
-      [phone, new Date(now.getTime() - 24 * 3600_000), sendLimit, new Date(now.getTime() - 3600_000), failureLimit],
-    );
-    return { sends: row.sends.map((d) => new Date(d)), failures: row.failures.map((d) => new Date(d)) };
   }
 
   /** Sends within 24 h, newest first, at most `limit`. */

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ProblemException } from '../common/problem';
 import type { Tx } from '../common/tx';
 import { AppConfig } from '../config/app-config';
-import { PhoneVelocityRepository } from './phone-velocity.repository';
+import { PhoneVelocityRepository, RecentPhoneActivity } from './phone-velocity.repository';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -24,16 +24,19 @@ export class PhoneVelocity {
     private readonly repo: PhoneVelocityRepository,
   ) {}
 
-  /**
-   * A new verification: the sends to the number and its recent wrong codes. `alsoLock`: the locks of other
-   * velocity units of the start (VelocityScreening), taken in the same statement after the number's.
-   */
-  async assertCanStart(tx: Tx, phone: string, now: Date, alsoLock: string[] = []): Promise<void> {
+  /** How much of the number's recent activity a start reads (RiskSignalsRepository.startState): enough for each limit. */
+  startReadLimits(): { sendLimit: number; failureLimit: number } {
     const { phoneSendsPer15Min: per15, phoneSendsPer24H: per24, phoneCheckFailuresPerHour: maxFailures } = this.config.risk;
-    await this.repo.lock(tx, phone, alsoLock);
-    const { sends, failures } = await this.repo.recent(tx, phone, now, Math.max(per15, per24), maxFailures);
-    this.checkFailures(failures, now);
-    this.checkSends(sends, now);
+    return { sendLimit: Math.max(per15, per24), failureLimit: maxFailures };
+  }
+
+  /**
+   * A new verification, on the number's sends and recent wrong codes as read after its lock (RiskService reads
+   * them with the start's other state in one statement): too many wrong codes, then too many sends (429).
+   */
+  assertStartFits(recent: RecentPhoneActivity, now: Date): void {
+    this.checkFailures(recent.failures, now);
+    this.checkSends(recent.sends, now);
   }
 
   /** At most PHONE_SENDS_PER_15_MIN codes per 15 minutes and PHONE_SENDS_PER_24_H per day to one number. */

@@ -1,5 +1,8 @@
 import { Injectable } from '@nestjs/common';
+import { SqlParams } from '../common/sql';
 import type { Queryable, Tx } from '../common/tx';
+import { BlocklistHit, blocklistHitsSql } from './blocklist.repository';
+import { RecentPhoneActivity, recentPhoneActivityOf, recentPhoneActivitySql } from './phone-velocity.repository';
 import { BUCKET_MS, bucketOf, BucketCount, DAY_MS, HOUR_MS, NumberAccounts, PumpingFigures, Unit, UnitKind } from './velocity-rules';
 
 const BUCKET_S = BUCKET_MS / 1000;
@@ -58,109 +61,144 @@ export interface EndUserRecord {
   accountRefHash: Buffer | null;
 }
 
+/** Who a screening read is for: the number, the client and the start's account reference (hashed). */
+export interface ScreeningWho {
+  phone: string;
+  clientId: string;
+  accountRefHash: Buffer | null;
+}
+
+export interface ScreeningState {
+  units: UnitState[];
+  accounts: NumberAccounts;
+}
+
+/** What a start's combined read (startState) is about. */
+export interface StartStateQuery {
+  who: ScreeningWho;
+  /** The number's prefixes a blocklist prefix entry can hold (prefixesOf). */
+  prefixes: string[];
+  sendLimit: number;
+  failureLimit: number;
+  units: Unit[];
+  accountsWindowMs: number;
+}
+
+export interface StartState extends ScreeningState {
+  blocklist: BlocklistHit[];
+  phone: RecentPhoneActivity;
+}
+
 /**
- * All SQL on the velocity and pumping counters (`risk_unit_counts`, `risk_unit_days`), the end-user signals of
- * starts (`risk_end_users`) and the numbers' verified accounts (`risk_number_accounts`), and screening's one
- * read of them (with the units' suspensions). Writes are deferred: they join the transaction's combined
- * statement, so counting costs no round trip.
+ * Everything the velocity, pumping and many-accounts rules need for one start, as two select-list columns of the
+ * start's combined read (`units` and `accounts`, parsed by screeningStateOf; `p` binds the values): per unit its
+ * active suspensions and the end of its last one, its counts in the last hour and day (since that end for the
+ * pumping figures), its 14-day maxima of verified codes; and the number's verified accounts in the window.
+ * Every read is a range of a primary key or index; `verifications` is never read. The shard rows of a bucket
+ * (or day, hour by hour) are summed before anything is judged.
+ *
+ * "Since that end": from the 10-minute bucket in which the suspension ended (its starts were denied, so that
+ * bucket holds little from before the end), but never the bucket in which it was made (those are the starts
+ * that tripped it): a suspension released moments after it was made counts afresh from the next bucket.
  */
-@Injectable()
-export class RiskSignalsRepository {
-  /**
-   * Everything the velocity, pumping and many-accounts rules need for one start, in one statement: per unit its
-   * active suspensions and the end of its last one, its counts in the last hour and day (since that end for the
-   * pumping figures), its 14-day maxima of verified codes; and the number's verified accounts in the window.
-   * Every read is a range of a primary key or index; `verifications` is never read. The shard rows of a bucket
-   * (or day, hour by hour) are summed before anything is judged.
-   *
-   * "Since that end": from the 10-minute bucket in which the suspension ended (its starts were denied, so that
-   * bucket holds little from before the end), but never the bucket in which it was made (those are the starts
-   * that tripped it): a suspension released moments after it was made counts afresh from the next bucket.
-   */
-  async screeningState(
-    tx: Tx,
-    units: Unit[],
-    who: { phone: string; clientId: string; accountRefHash: Buffer | null },
-    now: Date,
-    accountsWindowMs: number,
-  ): Promise<{ units: UnitState[]; accounts: NumberAccounts }> {
-    const t = now.getTime();
-    const [row]: Array<{ units: UnitRow[]; accounts: NumberAccounts }> = await tx.query(
-      `SELECT
-         (SELECT coalesce(json_agg(json_build_object(
+function screeningStateSql(p: SqlParams['p'], units: Unit[], who: ScreeningWho, now: Date, accountsWindowMs: number): string {
+  const t = now.getTime();
+  const at = p(now);
+  const hourAgo = p(new Date(t - HOUR_MS));
+  const dayAgo = p(new Date(t - DAY_MS));
+  const client = p(who.clientId);
+  return `(SELECT coalesce(json_agg(json_build_object(
                    'kind', u.kind, 'unit', u.unit, 'active', s.active, 'hour', c.hour, 's24', c.s24, 'v24', c.v24, 's1', c.s1, 'v1', c.v1,
                    'vall24', c.vall24, 'vall1', c.vall1, 'max_daily', d.max_daily, 'max_hourly', d.max_hourly) ORDER BY u.ord), '[]'::json)
-            FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(kind, unit, ord)
+            FROM unnest(${p(units.map((u) => u.kind))}::text[], ${p(units.map((u) => u.value))}::text[]) WITH ORDINALITY AS u(kind, unit, ord)
             CROSS JOIN LATERAL (
               SELECT coalesce(json_agg(json_build_object('id', x.id, 'mode', x.mode) ORDER BY x.created_at)
-                       FILTER (WHERE x.released_at IS NULL AND x.expires_at > $3), '[]'::json) AS active,
+                       FILTER (WHERE x.released_at IS NULL AND x.expires_at > ${at}), '[]'::json) AS active,
                      coalesce(max(greatest(
                        to_timestamp(floor(extract(epoch FROM coalesce(x.released_at, x.expires_at)) / ${BUCKET_S}) * ${BUCKET_S}),
                        to_timestamp(floor(extract(epoch FROM x.created_at) / ${BUCKET_S}) * ${BUCKET_S} + ${BUCKET_S})))
-                       FILTER (WHERE coalesce(x.released_at, x.expires_at) <= $3), '-infinity') AS since
+                       FILTER (WHERE coalesce(x.released_at, x.expires_at) <= ${at}), '-infinity') AS since
                 FROM risk_suspensions x
-               WHERE x.kind = u.kind AND x.unit = u.unit AND x.expires_at > $5
+               WHERE x.kind = u.kind AND x.unit = u.unit AND x.expires_at > ${dayAgo}
             ) s
             CROSS JOIN LATERAL (
               SELECT coalesce(json_agg(json_build_array((extract(epoch FROM r.bucket) * 1000)::bigint, r.started) ORDER BY r.bucket)
-                       FILTER (WHERE r.bucket > $4), '[]'::json) AS hour,
+                       FILTER (WHERE r.bucket > ${hourAgo}), '[]'::json) AS hour,
                      coalesce(sum(r.started) FILTER (WHERE r.bucket >= s.since), 0)::int AS s24,
                      coalesce(sum(r.verified) FILTER (WHERE r.bucket >= s.since), 0)::int AS v24,
-                     coalesce(sum(r.started) FILTER (WHERE r.bucket > $4 AND r.bucket >= s.since), 0)::int AS s1,
-                     coalesce(sum(r.verified) FILTER (WHERE r.bucket > $4 AND r.bucket >= s.since), 0)::int AS v1,
+                     coalesce(sum(r.started) FILTER (WHERE r.bucket > ${hourAgo} AND r.bucket >= s.since), 0)::int AS s1,
+                     coalesce(sum(r.verified) FILTER (WHERE r.bucket > ${hourAgo} AND r.bucket >= s.since), 0)::int AS v1,
                      coalesce(sum(r.verified), 0)::int AS vall24,
-                     coalesce(sum(r.verified) FILTER (WHERE r.bucket > $4), 0)::int AS vall1
+                     coalesce(sum(r.verified) FILTER (WHERE r.bucket > ${hourAgo}), 0)::int AS vall1
                 FROM (SELECT b.bucket, sum(b.started) AS started, sum(b.verified) AS verified
                         FROM risk_unit_counts b
-                       WHERE b.kind = u.kind AND b.unit = u.unit AND b.bucket > $5
+                       WHERE b.kind = u.kind AND b.unit = u.unit AND b.bucket > ${dayAgo}
                        GROUP BY b.bucket) r
             ) c
             CROSS JOIN LATERAL (
               SELECT coalesce(max(dd.verified), 0)::int AS max_daily, coalesce(max(dd.peak), 0)::int AS max_hourly
                 FROM (SELECT sum(ds.verified) AS verified, greatest(${HOURS_SUMMED}) AS peak
                         FROM risk_unit_days ds
-                       WHERE ds.kind = u.kind AND ds.unit = u.unit AND ds.day > $6::date
+                       WHERE ds.kind = u.kind AND ds.unit = u.unit AND ds.day > ${p(utcDay(t - 14 * DAY_MS))}::date
                        GROUP BY ds.day) dd
             ) d
          ) AS units,
          (SELECT json_build_object(
                    'accounts', count(DISTINCT n.client_id || ':' || encode(n.account_ref_hash, 'hex')) FILTER (WHERE n.account_ref_hash <> ''::bytea),
                    'clients', count(DISTINCT n.client_id),
-                   'sameAccount', coalesce(bool_or(n.client_id = $8 AND n.account_ref_hash = $9::bytea), false),
-                   'sameClient', coalesce(bool_or(n.client_id = $8), false))
+                   'sameAccount', coalesce(bool_or(n.client_id = ${client} AND n.account_ref_hash = ${p(who.accountRefHash)}::bytea), false),
+                   'sameClient', coalesce(bool_or(n.client_id = ${client}), false))
             FROM risk_number_accounts n
-           WHERE n.phone_e164 = $7 AND n.verified_at > $10
-         ) AS accounts`,
-      [
-        units.map((u) => u.kind),
-        units.map((u) => u.value),
-        now,
-        new Date(t - HOUR_MS),
-        new Date(t - DAY_MS),
-        utcDay(t - 14 * DAY_MS),
-        who.phone,
-        who.clientId,
-        who.accountRefHash,
-        new Date(t - accountsWindowMs),
-      ],
+           WHERE n.phone_e164 = ${p(who.phone)} AND n.verified_at > ${p(new Date(t - accountsWindowMs))}
+         ) AS accounts`;
+}
+
+function screeningStateOf(row: { units: UnitRow[]; accounts: NumberAccounts }): ScreeningState {
+  return {
+    units: row.units.map((r) => ({
+      kind: r.kind,
+      unit: r.unit,
+      active: r.active,
+      hour: r.hour.map(([at, started]) => ({ at: Number(at), started })),
+      started24h: r.s24,
+      verified24h: r.v24,
+      started1h: r.s1,
+      verified1h: r.v1,
+      verifiedLast24h: r.vall24,
+      verifiedLastHour: r.vall1,
+      maxDailyVerified14d: r.max_daily,
+      maxHourlyVerified14d: r.max_hourly,
+    })),
+    accounts: row.accounts,
+  };
+}
+
+/**
+ * All SQL on the velocity and pumping counters (`risk_unit_counts`, `risk_unit_days`), the end-user signals of
+ * starts (`risk_end_users`) and the numbers' verified accounts (`risk_number_accounts`), and the start's one
+ * read of them (with the units' suspensions, the blocklist and the per-number counts: startState). Writes are deferred: they join the transaction's combined
+ * statement, so counting costs no round trip.
+ */
+@Injectable()
+export class RiskSignalsRepository {
+  /**
+   * Everything a start is judged by after its locks, in one statement (one round trip on the hot path; ARCHITECTURE.md
+   * lets a hot path keep one combined statement in one repository method): the blocklist entries that block the
+   * number (blocklistHitsSql, `blocklist`), its sends and wrong codes (recentPhoneActivitySql, `phone_sends` and
+   * `phone_check_failures`) and its units and accounts (screeningStateSql). Run after the locks, in its own
+   * statement: in READ COMMITTED a statement sees what committed before it started, so it sees every start that
+   * held a lock it waited for.
+   */
+  async startState(tx: Tx, q: StartStateQuery, now: Date): Promise<StartState> {
+    const params = new SqlParams();
+    const p = params.p;
+    const [row]: Array<{ blocklist: BlocklistHit[]; sends: Date[]; failures: Date[]; units: UnitRow[]; accounts: NumberAccounts }> = await tx.query(
+      `SELECT ${blocklistHitsSql(p, q.who.phone, q.prefixes, now)} AS blocklist,
+              ${recentPhoneActivitySql(p, q.who.phone, now, q.sendLimit, q.failureLimit)},
+              ${screeningStateSql(p, q.units, q.who, now, q.accountsWindowMs)}`,
+      params.values,
     );
-    return {
-      units: row.units.map((r) => ({
-        kind: r.kind,
-        unit: r.unit,
-        active: r.active,
-        hour: r.hour.map(([at, started]) => ({ at: Number(at), started })),
-        started24h: r.s24,
-        verified24h: r.v24,
-        started1h: r.s1,
-        verified1h: r.v1,
-        verifiedLast24h: r.vall24,
-        verifiedLastHour: r.vall1,
-        maxDailyVerified14d: r.max_daily,
-        maxHourlyVerified14d: r.max_hourly,
-      })),
-      accounts: row.accounts,
-    };
+    return { blocklist: row.blocklist, phone: recentPhoneActivityOf(row), ...screeningStateOf(row) };
   }
 
   /** One start, counted for each of its units in the current 10-minute bucket (a prefix or country in one of its shards). */

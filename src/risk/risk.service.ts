@@ -4,13 +4,14 @@ import { ProblemException } from '../common/problem';
 import { EventBus } from '../common/events';
 import type { Tx } from '../common/tx';
 import { AppConfig } from '../config/app-config';
-import { BlocklistService } from './blocklist.service';
+import { blocklistRules, BlocklistService, prefixesOf } from './blocklist.service';
 import { numberTypeAllowed } from './phone-numbers';
 import { PhoneVelocity } from './phone-velocity';
 import { PhoneVelocityRepository } from './phone-velocity.repository';
 import type { ParsedPhone } from '../common/phone';
 import { ClientNumberPolicy, RiskAssessment, RiskRuleHit, RiskScreener, ScreeningInput } from './risk.port';
-import { VelocityScreening } from './velocity-screening';
+import { RiskSignalsRepository, StartState } from './risk-signals.repository';
+import { StartPlan, VelocityScreening } from './velocity-screening';
 import { VoiceContractsService, VoiceContractSummary } from './voice-contracts.service';
 
 /**
@@ -27,13 +28,15 @@ export interface ScreeningOptions {
 }
 
 /**
- * Screening of a start: the number policy (countries, number types per channel) and the blocklist (one
- * indexed lookup of the number and its prefixes), then the per-number velocity rules (429, thrown), then the
- * rules over counters per unit (VelocityScreening: pumping suspensions, start limits per end-user IP, device,
- * prefix and client, many accounts per number; one more read). A refusal is decision `deny` with every reason
- * of its stage and the rules that fired; a denied number costs no velocity lock. Counts wrong codes from
- * `verification.check_failed`, inside the checking transaction. Last, the voice-contract rule (voiceContractStep),
- * which a unit rule asking for a check (many accounts per number) makes required.
+ * Screening of a start: the number policy (countries, number types per channel), then, after the number's lock
+ * (and its velocity units', VelocityScreening.plan) in its own statement, one read of everything else
+ * (RiskSignalsRepository.startState): the blocklist (one indexed lookup of the number and its prefixes), the
+ * per-number velocity rules (429, thrown), then the rules over counters per unit (VelocityScreening: pumping
+ * suspensions, start limits per end-user IP, device, prefix and client, many accounts per number). A refusal is
+ * decision `deny` with every reason of its stage and the rules that fired; a number the policy refuses (or a
+ * test number) has only the blocklist read, and takes no lock. Counts wrong codes from `verification.check_failed`,
+ * inside the checking transaction. Last, the voice-contract rule (voiceContractStep), which a unit rule asking
+ * for a check (many accounts per number) makes required.
  */
 @Injectable()
 export class RiskService implements RiskScreener, OnModuleInit {
@@ -45,6 +48,7 @@ export class RiskService implements RiskScreener, OnModuleInit {
     private readonly blocklist: BlocklistService,
     private readonly voiceContracts: VoiceContractsService,
     private readonly units: VelocityScreening,
+    private readonly signals: RiskSignalsRepository,
   ) {}
 
   onModuleInit(): void {
@@ -52,16 +56,25 @@ export class RiskService implements RiskScreener, OnModuleInit {
   }
 
   async screen(tx: Tx, input: ScreeningInput): Promise<RiskAssessment> {
-    const denials = await this.denials(tx, input);
-    if (denials.length) return deny(denials);
-    if (input.test) {
+    const policy = this.policyDenials(input);
+    if (policy.length || input.test) {
+      // Refused by the policy (with the blocklist's reasons too, all listed together), or a test number: the
+      // blocklist alone is read, nothing is locked or counted.
+      const denials = [...policy, ...(await this.blocklist.screen(tx, input.phone.e164, input.now))];
+      if (denials.length) return deny(denials);
       // A test number: the client's policy and the blocklist judge it (above), its voice-contract rule runs with its script; nothing counts it.
       const voice = await this.voiceContractStep(tx, input, { startChecks: true });
-      return { ...voice, rules: [...voice.rules, { rule: 'test_number', reason: 'test_number', ivrOutcome: input.test.ivrOutcome }] };
+      return { ...voice, rules: [...voice.rules, { rule: 'test_number', reason: 'test_number', ivrOutcome: input.test?.ivrOutcome }] };
     }
     const plan = this.units.plan(input);
-    await this.velocity.assertCanStart(tx, input.phone.e164, input.now, plan.lockKeys);
-    const units = await this.units.screen(tx, input, plan);
+    // The locks in their own statement, then everything the rules read in one more (startState): the blocklist
+    // first, then the per-number limits (429), then the unit rules.
+    await this.repo.lock(tx, input.phone.e164, plan.lockKeys);
+    const state = await this.startState(tx, input, plan);
+    const blocked = blocklistRules(state.blocklist);
+    if (blocked.length) return deny(blocked);
+    this.velocity.assertStartFits(state.phone, input.now);
+    const units = await this.units.screen(tx, input, plan, state);
     if (units.decision === 'deny') return units;
     // A unit rule that asks for a check (many accounts per number) makes the voice contract required for this start.
     const voice = await this.voiceContractStep(tx, input, { startChecks: true, require: units.decision === 'screen' });
@@ -73,21 +86,24 @@ export class RiskService implements RiskScreener, OnModuleInit {
 
   /**
    * POST /v1/risk/screenings: the same rules as a start, counting nothing: policy and blocklist, the per-number
-   * velocity (read; a number at its limit is `velocity_exceeded`), then the unit rules on the start's own read
-   * (VelocityScreening.assess: suspensions, start limits per end-user IP, device, prefix and client, many accounts
-   * per number). Every rule that would refuse the start is reported together (decision `deny`); many accounts
-   * with action `screen` makes the voice contract required, as at start. A check is started only when asked
-   * (`startVoiceCheck`) and the number has no fresh record.
+   * velocity (a number at its limit is `velocity_exceeded`), then the unit rules (VelocityScreening.assess:
+   * suspensions, start limits per end-user IP, device, prefix and client, many accounts per number), all on the
+   * start's one read after the number's lock. Every rule that would refuse the start is reported together
+   * (decision `deny`); many accounts with action `screen` makes the voice contract required, as at start. A check
+   * is started only when asked (`startVoiceCheck`) and the number has no fresh record.
    */
   async assess(tx: Tx, input: ScreeningInput, opts: { startVoiceCheck: boolean }): Promise<RiskAssessment> {
-    const denials = await this.denials(tx, input);
+    const plan = this.units.plan(input);
+    await this.repo.lock(tx, input.phone.e164);
+    const state = await this.startState(tx, input, plan);
+    const denials = [...this.policyDenials(input), ...blocklistRules(state.blocklist)];
     try {
-      await this.velocity.assertCanStart(tx, input.phone.e164, input.now);
+      this.velocity.assertStartFits(state.phone, input.now);
     } catch (err) {
       if (!(err instanceof ProblemException) || err.status !== 429) throw err;
       denials.push({ rule: 'velocity', reason: 'velocity_exceeded', limit: err.extra.limit, detail: err.detail });
     }
-    const units = await this.units.assess(tx, input);
+    const units = this.units.assess(input, plan, state);
     denials.push(...units.denials);
     if (denials.length) {
       const refused = deny(denials);
@@ -99,8 +115,11 @@ export class RiskService implements RiskScreener, OnModuleInit {
     return units.screen && voice.decision === 'screen' ? { ...voice, reasons: [units.screen.reason], rules } : { ...voice, rules };
   }
 
-  private async denials(tx: Tx, input: ScreeningInput): Promise<RiskRuleHit[]> {
-    return [...this.policyDenials(input), ...(await this.blocklist.screen(tx, input.phone.e164, input.now))];
+  /** The start's one read after its locks: blocklist entries, per-number sends and wrong codes, units and accounts. */
+  private startState(tx: Tx, input: ScreeningInput, plan: StartPlan): Promise<StartState> {
+    const who = { phone: input.phone.e164, clientId: input.clientId, accountRefHash: plan.endUser?.accountRefHash ?? null };
+    const query = { who, prefixes: prefixesOf(input.phone.e164), ...this.velocity.startReadLimits(), units: plan.units, accountsWindowMs: this.config.risk.manyAccounts.windowMs };
+    return this.signals.startState(tx, query, input.now);
   }
 
   /**

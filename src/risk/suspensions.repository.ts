@@ -50,7 +50,7 @@ const fromRow = (r: Row): Suspension => ({
   releasedBy: r.released_by,
 });
 
-/** All SQL on `risk_suspensions` but screening's read of it (RiskSignalsRepository.screeningState). */
+/** All SQL on `risk_suspensions` but screening's read of it (RiskSignalsRepository.startState). */
 @Injectable()
 export class SuspensionsRepository {
   /**

@@ -5,7 +5,7 @@ import { AppConfig } from '../config/app-config';
 import { EndUserHasher } from './end-user';
 import { parseNumber } from './phone-numbers';
 import { tooMany } from './phone-velocity';
-import { EndUserRecord, RiskSignalsRepository, UnitState } from './risk-signals.repository';
+import { EndUserRecord, RiskSignalsRepository, ScreeningState, UnitState } from './risk-signals.repository';
 import type { RiskAssessment, RiskRuleHit, ScreeningInput } from './risk.port';
 import { SuspensionMode } from './suspensions.repository';
 import { suspendedReason, SuspensionsService } from './suspensions.service';
@@ -39,7 +39,8 @@ export interface StartPlan {
  *   the limit, with Retry-After). Exact across instances: each limited unit is locked with the number.
  * - many accounts per number: a number verified for more than N accounts or clients in the window is
  *   `many_accounts_per_number`, decision `screen` (a voice-contract check) or `deny` (RISK_MANY_ACCOUNTS_ACTION).
- * All of it is read in one statement; counting joins the transaction's combined statement.
+ * All of it is read in the start's one statement after its locks (RiskSignalsRepository.startState, with the
+ * number's blocklist entries and per-number counts); counting joins the transaction's combined statement.
  */
 @Injectable()
 export class VelocityScreening implements OnModuleInit {
@@ -90,13 +91,14 @@ export class VelocityScreening implements OnModuleInit {
   }
 
   /**
-   * Judges the start (its units locked: see plan()). Answers the decision: `deny` for a suspended unit (or many
+   * Judges the start on `state`, read after its units were locked (see plan(); RiskService reads it with the
+   * number's other state in one statement, RiskSignalsRepository.startState). Answers the decision: `deny` for a suspended unit (or many
    * accounts with RISK_MANY_ACCOUNTS_ACTION=deny), `screen` for many accounts, else `allow` with the rules that
    * fired without deciding (a trip, a record_only hit). Throws 429 for a start limit. Counts the start (with
    * `verification.started`) and makes the suspensions its trips call for.
    */
-  async screen(tx: Tx, input: ScreeningInput, plan: StartPlan): Promise<RiskAssessment> {
-    const j = await this.judge(tx, input, plan);
+  async screen(tx: Tx, input: ScreeningInput, plan: StartPlan, state: ScreeningState): Promise<RiskAssessment> {
+    const j = this.judge(input, plan, state);
     if (j.denials.length) return { decision: 'deny', reasons: [...new Set(j.denials.map((d) => d.reason))], rules: [...j.denials, ...j.recorded] };
     const [over] = j.overLimits;
     if (over) throw tooMany(`Too many verifications started ${over.what}: at most ${over.max} per hour.`, over.limit, over.retryAfterMs);
@@ -113,13 +115,13 @@ export class VelocityScreening implements OnModuleInit {
   }
 
   /**
-   * POST /v1/risk/screenings: the same read and rules as screen(), counting nothing, locking nothing and
-   * suspending nothing. Every rule that would fire for a start is reported: suspensions and many accounts
+   * POST /v1/risk/screenings: the same read (`state`, of plan()'s units) and rules as screen(), counting nothing,
+   * locking no unit and suspending nothing. Every rule that would fire for a start is reported: suspensions and many accounts
    * (deny), each start limit the start would exceed (`velocity_exceeded` with its limit, count and Retry-After),
    * many accounts asking for a check (`screen`), and the trips a start that is not refused would make (`wouldTrip`).
    */
-  async assess(tx: Tx, input: ScreeningInput): Promise<{ denials: RiskRuleHit[]; screen?: RiskRuleHit; recorded: RiskRuleHit[]; wouldTrip: RiskRuleHit[] }> {
-    const j = await this.judge(tx, input, this.plan(input));
+  assess(input: ScreeningInput, plan: StartPlan, state: ScreeningState): { denials: RiskRuleHit[]; screen?: RiskRuleHit; recorded: RiskRuleHit[]; wouldTrip: RiskRuleHit[] } {
+    const j = this.judge(input, plan, state);
     const velocity: RiskRuleHit[] = j.overLimits.map((o) => ({
       rule: 'velocity',
       reason: 'velocity_exceeded',
@@ -132,12 +134,11 @@ export class VelocityScreening implements OnModuleInit {
     return { denials: [...j.denials, ...velocity], screen: j.many, recorded: j.recorded, wouldTrip };
   }
 
-  /** The one read of a start's units and number (RiskSignalsRepository.screeningState) and what its rules make of it. */
-  private async judge(tx: Tx, input: ScreeningInput, plan: StartPlan): Promise<Judgement> {
+  /** What the rules make of the one read of a start's units and number (`state`). */
+  private judge(input: ScreeningInput, plan: StartPlan, state: ScreeningState): Judgement {
     const { risk } = this.config;
     const now = input.now;
     const accountRefHash = plan.endUser?.accountRefHash ?? null;
-    const state = await this.repo.screeningState(tx, plan.units, { phone: input.phone.e164, clientId: input.clientId, accountRefHash }, now, risk.manyAccounts.windowMs);
     const mode = input.policy.pumping ?? risk.policyDefaults.pumping;
 
     const denials: RiskRuleHit[] = [];
