@@ -27,10 +27,11 @@
 //   BEGIN
 //     SELECT pg_advisory_xact_lock(the number); SELECT phone_check_failures of the number
 //     UPDATE verifications ... RETURNING * (the HMAC is compared in the process, as the service does)
-//     right code: one combined statement: INSERT audit_events (verification.approved), risk_unit_counts
-//       (verified + 1), risk_unit_days, risk_number_accounts;
+//     right code: one combined statement: INSERT audit_events (verification.approved), risk_approvals (folded
+//       into risk_unit_counts and risk_unit_days every second, below), risk_number_accounts;
 //     wrong code: INSERT audit_events (verification.check_failed) + INSERT phone_check_failures
 //   COMMIT
+// The approvals' fold: every second (RISK_APPROVALS_FOLD_INTERVAL_MS), the service's own statement (foldApprovalsSql).
 // The audit chain: every 200 ms (the service's AUDIT_SEQUENCER_INTERVAL_MS default), in one transaction:
 //   pg_try_advisory_xact_lock, SELECT audit_chain_head FOR UPDATE, SELECT the events after it (5,000 at most),
 //   link them with the service's own chain function (dist/src/audit/audit-chain.js, pure code), INSERT
@@ -45,6 +46,7 @@ const path = require('node:path');
 const { createHmac, createCipheriv, randomBytes, randomInt, timingSafeEqual } = require('node:crypto');
 const { Pool } = require('pg');
 const { linkEvents } = require(path.join(__dirname, '..', 'dist', 'src', 'audit', 'audit-chain.js'));
+const { foldApprovalsSql } = require(path.join(__dirname, '..', 'dist', 'src', 'risk', 'risk-signals.repository.js'));
 
 const pool = new Pool({ connectionString: process.env.FLOOR_DATABASE_URL, max: Number(process.env.FLOOR_POOL_SIZE || 10) });
 const [KEY_ID, KEY_HEX] = (process.env.FLOOR_HMAC_KEYS || 'k1:' + 'ab'.repeat(32)).split(':');
@@ -169,16 +171,10 @@ const CHECK_UPDATE = `UPDATE verifications
         WHERE id = $1 AND status IN ('pending') AND expires_at > $4 AND code_hmac = $2
         RETURNING *`;
 
-const APPROVED_WRITE = `WITH w0 AS (${AUDIT_COLS} ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)), w1 AS (INSERT INTO risk_unit_counts (kind, unit, bucket, shard, verified)
-              SELECT k, v, $12::timestamptz, s, 1 FROM (SELECT k, v, s FROM unnest($13::text[], $14::text[], $27::smallint[]) AS x(k, v, s)
-       UNION ALL SELECT 'ip', e.ip, 0::smallint FROM risk_end_users e WHERE e.verification_id = $15 AND e.ip IS NOT NULL) AS y
-              ON CONFLICT (kind, unit, bucket, shard) DO UPDATE SET verified = risk_unit_counts.verified + 1), w2 AS (INSERT INTO risk_unit_days (kind, unit, day, shard, verified, verified_hours)
-              SELECT k, v, $16::date, s, 1, $17::int[] FROM (SELECT k, v, s FROM unnest($18::text[], $19::text[], $28::smallint[]) AS x(k, v, s)
-       UNION ALL SELECT 'ip', e.ip, 0::smallint FROM risk_end_users e WHERE e.verification_id = $20 AND e.ip IS NOT NULL) AS y
-              ON CONFLICT (kind, unit, day, shard) DO UPDATE
-                SET verified = risk_unit_days.verified + 1, verified_hours[$21::int] = risk_unit_days.verified_hours[$22::int] + 1) INSERT INTO risk_number_accounts (phone_e164, client_id, account_ref_hash, verified_at)
-              SELECT $23, $24,
-                     coalesce((SELECT e.account_ref_hash FROM risk_end_users e WHERE e.verification_id = $25), ''::bytea), $26::timestamptz
+const APPROVED_WRITE = `WITH w0 AS (${AUDIT_COLS} ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)), w1 AS (INSERT INTO risk_approvals (verification_id, prefix, country, approved_at)
+              VALUES ($12, $13, $14, $15) ON CONFLICT DO NOTHING) INSERT INTO risk_number_accounts (phone_e164, client_id, account_ref_hash, verified_at)
+              SELECT $16, $17,
+                     coalesce((SELECT e.account_ref_hash FROM risk_end_users e WHERE e.verification_id = $18), ''::bytea), $19::timestamptz
               ON CONFLICT (phone_e164, client_id, account_ref_hash) DO UPDATE SET verified_at = greatest(risk_number_accounts.verified_at, EXCLUDED.verified_at)`;
 
 const FAILED_WRITE = `WITH w0 AS (${AUDIT_COLS} ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)) INSERT INTO phone_check_failures (phone_e164, failed_at, verification_id) VALUES ($12, $13, $14)`;
@@ -315,14 +311,10 @@ async function check(vid, input, ip) {
     const mask = masked(row.phone_e164);
     const remaining = row.max_attempts - row.attempts;
     if (valid) {
-      const [kinds, values, shards] = units(row.phone_e164);
-      const hours = new Array(24).fill(0);
-      const h = now.getUTCHours();
-      hours[h] = 1;
       await c.query(APPROVED_WRITE, [
         newId('evt'), 'verification.approved', now, CLIENT_ID, vid, ph, mask, 'client', ACTOR, ip, JSON.stringify({ attempts: row.attempts + 1 }),
-        bucket10(now), kinds, values, vid, now.toISOString().slice(0, 10), hours, kinds, values, vid, h + 1, h + 1,
-        row.phone_e164, CLIENT_ID, vid, now, shards, shards,
+        vid, row.phone_e164.slice(1, 9), 'JP', now,
+        row.phone_e164, CLIENT_ID, vid, now,
       ]);
     } else {
       await c.query(FAILED_WRITE, [
@@ -375,6 +367,25 @@ async function chainPending() {
 }
 const sequencer = setInterval(() => chainPending().catch((err) => process.stderr.write(`chain: ${err.message}\n`)), 200);
 
+/** The approvals' fold into the unit counters (src/risk/approval-folding.ts): every second, batches of 5,000, the service's own SQL. */
+let folding = false;
+async function foldApprovals() {
+  if (folding) return;
+  folding = true;
+  try {
+    for (;;) {
+      const n = await tx(async (c) => {
+        const { rows: [{ locked }] } = await c.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, ['7351829340521']);
+        return locked ? (await c.query(foldApprovalsSql, [5000])).rows[0].folded : 0;
+      });
+      if (n < 5000) break;
+    }
+  } finally {
+    folding = false;
+  }
+}
+const folder = setInterval(() => foldApprovals().catch((err) => process.stderr.write(`fold: ${err.message}\n`)), 1000);
+
 const CHECK_PATH = /^\/v1\/verifications\/([^/]+)\/check$/;
 const server = http.createServer((req, res) => {
   let body = '';
@@ -398,6 +409,7 @@ server.keepAliveTimeout = 30_000;
 server.listen(Number(process.env.FLOOR_PORT), '127.0.0.1', () => process.send && process.send('ready'));
 process.on('SIGTERM', () => {
   clearInterval(sequencer);
+  clearInterval(folder);
   server.close(() => pool.end().then(() => process.exit(0)));
   server.closeAllConnections?.();
 });

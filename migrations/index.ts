@@ -14,6 +14,7 @@ import { ProviderRouting1765200000000 } from './1765200000000-provider-routing';
 import { TestNumbers1765300000000 } from './1765300000000-test-numbers';
 import { RiskCounterShards1765400000000 } from './1765400000000-risk-counter-shards';
 import { HousekeepingIndexes1765700000000 } from './1765700000000-housekeeping-indexes';
+import { RiskApprovals1765800000000 } from './1765800000000-risk-approvals';
 
 /** Every migration in order. A new migration file (npm run migration:create -- migrations/Name, or migration:generate for entity changes) must be added here. */
 export const migrations = [
@@ -33,4 +34,5 @@ export const migrations = [
   TestNumbers1765300000000,
   RiskCounterShards1765400000000,
   HousekeepingIndexes1765700000000,
+  RiskApprovals1765800000000,
 ];

@@ -113,8 +113,9 @@ describe('bench: the fair floor', () => {
     const wrong = await load.post(agent, base, `/v1/verifications/${other.id}/check`, {}, { code: wrongCode });
     expect(JSON.parse(wrong.body)).toMatchObject({ status: 'pending', valid: false, attemptsRemaining: 19 });
 
-    // the outcome writes come after the answers: wait for them, and for the chain
+    // the outcome writes come after the answers: wait for them, for the approval's fold (every second), and for the chain
     await waitFor(async () => (await db.query(`SELECT 1 FROM outbox WHERE status = 'done'`)).length === 2);
+    await waitFor(async () => (await db.query(`SELECT 1 FROM risk_approvals`)).length === 0);
     await waitFor(async () => {
       const [r] = await db.query<{ behind: number }>(`SELECT (SELECT max(seq) FROM audit_events) - (SELECT seq FROM audit_chain_head) AS behind`);
       return Number(r.behind) === 0;

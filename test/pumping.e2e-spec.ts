@@ -4,6 +4,7 @@
 // prefix_suspended / country_suspended / ip_suspended), listed at GET /v1/admin/suspensions with its figures and
 // released by DELETE /v1/admin/suspensions/{id} (audited); a client with pumping: record_only is never denied,
 // its trips recorded; the home country is only reported. Counters come from events, over two instances here.
+import { ApprovalFolding } from '../src/risk/approval-folding';
 import type { TestApp } from './support/app';
 import { FakeClock } from './support/fake-clock';
 import { expectProblem } from './support/problem';
@@ -20,7 +21,8 @@ describe('SMS pumping: suspensions of number prefixes', () => {
 
   beforeAll(async () => {
     clock = new FakeClock(Date.now());
-    s = await startSmsStack({ instances: 2, clock, env: { THROTTLE_LIMIT: '100000' } });
+    // approvals folded into the counters every 50 ms, as the codes here are checked within milliseconds of their start
+    s = await startSmsStack({ instances: 2, clock, env: { THROTTLE_LIMIT: '100000', RISK_APPROVALS_FOLD_INTERVAL_MS: '50' } });
     admin = await s.t.createClient(['admin', 'audit:read']);
     bank = await s.t.createClient(['verifications:write', 'verifications:check']);
   });
@@ -186,13 +188,18 @@ describe('SMS pumping: suspensions of number prefixes', () => {
       expect((await s.t.request('POST', `/v1/verifications/${v.body.id}/check`, { key: bank.key, body: { code } })).body.status).toBe('approved');
     }
     expect((await suspensions()).filter((x) => x.value === '81701237')).toEqual([]);
-    // Its verified volume is on record: the 14-day maximum and the last hour.
-    const [day] = await s.db.query<{ verified: number; shards: number }>(
-      `SELECT sum(verified)::int AS verified, count(DISTINCT shard)::int AS shards FROM risk_unit_days WHERE kind = 'prefix' AND unit = '81701237'`,
-    );
+    // Its verified volume is on record once folded (both instances fold; one at a time): the 14-day maximum and the last hour.
+    await Promise.all(s.apps.map((a) => a.app.get(ApprovalFolding).foldNow()));
+    expect(await s.db.query(`SELECT verification_id FROM risk_approvals`)).toEqual([]);
+    const [day] = await s.db.query<{ verified: number }>(`SELECT sum(verified)::int AS verified FROM risk_unit_days WHERE kind = 'prefix' AND unit = '81701237'`);
     expect(day.verified).toBe(30);
-    // The approvals were spread over the prefix's shard rows (chosen at random: all 30 in one has odds of 8^-29) ...
-    expect(day.shards).toBeGreaterThan(1);
+    // The starts were spread over the prefix's shard rows (chosen at random: all 30 in one has odds of 8^-29), the
+    // approvals folded into shard 0 by the one folder ...
+    const shards = await s.db.query<{ started: number; verified: number }>(
+      `SELECT count(DISTINCT shard) FILTER (WHERE started > 0)::int AS started, count(DISTINCT shard) FILTER (WHERE verified > 0)::int AS verified FROM risk_unit_counts WHERE kind = 'prefix' AND unit = '81701237'`,
+    );
+    expect(shards[0].started).toBeGreaterThan(1);
+    expect(shards[0].verified).toBe(1);
     // ... and are judged summed: a burst of unverified starts trips at 11 more (30 verified in the hour, the floor
     // of 10 above 0.2 × 30), with the 14-day maxima of the whole prefix (30 in the day, 30 in the hour), not a shard's.
     const answers: number[] = [];

@@ -19,7 +19,7 @@ const OWNERS: Record<string, string[]> = {
   clients: ['api_clients', 'api_keys', 'client_test_numbers'],
   audit: ['audit_events', 'audit_chain', 'audit_chain_head', 'audit_checkpoints', 'audit_event_seq'],
   gateway: ['outbox', 'outbox_attempts', 'voice_calls', 'provider_send_windows'],
-  risk: ['phone_sends', 'phone_check_failures', 'blocklist', 'voice_contract_checks', 'risk_unit_counts', 'risk_unit_days', 'risk_end_users', 'risk_number_accounts', 'risk_suspensions'],
+  risk: ['phone_sends', 'phone_check_failures', 'blocklist', 'voice_contract_checks', 'risk_unit_counts', 'risk_unit_days', 'risk_end_users', 'risk_number_accounts', 'risk_approvals', 'risk_suspensions'],
   issuance: ['verifications', 'idempotency_keys'],
 };
 /** Owned objects no migration creates: TypeORM makes its own migration table. */

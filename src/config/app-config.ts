@@ -239,6 +239,8 @@ export interface RiskConfig {
   startsPerHour: StartVelocityLimits;
   manyAccounts: { max: number; windowMs: number; action: 'screen' | 'deny' };
   pumping: PumpingConfig;
+  /** How often approvals are folded into the unit counters (risk/approval-folding.ts). */
+  approvalsFoldIntervalMs: number;
   /** Key of the HMAC that stores end users' account references and device ids. */
   endUserHashKey: Buffer;
 }
@@ -408,6 +410,7 @@ export class AppConfig {
         ratio: Number(env.RISK_PUMPING_RATIO),
         suspensionMs: env.RISK_SUSPENSION_HOURS * 3600_000,
       },
+      approvalsFoldIntervalMs: env.RISK_APPROVALS_FOLD_INTERVAL_MS,
       // Its own key when set; else one derived from the first (oldest) code key, which rotation keeps longest.
       endUserHashKey: env.RISK_END_USER_HASH_KEY
         ? parseSecretKey(env.RISK_END_USER_HASH_KEY)

@@ -778,6 +778,16 @@ export class EnvSchema {
   @Matches(/^\+[1-9]\d{6,14}$/, { message: 'RISK_INBOUND_CHECK_NUMBER must be an E.164 number (+815012345678)' })
   RISK_INBOUND_CHECK_NUMBER?: string;
 
+  /**
+   * How often verified codes are folded into the unit counters (risk_approvals → risk_unit_counts, risk_unit_days), by
+   * one instance at a time: the pumping rules see an approval's verified volume at most this late (plus the fold).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(50)
+  @Max(60_000)
+  RISK_APPROVALS_FOLD_INTERVAL_MS = 1000;
+
   /** The window of the many-accounts rule. */
   @Transform(toInt)
   @IsInt()

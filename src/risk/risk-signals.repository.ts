@@ -221,28 +221,14 @@ export class RiskSignalsRepository {
   }
 
   /**
-   * A verified code: counted for the number's units and the IP its start came from (bucket and UTC day, with
-   * its hour), and the number's account (the start's account reference, or none) marked verified now.
+   * A verified code: appended to `risk_approvals` (its prefix and country), folded into the unit counters by
+   * foldApprovals within a second (ApprovalFolding); the number's account (the start's account reference, or none)
+   * is marked verified now, as the many-accounts rule must see it at the number's next start.
    */
-  countApproval(tx: Tx, verificationId: string, phone: string, clientId: string, units: Unit[], at: Date): void {
-    const t = at.getTime();
-    const hour = new Date(t).getUTCHours() + 1; // PostgreSQL arrays count from 1
-    // the number's units, and the start's IP when it gave one
-    // (the prefix and country in one of their shards, the IP in shard 0)
-    const shards = shardsOf(units);
-    const unitsOf = (p: (v: unknown) => string) =>
-      `SELECT k, v, s FROM unnest(${p(units.map((u) => u.kind))}::text[], ${p(units.map((u) => u.value))}::text[], ${p(shards)}::smallint[]) AS x(k, v, s)
-       UNION ALL SELECT 'ip', e.ip, 0::smallint FROM risk_end_users e WHERE e.verification_id = ${p(verificationId)} AND e.ip IS NOT NULL`;
+  countApproval(tx: Tx, verificationId: string, phone: string, clientId: string, units: { prefix: string; country: string | null }, at: Date): void {
     tx.defer(
-      (p) => `INSERT INTO risk_unit_counts (kind, unit, bucket, shard, verified)
-              SELECT k, v, ${p(new Date(bucketOf(t)))}::timestamptz, s, 1 FROM (${unitsOf(p)}) AS y
-              ON CONFLICT (kind, unit, bucket, shard) DO UPDATE SET verified = risk_unit_counts.verified + 1`,
-    );
-    tx.defer(
-      (p) => `INSERT INTO risk_unit_days (kind, unit, day, shard, verified, verified_hours)
-              SELECT k, v, ${p(utcDay(t))}::date, s, 1, ${p(Array.from({ length: 24 }, (_, i) => (i + 1 === hour ? 1 : 0)))}::int[] FROM (${unitsOf(p)}) AS y
-              ON CONFLICT (kind, unit, day, shard) DO UPDATE
-                SET verified = risk_unit_days.verified + 1, verified_hours[${p(hour)}::int] = risk_unit_days.verified_hours[${p(hour)}::int] + 1`,
+      (p) => `INSERT INTO risk_approvals (verification_id, prefix, country, approved_at)
+              VALUES (${p(verificationId)}, ${p(units.prefix)}, ${p(units.country)}, ${p(at)}) ON CONFLICT DO NOTHING`,
     );
     tx.defer(
       (p) => `INSERT INTO risk_number_accounts (phone_e164, client_id, account_ref_hash, verified_at)
@@ -250,6 +236,12 @@ export class RiskSignalsRepository {
                      coalesce((SELECT e.account_ref_hash FROM risk_end_users e WHERE e.verification_id = ${p(verificationId)}), ''::bytea), ${p(at)}::timestamptz
               ON CONFLICT (phone_e164, client_id, account_ref_hash) DO UPDATE SET verified_at = greatest(risk_number_accounts.verified_at, EXCLUDED.verified_at)`,
     );
+  }
+
+  /** Folds up to `limit` approvals into the unit counters (foldApprovalsSql); answers how many. */
+  async foldApprovals(q: Queryable, limit: number): Promise<number> {
+    const [{ folded }] = (await q.query(foldApprovalsSql, [limit])) as Array<{ folded: number }>;
+    return folded;
   }
 
   /**
@@ -282,3 +274,34 @@ export class RiskSignalsRepository {
 function utcDay(t: number): string {
   return new Date(t).toISOString().slice(0, 10);
 }
+
+/**
+ * Takes up to $1 rows of `risk_approvals` (skipping rows another fold holds) and adds them, in the same statement, to
+ * the verified counts of their units: the number's prefix and country, and the end-user IP its start came from
+ * (risk_end_users), per 10-minute bucket (risk_unit_counts) and per UTC day with its hour (risk_unit_days), in
+ * shard 0 (one folder writes them: nothing to spread). The buckets, days and hours are the ones the approval
+ * happened in, as countStart's are for starts. Answers `folded`, the number of approvals taken.
+ */
+export const foldApprovalsSql = `
+  WITH d AS (
+    DELETE FROM risk_approvals
+     WHERE verification_id IN (SELECT verification_id FROM risk_approvals LIMIT $1 FOR UPDATE SKIP LOCKED)
+     RETURNING verification_id, prefix, country, approved_at
+  ), u AS (
+    SELECT 'prefix'::text AS kind, d.prefix AS unit, d.approved_at AS at FROM d
+    UNION ALL SELECT 'country', d.country, d.approved_at FROM d WHERE d.country IS NOT NULL
+    UNION ALL SELECT 'ip', e.ip, d.approved_at FROM d JOIN risk_end_users e ON e.verification_id = d.verification_id WHERE e.ip IS NOT NULL
+  ), b AS (
+    INSERT INTO risk_unit_counts (kind, unit, bucket, shard, verified)
+    SELECT kind, unit, to_timestamp(floor(extract(epoch FROM at) / ${BUCKET_S}) * ${BUCKET_S}), 0, count(*) FROM u GROUP BY 1, 2, 3
+    ON CONFLICT (kind, unit, bucket, shard) DO UPDATE SET verified = risk_unit_counts.verified + EXCLUDED.verified
+  ), h AS (
+    INSERT INTO risk_unit_days (kind, unit, day, shard, verified, verified_hours)
+    SELECT kind, unit, (at AT TIME ZONE 'UTC')::date, 0, count(*),
+           ARRAY[${Array.from({ length: 24 }, (_, h) => `count(*) FILTER (WHERE extract(hour FROM at AT TIME ZONE 'UTC') = ${h})`).join(', ')}]::int[]
+      FROM u GROUP BY 1, 2, 3
+    ON CONFLICT (kind, unit, day, shard) DO UPDATE
+      SET verified = risk_unit_days.verified + EXCLUDED.verified,
+          verified_hours = ARRAY[${Array.from({ length: 24 }, (_, h) => `risk_unit_days.verified_hours[${h + 1}] + EXCLUDED.verified_hours[${h + 1}]`).join(', ')}]
+  )
+  SELECT count(*)::int AS folded FROM d`;

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { ApprovalFolding } from './approval-folding';
 import { BlocklistController } from './blocklist.controller';
 import { BlocklistRepository } from './blocklist.repository';
 import { BlocklistService } from './blocklist.service';
@@ -22,7 +23,7 @@ import { VelocityScreening } from './velocity-screening';
  * Phone-number risk: screening of every start (number policy, the admins' blocklist, the per-number velocity
  * rules, then the velocity, SMS-pumping and many-accounts rules over counters per unit, and
  * voice-contract checks through IVR (`voice_contract_checks`, admin routes: /v1/admin/voice-contracts; POST /v1/risk/screenings). Owns `phone_sends`, `phone_check_failures`, `blocklist` (admin routes: /v1/admin/blocklist), the
- * unit counters `risk_unit_counts`, `risk_unit_days`, `risk_end_users`, `risk_number_accounts`, and
+ * unit counters `risk_unit_counts`, `risk_unit_days`, `risk_end_users`, `risk_number_accounts`, `risk_approvals`, and
  * `risk_suspensions` (admin routes: /v1/admin/suspensions).
  */
 @Module({
@@ -34,6 +35,7 @@ import { VelocityScreening } from './velocity-screening';
     PhoneVelocity,
     EndUserHasher,
     RiskSignalsRepository,
+    ApprovalFolding,
     SuspensionsRepository,
     SuspensionsService,
     VelocityScreening,

@@ -3,7 +3,6 @@ import { EventBus } from '../common/events';
 import type { Tx } from '../common/tx';
 import { AppConfig } from '../config/app-config';
 import { EndUserHasher } from './end-user';
-import { parseNumber } from './phone-numbers';
 import { tooMany } from './phone-velocity';
 import { EndUserRecord, RiskSignalsRepository, ScreeningState, UnitState } from './risk-signals.repository';
 import type { RiskAssessment, RiskRuleHit, ScreeningInput } from './risk.port';
@@ -65,10 +64,7 @@ export class VelocityScreening implements OnModuleInit {
     });
     this.events.subscribe('verification.approved', 'VelocityScreening.countApproval', (tx, e) => {
       if (e.test) return; // a test number's approval is no verified volume of its prefix or country
-      const country = parseNumber(e.phoneE164).country;
-      const units: Unit[] = [{ kind: 'prefix', value: numberPrefix(e.phoneE164, this.config.risk.prefixLength) }];
-      if (country) units.push({ kind: 'country', value: country });
-      this.repo.countApproval(tx, e.verificationId, e.phoneE164, e.clientId, units, e.at);
+      this.repo.countApproval(tx, e.verificationId, e.phoneE164, e.clientId, { prefix: numberPrefix(e.phoneE164, this.config.risk.prefixLength), country: e.country }, e.at);
     });
   }
 

@@ -29,7 +29,7 @@ export interface DomainEvents {
   /** issuance: a verification was created (`pending` with its code queued, or `screening`). */
   'verification.started': { verificationId: string; clientId: string; phoneE164: string; channel: 'sms' | 'voice'; purpose: string; status: 'pending' | 'screening'; at: Date; test?: boolean };
   /** verification: a right code approved it. */
-  'verification.approved': { verificationId: string; clientId: string; phoneE164: string; channel: 'sms' | 'voice'; at: Date; test?: boolean };
+  'verification.approved': { verificationId: string; clientId: string; phoneE164: string; country: string | null; channel: 'sms' | 'voice'; at: Date; test?: boolean };
   /** verification: a wrong code was counted (the per-number failure limit counts these). */
   'verification.check_failed': { verificationId: string; clientId: string; phoneE164: string; at: Date; test?: boolean };
   /** verification: the last allowed wrong code locked it. */

@@ -1,0 +1,78 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { Transactions } from '../database/transactions';
+import { RiskSignalsRepository } from './risk-signals.repository';
+
+/** pg_try_advisory_xact_lock key of the folder: any constant, the same in every instance. */
+export const APPROVALS_FOLD_LOCK_KEY = 7_351_829_340_521;
+/** Approvals per fold transaction. */
+const BATCH = 5000;
+
+/**
+ * Counts verified codes for the pumping rules off the check's path. A check appends its approval to
+ * `risk_approvals` (RiskSignalsRepository.countApproval: one row of its own, so concurrent checks share no row
+ * lock); every RISK_APPROVALS_FOLD_INTERVAL_MS one instance (a transaction-scoped advisory lock: the others skip
+ * the tick) moves them into the unit counters in batches, each batch one transaction that deletes the rows it adds,
+ * so an approval is counted exactly once whatever crashes. The rules see a verified code at most an interval late,
+ * which errs towards suspending (fewer verified codes, lower thresholds), never towards missing pumping. The
+ * many-accounts rule does not wait: the number's account is recorded in the check's own transaction.
+ */
+@Injectable()
+export class ApprovalFolding implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('ApprovalFolding');
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<number>;
+  private stopped = false;
+  private failing = false;
+
+  constructor(
+    private readonly transactions: Transactions,
+    private readonly repo: RiskSignalsRepository,
+    private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => void this.foldNow().catch(() => undefined), this.config.risk.approvalsFoldIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops the timer and waits for a fold in progress, before the connection pool closes; what is left waits for the next instance. */
+  async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.running?.catch(() => undefined);
+  }
+
+  /** Folds every approval waiting (unless another instance is folding); answers how many this instance folded. Tests call it directly. */
+  foldNow(): Promise<number> {
+    this.running ??= this.fold()
+      .then(
+        (n) => {
+          if (this.failing) this.logger.log('folding approvals into the unit counters works again');
+          this.failing = false;
+          return n;
+        },
+        (err: unknown) => {
+          // once per outage: the rows wait in risk_approvals, nothing is lost
+          if (!this.failing) this.logger.warn({ err }, 'folding approvals into the unit counters failed; retrying every interval');
+          this.failing = true;
+          throw err;
+        },
+      )
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async fold(): Promise<number> {
+    let total = 0;
+    while (!this.stopped) {
+      const n = await this.transactions.run(async (tx) => {
+        const [{ locked }] = await tx.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, [APPROVALS_FOLD_LOCK_KEY]);
+        return locked ? this.repo.foldApprovals(tx, BATCH) : 0;
+      });
+      total += n;
+      if (n < BATCH) break;
+    }
+    return total;
+  }
+}

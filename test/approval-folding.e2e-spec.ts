@@ -1,0 +1,110 @@
+// Verified codes reach the pumping rules' counters through risk_approvals (src/risk/approval-folding.ts): a check
+// appends its approval, and one instance at a time folds the approvals into risk_unit_counts (10-minute buckets) and
+// risk_unit_days (UTC day, hour by hour) for the number's prefix and country and the start's end-user IP, deleting
+// them in the same transaction. Here: every approval is counted exactly once, in the bucket, day and hour it
+// happened in, even with two instances folding at once; many accounts per number does not wait for a fold.
+import { ApprovalFolding } from '../src/risk/approval-folding';
+import { FakeClock } from './support/fake-clock';
+import { codeSentTo, messagesTo } from './support/scenario';
+import { SmsStack, startSmsStack } from './support/stack';
+
+describe('approvals folded into the unit counters', () => {
+  let s: SmsStack;
+  let clock: FakeClock;
+  let bank: { key: string };
+
+  beforeAll(async () => {
+    // 23:55 UTC: the approvals below fall into two buckets, two hours and two days
+    clock = new FakeClock(Date.parse('2026-11-30T23:55:00Z'));
+    // the timer never fires during a test: the folds are the test's own calls
+    s = await startSmsStack({ instances: 2, clock, env: { THROTTLE_LIMIT: '100000', RISK_APPROVALS_FOLD_INTERVAL_MS: '60000' } });
+    bank = await s.t.createClient(['verifications:write', 'verifications:check']);
+  });
+  afterAll(async () => s?.close());
+
+  let n = 0;
+  /** Starts and checks a code for a fresh number under `prefix`, through the instances in turn. */
+  const verify = async (prefix: string, endUser?: Record<string, unknown>) => {
+    const phone = `+${prefix}${String(n++).padStart(4, '0')}`;
+    const app = s.apps[n % 2];
+    const v = await app.request('POST', '/v1/verifications', { key: bank.key, body: { phoneNumber: phone, purpose: 'login', ...(endUser ? { endUser } : {}) } });
+    expect(v.status).toBe(201);
+    const code = await codeSentTo(s.sms, phone);
+    expect((await app.request('POST', `/v1/verifications/${v.body.id}/check`, { key: bank.key, body: { code } })).body.status).toBe('approved');
+  };
+  const waiting = async () => Number((await s.db.query<{ n: string }>(`SELECT count(*) AS n FROM risk_approvals`))[0].n);
+  const verifiedBuckets = () =>
+    s.db.query(`SELECT kind, unit, bucket, sum(verified)::int AS verified FROM risk_unit_counts WHERE verified > 0 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`);
+  const verifiedDays = () =>
+    s.db.query<{ kind: string; unit: string; day: string; verified: number; hours: number[] }>(
+      `SELECT kind, unit, to_char(day, 'YYYY-MM-DD') AS day, sum(verified)::int AS verified,
+              ARRAY[sum(verified_hours[1])::int, sum(verified_hours[24])::int] AS hours
+         FROM risk_unit_days GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
+    );
+
+  it('each approval is counted once, for its prefix, country and IP, in the bucket, day and hour it happened in', async () => {
+    for (let i = 0; i < 3; i++) await verify('81705551', { ip: '198.51.100.7' });
+    await verify('81705552');
+    clock.advance(10 * 60_000); // 00:05 the next day
+    for (let i = 0; i < 2; i++) await verify('81705551');
+
+    // Checked, not yet counted: the approvals wait, the counters have no verified code.
+    expect(await waiting()).toBe(6);
+    expect(await verifiedBuckets()).toEqual([]);
+
+    expect(await s.apps[0].app.get(ApprovalFolding).foldNow()).toBe(6);
+    expect(await waiting()).toBe(0);
+    const before = new Date('2026-11-30T23:50:00Z');
+    const after = new Date('2026-12-01T00:00:00Z');
+    expect(await verifiedBuckets()).toEqual([
+      { kind: 'country', unit: 'JP', bucket: before, verified: 4 },
+      { kind: 'country', unit: 'JP', bucket: after, verified: 2 },
+      { kind: 'ip', unit: '198.51.100.7', bucket: before, verified: 3 },
+      { kind: 'prefix', unit: '81705551', bucket: before, verified: 3 },
+      { kind: 'prefix', unit: '81705551', bucket: after, verified: 2 },
+      { kind: 'prefix', unit: '81705552', bucket: before, verified: 1 },
+    ]);
+    // hours[0] is 00:00–01:00 UTC, hours[1] 23:00–24:00
+    expect(await verifiedDays()).toEqual([
+      { kind: 'country', unit: 'JP', day: '2026-11-30', verified: 4, hours: [0, 4] },
+      { kind: 'country', unit: 'JP', day: '2026-12-01', verified: 2, hours: [2, 0] },
+      { kind: 'ip', unit: '198.51.100.7', day: '2026-11-30', verified: 3, hours: [0, 3] },
+      { kind: 'prefix', unit: '81705551', day: '2026-11-30', verified: 3, hours: [0, 3] },
+      { kind: 'prefix', unit: '81705551', day: '2026-12-01', verified: 2, hours: [2, 0] },
+      { kind: 'prefix', unit: '81705552', day: '2026-11-30', verified: 1, hours: [0, 1] },
+    ]);
+    // Nothing left: a second fold adds nothing.
+    expect(await s.apps[1].app.get(ApprovalFolding).foldNow()).toBe(0);
+    expect((await verifiedDays()).reduce((sum, d) => sum + d.verified, 0)).toBe(6 + 6 + 3);
+  });
+
+  it('two instances folding at once count every approval exactly once; folds add to what is counted', async () => {
+    const total = async () => Number((await s.db.query<{ n: string }>(`SELECT coalesce(sum(verified), 0) AS n FROM risk_unit_counts WHERE kind = 'prefix' AND unit = '81705553'`))[0].n);
+    const folders = s.apps.map((a) => a.app.get(ApprovalFolding));
+    let folded = 0;
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 5; i++) await verify('81705553');
+      // both at the same moment: one takes the lock and folds, the other skips the tick (or finds nothing left)
+      folded += (await Promise.all(folders.map((f) => f.foldNow()))).reduce((a, b) => a + b, 0);
+    }
+    expect(folded).toBe(20);
+    expect(await waiting()).toBe(0);
+    expect(await total()).toBe(20);
+  });
+
+  it('many accounts per number does not wait for a fold: the account is on record with the approval', async () => {
+    const phone = '+817055540001';
+    const account = (accountRef: string) => s.t.request('POST', '/v1/verifications', { key: bank.key, body: { phoneNumber: phone, purpose: 'login', endUser: { accountRef } } });
+    for (const ref of ['a-1', 'a-2', 'a-3']) {
+      const nth = messagesTo(s.sms, phone).length + 1;
+      const v = await account(ref);
+      expect(v.status).toBe(201);
+      const code = await codeSentTo(s.sms, phone, { nth });
+      expect((await s.t.request('POST', `/v1/verifications/${v.body.id}/check`, { key: bank.key, body: { code } })).body.status).toBe('approved');
+    }
+    expect(await waiting()).toBe(3);
+    const fourth = await account('a-4');
+    expect(fourth.status).toBe(202);
+    expect(fourth.body).toMatchObject({ status: 'screening', risk: { decision: 'screen', reasons: ['many_accounts_per_number'] } });
+  });
+});
