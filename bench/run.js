@@ -10,6 +10,8 @@
 // receiving the message.
 // BENCH_PROVIDER=twilio: the service sends through its real Twilio provider (the official SDK, form-encoded
 // Messages.json with Basic auth) to a Twilio-shaped fake on the same server; the floor keeps its plain JSON send.
+// BENCH_BASELINE=<dir>: a checkout of another commit, built (npm ci && npm run build there), run as a third target
+// ('before') beside this one, each in its own database, rows interleaved, and printed as a before/after table.
 // BENCH_SEED=N first seeds N verifications (with their phone-limit, outbox and audit rows, chained) into both
 // databases by bulk SQL (bench/seed.js), then runs the same rows.
 'use strict';
@@ -32,6 +34,7 @@ const OPEN_FRACTION = Number(process.env.BENCH_OPEN_FRACTION || 0.5);
 const SEED = Number(process.env.BENCH_SEED || 0);
 /** The service's WORKERS (node:cluster workers behind its one port); each worker has its own pool of 10. */
 const WORKERS = process.env.BENCH_WORKERS || '1';
+const BASELINE = process.env.BENCH_BASELINE ? path.resolve(process.env.BENCH_BASELINE) : null;
 const HMAC_KEYS = 'k1:' + 'ab'.repeat(32);
 const PHONE_KEY = 'cd'.repeat(32);
 const PROVIDER_TOKEN = 'bench-provider-token-0123456789';
@@ -121,8 +124,8 @@ function fakeProvider() {
   };
 }
 
-function child(script, env, nodeArgs = []) {
-  const proc = spawn(process.execPath, [...nodeArgs, script], { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+function child(script, env, nodeArgs = [], cwd = ROOT) {
+  const proc = spawn(process.execPath, [...nodeArgs, script], { cwd, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   let out = '';
   proc.stdout.on('data', (d) => (out += d));
   proc.stderr.on('data', (d) => (out += d));
@@ -139,6 +142,15 @@ async function waitReady(url) {
     await sleep(100);
   }
   throw new Error(`not ready: ${url}`);
+}
+
+/** The commit a checkout is at, for the table's caption. */
+function gitHead(dir) {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: dir }).toString().trim();
+  } catch {
+    return 'no git';
+  }
 }
 
 function childPids(pid) {
@@ -289,13 +301,18 @@ async function main() {
 
   // the client (the CLI also applies the migrations); the floor's database gets the same schema
   const cliEnv = { DATABASE_URL: svcUrl, NODE_ENV: 'production', OTP_HMAC_KEYS: HMAC_KEYS, AUDIT_PHONE_HASH_KEY: PHONE_KEY };
-  const created = execFileSync(process.execPath, ['dist/src/cli.js', 'clients:create', '--name', 'bench', '--scopes', 'verifications:write,verifications:check'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, ...cliEnv },
-  }).toString();
-  const key = /otp_[A-Za-z0-9]{12}_[A-Za-z0-9]{40}/.exec(created)[0];
+  const createClient = (root, url) => {
+    const created = execFileSync(process.execPath, ['dist/src/cli.js', 'clients:create', '--name', 'bench', '--scopes', 'verifications:write,verifications:check'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, ...cliEnv, DATABASE_URL: url },
+    }).toString();
+    return /otp_[A-Za-z0-9]{12}_[A-Za-z0-9]{40}/.exec(created)[0];
+  };
+  const key = createClient(ROOT, svcUrl);
+  const baseUrl = BASELINE ? await createDatabase(db.url, `bench_base_${stamp}`) : null;
+  const baseKey = BASELINE ? createClient(BASELINE, baseUrl) : null;
   execFileSync(process.execPath, ['dist/src/cli.js', 'clients:list'], { cwd: ROOT, env: { PATH: process.env.PATH, ...cliEnv, DATABASE_URL: floorUrl } });
-  for (const url of [svcUrl, floorUrl]) {
+  for (const url of [svcUrl, floorUrl, ...(baseUrl ? [baseUrl] : [])]) {
     const c = new Client({ connectionString: url });
     await c.connect();
     await c.query(`INSERT INTO api_clients (id, name, scopes, webhook_secret, created_at) VALUES ('cli_floor', 'floor', '{}', 'x', now()) ON CONFLICT DO NOTHING`);
@@ -310,7 +327,14 @@ async function main() {
     const svcClient = (await c.query(`SELECT id FROM api_clients WHERE name = 'bench'`)).rows[0];
     await c.end();
     seedReport = {};
-    for (const [name, url, clientId] of [['service', svcUrl, svcClient.id], ['floor', floorUrl, 'cli_floor']]) {
+    const targets = [['service', svcUrl, svcClient.id], ['floor', floorUrl, 'cli_floor']];
+    if (baseUrl) {
+      const b = new Client({ connectionString: baseUrl });
+      await b.connect();
+      targets.push(['before', baseUrl, (await b.query(`SELECT id FROM api_clients WHERE name = 'bench'`)).rows[0].id]);
+      await b.end();
+    }
+    for (const [name, url, clientId] of targets) {
       const t0 = performance.now();
       const r = await seed({ url, count: SEED, clientId, log });
       seedReport[name] = { seconds: (performance.now() - t0) / 1000, ...r };
@@ -318,14 +342,11 @@ async function main() {
     }
   }
 
-  const port = await freePort();
-  const svc = child(
-    'dist/src/main.js',
-    {
+  const serviceEnv = (url, port) => ({
       NODE_ENV: 'production',
       OTP_HMAC_KEYS: HMAC_KEYS,
       AUDIT_PHONE_HASH_KEY: PHONE_KEY,
-      DATABASE_URL: svcUrl,
+      DATABASE_URL: url,
       DATABASE_POOL_SIZE: '10',
       PORT: String(port),
       HOST: '127.0.0.1',
@@ -354,9 +375,11 @@ async function main() {
       // the trips (the screening work is the same) rather than deny the rest of the run.
       RISK_PUMPING_MODE: 'record_only',
       WORKERS,
-    },
-    process.env.BENCH_CPU_PROF ? ['--cpu-prof'] : [],
-  );
+  });
+  const port = await freePort();
+  const svc = child('dist/src/main.js', serviceEnv(svcUrl, port), process.env.BENCH_CPU_PROF ? ['--cpu-prof'] : []);
+  const basePort = BASELINE ? await freePort() : null;
+  const baseSvc = BASELINE ? child('dist/src/main.js', serviceEnv(baseUrl, basePort), [], BASELINE) : null;
   const floorPort = await freePort();
   const floor = child('bench/floor.js', {
     FLOOR_DATABASE_URL: floorUrl,
@@ -371,24 +394,28 @@ async function main() {
   const base = `http://127.0.0.1:${port}`;
   const floorBase = `http://127.0.0.1:${floorPort}`;
   await waitReady(`${base}/health/ready`);
+  if (BASELINE) await waitReady(`http://127.0.0.1:${basePort}/health/ready`);
   // Ready answers once the first worker listens: wait for all of them (each logs its own "listening on").
   const workers = WORKERS === 'auto' ? os.availableParallelism() : Number(WORKERS);
-  for (let i = 0; i < 600 && (svc.output().match(/listening on/g) ?? []).length < workers; i++) await sleep(100);
+  for (const s of [svc, ...(baseSvc ? [baseSvc] : [])]) for (let i = 0; i < 600 && (s.output().match(/listening on/g) ?? []).length < workers; i++) await sleep(100);
   await new Promise((resolve, reject) => {
     floor.proc.once('message', resolve);
     floor.proc.once('exit', () => reject(new Error(`floor exited: ${floor.output()}`)));
   });
   const S = target('svc', base, { authorization: `Bearer ${key}` }, provider);
   const F = target('floor', floorBase, {}, provider);
+  const B = BASELINE ? target('before', `http://127.0.0.1:${basePort}`, { authorization: `Bearer ${baseKey}` }, provider) : null;
+  const all = [S, F, ...(B ? [B] : [])];
 
   // warm-up
-  for (const t of [S, F]) await t.starts('warm', 3);
+  for (const t of all) await t.starts('warm', 3);
 
   const workloads = ['start', 'check (right code)', 'check (wrong code)', 'full flow (start → code at provider → check)'];
-  const results = Object.fromEntries(workloads.map((w) => [w, { svc: [], floor: [] }]));
+  const results = Object.fromEntries(workloads.map((w) => [w, Object.fromEntries(all.map((t) => [t.name, []]))]));
   for (let rep = 0; rep < REPS; rep++) {
     for (const w of workloads) {
-      const order = rep % 2 === 0 ? [S, F] : [F, S];
+      // the targets in turn, each repetition starting one further along (drift hits them all alike)
+      const order = all.map((_, i) => all[(i + rep) % all.length]);
       for (const t of order) {
         const prev = results['check (right code)'][t.name];
         const expectCheck = prev.length ? Math.max(...prev.map((r) => r.rps)) : 3 * Math.max(...results.start[t.name].map((r) => r.rps));
@@ -402,23 +429,24 @@ async function main() {
   // open loop at a fixed fraction of the floor's capacity
   const startRate = OPEN_FRACTION * median(results.start.floor.map((r) => r.rps));
   const checkRate = OPEN_FRACTION * median(results['check (right code)'].floor.map((r) => r.rps));
-  const open = { svc: {}, floor: {} };
-  for (const t of [S, F]) {
+  const open = Object.fromEntries(all.map((t) => [t.name, {}]));
+  for (const t of all) {
     open[t.name].start = await openStart(t, provider, startRate);
     open[t.name].check = await openCheck(t, checkRate);
     for (const r of Object.values(open[t.name])) log(`open ${t.name} ${r.name}: offered ${fmt(r.offered, 0)}/s achieved ${fmt(r.rps, 0)}/s p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} errors ${r.errors}${r.errors ? ' ' + JSON.stringify(r.failures) : ''}`);
   }
 
   // with workers: the primary and every worker, summed
-  const rss = { svc: [svc.proc.pid, ...childPids(svc.proc.pid)].reduce((sum, pid) => sum + rssMb(pid, 'VmHWM'), 0), floor: rssMb(floor.proc.pid, 'VmHWM') };
-  svc.proc.kill('SIGTERM');
-  floor.proc.kill('SIGTERM');
-  await Promise.all([new Promise((r) => svc.proc.on('exit', r)), new Promise((r) => floor.proc.on('exit', r))]);
+  const rssOf = (c) => [c.proc.pid, ...childPids(c.proc.pid)].reduce((sum, pid) => sum + rssMb(pid, 'VmHWM'), 0);
+  const rss = { svc: rssOf(svc), floor: rssMb(floor.proc.pid, 'VmHWM'), before: baseSvc ? rssOf(baseSvc) : NaN };
+  const procs = [svc, floor, ...(baseSvc ? [baseSvc] : [])];
+  for (const c of procs) c.proc.kill('SIGTERM');
+  await Promise.all(procs.map((c) => new Promise((r) => c.proc.on('exit', r))));
   await provider.close();
   if (process.env.BENCH_DATABASE_URL && !process.env.BENCH_KEEP) {
     const admin = new Client({ connectionString: db.url });
     await admin.connect();
-    for (const url of [svcUrl, floorUrl]) await admin.query(`DROP DATABASE IF EXISTS ${new URL(url).pathname.slice(1)} WITH (FORCE)`);
+    for (const url of [svcUrl, floorUrl, ...(baseUrl ? [baseUrl] : [])]) await admin.query(`DROP DATABASE IF EXISTS ${new URL(url).pathname.slice(1)} WITH (FORCE)`);
     await admin.end();
   }
   await db.stop();
@@ -468,6 +496,27 @@ async function main() {
     for (const [name, r] of Object.entries(seedReport)) lines.push(`Seeding the ${name} database: ${SEED.toLocaleString('en-US')} verifications in ${fmt(r.seconds, 0)} s (${r.detail}).`);
   }
   lines.push('(p50/p99: median over the repetitions of each repetition\'s own percentile. The full-flow rows are timed per flow: start, wait for the code at the fake provider, check.)');
+  if (B) {
+    lines.push('');
+    lines.push(`Before (BENCH_BASELINE=${BASELINE}, ${gitHead(BASELINE)}) and after (this checkout, ${gitHead(ROOT)}), the same run, rows interleaved; peak RSS before ${fmt(rss.before, 0)} MB, after ${fmt(rss.svc, 0)} MB:`);
+    lines.push('');
+    lines.push('| workload | before req/s | before p50 ms | before p99 ms | after req/s | after p50 ms | after p99 ms | after/before (of medians; per rep) |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const w of workloads) {
+      const a = results[w].svc;
+      const b = results[w].before;
+      const ratios = a.map((r, i) => (r.rps / b[i].rps).toFixed(2));
+      lines.push(
+        `| ${w} | ${spread(b, (r) => r.rps)} | ${fmt(median(b.map((r) => r.p50)))} | ${fmt(median(b.map((r) => r.p99)))} | ${spread(a, (r) => r.rps)} | ${fmt(median(a.map((r) => r.p50)))} | ${fmt(median(a.map((r) => r.p99)))} | ` +
+          `${fmt(median(a.map((r) => r.rps)) / median(b.map((r) => r.rps)), 2)} (${ratios.join(', ')}) |`,
+      );
+    }
+    for (const k of ['start', 'check']) {
+      const x = open.before[k];
+      const y = open.svc[k];
+      lines.push(`| open loop ${k} at ${fmt(x.offered, 0)}/s | ${fmt(x.rps, 0)} | ${fmt(x.p50)} | ${fmt(x.p99)} | ${fmt(y.rps, 0)} | ${fmt(y.p50)} | ${fmt(y.p99)} | |`);
+    }
+  }
   process.stdout.write(lines.join('\n') + '\n');
 }
 
