@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import { combineStatements, SqlParams } from './sql';
+import { combineStatements, named, SqlParams } from './sql';
 
 /** What a repository needs to run SQL: a transaction's Tx, or a plain EntityManager outside one. */
 export interface Queryable {
@@ -31,7 +31,16 @@ export class Tx implements Queryable {
      * autocommit statement (Transactions.statement); no queries. `reader`: autocommit reads only.
      */
     readonly mode: TxMode = 'transaction',
+    /** Run statements as named (prepared once per connection: `named`); off behind a pooler that cannot keep them (DATABASE_PREPARED_STATEMENTS). */
+    private readonly prepared = false,
   ) {}
+
+  // TypeORM hands the statement to node-postgres as it is, so a `{ name, text }` config goes through its query()
+  // with TypeORM's result shaping and QueryFailedError intact.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  private run(sql: string, params: unknown[] | undefined): Promise<any> {
+    return this.manager.query((this.prepared ? named(sql) : sql) as string, params);
+  }
 
   /** Adds a write to the pending combined statement; `build` takes its bind values through `p`. */
   defer(build: (p: SqlParams['p']) => string): void {
@@ -47,7 +56,7 @@ export class Tx implements Queryable {
     const values = this.params.values;
     this.statements = [];
     this.params = new SqlParams();
-    await this.manager.query(sql, values);
+    await this.run(sql, values);
   }
 
   /** Runs a statement now, after any deferred writes (so it sees them). Misuse throws at once, not in the promise. */
@@ -55,7 +64,7 @@ export class Tx implements Queryable {
   query(sql: string, params?: unknown[]): Promise<any> {
     this.assertOpen('query');
     if (this.mode === 'statement') throw new Error('query() is not allowed in a single statement: use Transactions.run');
-    return this.flush().then(() => this.manager.query(sql, params));
+    return this.flush().then(() => this.run(sql, params));
   }
 
   /** `fn` runs once this transaction has committed; never if it rolls back. */

@@ -41,6 +41,8 @@ export interface HttpConfig {
 export interface DatabaseConfig {
   url: string | undefined;
   poolSize: number;
+  /** Statements named, so each connection prepares them once (common/sql.ts `named`). */
+  preparedStatements: boolean;
   statementTimeoutMs: number;
   connectTimeoutMs: number;
   startupRetryMs: number;
@@ -296,6 +298,7 @@ export class AppConfig {
     this.database = {
       url: env.DATABASE_URL,
       poolSize: env.DATABASE_POOL_SIZE,
+      preparedStatements: env.DATABASE_PREPARED_STATEMENTS,
       statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
       connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
       startupRetryMs: env.DATABASE_STARTUP_RETRY_SECONDS * 1000,

@@ -273,6 +273,14 @@ export class EnvSchema {
   @Max(200)
   DATABASE_POOL_SIZE = 10;
 
+  /**
+   * Run the service's statements as named prepared statements (parsed and planned once per connection). Set false
+   * behind a pooler in transaction mode that cannot keep them (PgBouncer before 1.21, or without max_prepared_statements).
+   */
+  @Transform(toBool)
+  @IsBoolean()
+  DATABASE_PREPARED_STATEMENTS = true;
+
   /** Longest a statement may run (PostgreSQL statement_timeout; also a client-side deadline for a frozen server). */
   @Transform(toInt)
   @IsInt()

@@ -69,7 +69,7 @@ export class RiskService implements RiskScreener, OnModuleInit {
     const plan = this.units.plan(input);
     // The locks in their own statement, then everything the rules read in one more (startState): the blocklist
     // first, then the per-number limits (429), then the unit rules.
-    await this.repo.lock(tx, input.phone.e164, plan.lockKeys);
+    await this.repo.lock(tx, input.phone.e164, plan.lockKeys, { genericPlans: true });
     const state = await this.startState(tx, input, plan);
     const blocked = blocklistRules(state.blocklist);
     if (blocked.length) return deny(blocked);

@@ -1,0 +1,24 @@
+import { combineStatements, named, SqlParams } from './sql';
+
+describe('named statements', () => {
+  it('one name per SQL text, the same every time it comes back; another text, another name', () => {
+    const a = named('SELECT 1 WHERE $1::int > 0');
+    const b = named('SELECT 2 WHERE $1::int > 0');
+    expect(a).toEqual({ name: expect.stringMatching(/^otp_\d+$/), text: 'SELECT 1 WHERE $1::int > 0' });
+    expect(named('SELECT 1 WHERE $1::int > 0')).toEqual(a);
+    expect(typeof b === 'object' && typeof a === 'object' && b.name !== a.name).toBe(true);
+  });
+
+  it('a combined statement is named by its whole text', () => {
+    const p = new SqlParams();
+    const sql = combineStatements([`INSERT INTO t VALUES (${p.p(1)})`, `INSERT INTO u VALUES (${p.p(2)})`]);
+    expect(named(sql)).toEqual({ name: expect.any(String), text: 'WITH w0 AS (INSERT INTO t VALUES ($1)) INSERT INTO u VALUES ($2)' });
+  });
+
+  it('past 200 texts, new ones run unnamed (a text that carried a value would not fill the server with prepared statements)', () => {
+    for (let i = 0; i < 300; i++) named(`SELECT ${i} AS filler`);
+    expect(named('SELECT 1000 AS late')).toBe('SELECT 1000 AS late');
+    // the ones named before keep their names
+    expect(named('SELECT 1 WHERE $1::int > 0')).toEqual(expect.objectContaining({ text: 'SELECT 1 WHERE $1::int > 0' }));
+  });
+});
