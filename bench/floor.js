@@ -11,6 +11,7 @@
 //   BEGIN
 //     INSERT idempotency_keys ... ON CONFLICT DO UPDATE (only an expired claim is taken over) RETURNING
 //     SELECT pg_advisory_xact_lock(the number)                    -- screening's per-number lock, its own statement
+//       (with plan_cache_mode = force_generic_plan for the rest of the transaction; every statement is named)
 //     one SELECT (screening's read after the lock): blocklist (number and its prefixes), phone_sends /
 //       phone_check_failures of the number (phone limits), risk units (risk_suspensions, risk_unit_counts,
 //       risk_unit_days) and risk_number_accounts
@@ -49,6 +50,16 @@ const { linkEvents } = require(path.join(__dirname, '..', 'dist', 'src', 'audit'
 const { foldApprovalsSql } = require(path.join(__dirname, '..', 'dist', 'src', 'risk', 'risk-signals.repository.js'));
 
 const pool = new Pool({ connectionString: process.env.FLOOR_DATABASE_URL, max: Number(process.env.FLOOR_POOL_SIZE || 10) });
+// Every statement named, as the service's (src/common/sql.ts `named`): each connection parses it once and keeps its plan.
+const names = new Map();
+pool.on('connect', (client) => {
+  const query = client.query.bind(client);
+  client.query = (text, values, ...rest) => {
+    if (typeof text !== 'string' || !Array.isArray(values)) return query(text, values, ...rest);
+    if (!names.has(text)) names.set(text, `floor_${names.size + 1}`);
+    return query({ name: names.get(text), text, values }, ...rest);
+  };
+});
 const [KEY_ID, KEY_HEX] = (process.env.FLOOR_HMAC_KEYS || 'k1:' + 'ab'.repeat(32)).split(':');
 const CODE_KEY = Buffer.from(KEY_HEX, 'hex');
 const PHONE_KEY = Buffer.from(process.env.FLOOR_PHONE_KEY || 'cd'.repeat(32), 'hex');
@@ -229,7 +240,8 @@ async function start(input, idemKey, ip) {
     }
     const prefixes = [];
     for (let i = 3; i <= phone.length; i++) prefixes.push(phone.slice(0, i));
-    await c.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 7))`, [`phone:${phone}`]);
+    // the start's statements after the lock on their generic plans, as the service's (PhoneVelocityRepository.lock)
+    await c.query(`SELECT set_config('plan_cache_mode', 'force_generic_plan', true), pg_advisory_xact_lock(hashtextextended($1, 7))`, [`phone:${phone}`]);
     await c.query(START_READ, [
       phone, prefixes, now,
       phone, minus(now, DAY), 10, minus(now, HOUR), 10,
