@@ -36,7 +36,19 @@ export function keyWords(key: string): string[] {
     .filter(Boolean);
 }
 
+/** Verdicts on key names seen (the keys come from code, so they are few): each name is split into words once. */
+const verdicts = new Map<string, boolean>();
+
 export function isSecretKeyName(key: string): boolean {
+  let secret = verdicts.get(key);
+  if (secret === undefined) {
+    secret = judgeKeyName(key);
+    if (verdicts.size < 10_000) verdicts.set(key, secret);
+  }
+  return secret;
+}
+
+function judgeKeyName(key: string): boolean {
   const words = keyWords(key);
   if (words.length === 0) return false;
   const joined = words.join('');

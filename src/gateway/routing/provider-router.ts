@@ -105,7 +105,8 @@ export class ProviderRouter<G extends { readonly name: string }> {
         continue;
       }
       const callTimeoutMs = Math.max(1, Math.min(this.settings.timeoutMs, deadline - Date.now()));
-      const attempt = () => timeout(callTimeoutMs, TimeoutStrategy.Aggressive).execute(() => call(provider));
+      // abortOnReturn off: the call takes no signal, and aborting after every answered call made a DOMException per send
+      const attempt = () => timeout(callTimeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false }).execute(() => call(provider));
       try {
         let accepted: ProviderAccepted;
         try {

@@ -35,11 +35,11 @@ export class HttpProvider implements SmsGateway, VoiceGateway {
   ) {}
 
   send(sms: OutgoingSms): Promise<ProviderAccepted> {
-    return this.request(this.settings.templates.sms, { ...recipientValues(sms.to), text: sms.body, reference: sms.reference, from: this.settings.from }, sms.to, sms.reference);
+    return this.request(this.settings.templates.sms, Object.assign(recipientValues(sms.to), { text: sms.body, reference: sms.reference, from: this.settings.from }), sms.to, sms.reference);
   }
 
   call(call: OutgoingCall): Promise<ProviderAccepted> {
-    return this.request(this.settings.templates.voice, { ...recipientValues(call.to), speech: call.speech, locale: call.locale, reference: call.reference, from: this.settings.from }, call.to, call.reference);
+    return this.request(this.settings.templates.voice, Object.assign(recipientValues(call.to), { speech: call.speech, locale: call.locale, reference: call.reference, from: this.settings.from }), call.to, call.reference);
   }
 
   /** The generic contract has no IVR (no key press, no call events): check calls need a vendor (Twilio, Vonage). */
