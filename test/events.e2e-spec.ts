@@ -150,7 +150,9 @@ describe('events and after-commit work (real PostgreSQL)', () => {
                 (SELECT count(*)::int FROM phone_sends WHERE verification_id = 'vrf_DEFER') AS sends`,
       );
       expect(sent).toHaveBeenCalledTimes(2); // the combined write, then the read
-      expect(sent.mock.calls[0][0]).toMatch(/^WITH w0 AS \(INSERT INTO audit_events .*\) INSERT INTO phone_sends/s);
+      // the statement as handed to node-postgres: its text, named or not (DATABASE_PREPARED_STATEMENTS)
+      const text = (arg: unknown) => (typeof arg === 'string' ? arg : (arg as { text: string }).text);
+      expect(text(sent.mock.calls[0][0])).toMatch(/^WITH w0 AS \(INSERT INTO audit_events .*\) INSERT INTO phone_sends/s);
       return rows;
     });
     expect(seen).toEqual([{ events: 1, sends: 1 }]);

@@ -9,6 +9,13 @@ describe('named statements', () => {
     expect(typeof b === 'object' && typeof a === 'object' && b.name !== a.name).toBe(true);
   });
 
+  it('a statement whose result is a * runs unnamed (a migration adding a column would break its prepared form); count(*) is no such *', () => {
+    expect(named('SELECT * FROM verifications WHERE id = $1')).toBe('SELECT * FROM verifications WHERE id = $1');
+    expect(named('UPDATE v SET a = 1 WHERE id = $1 RETURNING *')).toBe('UPDATE v SET a = 1 WHERE id = $1 RETURNING *');
+    expect(named('UPDATE v SET a = 1 FROM p WHERE v.id = p.id RETURNING v.*, p.status')).toBe('UPDATE v SET a = 1 FROM p WHERE v.id = p.id RETURNING v.*, p.status');
+    expect(named('SELECT count(*) AS n FROM t WHERE a = $1')).toEqual({ name: expect.any(String), text: 'SELECT count(*) AS n FROM t WHERE a = $1' });
+  });
+
   it('a combined statement is named by its whole text', () => {
     const p = new SqlParams();
     const sql = combineStatements([`INSERT INTO t VALUES (${p.p(1)})`, `INSERT INTO u VALUES (${p.p(2)})`]);

@@ -10,6 +10,8 @@ export class SqlParams {
 /** How many distinct SQL texts get a name (prepareable); past this, a text runs unnamed (parsed and planned each time). */
 const MAX_NAMED = 200;
 const names = new Map<string, string>();
+/** A `*` that expands to a table's columns in a result (`SELECT *`, `RETURNING *`, `, v.*`); not `count(*)`. */
+const STAR_RESULT = /(?:SELECT|RETURNING|DISTINCT|,)\s+(?:\w+\.)?\*/i;
 
 /**
  * A SQL text as a named statement for node-postgres (`{ name, text }`): each connection parses it once and PostgreSQL
@@ -17,8 +19,12 @@ const names = new Map<string, string>();
  * statement is not parsed and planned again on every execution: the start's read after its locks took ~2 ms of
  * planning per start before. Every text the code composes is parameterized (values go through SqlParams), so
  * the names stay few; MAX_NAMED bounds them all the same, in case a text ever carries a value.
+ * A statement whose result is a `*` (`SELECT *`, `RETURNING v.*`) runs unnamed: a migration that adds a column
+ * while an older instance still runs would change its result, and PostgreSQL refuses a prepared statement whose
+ * result changed ("cached plan must not change result type") until the connection closes.
  */
 export function named(sql: string): { name: string; text: string } | string {
+  if (STAR_RESULT.test(sql)) return sql;
   let name = names.get(sql);
   if (name === undefined) {
     if (names.size >= MAX_NAMED) return sql;
