@@ -40,6 +40,8 @@
 // Not done here, as the service does it rarely or not in SQL: the API key lookup (cached 5 s per instance,
 // last_used_at written at most once a minute), rule evaluation on the risk figures read, the outbox poller
 // (it finds nothing: every message is sent inline).
+// The work is createFloor(env) (exported): bench/nest-floor serves the same two routes with it behind a minimal
+// NestJS app, to tell what the framework alone costs.
 'use strict';
 const http = require('node:http');
 const { setImmediate } = require('node:timers');
@@ -48,58 +50,6 @@ const { createHmac, createCipheriv, randomBytes, randomInt, timingSafeEqual } = 
 const { Pool } = require('pg');
 const { linkEvents } = require(path.join(__dirname, '..', 'dist', 'src', 'audit', 'audit-chain.js'));
 const { foldApprovalsSql } = require(path.join(__dirname, '..', 'dist', 'src', 'risk', 'risk-signals.repository.js'));
-
-const pool = new Pool({ connectionString: process.env.FLOOR_DATABASE_URL, max: Number(process.env.FLOOR_POOL_SIZE || 10) });
-// Every statement named, as the service's (src/common/sql.ts `named`): each connection parses it once and keeps its plan.
-const names = new Map();
-pool.on('connect', (client) => {
-  const query = client.query.bind(client);
-  client.query = (text, values, ...rest) => {
-    if (typeof text !== 'string' || !Array.isArray(values)) return query(text, values, ...rest);
-    if (!names.has(text)) names.set(text, `floor_${names.size + 1}`);
-    return query({ name: names.get(text), text, values }, ...rest);
-  };
-});
-const [KEY_ID, KEY_HEX] = (process.env.FLOOR_HMAC_KEYS || 'k1:' + 'ab'.repeat(32)).split(':');
-const CODE_KEY = Buffer.from(KEY_HEX, 'hex');
-const PHONE_KEY = Buffer.from(process.env.FLOOR_PHONE_KEY || 'cd'.repeat(32), 'hex');
-const PAYLOAD_KEY = randomBytes(32);
-const CLIENT_ID = process.env.FLOOR_CLIENT_ID;
-const ACTOR = 'key_floor';
-const SMS_URL = new URL(process.env.FLOOR_SMS_URL);
-const PROVIDER_TOKEN = process.env.FLOOR_PROVIDER_TOKEN;
-const providerAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-
-let idCounter = 0;
-const newId = (p) => `${p}_${Date.now().toString(36).toUpperCase().padStart(10, '0')}${randomBytes(8).toString('hex').toUpperCase()}${(idCounter++ % 1000).toString().padStart(3, '0')}`.slice(0, 30);
-const codeHmac = (vid, code) => createHmac('sha256', CODE_KEY).update(`otp-v1\0${vid}\0${code}\0`).digest();
-const phoneHash = (e164) => createHmac('sha256', PHONE_KEY).update(e164).digest();
-const masked = (e164) => e164.slice(0, 3) + '*'.repeat(e164.length - 7) + e164.slice(-4);
-const minus = (now, ms) => new Date(now.getTime() - ms);
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
-
-function encrypt(text) {
-  const iv = randomBytes(12);
-  const c = createCipheriv('aes-256-gcm', PAYLOAD_KEY, iv);
-  const body = Buffer.concat([c.update(text, 'utf8'), c.final()]);
-  return Buffer.concat([Buffer.from([2]), iv, c.getAuthTag(), body]);
-}
-
-async function tx(fn) {
-  const c = await pool.connect();
-  try {
-    await c.query('BEGIN');
-    const r = await fn(c);
-    await c.query('COMMIT');
-    return r;
-  } catch (e) {
-    await c.query('ROLLBACK').catch(() => undefined);
-    throw e;
-  } finally {
-    c.release();
-  }
-}
 
 const AUDIT_COLS = 'INSERT INTO audit_events (id, type, occurred_at, client_id, verification_id, phone_hash, phone_masked, actor_type, actor_id, ip, data) VALUES';
 
@@ -198,230 +148,304 @@ const units = (e164) => {
 };
 const RISK = { decision: 'allow', reasons: [], rules: [] };
 
-async function start(input, idemKey, ip) {
-  const phone = input.phoneNumber;
-  const purpose = input.purpose;
-  const now = new Date();
-  const requestHash = createHmac('sha256', CODE_KEY).update(JSON.stringify(input)).digest();
-  if (idemKey) {
-    const { rows } = await pool.query(`SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE client_id = $1 AND key = $2 AND created_at >= $3`, [
-      CLIENT_ID,
-      idemKey,
-      minus(now, DAY),
-    ]);
-    if (rows[0]?.response_status) return { status: rows[0].response_status, body: rows[0].response_body };
-  }
-  const vid = newId('vrf');
-  const mid = newId('msg');
-  let code = '';
-  for (let i = 0; i < 6; i++) code += randomInt(10);
-  const ph = phoneHash(phone);
-  const mask = masked(phone);
-  const text = `【OTP Verify】認証コード ${code}\nログイン用・5分間有効。このコードは誰にも教えないでください。`;
-  const expiresAt = new Date(now.getTime() + 300_000);
-  const resendAt = new Date(now.getTime() + 30_000);
-  const body = {
-    id: vid, status: 'pending', phoneNumber: mask, channel: 'sms', purpose, locale: 'ja', expiresAt: expiresAt.toISOString(), resendAvailableAt: resendAt.toISOString(),
-    attemptsRemaining: 20, sendsRemaining: 4, risk: { decision: 'allow', reasons: [] },
-    delivery: { status: 'queued', provider: null, attempts: 1, updatedAt: now.toISOString() }, transaction: null, reference: null, createdAt: now.toISOString(), approvedAt: null,
-  };
-  const answer = JSON.stringify(body);
-  const [kinds, values, shards] = units(phone);
-  const out = await tx(async (c) => {
-    if (idemKey) {
-      const claimed = await c.query(
-        `INSERT INTO idempotency_keys (client_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (client_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, response_status = NULL, response_body = NULL, created_at = EXCLUDED.created_at
-           WHERE idempotency_keys.created_at < $5
-         RETURNING key`,
-        [CLIENT_ID, idemKey, requestHash, now, minus(now, DAY)],
-      );
-      if (!claimed.rows[0]) return { status: 409, body: '{"code":"idempotency_conflict"}' };
-    }
-    const prefixes = [];
-    for (let i = 3; i <= phone.length; i++) prefixes.push(phone.slice(0, i));
-    // the start's statements after the lock on their generic plans, as the service's (PhoneVelocityRepository.lock)
-    await c.query(`SELECT set_config('plan_cache_mode', 'force_generic_plan', true), pg_advisory_xact_lock(hashtextextended($1, 7))`, [`phone:${phone}`]);
-    await c.query(START_READ, [
-      phone, prefixes, now,
-      phone, minus(now, DAY), 10, minus(now, HOUR), 10,
-      now, minus(now, HOUR), minus(now, DAY), CLIENT_ID, kinds, values, minus(now, 14 * DAY).toISOString().slice(0, 10), null, phone, minus(now, 30 * DAY),
-    ]);
-    await c.query(
-      `UPDATE verifications v SET status = 'canceled', updated_at = $3
-         FROM (SELECT id, status FROM verifications WHERE phone_e164 = $2 AND client_id = $1 AND status IN ('screening', 'pending') FOR UPDATE) prev
-        WHERE v.id = prev.id AND v.status IN ('screening', 'pending')
-        RETURNING v.*, prev.status AS previous_status`,
-      [CLIENT_ID, phone, now],
-    );
-    const created = {
-      risk: RISK, locale: 'ja', status: 'pending', channel: 'sms', purpose, codeKeyId: KEY_ID, reference: null, codeLength: 6, ttlSeconds: 300, transaction: null, idempotencyKey: idemKey ?? null,
+/**
+ * The floor's work for one process, reusable by another server in it (bench/nest-floor: the same work behind a
+ * minimal NestJS app): the pool, the two handlers (each resolves to {status, body}, the body JSON text) and the
+ * background loops (the audit chain every 200 ms, the approvals' fold every second), started here. env: the
+ * FLOOR_* variables. stopLoops() stops the loops; the caller closes its server, then ends the pool.
+ */
+function createFloor(env = process.env) {
+  const pool = new Pool({ connectionString: env.FLOOR_DATABASE_URL, max: Number(env.FLOOR_POOL_SIZE || 10) });
+  // Every statement named, as the service's (src/common/sql.ts `named`): each connection parses it once and keeps its plan.
+  const names = new Map();
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client);
+    client.query = (text, values, ...rest) => {
+      // (not those whose result is a *, as the service leaves them unnamed)
+      if (typeof text !== 'string' || !Array.isArray(values) || /(?:SELECT|RETURNING|DISTINCT|,)\s+(?:\w+\.)?\*/i.test(text)) return query(text, values, ...rest);
+      if (!names.has(text)) names.set(text, `floor_${names.size + 1}`);
+      return query({ name: names.get(text), text, values }, ...rest);
     };
-    await c.query(START_WRITE, [
-      vid, CLIENT_ID, phone, 'JP', 'sms', purpose, 'ja', 'pending', codeHmac(vid, code), KEY_ID, 6, 300, 20, 1, 5, expiresAt, resendAt, null, null, null, JSON.stringify(RISK), now, now,
-      phone, now, vid,
-      now, mid, 'sms', vid, CLIENT_ID, encrypt(JSON.stringify({ to: phone, text })), 4, new Date(now.getTime() + 35_000), 1,
-      201, answer, CLIENT_ID, idemKey ?? '',
-      newId('evt'), 'verification.created', now, CLIENT_ID, vid, ph, mask, 'client', ACTOR, ip, JSON.stringify(created),
-      newId('evt'), 'message.queued', now, CLIENT_ID, vid, ph, mask, 'client', ACTOR, null, JSON.stringify({ send: 1, channel: 'sms', outboxId: mid, segments: 1 }),
-      bucket10(now), kinds, values, shards,
-    ]);
-    return { status: 201, body: answer };
   });
-  if (out.status === 201) setImmediate(() => send({ vid, mid, phone, ph, mask, text }).catch((err) => process.stderr.write(`send: ${err.message}\n`)));
-  return out;
-}
+  const [KEY_ID, KEY_HEX] = (env.FLOOR_HMAC_KEYS || 'k1:' + 'ab'.repeat(32)).split(':');
+  const CODE_KEY = Buffer.from(KEY_HEX, 'hex');
+  const PHONE_KEY = Buffer.from(env.FLOOR_PHONE_KEY || 'cd'.repeat(32), 'hex');
+  const PAYLOAD_KEY = randomBytes(32);
+  const CLIENT_ID = env.FLOOR_CLIENT_ID;
+  const ACTOR = 'key_floor';
+  const SMS_URL = new URL(env.FLOOR_SMS_URL);
+  const PROVIDER_TOKEN = env.FLOOR_PROVIDER_TOKEN;
+  const providerAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
-function providerPost(payload) {
-  return new Promise((resolve, reject) => {
-    const data = JSON.stringify(payload);
-    const req = http.request(
-      {
-        agent: providerAgent, host: SMS_URL.hostname, port: SMS_URL.port, path: SMS_URL.pathname, method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), authorization: `Bearer ${PROVIDER_TOKEN}` },
-        timeout: 5000,
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode, body: text }));
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end(data);
-  });
-}
+  let idCounter = 0;
+  const newId = (p) => `${p}_${Date.now().toString(36).toUpperCase().padStart(10, '0')}${randomBytes(8).toString('hex').toUpperCase()}${(idCounter++ % 1000).toString().padStart(3, '0')}`.slice(0, 30);
+  const codeHmac = (vid, code) => createHmac('sha256', CODE_KEY).update(`otp-v1\0${vid}\0${code}\0`).digest();
+  const phoneHash = (e164) => createHmac('sha256', PHONE_KEY).update(e164).digest();
+  const masked = (e164) => e164.slice(0, 3) + '*'.repeat(e164.length - 7) + e164.slice(-4);
+  const minus = (now, ms) => new Date(now.getTime() - ms);
+  const HOUR = 3_600_000;
+  const DAY = 24 * HOUR;
 
-async function send({ vid, mid, phone, ph, mask, text }) {
-  const t0 = Date.now();
-  const res = await providerPost({ to: phone, text, reference: mid });
-  const providerId = JSON.parse(res.body).id;
-  const now = new Date();
-  await pool.query(SENT_WRITE, [
-    mid, 1, 0, 'http', true, 'accepted', null, null, Date.now() - t0, now,
-    'sent', 'http', providerId, now, mid, 1,
-    newId('evt'), 'message.sent', now, CLIENT_ID, vid, ph, mask, 'system', 'dispatcher', null,
-    JSON.stringify({ route: [{ outcome: 'accepted', provider: 'http' }], attempt: 1, channel: 'sms', outboxId: mid, provider: 'http', segments: 1, providerMessageId: providerId }),
-  ]);
-}
+  function encrypt(text) {
+    const iv = randomBytes(12);
+    const c = createCipheriv('aes-256-gcm', PAYLOAD_KEY, iv);
+    const body = Buffer.concat([c.update(text, 'utf8'), c.final()]);
+    return Buffer.concat([Buffer.from([2]), iv, c.getAuthTag(), body]);
+  }
 
-async function check(vid, input, ip) {
-  const now = new Date();
-  const { rows: found } = await pool.query(`SELECT * FROM verifications WHERE id = $1 AND client_id = $2`, [vid, CLIENT_ID]);
-  const v = found[0];
-  if (!v) return { status: 404, body: '{"code":"not_found"}' };
-  const valid = timingSafeEqual(codeHmac(vid, String(input.code)), v.code_hmac);
-  return tx(async (c) => {
-    await c.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 7))`, [`phone:${v.phone_e164}`]);
-    await c.query(`SELECT failed_at FROM phone_check_failures WHERE phone_e164 = $1 AND failed_at > $2 ORDER BY failed_at DESC LIMIT $3`, [v.phone_e164, minus(now, HOUR), 10]);
-    const { rows } = await c.query(CHECK_UPDATE, [vid, v.code_hmac, valid, now]);
-    const row = rows[0];
-    if (!row) return { status: 409, body: '{"code":"verification_not_pending"}' };
-    const ph = phoneHash(row.phone_e164);
-    const mask = masked(row.phone_e164);
-    const remaining = row.max_attempts - row.attempts;
-    if (valid) {
-      await c.query(APPROVED_WRITE, [
-        newId('evt'), 'verification.approved', now, CLIENT_ID, vid, ph, mask, 'client', ACTOR, ip, JSON.stringify({ attempts: row.attempts + 1 }),
-        vid, row.phone_e164.slice(1, 9), 'JP', now,
-        row.phone_e164, CLIENT_ID, vid, now,
-      ]);
-    } else {
-      await c.query(FAILED_WRITE, [
-        newId('evt'), 'verification.check_failed', now, CLIENT_ID, vid, ph, mask, 'client', ACTOR, ip, JSON.stringify({ attemptsRemaining: remaining, transactionPresented: false }),
-        row.phone_e164, now, vid,
-      ]);
+  async function tx(fn) {
+    const c = await pool.connect();
+    try {
+      await c.query('BEGIN');
+      const r = await fn(c);
+      await c.query('COMMIT');
+      return r;
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      c.release();
     }
-    return { status: 200, body: JSON.stringify({ id: vid, status: row.status, valid, attemptsRemaining: remaining }) };
-  });
-}
+  }
 
-/** The sequencer's work: chain the committed events after the head, in order, up to the first hole. */
-let chaining = false;
-async function chainPending() {
-  if (chaining) return;
-  chaining = true;
-  try {
-    await tx(async (c) => {
-      const { rows: [{ locked }] } = await c.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, ['7351829340517']);
-      if (!locked) return;
-      const { rows: [head] } = await c.query(`SELECT seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE`);
-      const { rows } = await c.query(
-        `SELECT e.id, e.seq, e.type, e.occurred_at, e.client_id, e.verification_id, e.phone_hash, e.phone_masked, e.actor_type, e.actor_id, e.ip, e.data FROM audit_events e WHERE e.seq > $1 ORDER BY e.seq LIMIT $2`,
-        [head.seq, 5000],
-      );
-      const ready = [];
-      let prev = Number(head.seq);
-      for (const r of rows) {
-        const seq = Number(r.seq);
-        if (seq !== prev + 1) break; // a transaction holding a lower number is still open
-        ready.push({
-          id: r.id, seq, type: r.type, occurredAt: r.occurred_at, clientId: r.client_id, verificationId: r.verification_id, phoneHash: r.phone_hash,
-          phoneMasked: r.phone_masked, actorType: r.actor_type, actorId: r.actor_id, ip: r.ip, data: r.data ?? {},
-        });
-        prev = seq;
+  async function start(input, idemKey, ip) {
+    const phone = input.phoneNumber;
+    const purpose = input.purpose;
+    const now = new Date();
+    const requestHash = createHmac('sha256', CODE_KEY).update(JSON.stringify(input)).digest();
+    if (idemKey) {
+      const { rows } = await pool.query(`SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE client_id = $1 AND key = $2 AND created_at >= $3`, [
+        CLIENT_ID,
+        idemKey,
+        minus(now, DAY),
+      ]);
+      if (rows[0]?.response_status) return { status: rows[0].response_status, body: rows[0].response_body };
+    }
+    const vid = newId('vrf');
+    const mid = newId('msg');
+    let code = '';
+    for (let i = 0; i < 6; i++) code += randomInt(10);
+    const ph = phoneHash(phone);
+    const mask = masked(phone);
+    const text = `【OTP Verify】認証コード ${code}\nログイン用・5分間有効。このコードは誰にも教えないでください。`;
+    const expiresAt = new Date(now.getTime() + 300_000);
+    const resendAt = new Date(now.getTime() + 30_000);
+    const body = {
+      id: vid, status: 'pending', phoneNumber: mask, channel: 'sms', purpose, locale: 'ja', expiresAt: expiresAt.toISOString(), resendAvailableAt: resendAt.toISOString(),
+      attemptsRemaining: 20, sendsRemaining: 4, risk: { decision: 'allow', reasons: [] },
+      delivery: { status: 'queued', provider: null, attempts: 1, updatedAt: now.toISOString() }, transaction: null, reference: null, createdAt: now.toISOString(), approvedAt: null,
+    };
+    const answer = JSON.stringify(body);
+    const [kinds, values, shards] = units(phone);
+    const out = await tx(async (c) => {
+      if (idemKey) {
+        const claimed = await c.query(
+          `INSERT INTO idempotency_keys (client_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (client_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, response_status = NULL, response_body = NULL, created_at = EXCLUDED.created_at
+             WHERE idempotency_keys.created_at < $5
+           RETURNING key`,
+          [CLIENT_ID, idemKey, requestHash, now, minus(now, DAY)],
+        );
+        if (!claimed.rows[0]) return { status: 409, body: '{"code":"idempotency_conflict"}' };
       }
-      if (!ready.length) return;
-      const linked = linkEvents(head.hash, ready);
-      await c.query(`INSERT INTO audit_chain (seq, prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[])`, [
-        linked.map((e) => String(e.seq)),
-        linked.map((e) => e.prevHash),
-        linked.map((e) => e.hash),
+      const prefixes = [];
+      for (let i = 3; i <= phone.length; i++) prefixes.push(phone.slice(0, i));
+      // the start's statements after the lock on their generic plans, as the service's (PhoneVelocityRepository.lock)
+      await c.query(`SELECT set_config('plan_cache_mode', 'force_generic_plan', true), pg_advisory_xact_lock(hashtextextended($1, 7))`, [`phone:${phone}`]);
+      await c.query(START_READ, [
+        phone, prefixes, now,
+        phone, minus(now, DAY), 10, minus(now, HOUR), 10,
+        now, minus(now, HOUR), minus(now, DAY), CLIENT_ID, kinds, values, minus(now, 14 * DAY).toISOString().slice(0, 10), null, phone, minus(now, 30 * DAY),
       ]);
-      const last = linked[linked.length - 1];
-      await c.query(`UPDATE audit_chain_head SET seq = $1, hash = $2, updated_at = $3 WHERE id = 1`, [String(last.seq), last.hash, new Date()]);
+      await c.query(
+        `UPDATE verifications v SET status = 'canceled', updated_at = $3
+           FROM (SELECT id, status FROM verifications WHERE phone_e164 = $2 AND client_id = $1 AND status IN ('screening', 'pending') FOR UPDATE) prev
+          WHERE v.id = prev.id AND v.status IN ('screening', 'pending')
+          RETURNING v.*, prev.status AS previous_status`,
+        [CLIENT_ID, phone, now],
+      );
+      const created = {
+        risk: RISK, locale: 'ja', status: 'pending', channel: 'sms', purpose, codeKeyId: KEY_ID, reference: null, codeLength: 6, ttlSeconds: 300, transaction: null, idempotencyKey: idemKey ?? null,
+      };
+      await c.query(START_WRITE, [
+        vid, CLIENT_ID, phone, 'JP', 'sms', purpose, 'ja', 'pending', codeHmac(vid, code), KEY_ID, 6, 300, 20, 1, 5, expiresAt, resendAt, null, null, null, JSON.stringify(RISK), now, now,
+        phone, now, vid,
+        now, mid, 'sms', vid, CLIENT_ID, encrypt(JSON.stringify({ to: phone, text })), 4, new Date(now.getTime() + 35_000), 1,
+        201, answer, CLIENT_ID, idemKey ?? '',
+        newId('evt'), 'verification.created', now, CLIENT_ID, vid, ph, mask, 'client', ACTOR, ip, JSON.stringify(created),
+        newId('evt'), 'message.queued', now, CLIENT_ID, vid, ph, mask, 'client', ACTOR, null, JSON.stringify({ send: 1, channel: 'sms', outboxId: mid, segments: 1 }),
+        bucket10(now), kinds, values, shards,
+      ]);
+      return { status: 201, body: answer };
     });
-  } finally {
-    chaining = false;
+    if (out.status === 201) setImmediate(() => send({ vid, mid, phone, ph, mask, text }).catch((err) => process.stderr.write(`send: ${err.message}\n`)));
+    return out;
   }
-}
-const sequencer = setInterval(() => chainPending().catch((err) => process.stderr.write(`chain: ${err.message}\n`)), 200);
 
-/** The approvals' fold into the unit counters (src/risk/approval-folding.ts): every second, batches of 5,000, the service's own SQL. */
-let folding = false;
-async function foldApprovals() {
-  if (folding) return;
-  folding = true;
-  try {
-    for (;;) {
-      const n = await tx(async (c) => {
-        const { rows: [{ locked }] } = await c.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, ['7351829340521']);
-        return locked ? (await c.query(foldApprovalsSql, [5000])).rows[0].folded : 0;
-      });
-      if (n < 5000) break;
-    }
-  } finally {
-    folding = false;
+  function providerPost(payload) {
+    return new Promise((resolve, reject) => {
+      const data = JSON.stringify(payload);
+      const req = http.request(
+        {
+          agent: providerAgent, host: SMS_URL.hostname, port: SMS_URL.port, path: SMS_URL.pathname, method: 'POST',
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), authorization: `Bearer ${PROVIDER_TOKEN}` },
+          timeout: 5000,
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode, body: text }));
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+      req.end(data);
+    });
   }
+
+  async function send({ vid, mid, phone, ph, mask, text }) {
+    const t0 = Date.now();
+    const res = await providerPost({ to: phone, text, reference: mid });
+    const providerId = JSON.parse(res.body).id;
+    const now = new Date();
+    await pool.query(SENT_WRITE, [
+      mid, 1, 0, 'http', true, 'accepted', null, null, Date.now() - t0, now,
+      'sent', 'http', providerId, now, mid, 1,
+      newId('evt'), 'message.sent', now, CLIENT_ID, vid, ph, mask, 'system', 'dispatcher', null,
+      JSON.stringify({ route: [{ outcome: 'accepted', provider: 'http' }], attempt: 1, channel: 'sms', outboxId: mid, provider: 'http', segments: 1, providerMessageId: providerId }),
+    ]);
+  }
+
+  async function check(vid, input, ip) {
+    const now = new Date();
+    const { rows: found } = await pool.query(`SELECT * FROM verifications WHERE id = $1 AND client_id = $2`, [vid, CLIENT_ID]);
+    const v = found[0];
+    if (!v) return { status: 404, body: '{"code":"not_found"}' };
+    const valid = timingSafeEqual(codeHmac(vid, String(input.code)), v.code_hmac);
+    return tx(async (c) => {
+      await c.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 7))`, [`phone:${v.phone_e164}`]);
+      await c.query(`SELECT failed_at FROM phone_check_failures WHERE phone_e164 = $1 AND failed_at > $2 ORDER BY failed_at DESC LIMIT $3`, [v.phone_e164, minus(now, HOUR), 10]);
+      const { rows } = await c.query(CHECK_UPDATE, [vid, v.code_hmac, valid, now]);
+      const row = rows[0];
+      if (!row) return { status: 409, body: '{"code":"verification_not_pending"}' };
+      const ph = phoneHash(row.phone_e164);
+      const mask = masked(row.phone_e164);
+      const remaining = row.max_attempts - row.attempts;
+      if (valid) {
+        await c.query(APPROVED_WRITE, [
+          newId('evt'), 'verification.approved', now, CLIENT_ID, vid, ph, mask, 'client', ACTOR, ip, JSON.stringify({ attempts: row.attempts + 1 }),
+          vid, row.phone_e164.slice(1, 9), 'JP', now,
+          row.phone_e164, CLIENT_ID, vid, now,
+        ]);
+      } else {
+        await c.query(FAILED_WRITE, [
+          newId('evt'), 'verification.check_failed', now, CLIENT_ID, vid, ph, mask, 'client', ACTOR, ip, JSON.stringify({ attemptsRemaining: remaining, transactionPresented: false }),
+          row.phone_e164, now, vid,
+        ]);
+      }
+      return { status: 200, body: JSON.stringify({ id: vid, status: row.status, valid, attemptsRemaining: remaining }) };
+    });
+  }
+
+  /** The sequencer's work: chain the committed events after the head, in order, up to the first hole. */
+  let chaining = false;
+  async function chainPending() {
+    if (chaining) return;
+    chaining = true;
+    try {
+      await tx(async (c) => {
+        const { rows: [{ locked }] } = await c.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, ['7351829340517']);
+        if (!locked) return;
+        const { rows: [head] } = await c.query(`SELECT seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE`);
+        const { rows } = await c.query(
+          `SELECT e.id, e.seq, e.type, e.occurred_at, e.client_id, e.verification_id, e.phone_hash, e.phone_masked, e.actor_type, e.actor_id, e.ip, e.data FROM audit_events e WHERE e.seq > $1 ORDER BY e.seq LIMIT $2`,
+          [head.seq, 5000],
+        );
+        const ready = [];
+        let prev = Number(head.seq);
+        for (const r of rows) {
+          const seq = Number(r.seq);
+          if (seq !== prev + 1) break; // a transaction holding a lower number is still open
+          ready.push({
+            id: r.id, seq, type: r.type, occurredAt: r.occurred_at, clientId: r.client_id, verificationId: r.verification_id, phoneHash: r.phone_hash,
+            phoneMasked: r.phone_masked, actorType: r.actor_type, actorId: r.actor_id, ip: r.ip, data: r.data ?? {},
+          });
+          prev = seq;
+        }
+        if (!ready.length) return;
+        const linked = linkEvents(head.hash, ready);
+        await c.query(`INSERT INTO audit_chain (seq, prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[])`, [
+          linked.map((e) => String(e.seq)),
+          linked.map((e) => e.prevHash),
+          linked.map((e) => e.hash),
+        ]);
+        const last = linked[linked.length - 1];
+        await c.query(`UPDATE audit_chain_head SET seq = $1, hash = $2, updated_at = $3 WHERE id = 1`, [String(last.seq), last.hash, new Date()]);
+      });
+    } finally {
+      chaining = false;
+    }
+  }
+  const sequencer = setInterval(() => chainPending().catch((err) => process.stderr.write(`chain: ${err.message}\n`)), 200);
+
+  /** The approvals' fold into the unit counters (src/risk/approval-folding.ts): every second, batches of 5,000, the service's own SQL. */
+  let folding = false;
+  async function foldApprovals() {
+    if (folding) return;
+    folding = true;
+    try {
+      for (;;) {
+        const n = await tx(async (c) => {
+          const { rows: [{ locked }] } = await c.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, ['7351829340521']);
+          return locked ? (await c.query(foldApprovalsSql, [5000])).rows[0].folded : 0;
+        });
+        if (n < 5000) break;
+      }
+    } finally {
+      folding = false;
+    }
+  }
+  const folder = setInterval(() => foldApprovals().catch((err) => process.stderr.write(`fold: ${err.message}\n`)), 1000);
+
+  const stopLoops = () => {
+    clearInterval(sequencer);
+    clearInterval(folder);
+  };
+  return { pool, start, check, stopLoops };
 }
-const folder = setInterval(() => foldApprovals().catch((err) => process.stderr.write(`fold: ${err.message}\n`)), 1000);
 
 const CHECK_PATH = /^\/v1\/verifications\/([^/]+)\/check$/;
-const server = http.createServer((req, res) => {
-  let body = '';
-  req.setEncoding('utf8');
-  req.on('data', (d) => (body += d));
-  req.on('end', async () => {
-    try {
-      const input = JSON.parse(body);
-      const ip = req.socket.remoteAddress.replace(/^::ffff:/, '');
-      const m = CHECK_PATH.exec(req.url);
-      const out = m ? await check(m[1], input, ip) : await start(input, req.headers['idempotency-key'], ip);
-      res.writeHead(out.status, { 'content-type': 'application/json' });
-      res.end(out.body);
-    } catch (err) {
-      res.writeHead(500);
-      res.end(String(err && err.message));
-    }
+
+/** `node bench/floor.js`: the floor on node:http. */
+function main() {
+  const floor = createFloor();
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (d) => (body += d));
+    req.on('end', async () => {
+      try {
+        const input = JSON.parse(body);
+        const ip = req.socket.remoteAddress.replace(/^::ffff:/, '');
+        const m = CHECK_PATH.exec(req.url);
+        const out = m ? await floor.check(m[1], input, ip) : await floor.start(input, req.headers['idempotency-key'], ip);
+        res.writeHead(out.status, { 'content-type': 'application/json' });
+        res.end(out.body);
+      } catch (err) {
+        res.writeHead(500);
+        res.end(String(err && err.message));
+      }
+    });
   });
-});
-server.keepAliveTimeout = 30_000;
-server.listen(Number(process.env.FLOOR_PORT), '127.0.0.1', () => process.send && process.send('ready'));
-process.on('SIGTERM', () => {
-  clearInterval(sequencer);
-  clearInterval(folder);
-  server.close(() => pool.end().then(() => process.exit(0)));
-  server.closeAllConnections?.();
-});
+  server.keepAliveTimeout = 30_000;
+  server.listen(Number(process.env.FLOOR_PORT), '127.0.0.1', () => process.send && process.send('ready'));
+  process.on('SIGTERM', () => {
+    floor.stopLoops();
+    server.close(() => floor.pool.end().then(() => process.exit(0)));
+    server.closeAllConnections?.();
+  });
+}
+
+module.exports = { createFloor };
+if (require.main === module) main();

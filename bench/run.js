@@ -12,6 +12,9 @@
 // Messages.json with Basic auth) to a Twilio-shaped fake on the same server; the floor keeps its plain JSON send.
 // BENCH_BASELINE=<dir>: a checkout of another commit, built (npm ci && npm run build there), run as a third target
 // ('before') beside this one, each in its own database, rows interleaved, and printed as a before/after table.
+// BENCH_NEST_FLOOR=1: the Nest floor (bench/nest-floor, built by `npm run bench` to dist/bench: the floor's work behind
+// a minimal NestJS app with the service's adapter and ValidationPipe, nothing else) as another target ('nest'), in its
+// own database, rows interleaved, and a floor / Nest floor / service table: how much of the gap is the framework itself.
 // BENCH_SEED=N first seeds N verifications (with their phone-limit, outbox and audit rows, chained) into both
 // databases by bulk SQL (bench/seed.js), then runs the same rows.
 'use strict';
@@ -35,6 +38,7 @@ const SEED = Number(process.env.BENCH_SEED || 0);
 /** The service's WORKERS (node:cluster workers behind its one port); each worker has its own pool of 10. */
 const WORKERS = process.env.BENCH_WORKERS || '1';
 const BASELINE = process.env.BENCH_BASELINE ? path.resolve(process.env.BENCH_BASELINE) : null;
+const NEST_FLOOR = process.env.BENCH_NEST_FLOOR === '1';
 const HMAC_KEYS = 'k1:' + 'ab'.repeat(32);
 const PHONE_KEY = 'cd'.repeat(32);
 const PROVIDER_TOKEN = 'bench-provider-token-0123456789';
@@ -311,8 +315,12 @@ async function main() {
   const key = createClient(ROOT, svcUrl);
   const baseUrl = BASELINE ? await createDatabase(db.url, `bench_base_${stamp}`) : null;
   const baseKey = BASELINE ? createClient(BASELINE, baseUrl) : null;
-  execFileSync(process.execPath, ['dist/src/cli.js', 'clients:list'], { cwd: ROOT, env: { PATH: process.env.PATH, ...cliEnv, DATABASE_URL: floorUrl } });
-  for (const url of [svcUrl, floorUrl, ...(baseUrl ? [baseUrl] : [])]) {
+  const nestUrl = NEST_FLOOR ? await createDatabase(db.url, `bench_nest_${stamp}`) : null;
+  for (const url of [floorUrl, ...(nestUrl ? [nestUrl] : [])]) {
+    execFileSync(process.execPath, ['dist/src/cli.js', 'clients:list'], { cwd: ROOT, env: { PATH: process.env.PATH, ...cliEnv, DATABASE_URL: url } });
+  }
+  const dbUrls = [svcUrl, floorUrl, ...(baseUrl ? [baseUrl] : []), ...(nestUrl ? [nestUrl] : [])];
+  for (const url of dbUrls) {
     const c = new Client({ connectionString: url });
     await c.connect();
     await c.query(`INSERT INTO api_clients (id, name, scopes, webhook_secret, created_at) VALUES ('cli_floor', 'floor', '{}', 'x', now()) ON CONFLICT DO NOTHING`);
@@ -327,7 +335,7 @@ async function main() {
     const svcClient = (await c.query(`SELECT id FROM api_clients WHERE name = 'bench'`)).rows[0];
     await c.end();
     seedReport = {};
-    const targets = [['service', svcUrl, svcClient.id], ['floor', floorUrl, 'cli_floor']];
+    const targets = [['service', svcUrl, svcClient.id], ['floor', floorUrl, 'cli_floor'], ...(nestUrl ? [['Nest floor', nestUrl, 'cli_floor']] : [])];
     if (baseUrl) {
       const b = new Client({ connectionString: baseUrl });
       await b.connect();
@@ -380,10 +388,9 @@ async function main() {
   const svc = child('dist/src/main.js', serviceEnv(svcUrl, port), process.env.BENCH_CPU_PROF ? ['--cpu-prof'] : []);
   const basePort = BASELINE ? await freePort() : null;
   const baseSvc = BASELINE ? child('dist/src/main.js', serviceEnv(baseUrl, basePort), [], BASELINE) : null;
-  const floorPort = await freePort();
-  const floor = child('bench/floor.js', {
-    FLOOR_DATABASE_URL: floorUrl,
-    FLOOR_PORT: String(floorPort),
+  const floorEnv = (url, port) => ({
+    FLOOR_DATABASE_URL: url,
+    FLOOR_PORT: String(port),
     FLOOR_CLIENT_ID: 'cli_floor',
     FLOOR_POOL_SIZE: '10',
     FLOOR_SMS_URL: smsUrl,
@@ -391,6 +398,10 @@ async function main() {
     FLOOR_HMAC_KEYS: HMAC_KEYS,
     FLOOR_PHONE_KEY: PHONE_KEY,
   });
+  const floorPort = await freePort();
+  const floor = child('bench/floor.js', floorEnv(floorUrl, floorPort));
+  const nestPort = NEST_FLOOR ? await freePort() : null;
+  const nestFloor = NEST_FLOOR ? child('dist/bench/nest-floor/main.js', floorEnv(nestUrl, nestPort)) : null;
   const base = `http://127.0.0.1:${port}`;
   const floorBase = `http://127.0.0.1:${floorPort}`;
   await waitReady(`${base}/health/ready`);
@@ -398,14 +409,17 @@ async function main() {
   // Ready answers once the first worker listens: wait for all of them (each logs its own "listening on").
   const workers = WORKERS === 'auto' ? os.availableParallelism() : Number(WORKERS);
   for (const s of [svc, ...(baseSvc ? [baseSvc] : [])]) for (let i = 0; i < 600 && (s.output().match(/listening on/g) ?? []).length < workers; i++) await sleep(100);
-  await new Promise((resolve, reject) => {
-    floor.proc.once('message', resolve);
-    floor.proc.once('exit', () => reject(new Error(`floor exited: ${floor.output()}`)));
-  });
+  for (const [name, f] of [['floor', floor], ...(nestFloor ? [['Nest floor', nestFloor]] : [])]) {
+    await new Promise((resolve, reject) => {
+      f.proc.once('message', resolve);
+      f.proc.once('exit', () => reject(new Error(`${name} exited: ${f.output()}`)));
+    });
+  }
   const S = target('svc', base, { authorization: `Bearer ${key}` }, provider);
   const F = target('floor', floorBase, {}, provider);
   const B = BASELINE ? target('before', `http://127.0.0.1:${basePort}`, { authorization: `Bearer ${baseKey}` }, provider) : null;
-  const all = [S, F, ...(B ? [B] : [])];
+  const N = NEST_FLOOR ? target('nest', `http://127.0.0.1:${nestPort}`, {}, provider) : null;
+  const all = [S, F, ...(B ? [B] : []), ...(N ? [N] : [])];
 
   // warm-up
   for (const t of all) await t.starts('warm', 3);
@@ -438,15 +452,15 @@ async function main() {
 
   // with workers: the primary and every worker, summed
   const rssOf = (c) => [c.proc.pid, ...childPids(c.proc.pid)].reduce((sum, pid) => sum + rssMb(pid, 'VmHWM'), 0);
-  const rss = { svc: rssOf(svc), floor: rssMb(floor.proc.pid, 'VmHWM'), before: baseSvc ? rssOf(baseSvc) : NaN };
-  const procs = [svc, floor, ...(baseSvc ? [baseSvc] : [])];
+  const rss = { svc: rssOf(svc), floor: rssMb(floor.proc.pid, 'VmHWM'), before: baseSvc ? rssOf(baseSvc) : NaN, nest: nestFloor ? rssMb(nestFloor.proc.pid, 'VmHWM') : NaN };
+  const procs = [svc, floor, ...(baseSvc ? [baseSvc] : []), ...(nestFloor ? [nestFloor] : [])];
   for (const c of procs) c.proc.kill('SIGTERM');
   await Promise.all(procs.map((c) => new Promise((r) => c.proc.on('exit', r))));
   await provider.close();
   if (process.env.BENCH_DATABASE_URL && !process.env.BENCH_KEEP) {
     const admin = new Client({ connectionString: db.url });
     await admin.connect();
-    for (const url of [svcUrl, floorUrl, ...(baseUrl ? [baseUrl] : [])]) await admin.query(`DROP DATABASE IF EXISTS ${new URL(url).pathname.slice(1)} WITH (FORCE)`);
+    for (const url of dbUrls) await admin.query(`DROP DATABASE IF EXISTS ${new URL(url).pathname.slice(1)} WITH (FORCE)`);
     await admin.end();
   }
   await db.stop();
@@ -515,6 +529,29 @@ async function main() {
       const x = open.before[k];
       const y = open.svc[k];
       lines.push(`| open loop ${k} at ${fmt(x.offered, 0)}/s | ${fmt(x.rps, 0)} | ${fmt(x.p50)} | ${fmt(x.p99)} | ${fmt(y.rps, 0)} | ${fmt(y.p50)} | ${fmt(y.p99)} | |`);
+    }
+  }
+  if (N) {
+    lines.push('');
+    lines.push(
+      `Floor (node:http + pg), Nest floor (the same work behind a minimal NestJS app: platform-fastify, ValidationPipe, class-validator DTOs) and service, the same run, rows interleaved; ` +
+        `peak RSS floor ${fmt(rss.floor, 0)} MB, Nest floor ${fmt(rss.nest, 0)} MB, service ${fmt(rss.svc, 0)} MB:`,
+    );
+    lines.push('');
+    lines.push('| workload | floor req/s | nest floor req/s | service req/s | nest floor/floor (of medians; per rep) | service/nest floor (of medians; per rep) |');
+    lines.push('|---|---:|---:|---:|---:|---:|');
+    const ratio = (a, b) => `${fmt(median(a.map((r) => r.rps)) / median(b.map((r) => r.rps)), 2)} (${a.map((r, i) => (r.rps / b[i].rps).toFixed(2)).join(', ')})`;
+    for (const w of workloads) {
+      const f = results[w].floor;
+      const n = results[w].nest;
+      const s = results[w].svc;
+      lines.push(`| ${w} | ${spread(f, (r) => r.rps)} | ${spread(n, (r) => r.rps)} | ${spread(s, (r) => r.rps)} | ${ratio(n, f)} | ${ratio(s, n)} |`);
+    }
+    // open loop: achieved rate, and p50 / p99 ms from the scheduled send
+    for (const k of ['start', 'check']) {
+      const [f, n, s] = [open.floor[k], open.nest[k], open.svc[k]];
+      const cell = (x) => `${fmt(x.rps, 0)} (p50 ${fmt(x.p50)} / p99 ${fmt(x.p99)} ms)`;
+      lines.push(`| open loop ${k} at ${fmt(f.offered, 0)}/s | ${cell(f)} | ${cell(n)} | ${cell(s)} | | |`);
     }
   }
   process.stdout.write(lines.join('\n') + '\n');

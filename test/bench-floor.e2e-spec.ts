@@ -3,7 +3,8 @@
  * service does — rows, audit events with their chain, the send to the provider after commit and its outcome —
  * and the load generator times a row from the first request sent to the last answer received, and paces an
  * open loop at the offered rate. Needs the build (the floor chains with dist/src/audit/audit-chain.js), as
- * `npm test` and `npm run bench` do.
+ * `npm test` and `npm run bench` do. The Nest floor (bench/nest-floor: the same work behind a minimal NestJS app) is
+ * built here (bench/tsconfig.json) and checked the same way, its ValidationPipe included.
  */
 import { execFileSync, fork, ChildProcess } from 'node:child_process';
 import http from 'node:http';
@@ -148,6 +149,93 @@ describe('bench: the fair floor', () => {
     // no code in clear anywhere but the message itself
     const dump = JSON.stringify(await db.query(`SELECT * FROM audit_events`)) + JSON.stringify(await db.query(`SELECT * FROM idempotency_keys`));
     expect(dump).not.toContain(code);
+  }, 60_000);
+});
+
+describe('bench: the Nest floor', () => {
+  // the floor's work behind a minimal NestJS app (bench/nest-floor/main.ts), built here as `npm run bench` builds it
+  let db: TestDatabase;
+  let nest: ChildProcess;
+  let base: string;
+  const messages: Array<{ to: string; text: string }> = [];
+  const provider = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      messages.push(JSON.parse(body));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(`{"id":"fake-${messages.length}"}`);
+    });
+  });
+  const agent = new http.Agent({ keepAlive: true });
+
+  beforeAll(async () => {
+    execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'bench/tsconfig.json'], { cwd: ROOT });
+    db = await createTestDatabase();
+    const smsUrl = `${await listen(provider)}/sms`;
+    execFileSync(process.execPath, ['dist/src/cli.js', 'clients:list'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, DATABASE_URL: db.url, NODE_ENV: 'production', OTP_HMAC_KEYS: 'k1:' + 'ab'.repeat(32), AUDIT_PHONE_HASH_KEY: 'cd'.repeat(32) },
+    });
+    await db.query(`INSERT INTO api_clients (id, name, scopes, webhook_secret, created_at, max_check_attempts) VALUES ('cli_floor', 'floor', '{}', 'x', now(), 20)`);
+    const port = await freePort();
+    nest = fork(path.join(ROOT, 'dist/bench/nest-floor/main.js'), [], {
+      env: { PATH: process.env.PATH, FLOOR_DATABASE_URL: db.url, FLOOR_PORT: String(port), FLOOR_CLIENT_ID: 'cli_floor', FLOOR_SMS_URL: smsUrl, FLOOR_PROVIDER_TOKEN: TOKEN },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    await new Promise((resolve, reject) => {
+      nest.once('message', resolve);
+      nest.once('exit', (code) => reject(new Error(`nest floor exited with ${code}`)));
+    });
+    base = `http://127.0.0.1:${port}`;
+  }, 180_000);
+
+  afterAll(async () => {
+    agent.destroy();
+    if (nest) {
+      const exited = new Promise<number | null>((r) => nest.once('exit', r));
+      nest.kill('SIGTERM');
+      // SIGTERM: loops stopped, app and pool closed, exit 0, as floor.js
+      expect(await exited).toBe(0);
+    }
+    provider.close();
+    await db?.drop();
+  });
+
+  it('starts, sends the code, approves the right one and counts a wrong one, through the ValidationPipe', async () => {
+    const start = await load.post(agent, base, '/v1/verifications', { 'idempotency-key': 'n-1' }, { phoneNumber: '+819012345678', purpose: 'login' });
+    expect(start.status).toBe(201);
+    const started = JSON.parse(start.body) as { id: string; status: string };
+    expect(started.status).toBe('pending');
+    const until = Date.now() + 10_000;
+    while (messages.length < 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(messages[0].to).toBe('+819012345678');
+    const code = /(\d{6})/.exec(messages[0].text)![1];
+
+    const wrong = await load.post(agent, base, `/v1/verifications/${started.id}/check`, {}, { code: code === '000000' ? '111111' : '000000' });
+    expect(wrong.status).toBe(200);
+    expect(JSON.parse(wrong.body)).toMatchObject({ id: started.id, status: 'pending', valid: false, attemptsRemaining: 19 });
+    const right = await load.post(agent, base, `/v1/verifications/${started.id}/check`, {}, { code });
+    expect(right.status).toBe(200);
+    expect(JSON.parse(right.body)).toMatchObject({ id: started.id, status: 'approved', valid: true });
+    expect((await load.post(agent, base, `/v1/verifications/${started.id}/check`, {}, { code })).status).toBe(409);
+
+    // the ValidationPipe runs, with the service's options: an unknown field, a phoneNumber that is not a string of at
+    // most 32 characters, a code that is not digits are 400 and write nothing
+    const bad = [
+      ['/v1/verifications', { phoneNumber: '+819012345670', purpose: 'login', extra: 1 }, 'property extra should not exist'],
+      ['/v1/verifications', { phoneNumber: 819012345670, purpose: 'login' }, 'phoneNumber must be a string'],
+      ['/v1/verifications', { phoneNumber: '+8190123456701234567890123456789012', purpose: 'login' }, 'phoneNumber must be shorter than or equal to 32 characters'],
+      ['/v1/verifications', { phoneNumber: '+819012345670', purpose: 'Log In' }, 'purpose must be 1-64 characters of a-z 0-9 _ . -'],
+      [`/v1/verifications/${started.id}/check`, { code: '12ab' }, 'code must be 4 to 10 digits'],
+    ] as const;
+    for (const [url, body, message] of bad) {
+      const answer = await load.post(agent, base, url, {}, body);
+      expect(answer.status).toBe(400);
+      expect((JSON.parse(answer.body) as { message: string[] }).message).toContain(message);
+    }
+    expect(await db.query(`SELECT status, attempts FROM verifications`)).toEqual([{ status: 'approved', attempts: 1 }]);
+    expect(await db.query(`SELECT verification_id FROM phone_check_failures`)).toEqual([{ verification_id: started.id }]);
+    expect(messages).toHaveLength(1);
   }, 60_000);
 });
 
