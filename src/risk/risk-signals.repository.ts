@@ -9,9 +9,10 @@ const BUCKET_S = BUCKET_MS / 1000;
 
 /**
  * Shard rows per counter key of the units every start to a country or prefix shares (`prefix`, `country`): a
- * transaction writes one shard row, chosen at random, and reads sum the shards, so concurrent starts and
- * approvals no longer queue on one row lock until commit. End-user units and the client (few writers each, or
- * serialized by their velocity lock anyway) keep shard 0, so their reads stay one row per bucket.
+ * start writes one shard row, chosen at random, and reads sum the shards, so concurrent starts no longer queue on
+ * one row lock until commit. End-user units and the client (few writers each, or serialized by their velocity lock
+ * anyway) keep shard 0, so their reads stay one row per bucket; so do the verified counts (one folder writes them:
+ * foldApprovalsSql).
  */
 export const COUNTER_SHARDS = 8;
 /** A day's verified codes hour by hour, its shards summed (the 24 sums of risk_unit_days.verified_hours[h]). */
