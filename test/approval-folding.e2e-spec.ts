@@ -3,7 +3,11 @@
 // risk_unit_days (UTC day, hour by hour) for the number's prefix and country and the start's end-user IP, deleting
 // them in the same transaction. Here: every approval is counted exactly once, in the bucket, day and hour it
 // happened in, even with two instances folding at once; many accounts per number does not wait for a fold.
+import { DataSource } from 'typeorm';
+import { migrations } from '../migrations';
+import { dataSourceOptions } from '../src/database/data-source-options';
 import { ApprovalFolding } from '../src/risk/approval-folding';
+import { createTestDatabase } from './support/database';
 import { FakeClock } from './support/fake-clock';
 import { codeSentTo, messagesTo } from './support/scenario';
 import { SmsStack, startSmsStack } from './support/stack';
@@ -106,5 +110,31 @@ describe('approvals folded into the unit counters', () => {
     const fourth = await account('a-4');
     expect(fourth.status).toBe(202);
     expect(fourth.body).toMatchObject({ status: 'screening', risk: { decision: 'screen', reasons: ['many_accounts_per_number'] } });
+  });
+
+  it('reverting the migration folds the approvals still waiting, then drops the table', async () => {
+    const db = await createTestDatabase();
+    const ds = new DataSource(dataSourceOptions(db.url, 2));
+    try {
+      await ds.initialize();
+      await ds.runMigrations();
+      await ds.query(`INSERT INTO risk_approvals VALUES ('vrf_a', '81901234', 'JP', '2026-12-01T23:59:00Z'), ('vrf_b', '81901234', 'JP', '2026-12-02T00:01:00Z')`);
+      // back through this migration (later ones first)
+      const at = migrations.findIndex((m) => m.name === 'RiskApprovals1765800000000');
+      expect(at).toBeGreaterThan(0);
+      for (let i = migrations.length - 1; i >= at; i--) await ds.undoLastMigration();
+      expect(await ds.query(`SELECT to_regclass('risk_approvals') AS t`)).toEqual([{ t: null }]);
+      expect(await ds.query(`SELECT kind, unit, to_char(day, 'YYYY-MM-DD') AS day, verified, verified_hours[1] AS h0, verified_hours[24] AS h23 FROM risk_unit_days ORDER BY 1, 3`)).toEqual([
+        { kind: 'country', unit: 'JP', day: '2026-12-01', verified: 1, h0: 0, h23: 1 },
+        { kind: 'country', unit: 'JP', day: '2026-12-02', verified: 1, h0: 1, h23: 0 },
+        { kind: 'prefix', unit: '81901234', day: '2026-12-01', verified: 1, h0: 0, h23: 1 },
+        { kind: 'prefix', unit: '81901234', day: '2026-12-02', verified: 1, h0: 1, h23: 0 },
+      ]);
+      expect(await ds.query(`SELECT sum(verified)::int AS n FROM risk_unit_counts`)).toEqual([{ n: 4 }]);
+      await ds.runMigrations();
+    } finally {
+      await ds.destroy().catch(() => undefined);
+      await db.drop();
+    }
   });
 });
