@@ -2,6 +2,7 @@
 // local fake SMS provider, then the fair floor (bench/floor.js: node:http + pg, the same SQL per request and
 // the same send to the provider) in the same run, each in its own database. Prints a markdown table.
 //
+// Warm-up: BENCH_WARMUP_SECONDS (10) of closed-loop starts per target before the first row.
 // Closed loop: BENCH_CONNECTIONS (50) connections, each row at least BENCH_SECONDS (10) s, timed from the
 // first request sent to the last answer received (bench/load.js), BENCH_REPS (3) repetitions printed as
 // min/median/max; the service and the floor alternate row by row so that drift on a shared machine hits both.
@@ -35,6 +36,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS || 10);
 const REPS = Number(process.env.BENCH_REPS || 3);
 const OPEN_FRACTION = Number(process.env.BENCH_OPEN_FRACTION || 0.5);
 const SEED = Number(process.env.BENCH_SEED || 0);
+/** Seconds of closed-loop starts each target gets before the first row. */
+const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS || 10);
 /** The service's WORKERS (node:cluster workers behind its one port); each worker has its own pool of 10. */
 const WORKERS = process.env.BENCH_WORKERS || '1';
 const BASELINE = process.env.BENCH_BASELINE ? path.resolve(process.env.BENCH_BASELINE) : null;
@@ -421,8 +424,9 @@ async function main() {
   const N = NEST_FLOOR ? target('nest', `http://127.0.0.1:${nestPort}`, {}, provider) : null;
   const all = [S, F, ...(B ? [B] : []), ...(N ? [N] : [])];
 
-  // warm-up
-  for (const t of all) await t.starts('warm', 3);
+  // warm-up: long enough for V8 to compile the hot paths (a fresh service's first 10-s start row ran about a quarter
+  // slower than its second when this was 3 s)
+  for (const t of all) await t.starts('warm', WARMUP);
 
   const workloads = ['start', 'check (right code)', 'check (wrong code)', 'full flow (start → code at provider → check)'];
   const results = Object.fromEntries(workloads.map((w) => [w, Object.fromEntries(all.map((t) => [t.name, []]))]));
