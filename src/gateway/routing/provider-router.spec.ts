@@ -107,7 +107,10 @@ describe('ProviderRouter: failover over the route', () => {
     expect(Date.now() - started).toBeLessThan(800);
     expect(err).toMatchObject({ retryable: true });
     expect(err.legs.map((l: { outcome: string }) => l.outcome)).toEqual(['unknown', 'unknown']);
-    expect(err.legs[1].error).toMatch(/^timed out after (9\d|100) ms$/); // what was left of the budget
+    // what was left of the budget (100 ms, less however late the first leg's 400 ms timer fired on a busy machine), never the 400 ms per call
+    const left = Number(/^timed out after (\d+) ms$/.exec(err.legs[1].error)?.[1]);
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThanOrEqual(100);
   });
 
   it('a 429 with Retry-After keeps that provider aside until it has passed', async () => {
