@@ -39,6 +39,29 @@ function listen(server: http.Server): Promise<string> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
 }
 
+/**
+ * A fresh database with the service's schema (through its CLI, which applies the migrations) and the floor's client,
+ * and `script` (the floor or the Nest floor) serving on it, sending to `smsUrl`; resolves once it said 'ready'.
+ */
+async function startFloor(script: string, smsUrl: string): Promise<{ db: TestDatabase; proc: ChildProcess; base: string }> {
+  const db = await createTestDatabase();
+  execFileSync(process.execPath, ['dist/src/cli.js', 'clients:list'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, DATABASE_URL: db.url, NODE_ENV: 'production', OTP_HMAC_KEYS: 'k1:' + 'ab'.repeat(32), AUDIT_PHONE_HASH_KEY: 'cd'.repeat(32) },
+  });
+  await db.query(`INSERT INTO api_clients (id, name, scopes, webhook_secret, created_at, max_check_attempts) VALUES ('cli_floor', 'floor', '{}', 'x', now(), 20)`);
+  const port = await freePort();
+  const proc = fork(path.join(ROOT, script), [], {
+    env: { PATH: process.env.PATH, FLOOR_DATABASE_URL: db.url, FLOOR_PORT: String(port), FLOOR_CLIENT_ID: 'cli_floor', FLOOR_SMS_URL: smsUrl, FLOOR_PROVIDER_TOKEN: TOKEN },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  await new Promise((resolve, reject) => {
+    proc.once('message', resolve);
+    proc.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+  return { db, proc, base: `http://127.0.0.1:${port}` };
+}
+
 describe('bench: the fair floor', () => {
   let db: TestDatabase;
   let floor: ChildProcess;
@@ -55,24 +78,7 @@ describe('bench: the fair floor', () => {
   const agent = new http.Agent({ keepAlive: true });
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    const smsUrl = `${await listen(provider)}/sms`;
-    // the schema, through the service's CLI (it applies the migrations)
-    execFileSync(process.execPath, ['dist/src/cli.js', 'clients:list'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, DATABASE_URL: db.url, NODE_ENV: 'production', OTP_HMAC_KEYS: 'k1:' + 'ab'.repeat(32), AUDIT_PHONE_HASH_KEY: 'cd'.repeat(32) },
-    });
-    await db.query(`INSERT INTO api_clients (id, name, scopes, webhook_secret, created_at, max_check_attempts) VALUES ('cli_floor', 'floor', '{}', 'x', now(), 20)`);
-    const port = await freePort();
-    floor = fork(path.join(ROOT, 'bench/floor.js'), [], {
-      env: { PATH: process.env.PATH, FLOOR_DATABASE_URL: db.url, FLOOR_PORT: String(port), FLOOR_CLIENT_ID: 'cli_floor', FLOOR_SMS_URL: smsUrl, FLOOR_PROVIDER_TOKEN: TOKEN },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    await new Promise((resolve, reject) => {
-      floor.once('message', resolve);
-      floor.once('exit', (code) => reject(new Error(`floor exited with ${code}`)));
-    });
-    base = `http://127.0.0.1:${port}`;
+    ({ db, proc: floor, base } = await startFloor('bench/floor.js', `${await listen(provider)}/sms`));
   }, 120_000);
 
   afterAll(async () => {
@@ -170,23 +176,7 @@ describe('bench: the Nest floor', () => {
 
   beforeAll(async () => {
     execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'bench/tsconfig.json'], { cwd: ROOT });
-    db = await createTestDatabase();
-    const smsUrl = `${await listen(provider)}/sms`;
-    execFileSync(process.execPath, ['dist/src/cli.js', 'clients:list'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, DATABASE_URL: db.url, NODE_ENV: 'production', OTP_HMAC_KEYS: 'k1:' + 'ab'.repeat(32), AUDIT_PHONE_HASH_KEY: 'cd'.repeat(32) },
-    });
-    await db.query(`INSERT INTO api_clients (id, name, scopes, webhook_secret, created_at, max_check_attempts) VALUES ('cli_floor', 'floor', '{}', 'x', now(), 20)`);
-    const port = await freePort();
-    nest = fork(path.join(ROOT, 'dist/bench/nest-floor/main.js'), [], {
-      env: { PATH: process.env.PATH, FLOOR_DATABASE_URL: db.url, FLOOR_PORT: String(port), FLOOR_CLIENT_ID: 'cli_floor', FLOOR_SMS_URL: smsUrl, FLOOR_PROVIDER_TOKEN: TOKEN },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    await new Promise((resolve, reject) => {
-      nest.once('message', resolve);
-      nest.once('exit', (code) => reject(new Error(`nest floor exited with ${code}`)));
-    });
-    base = `http://127.0.0.1:${port}`;
+    ({ db, proc: nest, base } = await startFloor('dist/bench/nest-floor/main.js', `${await listen(provider)}/sms`));
   }, 180_000);
 
   afterAll(async () => {
