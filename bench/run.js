@@ -473,6 +473,8 @@ async function main() {
     const xs = rs.map(f).sort((a, b) => a - b);
     return `${fmt(xs[0], d)} / **${fmt(median(xs), d)}** / ${fmt(xs[xs.length - 1], d)}`;
   };
+  /** a's rate over b's: of their medians, then per repetition. */
+  const ratio = (a, b) => `${fmt(median(a.map((r) => r.rps)) / median(b.map((r) => r.rps)), 2)} (${a.map((r, i) => (r.rps / b[i].rps).toFixed(2)).join(', ')})`;
   const lines = [];
   lines.push(
     `Benchmark: ${CONNECTIONS} connections, rows of ≥ ${SECONDS} s timed first request sent → last answer received, ${REPS} repetitions (min / **median** / max), ` +
@@ -485,12 +487,11 @@ async function main() {
   for (const w of workloads) {
     const s = results[w].svc;
     const f = results[w].floor;
-    const ratios = s.map((r, i) => r.rps / f[i].rps).map((x) => x.toFixed(2));
     const errs = (rs) => `${rs.reduce((a, r) => a + r.errors, 0)}/${rs.reduce((a, r) => a + r.count, 0)}`;
     lines.push(
       `| ${w} | ${spread(s, (r) => r.rps)} | ${fmt(median(s.map((r) => r.p50)))} | ${fmt(median(s.map((r) => r.p99)))} (max ${fmt(Math.max(...s.map((r) => r.p99)))}) | ${errs(s)} | ` +
         `${spread(f, (r) => r.rps)} | ${fmt(median(f.map((r) => r.p50)))} | ${fmt(median(f.map((r) => r.p99)))} | ` +
-        `${fmt(median(s.map((r) => r.rps)) / median(f.map((r) => r.rps)), 2)} (${ratios.join(', ')}) |`,
+        `${ratio(s, f)} |`,
     );
   }
   lines.push('');
@@ -523,10 +524,9 @@ async function main() {
     for (const w of workloads) {
       const a = results[w].svc;
       const b = results[w].before;
-      const ratios = a.map((r, i) => (r.rps / b[i].rps).toFixed(2));
       lines.push(
         `| ${w} | ${spread(b, (r) => r.rps)} | ${fmt(median(b.map((r) => r.p50)))} | ${fmt(median(b.map((r) => r.p99)))} | ${spread(a, (r) => r.rps)} | ${fmt(median(a.map((r) => r.p50)))} | ${fmt(median(a.map((r) => r.p99)))} | ` +
-          `${fmt(median(a.map((r) => r.rps)) / median(b.map((r) => r.rps)), 2)} (${ratios.join(', ')}) |`,
+          `${ratio(a, b)} |`,
       );
     }
     for (const k of ['start', 'check']) {
@@ -544,7 +544,6 @@ async function main() {
     lines.push('');
     lines.push('| workload | floor req/s | nest floor req/s | service req/s | nest floor/floor (of medians; per rep) | service/nest floor (of medians; per rep) |');
     lines.push('|---|---:|---:|---:|---:|---:|');
-    const ratio = (a, b) => `${fmt(median(a.map((r) => r.rps)) / median(b.map((r) => r.rps)), 2)} (${a.map((r, i) => (r.rps / b[i].rps).toFixed(2)).join(', ')})`;
     for (const w of workloads) {
       const f = results[w].floor;
       const n = results[w].nest;
