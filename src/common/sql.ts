@@ -9,7 +9,9 @@ export class SqlParams {
 
 /** How many distinct SQL texts get a name (prepareable); past this, a text runs unnamed (parsed and planned each time). */
 const MAX_NAMED = 200;
-const names = new Map<string, string>();
+/** Each text seen (at most 1,000): its name, or null when it runs unnamed (decided once, not at every execution). */
+const names = new Map<string, string | null>();
+let namedCount = 0;
 /** A `*` that expands to a table's columns in a result (`SELECT *`, `RETURNING *`, `, v.*`); not `count(*)`. */
 const STAR_RESULT = /(?:SELECT|RETURNING|DISTINCT|,)\s+(?:\w+\.)?\*/i;
 
@@ -24,14 +26,13 @@ const STAR_RESULT = /(?:SELECT|RETURNING|DISTINCT|,)\s+(?:\w+\.)?\*/i;
  * result changed ("cached plan must not change result type") until the connection closes.
  */
 export function named(sql: string): { name: string; text: string } | string {
-  if (STAR_RESULT.test(sql)) return sql;
   let name = names.get(sql);
   if (name === undefined) {
-    if (names.size >= MAX_NAMED) return sql;
-    name = `otp_${names.size + 1}`;
-    names.set(sql, name);
+    name = STAR_RESULT.test(sql) || namedCount >= MAX_NAMED ? null : `otp_${++namedCount}`;
+    if (names.size < 1000) names.set(sql, name);
   }
-  return { name, text: sql };
+  // a fresh config each time: node-postgres writes the values into it
+  return name === null ? sql : { name, text: sql };
 }
 
 /**
