@@ -16,11 +16,17 @@
 // BENCH_NEST_FLOOR=1: the Nest floor (bench/nest-floor, built by `npm run bench` to dist/bench: the floor's work behind
 // a minimal NestJS app with the service's adapter and ValidationPipe, nothing else) as another target ('nest'), in its
 // own database, rows interleaved, and a floor / Nest floor / service table: how much of the gap is the framework itself.
-// BENCH_SEED=N first seeds N verifications (with their phone-limit, outbox and audit rows, chained) into both
-// databases by bulk SQL (bench/seed.js), then runs the same rows.
+// BENCH_SEED=N first seeds N verifications (with their phone-limit, outbox and audit rows, chained) into the
+// service's database by bulk SQL (bench/seed.js), and adds the service on an empty database as another target
+// ('empty', rows interleaved), printed as a seeded/empty table. The floor's database stays empty.
+// BENCH_SEEDED_DATABASE=<name> (with BENCH_DATABASE_URL): the service runs on that database, one an earlier
+// BENCH_SEED run kept (BENCH_KEEP=1), instead of seeding again (10 million take about half an hour); it is never dropped.
+// BENCH_EXPLAIN=<PostgreSQL server log file> (with BENCH_DATABASE_URL, superuser): after the rows, a second service
+// on the service's database with auto_explain on (ANALYZE, BUFFERS, every statement) serves a few starts and right
+// and wrong checks one at a time; the plans of its statements, read from the server log, are printed after the tables.
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
-const { mkdtempSync, chmodSync, readFileSync } = require('node:fs');
+const { mkdtempSync, chmodSync, readFileSync, statSync, openSync, readSync, closeSync } = require('node:fs');
 const http = require('node:http');
 const net = require('node:net');
 const os = require('node:os');
@@ -28,7 +34,7 @@ const path = require('node:path');
 const { URLSearchParams } = require('node:url');
 const { performance } = require('node:perf_hooks');
 const { Client } = require('pg');
-const { closedLoop, openLoop, post, pct } = require('./load');
+const { closedLoop, openLoop, post, agent, pct } = require('./load');
 
 const ROOT = path.resolve(__dirname, '..');
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 50);
@@ -36,6 +42,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS || 10);
 const REPS = Number(process.env.BENCH_REPS || 3);
 const OPEN_FRACTION = Number(process.env.BENCH_OPEN_FRACTION || 0.5);
 const SEED = Number(process.env.BENCH_SEED || 0);
+const SEEDED_DB = process.env.BENCH_SEEDED_DATABASE || null;
+const EXPLAIN_LOG = process.env.BENCH_EXPLAIN || null;
 /** Seconds of closed-loop starts each target gets before the first row. */
 const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS || 10);
 /** The service's WORKERS (node:cluster workers behind its one port); each worker has its own pool of 10. */
@@ -73,14 +81,18 @@ async function database() {
   return startEmbeddedPostgres({ dir: path.join(parent, 'pg'), port: await freePort() });
 }
 
+function databaseUrl(baseUrl, name) {
+  const u = new URL(baseUrl);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
 async function createDatabase(baseUrl, name) {
   const c = new Client({ connectionString: baseUrl });
   await c.connect();
   await c.query(`CREATE DATABASE ${name}`);
   await c.end();
-  const u = new URL(baseUrl);
-  u.pathname = `/${name}`;
-  return u.toString();
+  return databaseUrl(baseUrl, name);
 }
 
 /** The fake SMS provider (the `http` provider's contract: POST JSON {to, text, reference}, bearer token): when each number's message arrived, and its code. */
@@ -298,10 +310,78 @@ async function openCheck(t, rate) {
   return openLoop({ name: 'check (right code)', base: t.base, rate, seconds: SECONDS, headers: t.headers, next: (n) => reqs[n], done: validAnswer });
 }
 
+/**
+ * EXPLAIN (ANALYZE, BUFFERS) of every statement that three starts, two right checks and a wrong one make, and the
+ * background work meanwhile (dispatch, chaining, folding), as PostgreSQL ran them: auto_explain on for the
+ * database, a second service (new connections take the settings) serving them one at a time, the plans read
+ * back from the server log. Returns them as markdown, one block per distinct statement (its last run).
+ */
+async function explainHotPaths(url, serviceEnv, headers, provider) {
+  const name = new URL(url).pathname.slice(1);
+  const admin = new Client({ connectionString: url });
+  await admin.connect();
+  const settings = {
+    session_preload_libraries: 'auto_explain',
+    'auto_explain.log_min_duration': '0',
+    'auto_explain.log_analyze': 'on',
+    'auto_explain.log_buffers': 'on',
+    'auto_explain.log_nested_statements': 'on',
+  };
+  for (const [k, v] of Object.entries(settings)) await admin.query(`ALTER DATABASE ${name} SET ${k} = '${v}'`);
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const svc = child('dist/src/main.js', { ...serviceEnv(url, port), WORKERS: '1' });
+  let from;
+  try {
+    await waitReady(`${base}/health/ready`);
+    await sleep(1000);
+    from = statSync(EXPLAIN_LOG).size; // after start-up's own statements
+    const t = target('explain', base, headers, provider);
+    const ag = agent(1);
+    for (let i = 0; i < 3; i++) {
+      const phone = nextPhone();
+      const r = t.startReq(phone);
+      const started = await post(ag, base, r.path, { ...headers, ...r.headers }, r.body);
+      if (started.status !== 201) throw new Error(`explain: start answered ${started.status} ${started.body}`);
+      const { code } = await provider.codeFor(phone);
+      const wrong = code === '000000' ? '111111' : '000000';
+      const c = t.checkReq(JSON.parse(started.body).id, i === 2 ? wrong : code);
+      await post(ag, base, c.path, headers, c.body);
+    }
+    ag.destroy();
+    await sleep(2500); // the background loops' next ticks
+  } finally {
+    svc.proc.kill('SIGTERM');
+    await new Promise((r) => svc.proc.on('exit', r));
+    await admin.query(`ALTER DATABASE ${name} RESET ALL`);
+    await admin.end();
+  }
+  const size = statSync(EXPLAIN_LOG).size - from;
+  const buf = Buffer.alloc(size);
+  const fd = openSync(EXPLAIN_LOG, 'r');
+  readSync(fd, buf, 0, size, from);
+  closeSync(fd);
+  // one entry per log line that starts with a timestamp; auto_explain's are "duration: … ms  plan:" with the query
+  // text and the plan on the lines after it
+  const plans = new Map();
+  for (const entry of buf.toString('utf8').split(/\n(?=\d{4}-\d\d-\d\d )/)) {
+    const at = entry.indexOf('plan:');
+    if (at < 0 || !entry.includes('Query Text:')) continue;
+    const body = entry.slice(at + 'plan:'.length).replace(/^\n/, '').replace(/\s+$/, '');
+    const query = /Query Text: ([^]*?)\n[^\n]*\(cost=/.exec(body); // the text runs to the plan's first node
+    const k = (query ? query[1] : body).replace(/\s+/g, ' ').slice(0, 300);
+    plans.set(k, { body, runs: (plans.get(k)?.runs ?? 0) + 1 });
+  }
+  const out = [`EXPLAIN (ANALYZE, BUFFERS) through auto_explain, ${plans.size} distinct statements on ${name} (each one's last run; runs counted):`];
+  for (const { body, runs } of plans.values()) out.push('', `${runs} run(s):`, '```', body.replace(/^\t/gm, ''), '```');
+  return out.join('\n');
+}
+
 async function main() {
+  if ((SEEDED_DB || EXPLAIN_LOG) && !process.env.BENCH_DATABASE_URL) throw new Error('BENCH_SEEDED_DATABASE and BENCH_EXPLAIN need BENCH_DATABASE_URL');
   const db = await database();
   const stamp = Date.now().toString(36);
-  const svcUrl = await createDatabase(db.url, `bench_svc_${stamp}`);
+  const svcUrl = SEEDED_DB ? databaseUrl(db.url, SEEDED_DB) : await createDatabase(db.url, `bench_svc_${stamp}`);
   const floorUrl = await createDatabase(db.url, `bench_floor_${stamp}`);
   const provider = fakeProvider();
   const smsUrl = await provider.listen();
@@ -315,14 +395,28 @@ async function main() {
     }).toString();
     return /otp_[A-Za-z0-9]{12}_[A-Za-z0-9]{40}/.exec(created)[0];
   };
-  const key = createClient(ROOT, svcUrl);
+  const cli = (args, url) => execFileSync(process.execPath, ['dist/src/cli.js', ...args], { cwd: ROOT, env: { PATH: process.env.PATH, ...cliEnv, DATABASE_URL: url } }).toString();
+  const keyIn = (text) => /otp_[A-Za-z0-9]{12}_[A-Za-z0-9]{40}/.exec(text)[0];
+  // a kept, seeded database: another key for its bench client (keys are shown only when issued)
+  const seededClient = async () => {
+    const c = new Client({ connectionString: svcUrl });
+    await c.connect();
+    const { rows } = await c.query(`SELECT id FROM api_clients WHERE name = 'bench' ORDER BY created_at LIMIT 1`);
+    await c.end();
+    if (!rows.length) throw new Error(`${SEEDED_DB} has no bench client: is it a database a BENCH_SEED run kept?`);
+    return rows[0].id;
+  };
+  const key = SEEDED_DB ? keyIn(cli(['keys:create', '--client', await seededClient()], svcUrl)) : createClient(ROOT, svcUrl);
+  const seeded = SEED > 0 || SEEDED_DB !== null;
+  const emptyUrl = seeded ? await createDatabase(db.url, `bench_empty_${stamp}`) : null;
+  const emptyKey = seeded ? createClient(ROOT, emptyUrl) : null;
   const baseUrl = BASELINE ? await createDatabase(db.url, `bench_base_${stamp}`) : null;
   const baseKey = BASELINE ? createClient(BASELINE, baseUrl) : null;
   const nestUrl = NEST_FLOOR ? await createDatabase(db.url, `bench_nest_${stamp}`) : null;
   for (const url of [floorUrl, ...(nestUrl ? [nestUrl] : [])]) {
     execFileSync(process.execPath, ['dist/src/cli.js', 'clients:list'], { cwd: ROOT, env: { PATH: process.env.PATH, ...cliEnv, DATABASE_URL: url } });
   }
-  const dbUrls = [svcUrl, floorUrl, ...(baseUrl ? [baseUrl] : []), ...(nestUrl ? [nestUrl] : [])];
+  const dbUrls = [svcUrl, floorUrl, ...[baseUrl, nestUrl, emptyUrl].filter(Boolean)];
   for (const url of dbUrls) {
     const c = new Client({ connectionString: url });
     await c.connect();
@@ -331,26 +425,16 @@ async function main() {
     await c.end();
   }
   let seedReport = null;
-  if (SEED > 0) {
+  if (SEED > 0 && !SEEDED_DB) {
     const { seed } = require('./seed');
     const c = new Client({ connectionString: svcUrl });
     await c.connect();
     const svcClient = (await c.query(`SELECT id FROM api_clients WHERE name = 'bench'`)).rows[0];
     await c.end();
-    seedReport = {};
-    const targets = [['service', svcUrl, svcClient.id], ['floor', floorUrl, 'cli_floor'], ...(nestUrl ? [['Nest floor', nestUrl, 'cli_floor']] : [])];
-    if (baseUrl) {
-      const b = new Client({ connectionString: baseUrl });
-      await b.connect();
-      targets.push(['before', baseUrl, (await b.query(`SELECT id FROM api_clients WHERE name = 'bench'`)).rows[0].id]);
-      await b.end();
-    }
-    for (const [name, url, clientId] of targets) {
-      const t0 = performance.now();
-      const r = await seed({ url, count: SEED, clientId, log });
-      seedReport[name] = { seconds: (performance.now() - t0) / 1000, ...r };
-      log(`seeded ${SEED} verifications into the ${name} database in ${seedReport[name].seconds.toFixed(0)} s`);
-    }
+    const t0 = performance.now();
+    const r = await seed({ url: svcUrl, count: SEED, clientId: svcClient.id, log });
+    seedReport = { seconds: (performance.now() - t0) / 1000, ...r };
+    log(`seeded ${SEED} verifications into the service's database in ${seedReport.seconds.toFixed(0)} s`);
   }
 
   const serviceEnv = (url, port) => ({
@@ -391,6 +475,8 @@ async function main() {
   const svc = child('dist/src/main.js', serviceEnv(svcUrl, port), process.env.BENCH_CPU_PROF ? ['--cpu-prof'] : []);
   const basePort = BASELINE ? await freePort() : null;
   const baseSvc = BASELINE ? child('dist/src/main.js', serviceEnv(baseUrl, basePort), [], BASELINE) : null;
+  const emptyPort = seeded ? await freePort() : null;
+  const emptySvc = seeded ? child('dist/src/main.js', serviceEnv(emptyUrl, emptyPort)) : null;
   const floorEnv = (url, port) => ({
     FLOOR_DATABASE_URL: url,
     FLOOR_PORT: String(port),
@@ -409,9 +495,10 @@ async function main() {
   const floorBase = `http://127.0.0.1:${floorPort}`;
   await waitReady(`${base}/health/ready`);
   if (BASELINE) await waitReady(`http://127.0.0.1:${basePort}/health/ready`);
+  if (seeded) await waitReady(`http://127.0.0.1:${emptyPort}/health/ready`);
   // Ready answers once the first worker listens: wait for all of them (each logs its own "listening on").
   const workers = WORKERS === 'auto' ? os.availableParallelism() : Number(WORKERS);
-  for (const s of [svc, ...(baseSvc ? [baseSvc] : [])]) for (let i = 0; i < 600 && (s.output().match(/listening on/g) ?? []).length < workers; i++) await sleep(100);
+  for (const s of [svc, baseSvc, emptySvc].filter(Boolean)) for (let i = 0; i < 600 && (s.output().match(/listening on/g) ?? []).length < workers; i++) await sleep(100);
   for (const [name, f] of [['floor', floor], ...(nestFloor ? [['Nest floor', nestFloor]] : [])]) {
     await new Promise((resolve, reject) => {
       f.proc.once('message', resolve);
@@ -422,7 +509,8 @@ async function main() {
   const F = target('floor', floorBase, {}, provider);
   const B = BASELINE ? target('before', `http://127.0.0.1:${basePort}`, { authorization: `Bearer ${baseKey}` }, provider) : null;
   const N = NEST_FLOOR ? target('nest', `http://127.0.0.1:${nestPort}`, {}, provider) : null;
-  const all = [S, F, ...(B ? [B] : []), ...(N ? [N] : [])];
+  const E = seeded ? target('empty', `http://127.0.0.1:${emptyPort}`, { authorization: `Bearer ${emptyKey}` }, provider) : null;
+  const all = [S, F, B, N, E].filter(Boolean);
 
   // warm-up: long enough for V8 to compile the hot paths (a fresh service's first 10-s start row ran about a quarter
   // slower than its second when this was 3 s)
@@ -456,17 +544,25 @@ async function main() {
 
   // with workers: the primary and every worker, summed
   const rssOf = (c) => [c.proc.pid, ...childPids(c.proc.pid)].reduce((sum, pid) => sum + rssMb(pid, 'VmHWM'), 0);
-  const rss = { svc: rssOf(svc), floor: rssMb(floor.proc.pid, 'VmHWM'), before: baseSvc ? rssOf(baseSvc) : NaN, nest: nestFloor ? rssMb(nestFloor.proc.pid, 'VmHWM') : NaN };
-  const procs = [svc, floor, ...(baseSvc ? [baseSvc] : []), ...(nestFloor ? [nestFloor] : [])];
+  const rss = {
+    svc: rssOf(svc),
+    floor: rssMb(floor.proc.pid, 'VmHWM'),
+    before: baseSvc ? rssOf(baseSvc) : NaN,
+    nest: nestFloor ? rssMb(nestFloor.proc.pid, 'VmHWM') : NaN,
+    empty: emptySvc ? rssOf(emptySvc) : NaN,
+  };
+  const plans = EXPLAIN_LOG ? await explainHotPaths(svcUrl, serviceEnv, { authorization: `Bearer ${key}` }, provider) : null;
+  const procs = [svc, floor, baseSvc, nestFloor, emptySvc].filter(Boolean);
   for (const c of procs) c.proc.kill('SIGTERM');
   await Promise.all(procs.map((c) => new Promise((r) => c.proc.on('exit', r))));
   await provider.close();
   if (process.env.BENCH_DATABASE_URL && !process.env.BENCH_KEEP) {
     const admin = new Client({ connectionString: db.url });
     await admin.connect();
-    for (const url of dbUrls) await admin.query(`DROP DATABASE IF EXISTS ${new URL(url).pathname.slice(1)} WITH (FORCE)`);
+    for (const url of dbUrls) if (url !== svcUrl || !SEEDED_DB) await admin.query(`DROP DATABASE IF EXISTS ${new URL(url).pathname.slice(1)} WITH (FORCE)`);
     await admin.end();
   }
+  if (process.env.BENCH_KEEP) log(`kept the databases ${dbUrls.map((u) => new URL(u).pathname.slice(1)).join(', ')}`);
   await db.stop();
 
   const spread = (rs, f, d = 0) => {
@@ -511,29 +607,38 @@ async function main() {
   );
   lines.push('');
   lines.push(`Service SMS provider: ${PROVIDER === 'twilio' ? 'twilio (official SDK → Twilio-shaped fake)' : 'http (generic JSON)'}; the floor sends plain JSON. Service WORKERS=${WORKERS}. Peak RSS (VmHWM): service ${fmt(rss.svc, 0)} MB, floor ${fmt(rss.floor, 0)} MB.`);
-  if (seedReport) {
-    for (const [name, r] of Object.entries(seedReport)) lines.push(`Seeding the ${name} database: ${SEED.toLocaleString('en-US')} verifications in ${fmt(r.seconds, 0)} s (${r.detail}).`);
-  }
+  if (seedReport) lines.push(`Seeding the service's database: ${SEED.toLocaleString('en-US')} verifications in ${fmt(seedReport.seconds, 0)} s (${seedReport.detail}).`);
   lines.push('(p50/p99: median over the repetitions of each repetition\'s own percentile. The full-flow rows are timed per flow: start, wait for the code at the fake provider, check.)');
-  if (B) {
-    lines.push('');
-    lines.push(`Before (BENCH_BASELINE=${BASELINE}, ${gitHead(BASELINE)}) and after (this checkout, ${gitHead(ROOT)}), the same run, rows interleaved; peak RSS before ${fmt(rss.before, 0)} MB, after ${fmt(rss.svc, 0)} MB:`);
-    lines.push('');
-    lines.push('| workload | before req/s | before p50 ms | before p99 ms | after req/s | after p50 ms | after p99 ms | after/before (of medians; per rep) |');
+  /** Two targets of this run side by side (x the reference, y compared with it), closed and open loop. */
+  const pairTable = (caption, x, xLabel, y, yLabel) => {
+    lines.push('', caption, '');
+    lines.push(`| workload | ${xLabel} req/s | ${xLabel} p50 ms | ${xLabel} p99 ms | ${yLabel} req/s | ${yLabel} p50 ms | ${yLabel} p99 ms | ${yLabel}/${xLabel} (of medians; per rep) |`);
     lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const w of workloads) {
-      const a = results[w].svc;
-      const b = results[w].before;
+      const a = results[w][y];
+      const b = results[w][x];
       lines.push(
         `| ${w} | ${spread(b, (r) => r.rps)} | ${fmt(median(b.map((r) => r.p50)))} | ${fmt(median(b.map((r) => r.p99)))} | ${spread(a, (r) => r.rps)} | ${fmt(median(a.map((r) => r.p50)))} | ${fmt(median(a.map((r) => r.p99)))} | ` +
           `${ratio(a, b)} |`,
       );
     }
     for (const k of ['start', 'check']) {
-      const x = open.before[k];
-      const y = open.svc[k];
-      lines.push(`| open loop ${k} at ${fmt(x.offered, 0)}/s | ${fmt(x.rps, 0)} | ${fmt(x.p50)} | ${fmt(x.p99)} | ${fmt(y.rps, 0)} | ${fmt(y.p50)} | ${fmt(y.p99)} | |`);
+      const [p, q] = [open[x][k], open[y][k]];
+      lines.push(`| open loop ${k} at ${fmt(p.offered, 0)}/s | ${fmt(p.rps, 0)} | ${fmt(p.p50)} | ${fmt(p.p99)} | ${fmt(q.rps, 0)} | ${fmt(q.p50)} | ${fmt(q.p99)} | |`);
     }
+  };
+  if (B) {
+    pairTable(
+      `Before (BENCH_BASELINE=${BASELINE}, ${gitHead(BASELINE)}) and after (this checkout, ${gitHead(ROOT)}), the same run, rows interleaved; peak RSS before ${fmt(rss.before, 0)} MB, after ${fmt(rss.svc, 0)} MB:`,
+      'before', 'before', 'svc', 'after',
+    );
+  }
+  if (E) {
+    pairTable(
+      `The service on an empty database and on the seeded one (${SEEDED_DB ? `${SEEDED_DB}, kept from an earlier run` : `${SEED.toLocaleString('en-US')} verifications seeded`}), ` +
+        `the same build, the same run, rows interleaved; peak RSS empty ${fmt(rss.empty, 0)} MB, seeded ${fmt(rss.svc, 0)} MB:`,
+      'empty', 'empty', 'svc', 'seeded',
+    );
   }
   if (N) {
     lines.push('');
@@ -557,6 +662,7 @@ async function main() {
       lines.push(`| open loop ${k} at ${fmt(f.offered, 0)}/s | ${cell(f)} | ${cell(n)} | ${cell(s)} | | |`);
     }
   }
+  if (plans) lines.push('', plans);
   process.stdout.write(lines.join('\n') + '\n');
 }
 
