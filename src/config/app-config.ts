@@ -37,6 +37,8 @@ export interface HttpConfig {
   shutdownTimeoutMs: number;
   /** Worker processes behind the one port (main.ts, node:cluster); 1 runs the app in the main process. */
   workers: number;
+  /** V8's heap growing factor, in percent over the live heap (main.ts); 0 leaves V8's default. */
+  heapGrowthPercent: number;
 }
 export interface DatabaseConfig {
   url: string | undefined;
@@ -294,6 +296,7 @@ export class AppConfig {
     this.logLevel = env.LOG_LEVEL;
     this.http = { port: env.PORT, host: env.HOST, trustProxy: env.TRUST_PROXY, shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
       workers: env.WORKERS === 'auto' ? availableParallelism() : Number(env.WORKERS),
+      heapGrowthPercent: env.HEAP_GROWTH_PERCENT,
     };
     this.database = {
       url: env.DATABASE_URL,

@@ -920,6 +920,17 @@ export class EnvSchema {
   @Max(3650)
   OUTBOX_RETENTION_DAYS = 7;
 
+  /**
+   * How far V8 lets the heap grow past what the last full collection kept, in percent (V8's --heap-growing-percent):
+   * 20 keeps a busy instance's memory near what it uses, at the cost of more frequent collections. 0 leaves V8's
+   * own growth heuristics (which let the heap double or more under load).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(400)
+  HEAP_GROWTH_PERCENT = 20;
+
   /** Worker processes behind one port (node:cluster): a number, or `auto` for one per CPU. 1 runs no cluster. */
   @Matches(/^(auto|[1-9][0-9]{0,2})$/, { message: 'WORKERS must be a whole number from 1 to 999, or auto (one worker per CPU)' })
   WORKERS = '1';
