@@ -1,4 +1,4 @@
-import twilio from 'twilio';
+import type twilio from 'twilio';
 import type { TwilioConfig } from '../../../config/app-config';
 import { ProviderError } from '../../ports';
 
@@ -7,12 +7,19 @@ const TWILIO_API = 'https://api.twilio.com';
 type RequestOptions<TData> = Parameters<InstanceType<typeof twilio.RequestClient>['request']>[0] & { data?: TData };
 
 /**
+ * The `twilio` SDK, required when the first Twilio client is built: an instance that routes nothing to Twilio never
+ * loads it (about 22 MB).
+ */
+let sdk: typeof twilio | undefined;
+const loadSdk = (): typeof twilio => (sdk ??= require('twilio') as typeof twilio);
+
+/**
  * The `twilio` SDK's HTTP client, pointed at TWILIO_API_BASE_URL (the SDK builds https://api.twilio.com/… URLs
  * itself; its `httpClient` option is the one place to send them elsewhere, e.g. to the tests' fake Twilio) and
  * with our timeout. A 429 is turned into a ProviderError here, where its Retry-After header is still in hand
  * (the SDK's RestException drops the headers); every other answer goes back to the SDK.
  */
-class TwilioRequestClient extends twilio.RequestClient {
+const requestClientClass = (base: typeof twilio.RequestClient) => class TwilioRequestClient extends base {
   constructor(
     private readonly baseUrl: string,
     timeoutMs: number,
@@ -37,7 +44,8 @@ class TwilioRequestClient extends twilio.RequestClient {
     }
     return res;
   }
-}
+};
+let TwilioRequestClient: ReturnType<typeof requestClientClass> | undefined;
 
 /** Twilio accepted the request (2xx) but its answer could not be read: sent, with no sid. Never to be sent again. */
 export class TwilioUnreadableAcceptance extends Error {
@@ -59,7 +67,9 @@ export class TwilioRateLimited extends ProviderError {
 
 /** The SDK client for one account. */
 export function twilioClient(config: TwilioConfig, timeoutMs: number): twilio.Twilio {
-  return twilio(config.accountSid, config.authToken, { httpClient: new TwilioRequestClient(config.apiBaseUrl, timeoutMs), autoRetry: false });
+  const sdk = loadSdk();
+  TwilioRequestClient ??= requestClientClass(sdk.RequestClient);
+  return sdk(config.accountSid, config.authToken, { httpClient: new TwilioRequestClient(config.apiBaseUrl, timeoutMs), autoRetry: false });
 }
 
 /** Never connected (refused, no such host): surely not sent. Anything else (a timeout, a reset) may have been accepted. */
@@ -86,5 +96,5 @@ export interface TwilioRestError {
 }
 
 export function isTwilioRestError(err: unknown): err is TwilioRestError {
-  return err instanceof twilio.RestException || (typeof err === 'object' && err !== null && typeof (err as { status?: unknown }).status === 'number' && (err as Error).name === 'RestException');
+  return (sdk !== undefined && err instanceof sdk.RestException) || (typeof err === 'object' && err !== null && typeof (err as { status?: unknown }).status === 'number' && (err as Error).name === 'RestException');
 }

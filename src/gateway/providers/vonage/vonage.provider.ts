@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { Vonage } from '@vonage/server-sdk';
+import type { Vonage } from '@vonage/server-sdk';
 import { maskPhone } from '../../../common/phone';
 import type { VonageConfig } from '../../../config/app-config';
 import { CallNotPlaced, CallPlaced, CheckCall, OutgoingCall, OutgoingSms, ProviderAccepted, ProviderError, SmsGateway, VoiceGateway } from '../../ports';
@@ -55,7 +55,9 @@ export class VonageProvider implements SmsGateway, VoiceGateway {
     private readonly publicBaseUrl: string,
     private readonly timeoutMs: number,
   ) {
-    this.client = new Vonage(
+    // required here: an instance that routes nothing to Vonage never loads the SDK (about 13 MB)
+    const sdk: typeof import('@vonage/server-sdk') = require('@vonage/server-sdk');
+    this.client = new sdk.Vonage(
       { apiKey: config.apiKey, apiSecret: config.apiSecret, applicationId: config.applicationId, privateKey: config.privateKey },
       { apiHost: config.apiBaseUrl, timeout: timeoutMs },
     );
