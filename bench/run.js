@@ -628,9 +628,12 @@ async function main() {
     }
   };
   if (B) {
+    // with a seeded service, 'after' is this build on an empty database, as 'before' is
+    const after = E ? 'empty' : 'svc';
     pairTable(
-      `Before (BENCH_BASELINE=${BASELINE}, ${gitHead(BASELINE)}) and after (this checkout, ${gitHead(ROOT)}), the same run, rows interleaved; peak RSS before ${fmt(rss.before, 0)} MB, after ${fmt(rss.svc, 0)} MB:`,
-      'before', 'before', 'svc', 'after',
+      `Before (BENCH_BASELINE=${BASELINE}, ${gitHead(BASELINE)}) and after (this checkout, ${gitHead(ROOT)}${E ? ', the service on the empty database' : ''}), the same run, rows interleaved; ` +
+        `peak RSS before ${fmt(rss.before, 0)} MB, after ${fmt(rss[after], 0)} MB:`,
+      'before', 'before', after, 'after',
     );
   }
   if (E) {
