@@ -6,7 +6,7 @@ import type { ChainCheckResult } from './audit-chain';
  * The walker's V8 heap: all the integrity walk may use, whatever the trail's size (it holds two batches of rows
  * and one link). A walk that needed more fails with an error (ERR_WORKER_OUT_OF_MEMORY), it never answers ok.
  */
-export const WALKER_RESOURCE_LIMITS: ResourceLimits = { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 16 };
+export const WALKER_RESOURCE_LIMITS: ResourceLimits = { maxOldGenerationSizeMb: 24, maxYoungGenerationSizeMb: 8 };
 
 /** Rows per FETCH of the walk. */
 export const WALK_FETCH_ROWS = 1000;

@@ -167,7 +167,7 @@ export class AuditReader {
     // every walker ends (none left reading after this transaction) before a failure is thrown
     const settled = await Promise.allSettled(
       ranges.map((r) =>
-        walkChain({ connection, snapshot, start: hex(r.start), through: r.through, expectedHead: hex(r.end), fetchRows: options.fetchRows ?? WALK_FETCH_ROWS }),
+        walkChain({ connection, snapshot, start: hex(r.start), through: r.through, expectedHead: hex(r.end), fetchRows: Math.max(1, options.fetchRows ?? WALK_FETCH_ROWS) }),
       ),
     );
     const results = settled.map((s) => {
