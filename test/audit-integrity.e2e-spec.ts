@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { ChainVerifier, chainHash, GENESIS_HASH } from '../src/audit/audit-chain';
+import { walkChain, WALK_FETCH_ROWS } from '../src/audit/audit-chain-walker';
+import { AuditReader, WalkOptions } from '../src/audit/audit-reader.service';
 import { AuditRetention } from '../src/audit/audit-retention.service';
 import { fromExportLine, fromRow } from '../src/audit/audit-rows';
 import { chainAll, recordEvents, waitUntilChained } from './support/audit';
@@ -142,6 +144,93 @@ describe('audit trail: tamper evidence and the append-only table (real PostgreSQ
     await tamper(`DELETE FROM audit_chain WHERE seq = $1`, [at]);
     await shift(at + 1, -1);
     expect(await integrity()).toMatchObject({ ok: true, checked: n });
+  });
+
+  describe('the walk in batches and in seq ranges side by side (worker threads)', () => {
+    const verify = (options: WalkOptions) => t.app.get(AuditReader).verifyChain(options);
+    /** Small batches and several ranges must answer exactly what one walk in one batch answers. */
+    const layouts: WalkOptions[] = [
+      { walkers: 2, fetchRows: 3 },
+      { walkers: 3, fetchRows: 4 },
+      { walkers: 4, fetchRows: 1 },
+    ];
+    const sameEverywhere = async () => {
+      const one = await verify({ walkers: 1, fetchRows: WALK_FETCH_ROWS });
+      for (const options of layouts) expect({ options, result: await verify(options) }).toEqual({ options, result: one });
+      return one;
+    };
+    const restore = async (seq: number, event: any, link: any) => {
+      await tamper(`DELETE FROM audit_events WHERE seq = $1`, [seq]);
+      await tamper(`DELETE FROM audit_chain WHERE seq = $1`, [seq]);
+      await reinsert(event);
+      await relink(link);
+    };
+
+    it('an untouched chain: ok, every event checked once', async () => {
+      expect(await sameEverywhere()).toMatchObject({ ok: true, checked: n, headSeq: n });
+      expect(await verify({ walkers: 3, fetchRows: 2 })).toMatchObject({ ok: true, checked: n, headSeq: n });
+    });
+
+    // With 3 ranges over n events, the first ends at floor(n / 3): a break there, at the last event of a range,
+    // is found by that range, and the range after it (which starts from the stored link) must not hide it.
+    it.each([
+      ['an event in a middle batch of the first range', () => 5, 'audit_events', `data = '{"i": 999}'::jsonb`, 'hash_mismatch'],
+      ['the event that ends the first range', () => Math.floor(n / 3), 'audit_events', `type = 'verification.approved'`, 'hash_mismatch'],
+      ['the stored hash of the link that ends the first range', () => Math.floor(n / 3), 'audit_chain', `hash = decode(repeat('cd', 32), 'hex')`, 'hash_mismatch'],
+      ['an event in the last range', () => n - 2, 'audit_events', `ip = '10.9.9.9'`, 'hash_mismatch'],
+      ['the prev_hash of the link that starts the second range', () => Math.floor(n / 3) + 1, 'audit_chain', `prev_hash = decode(repeat('ab', 32), 'hex')`, 'prev_hash_mismatch'],
+    ])('changing %s: the same first broken seq and reason as one walk', async (_what, at, table, set, reason) => {
+      const target = at();
+      const [event, link] = [await rowAt(target), await linkAt(target)];
+      await tamper(`UPDATE ${table} SET ${set} WHERE seq = $1`, [target]);
+      expect(await sameEverywhere()).toMatchObject({ ok: false, firstBrokenSeq: target, reason, checked: target });
+      await restore(target, event, link);
+      expect(await sameEverywhere()).toMatchObject({ ok: true, checked: n });
+    });
+
+    it('a missing event in the second range, and a missing event and link at a range boundary', async () => {
+      const at = Math.floor(n / 2) + 1;
+      const [event, link] = [await rowAt(at), await linkAt(at)];
+      await tamper(`DELETE FROM audit_events WHERE seq = $1`, [at]);
+      expect(await sameEverywhere()).toMatchObject({ ok: false, firstBrokenSeq: at, reason: 'missing_event' });
+      await tamper(`DELETE FROM audit_chain WHERE seq = $1`, [at]);
+      expect(await sameEverywhere()).toMatchObject({ ok: false, firstBrokenSeq: at + 1, reason: 'prev_hash_mismatch' });
+      await reinsert(event);
+      await relink(link);
+      expect(await sameEverywhere()).toMatchObject({ ok: true, checked: n });
+    });
+
+    it('a break in two ranges: the first one is the answer', async () => {
+      const [a, b] = [3, n - 1];
+      const saved = [
+        [a, await rowAt(a), await linkAt(a)],
+        [b, await rowAt(b), await linkAt(b)],
+      ] as const;
+      await tamper(`UPDATE audit_events SET client_id = 'cli_Z' WHERE seq = ANY($1)`, [[a, b]]);
+      expect(await sameEverywhere()).toMatchObject({ ok: false, firstBrokenSeq: a, reason: 'hash_mismatch', checked: a });
+      for (const [seq, event, link] of saved) await restore(seq, event, link);
+      expect(await sameEverywhere()).toMatchObject({ ok: true, checked: n });
+    });
+
+    it('a failure inside a walker is an error, never ok (an event the chain cannot encode)', async () => {
+      const target = n - 3;
+      const [event, link] = [await rowAt(target), await linkAt(target)];
+      // jsonb keeps 1e400; JavaScript reads it as Infinity, which canonical JSON refuses
+      await tamper(`UPDATE audit_events SET data = '{"i": 1e400}'::jsonb WHERE seq = $1`, [target]);
+      for (const options of [{ walkers: 1 }, ...layouts]) await expect(verify(options)).rejects.toThrow(/Infinity/);
+      const res = await t.request('GET', '/v1/admin/audit-events/integrity', { key: reader.key });
+      expect(res.status).toBe(500);
+      await restore(target, event, link);
+      expect(await integrity()).toMatchObject({ ok: true, checked: n });
+    });
+
+    it('a walker that cannot connect, or runs out of its heap, rejects', async () => {
+      const input = { snapshot: 'none', start: { seq: 0, hash: '00'.repeat(32) }, fetchRows: 10 };
+      await expect(walkChain({ ...input, connection: { host: '127.0.0.1', port: 1, connectionTimeoutMillis: 2000 } })).rejects.toThrow(/ECONNREFUSED/);
+      await expect(walkChain({ ...input, connection: { connectionString: db.url } }, { maxOldGenerationSizeMb: 1, maxYoungGenerationSizeMb: 1 })).rejects.toMatchObject({
+        code: 'ERR_WORKER_OUT_OF_MEMORY',
+      });
+    });
   });
 
   it('the database itself refuses UPDATE, DELETE and TRUNCATE, even for the superuser with triggers on', async () => {

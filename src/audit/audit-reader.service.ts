@@ -4,8 +4,9 @@ import { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { parsePhone } from '../common/phone';
 import { decodeCursor, encodeCursor } from '../common/paging';
 import { Problems } from '../common/problem';
-import { ChainCheckResult, ChainVerifier, GENESIS_HASH } from './audit-chain';
-import { AuditEventRecord, AuditEventRow, CHAINED_COLUMNS, EVENT_COLUMNS, EVENTS_WITH_LINKS, fromRow } from './audit-rows';
+import { ChainCheckResult, ChainLink, GENESIS_HASH } from './audit-chain';
+import { WALK_FETCH_ROWS, walkChain } from './audit-chain-walker';
+import { AuditEventRecord, AuditEventRow, CHAINED_COLUMNS, EVENTS_WITH_LINKS, fromRow } from './audit-rows';
 import { AuditService } from './audit.service';
 import type { AuditFiltersQuery } from './dto/audit-query.dto';
 
@@ -35,6 +36,16 @@ interface Cursor {
 }
 
 const FETCH_ROWS = 500;
+
+export interface WalkOptions {
+  /** Rows per FETCH of the walk. */
+  fetchRows?: number;
+  /** Ranges walked side by side (default: WALKERS for a chain of SPLIT_MIN_EVENTS or more, else 1). */
+  walkers?: number;
+}
+/** Integrity walkers for a long chain: one per core of the machine it was sized for (2), the database working beside them. */
+const WALKERS = 2;
+const SPLIT_MIN_EVENTS = 100_000;
 
 /** Reading the trail: filtered keyset listing, the streamed integrity walk, the streamed export. */
 @Injectable()
@@ -107,29 +118,14 @@ export class AuditReader {
    * follows audit_chain, so a link whose event is gone shows at its own seq; a second query finds events
    * inside the chained range that have no link (inserted out of band).
    */
-  async verifyChain(): Promise<IntegrityResult> {
+  async verifyChain(options: WalkOptions = {}): Promise<IntegrityResult> {
     return this.inSnapshot(async (qr) => {
       const [cp] = await qr.query(`SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1`);
       const [head] = await qr.query(`SELECT seq, hash FROM audit_chain_head WHERE id = 1`);
       const [{ unchained }] = await qr.query(`SELECT count(*)::int AS unchained FROM audit_events WHERE seq > $1`, [head.seq]);
       const start = cp ? { seq: Number(cp.seq), hash: cp.hash as Buffer } : { seq: 0, hash: GENESIS_HASH };
-      const verifier = new ChainVerifier(start);
-      await qr.query(
-        `DECLARE audit_walk NO SCROLL CURSOR FOR
-           SELECT ${EVENT_COLUMNS}, c.seq AS link_seq, c.prev_hash, c.hash
-             FROM audit_chain c LEFT JOIN audit_events e ON e.seq = c.seq
-            WHERE c.seq > $1 ORDER BY c.seq`,
-        [String(start.seq)],
-      );
-      for (;;) {
-        const rows: Array<AuditEventRow & { link_seq: string }> = await qr.query(`FETCH FORWARD ${FETCH_ROWS} FROM audit_walk`);
-        for (const row of rows) {
-          if (!(row.id === null ? verifier.missing(Number(row.link_seq)) : verifier.push(fromRow(row)))) break;
-        }
-        if (rows.length < FETCH_ROWS || verifier.isBroken) break;
-      }
-      await qr.query(`CLOSE audit_walk`);
-      const result = verifier.finish(head ? { seq: Number(head.seq), hash: head.hash } : undefined);
+      const expectedHead = { seq: Number(head.seq), hash: head.hash as Buffer };
+      const result = await this.walk(qr, start, expectedHead, options);
       const [{ stray }] = await qr.query(
         `SELECT min(e.seq) AS stray FROM audit_events e
           WHERE e.seq > $1 AND e.seq <= $2 AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.seq = e.seq)`,
@@ -140,6 +136,50 @@ export class AuditReader {
       }
       return { ...result, unchained, checkpoint: cp ? { seq: Number(cp.seq), hash: (cp.hash as Buffer).toString('hex') } : null };
     });
+  }
+
+  /**
+   * The walk itself, in worker threads (walkChain), each on its own connection in this transaction's snapshot. A
+   * long chain is cut into consecutive seq ranges walked side by side: a range starts from the stored link that
+   * ends the range before it, and must end on that link (its expected head). The range before verifies that link's
+   * hash, so the ranges together check exactly what one walk would: the first range that breaks gives the result,
+   * with the events the ranges before it checked.
+   */
+  private async walk(qr: QueryRunner, start: ChainLink, expectedHead: ChainLink, options: WalkOptions): Promise<ChainCheckResult> {
+    const [{ snapshot }] = await qr.query(`SELECT pg_export_snapshot() AS snapshot`);
+    const span = expectedHead.seq - start.seq;
+    const walkers = Math.max(1, Math.min(options.walkers ?? (span >= SPLIT_MIN_EVENTS ? WALKERS : 1), span));
+    const ranges: Array<{ start: ChainLink; through?: number; end: ChainLink }> = [];
+    let from = start;
+    for (let i = 1; i < walkers; i++) {
+      const [link] = await qr.query(`SELECT seq, hash FROM audit_chain WHERE seq > $1 AND seq <= $2 ORDER BY seq DESC LIMIT 1`, [
+        String(from.seq),
+        String(start.seq + Math.floor((span * i) / walkers)),
+      ]);
+      if (!link) continue; // no link in this stretch: it joins the next range
+      const to = { seq: Number(link.seq), hash: link.hash as Buffer };
+      ranges.push({ start: from, through: to.seq, end: to });
+      from = to;
+    }
+    ranges.push({ start: from, end: expectedHead });
+    const connection = connectionOptions(this.db);
+    const hex = (l: ChainLink) => ({ seq: l.seq, hash: l.hash.toString('hex') });
+    // every walker ends (none left reading after this transaction) before a failure is thrown
+    const settled = await Promise.allSettled(
+      ranges.map((r) =>
+        walkChain({ connection, snapshot, start: hex(r.start), through: r.through, expectedHead: hex(r.end), fetchRows: Math.max(1, options.fetchRows ?? WALK_FETCH_ROWS) }),
+      ),
+    );
+    const results = settled.map((s) => {
+      if (s.status === 'rejected') throw s.reason;
+      return s.value;
+    });
+    let checked = 0;
+    for (const [i, r] of results.entries()) {
+      checked += r.checked;
+      if (!r.ok || i === results.length - 1) return { ...r, checked };
+    }
+    throw new Error('unreachable');
   }
 
   /**
@@ -192,3 +232,17 @@ export class AuditReader {
     }
   }
 }
+
+/**
+ * The connection options of the app's pool (node-pg's, as TypeORM built them) for the walker's own connection:
+ * plain values only (a worker receives a copy), pool-only settings left out.
+ */
+function connectionOptions(db: DataSource): Record<string, unknown> {
+  const pool = (db.driver as unknown as { master: { options: Record<string, unknown> } }).master;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(pool.options)) {
+    if (v !== undefined && typeof v !== 'function' && !POOL_ONLY.has(k)) out[k] = v;
+  }
+  return out;
+}
+const POOL_ONLY = new Set(['max', 'min', 'maxUses', 'allowExitOnIdle', 'maxLifetimeSeconds', 'idleTimeoutMillis']);
