@@ -258,10 +258,9 @@ function createFloor(env = process.env) {
         now, minus(now, HOUR), minus(now, DAY), CLIENT_ID, kinds, values, minus(now, 14 * DAY).toISOString().slice(0, 10), null, phone, minus(now, 30 * DAY),
       ]);
       await c.query(
-        `UPDATE verifications v SET status = 'canceled', updated_at = $3
-           FROM (SELECT id, status FROM verifications WHERE phone_e164 = $2 AND client_id = $1 AND status IN ('screening', 'pending') FOR UPDATE) prev
-          WHERE v.id = prev.id AND v.status IN ('screening', 'pending')
-          RETURNING v.*, prev.status AS previous_status`,
+        `WITH prev AS MATERIALIZED (SELECT id, status FROM verifications WHERE phone_e164 = $2 AND client_id = $1 AND status IN ('screening', 'pending') FOR UPDATE)
+         UPDATE verifications v SET status = 'canceled', updated_at = $3 FROM prev WHERE v.id = prev.id
+         RETURNING v.*, prev.status AS previous_status`,
         [CLIENT_ID, phone, now],
       );
       const created = {

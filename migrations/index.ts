@@ -15,6 +15,7 @@ import { TestNumbers1765300000000 } from './1765300000000-test-numbers';
 import { RiskCounterShards1765400000000 } from './1765400000000-risk-counter-shards';
 import { HousekeepingIndexes1765700000000 } from './1765700000000-housekeeping-indexes';
 import { RiskApprovals1765800000000 } from './1765800000000-risk-approvals';
+import { OpenExpiryIndex1765900000000 } from './1765900000000-open-expiry-index';
 
 /** Every migration in order. A new migration file (npm run migration:create -- migrations/Name, or migration:generate for entity changes) must be added here. */
 export const migrations = [
@@ -35,4 +36,5 @@ export const migrations = [
   RiskCounterShards1765400000000,
   HousekeepingIndexes1765700000000,
   RiskApprovals1765800000000,
+  OpenExpiryIndex1765900000000,
 ];

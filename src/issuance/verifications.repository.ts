@@ -122,13 +122,18 @@ export class VerificationsRepository {
     return toVerification(row);
   }
 
-  /** The client's open verifications for this number, canceled (a new start replaces them), each with the status it had. */
+  /**
+   * The client's open verifications for this number, canceled (a new start replaces them), each with the status it had.
+   * The rows are found and locked by number first (the lock re-checks that they are still open), then updated by
+   * id: the plan cannot depend on how many open verifications the statistics think there are. (Written as one
+   * join with the open guard on both sides, a planner that believed there were none scanned every open
+   * verification once per open verification: 2.8 s per start with 1,554 of them among 10 million.)
+   */
   async supersedeOpen(tx: Tx, clientId: string, phoneE164: string, now: Date): Promise<Array<{ verification: Verification; previousStatus: VerificationStatus }>> {
     const [rows]: [Array<VerificationRow & { previous_status: VerificationStatus }>, number] = await tx.query(
-      `UPDATE verifications v SET status = 'canceled', updated_at = $3
-         FROM (SELECT id, status FROM verifications WHERE phone_e164 = $2 AND client_id = $1 AND ${fromGuard('supersede')} FOR UPDATE) prev
-        WHERE v.id = prev.id AND v.${fromGuard('supersede')}
-        RETURNING v.*, prev.status AS previous_status`,
+      `WITH prev AS MATERIALIZED (SELECT id, status FROM verifications WHERE phone_e164 = $2 AND client_id = $1 AND ${fromGuard('supersede')} FOR UPDATE)
+       UPDATE verifications v SET status = 'canceled', updated_at = $3 FROM prev WHERE v.id = prev.id
+       RETURNING v.*, prev.status AS previous_status`,
       [clientId, phoneE164, now],
     );
     return rows.map((r) => ({ verification: toVerification(r) as Verification, previousStatus: r.previous_status }));
@@ -161,7 +166,9 @@ export class VerificationsRepository {
    */
   async lockScreening(tx: Tx, phoneE164: string, now: Date, test = false): Promise<Verification[]> {
     const rows: VerificationRow[] = await tx.query(
-      `SELECT * FROM verifications WHERE phone_e164 = $1 AND status = 'screening' AND expires_at > $2 AND (test IS NOT NULL) = $3 ORDER BY created_at FOR UPDATE`,
+      // `(expires_at > $2) IS TRUE`, not `expires_at > $2`: the same rows, but the expiry index (whose predicate needs a
+      // bound on expires_at) is then no path for it, and the number's index is the only one
+      `SELECT * FROM verifications WHERE phone_e164 = $1 AND status = 'screening' AND (expires_at > $2) IS TRUE AND (test IS NOT NULL) = $3 ORDER BY created_at FOR UPDATE`,
       [phoneE164, now, test],
     );
     return rows.map((r) => toVerification(r) as Verification);

@@ -1,0 +1,128 @@
+/**
+ * Query plans that must not depend on the statistics. With millions of final verifications, ANALYZE sees almost no
+ * open ones, so the planner takes both partial indexes of open verifications (by number, by expiry) for near-empty.
+ * The statements that look up a number's open verifications must then still go by the number (or by id), never
+ * scan every open verification: the supersede of a start did so once per open verification, 2.8 s per start with
+ * 1,554 open among 10 million (BENCH_SEED=10000000). The sweeper must still find expired ones by expiry.
+ *
+ * The statements are the repository's own, run for real through a Tx on a database seeded by the bench's seeder
+ * (final verifications, ANALYZEd) and then given open verifications the statistics do not know about; each is
+ * then planned as a prepared statement's generic plan (as the service runs them, named) and its plan checked.
+ */
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { DataSource, EntityManager } from 'typeorm';
+import { Tx } from '../src/common/tx';
+import { dataSourceOptions } from '../src/database/data-source-options';
+import { VerificationsRepository } from '../src/issuance/verifications.repository';
+import { createTestDatabase, TestDatabase } from './support/database';
+
+const ROOT = path.resolve(__dirname, '..');
+const { seed } = createRequire(__filename)('../bench/seed.js') as { seed(o: { url: string; count: number; clientId: string }): Promise<unknown> };
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  'Index Cond'?: string;
+  Plans?: PlanNode[];
+}
+
+/** Every scan of `verifications` in a plan: its node type, index and index condition. */
+function scans(node: PlanNode, out: PlanNode[] = []): PlanNode[] {
+  if (node['Relation Name'] === 'verifications' && node['Node Type'].endsWith('Scan')) out.push(node);
+  for (const child of node.Plans ?? []) scans(child, out);
+  return out;
+}
+
+describe('query plans with millions of final verifications', () => {
+  let db: TestDatabase;
+  let ds: DataSource;
+  let clientId: string;
+  const repo = new VerificationsRepository();
+
+  /** The generic plan of `sql` with `params` (PREPARE, then EXPLAIN EXECUTE: planned, not run). */
+  async function genericPlan(sql: string, params: unknown[]): Promise<PlanNode> {
+    const [{ plan }] = await ds.transaction(async (m) => {
+      await m.query(`SET LOCAL plan_cache_mode = force_generic_plan`);
+      await m.query(`PREPARE planned AS ${sql}`);
+      const literal = (v: unknown) => (v === null ? 'NULL' : `'${(v instanceof Date ? v.toISOString() : String(v)).replace(/'/g, "''")}'`);
+      const rows = await m.query(`EXPLAIN (FORMAT JSON) EXECUTE planned(${params.map(literal).join(', ')})`);
+      await m.query(`DEALLOCATE planned`);
+      return rows.map((r: { 'QUERY PLAN': Array<{ Plan: PlanNode }> }) => ({ plan: r['QUERY PLAN'][0].Plan }));
+    });
+    return plan;
+  }
+
+  /** The statements `fn` makes through a Tx (run for real, in a transaction rolled back afterwards). */
+  async function statementsOf(fn: (tx: Tx) => Promise<unknown>): Promise<Array<{ sql: string; params: unknown[] }>> {
+    const seen: Array<{ sql: string; params: unknown[] }> = [];
+    await ds
+      .transaction(async (m) => {
+        const recording = { query: (sql: string, params: unknown[] = []) => (seen.push({ sql, params }), m.query(sql, params)) } as unknown as EntityManager;
+        await fn(new Tx(recording));
+        throw new Error('rollback');
+      })
+      .catch((err: Error) => {
+        if (err.message !== 'rollback') throw err;
+      });
+    return seen;
+  }
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    execFileSync(process.execPath, ['dist/src/cli.js', 'clients:create', '--name', 'bench', '--scopes', 'verifications:write'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, DATABASE_URL: db.url, NODE_ENV: 'production', OTP_HMAC_KEYS: 'k1:' + 'ab'.repeat(32), AUDIT_PHONE_HASH_KEY: 'cd'.repeat(32) },
+    });
+    [{ id: clientId }] = await db.query<{ id: string }>(`SELECT id FROM api_clients WHERE name = 'bench'`);
+    await seed({ url: db.url, count: 30_000, clientId }); // ends with VACUUM ANALYZE: no open verification in the statistics
+    // open verifications the statistics do not know about (a few minutes of a busy service's starts)
+    await db.query(
+      `UPDATE verifications SET status = CASE WHEN id < 'vrf_SEED' || lpad('100', 22, '0') THEN 'screening' ELSE 'pending' END, expires_at = now() + interval '5 minutes'
+        WHERE id < 'vrf_SEED' || lpad('1500', 22, '0')`,
+    );
+    ds = new DataSource(dataSourceOptions(db.url, 2));
+    await ds.initialize();
+  }, 180_000);
+
+  afterAll(async () => {
+    await ds?.destroy();
+    await db?.drop();
+  });
+
+  it('the setting is the one that misled the planner: the supersede as it was scans open verifications without a key', async () => {
+    const before = `UPDATE verifications v SET status = 'canceled', updated_at = $3
+         FROM (SELECT id, status FROM verifications WHERE phone_e164 = $2 AND client_id = $1 AND status IN ('screening', 'pending') FOR UPDATE) prev
+        WHERE v.id = prev.id AND v.status IN ('screening', 'pending') RETURNING v.*, prev.status AS previous_status`;
+    const unkeyed = scans(await genericPlan(before, [clientId, '+819099999999', new Date()])).filter((s) => !s['Index Cond']);
+    expect(unkeyed.length).toBeGreaterThan(0);
+  });
+
+  it('a start supersedes by number and then by id, and a screening is locked by number', async () => {
+    const statements = await statementsOf(async (tx) => {
+      await repo.supersedeOpen(tx, clientId, '+818000000001', new Date());
+      await repo.lockScreening(tx, '+818000000002', new Date());
+    });
+    expect(statements).toHaveLength(2);
+    for (const { sql, params } of statements) {
+      const found = scans(await genericPlan(sql, params));
+      expect(found.length).toBeGreaterThan(0);
+      for (const s of found) {
+        // an index scan with a key: the number's index on the number, or the primary key on the id
+        expect([s['Node Type'], s['Index Name'], s['Index Cond']]).toEqual([
+          expect.stringMatching(/^Index (Only )?Scan$/),
+          expect.stringMatching(/^verifications_(open_phone_idx|pkey)$/),
+          expect.stringMatching(/phone_e164 = |id = /),
+        ]);
+      }
+    }
+  });
+
+  it('the sweeper still finds expired verifications through the expiry index', async () => {
+    const [{ sql, params }] = await statementsOf((tx) => repo.expireDue(tx, new Date(), 100));
+    const found = scans(await genericPlan(sql, params));
+    expect(found.some((s) => s['Index Name'] === 'verifications_open_expiry_idx' && /expires_at <= /.test(s['Index Cond'] ?? ''))).toBe(true);
+  });
+});
