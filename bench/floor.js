@@ -129,7 +129,7 @@ const CHECK_UPDATE = `UPDATE verifications
               attempts = attempts + CASE WHEN $3 THEN 0 ELSE 1 END,
               approved_at = CASE WHEN $3 THEN $4::timestamptz END,
               updated_at = $4
-        WHERE id = $1 AND status IN ('pending') AND expires_at > $4 AND code_hmac = $2
+        WHERE id = $1 AND (status IN ('pending')) IS TRUE AND expires_at > $4 AND code_hmac = $2
         RETURNING *`;
 
 const APPROVED_WRITE = `WITH w0 AS (${AUDIT_COLS} ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)), w1 AS (INSERT INTO risk_approvals (verification_id, prefix, country, approved_at)

@@ -47,7 +47,8 @@ describe('query plans with millions of final verifications', () => {
     const [{ plan }] = await ds.transaction(async (m) => {
       await m.query(`SET LOCAL plan_cache_mode = force_generic_plan`);
       await m.query(`PREPARE planned AS ${sql}`);
-      const literal = (v: unknown) => (v === null ? 'NULL' : `'${(v instanceof Date ? v.toISOString() : String(v)).replace(/'/g, "''")}'`);
+      const text = (v: unknown) => (Buffer.isBuffer(v) ? `\\x${v.toString('hex')}` : v instanceof Date ? v.toISOString() : String(v));
+      const literal = (v: unknown) => (v === null || v === undefined ? 'NULL' : `'${text(v).replace(/'/g, "''")}'`);
       const rows = await m.query(`EXPLAIN (FORMAT JSON) EXECUTE planned(${params.map(literal).join(', ')})`);
       await m.query(`DEALLOCATE planned`);
       return rows.map((r: { 'QUERY PLAN': Array<{ Plan: PlanNode }> }) => ({ plan: r['QUERY PLAN'][0].Plan }));
@@ -117,6 +118,26 @@ describe('query plans with millions of final verifications', () => {
           expect.stringMatching(/phone_e164 = |id = /),
         ]);
       }
+    }
+  });
+
+  it('every transition of one verification goes by its id (the primary key), whatever the statistics', async () => {
+    const id = 'vrf_SEED' + '1234'.padStart(22, '0');
+    const now = new Date();
+    const risk = { decision: 'allow', reasons: [], rules: [] } as never;
+    const statements = await statementsOf(async (tx) => {
+      await repo.recordCheck(tx, id, Buffer.alloc(32), true, now);
+      await repo.resend(tx, id, { codeHmac: Buffer.alloc(32), codeKeyId: 'k1', channel: 'sms', sends: 2, expiresAt: now, resendAvailableAt: now }, now);
+      await repo.cancel(tx, id, now);
+      await repo.expire(tx, id, now);
+      await repo.release(tx, id, { codeHmac: Buffer.alloc(32), codeKeyId: 'k1', expiresAt: now, resendAvailableAt: now, risk }, now);
+      await repo.deny(tx, id, risk, now);
+      await repo.markFailed(tx, id, now);
+    });
+    expect(statements).toHaveLength(7);
+    for (const { sql, params } of statements) {
+      const found = scans(await genericPlan(sql, params));
+      expect([sql.slice(0, 60), found.map((s) => [s['Index Name'], s['Index Cond']])]).toEqual([sql.slice(0, 60), [['verifications_pkey', '(id = $1)']]]);
     }
   });
 

@@ -6,7 +6,7 @@ import type { RiskAssessment } from '../risk/risk.port';
 import type { BoundTransaction } from './codes';
 import type { VerificationStatus } from './dto/verification.view';
 import type { Verification } from './verification';
-import { fromGuard, OPEN_STATUSES } from './verification-transitions';
+import { fromGuard, OPEN_STATUSES, rowGuard } from './verification-transitions';
 
 /** The row as stored (snake_case from SQL); it never leaves this file. */
 interface VerificationRow {
@@ -95,7 +95,7 @@ export class VerificationsRepository {
               attempts = attempts + CASE WHEN $3 THEN 0 ELSE 1 END,
               approved_at = CASE WHEN $3 THEN $4::timestamptz END,
               updated_at = $4
-        WHERE id = $1 AND ${fromGuard('approve', 'wrongCode')} AND expires_at > $4 AND code_hmac = $2
+        WHERE id = $1 AND ${rowGuard('approve', 'wrongCode')} AND expires_at > $4 AND code_hmac = $2
         RETURNING *`,
       [id, comparedHmac, matched, now],
     );
@@ -111,14 +111,14 @@ export class VerificationsRepository {
   ): Promise<Verification | undefined> {
     const [[row]]: [VerificationRow[], number] = await tx.query(
       `UPDATE verifications SET code_hmac = $2, code_key_id = $3, channel = $4, sends = $5, expires_at = $6, resend_available_at = $7, updated_at = $8
-        WHERE id = $1 AND ${fromGuard('resend')} RETURNING *`,
+        WHERE id = $1 AND ${rowGuard('resend')} RETURNING *`,
       [id, next.codeHmac, next.codeKeyId, next.channel, next.sends, next.expiresAt, next.resendAvailableAt, now],
     );
     return toVerification(row);
   }
 
   async cancel(tx: Tx, id: string, now: Date): Promise<Verification | undefined> {
-    const [[row]]: [VerificationRow[], number] = await tx.query(`UPDATE verifications SET status = 'canceled', updated_at = $2 WHERE id = $1 AND ${fromGuard('cancel')} RETURNING *`, [id, now]);
+    const [[row]]: [VerificationRow[], number] = await tx.query(`UPDATE verifications SET status = 'canceled', updated_at = $2 WHERE id = $1 AND ${rowGuard('cancel')} RETURNING *`, [id, now]);
     return toVerification(row);
   }
 
@@ -142,7 +142,7 @@ export class VerificationsRepository {
   /** One open verification past its expiry. */
   async expire(tx: Tx, id: string, now: Date): Promise<Verification | undefined> {
     const [[row]]: [VerificationRow[], number] = await tx.query(
-      `UPDATE verifications SET status = 'expired', updated_at = $2 WHERE id = $1 AND ${fromGuard('expire')} AND expires_at <= $2 RETURNING *`,
+      `UPDATE verifications SET status = 'expired', updated_at = $2 WHERE id = $1 AND ${rowGuard('expire')} AND expires_at <= $2 RETURNING *`,
       [id, now],
     );
     return toVerification(row);
@@ -183,7 +183,7 @@ export class VerificationsRepository {
   ): Promise<Verification | undefined> {
     const [[row]]: [VerificationRow[], number] = await tx.query(
       `UPDATE verifications SET status = 'pending', code_hmac = $2, code_key_id = $3, sends = 1, expires_at = $4, resend_available_at = $5, risk = $6::jsonb, updated_at = $7
-        WHERE id = $1 AND ${fromGuard('release')} RETURNING *`,
+        WHERE id = $1 AND ${rowGuard('release')} RETURNING *`,
       [id, next.codeHmac, next.codeKeyId, next.expiresAt, next.resendAvailableAt, JSON.stringify(next.risk), now],
     );
     return toVerification(row);
@@ -192,14 +192,14 @@ export class VerificationsRepository {
   /** Screening refused it after its start; `risk` is the decision record with what refused it. */
   async deny(tx: Tx, id: string, risk: RiskAssessment, now: Date): Promise<Verification | undefined> {
     const [[row]]: [VerificationRow[], number] = await tx.query(
-      `UPDATE verifications SET status = 'denied', risk = $2::jsonb, updated_at = $3 WHERE id = $1 AND ${fromGuard('deny')} RETURNING *`,
+      `UPDATE verifications SET status = 'denied', risk = $2::jsonb, updated_at = $3 WHERE id = $1 AND ${rowGuard('deny')} RETURNING *`,
       [id, JSON.stringify(risk), now],
     );
     return toVerification(row);
   }
 
   async markFailed(tx: Tx, id: string, now: Date): Promise<Verification | undefined> {
-    const [[row]]: [VerificationRow[], number] = await tx.query(`UPDATE verifications SET status = 'failed', updated_at = $2 WHERE id = $1 AND ${fromGuard('fail')} RETURNING *`, [id, now]);
+    const [[row]]: [VerificationRow[], number] = await tx.query(`UPDATE verifications SET status = 'failed', updated_at = $2 WHERE id = $1 AND ${rowGuard('fail')} RETURNING *`, [id, now]);
     return toVerification(row);
   }
 
