@@ -6,7 +6,6 @@ import { EmbeddedDatabase, startEmbeddedPostgres } from './database/embedded-pos
 
 export { logLine };
 
-/** An error and its causes, one line: "outer: inner: innermost". */
 /**
  * Caps how far V8 grows the heap past what its last full collection kept (HEAP_GROWTH_PERCENT). V8 reads the flag
  * at each collection, so setting it at start-up, before the load, takes effect; without it a busy instance's heap
@@ -16,6 +15,7 @@ export function applyHeapGrowth(percent: number, setFlags: (flags: string) => vo
   if (percent > 0) setFlags(`--heap-growing-percent=${percent}`);
 }
 
+/** An error and its causes, one line: "outer: inner: innermost". */
 export function describeError(err: unknown): string {
   const parts: string[] = [];
   for (let e = err, depth = 0; e !== undefined && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
