@@ -16,6 +16,7 @@ import { RiskCounterShards1765400000000 } from './1765400000000-risk-counter-sha
 import { HousekeepingIndexes1765700000000 } from './1765700000000-housekeeping-indexes';
 import { RiskApprovals1765800000000 } from './1765800000000-risk-approvals';
 import { OpenExpiryIndex1765900000000 } from './1765900000000-open-expiry-index';
+import { AuditClientTimeSeq1766000000000 } from './1766000000000-audit-client-time-seq';
 
 /** Every migration in order. A new migration file (npm run migration:create -- migrations/Name, or migration:generate for entity changes) must be added here. */
 export const migrations = [
@@ -37,4 +38,5 @@ export const migrations = [
   HousekeepingIndexes1765700000000,
   RiskApprovals1765800000000,
   OpenExpiryIndex1765900000000,
+  AuditClientTimeSeq1766000000000,
 ];

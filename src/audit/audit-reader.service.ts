@@ -87,10 +87,13 @@ export class AuditReader {
       clauses.push(`e.seq < $${params.length}`);
     }
     params.push(limit + 1);
+    // The page's seqs first, from the filter's index alone (each ends with or includes seq), then only those events
+    // and their links: a time window is not read through the table to be sorted.
     const rows: AuditEventRow[] = await manager.query(
-      `SELECT ${CHAINED_COLUMNS} FROM ${EVENTS_WITH_LINKS}
-        ${clauses.length ? 'WHERE ' + clauses.join(' AND ') : ''}
-        ORDER BY e.seq DESC LIMIT $${params.length}`,
+      `WITH page AS MATERIALIZED (
+         SELECT e.seq FROM audit_events e ${clauses.length ? 'WHERE ' + clauses.join(' AND ') : ''} ORDER BY e.seq DESC LIMIT $${params.length})
+       SELECT ${CHAINED_COLUMNS} FROM page JOIN (${EVENTS_WITH_LINKS}) ON e.seq = page.seq
+        ORDER BY e.seq DESC`,
       params,
     );
     const items = rows.slice(0, limit).map(fromRow);
