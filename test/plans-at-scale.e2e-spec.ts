@@ -17,24 +17,12 @@ import { Tx } from '../src/common/tx';
 import { dataSourceOptions } from '../src/database/data-source-options';
 import { VerificationsRepository } from '../src/issuance/verifications.repository';
 import { createTestDatabase, TestDatabase } from './support/database';
+import { PlanNode, scansOf } from './support/plans';
+
+const scans = (plan: PlanNode) => scansOf(plan, 'verifications');
 
 const ROOT = path.resolve(__dirname, '..');
 const { seed } = createRequire(__filename)('../bench/seed.js') as { seed(o: { url: string; count: number; clientId: string }): Promise<unknown> };
-
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  'Index Cond'?: string;
-  Plans?: PlanNode[];
-}
-
-/** Every scan of `verifications` in a plan: its node type, index and index condition. */
-function scans(node: PlanNode, out: PlanNode[] = []): PlanNode[] {
-  if (node['Relation Name'] === 'verifications' && node['Node Type'].endsWith('Scan')) out.push(node);
-  for (const child of node.Plans ?? []) scans(child, out);
-  return out;
-}
 
 describe('query plans with millions of final verifications', () => {
   let db: TestDatabase;
