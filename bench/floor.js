@@ -155,7 +155,8 @@ const RISK = { decision: 'allow', reasons: [], rules: [] };
  * FLOOR_* variables. stopLoops() stops the loops; the caller closes its server, then ends the pool.
  */
 function createFloor(env = process.env) {
-  const pool = new Pool({ connectionString: env.FLOOR_DATABASE_URL, max: Number(env.FLOOR_POOL_SIZE || 10) });
+  // Connections kept, as the service's pool keeps them (DATABASE_POOL_IDLE_TIMEOUT_SECONDS=0).
+  const pool = new Pool({ connectionString: env.FLOOR_DATABASE_URL, max: Number(env.FLOOR_POOL_SIZE || 10), idleTimeoutMillis: 0 });
   // Every statement named, as the service's (src/common/sql.ts `named`): each connection parses it once and keeps its plan.
   const names = new Map();
   pool.on('connect', (client) => {

@@ -43,6 +43,8 @@ export interface HttpConfig {
 export interface DatabaseConfig {
   url: string | undefined;
   poolSize: number;
+  /** A pooled connection idle this long is closed; 0 keeps them. */
+  idleTimeoutMs: number;
   /** Statements named, so each connection prepares them once (common/sql.ts `named`). */
   preparedStatements: boolean;
   statementTimeoutMs: number;
@@ -301,6 +303,7 @@ export class AppConfig {
     this.database = {
       url: env.DATABASE_URL,
       poolSize: env.DATABASE_POOL_SIZE,
+      idleTimeoutMs: env.DATABASE_POOL_IDLE_TIMEOUT_SECONDS * 1000,
       preparedStatements: env.DATABASE_PREPARED_STATEMENTS,
       statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
       connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,

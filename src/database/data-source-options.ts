@@ -7,6 +7,11 @@ export interface PoolLimits {
   statementTimeoutMs?: number;
   /** For a new connection, and for a free one from a full pool. */
   connectTimeoutMs?: number;
+  /**
+   * How long a connection may sit idle in the pool before it is closed; 0 keeps every connection the pool opened.
+   * Unset (the CLI, migrations, tests): pg's default of 10 s.
+   */
+  idleTimeoutMs?: number;
 }
 
 /**
@@ -16,7 +21,7 @@ export interface PoolLimits {
  * Without timeouts (the CLI, migrations) a statement may run as long as it needs.
  */
 export function dataSourceOptions(url: string, limits: PoolLimits | number = 10): DataSourceOptions {
-  const { poolSize, statementTimeoutMs, connectTimeoutMs = 5000 } = typeof limits === 'number' ? { poolSize: limits } : limits;
+  const { poolSize, statementTimeoutMs, connectTimeoutMs = 5000, idleTimeoutMs } = typeof limits === 'number' ? { poolSize: limits } : limits;
   return {
     type: 'postgres',
     url,
@@ -30,6 +35,7 @@ export function dataSourceOptions(url: string, limits: PoolLimits | number = 10)
       connectionTimeoutMillis: connectTimeoutMs,
       application_name: 'otp-verify',
       keepAlive: true,
+      ...(idleTimeoutMs !== undefined ? { idleTimeoutMillis: idleTimeoutMs } : {}),
       ...(statementTimeoutMs ? { statement_timeout: statementTimeoutMs, query_timeout: statementTimeoutMs + 1000 } : {}),
     },
   };
