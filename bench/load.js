@@ -52,7 +52,8 @@ function summary(name, latencies, errors, first, last) {
 /**
  * Closed loop. `next(i)` returns the request { path, body, headers? } or a promise of one, or null when
  * there is nothing left to send; `done(i, answer, request)` returns true when the answer is the expected one.
- * `task(i)` instead of next/done runs one whole unit of work (e.g. a flow) and returns true when it succeeded.
+ * `task(i)` instead of next/done runs one whole unit of work (e.g. a flow) and returns true when it succeeded, else
+ * what went wrong (counted in the row's failures).
  */
 async function closedLoop({ name, base, connections, seconds, headers = {}, next, done, task }) {
   const ag = agent(connections);
@@ -73,7 +74,9 @@ async function closedLoop({ name, base, connections, seconds, headers = {}, next
         try {
           if (task) {
             first = Math.min(first, s);
-            ok = await task(n, ag);
+            const outcome = await task(n, ag);
+            ok = outcome === true;
+            if (!ok) failures[outcome || 'failed'] = (failures[outcome || 'failed'] || 0) + 1;
           } else {
             const r = await next(n);
             if (!r) {

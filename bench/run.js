@@ -273,10 +273,11 @@ async function row(t, workload, provider, expectCheckRate) {
           const phone = nextPhone();
           const r = t.startReq(phone);
           const started = await post(ag, t.base, r.path, { ...t.headers, ...r.headers }, r.body);
-          if (started.status !== 201) return false;
+          if (started.status !== 201) return `start ${started.status}`;
           const { code } = await provider.codeFor(phone);
           const c = t.checkReq(JSON.parse(started.body).id, code);
-          return validAnswer(n, await post(ag, t.base, c.path, t.headers, c.body));
+          const checked = await post(ag, t.base, c.path, t.headers, c.body);
+          return validAnswer(n, checked) || `check ${checked.status}${checked.status === 200 ? ' not valid' : ''}`;
         },
       });
     default:
@@ -488,7 +489,7 @@ async function main() {
     FLOOR_PHONE_KEY: PHONE_KEY,
   });
   const floorPort = await freePort();
-  const floor = child('bench/floor.js', floorEnv(floorUrl, floorPort));
+  const floor = child('bench/floor.js', floorEnv(floorUrl, floorPort), process.env.BENCH_CPU_PROF ? ['--cpu-prof'] : []);
   const nestPort = NEST_FLOOR ? await freePort() : null;
   const nestFloor = NEST_FLOOR ? child('dist/bench/nest-floor/main.js', floorEnv(nestUrl, nestPort)) : null;
   const base = `http://127.0.0.1:${port}`;
