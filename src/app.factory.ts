@@ -3,7 +3,8 @@ import { Logger as NestLogger, ValidationError, ValidationPipe } from '@nestjs/c
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
-import { Logger } from 'nestjs-pino';
+import type { FastifyInstance } from 'fastify';
+import { Logger, PinoLogger } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from './app.module';
 import { startupLogger } from './bootstrap';
 import { guardedJsonParser } from './common/json-body';
@@ -47,6 +48,27 @@ class ShutdownAwareAdapter extends FastifyAdapter {
   }
 }
 
+/**
+ * Request logging on Fastify's own hooks: what is logged while serving a request carries it (`req`: id, method,
+ * path), and each answer is one line, `request completed` (`request errored` for a 5xx) with the request (its
+ * headers redacted), the response and `responseTime` in ms, written only when its level is on. Before the first hook
+ * that can answer (shutdown's 503), so that those answers are logged too.
+ */
+function logRequests(fastify: FastifyInstance, pino: PinoLogger): void {
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    pino.runInContext(() => done(), { bindings: { req: { id: request.id, method: request.method, url: request.url } } });
+  });
+  fastify.addHook('onResponse', async (request, reply) => {
+    const root = PinoLogger.root;
+    const level = reply.statusCode >= 500 ? 'error' : 'info';
+    if (!root?.isLevelEnabled(level)) return;
+    root[level](
+      { req: { id: request.id, method: request.method, url: request.url, headers: request.headers }, res: reply.raw, responseTime: Math.round(reply.elapsedTime) },
+      level === 'error' ? 'request errored' : 'request completed',
+    );
+  });
+}
+
 /** Builds the application exactly as production runs it; main.ts and the e2e tests both use this. */
 export async function createApp(options: AppModuleOptions): Promise<NestFastifyApplication> {
   const adapter = new ShutdownAwareAdapter({
@@ -87,6 +109,7 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
   const metrics = app.get(MetricsService);
   for (const metric of [...app.get(FallbackThrottlerStorage).metrics, ...app.get(GatewayMetrics).all, ...app.get(Housekeeping).metrics.all]) metrics.registry.registerMetric(metric);
   metrics.registry.registerMetric(app.get(SuspensionsService).trips);
+  logRequests(fastify, await app.resolve(PinoLogger));
   // Graceful shutdown: from the moment it starts, new requests are turned away with 503 (and their connection
   // closed), and answers to requests still in flight close theirs, so keep-alive sockets do not hold the process.
   fastify.addHook('onRequest', async (request, reply) => {

@@ -2,6 +2,7 @@ import type { TestDatabase } from './support/database';
 import type { TestApp } from './support/app';
 import { expectProblem } from './support/problem';
 import { Stack, startStack } from './support/stack';
+import { waitFor } from './support/wait';
 
 describe('service foundation (real AppModule, real PostgreSQL)', () => {
   let stack: Stack;
@@ -129,9 +130,14 @@ describe('service foundation (real AppModule, real PostgreSQL)', () => {
         expectProblem(res, 500, 'internal_error');
         expect(res.text).not.toMatch(/webhook_url|column|SELECT|QueryFailed/i);
         expect(res.body.detail).toContain('req-500-check');
-        const line = t.logs.find((l) => l.includes('"level":50') && l.includes('req-500-check'));
+        const line = t.logs.find((l) => l.includes('"level":50') && l.includes('req-500-check') && l.includes('Unhandled error'));
         expect(line).toBeDefined();
         expect(line).toContain('webhook_url');
+        // logged while serving the request: it carries the request (bound for the request, not passed by the filter)
+        expect(JSON.parse(line!).req).toMatchObject({ id: 'req-500-check', method: 'GET', url: '/v1/admin/clients' });
+        // and the answer's own line, at error level for a 5xx
+        const answer = t.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'request errored' && l.req?.id === 'req-500-check');
+        expect(answer).toMatchObject({ level: 50, res: { statusCode: 500 }, service: 'otp-verify' });
       } finally {
         await db.query('ALTER TABLE api_clients RENAME COLUMN webhook_url_gone TO webhook_url');
       }
@@ -180,6 +186,23 @@ describe('service foundation (real AppModule, real PostgreSQL)', () => {
       const ui = await t.request('GET', '/docs');
       expect(ui.status).toBe(200);
       expect(ui.text).toContain('swagger');
+    });
+
+    it('logs each answer once: request id, method, path without its query, status, time; the Authorization header redacted', async () => {
+      const res = await t.request('GET', '/health/live?phone=%2B819012345678', { key: admin.key, headers: { 'x-request-id': 'access-line-1' } });
+      expect(res.status).toBe(200);
+      await waitFor(async () => t.logs.some((l) => l.includes('access-line-1')), { what: 'the access line' });
+      const lines = t.logs.filter((l) => l.includes('access-line-1')).map((l) => JSON.parse(l));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatchObject({
+        level: 30,
+        msg: 'request completed',
+        service: 'otp-verify',
+        req: { id: 'access-line-1', method: 'GET', url: '/health/live', headers: { authorization: '[redacted]' } },
+        res: { statusCode: 200 },
+      });
+      expect(typeof lines[0].responseTime).toBe('number');
+      expect(JSON.stringify(lines[0])).not.toContain('819012345678');
     });
 
     it('every answer carries a request id, echoing a valid one given by the caller', async () => {
