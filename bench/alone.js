@@ -1,0 +1,132 @@
+// One target alone at a fixed rate: `BENCH_DATABASE_URL=… node bench/alone.js` (after `npm run build`).
+// The service (BENCH_TARGET=service, the default) or the floor (BENCH_TARGET=floor), in a database of its own, nothing
+// else running: BENCH_WARMUP_SECONDS (10) of closed-loop starts at 50 connections, then BENCH_REPS (3) repetitions of
+// starts offered at BENCH_RATE (100) per second for BENCH_SECONDS (15) each. Per repetition it prints:
+// - achieved rate, p50 and p99 from each request's scheduled time (bench/load.js openLoop);
+// - the target's CPU time per start (utime + stime of its process from /proc, over the repetition): a figure that
+//   moves far less between runs than throughput on a shared machine, so an A/B of one change can be read from it;
+// - the slowest requests with when they were sent (seconds into the repetition): stalls show as clusters.
+// BENCH_NODE_ARGS: extra node flags for the target (e.g. "--max-semi-space-size=32"). BENCH_ENV: JSON of extra
+// environment variables for the service (e.g. '{"HEAP_GROWTH_PERCENT":"0"}').
+'use strict';
+const { spawn, execFileSync } = require('node:child_process');
+const { readFileSync } = require('node:fs');
+const http = require('node:http');
+const path = require('node:path');
+const { performance } = require('node:perf_hooks');
+const { setTimeout: sleep } = require('node:timers/promises');
+const { Client } = require('pg');
+const { closedLoop, openLoop, pct } = require('./load');
+
+const ROOT = path.resolve(__dirname, '..');
+const TARGET = process.env.BENCH_TARGET || 'service';
+const RATE = Number(process.env.BENCH_RATE || 100);
+const SECONDS = Number(process.env.BENCH_SECONDS || 15);
+const REPS = Number(process.env.BENCH_REPS || 3);
+const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS || 10);
+const HMAC_KEYS = 'k1:' + 'ab'.repeat(32);
+const PHONE_KEY = 'cd'.repeat(32);
+const TOKEN = 'bench-provider-token-0123456789';
+
+let phones = 0;
+const nextPhone = () => `+81901${String(1000000 + phones++).padStart(7, '0')}`;
+const cpuMs = (pid) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10; // clock ticks of 10 ms
+};
+const peakRssMb = (pid) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+
+async function main() {
+  if (!process.env.BENCH_DATABASE_URL) throw new Error('set BENCH_DATABASE_URL (a superuser URL)');
+  const admin = new URL(process.env.BENCH_DATABASE_URL);
+  const name = `bench_alone_${Date.now().toString(36)}`;
+  const run = async (url, sql) => {
+    const c = new Client({ connectionString: url });
+    await c.connect();
+    try {
+      await c.query(sql);
+    } finally {
+      await c.end();
+    }
+  };
+  await run(admin.toString(), `CREATE DATABASE ${name}`);
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  const env = { PATH: process.env.PATH, DATABASE_URL: url.toString(), NODE_ENV: 'production', OTP_HMAC_KEYS: HMAC_KEYS, AUDIT_PHONE_HASH_KEY: PHONE_KEY };
+  const created = execFileSync(process.execPath, ['dist/src/cli.js', 'clients:create', '--name', 'bench', '--scopes', 'verifications:write,verifications:check'], { cwd: ROOT, env }).toString();
+  const key = /otp_[A-Za-z0-9]{12}_[A-Za-z0-9]{40}/.exec(created)[0];
+  await run(url.toString(), `INSERT INTO api_clients (id, name, scopes, webhook_secret, created_at) VALUES ('cli_floor', 'floor', '{}', 'x', now())`);
+
+  // the fake SMS provider (the generic http provider's contract)
+  const provider = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"id":"fake"}'));
+  });
+  provider.keepAliveTimeout = 30_000;
+  await new Promise((r) => provider.listen(0, '127.0.0.1', r));
+  const smsUrl = `http://127.0.0.1:${provider.address().port}/sms`;
+  const port = await new Promise((resolve) => {
+    const s = http.createServer().listen(0, '127.0.0.1', () => {
+      const free = s.address().port;
+      s.close(() => resolve(free));
+    });
+  });
+  const nodeArgs = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [];
+  let proc;
+  let headers = {};
+  if (TARGET === 'floor') {
+    const floorEnv = { PATH: process.env.PATH, FLOOR_DATABASE_URL: url.toString(), FLOOR_PORT: String(port), FLOOR_CLIENT_ID: 'cli_floor', FLOOR_POOL_SIZE: '10', FLOOR_SMS_URL: smsUrl, FLOOR_PROVIDER_TOKEN: TOKEN, FLOOR_HMAC_KEYS: HMAC_KEYS, FLOOR_PHONE_KEY: PHONE_KEY };
+    proc = spawn(process.execPath, [...nodeArgs, 'bench/floor.js'], { cwd: ROOT, env: floorEnv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    await new Promise((r) => proc.once('message', r));
+  } else {
+    const serviceEnv = {
+      ...env, DATABASE_POOL_SIZE: '10', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', SMS_PROVIDER: 'http', SMS_HTTP_URL: smsUrl, PROVIDER_HTTP_TOKEN: TOKEN,
+      VOICE_PROVIDER: 'http', VOICE_HTTP_URL: smsUrl, THROTTLE_LIMIT: '1000000000', PHONE_SENDS_PER_15_MIN: '1000000', PHONE_SENDS_PER_24_H: '1000000',
+      PHONE_CHECK_FAILURES_PER_HOUR: '1000000', RISK_PUMPING_MODE: 'record_only', WORKERS: '1', ...JSON.parse(process.env.BENCH_ENV || '{}'),
+    };
+    proc = spawn(process.execPath, [...nodeArgs, 'dist/src/main.js'], { cwd: ROOT, env: serviceEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+    headers = { authorization: `Bearer ${key}` };
+    for (let i = 0; i < 300; i++) {
+      const up = await fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.ok, () => false);
+      if (up) break;
+      await sleep(100);
+    }
+  }
+  const base = `http://127.0.0.1:${port}`;
+  let idem = 0;
+  const startReq = () => ({ path: '/v1/verifications', headers: { 'idempotency-key': `k-${idem++}` }, body: { phoneNumber: nextPhone(), purpose: 'login' } });
+  const warm = await closedLoop({ name: 'warm', base, connections: 50, seconds: WARMUP, headers, next: startReq, done: (n, a) => a.status === 201 });
+  process.stdout.write(`${TARGET}: warm-up ${warm.rps.toFixed(0)} starts/s (${warm.errors} errors); then ${REPS} × ${SECONDS} s at ${RATE}/s\n`);
+  await sleep(3000);
+  for (let rep = 1; rep <= REPS; rep++) {
+    const sent = [];
+    const slow = [];
+    const cpu0 = cpuMs(proc.pid);
+    const r = await openLoop({
+      name: 'start', base, rate: RATE, seconds: SECONDS, headers, next: startReq,
+      onSent: (n, req, at) => (sent[n] = at),
+      done: (n, a) => {
+        slow.push([performance.now() - sent[n], (sent[n] - sent[0]) / 1000]);
+        return a.status === 201;
+      },
+    });
+    const cpu = (cpuMs(proc.pid) - cpu0) / r.count;
+    slow.sort((a, b) => b[0] - a[0]);
+    const lat = slow.map(([l]) => l).sort((a, b) => a - b);
+    process.stdout.write(
+      `rep ${rep}: achieved ${r.rps.toFixed(0)}/s, p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, errors ${r.errors}, ` +
+        `CPU ${cpu.toFixed(2)} ms per start; slowest (ms @ s sent): ${slow.slice(0, 8).map(([l, t]) => `${l.toFixed(0)}@${t.toFixed(2)}`).join(' ')}\n`,
+    );
+    await sleep(2000);
+  }
+  process.stdout.write(`peak RSS ${peakRssMb(proc.pid).toFixed(0)} MB\n`);
+  proc.kill('SIGTERM');
+  await new Promise((r) => proc.once('exit', r));
+  provider.close();
+  await run(admin.toString(), `DROP DATABASE ${name} WITH (FORCE)`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err.stack}\n`);
+  process.exit(1);
+});
