@@ -16,7 +16,7 @@ const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { setTimeout: sleep } = require('node:timers/promises');
 const { Client } = require('pg');
-const { closedLoop, openLoop, pct } = require('./load');
+const { closedLoop, openLoop, pct, freePort, SERVICE_BENCH_LIMITS } = require('./load');
 
 const ROOT = path.resolve(__dirname, '..');
 const TARGET = process.env.BENCH_TARGET || 'service';
@@ -65,12 +65,7 @@ async function main() {
   provider.keepAliveTimeout = 30_000;
   await new Promise((r) => provider.listen(0, '127.0.0.1', r));
   const smsUrl = `http://127.0.0.1:${provider.address().port}/sms`;
-  const port = await new Promise((resolve) => {
-    const s = http.createServer().listen(0, '127.0.0.1', () => {
-      const free = s.address().port;
-      s.close(() => resolve(free));
-    });
-  });
+  const port = await freePort();
   const nodeArgs = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [];
   let proc;
   let headers = {};
@@ -81,8 +76,7 @@ async function main() {
   } else {
     const serviceEnv = {
       ...env, DATABASE_POOL_SIZE: '10', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', SMS_PROVIDER: 'http', SMS_HTTP_URL: smsUrl, PROVIDER_HTTP_TOKEN: TOKEN,
-      VOICE_PROVIDER: 'http', VOICE_HTTP_URL: smsUrl, THROTTLE_LIMIT: '1000000000', PHONE_SENDS_PER_15_MIN: '1000000', PHONE_SENDS_PER_24_H: '1000000',
-      PHONE_CHECK_FAILURES_PER_HOUR: '1000000', RISK_PUMPING_MODE: 'record_only', WORKERS: '1', ...JSON.parse(process.env.BENCH_ENV || '{}'),
+      VOICE_PROVIDER: 'http', VOICE_HTTP_URL: smsUrl, ...SERVICE_BENCH_LIMITS, WORKERS: '1', ...JSON.parse(process.env.BENCH_ENV || '{}'),
     };
     proc = spawn(process.execPath, [...nodeArgs, 'dist/src/main.js'], { cwd: ROOT, env: serviceEnv, stdio: ['ignore', 'ignore', 'inherit'] });
     headers = { authorization: `Bearer ${key}` };

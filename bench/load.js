@@ -163,4 +163,27 @@ async function openLoop({ name, base, rate, seconds, headers = {}, next, done, o
   return row;
 }
 
-module.exports = { closedLoop, openLoop, post, agent, pct };
+/** A port free on 127.0.0.1 now. */
+function freePort() {
+  return new Promise((resolve) => {
+    const s = http.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * The service's settings for a bench: its limits out of the way of one client sending thousands of starts to
+ * consecutive numbers. Those are what SMS pumping looks like: the trips are recorded (the screening work is the same)
+ * rather than denying the rest of the run.
+ */
+const SERVICE_BENCH_LIMITS = {
+  THROTTLE_LIMIT: '1000000000',
+  PHONE_SENDS_PER_15_MIN: '1000000',
+  PHONE_SENDS_PER_24_H: '1000000',
+  PHONE_CHECK_FAILURES_PER_HOUR: '1000000',
+  RISK_PUMPING_MODE: 'record_only',
+};
+
+module.exports = { closedLoop, openLoop, post, agent, pct, freePort, SERVICE_BENCH_LIMITS };

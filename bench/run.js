@@ -28,13 +28,12 @@
 const { spawn, execFileSync } = require('node:child_process');
 const { mkdtempSync, chmodSync, readFileSync, statSync, openSync, readSync, closeSync } = require('node:fs');
 const http = require('node:http');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { URLSearchParams } = require('node:url');
 const { performance } = require('node:perf_hooks');
 const { Client } = require('pg');
-const { closedLoop, openLoop, post, agent, pct } = require('./load');
+const { closedLoop, openLoop, post, agent, pct, freePort, SERVICE_BENCH_LIMITS } = require('./load');
 
 const ROOT = path.resolve(__dirname, '..');
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 50);
@@ -57,13 +56,6 @@ const PROVIDER = process.env.BENCH_PROVIDER || 'http';
 const TWILIO_SID = 'AC' + '0123456789abcdef'.repeat(2);
 const TWILIO_TOKEN = 'bench-twilio-auth-token';
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const fmt = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '–');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -463,13 +455,7 @@ async function main() {
       VOICE_PROVIDER: 'http',
       VOICE_HTTP_URL: smsUrl,
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL || 'warn',
-      THROTTLE_LIMIT: '1000000000',
-      PHONE_SENDS_PER_15_MIN: '1000000',
-      PHONE_SENDS_PER_24_H: '1000000',
-      PHONE_CHECK_FAILURES_PER_HOUR: '1000000',
-      // Thousands of unverified codes to consecutive numbers of one prefix are what SMS pumping looks like: record
-      // the trips (the screening work is the same) rather than deny the rest of the run.
-      RISK_PUMPING_MODE: 'record_only',
+      ...SERVICE_BENCH_LIMITS,
       WORKERS,
   });
   const port = await freePort();
