@@ -51,7 +51,8 @@ class ShutdownAwareAdapter extends FastifyAdapter {
 /**
  * Request logging on Fastify's own hooks: what is logged while serving a request carries it (`req`: id, method,
  * path), and each answer is one line, `request completed` (`request errored` for a 5xx) with the request (its
- * headers redacted), the response and `responseTime` in ms, written only when its level is on. Before the first hook
+ * headers redacted), the response and `responseTime` in ms, written only when its level is on. Its level: `error`
+ * for a 500 (an unexpected failure), `warn` for a deliberate 503 (shutting down, a dependency down), else `info`. Before the first hook
  * that can answer (shutdown's 503), so that those answers are logged too.
  */
 function logRequests(fastify: FastifyInstance, pino: PinoLogger): void {
@@ -60,11 +61,12 @@ function logRequests(fastify: FastifyInstance, pino: PinoLogger): void {
   });
   fastify.addHook('onResponse', async (request, reply) => {
     const root = PinoLogger.root;
-    const level = reply.statusCode >= 500 ? 'error' : 'info';
+    const status = reply.statusCode;
+    const level = status === 503 ? 'warn' : status >= 500 ? 'error' : 'info';
     if (!root?.isLevelEnabled(level)) return;
     root[level](
       { req: { id: request.id, method: request.method, url: request.url, headers: request.headers }, res: reply.raw, responseTime: Math.round(reply.elapsedTime) },
-      level === 'error' ? 'request errored' : 'request completed',
+      status >= 500 ? 'request errored' : 'request completed',
     );
   });
 }

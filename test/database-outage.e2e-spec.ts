@@ -43,8 +43,11 @@ describe('database outage', () => {
       expectProblem(await s.t.request('GET', `/v1/verifications/${before.body.id}`, { key }), 503, 'service_unavailable');
       expect((await s.t.request('GET', '/health/live')).status).toBe(200);
       expect((await s.t.request('GET', '/health/ready')).status).toBe(503);
-      // logged as the database being unavailable, not as an unhandled error
+      // logged as the database being unavailable, not as an unhandled error: the answer's own line is a warning
       expect(s.t.logs.join('')).toMatch(/Database unavailable on POST/);
+      const answer = s.t.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'request errored' && l.res?.statusCode === 503);
+      expect(answer).toMatchObject({ level: 40, req: { method: 'POST', url: '/v1/verifications' } });
+      expect(s.t.logs.filter((l) => l.includes('"level":50') && l.includes('"request errored"'))).toEqual([]);
     } finally {
       proxy.up();
     }
