@@ -51,9 +51,9 @@ class ShutdownAwareAdapter extends FastifyAdapter {
 /**
  * Request logging on Fastify's own hooks: what is logged while serving a request carries it (`req`: id, method,
  * path), and each answer is one line, `request completed` (`request errored` for a 5xx) with the request (its
- * headers redacted), the response and `responseTime` in ms, written only when its level is on. Its level: `error`
- * for a 500 (an unexpected failure), `warn` for a deliberate 503 (shutting down, a dependency down), else `info`. Before the first hook
- * that can answer (shutdown's 503), so that those answers are logged too.
+ * headers redacted), the response and `responseTime` in ms, written only when its level is on: `warn` for a
+ * deliberate 503 (shutting down, the database down), `error` for any other 5xx (an unexpected failure), else `info`.
+ * Before the first hook that can answer (shutdown's 503), so that those answers are logged too.
  */
 function logRequests(fastify: FastifyInstance, pino: PinoLogger): void {
   fastify.addHook('onRequest', (request, _reply, done) => {
