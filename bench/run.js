@@ -725,7 +725,9 @@ async function main() {
       '',
       `Housekeeping on the seeded database (the rows above ran with it off): one service with it on, alone (the targets above stopped), its first pass 10 s after start, ` +
         `open-loop starts offered at ${fmt(passRate, 0)}/s (half the service's closed-loop start rate) meanwhile, in rows of ${SECONDS} s. ` +
-        (seconds === null
+        (pass.ended !== null && !total
+          ? 'The pass found nothing to prune (a database an earlier pass already pruned?).'
+          : seconds === null
           ? `The pass did not end within BENCH_HOUSEKEEPING_MAX_SECONDS=${HOUSEKEEPING_MAX_S} (${fmt(total ?? 0, 0)} rows pruned by then).`
           : `The pass${failed ? ' FAILED after it' : ''} pruned ${fmt(total, 0)} rows in ${fmt(seconds, 1)} s (${fmt(total / seconds, 0)} rows/s; ±0.5 s, read from /metrics): ` +
             Object.entries(pruned).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${fmt(n, 0)}`).join(', ') + '.'),
