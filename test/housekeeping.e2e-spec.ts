@@ -196,14 +196,39 @@ describe('housekeeping: spent operational rows are pruned in batches, by one ins
     expect((await total('otp_housekeeping_pruned_rows_total{table="idempotency_keys"}')) - prunedBefore).toBe(5000);
   });
 
+  it('a pass starts a day behind where its last pass stopped, not at the oldest row: it does not walk again what it deleted', async () => {
+    clock.advance(10 * DAY); // past every row the tests above left
+    const now = clock.now().getTime();
+    const tag = `cur-${now}`;
+    const insert = (what: string, at: number, n = 1) =>
+      db.query(
+        `INSERT INTO idempotency_keys (client_id, key, request_hash, created_at)
+         SELECT (SELECT id FROM api_clients LIMIT 1), $2 || '-' || g, '\\x00', $1 FROM generate_series(1, $3) AS g`,
+        [new Date(at), `${tag}-${what}`, n],
+      );
+    const left = async (what: string) => count(`idempotency_keys WHERE key LIKE $1`, [`${tag}-${what}-%`]);
+    // Three batches of 100 and a short one: the pass goes on from where each batch stopped.
+    await insert('a', now - 2 * DAY - 3 * HOUR, 150);
+    await insert('b', now - 2 * DAY, 150);
+    expect((await prune()).pruned.idempotency_keys).toBe(300);
+    // Written behind where that pass stopped (2 days back): 12 h behind it is within the rewind and goes; 3 days
+    // behind it is where the pass no longer scans (no row is written that late: created_at is the time of the insert).
+    await insert('late', now - 2 * DAY - 12 * HOUR);
+    await insert('old', now - 5 * DAY);
+    await prune();
+    expect({ late: await left('late'), old: await left('old') }).toEqual({ late: 0, old: 1 });
+    await db.query(`DELETE FROM idempotency_keys WHERE key LIKE $1`, [`${tag}-%`]);
+  });
+
   it('each batch uses an index (EXPLAIN), so a batch stays cheap as the tables grow', async () => {
     const plans: Record<string, string> = {
-      idempotency_keys: `SELECT ctid FROM idempotency_keys WHERE created_at < now() LIMIT 100`,
-      verifications: `SELECT ctid FROM verifications WHERE status NOT IN ('screening', 'pending') AND created_at < now() LIMIT 100`,
-      outbox: `SELECT id FROM outbox WHERE status IN ('done', 'failed') AND created_at < now() LIMIT 100`,
+      // oldest first from where the pass got to (PruneCursor)
+      idempotency_keys: `SELECT ctid FROM idempotency_keys WHERE created_at >= now() - interval '30 days' AND created_at < now() ORDER BY created_at LIMIT 100`,
+      verifications: `SELECT ctid FROM verifications WHERE status NOT IN ('pending', 'screening') AND created_at >= now() - interval '30 days' AND created_at < now() ORDER BY created_at LIMIT 100`,
+      outbox: `SELECT id FROM outbox WHERE status IN ('done', 'failed') AND created_at >= now() - interval '30 days' AND created_at < now() ORDER BY created_at LIMIT 100`,
       voice_calls: `SELECT ctid FROM voice_calls WHERE created_at < now() LIMIT 100`,
-      phone_sends: `SELECT ctid FROM phone_sends WHERE sent_at < now() LIMIT 100`,
-      phone_check_failures: `SELECT ctid FROM phone_check_failures WHERE failed_at < now() LIMIT 100`,
+      phone_sends: `SELECT ctid FROM phone_sends WHERE sent_at >= now() - interval '30 days' AND sent_at < now() ORDER BY sent_at LIMIT 100`,
+      phone_check_failures: `SELECT ctid FROM phone_check_failures WHERE failed_at >= now() - interval '30 days' AND failed_at < now() ORDER BY failed_at LIMIT 100`,
     };
     const c = new Client({ connectionString: db.url });
     await c.connect();

@@ -21,7 +21,7 @@ export class GatewayHousekeeping implements OnModuleInit {
 
   onModuleInit(): void {
     const before = (now: Date) => new Date(now.getTime() - this.config.gateway.outboxRetentionMs);
-    this.housekeeping.register({ name: 'finished outbox rows', prune: (now, limit) => this.outbox.pruneFinished(before(now), limit) });
+    this.housekeeping.register({ name: 'finished outbox rows', prune: (now, limit, cursor) => this.outbox.pruneFinished(before(now), limit, cursor) });
     this.housekeeping.register({ name: 'voice calls', prune: async (now, limit) => ({ voice_calls: await this.calls.pruneBefore(before(now), limit) }) });
   }
 }

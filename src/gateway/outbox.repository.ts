@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { Queryable, Tx } from '../common/tx';
 import { AppConfig } from '../config/app-config';
+import { PruneCursor } from '../database/housekeeping';
 import { DELIVERY_RANK, DeliveryReceipt } from './delivery-receipts.types';
 import type { Outcome, OutboxRow } from './outbox.types';
 
@@ -186,18 +187,21 @@ export class OutboxRepository {
    * them again) created before `before`, with their attempts, in one statement; rows a receipt is updating right
    * now are skipped (next run). Through outbox_finished_created_idx and the attempts' primary key.
    */
-  async pruneFinished(before: Date, limit: number): Promise<{ outbox: number; outbox_attempts: number }> {
-    const [row]: Array<{ outbox: number; outbox_attempts: number }> = await this.db.query(
+  async pruneFinished(before: Date, limit: number, cursor = new PruneCursor()): Promise<{ outbox: number; outbox_attempts: number }> {
+    // oldest first from where this pass got to (see PruneCursor: the scan does not walk again what it deleted)
+    const [{ last, ...row }]: Array<{ outbox: number; outbox_attempts: number; last: Date | null }> = await this.db.query(
       `WITH doomed AS (
-         SELECT id FROM outbox WHERE status IN ('done', 'failed') AND created_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED
+         SELECT id, created_at FROM outbox WHERE status IN ('done', 'failed') AND created_at >= $3 AND created_at < $1
+          ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED
        ), attempts AS (
          DELETE FROM outbox_attempts WHERE outbox_id IN (SELECT id FROM doomed) RETURNING 1
        ), rows AS (
          DELETE FROM outbox WHERE id IN (SELECT id FROM doomed) RETURNING 1
        )
-       SELECT (SELECT count(*) FROM rows)::int AS outbox, (SELECT count(*) FROM attempts)::int AS outbox_attempts`,
-      [before, limit],
+       SELECT (SELECT count(*) FROM rows)::int AS outbox, (SELECT count(*) FROM attempts)::int AS outbox_attempts, (SELECT max(created_at) FROM doomed) AS last`,
+      [before, limit, cursor.from('outbox')],
     );
+    cursor.reached('outbox', last);
     return row;
   }
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ProblemException } from '../common/problem';
 import type { Queryable, Tx } from '../common/tx';
+import { PruneCursor } from '../database/housekeeping';
 import type { VerificationView } from './dto/verification.view';
 
 const WINDOW_MS = 24 * 3600 * 1000;
@@ -48,12 +49,8 @@ export class IdempotencyRepository {
   }
 
   /** Housekeeping: deletes at most `limit` keys past their 24 h (through idempotency_keys_created_at_idx); answers how many went. */
-  async pruneExpired(q: Queryable, now: Date, limit: number): Promise<number> {
-    const [, n]: [unknown, number] = await q.query(
-      `DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT $2))`,
-      [new Date(now.getTime() - WINDOW_MS), limit],
-    );
-    return n;
+  pruneExpired(q: Queryable, now: Date, limit: number, cursor = new PruneCursor()): Promise<number> {
+    return cursor.deleteOldest(q, 'idempotency_keys', 'created_at', new Date(now.getTime() - WINDOW_MS), limit);
   }
 
   /** Stores the answer with the claimed key (joins the transaction's combined statement). */

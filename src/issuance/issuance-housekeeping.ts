@@ -23,12 +23,12 @@ export class IssuanceHousekeeping implements OnModuleInit {
   onModuleInit(): void {
     this.housekeeping.register({
       name: 'idempotency keys',
-      prune: async (now, limit) => ({ idempotency_keys: await this.idempotency.pruneExpired(this.transactions.reader, now, limit) }),
+      prune: async (now, limit, cursor) => ({ idempotency_keys: await this.idempotency.pruneExpired(this.transactions.reader, now, limit, cursor) }),
     });
     this.housekeeping.register({
       name: 'final verifications',
-      prune: async (now, limit) => ({
-        verifications: await this.verifications.pruneFinal(this.transactions.reader, new Date(now.getTime() - this.config.issuance.verificationRetentionMs), limit),
+      prune: async (now, limit, cursor) => ({
+        verifications: await this.verifications.pruneFinal(this.transactions.reader, new Date(now.getTime() - this.config.issuance.verificationRetentionMs), limit, cursor),
       }),
     });
   }

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Problems } from '../common/problem';
 import type { TestScript } from '../common/test-numbers';
 import type { Queryable, Tx } from '../common/tx';
+import { PruneCursor } from '../database/housekeeping';
 import type { RiskAssessment } from '../risk/risk.port';
 import type { BoundTransaction } from './codes';
 import type { VerificationStatus } from './dto/verification.view';
@@ -208,12 +209,7 @@ export class VerificationsRepository {
    * before `before`, through the partial index verifications_final_created_idx; answers how many went. Their
    * audit events stay (the audit trail is never pruned here).
    */
-  async pruneFinal(q: Queryable, before: Date, limit: number): Promise<number> {
-    const [, n]: [unknown, number] = await q.query(
-      `DELETE FROM verifications WHERE ctid = ANY(ARRAY(
-         SELECT ctid FROM verifications WHERE status NOT IN (${OPEN_STATUSES.map((st) => `'${st}'`).join(', ')}) AND created_at < $1 LIMIT $2))`,
-      [before, limit],
-    );
-    return n;
+  pruneFinal(q: Queryable, before: Date, limit: number, cursor = new PruneCursor()): Promise<number> {
+    return cursor.deleteOldest(q, 'verifications', 'created_at', before, limit, `status NOT IN (${OPEN_STATUSES.map((st) => `'${st}'`).join(', ')})`);
   }
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { SqlParams } from '../common/sql';
 import type { Queryable, Tx } from '../common/tx';
+import { PruneCursor } from '../database/housekeeping';
 
 const HOUR_MS = 3600_000;
 
@@ -67,17 +68,12 @@ export class PhoneVelocityRepository {
    * Housekeeping: deletes at most `limit` sends older than 25 h and `limit` wrong codes older than 2 h (the rules
    * read 24 h and 1 h back; an hour of margin), through the time indexes; answers how many went, per table.
    */
-  async pruneExpired(q: Queryable, now: Date, limit: number): Promise<Record<string, number>> {
+  async pruneExpired(q: Queryable, now: Date, limit: number, cursor = new PruneCursor()): Promise<Record<string, number>> {
     const t = now.getTime();
-    const [, sends]: [unknown, number] = await q.query(
-      `DELETE FROM phone_sends WHERE ctid = ANY(ARRAY(SELECT ctid FROM phone_sends WHERE sent_at < $1 LIMIT $2))`,
-      [new Date(t - 25 * HOUR_MS), limit],
-    );
-    const [, failures]: [unknown, number] = await q.query(
-      `DELETE FROM phone_check_failures WHERE ctid = ANY(ARRAY(SELECT ctid FROM phone_check_failures WHERE failed_at < $1 LIMIT $2))`,
-      [new Date(t - 2 * HOUR_MS), limit],
-    );
-    return { phone_sends: sends, phone_check_failures: failures };
+    return {
+      phone_sends: await cursor.deleteOldest(q, 'phone_sends', 'sent_at', new Date(t - 25 * HOUR_MS), limit),
+      phone_check_failures: await cursor.deleteOldest(q, 'phone_check_failures', 'failed_at', new Date(t - 2 * HOUR_MS), limit),
+    };
   }
 
   recordSend(tx: Tx, phone: string, verificationId: string, now: Date): void {

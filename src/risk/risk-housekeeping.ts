@@ -22,7 +22,7 @@ export class RiskHousekeeping implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    this.housekeeping.register({ name: 'phone velocity', prune: (now, limit) => this.transactions.run((tx) => this.velocity.pruneExpired(tx, now, limit)) });
+    this.housekeeping.register({ name: 'phone velocity', prune: (now, limit, cursor) => this.transactions.run((tx) => this.velocity.pruneExpired(tx, now, limit, cursor)) });
     this.housekeeping.register({
       name: 'risk unit counters',
       prune: (now, limit) => this.transactions.run((tx) => this.signals.prune(tx, now, this.config.risk.manyAccounts.windowMs, limit)),
