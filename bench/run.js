@@ -352,7 +352,14 @@ async function housekeepingPass(url, serviceEnv, headers, provider, rate) {
     await new Promise((r) => svc.proc.on('exit', r));
   }
   for (const r of rows) r.during = begun !== null && r.from < (ended ?? Infinity) && r.to > begun;
-  return { rows, begun, ended, seconds: begun !== null && ended !== null ? (ended - begun) / 1000 : null, ...last };
+  return {
+    rows,
+    endedAt: ended,
+    seconds: begun !== null && ended !== null ? (ended - begun) / 1000 : null,
+    pruned: last?.pruned ?? {},
+    total: last?.total ?? 0,
+    failed: last?.failed ?? 0,
+  };
 }
 
 /**
@@ -720,15 +727,15 @@ async function main() {
     }
   }
   if (pass) {
-    const { pruned, total, seconds, failed } = pass;
+    const { pruned, total, seconds, failed, endedAt } = pass;
     lines.push(
       '',
       `Housekeeping on the seeded database (the rows above ran with it off): one service with it on, alone (the targets above stopped), its first pass 10 s after start, ` +
         `open-loop starts offered at ${fmt(passRate, 0)}/s (half the service's closed-loop start rate) meanwhile, in rows of ${SECONDS} s. ` +
-        (pass.ended !== null && !total
+        (endedAt === null
+          ? `The pass did not end within BENCH_HOUSEKEEPING_MAX_SECONDS=${HOUSEKEEPING_MAX_S} (${fmt(total, 0)} rows pruned by then).`
+          : !total
           ? 'The pass found nothing to prune (a database an earlier pass already pruned?).'
-          : seconds === null
-          ? `The pass did not end within BENCH_HOUSEKEEPING_MAX_SECONDS=${HOUSEKEEPING_MAX_S} (${fmt(total ?? 0, 0)} rows pruned by then).`
           : `The pass${failed ? ' FAILED after it' : ''} pruned ${fmt(total, 0)} rows in ${fmt(seconds, 1)} s (${fmt(total / seconds, 0)} rows/s; ±0.5 s, read from /metrics): ` +
             Object.entries(pruned).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${fmt(n, 0)}`).join(', ') + '.'),
       '',
