@@ -122,6 +122,7 @@ async function openLoop({ name, base, rate, seconds, headers = {}, next, done, o
   const inflight = [];
   const t0 = performance.now() + 20;
   let lateSends = 0;
+  let maxLate = 0;
   await new Promise((resolve) => {
     const tick = () => {
       const now = performance.now();
@@ -129,6 +130,7 @@ async function openLoop({ name, base, rate, seconds, headers = {}, next, done, o
         const n = sent++;
         const at = t0 + (n * 1000) / rate;
         if (now - at > 5) lateSends++;
+        maxLate = Math.max(maxLate, now - at);
         const r = next(n);
         onSent?.(n, r, at);
         inflight.push(
@@ -159,6 +161,7 @@ async function openLoop({ name, base, rate, seconds, headers = {}, next, done, o
   const row = summary(name, latencies, errors, t0, last);
   row.offered = rate;
   row.lateSends = lateSends;
+  row.maxLate = maxLate;
   row.failures = failures;
   return row;
 }
