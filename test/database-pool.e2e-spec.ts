@@ -20,6 +20,16 @@ describe('database pool: connections kept across a lull (real PostgreSQL)', () =
   /** The service's own connections to the stack's database. */
   const connections = async (s: Stack) =>
     Number((await s.db.query<{ n: string }>(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'otp-verify'`))[0].n);
+  /** How long, in seconds, the service's longest-idle connection has been idle. */
+  const longestIdle = async (s: Stack) =>
+    Number(
+      (
+        await s.db.query<{ s: string }>(
+          `SELECT coalesce(extract(epoch FROM max(now() - state_change)), 0) AS s FROM pg_stat_activity
+            WHERE datname = current_database() AND application_name = 'otp-verify' AND state = 'idle'`,
+        )
+      )[0].s,
+    );
 
   /** Concurrent starts, so that the pool opens more connections than its background work keeps busy. */
   async function burst(s: Stack): Promise<number> {
@@ -37,8 +47,11 @@ describe('database pool: connections kept across a lull (real PostgreSQL)', () =
     // past pg's own default idle timeout (10 s)
     await new Promise((r) => setTimeout(r, 11_500));
     expect(await connections(kept)).toBe(keptAfterBurst);
-    // the background loops (sequencer, dispatcher) still take a connection now and then: at most two stay
-    expect(await connections(closing)).toBeLessThanOrEqual(2);
+    expect(await longestIdle(kept)).toBeGreaterThan(10);
+    // The background loops (sequencer, dispatcher, housekeeping) still take a connection now and then, so how many
+    // stay open depends on their timing; what must hold is that none stays idle much past the 1 s setting.
+    expect(await connections(closing)).toBeLessThan(closingAfterBurst);
+    expect(await longestIdle(closing)).toBeLessThan(3);
 
     // and the kept ones still work
     const { key } = await kept.t.createClient();
