@@ -214,14 +214,6 @@ function createFloor(env = process.env) {
     const purpose = input.purpose;
     const now = new Date();
     const requestHash = createHmac('sha256', CODE_KEY).update(JSON.stringify(input)).digest();
-    if (idemKey) {
-      const { rows } = await pool.query(`SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE client_id = $1 AND key = $2 AND created_at >= $3`, [
-        CLIENT_ID,
-        idemKey,
-        minus(now, DAY),
-      ]);
-      if (rows[0]?.response_status) return { status: rows[0].response_status, body: rows[0].response_body };
-    }
     const vid = newId('vrf');
     const mid = newId('msg');
     let code = '';
@@ -247,7 +239,16 @@ function createFloor(env = process.env) {
            RETURNING key`,
           [CLIENT_ID, idemKey, requestHash, now, minus(now, DAY)],
         );
-        if (!claimed.rows[0]) return { status: 409, body: '{"code":"idempotency_conflict"}' };
+        if (!claimed.rows[0]) {
+          // a repeat: the first answer (as the service, IdempotencyRepository.claim)
+          const { rows } = await c.query(`SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE client_id = $1 AND key = $2 AND created_at >= $3`, [
+            CLIENT_ID,
+            idemKey,
+            minus(now, DAY),
+          ]);
+          if (rows[0]?.response_status && rows[0].request_hash.equals(requestHash)) return { status: rows[0].response_status, body: JSON.stringify(rows[0].response_body), replay: true };
+          return { status: 409, body: '{"code":"idempotency_conflict"}' };
+        }
       }
       const prefixes = [];
       for (let i = 3; i <= phone.length; i++) prefixes.push(phone.slice(0, i));
@@ -278,7 +279,7 @@ function createFloor(env = process.env) {
       ]);
       return { status: 201, body: answer };
     });
-    if (out.status === 201) setImmediate(() => send({ vid, mid, phone, ph, mask, text }).catch((err) => process.stderr.write(`send: ${err.message}\n`)));
+    if (out.status === 201 && !out.replay) setImmediate(() => send({ vid, mid, phone, ph, mask, text }).catch((err) => process.stderr.write(`send: ${err.message}\n`)));
     return out;
   }
 

@@ -108,6 +108,10 @@ describe('bench: the fair floor', () => {
     expect(messages[0].auth).toBe(`Bearer ${TOKEN}`);
     expect(messages[0].body.to).toBe('+819012345678');
     const code = /(\d{6})/.exec(messages[0].body.text)![1];
+    // a repeat with the same key: the first answer, nothing sent again
+    const repeat = await load.post(agent, base, '/v1/verifications', { 'idempotency-key': 'k-1' }, { phoneNumber: '+819012345678', purpose: 'login' });
+    expect(repeat.status).toBe(201);
+    expect(repeat.body).toBe(start.body);
 
     const right = await load.post(agent, base, `/v1/verifications/${started.id}/check`, {}, { code });
     expect(JSON.parse(right.body)).toMatchObject({ id: started.id, status: 'approved', valid: true });
@@ -116,6 +120,7 @@ describe('bench: the fair floor', () => {
 
     const other = JSON.parse((await load.post(agent, base, '/v1/verifications', { 'idempotency-key': 'k-2' }, { phoneNumber: '+819012345679', purpose: 'login' })).body) as { id: string };
     await waitFor(() => messages.length === 2);
+    expect(messages[1].body.to).toBe('+819012345679');
     const wrongCode = /(\d{6})/.exec(messages[1].body.text)![1] === '000000' ? '111111' : '000000';
     const wrong = await load.post(agent, base, `/v1/verifications/${other.id}/check`, {}, { code: wrongCode });
     expect(JSON.parse(wrong.body)).toMatchObject({ status: 'pending', valid: false, attemptsRemaining: 19 });

@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import type { TestDatabase } from './support/database';
 import type { FakeServer } from './support/fake-http';
 import type { TestApp } from './support/app';
@@ -75,6 +76,33 @@ describe('concurrency across two service instances on one database', () => {
     expect(reused.status).toBe(409);
     expect(reused.body.code).toBe('idempotency_key_reused');
   });
+
+  it('a new Idempotency-Key costs one statement on idempotency_keys (its claim), a repeat two (the claim, then its first answer)', async () => {
+    // every statement any pool of this process sends, by its text (TypeORM runs them through pg's Client.query)
+    const texts: string[] = [];
+    const original = Client.prototype.query;
+    const spy = jest.spyOn(Client.prototype, 'query').mockImplementation(function (this: Client, ...args: unknown[]) {
+      const q = args[0] as string | { text?: string } | undefined;
+      texts.push(typeof q === 'string' ? q : (q?.text ?? ''));
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    } as never);
+    try {
+      const body = { phoneNumber: freshPhone(), purpose: 'login' };
+      // statements of their own on the keys: the answer's UPDATE joins the start's combined write (WITH w0 AS …)
+      const onKeys = () => texts.filter((t) => /\bidempotency_keys\b/.test(t) && !/^\s*WITH w\d+ AS/.test(t)).length;
+      const first = await a.request('POST', '/v1/verifications', { key, body, headers: { 'idempotency-key': 'idem-one-statement' } });
+      expect(first.status).toBe(201);
+      expect(onKeys()).toBe(1);
+      texts.length = 0;
+      const again = await b.request('POST', '/v1/verifications', { key, body, headers: { 'idempotency-key': 'idem-one-statement' } });
+      expect(again.status).toBe(201);
+      expect(again.body.id).toBe(first.body.id);
+      expect(onKeys()).toBe(2);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('an Idempotency-Key older than 24 h is claimed afresh (once, by 20 simultaneous starts with another body); a live one still refuses another body', async () => {
     const first = { phoneNumber: freshPhone(), purpose: 'signup' };
     const started = await a.request('POST', '/v1/verifications', { key, body: first, headers: { 'idempotency-key': 'idem-expired' } });

@@ -87,14 +87,8 @@ export class IssuanceService implements OnModuleInit {
 
   async start(ctx: RequestContext, dto: StartVerificationDto, idempotencyKey?: string): Promise<StartResult> {
     const input = startInput(dto, this.destinations);
-    const clientId = ctx.principal.clientId;
-
-    // A repeat is answered before anything else runs: screening again could answer differently.
-    if (idempotencyKey) {
-      const replay = await this.idempotency.storedAnswer(this.transactions.reader, clientId, idempotencyKey, input.requestHash, this.clock.now());
-      if (replay) return replay;
-    }
-
+    // A repeat is answered by the key's claim, the transaction's first statement, before screening (which could
+    // answer differently now): no read ahead of it, so a new key costs one round trip and not two.
     return this.transactions.run((tx) => this.startIn(tx, ctx, dto, input, idempotencyKey)).catch(async (err: unknown) => {
       if (err instanceof ScreeningDenied) await this.recordDenial(ctx, dto, input, err.assessment);
       throw err;
