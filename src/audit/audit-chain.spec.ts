@@ -79,6 +79,10 @@ describe('canonicalJson', () => {
     for (const bad of [NaN, Infinity, undefined, 10n, () => 1, Symbol('s'), new Date(), new Map()]) {
       expect(() => canonicalJson({ x: bad })).toThrow(NotCanonicalJson);
     }
+    expect(() => canonicalJson({ a: [1, { b: NaN }] })).toThrow('a[1].b is NaN, which JSON cannot represent');
+    expect(() => canonicalJson([[0, { c: [undefined] }]])).toThrow('[0][1].c[0] is undefined, which JSON cannot represent');
+    expect(() => canonicalJson(Symbol('s'))).toThrow('value is symbol, which JSON cannot represent');
+    expect(() => canonicalJson({ '[k]': [{ x: 1n }] })).toThrow('[k][0].x is bigint, which JSON cannot represent');
   });
 });
 

@@ -38,11 +38,37 @@ export class NotCanonicalJson extends Error {
 }
 
 /**
+ * A refusal on its way out of a nested value: each level it passes puts its key (or element index) in front, so
+ * the path is written only for a refusal, never for the members that pass (canonicalJson, sanitizeAuditData).
+ */
+export class NestedRefusal {
+  readonly steps: Array<string | number> = [];
+  constructor(readonly reason: string) {}
+
+  /** As `a.b[2].c`: '' at the top. */
+  get path(): string {
+    let out = '';
+    for (const step of this.steps) out += typeof step === 'number' ? `[${step}]` : (out ? '.' : '') + step;
+    return out;
+  }
+}
+
+/**
  * JSON with object keys sorted (by UTF-16 code units, as Array.prototype.sort does) and no whitespace,
  * so that the same value always gives the same text whatever the key order PostgreSQL's jsonb returns.
  * Only JSON values are accepted: no undefined, functions, symbols, bigints, NaN or Infinity.
  */
-export function canonicalJson(value: unknown, path = ''): string {
+export function canonicalJson(value: unknown): string {
+  try {
+    return write(value);
+  } catch (err) {
+    if (err instanceof NestedRefusal) throw new NotCanonicalJson(err.path, err.reason);
+    throw err;
+  }
+}
+
+/** Appends to one string per level (no array of parts per object, no path per member: it runs twice per event). */
+function write(value: unknown): string {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
@@ -50,18 +76,33 @@ export function canonicalJson(value: unknown, path = ''): string {
     case 'boolean':
       return value ? 'true' : 'false';
     case 'number':
-      if (!Number.isFinite(value)) throw new NotCanonicalJson(path, String(value));
+      if (!Number.isFinite(value)) throw new NestedRefusal(String(value));
       return JSON.stringify(value);
     case 'object': {
-      if (Array.isArray(value)) return '[' + value.map((v, i) => canonicalJson(v, `${path}[${i}]`)).join(',') + ']';
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) out += (i ? ',' : '') + writeMember(i, value[i]);
+        return out + ']';
+      }
       const proto = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) throw new NotCanonicalJson(path, `a ${proto?.constructor?.name ?? 'non-plain'} object`);
+      if (proto !== Object.prototype && proto !== null) throw new NestedRefusal(`a ${proto?.constructor?.name ?? 'non-plain'} object`);
       const obj = value as Record<string, unknown>;
       const keys = Object.keys(obj).sort();
-      return '{' + keys.map((k) => JSON.stringify(k) + ':' + canonicalJson(obj[k], path ? `${path}.${k}` : k)).join(',') + '}';
+      let out = '{';
+      for (let i = 0; i < keys.length; i++) out += (i ? ',' : '') + JSON.stringify(keys[i]) + ':' + writeMember(keys[i], obj[keys[i]]);
+      return out + '}';
     }
     default:
-      throw new NotCanonicalJson(path, typeof value);
+      throw new NestedRefusal(typeof value);
+  }
+}
+
+function writeMember(step: string | number, value: unknown): string {
+  try {
+    return write(value);
+  } catch (err) {
+    if (err instanceof NestedRefusal) err.steps.unshift(step);
+    throw err;
   }
 }
 

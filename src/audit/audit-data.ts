@@ -1,4 +1,4 @@
-import { canonicalJson } from './audit-chain';
+import { NestedRefusal } from './audit-chain';
 
 /**
  * What may go into an event's `data`. Codes, API keys and provider secrets never belong in the audit
@@ -71,45 +71,60 @@ const SECRET_VALUE = /otp_[A-Za-z0-9]{12}_[A-Za-z0-9]{40}|whsec_[A-Za-z0-9]{16,}
 export function sanitizeAuditData(data: Record<string, unknown> | undefined): Record<string, unknown> {
   if (data === undefined || data === null) return {};
   if (typeof data !== 'object' || Array.isArray(data)) throw new AuditDataRefused('', 'data must be a plain object');
-  const clean = normalize(data, '') as Record<string, unknown>;
-  let text: string;
+  let clean: Record<string, unknown>;
   try {
-    text = canonicalJson(clean);
+    clean = normalize(data) as Record<string, unknown>;
   } catch (err) {
-    throw new AuditDataRefused('', (err as Error).message);
+    if (err instanceof NestedRefusal) throw new AuditDataRefused(err.path, err.reason);
+    throw err;
   }
-  if (Buffer.byteLength(text, 'utf8') > MAX_DATA_BYTES) throw new AuditDataRefused('', `data is larger than ${MAX_DATA_BYTES} bytes`);
+  // normalize() leaves only JSON values, and their canonical text (canonicalJson) differs from JSON.stringify's only
+  // in key order: the same bytes, so the same size.
+  if (Buffer.byteLength(JSON.stringify(clean), 'utf8') > MAX_DATA_BYTES) throw new AuditDataRefused('', `data is larger than ${MAX_DATA_BYTES} bytes`);
   return clean;
 }
 
-function normalize(value: unknown, path: string): unknown {
+/** Plain JSON of `value`, or a NestedRefusal (its path is put together on the way out: none is built otherwise). */
+function normalize(value: unknown): unknown {
   if (value === null) return null;
   if (value instanceof Date) {
-    if (Number.isNaN(value.getTime())) throw new AuditDataRefused(path, 'invalid date');
+    if (Number.isNaN(value.getTime())) throw new NestedRefusal('invalid date');
     return value.toISOString();
   }
   if (typeof value === 'string') {
-    if (SECRET_VALUE.test(value)) throw new AuditDataRefused(path, 'the value looks like an API key or a webhook secret');
-    if (value.includes('\u0000')) throw new AuditDataRefused(path, 'NUL characters cannot be stored');
+    if (SECRET_VALUE.test(value)) throw new NestedRefusal('the value looks like an API key or a webhook secret');
+    if (value.includes('\u0000')) throw new NestedRefusal('NUL characters cannot be stored');
     return value;
   }
   if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new AuditDataRefused(path, `${value} is not a JSON number`);
+    if (!Number.isFinite(value)) throw new NestedRefusal(`${value} is not a JSON number`);
     return value;
   }
   if (typeof value === 'boolean') return value;
-  if (Array.isArray(value)) return value.map((v, i) => (v === undefined ? null : normalize(v, `${path}[${i}]`)));
+  if (Array.isArray(value)) return value.map((v, i) => (v === undefined ? null : normalizeMember(i, v)));
   if (typeof value === 'object') {
     const proto = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) throw new AuditDataRefused(path, `a ${proto?.constructor?.name ?? 'non-plain'} object is not JSON`);
+    if (proto !== Object.prototype && proto !== null) throw new NestedRefusal(`a ${proto?.constructor?.name ?? 'non-plain'} object is not JSON`);
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      const at = path ? `${path}.${k}` : k;
-      if (isSecretKeyName(k)) throw new AuditDataRefused(at, 'the key is named like a code, API key, token, password or secret');
+      if (isSecretKeyName(k)) {
+        const refusal = new NestedRefusal('the key is named like a code, API key, token, password or secret');
+        refusal.steps.push(k);
+        throw refusal;
+      }
       if (v === undefined) continue;
-      out[k] = normalize(v, at);
+      out[k] = normalizeMember(k, v);
     }
     return out;
   }
-  throw new AuditDataRefused(path, `a ${typeof value} is not JSON`);
+  throw new NestedRefusal(`a ${typeof value} is not JSON`);
+}
+
+function normalizeMember(step: string | number, value: unknown): unknown {
+  try {
+    return normalize(value);
+  } catch (err) {
+    if (err instanceof NestedRefusal) err.steps.unshift(step);
+    throw err;
+  }
 }

@@ -1,7 +1,8 @@
 import type { EntityManager } from 'typeorm';
 import { Clock } from '../common/clock';
 import { AppConfig } from '../config/app-config';
-import { AuditDataRefused, isSecretKeyName, sanitizeAuditData } from './audit-data';
+import { canonicalJson } from './audit-chain';
+import { AuditDataRefused, isSecretKeyName, MAX_DATA_BYTES, sanitizeAuditData } from './audit-data';
 import { AuditService } from './audit.service';
 
 function newService() {
@@ -74,5 +75,30 @@ describe('secret-looking keys', () => {
     expect(() => sanitizeAuditData({ n: NaN })).toThrow(AuditDataRefused);
     expect(() => sanitizeAuditData({ m: new Map() })).toThrow(AuditDataRefused);
     expect(() => sanitizeAuditData({ big: 'x'.repeat(20000) })).toThrow(/larger/);
+  });
+
+  it('names where in the data a refused value sits', () => {
+    const at = (data: Record<string, unknown>) => {
+      try {
+        sanitizeAuditData(data);
+      } catch (err) {
+        return (err as AuditDataRefused).path;
+      }
+      throw new Error('not refused');
+    };
+    expect(at({ nested: { deeper: [{ ok: 1 }, { Secret: 'x' }] } })).toBe('nested.deeper[1].Secret');
+    expect(at({ list: [[1, NaN]] })).toBe('list[0][1]');
+    expect(at({ a: { when: new Date(NaN) } })).toBe('a.when');
+    expect(at({ m: new Map() })).toBe('m');
+    expect(at({ '[x]': { ok: 1, token: 'x' } })).toBe('[x].token');
+    expect(() => sanitizeAuditData({ a: { b: [0, { c: 'x\u0000' }] } })).toThrow('audit event data refused at "a.b[1].c": NUL characters cannot be stored');
+  });
+
+  it('measures the data by the bytes of its canonical text: the limit is exact, in UTF-8', () => {
+    // key order and multi-byte characters: '認' is 3 bytes; {"z":"…","a":"…"} is 15 bytes around the two strings
+    const sized = (bytes: number) => ({ z: '認'.repeat(1000), a: 'x'.repeat(bytes - 15 - 3000) });
+    expect(Buffer.byteLength(canonicalJson(sized(MAX_DATA_BYTES)), 'utf8')).toBe(MAX_DATA_BYTES);
+    expect(sanitizeAuditData(sized(MAX_DATA_BYTES))).toEqual(sized(MAX_DATA_BYTES));
+    expect(() => sanitizeAuditData(sized(MAX_DATA_BYTES + 1))).toThrow(/larger than 16384 bytes/);
   });
 });
