@@ -1,24 +1,39 @@
-import { applyHeapGrowth } from './bootstrap';
+import { applyHeapSettings } from './bootstrap';
 import { AppConfig } from './config/app-config';
+
+const flagsFor = (env: Record<string, string>) => {
+  const flags: string[] = [];
+  applyHeapSettings(AppConfig.fromEnv({ NODE_ENV: 'development', ...env }).http, (f) => flags.push(f));
+  return flags;
+};
 
 describe('HEAP_GROWTH_PERCENT', () => {
   it('defaults to 20 and is handed to V8 as --heap-growing-percent at start-up', () => {
-    const config = AppConfig.fromEnv({ NODE_ENV: 'development' });
-    expect(config.http.heapGrowthPercent).toBe(20);
-    const flags: string[] = [];
-    applyHeapGrowth(config.http.heapGrowthPercent, (f) => flags.push(f));
-    expect(flags).toEqual(['--heap-growing-percent=20']);
+    expect(AppConfig.fromEnv({ NODE_ENV: 'development' }).http.heapGrowthPercent).toBe(20);
+    expect(flagsFor({})).toContain('--heap-growing-percent=20');
   });
 
   it('0 leaves V8 its own heuristics', () => {
-    const flags: string[] = [];
-    applyHeapGrowth(AppConfig.fromEnv({ NODE_ENV: 'development', HEAP_GROWTH_PERCENT: '0' }).http.heapGrowthPercent, (f) => flags.push(f));
-    expect(flags).toEqual([]);
+    expect(flagsFor({ HEAP_GROWTH_PERCENT: '0' }).filter((f) => f.startsWith('--heap-growing-percent'))).toEqual([]);
   });
 
   it('refuses values V8 would not take sensibly', () => {
     expect(() => AppConfig.fromEnv({ NODE_ENV: 'development', HEAP_GROWTH_PERCENT: '-5' })).toThrow(/HEAP_GROWTH_PERCENT/);
     expect(() => AppConfig.fromEnv({ NODE_ENV: 'development', HEAP_GROWTH_PERCENT: '1000' })).toThrow(/HEAP_GROWTH_PERCENT/);
     expect(() => AppConfig.fromEnv({ NODE_ENV: 'development', HEAP_GROWTH_PERCENT: 'lots' })).toThrow(/HEAP_GROWTH_PERCENT/);
+  });
+});
+
+describe('HEAP_PRETENURING', () => {
+  it("is off by default: V8 gets --no-allocation-site-pretenuring with the heap's growth", () => {
+    expect(flagsFor({})).toEqual(['--heap-growing-percent=20', '--no-allocation-site-pretenuring']);
+  });
+
+  it('true leaves V8 its pretenuring', () => {
+    expect(flagsFor({ HEAP_PRETENURING: 'true' })).toEqual(['--heap-growing-percent=20']);
+  });
+
+  it('refuses what is not a boolean', () => {
+    expect(() => AppConfig.fromEnv({ NODE_ENV: 'development', HEAP_PRETENURING: 'sometimes' })).toThrow(/HEAP_PRETENURING/);
   });
 });

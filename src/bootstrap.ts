@@ -7,12 +7,15 @@ import { EmbeddedDatabase, startEmbeddedPostgres } from './database/embedded-pos
 export { logLine };
 
 /**
- * Caps how far V8 grows the heap past what its last full collection kept (HEAP_GROWTH_PERCENT). V8 reads the flag
- * at each collection, so setting it at start-up, before the load, takes effect; without it a busy instance's heap
- * grows to twice or more of what it uses. 0 leaves V8's own heuristics.
+ * V8's heap settings, set at start-up before the load (V8 reads both flags at each collection):
+ * - HEAP_GROWTH_PERCENT caps how far the heap grows past what the last full collection kept; without it a busy
+ *   instance's heap grows to twice or more of what it uses. 0 leaves V8's own heuristics.
+ * - HEAP_PRETENURING=false (the default) stops V8 from allocating straight into the old heap from the allocation
+ *   sites it saw survive, which under steady load filled the old heap with requests' short-lived objects.
  */
-export function applyHeapGrowth(percent: number, setFlags: (flags: string) => void = setFlagsFromString): void {
-  if (percent > 0) setFlags(`--heap-growing-percent=${percent}`);
+export function applyHeapSettings(http: { heapGrowthPercent: number; heapPretenuring: boolean }, setFlags: (flags: string) => void = setFlagsFromString): void {
+  if (http.heapGrowthPercent > 0) setFlags(`--heap-growing-percent=${http.heapGrowthPercent}`);
+  if (!http.heapPretenuring) setFlags('--no-allocation-site-pretenuring');
 }
 
 /** An error and its causes, one line: "outer: inner: innermost". */

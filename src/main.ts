@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import cluster, { Worker } from 'node:cluster';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
-import { applyHeapGrowth, describeError, logLine, resolveDatabase, startupLogger } from './bootstrap';
+import { applyHeapSettings, describeError, logLine, resolveDatabase, startupLogger } from './bootstrap';
 import { AppConfig, ConfigError } from './config/app-config';
 import { runMigrations, waitForDatabase } from './database/startup';
 
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  applyHeapGrowth(config.http.heapGrowthPercent);
+  applyHeapSettings(config.http);
   if (cluster.isPrimary && config.http.workers > 1) return runPrimary(config);
   if (cluster.isPrimary) warnAboutDevelopmentKeys(config);
   await runInstance(config);

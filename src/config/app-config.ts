@@ -39,6 +39,8 @@ export interface HttpConfig {
   workers: number;
   /** V8's heap growing factor, in percent over the live heap (main.ts); 0 leaves V8's default. */
   heapGrowthPercent: number;
+  /** V8's allocation-site pretenuring (main.ts); off by default. */
+  heapPretenuring: boolean;
 }
 export interface DatabaseConfig {
   url: string | undefined;
@@ -299,6 +301,7 @@ export class AppConfig {
     this.http = { port: env.PORT, host: env.HOST, trustProxy: env.TRUST_PROXY, shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
       workers: env.WORKERS === 'auto' ? availableParallelism() : Number(env.WORKERS),
       heapGrowthPercent: env.HEAP_GROWTH_PERCENT,
+      heapPretenuring: env.HEAP_PRETENURING,
     };
     this.database = {
       url: env.DATABASE_URL,

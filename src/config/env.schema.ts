@@ -942,6 +942,16 @@ export class EnvSchema {
   @Max(400)
   HEAP_GROWTH_PERCENT = 20;
 
+  /**
+   * V8's allocation-site pretenuring (--allocation-site-pretenuring): off by default. Under steady load V8 took sites
+   * whose objects a burst had kept alive and allocated everything from them in the old heap, where even a
+   * request's short-lived objects then waited for a full collection: one every ~3 s at 150 starts/s, each a
+   * cluster of late answers. Off, one every ~18 s (docs/scaling.md).
+   */
+  @Transform(toBool)
+  @IsBoolean()
+  HEAP_PRETENURING = false;
+
   /** Worker processes behind one port (node:cluster): a number, or `auto` for one per CPU. 1 runs no cluster. */
   @Matches(/^(auto|[1-9][0-9]{0,2})$/, { message: 'WORKERS must be a whole number from 1 to 999, or auto (one worker per CPU)' })
   WORKERS = '1';
