@@ -7,9 +7,9 @@
 // the service adds: NestJS, validation, auth, logging, risk rule evaluation, views.
 //
 // POST /v1/verifications {phoneNumber, purpose} (Idempotency-Key header) -> 201 {id, status, ...}
-//   outside the transaction: SELECT idempotency_keys (a replay?)
 //   BEGIN
 //     INSERT idempotency_keys ... ON CONFLICT DO UPDATE (only an expired claim is taken over) RETURNING
+//       (a repeat: no row back, then SELECT its first answer)
 //     SELECT pg_advisory_xact_lock(the number)                    -- screening's per-number lock, its own statement
 //       (with plan_cache_mode = force_generic_plan for the rest of the transaction; every statement is named)
 //     one SELECT (screening's read after the lock): blocklist (number and its prefixes), phone_sends /
@@ -419,7 +419,11 @@ function createFloor(env = process.env) {
 const CHECK_PATH = /^\/v1\/verifications\/([^/]+)\/check$/;
 
 /** `node bench/floor.js`: the floor on node:http. */
+/** The service's V8 heap settings at their defaults (src/bootstrap.ts, applyHeapSettings): GC tuning is not what service/floor measures. */
+const SERVICE_HEAP_FLAGS = ['--heap-growing-percent=20', '--no-allocation-site-pretenuring'];
+
 function main() {
+  for (const flag of SERVICE_HEAP_FLAGS) require('node:v8').setFlagsFromString(flag);
   const floor = createFloor();
   const server = http.createServer((req, res) => {
     let body = '';
@@ -448,5 +452,5 @@ function main() {
   });
 }
 
-module.exports = { createFloor };
+module.exports = { createFloor, SERVICE_HEAP_FLAGS };
 if (require.main === module) main();

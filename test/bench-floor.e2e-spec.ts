@@ -12,6 +12,8 @@ import { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { ChainVerifier } from '../src/audit/audit-chain';
+import { applyHeapSettings } from '../src/bootstrap';
+import { AppConfig } from '../src/config/app-config';
 import { CHAINED_COLUMNS, EVENTS_WITH_LINKS, fromRow, AuditEventRow } from '../src/audit/audit-rows';
 import { createTestDatabase, TestDatabase } from './support/database';
 import { freePort } from './support/net';
@@ -277,5 +279,14 @@ describe('bench: the load generator', () => {
     expect(row.seconds).toBeGreaterThan(0.95);
     expect(row.seconds).toBeLessThan(1.5);
     expect(row.p50).toBeGreaterThanOrEqual(20);
+  });
+});
+
+describe("the floors run with the service's V8 heap settings", () => {
+  it("sets the flags the service sets at its defaults, so GC tuning is not what service/floor measures", () => {
+    const { SERVICE_HEAP_FLAGS } = createRequire(__filename)('../bench/floor.js') as { SERVICE_HEAP_FLAGS: string[] };
+    const service: string[] = [];
+    applyHeapSettings(AppConfig.fromEnv({ NODE_ENV: 'development' }).http, (f) => service.push(f));
+    expect(SERVICE_HEAP_FLAGS).toEqual(service);
   });
 });

@@ -16,6 +16,7 @@
 import 'reflect-metadata';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { Body, Controller, Headers, HttpCode, Inject, Module, Param, Post, Req, Res, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -40,7 +41,10 @@ function checkoutRoot(dir: string): string {
   }
   return dir;
 }
-const { createFloor } = require(path.join(checkoutRoot(__dirname), 'bench', 'floor.js')) as { createFloor(env: NodeJS.ProcessEnv): Floor };
+const { createFloor, SERVICE_HEAP_FLAGS } = require(path.join(checkoutRoot(__dirname), 'bench', 'floor.js')) as {
+  createFloor(env: NodeJS.ProcessEnv): Floor;
+  SERVICE_HEAP_FLAGS: string[];
+};
 
 const FLOOR = Symbol('floor');
 
@@ -98,6 +102,7 @@ export async function createNestFloor(floor: Floor): Promise<NestFastifyApplicat
 }
 
 async function main(): Promise<void> {
+  for (const flag of SERVICE_HEAP_FLAGS) setFlagsFromString(flag);
   const floor = createFloor(process.env);
   const app = await createNestFloor(floor);
   await app.listen(Number(process.env.FLOOR_PORT), '127.0.0.1');
