@@ -418,10 +418,10 @@ function createFloor(env = process.env) {
 
 const CHECK_PATH = /^\/v1\/verifications\/([^/]+)\/check$/;
 
-/** `node bench/floor.js`: the floor on node:http. */
 /** The service's V8 heap settings at their defaults (src/bootstrap.ts, applyHeapSettings): GC tuning is not what service/floor measures. */
 const SERVICE_HEAP_FLAGS = ['--heap-growing-percent=20', '--no-allocation-site-pretenuring'];
 
+/** `node bench/floor.js`: the floor on node:http. */
 function main() {
   for (const flag of SERVICE_HEAP_FLAGS) require('node:v8').setFlagsFromString(flag);
   const floor = createFloor();
