@@ -45,6 +45,16 @@ export class NestedRefusal {
   readonly steps: Array<string | number> = [];
   constructor(readonly reason: string) {}
 
+  /** `walk(value)` for a member at `step` (a key or an element's index): a refusal from below gets `step` put in front. */
+  static member<T>(walk: (value: unknown) => T, step: string | number, value: unknown): T {
+    try {
+      return walk(value);
+    } catch (err) {
+      if (err instanceof NestedRefusal) err.steps.unshift(step);
+      throw err;
+    }
+  }
+
   /** As `a.b[2].c`: '' at the top. */
   get path(): string {
     let out = '';
@@ -81,7 +91,7 @@ function write(value: unknown): string {
     case 'object': {
       if (Array.isArray(value)) {
         let out = '[';
-        for (let i = 0; i < value.length; i++) out += (i ? ',' : '') + writeMember(i, value[i]);
+        for (let i = 0; i < value.length; i++) out += (i ? ',' : '') + NestedRefusal.member(write, i, value[i]);
         return out + ']';
       }
       const proto = Object.getPrototypeOf(value);
@@ -89,20 +99,11 @@ function write(value: unknown): string {
       const obj = value as Record<string, unknown>;
       const keys = Object.keys(obj).sort();
       let out = '{';
-      for (let i = 0; i < keys.length; i++) out += (i ? ',' : '') + JSON.stringify(keys[i]) + ':' + writeMember(keys[i], obj[keys[i]]);
+      for (let i = 0; i < keys.length; i++) out += (i ? ',' : '') + JSON.stringify(keys[i]) + ':' + NestedRefusal.member(write, keys[i], obj[keys[i]]);
       return out + '}';
     }
     default:
       throw new NestedRefusal(typeof value);
-  }
-}
-
-function writeMember(step: string | number, value: unknown): string {
-  try {
-    return write(value);
-  } catch (err) {
-    if (err instanceof NestedRefusal) err.steps.unshift(step);
-    throw err;
   }
 }
 

@@ -101,7 +101,7 @@ function normalize(value: unknown): unknown {
     return value;
   }
   if (typeof value === 'boolean') return value;
-  if (Array.isArray(value)) return value.map((v, i) => (v === undefined ? null : normalizeMember(i, v)));
+  if (Array.isArray(value)) return value.map((v, i) => (v === undefined ? null : NestedRefusal.member(normalize, i, v)));
   if (typeof value === 'object') {
     const proto = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) throw new NestedRefusal(`a ${proto?.constructor?.name ?? 'non-plain'} object is not JSON`);
@@ -113,18 +113,9 @@ function normalize(value: unknown): unknown {
         throw refusal;
       }
       if (v === undefined) continue;
-      out[k] = normalizeMember(k, v);
+      out[k] = NestedRefusal.member(normalize, k, v);
     }
     return out;
   }
   throw new NestedRefusal(`a ${typeof value} is not JSON`);
-}
-
-function normalizeMember(step: string | number, value: unknown): unknown {
-  try {
-    return normalize(value);
-  } catch (err) {
-    if (err instanceof NestedRefusal) err.steps.unshift(step);
-    throw err;
-  }
 }
