@@ -7,8 +7,8 @@
 // first request sent to the last answer received (bench/load.js), BENCH_REPS (3) repetitions printed as
 // min/median/max; the service and the floor alternate row by row so that drift on a shared machine hits both.
 // Open loop: start and check offered at BENCH_OPEN_FRACTION (0.5) of the floor's median closed-loop rate,
-// latency from each request's scheduled time, and the time from the start request to the fake provider
-// receiving the message.
+// BENCH_REPS repetitions of BENCH_SECONDS (targets in turn), latency from each request's scheduled time, and the
+// time from the start request to the fake provider receiving the message; p99 printed as min/median/max.
 // BENCH_PROVIDER=twilio: the service sends through its real Twilio provider (the official SDK, form-encoded
 // Messages.json with Basic auth) to a Twilio-shaped fake on the same server; the floor keeps its plain JSON send.
 // BENCH_BASELINE=<dir>: a checkout of another commit, built (npm ci && npm run build there), run as a third target
@@ -588,11 +588,16 @@ async function main() {
   // open loop at a fixed fraction of the floor's capacity
   const startRate = OPEN_FRACTION * median(results.start.floor.map((r) => r.rps));
   const checkRate = OPEN_FRACTION * median(results['check (right code)'].floor.map((r) => r.rps));
-  const open = Object.fromEntries(all.map((t) => [t.name, {}]));
-  for (const t of all) {
-    open[t.name].start = await openStart(t, provider, startRate);
-    open[t.name].check = await openCheck(t, checkRate);
-    for (const r of Object.values(open[t.name])) log(`open ${t.name} ${r.name}: offered ${fmt(r.offered, 0)}/s achieved ${fmt(r.rps, 0)}/s p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} sent > 5 ms late ${r.lateSends} (max ${fmt(r.maxLate)}) errors ${r.errors}${r.errors ? ' ' + JSON.stringify(r.failures) : ''}`);
+  // BENCH_REPS repetitions as for the closed loop: one 10-s sample's p99 rests on its 20–40 slowest requests, and
+  // two runs' single samples have differed by a factor of three
+  const open = Object.fromEntries(all.map((t) => [t.name, { start: [], check: [] }]));
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const t of all.map((_, i) => all[(i + rep) % all.length])) {
+      const rows = [await openStart(t, provider, startRate), await openCheck(t, checkRate)];
+      open[t.name].start.push(rows[0]);
+      open[t.name].check.push(rows[1]);
+      for (const r of rows) log(`open rep ${rep + 1} ${t.name} ${r.name}: offered ${fmt(r.offered, 0)}/s achieved ${fmt(r.rps, 0)}/s p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} sent > 5 ms late ${r.lateSends} (max ${fmt(r.maxLate)}) errors ${r.errors}${r.errors ? ' ' + JSON.stringify(r.failures) : ''}`);
+    }
   }
 
   // with workers: the primary and every worker, summed
@@ -652,28 +657,35 @@ async function main() {
     );
   }
   lines.push('');
-  lines.push(`Open loop at ${OPEN_FRACTION} of the floor's median capacity, ${SECONDS} s each, latency from each request's scheduled time:`);
+  lines.push(
+    `Open loop at ${OPEN_FRACTION} of the floor's median capacity, ${REPS} repetitions of ${SECONDS} s, latency from each request's scheduled time ` +
+      `(achieved and p50: median of the repetitions; p99: min / **median** / max):`,
+  );
   lines.push('');
   // The offered rate is a fraction of the floor's capacity: for the service it is that fraction over its own ratio to the
   // floor (at 0.57 of the floor, half the floor's rate is 88 % of the service's capacity, where queueing sets its p99).
   const svcCapacity = { start: median(results.start.svc.map((r) => r.rps)), check: median(results['check (right code)'].svc.map((r) => r.rps)) };
   lines.push('| workload | offered req/s | of the service\'s closed-loop capacity | service achieved | p50 ms | p99 ms | errors | floor achieved | floor p50 ms | floor p99 ms |');
   lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  const med = (rs, f) => median(rs.map(f));
+  const sum = (rs, f) => rs.reduce((n, r) => n + f(r), 0);
   for (const k of ['start', 'check']) {
     const s = open.svc[k];
     const f = open.floor[k];
     lines.push(
-      `| ${s.name} | ${fmt(s.offered, 0)} | ${fmt((100 * s.offered) / svcCapacity[k], 0)} % | ${fmt(s.rps, 0)} | ${fmt(s.p50)} | ${fmt(s.p99)} | ${s.errors}/${s.count} | ${fmt(f.rps, 0)} | ${fmt(f.p50)} | ${fmt(f.p99)} |`,
+      `| ${s[0].name} | ${fmt(s[0].offered, 0)} | ${fmt((100 * s[0].offered) / svcCapacity[k], 0)} % | ${fmt(med(s, (r) => r.rps), 0)} | ${fmt(med(s, (r) => r.p50))} | ` +
+        `${spread(s, (r) => r.p99, 1)} | ${sum(s, (r) => r.errors)}/${sum(s, (r) => r.count)} | ${fmt(med(f, (r) => r.rps), 0)} | ${fmt(med(f, (r) => r.p50))} | ${spread(f, (r) => r.p99, 1)} |`,
     );
   }
   const st = open.svc.start;
   const ft = open.floor.start;
   lines.push(
-    `| start request → message at the provider | ${fmt(st.offered, 0)} | | | ${fmt(st.ttpP50)} | ${fmt(st.ttpP99)} | ${st.ttpLost} not received | | ${fmt(ft.ttpP50)} | ${fmt(ft.ttpP99)} |`,
+    `| start request → message at the provider | ${fmt(st[0].offered, 0)} | | | ${fmt(med(st, (r) => r.ttpP50))} | ${spread(st, (r) => r.ttpP99, 1)} | ${sum(st, (r) => r.ttpLost)} not received | | ` +
+      `${fmt(med(ft, (r) => r.ttpP50))} | ${spread(ft, (r) => r.ttpP99, 1)} |`,
   );
   // The generator runs in this process beside the fake provider: a send it makes late is charged to the target, so
   // how late it was shows how much of a p99 could be the generator's own stalls rather than the target's.
-  const late = Object.values(open).flatMap((rows) => Object.values(rows));
+  const late = Object.values(open).flatMap((rows) => Object.values(rows).flat());
   lines.push('');
   lines.push(
     `The generator itself sent ${late.reduce((n, r) => n + r.lateSends, 0)} of ${late.reduce((n, r) => n + r.count, 0)} open-loop requests more than 5 ms after their scheduled time ` +
@@ -698,7 +710,10 @@ async function main() {
     }
     for (const k of ['start', 'check']) {
       const [p, q] = [open[x][k], open[y][k]];
-      lines.push(`| open loop ${k} at ${fmt(p.offered, 0)}/s | ${fmt(p.rps, 0)} | ${fmt(p.p50)} | ${fmt(p.p99)} | ${fmt(q.rps, 0)} | ${fmt(q.p50)} | ${fmt(q.p99)} | |`);
+      lines.push(
+        `| open loop ${k} at ${fmt(p[0].offered, 0)}/s | ${fmt(med(p, (r) => r.rps), 0)} | ${fmt(med(p, (r) => r.p50))} | ${spread(p, (r) => r.p99, 1)} | ` +
+          `${fmt(med(q, (r) => r.rps), 0)} | ${fmt(med(q, (r) => r.p50))} | ${spread(q, (r) => r.p99, 1)} | |`,
+      );
     }
   };
   if (B) {
@@ -732,11 +747,11 @@ async function main() {
       const s = results[w].svc;
       lines.push(`| ${w} | ${spread(f, (r) => r.rps)} | ${spread(n, (r) => r.rps)} | ${spread(s, (r) => r.rps)} | ${ratio(n, f)} | ${ratio(s, n)} |`);
     }
-    // open loop: achieved rate, and p50 / p99 ms from the scheduled send
+    // open loop: achieved rate and p50 (medians), p99 (min / median / max) ms from the scheduled send
     for (const k of ['start', 'check']) {
       const [f, n, s] = [open.floor[k], open.nest[k], open.svc[k]];
-      const cell = (x) => `${fmt(x.rps, 0)} (p50 ${fmt(x.p50)} / p99 ${fmt(x.p99)} ms)`;
-      lines.push(`| open loop ${k} at ${fmt(f.offered, 0)}/s | ${cell(f)} | ${cell(n)} | ${cell(s)} | | |`);
+      const cell = (x) => `${fmt(med(x, (r) => r.rps), 0)} (p50 ${fmt(med(x, (r) => r.p50))} / p99 ${spread(x, (r) => r.p99, 1)} ms)`;
+      lines.push(`| open loop ${k} at ${fmt(f[0].offered, 0)}/s | ${cell(f)} | ${cell(n)} | ${cell(s)} | | |`);
     }
   }
   if (pass) {
