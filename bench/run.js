@@ -245,23 +245,37 @@ function target(name, base, headers, provider) {
 const validAnswer = (n, answer) => answer.status === 200 && JSON.parse(answer.body).valid === true;
 const wrongAnswer = (n, answer) => answer.status === 200 && JSON.parse(answer.body).valid === false;
 
+/** The database server's connection for reading its WAL position (set in main). */
+let walReader = null;
+
+/**
+ * `fn`'s result with the WAL the server wrote while it ran (`walBytes`, from pg_current_wal_lsn: the whole cluster's,
+ * so the other targets, idle meanwhile, add their background loops' few writes).
+ */
+async function withWal(fn) {
+  const { lsn } = (await walReader.query('SELECT pg_current_wal_lsn() AS lsn')).rows[0];
+  const r = await fn();
+  const { bytes } = (await walReader.query('SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1)::float8 AS bytes', [lsn])).rows[0];
+  return { ...r, walBytes: bytes };
+}
+
 async function row(t, workload, provider, expectCheckRate) {
   switch (workload) {
     case 'start':
-      return t.starts('start', SECONDS);
+      return withWal(() => t.starts('start', SECONDS));
     case 'check (right code)':
       await t.fill(Math.ceil(expectCheckRate * SECONDS * 1.6) + 200);
-      return closedLoop({ name: workload, base: t.base, connections: CONNECTIONS, seconds: SECONDS, headers: t.headers, next: t.takeCheck, done: validAnswer });
+      return withWal(() => closedLoop({ name: workload, base: t.base, connections: CONNECTIONS, seconds: SECONDS, headers: t.headers, next: t.takeCheck, done: validAnswer }));
     case 'check (wrong code)': {
       // fresh verifications for this row's wrong codes, 19 each
       const need = Math.ceil((expectCheckRate * SECONDS * 1.3) / 19) + 50;
       await t.fill(need);
       t.wrong = t.pool.splice(0, need);
       t.wrongCursor = 0;
-      return closedLoop({ name: workload, base: t.base, connections: CONNECTIONS, seconds: SECONDS, headers: t.headers, next: t.takeWrong, done: wrongAnswer });
+      return withWal(() => closedLoop({ name: workload, base: t.base, connections: CONNECTIONS, seconds: SECONDS, headers: t.headers, next: t.takeWrong, done: wrongAnswer }));
     }
     case 'full flow (start → code at provider → check)':
-      return closedLoop({
+      return withWal(() => closedLoop({
         name: workload,
         base: t.base,
         connections: CONNECTIONS,
@@ -276,7 +290,7 @@ async function row(t, workload, provider, expectCheckRate) {
           const checked = await post(ag, t.base, c.path, t.headers, c.body);
           return validAnswer(n, checked) || `check ${checked.status}${checked.status === 200 ? ' not valid' : ''}`;
         },
-      });
+      }));
     default:
       throw new Error(workload);
   }
@@ -437,6 +451,8 @@ async function explainHotPaths(url, serviceEnv, headers, provider) {
 async function main() {
   if ((SEEDED_DB || EXPLAIN_LOG) && !process.env.BENCH_DATABASE_URL) throw new Error('BENCH_SEEDED_DATABASE and BENCH_EXPLAIN need BENCH_DATABASE_URL');
   const db = await database();
+  walReader = new Client({ connectionString: db.url });
+  await walReader.connect();
   const stamp = Date.now().toString(36);
   const svcUrl = SEEDED_DB ? databaseUrl(db.url, SEEDED_DB) : await createDatabase(db.url, `bench_svc_${stamp}`);
   const floorUrl = await createDatabase(db.url, `bench_floor_${stamp}`);
@@ -629,6 +645,7 @@ async function main() {
     await admin.end();
   }
   if (process.env.BENCH_KEEP) log(`kept the databases ${dbUrls.map((u) => new URL(u).pathname.slice(1)).join(', ')}`);
+  await walReader.end();
   await db.stop();
 
   const spread = (rs, f, d = 0) => {
@@ -691,6 +708,18 @@ async function main() {
     `The generator itself sent ${late.reduce((n, r) => n + r.lateSends, 0)} of ${late.reduce((n, r) => n + r.count, 0)} open-loop requests more than 5 ms after their scheduled time ` +
       `(at most ${fmt(Math.max(...late.map((r) => r.maxLate)))} ms late); latency counts from the scheduled time, so that lateness is in the figures above.`,
   );
+  lines.push('');
+  // what the database writes per answer: for sizing the WAL volume, the standby's replication link and the archive
+  lines.push('');
+  lines.push(
+    'WAL written per answer in the closed-loop rows, KB (min / **median** / max of the repetitions; full flow: per verification, its start, send and ' +
+      'right check; the whole cluster\'s WAL while the row ran, full-page images after a checkpoint included):',
+  );
+  lines.push('');
+  lines.push('| workload | service | floor |');
+  lines.push('|---|---:|---:|');
+  const walKb = (r) => r.walBytes / r.count / 1024;
+  for (const w of workloads) lines.push(`| ${w} | ${spread(results[w].svc, walKb, 2)} | ${spread(results[w].floor, walKb, 2)} |`);
   lines.push('');
   lines.push(`Service SMS provider: ${PROVIDER === 'twilio' ? 'twilio (official SDK → Twilio-shaped fake)' : 'http (generic JSON)'}; the floor sends plain JSON. Service WORKERS=${WORKERS}. Peak RSS (VmHWM): service ${fmt(rss.svc, 0)} MB, floor ${fmt(rss.floor, 0)} MB.`);
   if (seedReport) lines.push(`Seeding the service's database: ${SEED.toLocaleString('en-US')} verifications in ${fmt(seedReport.seconds, 0)} s (${seedReport.detail}).`);
