@@ -4,7 +4,7 @@ import type { TestDatabase } from './support/database';
 import { FakeServer, whileAnswering } from './support/fake-http';
 import { FakeClock } from './support/fake-clock';
 import type { TestApp } from './support/app';
-import { codeSentTo, createWebhookCaller, messagesTo, postVerification, startVerification, waitForMessage, webhooksFor } from './support/scenario';
+import { type StartedVerification, codeSentTo, createWebhookCaller, messagesTo, postVerification, startVerification, waitForMessage, webhooksFor } from './support/scenario';
 import { SmsStack, startSmsStack } from './support/stack';
 import { sleep, waitFor } from './support/wait';
 
@@ -104,6 +104,36 @@ describe('time: expiry, resend cooldowns, sweeper, webhook retries (injected clo
     const sent = webhooksFor(hooks, one.id);
     expect(sent.map((h) => h.json.type)).toEqual(['verification.expired']);
     expect(sent[0].json.data.status).toBe('expired');
+  });
+
+  it('one sweep runs batch after batch while they come back full, up to its cap (not one batch per interval)', async () => {
+    const due: StartedVerification[] = [];
+    for (let i = 0; i < 25; i++) due.push(await start({ ttlSeconds: 60 }));
+    const later = await start({ ttlSeconds: 1800 });
+    clock.advance(61000);
+    const statusOf = async () =>
+      new Map((await db.query<{ id: string; status: string }>('SELECT id, status FROM verifications WHERE id = ANY($1)', [[...due, later].map((v) => v.id)])).map((r) => [r.id, r.status]));
+    const sweeper = t.app.get(ExpirySweeper);
+    // capped: three batches of two, however many are due
+    expect(await sweeper.sweep(2, 3)).toBe(6);
+    // batches of ten until one comes back short: all 25 (and any other due ones), not ten
+    expect(await sweeper.sweep(10, 100)).toBeGreaterThanOrEqual(19);
+    const after = await statusOf();
+    expect(due.map((v) => after.get(v.id))).toEqual(due.map(() => 'expired'));
+    expect(after.get(later.id)).toBe('pending');
+    expect(await sweeper.sweep(10, 100)).toBe(0);
+    // their verification.expired webhooks delivered before the next test counts webhooks (past the client's concurrent
+    // deliveries, a webhook is put off by a second: the poller sends it once the clock has moved)
+    const dispatcher = t.app.get(OutboxDispatcher);
+    await waitFor(
+      async () => {
+        clock.advance(1000);
+        await dispatcher.pollOnce();
+        return due.every((v) => webhooksFor(hooks, v.id).length > 0);
+      },
+      { what: 'the expired webhooks of the 25' },
+    );
+    await settled();
   });
 
   it('webhooks: retried with backoff on 500, every try recorded, stop at the first 2xx', async () => {
