@@ -64,7 +64,8 @@ const TWILIO_TOKEN = 'bench-twilio-auth-token';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const fmt = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '–');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
+// the time of day (UTC) on each line, to set a row beside the database server's log (a checkpoint, say)
+const log = (msg) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 // Numbers of one prefix, 10 million apart from the seeded ones (bench/seed.js uses +8180…).
 let phoneCounter = 0;
