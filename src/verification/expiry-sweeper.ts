@@ -9,9 +9,9 @@ import { VerificationService } from './verification.service';
 const BATCH_SIZE = 200;
 /**
  * Batches one sweep runs at most, one after another while each comes back full: 2,000 verifications per sweep, so
- * 400/s per instance at the default interval of 5 s. One batch a sweep capped expiry at 40/s per instance, behind a
- * payment backend whose abandoned verifications alone come at more than that; the cap keeps a backlog (after an
- * outage) from taking a connection and the CPU from requests for long at a time.
+ * 400/s per instance at the default interval of 5 s (one batch a sweep capped expiry at 40/s per instance, fewer than
+ * a payment backend's abandoned verifications at a bank's peak). The cap keeps a backlog (after an outage) from
+ * holding a connection and the CPU away from requests for long at a time.
  */
 const MAX_BATCHES = 10;
 
