@@ -6,8 +6,11 @@
 // - the target's CPU time per start (utime + stime of its process from /proc, over the repetition): a figure that
 //   moves far less between runs than throughput on a shared machine, so an A/B of one change can be read from it;
 // - the slowest requests with when they were sent (seconds into the repetition): stalls show as clusters.
-// BENCH_NODE_ARGS: extra node flags for the target (e.g. "--max-semi-space-size=32"). BENCH_ENV: JSON of extra
-// environment variables for the service (e.g. '{"HEAP_GROWTH_PERCENT":"0"}').
+// BENCH_IDLE_SECONDS (3): the idle spell between the warm-up and the first repetition (60 or more shows what the first
+// seconds after a lull cost; V8's memory reducer, which `npm start` turns off, deoptimized the code of an idle process).
+// The target runs with the node flags `npm start` launches the service with, then BENCH_NODE_ARGS (e.g.
+// "--max-semi-space-size=32"). BENCH_ENV: JSON of extra environment variables for the service (e.g.
+// '{"HEAP_GROWTH_PERCENT":"0"}').
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
 const { readFileSync } = require('node:fs');
@@ -16,7 +19,7 @@ const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { setTimeout: sleep } = require('node:timers/promises');
 const { Client } = require('pg');
-const { closedLoop, openLoop, pct, freePort, SERVICE_BENCH_LIMITS } = require('./load');
+const { closedLoop, openLoop, pct, freePort, launchFlags, SERVICE_BENCH_LIMITS } = require('./load');
 
 const ROOT = path.resolve(__dirname, '..');
 const TARGET = process.env.BENCH_TARGET || 'service';
@@ -24,6 +27,7 @@ const RATE = Number(process.env.BENCH_RATE || 100);
 const SECONDS = Number(process.env.BENCH_SECONDS || 15);
 const REPS = Number(process.env.BENCH_REPS || 3);
 const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS || 10);
+const IDLE = Number(process.env.BENCH_IDLE_SECONDS || 3);
 const HMAC_KEYS = 'k1:' + 'ab'.repeat(32);
 const PHONE_KEY = 'cd'.repeat(32);
 const TOKEN = 'bench-provider-token-0123456789';
@@ -66,7 +70,7 @@ async function main() {
   await new Promise((r) => provider.listen(0, '127.0.0.1', r));
   const smsUrl = `http://127.0.0.1:${provider.address().port}/sms`;
   const port = await freePort();
-  const nodeArgs = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [];
+  const nodeArgs = [...launchFlags(ROOT), ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [])];
   let proc;
   let headers = {};
   if (TARGET === 'floor') {
@@ -90,8 +94,9 @@ async function main() {
   let idem = 0;
   const startReq = () => ({ path: '/v1/verifications', headers: { 'idempotency-key': `k-${idem++}` }, body: { phoneNumber: nextPhone(), purpose: 'login' } });
   const warm = await closedLoop({ name: 'warm', base, connections: 50, seconds: WARMUP, headers, next: startReq, done: (n, a) => a.status === 201 });
-  process.stdout.write(`${TARGET}: warm-up ${warm.rps.toFixed(0)} starts/s (${warm.errors} errors); then ${REPS} × ${SECONDS} s at ${RATE}/s\n`);
-  await sleep(3000);
+  process.stdout.write(`${TARGET}: warm-up ${warm.rps.toFixed(0)} starts/s (${warm.errors} errors); then ${IDLE} s idle and ${REPS} × ${SECONDS} s at ${RATE}/s\n`);
+  await sleep(IDLE * 1000);
+  if (IDLE >= 30) process.stdout.write(`RSS after the idle spell ${(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'))[1]) / 1024).toFixed(0)} MB\n`);
   for (let rep = 1; rep <= REPS; rep++) {
     const sent = [];
     const slow = [];

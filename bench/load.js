@@ -189,4 +189,15 @@ const SERVICE_BENCH_LIMITS = {
   RISK_PUMPING_MODE: 'record_only',
 };
 
-module.exports = { closedLoop, openLoop, post, agent, pct, freePort, SERVICE_BENCH_LIMITS };
+/**
+ * The node flags a checkout's `npm start` launches the service with (its package.json), so that the bench runs each
+ * service, and the floors, as it runs in production: a baseline checkout with its own, the floors with this one's.
+ */
+function launchFlags(checkout) {
+  const start = JSON.parse(require('node:fs').readFileSync(require('node:path').join(checkout, 'package.json'), 'utf8')).scripts.start;
+  const m = /^node((?:\s+--\S+)*)\s+dist\/src\/main\.js$/.exec(start);
+  if (!m) throw new Error(`${checkout}/package.json: scripts.start is not "node [flags] dist/src/main.js": ${start}`);
+  return m[1].split(/\s+/).filter(Boolean);
+}
+
+module.exports = { closedLoop, openLoop, post, agent, pct, freePort, launchFlags, SERVICE_BENCH_LIMITS };

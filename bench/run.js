@@ -35,7 +35,7 @@ const path = require('node:path');
 const { URLSearchParams } = require('node:url');
 const { performance } = require('node:perf_hooks');
 const { Client } = require('pg');
-const { closedLoop, openLoop, post, agent, pct, freePort, SERVICE_BENCH_LIMITS } = require('./load');
+const { closedLoop, openLoop, post, agent, pct, freePort, launchFlags, SERVICE_BENCH_LIMITS } = require('./load');
 
 const ROOT = path.resolve(__dirname, '..');
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 50);
@@ -142,7 +142,7 @@ function fakeProvider() {
 }
 
 function child(script, env, nodeArgs = [], cwd = ROOT) {
-  const proc = spawn(process.execPath, [...nodeArgs, script], { cwd, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const proc = spawn(process.execPath, [...launchFlags(cwd), ...nodeArgs, script], { cwd, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   let out = '';
   proc.stdout.on('data', (d) => (out += d));
   proc.stderr.on('data', (d) => (out += d));

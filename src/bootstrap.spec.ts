@@ -1,4 +1,4 @@
-import { applyHeapSettings } from './bootstrap';
+import { applyHeapSettings, LAUNCH_FLAGS, missingLaunchFlags } from './bootstrap';
 import { AppConfig } from './config/app-config';
 
 const flagsFor = (env: Record<string, string>) => {
@@ -35,5 +35,17 @@ describe('HEAP_PRETENURING', () => {
 
   it('refuses what is not a boolean', () => {
     expect(() => AppConfig.fromEnv({ NODE_ENV: 'development', HEAP_PRETENURING: 'sometimes' })).toThrow(/HEAP_PRETENURING/);
+  });
+});
+
+describe('launch flags', () => {
+  it('are --no-memory-reducer, which V8 reads only when it sets up the heap', () => {
+    expect(LAUNCH_FLAGS).toEqual(['--no-memory-reducer']);
+  });
+
+  it('names the ones node was started without, whatever else it was given', () => {
+    expect(missingLaunchFlags([])).toEqual(['--no-memory-reducer']);
+    expect(missingLaunchFlags(['--inspect', '--no-memory-reducer'])).toEqual([]);
+    expect(missingLaunchFlags(['--memory-reducer'])).toEqual(['--no-memory-reducer']);
   });
 });

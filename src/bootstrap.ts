@@ -18,6 +18,21 @@ export function applyHeapSettings(http: { heapGrowthPercent: number; heapPretenu
   if (!http.heapPretenuring) setFlags('--no-allocation-site-pretenuring');
 }
 
+/**
+ * Node flags the service is launched with: package.json's start scripts and the Dockerfile's CMD pass them, and a
+ * cluster's workers inherit them. They are not configuration variables because V8 reads them only when it sets up the
+ * heap, before any of our code runs.
+ * - --no-memory-reducer: some 30–45 s after an instance fell idle, V8's memory reducer ran collections that shrank the
+ *   heap and, letting go of the object shapes its optimized code relied on, deoptimized that code (~240 functions),
+ *   so the first seconds after every lull ran slower while ~400 functions were compiled again (docs/scaling.md).
+ */
+export const LAUNCH_FLAGS: readonly string[] = ['--no-memory-reducer'];
+
+/** The launch flags this process was started without (a hand-written systemd unit or process manager, say). */
+export function missingLaunchFlags(execArgv: readonly string[] = process.execArgv): string[] {
+  return LAUNCH_FLAGS.filter((flag) => !execArgv.includes(flag));
+}
+
 /** An error and its causes, one line: "outer: inner: innermost". */
 export function describeError(err: unknown): string {
   const parts: string[] = [];

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import cluster, { Worker } from 'node:cluster';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
-import { applyHeapSettings, describeError, logLine, resolveDatabase, startupLogger } from './bootstrap';
+import { applyHeapSettings, describeError, logLine, missingLaunchFlags, resolveDatabase, startupLogger } from './bootstrap';
 import { AppConfig, ConfigError } from './config/app-config';
 import { runMigrations, waitForDatabase } from './database/startup';
 
@@ -25,11 +25,16 @@ async function main(): Promise<void> {
   }
   applyHeapSettings(config.http);
   if (cluster.isPrimary && config.http.workers > 1) return runPrimary(config);
-  if (cluster.isPrimary) warnAboutDevelopmentKeys(config);
+  if (cluster.isPrimary) warnAtStartup(config);
   await runInstance(config);
 }
 
-function warnAboutDevelopmentKeys(config: AppConfig): void {
+/** What an operator should fix at start-up: development keys, node started without the service's launch flags. */
+function warnAtStartup(config: AppConfig): void {
+  const missing = missingLaunchFlags();
+  if (missing.length) {
+    logLine('warn', `node was started without ${missing.join(' ')}: the first seconds after an idle spell answer slower (README, "Operations")`);
+  }
   if (config.issuance.usesDevelopmentHmacKey) logLine('warn', 'OTP_HMAC_KEYS is not set: using the built-in development key (never valid in production)');
   if (config.audit.usesDevelopmentPhoneHashKey) {
     logLine('warn', 'AUDIT_PHONE_HASH_KEY is not set: using the built-in development key (never valid in production)');
@@ -97,7 +102,7 @@ async function runInstance(config: AppConfig): Promise<void> {
  * of them exited 0 (1 if one did not, or if they outlast SHUTDOWN_TIMEOUT_MS).
  */
 async function runPrimary(config: AppConfig): Promise<void> {
-  warnAboutDevelopmentKeys(config);
+  warnAtStartup(config);
   Logger.overrideLogger(startupLogger); // the primary runs no app: its few lines are JSON like everything else
   const { config: resolved, embedded } = await resolveDatabase(config);
   const url = resolved.database.url as string;

@@ -9,10 +9,12 @@
 import { execFileSync, fork, ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ChainVerifier } from '../src/audit/audit-chain';
-import { applyHeapSettings } from '../src/bootstrap';
+import { applyHeapSettings, LAUNCH_FLAGS } from '../src/bootstrap';
 import { AppConfig } from '../src/config/app-config';
 import { CHAINED_COLUMNS, EVENTS_WITH_LINKS, fromRow, AuditEventRow } from '../src/audit/audit-rows';
 import { createTestDatabase, TestDatabase } from './support/database';
@@ -288,5 +290,13 @@ describe("the floors run with the service's V8 heap settings", () => {
     const service: string[] = [];
     applyHeapSettings(AppConfig.fromEnv({ NODE_ENV: 'development' }).http, (f) => service.push(f));
     expect(SERVICE_HEAP_FLAGS).toEqual(service);
+  });
+
+  it("and are launched, like the service, with the node flags of this checkout's npm start (a baseline with its own)", () => {
+    const { launchFlags } = createRequire(__filename)('../bench/load.js') as { launchFlags: (checkout: string) => string[] };
+    expect(launchFlags(ROOT)).toEqual([...LAUNCH_FLAGS]);
+    const old = mkdtempSync(path.join(tmpdir(), 'bench-baseline-'));
+    writeFileSync(path.join(old, 'package.json'), JSON.stringify({ scripts: { start: 'node dist/src/main.js' } }));
+    expect(launchFlags(old)).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { LAUNCH_FLAGS } from '../src/bootstrap';
 import { AppConfig } from '../src/config/app-config';
 import { ENV_VARIABLES } from '../src/config/env.schema';
 import { ROOT } from './support/process';
@@ -65,9 +66,16 @@ describe('docker-compose.yml and Dockerfile', () => {
     expect(dockerfile).toMatch(/COPY --from=build/);
     expect(dockerfile).toMatch(/^USER (?!root)\w+/m);
     expect(dockerfile).toMatch(/^HEALTHCHECK .*\n?.*\/health\/ready/m);
-    expect(dockerfile).toMatch(/CMD \["node", "dist\/src\/main.js"\]/);
+    expect(dockerfile).toMatch(/^CMD \["node", "--no-memory-reducer", "dist\/src\/main.js"\]$/m);
     const envLines = [...dockerfile.matchAll(/^\s*([A-Z_]+)=/gm)].map((m) => m[1]);
     for (const name of envLines) expect(ENV_VARIABLES).toContain(name);
+  });
+
+  it("the image and npm's start scripts launch node with the service's launch flags", () => {
+    const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
+    expect(cmd).toEqual(['node', ...LAUNCH_FLAGS, 'dist/src/main.js']);
+    const scripts = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>;
+    for (const name of ['start', 'start:prod']) expect(scripts[name]).toBe(`node ${LAUNCH_FLAGS.join(' ')} dist/src/main.js`);
   });
 
   it('the README documents every configuration variable', () => {

@@ -33,6 +33,18 @@ describe('the built program', () => {
     });
   });
 
+  it("launched without its node flags (not by npm start or the image), it says which at start-up", async () => {
+    const env = { DATABASE_URL: `postgres://postgres@127.0.0.1:${await freePort()}/otp`, DATABASE_STARTUP_RETRY_SECONDS: '0' };
+    const bare = runBuilt(MAIN, env, [], []);
+    expect(await bare.exited).not.toBe(0); // nothing listens there
+    const warning = bare.stderr().split('\n').find((l) => l.includes('node was started without'));
+    expect(warning && JSON.parse(warning)).toMatchObject({ level: 40, msg: expect.stringContaining('--no-memory-reducer') });
+    const launched = runBuilt(MAIN, env);
+    expect(await launched.exited).not.toBe(0);
+    expect(launched.stderr()).toContain('failed to start');
+    expect(launched.stderr()).not.toContain('node was started without');
+  });
+
   it('with no DATABASE_URL: starts an embedded PostgreSQL, is ready within 30 s, shuts down gracefully, and a second start reuses the data and the dev key', async () => {
     const parent = mkdtempSync(join(tmpdir(), 'otp-start-'));
     chmodSync(parent, 0o755);
@@ -49,6 +61,7 @@ describe('the built program', () => {
     expect(Date.now() - started).toBeLessThan(30000);
     const key = /otp_[A-Za-z0-9]{12}_[A-Za-z0-9]{40}/.exec(first.stdout())?.[0];
     expect(key).toBeDefined();
+    expect(first.stderr()).not.toContain('node was started without');
     expect(existsSync(join(dataDir, 'PG_VERSION'))).toBe(true);
     const list = await fetch(`${base}/v1/admin/clients`, { headers: { authorization: `Bearer ${key}` } });
     expect(list.status).toBe(200);

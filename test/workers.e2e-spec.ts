@@ -3,6 +3,7 @@ import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { LAUNCH_FLAGS } from '../src/bootstrap';
 import { createTestDatabase, TestDatabase } from './support/database';
 import { FakeServer, startFakeServer } from './support/fake-http';
 import { freePort } from './support/net';
@@ -163,6 +164,8 @@ describe('WORKERS=2 with no DATABASE_URL', () => {
         { timeoutMs: 120_000, intervalMs: 50, ignoreErrors: true, what: () => `2 workers answering\n${run.stderr().slice(-2000)}` },
       );
       for (const pid of pids) expect(parentOf(pid)).toBe(run.child.pid);
+      // the workers run with the node flags the primary was launched with (npm start's, the image's)
+      for (const pid of pids) expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining([...LAUNCH_FLAGS]));
       // one embedded server, started by the primary: one dev client created, its key printed once
       expect(run.stdout().match(/Development client "dev" created/g) ?? []).toHaveLength(1);
       expect(new Set(run.stdout().match(/otp_[A-Za-z0-9]{12}_[A-Za-z0-9]{40}/g)).size).toBe(1);

@@ -1,5 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { LAUNCH_FLAGS } from '../../src/bootstrap';
 import { waitFor } from './wait';
 
 export const ROOT = resolve(__dirname, '../..');
@@ -13,9 +14,12 @@ export interface Spawned {
   exited: Promise<number | null>;
 }
 
-/** Runs the built program (npm test builds it first) with only the given environment plus PATH. */
-export function runBuilt(script: string, env: Record<string, string>, args: string[] = []): Spawned {
-  const child = spawn(process.execPath, [script, ...args], {
+/**
+ * Runs the built program (npm test builds it first) with only the given environment plus PATH; the service with the
+ * node flags `npm start` and the image launch it with, unless nodeArgs says otherwise.
+ */
+export function runBuilt(script: string, env: Record<string, string>, args: string[] = [], nodeArgs: readonly string[] = script === MAIN ? LAUNCH_FLAGS : []): Spawned {
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
