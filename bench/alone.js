@@ -101,6 +101,7 @@ async function main() {
     const sent = [];
     const slow = [];
     const cpu0 = cpuMs(proc.pid);
+    const began = new Date().toISOString().slice(11, 23); // time of day, to set a stall beside the server's log
     const r = await openLoop({
       name: 'start', base, rate: RATE, seconds: SECONDS, headers, next: startReq,
       onSent: (n, req, at) => (sent[n] = at),
@@ -113,7 +114,7 @@ async function main() {
     slow.sort((a, b) => b[0] - a[0]);
     const lat = slow.map(([l]) => l).sort((a, b) => a - b);
     process.stdout.write(
-      `rep ${rep}: achieved ${r.rps.toFixed(0)}/s, p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, errors ${r.errors}, ` +
+      `rep ${rep} (from ${began}): achieved ${r.rps.toFixed(0)}/s, p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, errors ${r.errors}, ` +
         `CPU ${cpu.toFixed(2)} ms per start; slowest (ms @ s sent): ${slow.slice(0, 8).map(([l, t]) => `${l.toFixed(0)}@${t.toFixed(2)}`).join(' ')}\n`,
     );
     await sleep(2000);
