@@ -38,7 +38,8 @@ const cpuMs = (pid) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(f[11]) + Number(f[12])) * 10; // clock ticks of 10 ms
 };
-const peakRssMb = (pid) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+/** A memory figure of the process from /proc, in MB: VmRSS (now) or VmHWM (peak). */
+const memMb = (pid, field) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 
 async function main() {
   if (!process.env.BENCH_DATABASE_URL) throw new Error('set BENCH_DATABASE_URL (a superuser URL)');
@@ -96,7 +97,7 @@ async function main() {
   const warm = await closedLoop({ name: 'warm', base, connections: 50, seconds: WARMUP, headers, next: startReq, done: (n, a) => a.status === 201 });
   process.stdout.write(`${TARGET}: warm-up ${warm.rps.toFixed(0)} starts/s (${warm.errors} errors); then ${IDLE} s idle and ${REPS} × ${SECONDS} s at ${RATE}/s\n`);
   await sleep(IDLE * 1000);
-  if (IDLE >= 30) process.stdout.write(`RSS after the idle spell ${(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'))[1]) / 1024).toFixed(0)} MB\n`);
+  if (IDLE >= 30) process.stdout.write(`RSS after the idle spell ${memMb(proc.pid, 'VmRSS').toFixed(0)} MB\n`);
   for (let rep = 1; rep <= REPS; rep++) {
     const sent = [];
     const slow = [];
@@ -119,7 +120,7 @@ async function main() {
     );
     await sleep(2000);
   }
-  process.stdout.write(`peak RSS ${peakRssMb(proc.pid).toFixed(0)} MB\n`);
+  process.stdout.write(`peak RSS ${memMb(proc.pid, 'VmHWM').toFixed(0)} MB\n`);
   proc.kill('SIGTERM');
   await new Promise((r) => proc.once('exit', r));
   provider.close();
