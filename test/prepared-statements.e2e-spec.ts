@@ -2,7 +2,8 @@
 // connection parses them once, and the start's read after its locks runs on its generic plan (planning it for each
 // start's values cost PostgreSQL about 1 ms a start). Off (behind a pooler that cannot keep prepared statements),
 // everything runs unnamed and works the same. With a pool of one connection, pg_prepared_statements read through
-// the service's own pool shows that connection's statements.
+// the service's own pool shows that connection's statements. A statement whose result is a `*` runs unnamed, so
+// the hot ones name their columns.
 import { Transactions } from '../src/database/transactions';
 import { codeSentTo } from './support/scenario';
 import { SmsStack, startSmsStack } from './support/stack';
@@ -35,6 +36,11 @@ describe.each([
       // the check's statements too (its read of the number's wrong codes); not a statement whose result is a *
       expect(rows.some((r: { statement: string }) => r.statement.startsWith('SELECT failed_at FROM phone_check_failures'))).toBe(true);
       expect(rows.filter((r: { statement: string }) => /SELECT \*|RETURNING \*/.test(r.statement))).toEqual([]);
+      // the verification's own statements, which name their columns: the start's supersede, the check's read and update
+      const statements = (rows as Array<{ statement: string }>).map((r) => r.statement);
+      for (const text of [`UPDATE verifications v SET status = 'canceled'`, 'FROM verifications WHERE id = $1 AND client_id = $2', `SET status = CASE WHEN $3 THEN 'approved'`]) {
+        expect(statements.filter((st) => st.includes(text))).toHaveLength(1);
+      }
     } else {
       expect(rows).toEqual([]);
     }

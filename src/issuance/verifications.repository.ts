@@ -39,6 +39,22 @@ interface VerificationRow {
   test: TestScript | null;
 }
 
+/**
+ * The columns a verification is read with: VerificationRow's, each named (the compiler checks none is missing or extra)
+ * rather than `*`, so that these statements run prepared. A statement whose result is a `*` runs unnamed
+ * (src/common/sql.ts `named`), parsed and planned at every execution: that cost PostgreSQL 70–160 µs of CPU more per
+ * statement here, on the start's supersede and on the check's read and update.
+ */
+const COLUMN_SET: Record<keyof VerificationRow, true> = {
+  id: true, client_id: true, phone_e164: true, country: true, channel: true, purpose: true, locale: true, status: true, code_hmac: true,
+  code_key_id: true, code_length: true, ttl_seconds: true, attempts: true, max_attempts: true, sends: true, max_sends: true, expires_at: true,
+  resend_available_at: true, transaction: true, reference: true, callback_url: true, risk: true, created_at: true, updated_at: true,
+  approved_at: true, test: true,
+};
+const COLUMNS = Object.keys(COLUMN_SET).join(', ');
+/** The same, of the table aliased `v`. */
+const V_COLUMNS = Object.keys(COLUMN_SET).map((c) => `v.${c}`).join(', ');
+
 function toVerification(r: VerificationRow | undefined): Verification | undefined {
   if (!r) return undefined;
   return {
@@ -72,7 +88,7 @@ export class VerificationsRepository {
 
   /** The caller's own verification, or 404 (another client's id answers exactly like a missing one). */
   async findOwn(q: Queryable, id: string, clientId: string, forUpdate = false): Promise<Verification> {
-    const rows: VerificationRow[] = await q.query(`SELECT * FROM verifications WHERE id = $1 AND client_id = $2${forUpdate ? ' FOR UPDATE' : ''}`, [id, clientId]);
+    const rows: VerificationRow[] = await q.query(`SELECT ${COLUMNS} FROM verifications WHERE id = $1 AND client_id = $2${forUpdate ? ' FOR UPDATE' : ''}`, [id, clientId]);
     const found = toVerification(rows[0]);
     if (!found) throw Problems.notFound(`No verification ${id}.`);
     return found;
@@ -80,7 +96,7 @@ export class VerificationsRepository {
 
   /** The row, locked until the transaction ends (undefined if there is none). */
   async lock(tx: Tx, id: string): Promise<Verification | undefined> {
-    const rows: VerificationRow[] = await tx.query(`SELECT * FROM verifications WHERE id = $1 FOR UPDATE`, [id]);
+    const rows: VerificationRow[] = await tx.query(`SELECT ${COLUMNS} FROM verifications WHERE id = $1 FOR UPDATE`, [id]);
     return toVerification(rows[0]);
   }
 
@@ -97,7 +113,7 @@ export class VerificationsRepository {
               approved_at = CASE WHEN $3 THEN $4::timestamptz END,
               updated_at = $4
         WHERE id = $1 AND ${rowGuard('approve', 'wrongCode')} AND expires_at > $4 AND code_hmac = $2
-        RETURNING *`,
+        RETURNING ${COLUMNS}`,
       [id, comparedHmac, matched, now],
     );
     return toVerification(row);
@@ -112,14 +128,14 @@ export class VerificationsRepository {
   ): Promise<Verification | undefined> {
     const [[row]]: [VerificationRow[], number] = await tx.query(
       `UPDATE verifications SET code_hmac = $2, code_key_id = $3, channel = $4, sends = $5, expires_at = $6, resend_available_at = $7, updated_at = $8
-        WHERE id = $1 AND ${rowGuard('resend')} RETURNING *`,
+        WHERE id = $1 AND ${rowGuard('resend')} RETURNING ${COLUMNS}`,
       [id, next.codeHmac, next.codeKeyId, next.channel, next.sends, next.expiresAt, next.resendAvailableAt, now],
     );
     return toVerification(row);
   }
 
   async cancel(tx: Tx, id: string, now: Date): Promise<Verification | undefined> {
-    const [[row]]: [VerificationRow[], number] = await tx.query(`UPDATE verifications SET status = 'canceled', updated_at = $2 WHERE id = $1 AND ${rowGuard('cancel')} RETURNING *`, [id, now]);
+    const [[row]]: [VerificationRow[], number] = await tx.query(`UPDATE verifications SET status = 'canceled', updated_at = $2 WHERE id = $1 AND ${rowGuard('cancel')} RETURNING ${COLUMNS}`, [id, now]);
     return toVerification(row);
   }
 
@@ -134,7 +150,7 @@ export class VerificationsRepository {
     const [rows]: [Array<VerificationRow & { previous_status: VerificationStatus }>, number] = await tx.query(
       `WITH prev AS MATERIALIZED (SELECT id, status FROM verifications WHERE phone_e164 = $2 AND client_id = $1 AND ${fromGuard('supersede')} FOR UPDATE)
        UPDATE verifications v SET status = 'canceled', updated_at = $3 FROM prev WHERE v.id = prev.id
-       RETURNING v.*, prev.status AS previous_status`,
+       RETURNING ${V_COLUMNS}, prev.status AS previous_status`,
       [clientId, phoneE164, now],
     );
     return rows.map((r) => ({ verification: toVerification(r) as Verification, previousStatus: r.previous_status }));
@@ -143,7 +159,7 @@ export class VerificationsRepository {
   /** One open verification past its expiry. */
   async expire(tx: Tx, id: string, now: Date): Promise<Verification | undefined> {
     const [[row]]: [VerificationRow[], number] = await tx.query(
-      `UPDATE verifications SET status = 'expired', updated_at = $2 WHERE id = $1 AND ${rowGuard('expire')} AND expires_at <= $2 RETURNING *`,
+      `UPDATE verifications SET status = 'expired', updated_at = $2 WHERE id = $1 AND ${rowGuard('expire')} AND expires_at <= $2 RETURNING ${COLUMNS}`,
       [id, now],
     );
     return toVerification(row);
@@ -155,7 +171,7 @@ export class VerificationsRepository {
       `UPDATE verifications SET status = 'expired', updated_at = $1
         WHERE id IN (SELECT id FROM verifications WHERE ${fromGuard('expire')} AND expires_at <= $1
                       ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-        RETURNING *`,
+        RETURNING ${COLUMNS}`,
       [now, limit],
     );
     return rows.map((r) => toVerification(r) as Verification);
@@ -169,7 +185,7 @@ export class VerificationsRepository {
     const rows: VerificationRow[] = await tx.query(
       // `(expires_at > $2) IS TRUE`, not `expires_at > $2`: the same rows, but the expiry index (whose predicate needs a
       // bound on expires_at) is then no path for it, and the number's index is the only one
-      `SELECT * FROM verifications WHERE phone_e164 = $1 AND status = 'screening' AND (expires_at > $2) IS TRUE AND (test IS NOT NULL) = $3 ORDER BY created_at FOR UPDATE`,
+      `SELECT ${COLUMNS} FROM verifications WHERE phone_e164 = $1 AND status = 'screening' AND (expires_at > $2) IS TRUE AND (test IS NOT NULL) = $3 ORDER BY created_at FOR UPDATE`,
       [phoneE164, now, test],
     );
     return rows.map((r) => toVerification(r) as Verification);
@@ -184,7 +200,7 @@ export class VerificationsRepository {
   ): Promise<Verification | undefined> {
     const [[row]]: [VerificationRow[], number] = await tx.query(
       `UPDATE verifications SET status = 'pending', code_hmac = $2, code_key_id = $3, sends = 1, expires_at = $4, resend_available_at = $5, risk = $6::jsonb, updated_at = $7
-        WHERE id = $1 AND ${rowGuard('release')} RETURNING *`,
+        WHERE id = $1 AND ${rowGuard('release')} RETURNING ${COLUMNS}`,
       [id, next.codeHmac, next.codeKeyId, next.expiresAt, next.resendAvailableAt, JSON.stringify(next.risk), now],
     );
     return toVerification(row);
@@ -193,14 +209,14 @@ export class VerificationsRepository {
   /** Screening refused it after its start; `risk` is the decision record with what refused it. */
   async deny(tx: Tx, id: string, risk: RiskAssessment, now: Date): Promise<Verification | undefined> {
     const [[row]]: [VerificationRow[], number] = await tx.query(
-      `UPDATE verifications SET status = 'denied', risk = $2::jsonb, updated_at = $3 WHERE id = $1 AND ${rowGuard('deny')} RETURNING *`,
+      `UPDATE verifications SET status = 'denied', risk = $2::jsonb, updated_at = $3 WHERE id = $1 AND ${rowGuard('deny')} RETURNING ${COLUMNS}`,
       [id, JSON.stringify(risk), now],
     );
     return toVerification(row);
   }
 
   async markFailed(tx: Tx, id: string, now: Date): Promise<Verification | undefined> {
-    const [[row]]: [VerificationRow[], number] = await tx.query(`UPDATE verifications SET status = 'failed', updated_at = $2 WHERE id = $1 AND ${rowGuard('fail')} RETURNING *`, [id, now]);
+    const [[row]]: [VerificationRow[], number] = await tx.query(`UPDATE verifications SET status = 'failed', updated_at = $2 WHERE id = $1 AND ${rowGuard('fail')} RETURNING ${COLUMNS}`, [id, now]);
     return toVerification(row);
   }
 
