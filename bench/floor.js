@@ -24,10 +24,10 @@
 //   keep-alive agent), and one combined statement: INSERT outbox_attempts, UPDATE outbox 'done',
 //   INSERT audit_events (message.sent). The answer is sent before the provider call, as the service does.
 // POST /v1/verifications/:id/check {code} -> 200 {id, status, valid, attemptsRemaining} (409 when not pending)
-//   outside the transaction: SELECT * FROM verifications WHERE id AND client_id
+//   outside the transaction: SELECT <columns> FROM verifications WHERE id AND client_id
 //   BEGIN
 //     SELECT pg_advisory_xact_lock(the number); SELECT phone_check_failures of the number
-//     UPDATE verifications ... RETURNING * (the HMAC is compared in the process, as the service does)
+//     UPDATE verifications ... RETURNING <columns> (the HMAC is compared in the process, as the service does)
 //     right code: one combined statement: INSERT audit_events (verification.approved), risk_approvals (folded
 //       into risk_unit_counts and risk_unit_days every second, below), risk_number_accounts;
 //     wrong code: INSERT audit_events (verification.check_failed) + INSERT phone_check_failures
@@ -124,13 +124,17 @@ const SENT_WRITE = `WITH w0 AS (INSERT INTO outbox_attempts (outbox_id, attempt,
                      provider = $12, provider_message_id = COALESCE($13, provider_message_id), updated_at = $14
                WHERE id = $15 AND status = 'sending' AND attempts = $16) ${AUDIT_COLS} ($17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)`;
 
+// The columns the service reads a verification with (src/issuance/verifications.repository.ts names them, so that its
+// statements run prepared).
+const VERIFICATION_COLUMNS = 'id, client_id, phone_e164, country, channel, purpose, locale, status, code_hmac, code_key_id, code_length, ttl_seconds, attempts, max_attempts, sends, max_sends, expires_at, resend_available_at, transaction, reference, callback_url, risk, created_at, updated_at, approved_at, test';
+
 const CHECK_UPDATE = `UPDATE verifications
           SET status = CASE WHEN $3 THEN 'approved' WHEN attempts + 1 >= max_attempts THEN 'locked' ELSE 'pending' END,
               attempts = attempts + CASE WHEN $3 THEN 0 ELSE 1 END,
               approved_at = CASE WHEN $3 THEN $4::timestamptz END,
               updated_at = $4
         WHERE id = $1 AND (status IN ('pending')) IS TRUE AND expires_at > $4 AND code_hmac = $2
-        RETURNING *`;
+        RETURNING ${VERIFICATION_COLUMNS}`;
 
 const APPROVED_WRITE = `WITH w0 AS (${AUDIT_COLS} ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)), w1 AS (INSERT INTO risk_approvals (verification_id, prefix, country, approved_at)
               VALUES ($12, $13, $14, $15) ON CONFLICT DO NOTHING) INSERT INTO risk_number_accounts (phone_e164, client_id, account_ref_hash, verified_at)
@@ -262,7 +266,7 @@ function createFloor(env = process.env) {
       await c.query(
         `WITH prev AS MATERIALIZED (SELECT id, status FROM verifications WHERE phone_e164 = $2 AND client_id = $1 AND status IN ('screening', 'pending') FOR UPDATE)
          UPDATE verifications v SET status = 'canceled', updated_at = $3 FROM prev WHERE v.id = prev.id
-         RETURNING v.*, prev.status AS previous_status`,
+         RETURNING ${VERIFICATION_COLUMNS.split(', ').map((c) => `v.${c}`).join(', ')}, prev.status AS previous_status`,
         [CLIENT_ID, phone, now],
       );
       const created = {
@@ -320,7 +324,7 @@ function createFloor(env = process.env) {
 
   async function check(vid, input, ip) {
     const now = new Date();
-    const { rows: found } = await pool.query(`SELECT * FROM verifications WHERE id = $1 AND client_id = $2`, [vid, CLIENT_ID]);
+    const { rows: found } = await pool.query(`SELECT ${VERIFICATION_COLUMNS} FROM verifications WHERE id = $1 AND client_id = $2`, [vid, CLIENT_ID]);
     const v = found[0];
     if (!v) return { status: 404, body: '{"code":"not_found"}' };
     const valid = timingSafeEqual(codeHmac(vid, String(input.code)), v.code_hmac);
