@@ -5,6 +5,8 @@
 // - achieved rate, p50 and p99 from each request's scheduled time (bench/load.js openLoop);
 // - the target's CPU time per start (utime + stime of its process from /proc, over the repetition): a figure that
 //   moves far less between runs than throughput on a shared machine, so an A/B of one change can be read from it;
+//   and beside it PostgreSQL's (all its processes on this host: the target's backends, and the WAL writer's and
+//   checkpointer's share of their writes);
 // - the slowest requests with when they were sent (seconds into the repetition): stalls show as clusters.
 // BENCH_IDLE_SECONDS (3): the idle spell between the warm-up and the first repetition (60 or more shows what the first
 // seconds after a lull cost; V8's memory reducer, which `npm start` turns off, deoptimized the code of an idle process).
@@ -13,7 +15,7 @@
 // '{"HEAP_GROWTH_PERCENT":"0"}').
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
-const { readFileSync } = require('node:fs');
+const { readFileSync, readdirSync } = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
@@ -37,6 +39,19 @@ const nextPhone = () => `+81901${String(1000000 + phones++).padStart(7, '0')}`;
 const cpuMs = (pid) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(f[11]) + Number(f[12])) * 10; // clock ticks of 10 ms
+};
+/** CPU time of every PostgreSQL process of this host (backends, WAL writer, checkpointer…), in ms. */
+const databaseCpuMs = () => {
+  let ms = 0;
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'postgres') ms += cpuMs(p);
+    } catch {
+      // the process ended while being read
+    }
+  }
+  return ms;
 };
 /** A memory figure of the process from /proc, in MB: VmRSS (now) or VmHWM (peak). */
 const memMb = (pid, field) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
@@ -102,6 +117,7 @@ async function main() {
     const sent = [];
     const slow = [];
     const cpu0 = cpuMs(proc.pid);
+    const db0 = databaseCpuMs();
     const began = new Date().toISOString().slice(11, 23); // time of day, to set a stall beside the server's log
     const r = await openLoop({
       name: 'start', base, rate: RATE, seconds: SECONDS, headers, next: startReq,
@@ -112,11 +128,12 @@ async function main() {
       },
     });
     const cpu = (cpuMs(proc.pid) - cpu0) / r.count;
+    const dbCpu = (databaseCpuMs() - db0) / r.count;
     slow.sort((a, b) => b[0] - a[0]);
     const lat = slow.map(([l]) => l).sort((a, b) => a - b);
     process.stdout.write(
       `rep ${rep} (from ${began}): achieved ${r.rps.toFixed(0)}/s, p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, errors ${r.errors}, ` +
-        `CPU ${cpu.toFixed(2)} ms per start; slowest (ms @ s sent): ${slow.slice(0, 8).map(([l, t]) => `${l.toFixed(0)}@${t.toFixed(2)}`).join(' ')}\n`,
+        `CPU ${cpu.toFixed(2)} ms per start (PostgreSQL ${dbCpu.toFixed(2)}); slowest (ms @ s sent): ${slow.slice(0, 8).map(([l, t]) => `${l.toFixed(0)}@${t.toFixed(2)}`).join(' ')}\n`,
     );
     await sleep(2000);
   }
