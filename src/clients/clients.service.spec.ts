@@ -44,6 +44,64 @@ describe('ClientsService.authenticate: no timing oracle on key prefixes', () => 
   });
 });
 
+describe('ClientsService.authenticate: one database read per key at a time', () => {
+  const real = generateApiKey();
+  const row: ActiveKeyRow = {
+    key_id: 'key_1', key_hash: real.hash, client_id: 'cli_1', name: 'a', scopes: ['admin'], max_check_attempts: null, requests_per_minute: null, countries: null,
+    number_types: null, voice_contract: null, pumping: null, webhook_url: null, has_test_numbers: false, test_numbers_in_production: null,
+  };
+  /** A repository whose reads wait until the test answers them, in order. */
+  function held() {
+    const reads: Array<{ resolve: (r: ActiveKeyRow | undefined) => void; reject: (e: Error) => void }> = [];
+    const repo = {
+      findActiveKey: () => new Promise<ActiveKeyRow | undefined>((resolve, reject) => reads.push({ resolve, reject })),
+    } as unknown as ClientsRepository;
+    return { sut: new ClientsService(undefined as never, repo, new Clock(), config, undefined as never, undefined as never), reads };
+  }
+  const settle = () => new Promise((r) => setImmediate(r));
+
+  it('requests that miss the cache together share one read', async () => {
+    const { sut, reads } = held();
+    const answers = Promise.all(Array.from({ length: 50 }, () => sut.authenticate(real.key)));
+    await settle();
+    expect(reads).toHaveLength(1);
+    reads[0].resolve(row);
+    expect((await answers).every((p) => p?.clientId === 'cli_1')).toBe(true);
+    // and then it is cached
+    expect(await sut.authenticate(real.key)).toMatchObject({ clientId: 'cli_1' });
+    expect(reads).toHaveLength(1);
+  });
+
+  it('a failed read fails its waiters and is not kept: the next request reads again', async () => {
+    const { sut, reads } = held();
+    const answers = Promise.allSettled([sut.authenticate(real.key), sut.authenticate(real.key)]);
+    await settle();
+    reads[0].reject(new Error('connection lost'));
+    expect((await answers).map((a) => a.status)).toEqual(['rejected', 'rejected']);
+    const again = sut.authenticate(real.key);
+    await settle();
+    expect(reads).toHaveLength(2);
+    reads[1].resolve(row);
+    expect(await again).toMatchObject({ clientId: 'cli_1' });
+  });
+
+  it('a key changed while it was being read (revoked, say) is read again, and the stale read is not cached', async () => {
+    const { sut, reads } = held();
+    const before = sut.authenticate(real.key);
+    await settle();
+    (sut as unknown as { forget(prefix: string): void }).forget(real.prefix); // what revoking it on this instance does
+    const after = sut.authenticate(real.key);
+    await settle();
+    expect(reads).toHaveLength(2);
+    reads[1].resolve(undefined); // the read after the revoke answers first
+    expect(await after).toBeUndefined();
+    reads[0].resolve(row); // then the one from before it
+    expect(await before).toMatchObject({ clientId: 'cli_1' });
+    expect(await sut.authenticate(real.key)).toBeUndefined();
+    expect(reads).toHaveLength(2);
+  });
+});
+
 describe('ClientsService.authenticate: whether a start looks for test numbers', () => {
   const production = AppConfig.fromEnv({
     NODE_ENV: 'production', DATABASE_URL: 'postgres://unused@127.0.0.1:1/none', OTP_HMAC_KEYS: 'k1:' + 'ab'.repeat(32), AUDIT_PHONE_HASH_KEY: 'cd'.repeat(32),

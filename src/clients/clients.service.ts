@@ -52,6 +52,11 @@ export class ClientsService {
    */
   private readonly cache = new Map<string, CachedKey>();
   private static readonly CACHE_LIMIT = 10_000;
+  /**
+   * prefix → its database read in flight: the requests that find a key missing or expired together share one read
+   * (at 50 concurrent requests, each expiry of a busy key had sent up to 50 identical reads to the pool).
+   */
+  private readonly loading = new Map<string, Promise<CachedKey>>();
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
@@ -71,12 +76,31 @@ export class ClientsService {
     const prefix = lookupPrefix(presented);
     const now = Date.now();
     let entry = this.cache.get(prefix);
-    if (!entry || entry.expiresAt <= now) {
-      entry = await this.load(prefix, now);
-      this.remember(prefix, entry);
-    }
+    if (!entry || entry.expiresAt <= now) entry = await this.loadShared(prefix, now);
     const matches = keyMatches(presented, entry.keyHash);
     return matches && entry.principal ? entry.principal : undefined;
+  }
+
+  /** One read per prefix at a time; a read made stale by a change to the key (`forget`) is not cached. */
+  private loadShared(prefix: string, now: number): Promise<CachedKey> {
+    const inFlight = this.loading.get(prefix);
+    if (inFlight) return inFlight;
+    const read: Promise<CachedKey> = this.load(prefix, now)
+      .then((entry) => {
+        if (this.loading.get(prefix) === read) this.remember(prefix, entry);
+        return entry;
+      })
+      .finally(() => {
+        if (this.loading.get(prefix) === read) this.loading.delete(prefix);
+      });
+    this.loading.set(prefix, read);
+    return read;
+  }
+
+  /** Drops what this instance knows of a prefix, cached or being read, so that the next request reads it again. */
+  private forget(prefix: string): void {
+    this.cache.delete(prefix);
+    this.loading.delete(prefix);
   }
 
   private async load(prefix: string, now: number): Promise<CachedKey> {
@@ -194,7 +218,7 @@ export class ClientsService {
       }
       return row;
     });
-    this.cache.delete(key.prefix);
+    this.forget(key.prefix);
     return toKeyView(key);
   }
 
@@ -256,6 +280,8 @@ export class ClientsService {
   /** Drops the cached principals of a client's keys, so that this instance applies its new policy (or test numbers) at once. */
   forgetClient(clientId: string): void {
     for (const [prefix, entry] of this.cache) if (entry.principal?.clientId === clientId) this.cache.delete(prefix);
+    // a read in flight may be of one of its keys (whose client is known only once it is back): read them all again
+    this.loading.clear();
   }
 
   /**
@@ -304,7 +330,7 @@ export class ClientsService {
       revokedAt: null,
     });
     await this.audit.record(m, { type: 'api_key.created', actor: by.actor, ip: by.ip, clientId, data: { keyId: row.id, prefix: row.prefix } });
-    this.cache.delete(row.prefix); // an absence cached for this prefix no longer holds
+    this.forget(row.prefix); // an absence cached (or being read) for this prefix no longer holds
     this.logger.log({ clientId, keyId: row.id, prefix: row.prefix }, 'API key created');
     const created: CreatedKeyView = { ...toKeyView(row), key: key.key };
     return { row, created };
