@@ -50,6 +50,8 @@ const { createHmac, createCipheriv, randomBytes, randomInt, timingSafeEqual } = 
 const { Pool } = require('pg');
 const { linkEvents } = require(path.join(__dirname, '..', 'dist', 'src', 'audit', 'audit-chain.js'));
 const { foldApprovalsSql } = require(path.join(__dirname, '..', 'dist', 'src', 'risk', 'risk-signals.repository.js'));
+// the columns the service reads a verification with (named, not *, so that its statements run prepared)
+const { VERIFICATION_COLUMNS } = require(path.join(__dirname, '..', 'dist', 'src', 'issuance', 'verifications.repository.js'));
 
 const AUDIT_COLS = 'INSERT INTO audit_events (id, type, occurred_at, client_id, verification_id, phone_hash, phone_masked, actor_type, actor_id, ip, data) VALUES';
 
@@ -123,10 +125,6 @@ const SENT_WRITE = `WITH w0 AS (INSERT INTO outbox_attempts (outbox_id, attempt,
                      delivery_status = CASE WHEN delivery_status IN ('delivered', 'undelivered', 'failed') THEN delivery_status ELSE $11 END,
                      provider = $12, provider_message_id = COALESCE($13, provider_message_id), updated_at = $14
                WHERE id = $15 AND status = 'sending' AND attempts = $16) ${AUDIT_COLS} ($17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)`;
-
-// The columns the service reads a verification with (src/issuance/verifications.repository.ts names them, so that its
-// statements run prepared).
-const VERIFICATION_COLUMNS = 'id, client_id, phone_e164, country, channel, purpose, locale, status, code_hmac, code_key_id, code_length, ttl_seconds, attempts, max_attempts, sends, max_sends, expires_at, resend_available_at, transaction, reference, callback_url, risk, created_at, updated_at, approved_at, test';
 
 const CHECK_UPDATE = `UPDATE verifications
           SET status = CASE WHEN $3 THEN 'approved' WHEN attempts + 1 >= max_attempts THEN 'locked' ELSE 'pending' END,

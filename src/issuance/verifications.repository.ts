@@ -51,7 +51,8 @@ const COLUMN_SET: Record<keyof VerificationRow, true> = {
   resend_available_at: true, transaction: true, reference: true, callback_url: true, risk: true, created_at: true, updated_at: true,
   approved_at: true, test: true,
 };
-const COLUMNS = Object.keys(COLUMN_SET).join(', ');
+/** (Exported for bench/floor.js, which reads a verification as the service does.) */
+export const VERIFICATION_COLUMNS = Object.keys(COLUMN_SET).join(', ');
 /** The same, of the table aliased `v`. */
 const V_COLUMNS = Object.keys(COLUMN_SET).map((c) => `v.${c}`).join(', ');
 
@@ -88,7 +89,7 @@ export class VerificationsRepository {
 
   /** The caller's own verification, or 404 (another client's id answers exactly like a missing one). */
   async findOwn(q: Queryable, id: string, clientId: string, forUpdate = false): Promise<Verification> {
-    const rows: VerificationRow[] = await q.query(`SELECT ${COLUMNS} FROM verifications WHERE id = $1 AND client_id = $2${forUpdate ? ' FOR UPDATE' : ''}`, [id, clientId]);
+    const rows: VerificationRow[] = await q.query(`SELECT ${VERIFICATION_COLUMNS} FROM verifications WHERE id = $1 AND client_id = $2${forUpdate ? ' FOR UPDATE' : ''}`, [id, clientId]);
     const found = toVerification(rows[0]);
     if (!found) throw Problems.notFound(`No verification ${id}.`);
     return found;
@@ -96,7 +97,7 @@ export class VerificationsRepository {
 
   /** The row, locked until the transaction ends (undefined if there is none). */
   async lock(tx: Tx, id: string): Promise<Verification | undefined> {
-    const rows: VerificationRow[] = await tx.query(`SELECT ${COLUMNS} FROM verifications WHERE id = $1 FOR UPDATE`, [id]);
+    const rows: VerificationRow[] = await tx.query(`SELECT ${VERIFICATION_COLUMNS} FROM verifications WHERE id = $1 FOR UPDATE`, [id]);
     return toVerification(rows[0]);
   }
 
@@ -113,7 +114,7 @@ export class VerificationsRepository {
               approved_at = CASE WHEN $3 THEN $4::timestamptz END,
               updated_at = $4
         WHERE id = $1 AND ${rowGuard('approve', 'wrongCode')} AND expires_at > $4 AND code_hmac = $2
-        RETURNING ${COLUMNS}`,
+        RETURNING ${VERIFICATION_COLUMNS}`,
       [id, comparedHmac, matched, now],
     );
     return toVerification(row);
@@ -128,14 +129,14 @@ export class VerificationsRepository {
   ): Promise<Verification | undefined> {
     const [[row]]: [VerificationRow[], number] = await tx.query(
       `UPDATE verifications SET code_hmac = $2, code_key_id = $3, channel = $4, sends = $5, expires_at = $6, resend_available_at = $7, updated_at = $8
-        WHERE id = $1 AND ${rowGuard('resend')} RETURNING ${COLUMNS}`,
+        WHERE id = $1 AND ${rowGuard('resend')} RETURNING ${VERIFICATION_COLUMNS}`,
       [id, next.codeHmac, next.codeKeyId, next.channel, next.sends, next.expiresAt, next.resendAvailableAt, now],
     );
     return toVerification(row);
   }
 
   async cancel(tx: Tx, id: string, now: Date): Promise<Verification | undefined> {
-    const [[row]]: [VerificationRow[], number] = await tx.query(`UPDATE verifications SET status = 'canceled', updated_at = $2 WHERE id = $1 AND ${rowGuard('cancel')} RETURNING ${COLUMNS}`, [id, now]);
+    const [[row]]: [VerificationRow[], number] = await tx.query(`UPDATE verifications SET status = 'canceled', updated_at = $2 WHERE id = $1 AND ${rowGuard('cancel')} RETURNING ${VERIFICATION_COLUMNS}`, [id, now]);
     return toVerification(row);
   }
 
@@ -159,7 +160,7 @@ export class VerificationsRepository {
   /** One open verification past its expiry. */
   async expire(tx: Tx, id: string, now: Date): Promise<Verification | undefined> {
     const [[row]]: [VerificationRow[], number] = await tx.query(
-      `UPDATE verifications SET status = 'expired', updated_at = $2 WHERE id = $1 AND ${rowGuard('expire')} AND expires_at <= $2 RETURNING ${COLUMNS}`,
+      `UPDATE verifications SET status = 'expired', updated_at = $2 WHERE id = $1 AND ${rowGuard('expire')} AND expires_at <= $2 RETURNING ${VERIFICATION_COLUMNS}`,
       [id, now],
     );
     return toVerification(row);
@@ -171,7 +172,7 @@ export class VerificationsRepository {
       `UPDATE verifications SET status = 'expired', updated_at = $1
         WHERE id IN (SELECT id FROM verifications WHERE ${fromGuard('expire')} AND expires_at <= $1
                       ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-        RETURNING ${COLUMNS}`,
+        RETURNING ${VERIFICATION_COLUMNS}`,
       [now, limit],
     );
     return rows.map((r) => toVerification(r) as Verification);
@@ -185,7 +186,7 @@ export class VerificationsRepository {
     const rows: VerificationRow[] = await tx.query(
       // `(expires_at > $2) IS TRUE`, not `expires_at > $2`: the same rows, but the expiry index (whose predicate needs a
       // bound on expires_at) is then no path for it, and the number's index is the only one
-      `SELECT ${COLUMNS} FROM verifications WHERE phone_e164 = $1 AND status = 'screening' AND (expires_at > $2) IS TRUE AND (test IS NOT NULL) = $3 ORDER BY created_at FOR UPDATE`,
+      `SELECT ${VERIFICATION_COLUMNS} FROM verifications WHERE phone_e164 = $1 AND status = 'screening' AND (expires_at > $2) IS TRUE AND (test IS NOT NULL) = $3 ORDER BY created_at FOR UPDATE`,
       [phoneE164, now, test],
     );
     return rows.map((r) => toVerification(r) as Verification);
@@ -200,7 +201,7 @@ export class VerificationsRepository {
   ): Promise<Verification | undefined> {
     const [[row]]: [VerificationRow[], number] = await tx.query(
       `UPDATE verifications SET status = 'pending', code_hmac = $2, code_key_id = $3, sends = 1, expires_at = $4, resend_available_at = $5, risk = $6::jsonb, updated_at = $7
-        WHERE id = $1 AND ${rowGuard('release')} RETURNING ${COLUMNS}`,
+        WHERE id = $1 AND ${rowGuard('release')} RETURNING ${VERIFICATION_COLUMNS}`,
       [id, next.codeHmac, next.codeKeyId, next.expiresAt, next.resendAvailableAt, JSON.stringify(next.risk), now],
     );
     return toVerification(row);
@@ -209,14 +210,14 @@ export class VerificationsRepository {
   /** Screening refused it after its start; `risk` is the decision record with what refused it. */
   async deny(tx: Tx, id: string, risk: RiskAssessment, now: Date): Promise<Verification | undefined> {
     const [[row]]: [VerificationRow[], number] = await tx.query(
-      `UPDATE verifications SET status = 'denied', risk = $2::jsonb, updated_at = $3 WHERE id = $1 AND ${rowGuard('deny')} RETURNING ${COLUMNS}`,
+      `UPDATE verifications SET status = 'denied', risk = $2::jsonb, updated_at = $3 WHERE id = $1 AND ${rowGuard('deny')} RETURNING ${VERIFICATION_COLUMNS}`,
       [id, JSON.stringify(risk), now],
     );
     return toVerification(row);
   }
 
   async markFailed(tx: Tx, id: string, now: Date): Promise<Verification | undefined> {
-    const [[row]]: [VerificationRow[], number] = await tx.query(`UPDATE verifications SET status = 'failed', updated_at = $2 WHERE id = $1 AND ${rowGuard('fail')} RETURNING ${COLUMNS}`, [id, now]);
+    const [[row]]: [VerificationRow[], number] = await tx.query(`UPDATE verifications SET status = 'failed', updated_at = $2 WHERE id = $1 AND ${rowGuard('fail')} RETURNING ${VERIFICATION_COLUMNS}`, [id, now]);
     return toVerification(row);
   }
 
