@@ -12,7 +12,8 @@
 // seconds after a lull cost; V8's memory reducer, which `npm start` turns off, deoptimized the code of an idle process).
 // The target runs with the node flags `npm start` launches the service with, then BENCH_NODE_ARGS (e.g.
 // "--max-semi-space-size=32"). BENCH_ENV: JSON of extra environment variables for the service (e.g.
-// '{"HEAP_GROWTH_PERCENT":"0"}').
+// '{"HEAP_GROWTH_PERCENT":"0"}'). BENCH_WORKLOAD=check: the repetitions offer checks with the right code instead of starts
+// (before each, closed-loop starts make as many verifications as it will check; the codes are read at the fake provider).
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
 const { readFileSync, readdirSync } = require('node:fs');
@@ -30,6 +31,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS || 15);
 const REPS = Number(process.env.BENCH_REPS || 3);
 const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS || 10);
 const IDLE = Number(process.env.BENCH_IDLE_SECONDS || 3);
+const WORKLOAD = process.env.BENCH_WORKLOAD || 'start';
 const HMAC_KEYS = 'k1:' + 'ab'.repeat(32);
 const PHONE_KEY = 'cd'.repeat(32);
 const TOKEN = 'bench-provider-token-0123456789';
@@ -78,9 +80,17 @@ async function main() {
   await run(url.toString(), `INSERT INTO api_clients (id, name, scopes, webhook_secret, created_at) VALUES ('cli_floor', 'floor', '{}', 'x', now())`);
 
   // the fake SMS provider (the generic http provider's contract)
+  const codes = new Map(); // phone -> the code the provider received
   const provider = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"id":"fake"}'));
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      if (WORKLOAD === 'check') {
+        const msg = JSON.parse(body);
+        codes.set(msg.to, /(\d{6})/.exec(msg.text)[1]);
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"id":"fake"}');
+    });
   });
   provider.keepAliveTimeout = 30_000;
   await new Promise((r) => provider.listen(0, '127.0.0.1', r));
@@ -109,22 +119,41 @@ async function main() {
   const base = `http://127.0.0.1:${port}`;
   let idem = 0;
   const startReq = () => ({ path: '/v1/verifications', headers: { 'idempotency-key': `k-${idem++}` }, body: { phoneNumber: nextPhone(), purpose: 'login' } });
-  const warm = await closedLoop({ name: 'warm', base, connections: 50, seconds: WARMUP, headers, next: startReq, done: (n, a) => a.status === 201 });
-  process.stdout.write(`${TARGET}: warm-up ${warm.rps.toFixed(0)} starts/s (${warm.errors} errors); then ${IDLE} s idle and ${REPS} × ${SECONDS} s at ${RATE}/s\n`);
+  const started = []; // { id, phone } of the starts, for the check workload
+  const startDone = (n, a, req) => {
+    if (a.status !== 201) return false;
+    started.push({ id: JSON.parse(a.body).id, phone: req.body.phoneNumber });
+    return true;
+  };
+  const warm = await closedLoop({ name: 'warm', base, connections: 50, seconds: WARMUP, headers, next: startReq, done: startDone });
+  process.stdout.write(`${TARGET}: warm-up ${warm.rps.toFixed(0)} starts/s (${warm.errors} errors); then ${IDLE} s idle and ${REPS} × ${SECONDS} s of ${WORKLOAD}s at ${RATE}/s\n`);
+  /** The next repetition's requests: starts made as they are sent, or checks of verifications started beforehand. */
+  const requests = async () => {
+    if (WORKLOAD !== 'check') return startReq;
+    const need = Math.ceil(RATE * SECONDS) + 1;
+    started.length = 0;
+    let made = 0;
+    await closedLoop({ name: 'fill', base, connections: 50, seconds: 600, headers, next: () => (made++ < need ? startReq() : null), done: startDone });
+    for (let i = 0; i < 100 && started.some((v) => !codes.has(v.phone)); i++) await sleep(50);
+    const checks = started.map((v) => ({ path: `/v1/verifications/${v.id}/check`, body: { code: codes.get(v.phone) } }));
+    await sleep(IDLE * 1000);
+    return (n) => checks[n];
+  };
   await sleep(IDLE * 1000);
   if (IDLE >= 30) process.stdout.write(`RSS after the idle spell ${memMb(proc.pid, 'VmRSS').toFixed(0)} MB\n`);
   for (let rep = 1; rep <= REPS; rep++) {
     const sent = [];
     const slow = [];
+    const next = await requests();
     const cpu0 = cpuMs(proc.pid);
     const db0 = databaseCpuMs();
     const began = new Date().toISOString().slice(11, 23); // time of day, to set a stall beside the server's log
     const r = await openLoop({
-      name: 'start', base, rate: RATE, seconds: SECONDS, headers, next: startReq,
+      name: WORKLOAD, base, rate: RATE, seconds: SECONDS, headers, next,
       onSent: (n, req, at) => (sent[n] = at),
       done: (n, a) => {
         slow.push([performance.now() - sent[n], (sent[n] - sent[0]) / 1000]);
-        return a.status === 201;
+        return WORKLOAD === 'check' ? a.status === 200 && JSON.parse(a.body).valid === true : a.status === 201;
       },
     });
     const cpu = (cpuMs(proc.pid) - cpu0) / r.count;
@@ -133,7 +162,7 @@ async function main() {
     const lat = slow.map(([l]) => l).sort((a, b) => a - b);
     process.stdout.write(
       `rep ${rep} (from ${began}): achieved ${r.rps.toFixed(0)}/s, p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, errors ${r.errors}, ` +
-        `CPU ${cpu.toFixed(2)} ms per start (PostgreSQL ${dbCpu.toFixed(2)}); slowest (ms @ s sent): ${slow.slice(0, 8).map(([l, t]) => `${l.toFixed(0)}@${t.toFixed(2)}`).join(' ')}\n`,
+        `CPU ${cpu.toFixed(2)} ms per ${WORKLOAD} (PostgreSQL ${dbCpu.toFixed(2)}); slowest (ms @ s sent): ${slow.slice(0, 8).map(([l, t]) => `${l.toFixed(0)}@${t.toFixed(2)}`).join(' ')}\n`,
     );
     await sleep(2000);
   }
