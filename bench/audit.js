@@ -40,7 +40,12 @@ const PHONES = 100_000;
 const VERIFICATIONS = 300_000;
 const TYPES = ['verification.created', 'message.sent', 'message.delivered', 'verification.approved', 'verification.locked', 'risk.screened'];
 
-const config = AppConfig.fromEnv({ NODE_ENV: 'development', AUDIT_PHONE_HASH_KEY: 'ab'.repeat(32) });
+// AUDIT_SEQUENCER_BATCH_SIZE, when set, is the sequencer's batch (its default otherwise)
+const config = AppConfig.fromEnv({
+  NODE_ENV: 'development',
+  AUDIT_PHONE_HASH_KEY: 'ab'.repeat(32),
+  ...(process.env.AUDIT_SEQUENCER_BATCH_SIZE ? { AUDIT_SEQUENCER_BATCH_SIZE: process.env.AUDIT_SEQUENCER_BATCH_SIZE } : {}),
+});
 const clock = new Clock();
 const phoneOf = (i) => '+8190' + String(10_000_000 + (i % PHONES)).slice(-8);
 const clientOf = (i) => `cli_BENCH${String(i % CLIENTS).padStart(4, '0')}`;

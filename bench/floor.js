@@ -34,8 +34,10 @@
 //   COMMIT
 // The approvals' fold: every second (RISK_APPROVALS_FOLD_INTERVAL_MS), the service's own statement (foldApprovalsSql).
 // The audit chain: every 200 ms (the service's AUDIT_SEQUENCER_INTERVAL_MS default), in one transaction:
-//   pg_try_advisory_xact_lock, SELECT audit_chain_head FOR UPDATE, SELECT the events after it (5,000 at most),
-//   link them with the service's own chain function (dist/src/audit/audit-chain.js, pure code), INSERT
+//   pg_try_advisory_xact_lock, SELECT audit_chain_head FOR UPDATE, SELECT the events after it (1,000 at most, the
+//   service's AUDIT_SEQUENCER_BATCH_SIZE default; after a full batch the next one at once),
+//   link them with the service's own chain function (dist/src/audit/audit-chain.js, pure code; in slices with a turn
+//   of the event loop between them, as the service does), INSERT
 //   audit_chain via unnest, UPDATE audit_chain_head.
 // Not done here, as the service does it rarely or not in SQL: the API key lookup (cached 5 s per instance,
 // last_used_at written at most once a minute), rule evaluation on the risk figures read, the outbox poller
@@ -48,7 +50,7 @@ const { setImmediate } = require('node:timers');
 const path = require('node:path');
 const { createHmac, createCipheriv, randomBytes, randomInt, timingSafeEqual } = require('node:crypto');
 const { Pool } = require('pg');
-const { linkEvents } = require(path.join(__dirname, '..', 'dist', 'src', 'audit', 'audit-chain.js'));
+const { linkEventsInSlices } = require(path.join(__dirname, '..', 'dist', 'src', 'audit', 'audit-chain.js'));
 const { foldApprovalsSql } = require(path.join(__dirname, '..', 'dist', 'src', 'risk', 'risk-signals.repository.js'));
 // the columns the service reads a verification with (named, not *, so that its statements run prepared)
 const { VERIFICATION_COLUMNS } = require(path.join(__dirname, '..', 'dist', 'src', 'issuance', 'verifications.repository.js'));
@@ -351,44 +353,48 @@ function createFloor(env = process.env) {
     });
   }
 
-  /** The sequencer's work: chain the committed events after the head, in order, up to the first hole. */
+  /** The sequencer's work: chain the committed events after the head, in order, up to the first hole; batches of CHAIN_BATCH while they come back full. */
+  const CHAIN_BATCH = 1000;
   let chaining = false;
   async function chainPending() {
     if (chaining) return;
     chaining = true;
     try {
-      await tx(async (c) => {
-        const { rows: [{ locked }] } = await c.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, ['7351829340517']);
-        if (!locked) return;
-        const { rows: [head] } = await c.query(`SELECT seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE`);
-        const { rows } = await c.query(
-          `SELECT e.id, e.seq, e.type, e.occurred_at, e.client_id, e.verification_id, e.phone_hash, e.phone_masked, e.actor_type, e.actor_id, e.ip, e.data FROM audit_events e WHERE e.seq > $1 ORDER BY e.seq LIMIT $2`,
-          [head.seq, 5000],
-        );
-        const ready = [];
-        let prev = Number(head.seq);
-        for (const r of rows) {
-          const seq = Number(r.seq);
-          if (seq !== prev + 1) break; // a transaction holding a lower number is still open
-          ready.push({
-            id: r.id, seq, type: r.type, occurredAt: r.occurred_at, clientId: r.client_id, verificationId: r.verification_id, phoneHash: r.phone_hash,
-            phoneMasked: r.phone_masked, actorType: r.actor_type, actorId: r.actor_id, ip: r.ip, data: r.data ?? {},
-          });
-          prev = seq;
-        }
-        if (!ready.length) return;
-        const linked = linkEvents(head.hash, ready);
-        await c.query(`INSERT INTO audit_chain (seq, prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[])`, [
-          linked.map((e) => String(e.seq)),
-          linked.map((e) => e.prevHash),
-          linked.map((e) => e.hash),
-        ]);
-        const last = linked[linked.length - 1];
-        await c.query(`UPDATE audit_chain_head SET seq = $1, hash = $2, updated_at = $3 WHERE id = 1`, [String(last.seq), last.hash, new Date()]);
-      });
+      while ((await tx(chainBatch)) === CHAIN_BATCH);
     } finally {
       chaining = false;
     }
+  }
+  /** One batch in the transaction `c`; returns how many events it chained. */
+  async function chainBatch(c) {
+    const { rows: [{ locked }] } = await c.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, ['7351829340517']);
+    if (!locked) return 0;
+    const { rows: [head] } = await c.query(`SELECT seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE`);
+    const { rows } = await c.query(
+      `SELECT e.id, e.seq, e.type, e.occurred_at, e.client_id, e.verification_id, e.phone_hash, e.phone_masked, e.actor_type, e.actor_id, e.ip, e.data FROM audit_events e WHERE e.seq > $1 ORDER BY e.seq LIMIT $2`,
+      [head.seq, CHAIN_BATCH],
+    );
+    const ready = [];
+    let prev = Number(head.seq);
+    for (const r of rows) {
+      const seq = Number(r.seq);
+      if (seq !== prev + 1) break; // a transaction holding a lower number is still open
+      ready.push({
+        id: r.id, seq, type: r.type, occurredAt: r.occurred_at, clientId: r.client_id, verificationId: r.verification_id, phoneHash: r.phone_hash,
+        phoneMasked: r.phone_masked, actorType: r.actor_type, actorId: r.actor_id, ip: r.ip, data: r.data ?? {},
+      });
+      prev = seq;
+    }
+    if (!ready.length) return 0;
+    const linked = await linkEventsInSlices(head.hash, ready, () => new Promise(setImmediate));
+    await c.query(`INSERT INTO audit_chain (seq, prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[])`, [
+      linked.map((e) => String(e.seq)),
+      linked.map((e) => e.prevHash),
+      linked.map((e) => e.hash),
+    ]);
+    const last = linked[linked.length - 1];
+    await c.query(`UPDATE audit_chain_head SET seq = $1, hash = $2, updated_at = $3 WHERE id = 1`, [String(last.seq), last.hash, new Date()]);
+    return linked.length;
   }
   const sequencer = setInterval(() => chainPending().catch((err) => process.stderr.write(`chain: ${err.message}\n`)), 200);
 

@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { AuditSequencer } from '../src/audit/audit-sequencer.service';
-import { ChainVerifier } from '../src/audit/audit-chain';
+import { ChainVerifier, LINK_SLICE } from '../src/audit/audit-chain';
 import { AuditExportLine, fromExportLine } from '../src/audit/audit-rows';
 import { AuditEventInput, AuditService } from '../src/audit/audit.service';
 import { chainAll, listAll, recordEvents, waitUntilChained } from './support/audit';
@@ -9,6 +9,9 @@ import type { TestApp } from './support/app';
 import { expectProblem } from './support/problem';
 import { Stack, startStack } from './support/stack';
 import { sleep, waitFor } from './support/wait';
+
+// the module object itself (not an import's copy of it), so that a spy on it sees the chain's hashing
+const nodeCrypto: typeof import('node:crypto') = require('node:crypto');
 
 const PHONES = ['+819012345678', '+14155552671', '+447911123456'];
 
@@ -312,6 +315,38 @@ describe('audit trail: the background sequencer', () => {
       const { key } = await t.createClient(['audit:read']);
       expect((await t.request('GET', '/v1/admin/audit-events/integrity', { key })).body).toMatchObject({ ok: true });
     } finally {
+      await close();
+    }
+  });
+
+  it('hashes a large batch in slices, letting other work run between them, and the chain still verifies', async () => {
+    const { db, t, close } = await startStack({ env: { AUDIT_SEQUENCER_ENABLED: 'false' } });
+    const hashing = jest.spyOn(nodeCrypto, 'hash');
+    try {
+      const sequencer = t.app.get(AuditSequencer);
+      await sequencer.drain();
+      const n = LINK_SLICE * 2 + 100;
+      await recordEvents(t, Array.from({ length: n }, (_, i) => ({ type: 'message.sent', actor: { type: 'system' as const }, data: { i } })));
+      // What other work (a request) sees while the sequencer chains: the number of events hashed so far, at each
+      // turn of the event loop. Hashed in one go, it only ever sees none or all of them.
+      hashing.mockClear();
+      const seen = new Set<number>();
+      let chaining = true;
+      const watch = () => {
+        seen.add(hashing.mock.calls.length);
+        if (chaining) setImmediate(watch);
+      };
+      setImmediate(watch);
+      const chained = await sequencer.chainPending();
+      chaining = false;
+      expect(chained).toBe(n);
+      expect(hashing.mock.calls.length).toBe(n);
+      expect([...seen].filter((k) => k > 0 && k < n).sort((a, b) => a - b)).toEqual([LINK_SLICE, LINK_SLICE * 2]);
+      expect(await db.query(`SELECT 1 FROM audit_events e LEFT JOIN audit_chain c USING (seq) WHERE c.seq IS NULL`)).toHaveLength(0);
+      const { key } = await t.createClient(['audit:read']);
+      expect((await t.request('GET', '/v1/admin/audit-events/integrity', { key })).body).toMatchObject({ ok: true });
+    } finally {
+      hashing.mockRestore();
       await close();
     }
   });

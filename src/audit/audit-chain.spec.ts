@@ -9,6 +9,7 @@ import {
   ChainVerifier,
   GENESIS_HASH,
   linkEvents,
+  linkEventsInSlices,
   NotCanonicalJson,
   StoredChainedEvent,
 } from './audit-chain';
@@ -161,6 +162,19 @@ describe('the hash chain', () => {
         expect(verify(swapped).ok).toBe(false);
       }),
     );
+  });
+
+  it('links a batch in slices, pausing between two slices, to the same links as in one go', async () => {
+    const events = fc.sample(eventArb, { numRuns: 7, seed: 6 }).map((e, i) => ({ ...e, seq: i + 1 }));
+    let pauses = 0;
+    const pause = async () => void pauses++;
+    const sliced = await linkEventsInSlices(GENESIS_HASH, events, pause, 3);
+    const whole = linkEvents(GENESIS_HASH, events);
+    expect(sliced).toEqual(whole);
+    expect(verify(sliced)).toMatchObject({ ok: true, checked: 7 });
+    expect(pauses).toBe(2); // slices of 3 + 3 + 1
+    expect(await linkEventsInSlices(GENESIS_HASH, [], pause, 3)).toEqual([]);
+    expect(pauses).toBe(2);
   });
 
   it('accepts gaps in the numbers (a rolled back transaction never uses its number) but no step back', () => {

@@ -1,9 +1,10 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, QueryRunner } from 'typeorm';
 import { Clock } from '../common/clock';
 import { AppConfig } from '../config/app-config';
-import { ChainedEvent, linkEvents } from './audit-chain';
+import { ChainedEvent, linkEventsInSlices } from './audit-chain';
 import { AuditEventRow, EVENT_COLUMNS, fromRow } from './audit-rows';
 
 /** How many times (2 ms apart) a tick checks whether the transactions that may fill a hole have finished. */
@@ -177,7 +178,8 @@ export class AuditSequencer implements OnApplicationBootstrap, OnModuleDestroy {
     }
     const blocked = ready.length < rows.length;
     if (ready.length === 0) return { chained: 0, blocked };
-    const linked = linkEvents(head.hash as Buffer, ready);
+    // hashed in slices with the event loop's turn between them: a catch-up's large batch does not stall requests
+    const linked = await linkEventsInSlices(head.hash as Buffer, ready, () => nextTurn());
     await qr.query(`INSERT INTO audit_chain (seq, prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[])`, [
       linked.map((e) => String(e.seq)),
       linked.map((e) => e.prevHash),
