@@ -54,6 +54,7 @@ const { linkEventsInSlices } = require(path.join(__dirname, '..', 'dist', 'src',
 const { foldApprovalsSql } = require(path.join(__dirname, '..', 'dist', 'src', 'risk', 'risk-signals.repository.js'));
 // the columns the service reads a verification with (named, not *, so that its statements run prepared)
 const { VERIFICATION_COLUMNS } = require(path.join(__dirname, '..', 'dist', 'src', 'issuance', 'verifications.repository.js'));
+const { EnvSchema } = require(path.join(__dirname, '..', 'dist', 'src', 'config', 'env.schema.js'));
 
 const AUDIT_COLS = 'INSERT INTO audit_events (id, type, occurred_at, client_id, verification_id, phone_hash, phone_masked, actor_type, actor_id, ip, data) VALUES';
 
@@ -354,7 +355,7 @@ function createFloor(env = process.env) {
   }
 
   /** The sequencer's work: chain the committed events after the head, in order, up to the first hole; batches of CHAIN_BATCH while they come back full. */
-  const CHAIN_BATCH = 1000;
+  const CHAIN_BATCH = new EnvSchema().AUDIT_SEQUENCER_BATCH_SIZE; // the service's default
   let chaining = false;
   async function chainPending() {
     if (chaining) return;
