@@ -32,7 +32,8 @@
 //       into risk_unit_counts and risk_unit_days every second, below), risk_number_accounts;
 //     wrong code: INSERT audit_events (verification.check_failed) + INSERT phone_check_failures
 //   COMMIT
-// The approvals' fold: every second (RISK_APPROVALS_FOLD_INTERVAL_MS), the service's own statement (foldApprovalsSql).
+// The approvals' fold: every second (RISK_APPROVALS_FOLD_INTERVAL_MS), the service's own statements (foldApprovalsSql,
+// then collapseShardsSql: the shard rows of the buckets closed a minute ago summed into one row each).
 // The audit chain: every 200 ms (the service's AUDIT_SEQUENCER_INTERVAL_MS default), in one transaction:
 //   pg_try_advisory_xact_lock, SELECT audit_chain_head FOR UPDATE, SELECT the events after it (1,000 at most, the
 //   service's AUDIT_SEQUENCER_BATCH_SIZE default; after a full batch the next one at once),
@@ -51,7 +52,7 @@ const path = require('node:path');
 const { createHmac, createCipheriv, randomBytes, randomInt, timingSafeEqual } = require('node:crypto');
 const { Pool } = require('pg');
 const { linkEventsInSlices } = require(path.join(__dirname, '..', 'dist', 'src', 'audit', 'audit-chain.js'));
-const { foldApprovalsSql } = require(path.join(__dirname, '..', 'dist', 'src', 'risk', 'risk-signals.repository.js'));
+const { foldApprovalsSql, collapseShardsSql } = require(path.join(__dirname, '..', 'dist', 'src', 'risk', 'risk-signals.repository.js'));
 // the columns the service reads a verification with (named, not *, so that its statements run prepared)
 const { VERIFICATION_COLUMNS } = require(path.join(__dirname, '..', 'dist', 'src', 'issuance', 'verifications.repository.js'));
 const { EnvSchema } = require(path.join(__dirname, '..', 'dist', 'src', 'config', 'env.schema.js'));
@@ -399,18 +400,24 @@ function createFloor(env = process.env) {
   }
   const sequencer = setInterval(() => chainPending().catch((err) => process.stderr.write(`chain: ${err.message}\n`)), 200);
 
-  /** The approvals' fold into the unit counters (src/risk/approval-folding.ts): every second, batches of 5,000, the service's own SQL. */
+  /**
+   * The approvals' fold into the unit counters and the closed buckets' shard rows summed (src/risk/approval-folding.ts):
+   * every second, batches of 5,000, the service's own SQL.
+   */
   let folding = false;
   async function foldApprovals() {
     if (folding) return;
     folding = true;
     try {
       for (;;) {
-        const n = await tx(async (c) => {
+        const closedBefore = bucket10(new Date(Date.now() - 60_000));
+        const [approvals, shards] = await tx(async (c) => {
           const { rows: [{ locked }] } = await c.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, ['7351829340521']);
-          return locked ? (await c.query(foldApprovalsSql, [5000])).rows[0].folded : 0;
+          if (!locked) return [0, 0];
+          const folded = (await c.query(foldApprovalsSql, [5000])).rows[0].folded;
+          return [folded, (await c.query(collapseShardsSql, [closedBefore, 5000])).rows[0].collapsed];
         });
-        if (n < 5000) break;
+        if (approvals < 5000 && shards < 5000) break;
       }
     } finally {
       folding = false;

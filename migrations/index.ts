@@ -17,6 +17,7 @@ import { HousekeepingIndexes1765700000000 } from './1765700000000-housekeeping-i
 import { RiskApprovals1765800000000 } from './1765800000000-risk-approvals';
 import { OpenExpiryIndex1765900000000 } from './1765900000000-open-expiry-index';
 import { AuditClientTimeSeq1766000000000 } from './1766000000000-audit-client-time-seq';
+import { RiskCounterShardCollapse1766100000000 } from './1766100000000-risk-counter-shard-collapse';
 
 /** Every migration in order. A new migration file (npm run migration:create -- migrations/Name, or migration:generate for entity changes) must be added here. */
 export const migrations = [
@@ -39,4 +40,5 @@ export const migrations = [
   RiskApprovals1765800000000,
   OpenExpiryIndex1765900000000,
   AuditClientTimeSeq1766000000000,
+  RiskCounterShardCollapse1766100000000,
 ];

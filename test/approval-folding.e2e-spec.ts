@@ -2,7 +2,8 @@
 // appends its approval, and one instance at a time folds the approvals into risk_unit_counts (10-minute buckets) and
 // risk_unit_days (UTC day, hour by hour) for the number's prefix and country and the start's end-user IP, deleting
 // them in the same transaction. Here: every approval is counted exactly once, in the bucket, day and hour it
-// happened in, even with two instances folding at once; many accounts per number does not wait for a fold.
+// happened in, even with two instances folding at once; many accounts per number does not wait for a fold; the
+// shard rows of closed buckets are summed into one row each by the same fold.
 import { DataSource } from 'typeorm';
 import { migrations } from '../migrations';
 import { dataSourceOptions } from '../src/database/data-source-options';
@@ -110,6 +111,54 @@ describe('approvals folded into the unit counters', () => {
     const fourth = await account('a-4');
     expect(fourth.status).toBe(202);
     expect(fourth.body).toMatchObject({ status: 'screening', risk: { decision: 'screen', reasons: ['many_accounts_per_number'] } });
+  });
+
+  it('sums the shard rows of each closed bucket into one row, once, and leaves open buckets and recently closed ones as they are', async () => {
+    // 02:00:30: the 02:00 bucket is open, the 01:50 one closed 30 s ago (within the margin left to late starts)
+    clock.set('2026-12-01T02:00:30Z');
+    const buckets = ['01:30', '01:40', '01:50', '02:00'].map((hm) => new Date(`2026-12-01T${hm}:00Z`));
+    // 1,000 prefixes × 8 shards in each of the two older buckets: 14,000 shard rows to take, more than one batch of 5,000
+    await s.db.query(
+      `INSERT INTO risk_unit_counts (kind, unit, bucket, shard, started, verified)
+       SELECT 'prefix', '8171' || lpad(p::text, 4, '0'), b, sh, sh + 1, CASE WHEN sh = 0 THEN 2 ELSE 0 END
+         FROM generate_series(0, 999) p, unnest($1::timestamptz[]) b, generate_series(0, 7) sh`,
+      [buckets],
+    );
+    const sums = () =>
+      s.db.query<{ bucket: Date; rows: number; started: number; verified: number }>(
+        `SELECT bucket, count(*)::int AS rows, sum(started)::int AS started, sum(verified)::int AS verified
+           FROM risk_unit_counts WHERE kind = 'prefix' AND unit LIKE '8171%' GROUP BY bucket ORDER BY bucket`,
+      );
+    // each prefix: started 1 + 2 + … + 8 = 36 per bucket, verified 2
+    const before = await sums();
+    expect(before).toEqual(buckets.map((bucket) => ({ bucket, rows: 8000, started: 36_000, verified: 2000 })));
+
+    // both instances at once: one holds the lock, the other skips; every row is summed exactly once
+    await Promise.all(s.apps.map((a) => a.app.get(ApprovalFolding).foldNow()));
+
+    expect(await sums()).toEqual([
+      { bucket: buckets[0], rows: 1000, started: 36_000, verified: 2000 },
+      { bucket: buckets[1], rows: 1000, started: 36_000, verified: 2000 },
+      { bucket: buckets[2], rows: 8000, started: 36_000, verified: 2000 },
+      { bucket: buckets[3], rows: 8000, started: 36_000, verified: 2000 },
+    ]);
+    expect(await s.db.query(`SELECT DISTINCT shard FROM risk_unit_counts WHERE kind = 'prefix' AND unit = '81710007' AND bucket < $1`, [buckets[2]])).toEqual([{ shard: 0 }]);
+
+    // a minute later the 01:50 bucket is past the margin and goes the same way; the open one stays spread
+    clock.advance(60_000);
+    await s.apps[1].app.get(ApprovalFolding).foldNow();
+    expect((await sums()).map((r) => r.rows)).toEqual([1000, 1000, 1000, 8000]);
+    expect((await sums()).map((r) => r.started)).toEqual([36_000, 36_000, 36_000, 36_000]);
+
+    // a start that commits into a bucket already summed (a slow transaction, a clock behind) is added at the next fold
+    await s.db.query(`INSERT INTO risk_unit_counts (kind, unit, bucket, shard, started) VALUES ('prefix', '81710007', $1, 5, 3)`, [buckets[0]]);
+    await s.apps[0].app.get(ApprovalFolding).foldNow();
+    expect(await sums()).toEqual([
+      { bucket: buckets[0], rows: 1000, started: 36_003, verified: 2000 },
+      { bucket: buckets[1], rows: 1000, started: 36_000, verified: 2000 },
+      { bucket: buckets[2], rows: 1000, started: 36_000, verified: 2000 },
+      { bucket: buckets[3], rows: 8000, started: 36_000, verified: 2000 },
+    ]);
   });
 
   it('reverting the migration folds the approvals still waiting, then drops the table', async () => {

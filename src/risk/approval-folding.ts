@@ -1,12 +1,20 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Clock } from '../common/clock';
 import { AppConfig } from '../config/app-config';
 import { Transactions } from '../database/transactions';
 import { RiskSignalsRepository } from './risk-signals.repository';
+import { bucketOf } from './velocity-rules';
 
 /** pg_try_advisory_xact_lock key of the folder: any constant, the same in every instance. */
 export const APPROVALS_FOLD_LOCK_KEY = 7_351_829_340_521;
-/** Approvals per fold transaction. */
+/** Approvals, and shard rows, per fold transaction. */
 const BATCH = 5000;
+/**
+ * A bucket's shard rows are summed once it has been closed this long: a start that read the time just before the
+ * bucket ended (or an instance whose clock is a little behind) may still write to it. One that writes later still is
+ * summed at the next tick; the margin only spares the collapse waiting on its row lock.
+ */
+const LATE_START_MARGIN_MS = 60_000;
 
 /**
  * Counts verified codes for the pumping rules off the check's path. A check appends its approval to
@@ -16,6 +24,10 @@ const BATCH = 5000;
  * so an approval is counted exactly once whatever crashes. The rules see a verified code at most an interval late,
  * which errs towards suspending (fewer verified codes, lower thresholds), never towards missing pumping. The
  * many-accounts rule does not wait: the number's account is recorded in the check's own transaction.
+ *
+ * The same tick, under the same lock, sums the shard rows of the buckets that have closed into one row per bucket
+ * (RiskSignalsRepository.collapseShards), so that screening's read of a day of a busy country or prefix stays about
+ * 150 rows however many shards its starts were spread over.
  */
 @Injectable()
 export class ApprovalFolding implements OnApplicationBootstrap, OnModuleDestroy {
@@ -29,6 +41,7 @@ export class ApprovalFolding implements OnApplicationBootstrap, OnModuleDestroy 
     private readonly transactions: Transactions,
     private readonly repo: RiskSignalsRepository,
     private readonly config: AppConfig,
+    private readonly clock: Clock,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -66,12 +79,15 @@ export class ApprovalFolding implements OnApplicationBootstrap, OnModuleDestroy 
   private async fold(): Promise<number> {
     let total = 0;
     while (!this.stopped) {
-      const n = await this.transactions.run(async (tx) => {
+      // the buckets that ended at least the margin ago begin before the bucket the margin's start falls in
+      const closedBefore = new Date(bucketOf(this.clock.now().getTime() - LATE_START_MARGIN_MS));
+      const [approvals, shards] = await this.transactions.run(async (tx) => {
         const [{ locked }] = await tx.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, [APPROVALS_FOLD_LOCK_KEY]);
-        return locked ? this.repo.foldApprovals(tx, BATCH) : 0;
+        if (!locked) return [0, 0];
+        return [await this.repo.foldApprovals(tx, BATCH), await this.repo.collapseShards(tx, closedBefore, BATCH)];
       });
-      total += n;
-      if (n < BATCH) break;
+      total += approvals;
+      if (approvals < BATCH && shards < BATCH) break;
     }
     return total;
   }

@@ -246,6 +246,15 @@ export class RiskSignalsRepository {
   }
 
   /**
+   * Sums up to `limit` shard rows (shard > 0) of buckets that began before `before` into their shard 0 row
+   * (collapseShardsSql); answers how many rows it took.
+   */
+  async collapseShards(q: Queryable, before: Date, limit: number): Promise<number> {
+    const [{ collapsed }] = (await q.query(collapseShardsSql, [before, limit])) as Array<{ collapsed: number }>;
+    return collapsed;
+  }
+
+  /**
    * Drops what no rule reads any more: buckets older than a day, days older than 14, end-user signals of
    * starts older than two days, accounts verified before the many-accounts window. At most `batch` rows of each
    * table per call; answers how many went, per table.
@@ -306,3 +315,23 @@ export const foldApprovalsSql = `
           verified_hours = ARRAY[${Array.from({ length: 24 }, (_, h) => `risk_unit_days.verified_hours[${h + 1}] + EXCLUDED.verified_hours[${h + 1}]`).join(', ')}]
   )
   SELECT count(*)::int AS folded FROM d`;
+
+/**
+ * Takes up to $2 shard rows (shard > 0, skipping rows a late start still holds) of `risk_unit_counts` buckets that
+ * began before $1 and adds them to their bucket's shard 0 row, in the same statement that deletes them: the sums
+ * every read takes are the same before and after, and a day of a hot country or prefix is read from about 150 rows
+ * instead of up to COUNTER_SHARDS × 144. Found through risk_unit_counts_shards_idx (only open buckets' shard rows
+ * stay in it). Answers `collapsed`, the number of shard rows taken.
+ */
+export const collapseShardsSql = `
+  WITH d AS (
+    DELETE FROM risk_unit_counts
+     WHERE ctid = ANY(ARRAY(SELECT ctid FROM risk_unit_counts WHERE shard > 0 AND bucket < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))
+     RETURNING kind, unit, bucket, started, verified
+  ), s AS (
+    INSERT INTO risk_unit_counts (kind, unit, bucket, shard, started, verified)
+    SELECT kind, unit, bucket, 0, sum(started), sum(verified) FROM d GROUP BY 1, 2, 3
+    ON CONFLICT (kind, unit, bucket, shard) DO UPDATE
+      SET started = risk_unit_counts.started + EXCLUDED.started, verified = risk_unit_counts.verified + EXCLUDED.verified
+  )
+  SELECT count(*)::int AS collapsed FROM d`;
