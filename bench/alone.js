@@ -14,6 +14,8 @@
 // "--max-semi-space-size=32"). BENCH_ENV: JSON of extra environment variables for the service (e.g.
 // '{"HEAP_GROWTH_PERCENT":"0"}'). BENCH_WORKLOAD=check: the repetitions offer checks with the right code instead of starts
 // (before each, closed-loop starts make as many verifications as it will check; the codes are read at the fake provider).
+// BENCH_COUNTER_DAY=1: the database starts with a day of risk counters for the units the starts read (JP and their
+// prefixes), 8 shard rows per 10-minute bucket as starts write them, as a service a day into its traffic finds them.
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
 const { readFileSync, readdirSync } = require('node:fs');
@@ -78,6 +80,18 @@ async function main() {
   const created = execFileSync(process.execPath, ['dist/src/cli.js', 'clients:create', '--name', 'bench', '--scopes', 'verifications:write,verifications:check'], { cwd: ROOT, env }).toString();
   const key = /otp_[A-Za-z0-9]{12}_[A-Za-z0-9]{40}/.exec(created)[0];
   await run(url.toString(), `INSERT INTO api_clients (id, name, scopes, webhook_secret, created_at) VALUES ('cli_floor', 'floor', '{}', 'x', now())`);
+  if (process.env.BENCH_COUNTER_DAY === '1') {
+    // a day of traffic's risk counters for the units every start here reads (JP and the prefixes of nextPhone's
+    // numbers), as starts leave them: each 10-minute bucket spread over the 8 shard rows
+    await run(
+      url.toString(),
+      `INSERT INTO risk_unit_counts (kind, unit, bucket, shard, started, verified)
+       SELECT k, u, to_timestamp(floor(extract(epoch FROM now()) / 600) * 600) - b * interval '10 min', sh, 40, CASE WHEN sh = 0 THEN 300 ELSE 0 END
+         FROM (SELECT 'country', 'JP' UNION ALL SELECT 'prefix', '819011' || lpad(p::text, 2, '0') FROM generate_series(0, 9) p) AS x(k, u),
+              generate_series(1, 144) b, generate_series(0, 7) sh;
+       ANALYZE risk_unit_counts`,
+    );
+  }
 
   // the fake SMS provider (the generic http provider's contract)
   const codes = new Map(); // phone -> the code the provider received
