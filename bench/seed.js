@@ -4,7 +4,8 @@
 // outbox_attempts, idempotency_keys and risk_number_accounts, four audit events (verification.created,
 // message.queued, message.sent, verification.approved, with data shaped as the service writes it) with their
 // chain links, and the risk counters aggregated per number prefix and country (risk_unit_counts per 10
-// minutes, risk_unit_days per day; the per-hour split of a day is not seeded). Numbers are +8180 plus 8
+// minutes in shard 0, as the approvals' fold leaves a closed bucket; risk_unit_days per day; the per-hour split
+// of a day is not seeded). Numbers are +8180 plus 8
 // digits, one per verification, apart from the bench's own (+81901…).
 //
 // How it is fast enough for 10 million (minutes, not hours); the database must be one the bench owns:
