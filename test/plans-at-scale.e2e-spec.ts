@@ -16,6 +16,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { Tx } from '../src/common/tx';
 import { dataSourceOptions } from '../src/database/data-source-options';
 import { VerificationsRepository } from '../src/issuance/verifications.repository';
+import { collapseShardsSql } from '../src/risk/risk-signals.repository';
 import { createTestDatabase, TestDatabase } from './support/database';
 import { PlanNode, scansOf } from './support/plans';
 
@@ -127,6 +128,12 @@ describe('query plans with millions of final verifications', () => {
       const found = scans(await genericPlan(sql, params));
       expect([sql.slice(0, 60), found.map((s) => [s['Index Name'], s['Index Cond']])]).toEqual([sql.slice(0, 60), [['verifications_pkey', '(id = $1)']]]);
     }
+  });
+
+  it("the approvals' fold finds closed buckets' shard rows through their own index, not by reading every counter", async () => {
+    const found = scansOf(await genericPlan(collapseShardsSql, [new Date(), 5000]), 'risk_unit_counts');
+    expect(found.map((s) => s['Node Type'])).not.toContain('Seq Scan');
+    expect(found.some((s) => s['Index Name'] === 'risk_unit_counts_shards_idx' && /bucket < /.test(s['Index Cond'] ?? ''))).toBe(true);
   });
 
   it('the sweeper still finds expired verifications through the expiry index', async () => {
