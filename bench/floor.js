@@ -415,7 +415,7 @@ function createFloor(env = process.env) {
           const { rows: [{ locked }] } = await c.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, ['7351829340521']);
           if (!locked) return [0, 0];
           const folded = (await c.query(foldApprovalsSql, [5000])).rows[0].folded;
-          return [folded, (await c.query(collapseShardsSql, [closedBefore, 5000])).rows[0].collapsed];
+          return [folded, (await c.query(collapseShardsSql, [minus(closedBefore, DAY), closedBefore, 5000])).rows[0].collapsed];
         });
         if (approvals < 5000 && shards < 5000) break;
       }

@@ -133,8 +133,14 @@ describe('approvals folded into the unit counters', () => {
     const before = await sums();
     expect(before).toEqual(buckets.map((bucket) => ({ bucket, rows: 8000, started: 36_000, verified: 2000 })));
 
+    // a shard row of a bucket more than a day old: no rule reads it, housekeeping deletes it; the fold leaves it alone
+    const old = new Date('2026-11-30T01:00:00Z');
+    await s.db.query(`INSERT INTO risk_unit_counts (kind, unit, bucket, shard, started) VALUES ('prefix', '81710007', $1, 3, 2)`, [old]);
+
     // both instances at once: one holds the lock, the other skips; every row is summed exactly once
     await Promise.all(s.apps.map((a) => a.app.get(ApprovalFolding).foldNow()));
+    expect(await s.db.query(`SELECT shard, started FROM risk_unit_counts WHERE bucket = $1`, [old])).toEqual([{ shard: 3, started: 2 }]);
+    await s.db.query(`DELETE FROM risk_unit_counts WHERE bucket = $1`, [old]);
 
     expect(await sums()).toEqual([
       { bucket: buckets[0], rows: 1000, started: 36_000, verified: 2000 },

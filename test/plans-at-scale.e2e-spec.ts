@@ -131,7 +131,7 @@ describe('query plans with millions of final verifications', () => {
   });
 
   it("the approvals' fold finds closed buckets' shard rows through their own index, not by reading every counter", async () => {
-    const found = scansOf(await genericPlan(collapseShardsSql, [new Date(), 5000]), 'risk_unit_counts');
+    const found = scansOf(await genericPlan(collapseShardsSql, [new Date(Date.now() - 86_400_000), new Date(), 5000]), 'risk_unit_counts');
     expect(found.map((s) => s['Node Type'])).not.toContain('Seq Scan');
     expect(found.some((s) => s['Index Name'] === 'risk_unit_counts_shards_idx' && /bucket < /.test(s['Index Cond'] ?? ''))).toBe(true);
   });

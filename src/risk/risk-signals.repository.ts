@@ -246,11 +246,12 @@ export class RiskSignalsRepository {
   }
 
   /**
-   * Sums up to `limit` shard rows (shard > 0) of buckets that began before `before` into their shard 0 row
-   * (collapseShardsSql); answers how many rows it took.
+   * Sums up to `limit` shard rows (shard > 0) of the buckets of the last day that began before `before` into their
+   * shard 0 row (collapseShardsSql); answers how many rows it took. Older buckets are read by no rule and left to
+   * prune, so the two never lock the same rows.
    */
   async collapseShards(q: Queryable, before: Date, limit: number): Promise<number> {
-    const [{ collapsed }] = (await q.query(collapseShardsSql, [before, limit])) as Array<{ collapsed: number }>;
+    const [{ collapsed }] = (await q.query(collapseShardsSql, [new Date(before.getTime() - DAY_MS), before, limit])) as Array<{ collapsed: number }>;
     return collapsed;
   }
 
@@ -317,8 +318,8 @@ export const foldApprovalsSql = `
   SELECT count(*)::int AS folded FROM d`;
 
 /**
- * Takes up to $2 shard rows (shard > 0, skipping rows a late start still holds) of `risk_unit_counts` buckets that
- * began before $1 and adds them to their bucket's shard 0 row, in the same statement that deletes them: the sums
+ * Takes up to $3 shard rows (shard > 0, skipping rows a late start still holds) of `risk_unit_counts` buckets that
+ * began from $1 and before $2 and adds them to their bucket's shard 0 row, in the same statement that deletes them: the sums
  * every read takes are the same before and after, and a day of a hot country or prefix is read from about 150 rows
  * instead of up to COUNTER_SHARDS × 144. Found through risk_unit_counts_shards_idx (only open buckets' shard rows
  * stay in it). Answers `collapsed`, the number of shard rows taken.
@@ -326,7 +327,7 @@ export const foldApprovalsSql = `
 export const collapseShardsSql = `
   WITH d AS (
     DELETE FROM risk_unit_counts
-     WHERE ctid = ANY(ARRAY(SELECT ctid FROM risk_unit_counts WHERE shard > 0 AND bucket < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))
+     WHERE ctid = ANY(ARRAY(SELECT ctid FROM risk_unit_counts WHERE shard > 0 AND bucket >= $1 AND bucket < $2 LIMIT $3 FOR UPDATE SKIP LOCKED))
      RETURNING kind, unit, bucket, started, verified
   ), s AS (
     INSERT INTO risk_unit_counts (kind, unit, bucket, shard, started, verified)
