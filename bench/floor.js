@@ -409,16 +409,18 @@ function createFloor(env = process.env) {
     if (folding) return;
     folding = true;
     try {
-      for (;;) {
-        const closedBefore = bucket10(new Date(Date.now() - 60_000));
-        const [approvals, shards] = await tx(async (c) => {
-          const { rows: [{ locked }] } = await c.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, ['7351829340521']);
-          if (!locked) return [0, 0];
-          const folded = (await c.query(foldApprovalsSql, [5000])).rows[0].folded;
-          return [folded, (await c.query(collapseShardsSql, [minus(closedBefore, DAY), closedBefore, 5000])).rows[0].collapsed];
-        });
-        if (approvals < 5000 && shards < 5000) break;
-      }
+      const inBatches = async (work) => {
+        for (;;) {
+          const n = await tx(async (c) => {
+            const { rows: [{ locked }] } = await c.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, ['7351829340521']);
+            return locked ? work(c) : 0;
+          });
+          if (n < 5000) break;
+        }
+      };
+      await inBatches(async (c) => (await c.query(foldApprovalsSql, [5000])).rows[0].folded);
+      const closedBefore = bucket10(new Date(Date.now() - 60_000));
+      await inBatches(async (c) => (await c.query(collapseShardsSql, [minus(closedBefore, DAY), closedBefore, 5000])).rows[0].collapsed);
     } finally {
       folding = false;
     }

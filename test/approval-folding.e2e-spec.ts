@@ -167,6 +167,28 @@ describe('approvals folded into the unit counters', () => {
     ]);
   });
 
+  it('a failing shard collapse does not hold up the approvals: they are folded, and the shard rows wait for the next tick', async () => {
+    clock.set('2026-12-01T03:00:30Z');
+    const closed = new Date('2026-12-01T02:40:00Z');
+    await s.db.query(`INSERT INTO risk_unit_counts (kind, unit, bucket, shard, started) SELECT 'prefix', '81720001', $1, sh, 1 FROM generate_series(0, 7) sh`, [closed]);
+    for (let i = 0; i < 2; i++) await verify('81705557');
+    // the collapse's statement fails (a trigger raises on deleting a shard row); nothing else deletes them here
+    await s.db.query(`CREATE FUNCTION fail_collapse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'collapse refused'; END $$`);
+    await s.db.query(`CREATE TRIGGER fail_collapse BEFORE DELETE ON risk_unit_counts FOR EACH ROW WHEN (OLD.shard > 0) EXECUTE FUNCTION fail_collapse()`);
+    const shardRows = async () => Number((await s.db.query<{ n: string }>(`SELECT count(*) AS n FROM risk_unit_counts WHERE unit = '81720001'`))[0].n);
+    try {
+      expect(await s.apps[0].app.get(ApprovalFolding).foldNow()).toBe(2);
+      expect(await waiting()).toBe(0);
+      expect(await shardRows()).toBe(8);
+    } finally {
+      await s.db.query(`DROP TRIGGER fail_collapse ON risk_unit_counts`);
+      await s.db.query(`DROP FUNCTION fail_collapse()`);
+    }
+    expect(await s.apps[0].app.get(ApprovalFolding).foldNow()).toBe(0);
+    expect(await shardRows()).toBe(1);
+    expect(await s.db.query(`SELECT sum(started)::int AS started FROM risk_unit_counts WHERE unit = '81720001'`)).toEqual([{ started: 8 }]);
+  });
+
   it('reverting the migration folds the approvals still waiting, then drops the table', async () => {
     const db = await createTestDatabase();
     const ds = new DataSource(dataSourceOptions(db.url, 2));

@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { Clock } from '../common/clock';
+import type { Tx } from '../common/tx';
 import { AppConfig } from '../config/app-config';
 import { Transactions } from '../database/transactions';
 import { RiskSignalsRepository } from './risk-signals.repository';
@@ -25,9 +26,9 @@ const LATE_START_MARGIN_MS = 60_000;
  * which errs towards suspending (fewer verified codes, lower thresholds), never towards missing pumping. The
  * many-accounts rule does not wait: the number's account is recorded in the check's own transaction.
  *
- * The same tick, under the same lock, sums the shard rows of the buckets that have closed into one row per bucket
- * (RiskSignalsRepository.collapseShards), so that screening's read of a day of a busy country or prefix stays about
- * 150 rows however many shards its starts were spread over.
+ * The same tick, under the same lock but in transactions of its own, sums the shard rows of the buckets that have
+ * closed into one row per bucket (RiskSignalsRepository.collapseShards), so that screening's read of a day of a busy
+ * country or prefix stays about 150 rows however many shards its starts were spread over.
  */
 @Injectable()
 export class ApprovalFolding implements OnApplicationBootstrap, OnModuleDestroy {
@@ -36,6 +37,7 @@ export class ApprovalFolding implements OnApplicationBootstrap, OnModuleDestroy 
   private running?: Promise<number>;
   private stopped = false;
   private failing = false;
+  private collapseFailing = false;
 
   constructor(
     private readonly transactions: Transactions,
@@ -76,18 +78,38 @@ export class ApprovalFolding implements OnApplicationBootstrap, OnModuleDestroy 
     return this.running;
   }
 
+  /** The approvals, then the closed buckets' shard rows (whose failure is its own: nothing waits on it, the reads sum the shards meanwhile). */
   private async fold(): Promise<number> {
+    try {
+      return await this.inBatches((tx) => this.repo.foldApprovals(tx, BATCH));
+    } finally {
+      await this.collapseClosedBuckets();
+    }
+  }
+
+  private async collapseClosedBuckets(): Promise<void> {
+    // the buckets that ended at least the margin ago begin before the bucket the margin's start falls in
+    const closedBefore = new Date(bucketOf(this.clock.now().getTime() - LATE_START_MARGIN_MS));
+    try {
+      await this.inBatches((tx) => this.repo.collapseShards(tx, closedBefore, BATCH));
+      if (this.collapseFailing) this.logger.log("summing the closed buckets' shard rows works again");
+      this.collapseFailing = false;
+    } catch (err) {
+      if (!this.collapseFailing) this.logger.warn({ err }, "summing the closed buckets' shard rows failed (screening sums them meanwhile); retrying every interval");
+      this.collapseFailing = true;
+    }
+  }
+
+  /** `work` in transactions of up to BATCH rows each, under the folder's lock (another instance holding it: nothing done), until a batch is not full. */
+  private async inBatches(work: (tx: Tx) => Promise<number>): Promise<number> {
     let total = 0;
     while (!this.stopped) {
-      // the buckets that ended at least the margin ago begin before the bucket the margin's start falls in
-      const closedBefore = new Date(bucketOf(this.clock.now().getTime() - LATE_START_MARGIN_MS));
-      const [approvals, shards] = await this.transactions.run(async (tx) => {
+      const n = await this.transactions.run(async (tx) => {
         const [{ locked }] = await tx.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, [APPROVALS_FOLD_LOCK_KEY]);
-        if (!locked) return [0, 0];
-        return [await this.repo.foldApprovals(tx, BATCH), await this.repo.collapseShards(tx, closedBefore, BATCH)];
+        return locked ? work(tx) : 0;
       });
-      total += approvals;
-      if (approvals < BATCH && shards < BATCH) break;
+      total += n;
+      if (n < BATCH) break;
     }
     return total;
   }
