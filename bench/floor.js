@@ -402,15 +402,15 @@ function createFloor(env = process.env) {
 
   /**
    * The approvals' fold into the unit counters and the closed buckets' shard rows summed (src/risk/approval-folding.ts):
-   * every second, batches of 5,000, the service's own SQL.
+   * every second, batches of 5,000 (the shard rows one batch a tick), the service's own SQL.
    */
   let folding = false;
   async function foldApprovals() {
     if (folding) return;
     folding = true;
     try {
-      const inBatches = async (work) => {
-        for (;;) {
+      const inBatches = async (work, maxBatches = Infinity) => {
+        for (let batches = 0; batches < maxBatches; batches++) {
           const n = await tx(async (c) => {
             const { rows: [{ locked }] } = await c.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, ['7351829340521']);
             return locked ? work(c) : 0;
@@ -420,7 +420,7 @@ function createFloor(env = process.env) {
       };
       await inBatches(async (c) => (await c.query(foldApprovalsSql, [5000])).rows[0].folded);
       const closedBefore = bucket10(new Date(Date.now() - 60_000));
-      await inBatches(async (c) => (await c.query(collapseShardsSql, [minus(closedBefore, DAY), closedBefore, 5000])).rows[0].collapsed);
+      await inBatches(async (c) => (await c.query(collapseShardsSql, [minus(closedBefore, DAY), closedBefore, 5000])).rows[0].collapsed, 1);
     } finally {
       folding = false;
     }

@@ -7,7 +7,9 @@
 import { DataSource } from 'typeorm';
 import { migrations } from '../migrations';
 import { dataSourceOptions } from '../src/database/data-source-options';
+import { Transactions } from '../src/database/transactions';
 import { ApprovalFolding } from '../src/risk/approval-folding';
+import { RiskSignalsRepository } from '../src/risk/risk-signals.repository';
 import { createTestDatabase } from './support/database';
 import { FakeClock } from './support/fake-clock';
 import { codeSentTo, messagesTo } from './support/scenario';
@@ -137,8 +139,27 @@ describe('approvals folded into the unit counters', () => {
     const old = new Date('2026-11-30T01:00:00Z');
     await s.db.query(`INSERT INTO risk_unit_counts (kind, unit, bucket, shard, started) VALUES ('prefix', '81710007', $1, 3, 2)`, [old]);
 
-    // both instances at once: one holds the lock, the other skips; every row is summed exactly once
+    // what screening reads of a prefix, before and after
+    const read = () =>
+      s.apps[0].app.get(Transactions).run(async (tx) => {
+        const q = { who: { phone: '+817100070000', clientId: 'cli_x', accountRefHash: null }, prefixes: [], sendLimit: 10, failureLimit: 10, accountsWindowMs: 30 * 86_400_000 };
+        return (await s.apps[0].app.get(RiskSignalsRepository).startState(tx, { ...q, units: [{ kind: 'prefix', value: '81710007' }] }, clock.now())).units;
+      });
+    const readBefore = await read();
+    expect(readBefore[0]).toMatchObject({ started24h: 4 * 36, started1h: 4 * 36, hour: buckets.map((b) => ({ at: b.getTime(), started: 36 })) });
+
+    // one batch of 5,000 a tick, so that the approvals of the next tick never wait behind a long backlog
+    // (the shard rows of the earlier tests' closed buckets too)
+    const closedShardRows = async () =>
+      Number((await s.db.query<{ n: string }>(`SELECT count(*) AS n FROM risk_unit_counts WHERE shard > 0 AND bucket > $1 AND bucket < $2`, [old, buckets[2]]))[0].n);
+    const backlog = await closedShardRows();
+    expect(backlog).toBeGreaterThanOrEqual(14_000);
+    await s.apps[0].app.get(ApprovalFolding).foldNow();
+    expect(await closedShardRows()).toBe(backlog - 5000);
+    // both instances at once, then ticks until nothing is left: every row is summed exactly once
     await Promise.all(s.apps.map((a) => a.app.get(ApprovalFolding).foldNow()));
+    for (let tick = 0; tick < 2; tick++) await s.apps[1].app.get(ApprovalFolding).foldNow();
+    expect(await closedShardRows()).toBe(0);
     expect(await s.db.query(`SELECT shard, started FROM risk_unit_counts WHERE bucket = $1`, [old])).toEqual([{ shard: 3, started: 2 }]);
     await s.db.query(`DELETE FROM risk_unit_counts WHERE bucket = $1`, [old]);
 
@@ -149,10 +170,12 @@ describe('approvals folded into the unit counters', () => {
       { bucket: buckets[3], rows: 8000, started: 36_000, verified: 2000 },
     ]);
     expect(await s.db.query(`SELECT DISTINCT shard FROM risk_unit_counts WHERE kind = 'prefix' AND unit = '81710007' AND bucket < $1`, [buckets[2]])).toEqual([{ shard: 0 }]);
+    // screening reads the same figures from the summed rows
+    expect(await read()).toEqual(readBefore);
 
-    // a minute later the 01:50 bucket is past the margin and goes the same way; the open one stays spread
+    // a minute later the 01:50 bucket is past the margin and goes the same way (7,000 rows: two ticks); the open one stays spread
     clock.advance(60_000);
-    await s.apps[1].app.get(ApprovalFolding).foldNow();
+    for (let tick = 0; tick < 2; tick++) await s.apps[1].app.get(ApprovalFolding).foldNow();
     expect((await sums()).map((r) => r.rows)).toEqual([1000, 1000, 1000, 8000]);
     expect((await sums()).map((r) => r.started)).toEqual([36_000, 36_000, 36_000, 36_000]);
 
@@ -184,7 +207,8 @@ describe('approvals folded into the unit counters', () => {
       await s.db.query(`DROP TRIGGER fail_collapse ON risk_unit_counts`);
       await s.db.query(`DROP FUNCTION fail_collapse()`);
     }
-    expect(await s.apps[0].app.get(ApprovalFolding).foldNow()).toBe(0);
+    // the next ticks take them (behind the previous test's open bucket, closed since: 7,000 rows)
+    for (let tick = 0; tick < 3; tick++) expect(await s.apps[0].app.get(ApprovalFolding).foldNow()).toBe(0);
     expect(await shardRows()).toBe(1);
     expect(await s.db.query(`SELECT sum(started)::int AS started FROM risk_unit_counts WHERE unit = '81720001'`)).toEqual([{ started: 8 }]);
   });

@@ -91,7 +91,9 @@ export class ApprovalFolding implements OnApplicationBootstrap, OnModuleDestroy 
     // the buckets that ended at least the margin ago begin before the bucket the margin's start falls in
     const closedBefore = new Date(bucketOf(this.clock.now().getTime() - LATE_START_MARGIN_MS));
     try {
-      await this.inBatches((tx) => this.repo.collapseShards(tx, closedBefore, BATCH));
+      // one batch a tick (~0.1 s at most), so that the next tick's approvals never wait behind a long backlog, such as
+      // the first day's after an upgrade; a closing bucket brings at most 7 rows per unit that had starts in it
+      await this.inBatches((tx) => this.repo.collapseShards(tx, closedBefore, BATCH), 1);
       if (this.collapseFailing) this.logger.log("summing the closed buckets' shard rows works again");
       this.collapseFailing = false;
     } catch (err) {
@@ -100,10 +102,13 @@ export class ApprovalFolding implements OnApplicationBootstrap, OnModuleDestroy 
     }
   }
 
-  /** `work` in transactions of up to BATCH rows each, under the folder's lock (another instance holding it: nothing done), until a batch is not full. */
-  private async inBatches(work: (tx: Tx) => Promise<number>): Promise<number> {
+  /**
+   * `work` in transactions of up to BATCH rows each, under the folder's lock (another instance holding it: nothing
+   * done), until a batch is not full or `maxBatches` have run.
+   */
+  private async inBatches(work: (tx: Tx) => Promise<number>, maxBatches = Infinity): Promise<number> {
     let total = 0;
-    while (!this.stopped) {
+    for (let batches = 0; batches < maxBatches && !this.stopped; batches++) {
       const n = await this.transactions.run(async (tx) => {
         const [{ locked }] = await tx.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, [APPROVALS_FOLD_LOCK_KEY]);
         return locked ? work(tx) : 0;
