@@ -319,10 +319,10 @@ export const foldApprovalsSql = `
 
 /**
  * Takes up to $3 shard rows (shard > 0, skipping rows a late start still holds) of `risk_unit_counts` buckets that
- * began from $1 and before $2 and adds them to their bucket's shard 0 row, in the same statement that deletes them: the sums
- * every read takes are the same before and after, and a day of a hot country or prefix is read from about 150 rows
- * instead of up to COUNTER_SHARDS × 144. Found through risk_unit_counts_shards_idx (only open buckets' shard rows
- * stay in it). Answers `collapsed`, the number of shard rows taken.
+ * began from $1 and before $2 and adds them to their bucket's shard 0 row, in the same statement that deletes them:
+ * the sums every read takes are the same before and after, and a day of a hot country or prefix is read from about
+ * 150 rows instead of up to COUNTER_SHARDS × 144. Found through risk_unit_counts_shards_idx, which holds only the
+ * shard rows not summed yet. Answers `collapsed`, the number of shard rows taken.
  */
 export const collapseShardsSql = `
   WITH d AS (
