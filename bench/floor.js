@@ -33,7 +33,7 @@
 //     wrong code: INSERT audit_events (verification.check_failed) + INSERT phone_check_failures
 //   COMMIT
 // The approvals' fold: every second (RISK_APPROVALS_FOLD_INTERVAL_MS), the service's own statements (foldApprovalsSql,
-// then collapseShardsSql: the shard rows of the buckets closed a minute ago summed into one row each).
+// then collapseShardsSql with collapseShardsParams: the shard rows of the buckets closed a minute ago summed into one row each).
 // The audit chain: every 200 ms (the service's AUDIT_SEQUENCER_INTERVAL_MS default), in one transaction:
 //   pg_try_advisory_xact_lock, SELECT audit_chain_head FOR UPDATE, SELECT the events after it (1,000 at most, the
 //   service's AUDIT_SEQUENCER_BATCH_SIZE default; after a full batch the next one at once),
@@ -52,7 +52,7 @@ const path = require('node:path');
 const { createHmac, createCipheriv, randomBytes, randomInt, timingSafeEqual } = require('node:crypto');
 const { Pool } = require('pg');
 const { linkEventsInSlices } = require(path.join(__dirname, '..', 'dist', 'src', 'audit', 'audit-chain.js'));
-const { foldApprovalsSql, collapseShardsSql } = require(path.join(__dirname, '..', 'dist', 'src', 'risk', 'risk-signals.repository.js'));
+const { foldApprovalsSql, collapseShardsSql, collapseShardsParams } = require(path.join(__dirname, '..', 'dist', 'src', 'risk', 'risk-signals.repository.js'));
 // the columns the service reads a verification with (named, not *, so that its statements run prepared)
 const { VERIFICATION_COLUMNS } = require(path.join(__dirname, '..', 'dist', 'src', 'issuance', 'verifications.repository.js'));
 const { EnvSchema } = require(path.join(__dirname, '..', 'dist', 'src', 'config', 'env.schema.js'));
@@ -419,8 +419,7 @@ function createFloor(env = process.env) {
         }
       };
       await inBatches(async (c) => (await c.query(foldApprovalsSql, [5000])).rows[0].folded);
-      const closedBefore = bucket10(new Date(Date.now() - 60_000));
-      await inBatches(async (c) => (await c.query(collapseShardsSql, [minus(closedBefore, DAY), closedBefore, 5000])).rows[0].collapsed, 1);
+      await inBatches(async (c) => (await c.query(collapseShardsSql, collapseShardsParams(new Date(), 5000))).rows[0].collapsed, 1);
     } finally {
       folding = false;
     }

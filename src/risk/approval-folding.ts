@@ -4,18 +4,11 @@ import type { Tx } from '../common/tx';
 import { AppConfig } from '../config/app-config';
 import { Transactions } from '../database/transactions';
 import { RiskSignalsRepository } from './risk-signals.repository';
-import { bucketOf } from './velocity-rules';
 
 /** pg_try_advisory_xact_lock key of the folder: any constant, the same in every instance. */
 export const APPROVALS_FOLD_LOCK_KEY = 7_351_829_340_521;
 /** Approvals, and shard rows, per fold transaction. */
 const BATCH = 5000;
-/**
- * A bucket's shard rows are summed once it has been closed this long: a start that read the time just before the
- * bucket ended (or an instance whose clock is a little behind) may still write to it. One that writes later still is
- * summed at the next tick; the margin only spares the collapse waiting on its row lock.
- */
-const LATE_START_MARGIN_MS = 60_000;
 
 /**
  * Counts verified codes for the pumping rules off the check's path. A check appends its approval to
@@ -88,12 +81,11 @@ export class ApprovalFolding implements OnApplicationBootstrap, OnModuleDestroy 
   }
 
   private async collapseClosedBuckets(): Promise<void> {
-    // the buckets that ended at least the margin ago begin before the bucket the margin's start falls in
-    const closedBefore = new Date(bucketOf(this.clock.now().getTime() - LATE_START_MARGIN_MS));
+    const now = this.clock.now();
     try {
       // one batch a tick (~0.1 s at most), so that the next tick's approvals never wait behind a long backlog, such as
       // the first day's after an upgrade; a closing bucket brings at most 7 rows per unit that had starts in it
-      await this.inBatches((tx) => this.repo.collapseShards(tx, closedBefore, BATCH), 1);
+      await this.inBatches((tx) => this.repo.collapseShards(tx, now, BATCH), 1);
       if (this.collapseFailing) this.logger.log("summing the closed buckets' shard rows works again");
       this.collapseFailing = false;
     } catch (err) {

@@ -246,12 +246,11 @@ export class RiskSignalsRepository {
   }
 
   /**
-   * Sums up to `limit` shard rows (shard > 0) of the buckets of the last day that began before `before` into their
-   * shard 0 row (collapseShardsSql); answers how many rows it took. Older buckets are read by no rule and left to
-   * prune, so the two never lock the same rows.
+   * Sums up to `limit` shard rows (shard > 0) of the buckets closed by `now` into their shard 0 row
+   * (collapseShardsSql, collapseShardsParams); answers how many rows it took.
    */
-  async collapseShards(q: Queryable, before: Date, limit: number): Promise<number> {
-    const [{ collapsed }] = (await q.query(collapseShardsSql, [new Date(before.getTime() - DAY_MS), before, limit])) as Array<{ collapsed: number }>;
+  async collapseShards(q: Queryable, now: Date, limit: number): Promise<number> {
+    const [{ collapsed }] = (await q.query(collapseShardsSql, collapseShardsParams(now, limit))) as Array<{ collapsed: number }>;
     return collapsed;
   }
 
@@ -336,3 +335,20 @@ export const collapseShardsSql = `
       SET started = risk_unit_counts.started + EXCLUDED.started, verified = risk_unit_counts.verified + EXCLUDED.verified
   )
   SELECT count(*)::int AS collapsed FROM d`;
+
+/**
+ * A bucket's shard rows are summed once it has been closed this long: a start that read the time just before the
+ * bucket ended (or an instance whose clock is a little behind) may still write to it. One that writes later still is
+ * summed at the next pass; the margin only spares the collapse waiting on its row lock.
+ */
+const LATE_START_MARGIN_MS = 60_000;
+
+/**
+ * collapseShardsSql's values at `now`: the buckets of the last day that ended at least the margin ago (they begin
+ * before the bucket the margin's start falls in). Older buckets are read by no rule and left to prune, so the two
+ * never lock the same rows.
+ */
+export function collapseShardsParams(now: Date, limit: number): [Date, Date, number] {
+  const before = bucketOf(now.getTime() - LATE_START_MARGIN_MS);
+  return [new Date(before - DAY_MS), new Date(before), limit];
+}
