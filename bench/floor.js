@@ -52,6 +52,7 @@ const path = require('node:path');
 const { createHmac, createCipheriv, randomBytes, randomInt, timingSafeEqual } = require('node:crypto');
 const { Pool } = require('pg');
 const { linkEventsInSlices } = require(path.join(__dirname, '..', 'dist', 'src', 'audit', 'audit-chain.js'));
+const { INSERT_LINKS_SQL, insertLinksParams } = require(path.join(__dirname, '..', 'dist', 'src', 'audit', 'audit-rows.js'));
 const { foldApprovalsSql, collapseShardsSql, collapseShardsParams } = require(path.join(__dirname, '..', 'dist', 'src', 'risk', 'risk-signals.repository.js'));
 // the columns the service reads a verification with (named, not *, so that its statements run prepared)
 const { VERIFICATION_COLUMNS } = require(path.join(__dirname, '..', 'dist', 'src', 'issuance', 'verifications.repository.js'));
@@ -389,11 +390,7 @@ function createFloor(env = process.env) {
     }
     if (!ready.length) return 0;
     const linked = await linkEventsInSlices(head.hash, ready, () => new Promise(setImmediate));
-    await c.query(`INSERT INTO audit_chain (seq, prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[])`, [
-      linked.map((e) => String(e.seq)),
-      linked.map((e) => e.prevHash),
-      linked.map((e) => e.hash),
-    ]);
+    await c.query(INSERT_LINKS_SQL, insertLinksParams(linked));
     const last = linked[linked.length - 1];
     await c.query(`UPDATE audit_chain_head SET seq = $1, hash = $2, updated_at = $3 WHERE id = 1`, [String(last.seq), last.hash, new Date()]);
     return linked.length;

@@ -34,7 +34,7 @@ const TABLES = ['verifications', 'phone_sends', 'outbox', 'outbox_attempts', 'id
 async function seed({ url, count, clientId, log = () => undefined }) {
   const dist = (p) => require(path.join(__dirname, '..', 'dist', 'src', p));
   const { linkEvents } = dist('audit/audit-chain.js');
-  const { EVENT_COLUMNS, fromRow } = dist('audit/audit-rows.js');
+  const { EVENT_COLUMNS, fromRow, INSERT_LINKS_SQL, insertLinksParams } = dist('audit/audit-rows.js');
   const c = new Client({ connectionString: url });
   await c.connect();
   await c.query(`SET session_replication_role = replica`);
@@ -190,11 +190,7 @@ async function seed({ url, count, clientId, log = () => undefined }) {
       chained += linked.length;
       await writing;
       writing = w
-        .query(`INSERT INTO audit_chain (seq, prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[])`, [
-          linked.map((e) => String(e.seq)),
-          linked.map((e) => e.prevHash),
-          linked.map((e) => e.hash),
-        ])
+        .query(INSERT_LINKS_SQL, insertLinksParams(linked))
         .then(() => undefined);
       if (chained % 1_000_000 < CHAIN_BATCH) log(`seed: chained ${chained.toLocaleString('en-US')} events`);
     }

@@ -18,6 +18,7 @@ import { RiskApprovals1765800000000 } from './1765800000000-risk-approvals';
 import { OpenExpiryIndex1765900000000 } from './1765900000000-open-expiry-index';
 import { AuditClientTimeSeq1766000000000 } from './1766000000000-audit-client-time-seq';
 import { RiskCounterShardCollapse1766100000000 } from './1766100000000-risk-counter-shard-collapse';
+import { AuditChainInsertCheckPerStatement1766200000000 } from './1766200000000-audit-chain-insert-check-per-statement';
 
 /** Every migration in order. A new migration file (npm run migration:create -- migrations/Name, or migration:generate for entity changes) must be added here. */
 export const migrations = [
@@ -41,4 +42,5 @@ export const migrations = [
   OpenExpiryIndex1765900000000,
   AuditClientTimeSeq1766000000000,
   RiskCounterShardCollapse1766100000000,
+  AuditChainInsertCheckPerStatement1766200000000,
 ];

@@ -7,7 +7,7 @@ import { ChainVerifier, chainHash, GENESIS_HASH } from '../src/audit/audit-chain
 import { walkChain, WALK_FETCH_ROWS } from '../src/audit/audit-chain-walker';
 import { AuditReader, WalkOptions } from '../src/audit/audit-reader.service';
 import { AuditRetention } from '../src/audit/audit-retention.service';
-import { fromExportLine, fromRow } from '../src/audit/audit-rows';
+import { fromExportLine, fromRow, INSERT_LINKS_SQL, insertLinksParams } from '../src/audit/audit-rows';
 import { chainAll, recordEvents, waitUntilChained } from './support/audit';
 import type { TestDatabase } from './support/database';
 import { startTestApp, TestApp } from './support/app';
@@ -239,6 +239,33 @@ describe('audit trail: tamper evidence and the append-only table (real PostgreSQ
     await expect(db.query(`TRUNCATE audit_events`)).rejects.toThrow(/append-only/);
   });
 
+  it('checks that new links come after the head once per INSERT statement, not once per link', async () => {
+    const c = new Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      await c.query(`BEGIN`);
+      await c.query(`SET LOCAL track_functions = 'pl'`);
+      const [{ seq: head }] = (await c.query(`SELECT seq FROM audit_chain_head WHERE id = 1`)).rows;
+      // a batch of 1,000 links after the head, inserted as the sequencer does (rolled back below)
+      const links = Array.from({ length: 1000 }, (_, i) => ({ seq: Number(head) + 1 + i, prevHash: randomBytes(32), hash: randomBytes(32) }));
+      await c.query(INSERT_LINKS_SQL, insertLinksParams(links));
+      const stored = await c.query(`SELECT seq, prev_hash, hash FROM audit_chain WHERE seq > $1 ORDER BY seq`, [head]);
+      expect(stored.rows.map((r) => [Number(r.seq), r.prev_hash, r.hash])).toEqual(links.map((l) => [l.seq, l.prevHash, l.hash]));
+      const calls = await c.query(`SELECT funcname, calls::int FROM pg_stat_xact_user_functions WHERE funcname LIKE 'audit_chain%' ORDER BY funcname`);
+      expect(calls.rows).toEqual([{ funcname: 'audit_chain_links_after_head', calls: 1 }]);
+    } finally {
+      await c.query(`ROLLBACK`);
+      await c.end();
+    }
+    // One link behind the head in a statement of otherwise good ones refuses the whole statement, naming that link.
+    // (seq 0 is never handed out and has no link, so only the check can refuse it; a taken seq also hits the key.)
+    const zero = `decode(repeat('00', 32), 'hex')`;
+    await expect(db.query(`INSERT INTO audit_chain (seq, prev_hash, hash) VALUES (${n + 1000}, ${zero}, ${zero}), (0, ${zero}, ${zero})`)).rejects.toThrow(
+      /audit_chain: seq 0 is behind the chain head/,
+    );
+    expect(await db.query(`SELECT 1 FROM audit_chain WHERE seq IN (0, $1)`, [n + 1000])).toHaveLength(0);
+  });
+
   describe('as the application database user (not a superuser)', () => {
     const role = `otp_app_${randomBytes(4).toString('hex')}`;
     let app: Client;
@@ -291,7 +318,7 @@ describe('audit trail: tamper evidence and the append-only table (real PostgreSQ
       await refused(`BEGIN; SET LOCAL otp.audit_retention = 'archive'; DELETE FROM audit_events WHERE seq = 5;`);
       // nothing slipped in behind the sequencer: neither an event with a chained number nor a link
       await refused(`INSERT INTO audit_events (id, seq, type, occurred_at, actor_type) VALUES ('evt_X', 2, 'x.y', now(), 'system')`);
-      await refused(`INSERT INTO audit_chain (seq, prev_hash, hash) VALUES (2, decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex'))`);
+      await refused(`INSERT INTO audit_chain (seq, prev_hash, hash) VALUES (0, decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex'))`);
       // An event not chained yet cannot be changed or removed either.
       await app.query(`INSERT INTO audit_events (id, type, occurred_at, actor_type) VALUES ('evt_PENDING', 'x.y', now(), 'system')`);
       await refused(`UPDATE audit_events SET type = 'x.z' WHERE id = 'evt_PENDING'`);

@@ -8,6 +8,19 @@ export const EVENT_COLUMNS = 'e.id, e.seq, e.type, e.occurred_at, e.client_id, e
 export const CHAINED_COLUMNS = `${EVENT_COLUMNS}, c.prev_hash, c.hash`;
 export const EVENTS_WITH_LINKS = 'audit_events e LEFT JOIN audit_chain c ON c.seq = e.seq';
 
+/**
+ * Appends a batch of links to audit_chain in one statement: `INSERT_LINKS_SQL` with `insertLinksParams(links)`.
+ * The hashes go as two bytea parameters of 32 bytes per link, which the driver sends as binary, instead of two
+ * arrays of hex text that the driver writes and PostgreSQL parses back, link by link.
+ */
+export const INSERT_LINKS_SQL = `INSERT INTO audit_chain (seq, prev_hash, hash)
+  SELECT l.seq, substring($2::bytea FROM l.i::int * 32 - 31 FOR 32), substring($3::bytea FROM l.i::int * 32 - 31 FOR 32)
+    FROM unnest($1::bigint[]) WITH ORDINALITY AS l(seq, i)`;
+
+export function insertLinksParams(links: ReadonlyArray<{ seq: number; prevHash: Buffer; hash: Buffer }>): [string[], Buffer, Buffer] {
+  return [links.map((l) => String(l.seq)), Buffer.concat(links.map((l) => l.prevHash)), Buffer.concat(links.map((l) => l.hash))];
+}
+
 export interface AuditEventRow {
   id: string;
   seq: string;

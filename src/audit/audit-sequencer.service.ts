@@ -5,7 +5,7 @@ import { DataSource, QueryRunner } from 'typeorm';
 import { Clock } from '../common/clock';
 import { AppConfig } from '../config/app-config';
 import { ChainedEvent, linkEventsInSlices } from './audit-chain';
-import { AuditEventRow, EVENT_COLUMNS, fromRow } from './audit-rows';
+import { AuditEventRow, EVENT_COLUMNS, fromRow, INSERT_LINKS_SQL, insertLinksParams } from './audit-rows';
 
 /** How many times (2 ms apart) a tick checks whether the transactions that may fill a hole have finished. */
 const SETTLE_POLLS = 25;
@@ -180,11 +180,7 @@ export class AuditSequencer implements OnApplicationBootstrap, OnModuleDestroy {
     if (ready.length === 0) return { chained: 0, blocked };
     // hashed in slices with the event loop's turn between them: a catch-up's large batch does not stall requests
     const linked = await linkEventsInSlices(head.hash as Buffer, ready, () => nextTurn());
-    await qr.query(`INSERT INTO audit_chain (seq, prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[])`, [
-      linked.map((e) => String(e.seq)),
-      linked.map((e) => e.prevHash),
-      linked.map((e) => e.hash),
-    ]);
+    await qr.query(INSERT_LINKS_SQL, insertLinksParams(linked));
     const last = linked[linked.length - 1];
     await qr.query(`UPDATE audit_chain_head SET seq = $1, hash = $2, updated_at = $3 WHERE id = 1`, [String(last.seq), last.hash, this.clock.now()]);
     return { chained: linked.length, blocked };
