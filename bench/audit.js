@@ -61,6 +61,8 @@ const median = (xs) => {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
+/** CPU time the whole machine has used so far (every core; user, nice, system, irq), in µs: PostgreSQL's share included. */
+const machineCpuUs = () => cpus().reduce((sum, c) => sum + c.times.user + c.times.nice + c.times.sys + c.times.irq, 0) * 1000;
 const fmt = (n, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
 async function openDatabase() {
@@ -193,6 +195,9 @@ async function main() {
   // 1. Insert throughput, alternating rounds without and with the sequencer running.
   const without = [];
   const withChain = [];
+  // CPU per event of the without-chain rounds' writes, and of chaining the same events afterwards with nothing else running
+  const writeCpu = [];
+  const chainCpu = [];
   const endToEnd = [];
   const lags = [];
   let written = 0;
@@ -200,10 +205,14 @@ async function main() {
   written += 5000;
   await sequencer.drain(600_000);
   const roundWithout = async () => {
+    const cpu0 = machineCpuUs();
     const seconds = await writeEvents(ds, audit, PER_ROUND, written);
+    const cpu1 = machineCpuUs();
     written += PER_ROUND;
     without.push(PER_ROUND / seconds);
     await sequencer.drain(600_000); // chain that round's events before the next round (untimed)
+    writeCpu.push((cpu1 - cpu0) / PER_ROUND);
+    chainCpu.push((machineCpuUs() - cpu1) / PER_ROUND);
   };
   const roundWith = async () => {
     sequencer.stopped = false;
@@ -228,7 +237,7 @@ async function main() {
       await roundWith();
       await roundWithout();
     }
-    log(`round ${r + 1}: without ${fmt(without[r])}/s, with ${fmt(withChain[r])}/s, chained ${fmt(lags[r])} ms after the last commit`);
+    log(`round ${r + 1}: without ${fmt(without[r])}/s, with ${fmt(withChain[r])}/s, chained ${fmt(lags[r])} ms after the last commit; CPU per event: writing ${fmt(writeCpu[r])} µs, chaining ${fmt(chainCpu[r])} µs`);
   }
   const w0 = median(without);
   const w1 = median(withChain);
@@ -239,6 +248,12 @@ async function main() {
     'Cost of the chain on insert throughput',
     `${fmt(median(pairCosts), 1)} %`,
     `median of the ${ROUNDS} rounds' own costs (each round's pair back to back), from ${fmt(pairCosts[0], 1)} to ${fmt(pairCosts[pairCosts.length - 1], 1)} %; of the two medians above ${fmt(((w0 - w1) / w0) * 100, 1)} %; target < 5 % (issue 13)`,
+  ]);
+  const cpuShares = writeCpu.map((w, r) => (chainCpu[r] / (w + chainCpu[r])) * 100).sort((a, b) => a - b);
+  rows.push([
+    "The chain's share of the CPU per event",
+    `${fmt(median(cpuShares), 1)} %`,
+    `chaining / (writing + chaining), CPU of the whole machine (PostgreSQL included) per event: writing ${fmt(median(writeCpu))} µs (the rounds without chain), chaining ${fmt(median(chainCpu))} µs (the same rounds' events, chained right after with nothing else running); median of the ${ROUNDS} rounds' own shares, from ${fmt(cpuShares[0], 1)} to ${fmt(cpuShares[cpuShares.length - 1], 1)} %; what the chain costs where the CPU is the limit, less noisy than the throughput rounds`,
   ]);
   rows.push(['Throughput until every event is chained', `${fmt(median(endToEnd))} events/s`, `last event chained ${fmt(median(lags))} ms (median) after the last commit`]);
 
