@@ -19,6 +19,7 @@ import { OpenExpiryIndex1765900000000 } from './1765900000000-open-expiry-index'
 import { AuditClientTimeSeq1766000000000 } from './1766000000000-audit-client-time-seq';
 import { RiskCounterShardCollapse1766100000000 } from './1766100000000-risk-counter-shard-collapse';
 import { AuditChainInsertCheckPerStatement1766200000000 } from './1766200000000-audit-chain-insert-check-per-statement';
+import { AuditTriggerSearchPath1766300000000 } from './1766300000000-audit-trigger-search-path';
 
 /** Every migration in order. A new migration file (npm run migration:create -- migrations/Name, or migration:generate for entity changes) must be added here. */
 export const migrations = [
@@ -43,4 +44,5 @@ export const migrations = [
   AuditClientTimeSeq1766000000000,
   RiskCounterShardCollapse1766100000000,
   AuditChainInsertCheckPerStatement1766200000000,
+  AuditTriggerSearchPath1766300000000,
 ];

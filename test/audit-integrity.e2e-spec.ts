@@ -264,6 +264,14 @@ describe('audit trail: tamper evidence and the append-only table (real PostgreSQ
       /audit_chain: seq 0 is behind the chain head/,
     );
     expect(await db.query(`SELECT 1 FROM audit_chain WHERE seq IN (0, $1)`, [n + 1000])).toHaveLength(0);
+    // A seq behind the head that has its link meets the primary key first (before, the row check came first): still no
+    // way in, and ON CONFLICT DO NOTHING leaves the link as it was.
+    const before = await linkAt(1);
+    await expect(db.query(`INSERT INTO audit_chain (seq, prev_hash, hash) VALUES (1, ${zero}, ${zero})`)).rejects.toThrow(/duplicate key/);
+    await db.query(`INSERT INTO audit_chain (seq, prev_hash, hash) VALUES (1, ${zero}, ${zero}) ON CONFLICT DO NOTHING`);
+    expect(await linkAt(1)).toEqual(before);
+    // and a hash of the wrong length never reaches the statement, where it would shift the links after it
+    expect(() => insertLinksParams([{ seq: n + 1, prevHash: randomBytes(32), hash: randomBytes(33) }])).toThrow(/32 bytes/);
   });
 
   describe('as the application database user (not a superuser)', () => {
@@ -325,6 +333,17 @@ describe('audit trail: tamper evidence and the append-only table (real PostgreSQ
       await refused(`DELETE FROM audit_events WHERE id = 'evt_PENDING'`);
       await refused(`UPDATE audit_chain_head SET seq = 0`);
       await refused(`TRUNCATE audit_chain_head`);
+      // Temporary tables of the same names (this role may create them, as any role may by default) come first in
+      // the role's search_path, but not in the guards' own: a fake head or checkpoint does not open the trail.
+      await app.query(`CREATE TEMP TABLE audit_chain_head (id smallint, seq bigint, hash bytea)`);
+      await app.query(`INSERT INTO audit_chain_head VALUES (1, -1, NULL)`);
+      await app.query(`CREATE TEMP TABLE audit_checkpoints (seq bigint)`);
+      await app.query(`INSERT INTO audit_checkpoints VALUES (9223372036854775807)`);
+      await refused(`INSERT INTO public.audit_chain (seq, prev_hash, hash) VALUES (0, decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex'))`);
+      await refused(`INSERT INTO public.audit_events (id, seq, type, occurred_at, actor_type) VALUES ('evt_Y', 0, 'x.y', now(), 'system')`);
+      await refused(`BEGIN; SET LOCAL otp.audit_retention = 'archive'; DELETE FROM public.audit_chain WHERE seq = 4;`);
+      await refused(`BEGIN; SET LOCAL otp.audit_retention = 'archive'; DELETE FROM public.audit_events WHERE seq = 4;`);
+      await app.query(`DROP TABLE pg_temp.audit_chain_head, pg_temp.audit_checkpoints`);
       // and the guard cannot be switched off by this user
       await refused(`ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only`, /owner|permission/);
       await refused(`SET session_replication_role = replica`, /permission/);

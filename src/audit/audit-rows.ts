@@ -18,6 +18,9 @@ export const INSERT_LINKS_SQL = `INSERT INTO audit_chain (seq, prev_hash, hash)
     FROM unnest($1::bigint[]) WITH ORDINALITY AS l(seq, i)`;
 
 export function insertLinksParams(links: ReadonlyArray<{ seq: number; prevHash: Buffer; hash: Buffer }>): [string[], Buffer, Buffer] {
+  // A hash of another length would shift every later link's bytes, which no CHECK on the table could see.
+  const bad = links.find((l) => l.prevHash.length !== 32 || l.hash.length !== 32);
+  if (bad) throw new Error(`audit chain link ${bad.seq}: hashes must be 32 bytes`);
   return [links.map((l) => String(l.seq)), Buffer.concat(links.map((l) => l.prevHash)), Buffer.concat(links.map((l) => l.hash))];
 }
 
