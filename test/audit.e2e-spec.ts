@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { AuditSequencer } from '../src/audit/audit-sequencer.service';
 import { ChainVerifier, LINK_SLICE } from '../src/audit/audit-chain';
@@ -315,6 +316,66 @@ describe('audit trail: the background sequencer', () => {
       const { key } = await t.createClient(['audit:read']);
       expect((await t.request('GET', '/v1/admin/audit-events/integrity', { key })).body).toMatchObject({ ok: true });
     } finally {
+      await close();
+    }
+  });
+
+  it('never steps over the number of an open transaction newer than every finished one', async () => {
+    const { db, t, close } = await startStack({ env: { AUDIT_SEQUENCER_ENABLED: 'false' } });
+    const w = new Client({ connectionString: db.url });
+    try {
+      const ds = t.app.get(DataSource);
+      const sequencer = t.app.get(AuditSequencer);
+      await sequencer.drain();
+      await w.connect();
+      const sql = `INSERT INTO audit_events (id, type, occurred_at, actor_type) VALUES ($1, 'x.y', now(), 'system') RETURNING seq`;
+      const insert = async (c: Client | DataSource, id: string): Promise<number> =>
+        Number((c instanceof Client ? (await c.query(sql, [id])).rows : await c.query(sql, [id]))[0].seq);
+      const head = async () => Number((await db.query<{ seq: string }>(`SELECT seq FROM audit_chain_head`))[0].seq);
+      const headBefore = await head();
+      // a number rolled back (a hole), then a committed event after it
+      await ds
+        .transaction(async (m) => {
+          await m.query(sql, ['evt_ROLLED_BACK']);
+          throw new Error('roll back');
+        })
+        .catch(() => undefined);
+      await insert(ds, 'evt_AFTER_HOLE');
+      // The tick stops at the hole and starts finding out whether it is settled. Right then (the sequencer's first
+      // query for that, through the DataSource) W opens, takes a transaction id newer than every finished one (the
+      // tick's own came before it) and the next number, and stays open.
+      let wSeq = 0;
+      const query = ds.query.bind(ds);
+      jest.spyOn(ds, 'query').mockImplementation(async (sql, params, runner) => {
+        if (!wSeq && sql.includes('FROM audit_event_seq')) {
+          await w.query('BEGIN');
+          wSeq = await insert(w, 'evt_OPEN_W');
+        }
+        return query(sql, params, runner);
+      });
+      await sequencer.chainPending();
+      expect(wSeq).toBe(headBefore + 3);
+      await insert(ds, 'evt_AFTER_W');
+      // W's number may still be filled: nothing is chained past it, however many ticks run.
+      for (let i = 0; i < 3; i++) await sequencer.chainPending();
+      expect(await head()).toBeLessThan(wSeq);
+
+      await w.query('COMMIT');
+      await sequencer.drain();
+      const rows = await db.query<{ id: string; seq: string; link: string | null }>(
+        `SELECT e.id, e.seq, c.seq AS link FROM audit_events e LEFT JOIN audit_chain c ON c.seq = e.seq WHERE e.seq > $1 ORDER BY e.seq`,
+        [headBefore],
+      );
+      expect(rows.map((r) => [r.id, r.link === null ? null : Number(r.link)])).toEqual([
+        ['evt_AFTER_HOLE', headBefore + 2],
+        ['evt_OPEN_W', headBefore + 3],
+        ['evt_AFTER_W', headBefore + 4],
+      ]);
+      const { key } = await t.createClient(['audit:read']);
+      expect((await t.request('GET', '/v1/admin/audit-events/integrity', { key })).body).toMatchObject({ ok: true });
+    } finally {
+      jest.restoreAllMocks();
+      await w.end().catch(() => undefined);
       await close();
     }
   });

@@ -24,10 +24,13 @@ export const SEQUENCER_LOCK_KEY = 7_351_829_340_517;
  * and the chain follows seq. Numbers are handed out before their transactions commit, and some roll back, so
  * the committed events may show holes. A tick chains the committed events after the head in seq order, up to
  * the first hole it cannot explain: a hole may be a transaction still in flight, which will commit later.
- * To explain holes, the sequencer reads the last number handed out, L, then takes a snapshot S; a
- * transaction holding a number up to L got its transaction id before its number (audit_next_seq), so it is
- * either finished or in S. Once every transaction of S has finished, every hole up to L is a number that was
- * rolled back, for good, and the chain steps over it. No lock is taken on the write path, and events are
+ * To explain holes, the sequencer reads the last number handed out, L, then takes a transaction id of its own,
+ * M; a transaction holding a number up to L got its transaction id before its number (audit_next_seq), so
+ * before M, and ids are handed out in increasing order: its id is below M. Once no transaction with an id below
+ * M is running (the oldest running id, a snapshot's xmin, is past M), every hole up to L is a number that was
+ * rolled back, for good, and the chain steps over it. (A snapshot taken after reading L would not do: its xmax is
+ * one past the newest *finished* transaction, so a transaction newer than every finished one is neither in its
+ * list nor below its xmax, and it would pass for finished.) No lock is taken on the write path, and events are
  * never updated: the links go to audit_chain.
  */
 @Injectable()
@@ -39,8 +42,8 @@ export class AuditSequencer implements OnApplicationBootstrap, OnModuleDestroy {
   private failures = 0;
   /** Every number up to this one is committed or rolled back for good. */
   private settledThrough = 0;
-  /** A pending check: once every transaction of `snapshot` has finished, numbers up to `last` are settled. */
-  private settling?: { last: number; snapshot: string; since: number };
+  /** A pending check: once no transaction with an id below `marker` is running, numbers up to `last` are settled. */
+  private settling?: { last: number; marker: string; since: number };
   private lastSlowWarning = 0;
 
   constructor(
@@ -137,13 +140,18 @@ export class AuditSequencer implements OnApplicationBootstrap, OnModuleDestroy {
   private async settle(): Promise<boolean> {
     if (!this.settling) {
       const [{ last }] = await this.db.query(`SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS last FROM audit_event_seq`);
-      // A separate statement, so that the snapshot is taken after the number was read.
-      const [{ snapshot }] = await this.db.query(`SELECT pg_current_snapshot()::text AS snapshot`);
-      this.settling = { last: Number(last), snapshot, since: Date.now() };
+      // Then, in a transaction of its own, an id handed out after the number was read (it writes nothing, so its
+      // commit need not wait for a WAL flush).
+      const marker = await this.db.transaction(async (m) => {
+        await m.query(`SET LOCAL synchronous_commit = off`);
+        const [{ xid }] = await m.query(`SELECT pg_current_xact_id()::text AS xid`);
+        return xid as string;
+      });
+      this.settling = { last: Number(last), marker, since: Date.now() };
     }
-    const { last, snapshot, since } = this.settling;
+    const { last, marker, since } = this.settling;
     for (let polls = 0; ; polls++) {
-      const [{ settled }] = await this.db.query(`SELECT pg_snapshot_xmin(pg_current_snapshot()) >= pg_snapshot_xmax($1::pg_snapshot) AS settled`, [snapshot]);
+      const [{ settled }] = await this.db.query(`SELECT pg_snapshot_xmin(pg_current_snapshot()) > $1::xid8 AS settled`, [marker]);
       if (settled) {
         this.settledThrough = Math.max(this.settledThrough, last);
         this.settling = undefined;
