@@ -274,6 +274,22 @@ describe('audit trail: tamper evidence and the append-only table (real PostgreSQ
     expect(() => insertLinksParams([{ seq: n + 1, prevHash: randomBytes(32), hash: randomBytes(33) }])).toThrow(/32 bytes/);
   });
 
+  it('every function behind a trigger on the audit tables runs with its search_path pinned, temporary schema last', async () => {
+    // A CREATE OR REPLACE of a guard without SET search_path in its definition drops the pin: this catches it.
+    const guards = await db.query<{ fn: string; config: string[] | null }>(
+      `SELECT DISTINCT p.proname AS fn, p.proconfig AS config FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid
+        WHERE c.relname LIKE 'audit%' AND NOT t.tgisinternal ORDER BY 1`,
+    );
+    expect(guards.map((g) => g.fn)).toEqual([
+      'audit_chain_append_only',
+      'audit_chain_head_forward_only',
+      'audit_chain_links_after_head',
+      'audit_checkpoints_append_only',
+      'audit_events_append_only',
+    ]);
+    for (const g of guards) expect([g.fn, g.config]).toEqual([g.fn, ['search_path=pg_catalog, public, pg_temp']]);
+  });
+
   describe('as the application database user (not a superuser)', () => {
     const role = `otp_app_${randomBytes(4).toString('hex')}`;
     let app: Client;
@@ -344,11 +360,23 @@ describe('audit trail: tamper evidence and the append-only table (real PostgreSQ
       await refused(`BEGIN; SET LOCAL otp.audit_retention = 'archive'; DELETE FROM public.audit_chain WHERE seq = 4;`);
       await refused(`BEGIN; SET LOCAL otp.audit_retention = 'archive'; DELETE FROM public.audit_events WHERE seq = 4;`);
       await app.query(`DROP TABLE pg_temp.audit_chain_head, pg_temp.audit_checkpoints`);
+      // Where this role may create in the trail's schema (PUBLIC's default before PostgreSQL 15), a nextval(text) of its
+      // own would have been preferred to pg_catalog's for nextval('audit_event_seq'), and run as whoever inserts an
+      // event: the numbering function names everything qualified, so events still get their number from the sequence.
+      await db.query(`GRANT CREATE ON SCHEMA public TO ${role}`);
+      await app.query(`CREATE FUNCTION public.nextval(text) RETURNS bigint LANGUAGE sql AS 'SELECT 1::bigint'`);
+      const [{ seq: headSeq }] = (await app.query(`SELECT seq FROM audit_chain_head`)).rows;
+      const { rows: numbered } = await app.query(
+        `INSERT INTO audit_events (id, type, occurred_at, actor_type) VALUES ('evt_NUMBERED', 'x.y', now(), 'system') RETURNING seq`,
+      );
+      expect(Number(numbered[0].seq)).toBeGreaterThan(Number(headSeq));
+      await app.query(`DROP FUNCTION public.nextval(text)`);
+      await db.query(`REVOKE CREATE ON SCHEMA public FROM ${role}`);
       // and the guard cannot be switched off by this user
       await refused(`ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only`, /owner|permission/);
       await refused(`SET session_replication_role = replica`, /permission/);
 
-      const after = await db.query(`SELECT count(*)::int AS c FROM audit_events WHERE id <> 'evt_PENDING'`);
+      const after = await db.query(`SELECT count(*)::int AS c FROM audit_events WHERE id NOT IN ('evt_PENDING', 'evt_NUMBERED')`);
       expect(after[0].c).toBe(Number((count[0] as any).count));
       await chainAll(t);
       expect(await integrity()).toMatchObject({ ok: true });
