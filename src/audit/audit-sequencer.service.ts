@@ -139,15 +139,14 @@ export class AuditSequencer implements OnApplicationBootstrap, OnModuleDestroy {
    */
   private async settle(): Promise<boolean> {
     if (!this.settling) {
-      const [{ last }] = await this.db.query(`SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS last FROM audit_event_seq`);
-      // Then, in a transaction of its own, an id handed out after the number was read (it writes nothing, so its
-      // commit need not wait for a WAL flush).
-      const marker = await this.db.transaction(async (m) => {
+      // In a transaction that writes nothing (so its commit need not wait for a WAL flush): the last number, then, in
+      // the next statement, an id handed out after it was read.
+      this.settling = await this.db.transaction(async (m) => {
         await m.query(`SET LOCAL synchronous_commit = off`);
-        const [{ xid }] = await m.query(`SELECT pg_current_xact_id()::text AS xid`);
-        return xid as string;
+        const [{ last }] = await m.query(`SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS last FROM audit_event_seq`);
+        const [{ marker }] = await m.query(`SELECT pg_current_xact_id()::text AS marker`);
+        return { last: Number(last), marker: marker as string, since: Date.now() };
       });
-      this.settling = { last: Number(last), marker, since: Date.now() };
     }
     const { last, marker, since } = this.settling;
     for (let polls = 0; ; polls++) {
