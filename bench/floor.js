@@ -18,7 +18,8 @@
 //     UPDATE verifications ... (supersede the number's open verification, FOR UPDATE)
 //     one combined statement: INSERT verifications, phone_sends, outbox ('sending', encrypted payload),
 //       UPDATE idempotency_keys (the stored answer), INSERT audit_events ×2 (verification.created,
-//       message.queued), INSERT risk_unit_counts ... ON CONFLICT DO UPDATE (started + 1; prefix and country in one of 8 shard rows)
+//       message.queued), INSERT risk_unit_counts ... ON CONFLICT DO UPDATE (started + 1; prefix and country in one of 8 shard rows,
+//       in (kind, unit) order as the service takes them)
 //   COMMIT
 //   then the HTTP POST to the provider (the `http` provider's contract: {to, text, reference}, bearer token,
 //   keep-alive agent), and one combined statement: INSERT outbox_attempts, UPDATE outbox 'done',
@@ -123,7 +124,7 @@ const START_WRITE = `WITH w0 AS (INSERT INTO verifications (id, client_id, phone
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18::jsonb, $19, $20,
                        $21::jsonb, $22, $23)), w1 AS (INSERT INTO phone_sends (phone_e164, sent_at, verification_id) VALUES ($24, $25, $26)), w2 AS (INSERT INTO outbox (id, kind, verification_id, client_id, payload, status, attempts, max_attempts, next_attempt_at, locked_until, segments, created_at, updated_at)
               VALUES ($28, $29, $30, $31, $32, 'sending', 1, $33, $27, $34, $35, $27, $27)), w3 AS (UPDATE idempotency_keys SET response_status = $36, response_body = $37 WHERE client_id = $38 AND key = $39), w4 AS (${AUDIT_COLS} ($40, $41, $42, $43, $44, $45, $46, $47, $48, $49, $50), ($51, $52, $53, $54, $55, $56, $57, $58, $59, $60, $61)) INSERT INTO risk_unit_counts (kind, unit, bucket, shard, started)
-              SELECT k, v, $62::timestamptz, s, 1 FROM unnest($63::text[], $64::text[], $65::smallint[]) AS x(k, v, s)
+              SELECT k, v, $62::timestamptz, s, 1 FROM unnest($63::text[], $64::text[], $65::smallint[]) AS x(k, v, s) ORDER BY k, v
               ON CONFLICT (kind, unit, bucket, shard) DO UPDATE SET started = risk_unit_counts.started + 1`;
 
 const SENT_WRITE = `WITH w0 AS (INSERT INTO outbox_attempts (outbox_id, attempt, leg, provider, ok, outcome, status_code, error, duration_ms, attempted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)), w1 AS (UPDATE outbox SET status = 'done', payload = NULL, locked_until = NULL, last_error = NULL,

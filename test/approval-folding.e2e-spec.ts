@@ -213,6 +213,75 @@ describe('approvals folded into the unit counters', () => {
     expect(await s.db.query(`SELECT sum(started)::int AS started FROM risk_unit_counts WHERE unit = '81720001'`)).toEqual([{ started: 8 }]);
   });
 
+  it('starts counting into the rows the fold and the collapse write never deadlock with them: all take the rows in one order', async () => {
+    // 04:05:30: the 04:00 bucket is open (the approvals fold into its shard 0 rows), 03:50 is closed past the margin
+    clock.set('2026-12-01T04:05:30Z');
+    const now = clock.now();
+    const late = new Date('2026-12-01T03:55:00Z'); // a start whose transaction read the time before 04:00 (or a clock behind)
+    const prefixes = Array.from({ length: 100 }, (_, i) => `8173${String(i).padStart(4, '0')}`);
+    const tx = s.apps[0].app.get(Transactions);
+    const repo = s.apps[0].app.get(RiskSignalsRepository);
+    const errors: unknown[] = [];
+    let starts = 0;
+    let lateStarts = 0;
+    let approvals = 0;
+    // every start in shard 0, the row the fold and the collapse write; a start takes its prefix's row, then its country's
+    const random = jest.spyOn(Math, 'random').mockReturnValue(0);
+    try {
+      for (let round = 0; round < 4; round++) {
+        await s.db.query(
+          `INSERT INTO risk_approvals (verification_id, prefix, country, approved_at)
+           SELECT 'vrf_dl_' || $1 || '_' || i, ($2::text[])[1 + i % 100], 'JP', $3 FROM generate_series(0, 399) i`,
+          [round, prefixes, now],
+        );
+        await s.db.query(
+          `INSERT INTO risk_unit_counts (kind, unit, bucket, shard, started)
+           SELECT 'prefix', p, '2026-12-01T03:50:00Z'::timestamptz, sh, 1 FROM unnest($1::text[]) p, generate_series(1, 7) sh
+           UNION ALL SELECT 'country', 'JP', '2026-12-01T03:50:00Z'::timestamptz, sh, 1 FROM generate_series(1, 7) sh
+           ON CONFLICT (kind, unit, bucket, shard) DO UPDATE SET started = risk_unit_counts.started + 1`,
+          [prefixes],
+        );
+        approvals += 400;
+        const worker = async (w: number, at: Date) => {
+          for (let i = 0; i < 25; i++) {
+            const units = [
+              { kind: 'prefix' as const, value: prefixes[(w * 37 + i * 13) % 100] },
+              { kind: 'country' as const, value: 'JP' },
+            ];
+            try {
+              await tx.run(async (t) => repo.countStart(t, units, at));
+              if (at === now) starts++;
+              else lateStarts++;
+            } catch (err) {
+              errors.push(err);
+            }
+          }
+        };
+        await Promise.all([
+          ...Array.from({ length: 6 }, (_, w) => worker(w, now)),
+          ...Array.from({ length: 2 }, (_, w) => worker(w + 6, late)),
+          s.apps[0].app.get(ApprovalFolding).foldNow().catch((err: unknown) => errors.push(err)),
+          tx.run((t) => repo.collapseShards(t, now, 100_000)).catch((err: unknown) => errors.push(err)),
+        ]);
+      }
+    } finally {
+      random.mockRestore();
+    }
+    expect(errors.map((e) => String(e))).toEqual([]);
+    await s.apps[0].app.get(ApprovalFolding).foldNow();
+    // every start and approval counted once
+    const sums = await s.db.query<{ bucket: Date; started: number; verified: number }>(
+      `SELECT bucket, sum(started)::int AS started, sum(verified)::int AS verified FROM risk_unit_counts
+        WHERE kind = 'country' AND unit = 'JP' AND bucket >= '2026-12-01T03:50:00Z' GROUP BY bucket ORDER BY bucket`,
+    );
+    expect(sums).toEqual([
+      { bucket: new Date('2026-12-01T03:50:00Z'), started: 4 * 7 + lateStarts, verified: 0 },
+      { bucket: new Date('2026-12-01T04:00:00Z'), started: starts, verified: approvals },
+    ]);
+    expect(starts).toBe(4 * 6 * 25);
+    expect(lateStarts).toBe(4 * 2 * 25);
+  });
+
   it('reverting the migration folds the approvals still waiting, then drops the table', async () => {
     const db = await createTestDatabase();
     const ds = new DataSource(dataSourceOptions(db.url, 2));

@@ -202,13 +202,19 @@ export class RiskSignalsRepository {
     return { blocklist: row.blocklist, phone: recentPhoneActivityOf(row), ...screeningStateOf(row) };
   }
 
-  /** One start, counted for each of its units in the current 10-minute bucket (a prefix or country in one of its shards). */
+  /**
+   * One start, counted for each of its units in the current 10-minute bucket (a prefix or country in one of its shards).
+   * Its rows are taken in (kind, unit) order, as the fold and the collapse take theirs (ORDER BY in foldApprovalsSql and
+   * collapseShardsSql): a start in shard 0 writes rows they write too, and two writers taking them in different orders
+   * deadlock (PostgreSQL then fails one of them after deadlock_timeout).
+   */
   countStart(tx: Tx, units: Unit[], at: Date): void {
     if (!units.length) return;
     tx.defer(
       (p) => `INSERT INTO risk_unit_counts (kind, unit, bucket, shard, started)
               SELECT k, v, ${p(new Date(bucketOf(at.getTime())))}::timestamptz, s, 1
                 FROM unnest(${p(units.map((u) => u.kind))}::text[], ${p(units.map((u) => u.value))}::text[], ${p(shardsOf(units))}::smallint[]) AS x(k, v, s)
+               ORDER BY k, v
               ON CONFLICT (kind, unit, bucket, shard) DO UPDATE SET started = risk_unit_counts.started + 1`,
     );
   }
@@ -290,7 +296,8 @@ function utcDay(t: number): string {
  * the verified counts of their units: the number's prefix and country, and the end-user IP its start came from
  * (risk_end_users), per 10-minute bucket (risk_unit_counts) and per UTC day with its hour (risk_unit_days), in
  * shard 0 (one folder writes them: nothing to spread). The buckets, days and hours are the ones the approval
- * happened in, as countStart's are for starts. Answers `folded`, the number of approvals taken.
+ * happened in, as countStart's are for starts; rows in (kind, unit, bucket) order, as countStart takes its. Answers
+ * `folded`, the number of approvals taken.
  */
 export const foldApprovalsSql = `
   WITH d AS (
@@ -303,13 +310,13 @@ export const foldApprovalsSql = `
     UNION ALL SELECT 'ip', e.ip, d.approved_at FROM d JOIN risk_end_users e ON e.verification_id = d.verification_id WHERE e.ip IS NOT NULL
   ), b AS (
     INSERT INTO risk_unit_counts (kind, unit, bucket, shard, verified)
-    SELECT kind, unit, to_timestamp(floor(extract(epoch FROM at) / ${BUCKET_S}) * ${BUCKET_S}), 0, count(*) FROM u GROUP BY 1, 2, 3
+    SELECT kind, unit, to_timestamp(floor(extract(epoch FROM at) / ${BUCKET_S}) * ${BUCKET_S}), 0, count(*) FROM u GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     ON CONFLICT (kind, unit, bucket, shard) DO UPDATE SET verified = risk_unit_counts.verified + EXCLUDED.verified
   ), h AS (
     INSERT INTO risk_unit_days (kind, unit, day, shard, verified, verified_hours)
     SELECT kind, unit, (at AT TIME ZONE 'UTC')::date, 0, count(*),
            ARRAY[${Array.from({ length: 24 }, (_, h) => `count(*) FILTER (WHERE extract(hour FROM at AT TIME ZONE 'UTC') = ${h})`).join(', ')}]::int[]
-      FROM u GROUP BY 1, 2, 3
+      FROM u GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     ON CONFLICT (kind, unit, day, shard) DO UPDATE
       SET verified = risk_unit_days.verified + EXCLUDED.verified,
           verified_hours = ARRAY[${Array.from({ length: 24 }, (_, h) => `risk_unit_days.verified_hours[${h + 1}] + EXCLUDED.verified_hours[${h + 1}]`).join(', ')}]
@@ -321,7 +328,8 @@ export const foldApprovalsSql = `
  * began from $1 and before $2 and adds them to their bucket's shard 0 row, in the same statement that deletes them:
  * the sums every read takes are the same before and after, and a day of a hot country or prefix is read from about
  * 150 rows instead of up to COUNTER_SHARDS × 144. Found through risk_unit_counts_shards_idx, which holds only the
- * shard rows not summed yet. Answers `collapsed`, the number of shard rows taken.
+ * shard rows not summed yet. The shard 0 rows in (kind, unit, bucket) order, as countStart takes its (a late start in
+ * shard 0 writes one of them). Answers `collapsed`, the number of shard rows taken.
  */
 export const collapseShardsSql = `
   WITH d AS (
@@ -330,7 +338,7 @@ export const collapseShardsSql = `
      RETURNING kind, unit, bucket, started, verified
   ), s AS (
     INSERT INTO risk_unit_counts (kind, unit, bucket, shard, started, verified)
-    SELECT kind, unit, bucket, 0, sum(started), sum(verified) FROM d GROUP BY 1, 2, 3
+    SELECT kind, unit, bucket, 0, sum(started), sum(verified) FROM d GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     ON CONFLICT (kind, unit, bucket, shard) DO UPDATE
       SET started = risk_unit_counts.started + EXCLUDED.started, verified = risk_unit_counts.verified + EXCLUDED.verified
   )
