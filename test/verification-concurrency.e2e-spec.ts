@@ -5,7 +5,8 @@ import type { TestApp } from './support/app';
 import { freshPhone } from './support/phones';
 import { createWebhookCaller, messagesTo, startVerification, webhooksFor } from './support/scenario';
 import { SmsStack, startSmsStack } from './support/stack';
-import { sleep } from './support/wait';
+import { sleep, waitFor } from './support/wait';
+import { RISK_SCREENER, RiskScreener } from '../src/risk/risk.port';
 
 describe('concurrency across two service instances on one database', () => {
   let stack: SmsStack;
@@ -17,7 +18,7 @@ describe('concurrency across two service instances on one database', () => {
   let key: string;
 
   beforeAll(async () => {
-    stack = await startSmsStack({ instances: 2, env: { DATABASE_POOL_SIZE: '20', THROTTLE_LIMIT: '10000' } });
+    stack = await startSmsStack({ instances: 2, env: { DATABASE_POOL_SIZE: '20', THROTTLE_LIMIT: '10000', OTP_RESEND_COOLDOWN_SECONDS: '0' } });
     ({ db, sms, hooks, apps: [a, b] } = stack);
     ({ key } = await createWebhookCaller(a, hooks));
   });
@@ -55,6 +56,49 @@ describe('concurrency across two service instances on one database', () => {
     expect(row).toEqual({ status: 'locked', attempts: 5 });
     await sleep(1000);
     expect(webhooksFor(hooks, id).map((h) => h.json.type)).toEqual(['verification.locked']);
+  });
+
+  it('a resend meeting a check or a new start of the same number: all answered, no deadlock (each takes the number before the row)', async () => {
+    // The resend on instance a pauses in its send-limit screening, after the locks it has taken so far, until the
+    // other request is waiting on a lock. Taking the row first (as it did), it then waited for the number the other
+    // held while the other waited for the row: PostgreSQL failed one of them after deadlock_timeout.
+    const risk = a.app.get<RiskScreener>(RISK_SCREENER);
+    const screenResend = risk.screenResend.bind(risk);
+    for (const other of ['check', 'start'] as const) {
+      const { id, code, phone } = await startVerification(a, sms, key);
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let paused!: () => void;
+      const pausing = new Promise<void>((resolve) => (paused = resolve));
+      const spy = jest.spyOn(risk, 'screenResend').mockImplementation(async (...args) => {
+        paused();
+        await released;
+        return screenResend(...args);
+      });
+      try {
+        const resend = a.request('POST', `/v1/verifications/${id}/resend`, { key, body: {} });
+        await pausing;
+        const second =
+          other === 'check'
+            ? b.request('POST', `/v1/verifications/${id}/check`, { key, body: { code } })
+            : b.request('POST', '/v1/verifications', { key, body: { phoneNumber: phone, purpose: 'login' } });
+        await waitFor(async () => Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM pg_locks WHERE NOT granted`))[0].n) > 0, { what: 'the other request waiting on a lock', timeoutMs: 5000 });
+        release();
+        const [r, s2] = await Promise.all([resend, second]);
+        expect([other, r.status, r.body.type]).toEqual([other, 200, undefined]);
+        if (other === 'check') {
+          // after the resend's commit: the old code no longer works, and counts as one wrong attempt
+          expect([s2.status, s2.body.valid, s2.body.attemptsRemaining]).toEqual([200, false, 4]);
+        } else {
+          expect([s2.status, s2.body.type]).toEqual([201, undefined]);
+          const [old] = await db.query<{ status: string }>('SELECT status FROM verifications WHERE id = $1', [id]);
+          expect(old.status).toBe('canceled');
+        }
+      } finally {
+        release();
+        spy.mockRestore();
+      }
+    }
   });
 
   it('20 simultaneous starts with one Idempotency-Key: one verification, one message, the same answer', async () => {

@@ -204,6 +204,10 @@ export class IssuanceService implements OnModuleInit {
   async resend(ctx: RequestContext, id: string, dto: ResendVerificationDto): Promise<VerificationView> {
     return this.transactions.run(async (tx) => {
       const now = this.clock.now();
+      // The number's lock before the row's, the order a check and a start take them in: the other way round, a
+      // resend deadlocked with a check or a new start on the same number. A test number takes no number lock.
+      const seen = await this.verifications.findOwn(tx, id, ctx.principal.clientId);
+      if (!seen.test) await this.risk.lockNumber(tx, seen.phoneE164);
       const row = await this.verifications.findOwn(tx, id, ctx.principal.clientId, true);
       const status = effectiveStatus(row, now);
       if (status !== 'pending') throw notPending(status);

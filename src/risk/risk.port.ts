@@ -63,6 +63,13 @@ export interface ScreeningInput {
 export interface RiskScreener {
   /** A new verification for this number: velocity rules, then policy. Serializes work on the number until the transaction ends. */
   screen(tx: Tx, input: ScreeningInput): Promise<RiskAssessment>;
+  /**
+   * Takes the number's lock, held until the transaction ends: the one screen, screenResend and screenCheck take
+   * first. A transaction that locks a verification row of the number and then screens takes it before the row, so
+   * that everyone takes the two in one order (number, then row); the other way round it deadlocks with a check or a
+   * start on the same number.
+   */
+  lockNumber(tx: Tx, phoneE164: string): Promise<void>;
   /** Another code to a number under verification (resend): the send limits. */
   screenResend(tx: Tx, phoneE164: string, now: Date): Promise<void>;
   /** A resend over another channel: the rules of the client's number policy for that channel that refuse the number (none: allowed). */

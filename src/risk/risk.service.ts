@@ -174,6 +174,10 @@ export class RiskService implements RiskScreener, OnModuleInit {
     return hits;
   }
 
+  lockNumber(tx: Tx, phoneE164: string): Promise<void> {
+    return this.repo.lock(tx, phoneE164);
+  }
+
   screenResend(tx: Tx, phoneE164: string, now: Date): Promise<void> {
     return this.velocity.assertCanSend(tx, phoneE164, now);
   }

@@ -227,6 +227,7 @@ export class FakeRisk implements RiskScreener {
     this.screened.push(input);
     return this.decision;
   }
+  async lockNumber() {}
   async screenResend() {
     if (this.resendError) throw this.resendError;
   }
