@@ -38,6 +38,9 @@ export function named(sql: string): { name: string; text: string } | string {
 /**
  * Several data-modifying statements as one, through CTEs: one round trip instead of one each, and
  * atomic on its own. The last statement is the main one; the others run as `WITH wN AS (…)`.
+ * Row locks are taken in the reverse order: the main statement first, then the CTEs from last to first (one that
+ * another part reads runs when it is read). So two transactions that lock the same rows in combined statements
+ * must defer those writes in the same order, or they can deadlock.
  */
 export function combineStatements(statements: string[]): string {
   const last = statements[statements.length - 1];
