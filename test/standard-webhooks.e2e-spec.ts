@@ -29,7 +29,8 @@ describe('webhooks signed as Standard Webhooks', () => {
 
   beforeAll(async () => {
     clock = new FakeClock(Date.now());
-    s = await startSmsStack({ clock, env: { WEBHOOK_SECRET_ROTATION_OVERLAP_HOURS: '24' } });
+    // no poller on a timer: the retries below are the test's own polls, each waiting for the sends it claimed
+    s = await startSmsStack({ clock, env: { WEBHOOK_SECRET_ROTATION_OVERLAP_HOURS: '24', OUTBOX_POLL_INTERVAL_MS: '3600000' } });
     caller = await createWebhookCaller(s.t, s.hooks);
     ({ key: adminKey } = await s.t.createClient(['admin']));
   });
