@@ -103,6 +103,39 @@ describe('concurrency across two service instances on one database', () => {
     }
   });
 
+  it('a check PostgreSQL rolls back for a deadlock answers 503 service_unavailable with Retry-After: 1 and changes nothing; sent again, it counts', async () => {
+    // A session of the test's own makes the cycle with a check: it holds the verification's row, the check takes the
+    // number's lock and waits for the row, then the session asks for the number's lock. With its own
+    // deadlock_timeout at 10 s, the check's backend (1 s) is the one PostgreSQL fails (40P01).
+    const { id, code, phone } = await startVerification(a, sms, key);
+    const other = new Client({ connectionString: db.url });
+    await other.connect();
+    try {
+      await other.query(`SET deadlock_timeout = '10s'`);
+      await other.query('BEGIN');
+      await other.query('SELECT 1 FROM verifications WHERE id = $1 FOR UPDATE', [id]);
+      const check = a.request('POST', `/v1/verifications/${id}/check`, { key, body: { code } });
+      const waiting = `SELECT count(*) AS n FROM pg_locks WHERE NOT granted AND pid IN (SELECT pid FROM pg_stat_activity WHERE datname = current_database())`;
+      await waitFor(async () => Number((await db.query<{ n: string }>(waiting))[0].n) > 0, { what: 'the check waiting for the row', timeoutMs: 5000 });
+      await other.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 7))', [`phone:${phone}`]);
+      const r = await check;
+      expect([r.status, r.body.code, r.headers.get('retry-after')]).toEqual([503, 'service_unavailable', '1']);
+      expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(r.body.detail).toMatch(/concurrent requests .* rolled back; nothing of it was kept/);
+      await other.query('ROLLBACK');
+    } finally {
+      await other.end();
+    }
+    const [row] = await db.query<{ status: string; attempts: number }>('SELECT status, attempts FROM verifications WHERE id = $1', [id]);
+    expect(row).toEqual({ status: 'pending', attempts: 0 });
+    expect(await db.query(`SELECT 1 FROM audit_events WHERE verification_id = $1 AND type IN ('verification.approved', 'verification.check_failed')`, [id])).toEqual([]);
+    const again = await a.request('POST', `/v1/verifications/${id}/check`, { key, body: { code } });
+    expect([again.status, again.body.status, again.body.valid]).toEqual([200, 'approved', true]);
+    // a warning naming the conflict, not an unhandled error
+    expect(a.logs.join('')).toMatch(/Transaction rolled back by a conflict with concurrent ones on POST/);
+    expect(a.logs.filter((l) => l.includes('"level":50'))).toEqual([]);
+  });
+
   it('20 simultaneous starts with one Idempotency-Key: one verification, one message, the same answer', async () => {
     const phone = freshPhone();
     const body = { phoneNumber: phone, purpose: 'signup', reference: 'order-1' };

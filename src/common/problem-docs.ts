@@ -148,7 +148,7 @@ export const PROBLEM_CATALOGUE = {
   },
   service_unavailable: {
     status: 503,
-    summary: 'The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After.',
+    summary: 'The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After.',
     example: new ProblemException(503, 'service_unavailable', 'The database is unavailable or did not answer in time. Retry after the time in Retry-After (a start with the same Idempotency-Key).'),
     headers: RETRY_AFTER,
   },

@@ -69,18 +69,40 @@ const UNAVAILABLE_SQLSTATES = /^(08...|57P0[123]|53300|57014)$/; // connection e
 const UNAVAILABLE_MESSAGES =
   /timeout exceeded when trying to connect|Connection terminated|Query read timeout|not queryable|Driver not Connected|canceling statement due to statement timeout/i;
 
-/** Whether an error (or the driver error it wraps) says the database is down, frozen or overloaded, not that a statement is wrong. */
-export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
+/** Whether `test` holds for an error or for one it wraps (TypeORM's `driverError`, a `cause`, an AggregateError's `errors`). */
+function anyCause(err: unknown, test: (e: { code?: unknown; message?: unknown }) => boolean, depth = 0): boolean {
   if (!err || typeof err !== 'object' || depth > 3) return false;
   const e = err as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown; errors?: unknown };
-  if (typeof e.code === 'string' && (UNREACHABLE_CODES.has(e.code) || UNAVAILABLE_SQLSTATES.test(e.code))) return true;
-  if (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.test(e.message)) return true;
-  if (Array.isArray(e.errors) && e.errors.some((inner) => isDatabaseUnavailable(inner, depth + 1))) return true;
-  return isDatabaseUnavailable(e.driverError, depth + 1) || isDatabaseUnavailable(e.cause, depth + 1);
+  if (test(e)) return true;
+  if (Array.isArray(e.errors) && e.errors.some((inner) => anyCause(inner, test, depth + 1))) return true;
+  return anyCause(e.driverError, test, depth + 1) || anyCause(e.cause, test, depth + 1);
+}
+
+/** Whether an error (or the driver error it wraps) says the database is down, frozen or overloaded, not that a statement is wrong. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  return anyCause(
+    err,
+    (e) =>
+      (typeof e.code === 'string' && (UNREACHABLE_CODES.has(e.code) || UNAVAILABLE_SQLSTATES.test(e.code))) ||
+      (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.test(e.message)),
+  );
+}
+
+/**
+ * SQLSTATEs of a transaction PostgreSQL rolled back because of concurrent transactions, not because of anything
+ * wrong in the request: serialization_failure, deadlock_detected, lock_not_available (a lock_timeout). Nothing of
+ * the request was kept, so the same request can simply be sent again.
+ */
+const CONFLICT_SQLSTATES = new Set(['40001', '40P01', '55P03']);
+
+export function isTransactionConflict(err: unknown): boolean {
+  return anyCause(err, (e) => typeof e.code === 'string' && CONFLICT_SQLSTATES.has(e.code));
 }
 
 /** Seconds a caller should wait before retrying while the database is unavailable. */
 export const DATABASE_RETRY_AFTER_SECONDS = 5;
+/** Seconds a caller should wait before retrying a request rolled back by a conflict with concurrent requests. */
+export const CONFLICT_RETRY_AFTER_SECONDS = 1;
 
 export function toProblem(exception: unknown): ProblemException | undefined {
   if (exception instanceof ProblemException) return exception;
@@ -88,6 +110,14 @@ export function toProblem(exception: unknown): ProblemException | undefined {
     return new ProblemException(503, 'service_unavailable', 'The database is unavailable or did not answer in time. Retry after the time in Retry-After (a start with the same Idempotency-Key).', {
       headers: { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) },
     });
+  }
+  if (isTransactionConflict(exception)) {
+    return new ProblemException(
+      503,
+      'service_unavailable',
+      'The request met concurrent requests on the same verification or phone number and was rolled back; nothing of it was kept. Send it again after the time in Retry-After (a start with the same Idempotency-Key).',
+      { headers: { 'Retry-After': String(CONFLICT_RETRY_AFTER_SECONDS) } },
+    );
   }
   if (exception instanceof ThrottlerException) {
     return new ProblemException(429, 'rate_limited', 'Too many requests for this API client; retry after the time in Retry-After.');
@@ -184,7 +214,8 @@ export function clientErrorResponder(newRequestId: () => string, logger: Pick<Lo
 export function sendProblem(exception: unknown, request: FastifyRequest, reply: FastifyReply, logger: Pick<Logger, 'error' | 'warn'>): void {
   let problem = toProblem(exception);
   if (problem && problem.status === 503 && problem !== exception) {
-    logger.warn({ err: exception, reqId: request.id }, `Database unavailable on ${request.method} ${request.routeOptions?.url ?? 'unknown route'}: answered 503`);
+    const what = isTransactionConflict(exception) ? 'Transaction rolled back by a conflict with concurrent ones' : 'Database unavailable';
+    logger.warn({ err: exception, reqId: request.id }, `${what} on ${request.method} ${request.routeOptions?.url ?? 'unknown route'}: answered 503`);
   }
   if (!problem) {
     logger.error({ err: exception, reqId: request.id }, `Unhandled error on ${request.method} ${request.routeOptions?.url ?? 'unknown route'}`);
