@@ -1778,7 +1778,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -1860,7 +1860,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -1959,7 +1959,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -2076,7 +2076,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -2238,7 +2238,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -2372,7 +2372,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -2473,7 +2473,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -2576,7 +2576,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -2673,7 +2673,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -2807,7 +2807,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -2929,7 +2929,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -3076,7 +3076,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -3181,7 +3181,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -3317,7 +3317,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -3420,7 +3420,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -3518,7 +3518,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -3638,7 +3638,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -3739,7 +3739,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -3891,7 +3891,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -4004,7 +4004,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -4127,7 +4127,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -4242,7 +4242,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -4444,7 +4444,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -4572,7 +4572,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -4739,7 +4739,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -4877,7 +4877,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -5017,7 +5017,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, or this instance is shutting down; retry after Retry-After. */
+            /** @description - `service_unavailable`: The database is unavailable or did not answer in time, this instance is shutting down, or the request was rolled back by a conflict with concurrent requests (a deadlock, Retry-After: 1); nothing of it was kept: retry after Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
