@@ -141,7 +141,7 @@ describe('events and after-commit work (real PostgreSQL)', () => {
   it('deferred writes of several owners wait, then run as ONE statement before a later read, which sees them', async () => {
     const risk = t.app.get(PhoneVelocityRepository);
     const seen = await transactions.run(async (tx) => {
-      const sent = jest.spyOn(tx.manager, 'query');
+      const sent = jest.spyOn(tx.connection, 'query');
       audit.defer(tx, [{ type: 'spec.deferred', actor: { type: 'system' }, clientId, verificationId: 'vrf_DEFER' }]);
       risk.recordSend(tx, '+819099990000', 'vrf_DEFER', new Date());
       expect(sent).not.toHaveBeenCalled(); // deferred: nothing sent yet

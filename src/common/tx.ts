@@ -1,4 +1,3 @@
-import type { EntityManager } from 'typeorm';
 import { combineStatements, named, SqlParams } from './sql';
 
 /** What a repository needs to run SQL: a transaction's Tx, or a plain EntityManager outside one. */
@@ -25,7 +24,8 @@ export class Tx implements Queryable {
   private closed = false;
 
   constructor(
-    readonly manager: EntityManager,
+    /** Where the SQL runs: a connection checked out for this transaction, or the pool (PgQueryable), or a test's fake. */
+    readonly connection: Queryable,
     /**
      * `transaction`: inside BEGIN … COMMIT (Transactions.run). `statement`: deferred writes only, run as one
      * autocommit statement (Transactions.statement); no queries. `reader`: autocommit reads only.
@@ -35,11 +35,10 @@ export class Tx implements Queryable {
     private readonly prepared = false,
   ) {}
 
-  // TypeORM hands the statement to node-postgres as it is, so a `{ name, text }` config goes through its query()
-  // with TypeORM's result shaping and QueryFailedError intact.
+  // node-postgres takes a `{ name, text }` config where it takes SQL text (PgQueryable hands it on as it is).
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   private run(sql: string, params: unknown[] | undefined): Promise<any> {
-    return this.manager.query((this.prepared ? named(sql) : sql) as string, params);
+    return this.connection.query((this.prepared ? named(sql) : sql) as string, params);
   }
 
   /** Adds a write to the pending combined statement; `build` takes its bind values through `p`. */

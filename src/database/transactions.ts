@@ -1,12 +1,18 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import type { Pool } from 'pg';
 import { DataSource } from 'typeorm';
+import { isDatabaseUnavailable } from '../common/problem.filter';
 import { Tx } from '../common/tx';
 import { AppConfig } from '../config/app-config';
+import { PgQueryable } from './pg-queryable';
 
 /**
  * Opens transactions for the modules. `run(fn)` gives `fn` a Tx; its deferred writes are flushed before
  * COMMIT, and its after-commit work runs once COMMIT succeeded (never after a rollback).
+ *
+ * The SQL goes to TypeORM's pool of node-postgres connections directly (PgQueryable), not through TypeORM's query
+ * runner, which costs every statement of the hot paths broadcasts and promises for nothing the service uses.
  */
 @Injectable()
 export class Transactions {
@@ -15,23 +21,48 @@ export class Transactions {
   readonly reader: Tx;
 
   private readonly prepared: boolean;
+  private readonly onPool: PgQueryable;
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     config: AppConfig,
   ) {
     this.prepared = config.database.preparedStatements;
-    this.reader = new Tx(db.manager, 'reader', this.prepared);
+    this.onPool = new PgQueryable({ query: (sql: string, params?: unknown[]) => this.pool().query(sql, params) });
+    this.reader = new Tx(this.onPool, 'reader', this.prepared);
+  }
+
+  /** TypeORM's pool (its PostgreSQL driver's `master`), with the service's limits and timeouts (dataSourceOptions). */
+  private pool(): Pool {
+    const pool = (this.db.driver as unknown as { master?: Pool }).master;
+    if (!pool || !this.db.isInitialized) throw new Error('Driver not Connected');
+    return pool;
   }
 
   async run<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    let tx!: Tx;
-    const result = await this.db.transaction(async (manager) => {
-      tx = new Tx(manager, 'transaction', this.prepared);
-      const value = await fn(tx);
+    const client = await this.pool().connect();
+    // An error on the connection while no statement runs (the server gone between two of them) is emitted as an
+    // event: without a listener it would end the process. The connection is then dropped, not pooled again.
+    let broken: Error | undefined;
+    const onError = (err: Error) => (broken = err);
+    client.on('error', onError);
+    const sql = new PgQueryable(client);
+    const tx = new Tx(sql, 'transaction', this.prepared);
+    let result: T;
+    try {
+      await sql.query('BEGIN');
+      result = await fn(tx);
       await tx.flush();
-      return value;
-    });
+      await sql.query('COMMIT');
+    } catch (err) {
+      // A connection that failed or timed out may still have a statement in flight: drop it rather than pool it.
+      if (!broken && isDatabaseUnavailable(err)) broken = err as Error;
+      if (!broken) await sql.query('ROLLBACK').catch((rollbackErr: Error) => (broken = rollbackErr));
+      throw err;
+    } finally {
+      client.removeListener('error', onError);
+      client.release(broken);
+    }
     tx.committed((err) => this.logger.error({ err }, 'after-commit work failed'));
     return result;
   }
@@ -41,7 +72,7 @@ export class Transactions {
    * trips); its after-commit work runs once the statement succeeded.
    */
   async statement(build: (tx: Tx) => void): Promise<void> {
-    const tx = new Tx(this.db.manager, 'statement', this.prepared);
+    const tx = new Tx(this.onPool, 'statement', this.prepared);
     build(tx);
     await tx.flush();
     tx.committed((err) => this.logger.error({ err }, 'after-commit work failed'));
