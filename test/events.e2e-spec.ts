@@ -3,6 +3,7 @@
 import { AuditService } from '../src/audit/audit.service';
 import { EventBus } from '../src/common/events';
 import { Tx } from '../src/common/tx';
+import { isDatabaseUnavailable } from '../src/common/problem.filter';
 import { Transactions } from '../src/database/transactions';
 import { PhoneVelocityRepository } from '../src/risk/phone-velocity.repository';
 import { startTestApp, TestApp } from './support/app';
@@ -136,6 +137,32 @@ describe('events and after-commit work (real PostgreSQL)', () => {
     expect(ran).toEqual(['ok']);
     expect(await eventsOf('vrf_STMT2')).toEqual([]); // one statement: the audit insert went with the refused one
     await expect(transactions.statement((tx) => void tx.query('SELECT 1'))).rejects.toThrow('query() is not allowed in a single statement');
+  });
+
+  it('a transaction that failed leaves no connection in an aborted transaction; one whose connection died is not pooled again, and the process lives on', async () => {
+    // Transactions run on node-postgres directly: their own BEGIN, COMMIT and ROLLBACK, and their own care of a connection.
+    const inThisDb = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'otp-verify'`;
+    const refused = await transactions.run((tx) => tx.query(`SELECT 1/0`)).catch((e) => e);
+    expect(refused).toMatchObject({ name: 'QueryFailedError', code: '22012' });
+    const aborted = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`;
+    expect(await db.query(aborted)).toEqual([{ n: 0 }]);
+    // every pooled connection still answers (none left inside the failed transaction)
+    await Promise.all(Array.from({ length: 12 }, () => transactions.run((tx) => tx.query(`SELECT pg_sleep(0.02)`))));
+
+    // the connection's backend ends between two statements: the server's goodbye arrives while no statement runs
+    const before = (await db.query<{ n: number }>(inThisDb))[0].n;
+    const died = await transactions
+      .run(async (tx) => {
+        const [{ pid }] = await tx.query(`SELECT pg_backend_pid() AS pid`);
+        await db.query(`SELECT pg_terminate_backend($1)`, [pid]);
+        await waitFor(async () => (await db.query(`SELECT 1 FROM pg_stat_activity WHERE pid = $1`, [pid])).length === 0, { what: 'the backend gone' });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await tx.query(`SELECT 1`);
+      })
+      .catch((e) => e);
+    expect(isDatabaseUnavailable(died)).toBe(true); // answered 503 in a request
+    expect((await db.query<{ n: number }>(inThisDb))[0].n).toBe(before - 1);
+    expect(await transactions.run((tx) => tx.query(`SELECT 2 AS two`))).toEqual([{ two: 2 }]);
   });
 
   it('deferred writes of several owners wait, then run as ONE statement before a later read, which sees them', async () => {
