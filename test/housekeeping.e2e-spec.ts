@@ -1,5 +1,7 @@
 import { Client } from 'pg';
 import { Housekeeping, HOUSEKEEPING_LOCK_KEY, HousekeepingRun } from '../src/database/housekeeping';
+import { Transactions } from '../src/database/transactions';
+import { RiskSignalsRepository } from '../src/risk/risk-signals.repository';
 import type { TestApp } from './support/app';
 import { chainAll } from './support/audit';
 import type { TestDatabase } from './support/database';
@@ -218,6 +220,30 @@ describe('housekeeping: spent operational rows are pruned in batches, by one ins
     await prune();
     expect({ late: await left('late'), old: await left('old') }).toEqual({ late: 0, old: 1 });
     await db.query(`DELETE FROM idempotency_keys WHERE key LIKE $1`, [`${tag}-%`]);
+  });
+
+  it('a risk counter row another transaction holds is skipped, not waited for (pruning takes rows in no order, so waiting could deadlock)', async () => {
+    const repo = t.app.get(RiskSignalsRepository);
+    const transactions = t.app.get(Transactions);
+    const now = new Date();
+    const old = new Date(now.getTime() - 3 * DAY);
+    await db.query(`INSERT INTO risk_unit_counts (kind, unit, bucket, shard, started) VALUES ('prefix', 'held', $1, 0, 1), ('prefix', 'free', $1, 0, 1)`, [old]);
+    const other = new Client({ connectionString: db.url });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query(`SELECT 1 FROM risk_unit_counts WHERE unit = 'held' FOR UPDATE`); // as the approvals' fold writing an old bucket holds it
+      const pruning = transactions.run((tx) => repo.prune(tx, now, DAY, 100));
+      const result = await Promise.race([pruning, new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), 3000))]);
+      expect(result === 'still waiting' ? result : result.risk_unit_counts).toBeGreaterThanOrEqual(1);
+      expect((await db.query<{ unit: string }>(`SELECT unit FROM risk_unit_counts WHERE unit IN ('held', 'free')`)).map((r) => r.unit)).toEqual(['held']);
+      await other.query('COMMIT');
+      await pruning;
+    } finally {
+      await other.end();
+    }
+    await transactions.run((tx) => repo.prune(tx, now, DAY, 100)); // the next pass takes it
+    expect(await count(`risk_unit_counts WHERE unit = 'held'`)).toBe(0);
   });
 
   it('each batch uses an index (EXPLAIN), so a batch stays cheap as the tables grow', async () => {

@@ -103,6 +103,24 @@ describe('concurrency across two service instances on one database', () => {
     }
   });
 
+  it('a resend that will be refused answers at once, without waiting for the number another request holds', async () => {
+    const { id, phone } = await startVerification(a, sms, key);
+    expect((await a.request('POST', `/v1/verifications/${id}/cancel`, { key })).status).toBe(200);
+    const other = new Client({ connectionString: db.url });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 7))', [`phone:${phone}`]); // as a start or a check of the number holds it
+      const resend = a.request('POST', `/v1/verifications/${id}/resend`, { key, body: {} });
+      const answer = await Promise.race([resend, sleep(3000).then(() => 'still waiting' as const)]);
+      expect(answer === 'still waiting' ? answer : [answer.status, answer.body.code, answer.body.verificationStatus]).toEqual([409, 'verification_not_pending', 'canceled']);
+      await other.query('COMMIT');
+      await resend;
+    } finally {
+      await other.end();
+    }
+  });
+
   it('a check PostgreSQL rolls back for a deadlock answers 503 service_unavailable with Retry-After: 1 and changes nothing; sent again, it counts', async () => {
     // A session of the test's own makes the cycle with a check: it holds the verification's row, the check takes the
     // number's lock and waits for the row, then the session asks for the number's lock. With its own

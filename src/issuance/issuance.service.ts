@@ -203,24 +203,16 @@ export class IssuanceService implements OnModuleInit {
 
   async resend(ctx: RequestContext, id: string, dto: ResendVerificationDto): Promise<VerificationView> {
     return this.transactions.run(async (tx) => {
-      const now = this.clock.now();
       // The number's lock before the row's, the order a check and a start take them in: the other way round, a
       // resend deadlocked with a check or a new start on the same number. A test number takes no number lock.
+      // What the unlocked read refuses stays refused (a final status, sends and the next resend time only move one
+      // way), so such a resend answers at once instead of queueing behind the number's checks and starts.
       const seen = await this.verifications.findOwn(tx, id, ctx.principal.clientId);
+      assertResendable(seen, this.clock.now());
       if (!seen.test) await this.risk.lockNumber(tx, seen.phoneE164);
       const row = await this.verifications.findOwn(tx, id, ctx.principal.clientId, true);
-      const status = effectiveStatus(row, now);
-      if (status !== 'pending') throw notPending(status);
-      if (row.sends >= row.maxSends) {
-        throw new ProblemException(429, 'max_sends_reached', `This verification has sent its ${row.maxSends} codes; start a new one.`);
-      }
-      if (now < row.resendAvailableAt) {
-        const wait = Math.ceil((row.resendAvailableAt.getTime() - now.getTime()) / 1000);
-        throw new ProblemException(429, 'resend_too_soon', `A new code can be sent at ${row.resendAvailableAt.toISOString()}.`, {
-          resendAvailableAt: row.resendAvailableAt.toISOString(),
-          headers: { 'Retry-After': String(wait) },
-        });
-      }
+      const now = this.clock.now(); // after any wait for the locks
+      assertResendable(row, now);
       // A test number's sends reach no provider: they count against no number's send limits.
       if (!row.test) await this.risk.screenResend(tx, row.phoneE164, now);
       const channel = dto.channel ?? row.channel;
@@ -334,5 +326,21 @@ export class IssuanceService implements OnModuleInit {
   /** Cooldown doubles with each send: 30 s after the first, 60 s after the second, 120 s… */
   private nextResendAt(now: Date, sends: number): Date {
     return new Date(now.getTime() + this.config.issuance.resendCooldownSeconds * 1000 * 2 ** (sends - 1));
+  }
+}
+
+/** Refuses a resend of a verification that is not pending, has sent all its codes, or whose cooldown runs. */
+function assertResendable(row: Verification, now: Date): void {
+  const status = effectiveStatus(row, now);
+  if (status !== 'pending') throw notPending(status);
+  if (row.sends >= row.maxSends) {
+    throw new ProblemException(429, 'max_sends_reached', `This verification has sent its ${row.maxSends} codes; start a new one.`);
+  }
+  if (now < row.resendAvailableAt) {
+    const wait = Math.ceil((row.resendAvailableAt.getTime() - now.getTime()) / 1000);
+    throw new ProblemException(429, 'resend_too_soon', `A new code can be sent at ${row.resendAvailableAt.toISOString()}.`, {
+      resendAvailableAt: row.resendAvailableAt.toISOString(),
+      headers: { 'Retry-After': String(wait) },
+    });
   }
 }

@@ -263,23 +263,25 @@ export class RiskSignalsRepository {
   /**
    * Drops what no rule reads any more: buckets older than a day, days older than 14, end-user signals of
    * starts older than two days, accounts verified before the many-accounts window. At most `batch` rows of each
-   * table per call; answers how many went, per table.
+   * table per call; answers how many went, per table. A row another transaction holds (the approvals' fold writing
+   * an old bucket after a long outage, a start) is skipped, left for the next pass: pruning takes rows in no
+   * particular order, so waiting for one could deadlock with a writer that takes them in (kind, unit, bucket) order.
    */
   async prune(q: Queryable, now: Date, accountsWindowMs: number, batch: number): Promise<Record<string, number>> {
     const t = now.getTime();
     const deleted = async (sql: string, before: unknown): Promise<number> => ((await q.query(sql, [before, batch])) as [unknown, number])[1];
     return {
       risk_unit_counts: await deleted(
-        `DELETE FROM risk_unit_counts WHERE ctid = ANY(ARRAY(SELECT ctid FROM risk_unit_counts WHERE bucket < $1 LIMIT $2))`,
+        `DELETE FROM risk_unit_counts WHERE ctid = ANY(ARRAY(SELECT ctid FROM risk_unit_counts WHERE bucket < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))`,
         new Date(t - DAY_MS - HOUR_MS),
       ),
-      risk_unit_days: await deleted(`DELETE FROM risk_unit_days WHERE ctid = ANY(ARRAY(SELECT ctid FROM risk_unit_days WHERE day < $1::date LIMIT $2))`, utcDay(t - 15 * DAY_MS)),
+      risk_unit_days: await deleted(`DELETE FROM risk_unit_days WHERE ctid = ANY(ARRAY(SELECT ctid FROM risk_unit_days WHERE day < $1::date LIMIT $2 FOR UPDATE SKIP LOCKED))`, utcDay(t - 15 * DAY_MS)),
       risk_end_users: await deleted(
-        `DELETE FROM risk_end_users WHERE ctid = ANY(ARRAY(SELECT ctid FROM risk_end_users WHERE created_at < $1 LIMIT $2))`,
+        `DELETE FROM risk_end_users WHERE ctid = ANY(ARRAY(SELECT ctid FROM risk_end_users WHERE created_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))`,
         new Date(t - 2 * DAY_MS),
       ),
       risk_number_accounts: await deleted(
-        `DELETE FROM risk_number_accounts WHERE ctid = ANY(ARRAY(SELECT ctid FROM risk_number_accounts WHERE verified_at < $1 LIMIT $2))`,
+        `DELETE FROM risk_number_accounts WHERE ctid = ANY(ARRAY(SELECT ctid FROM risk_number_accounts WHERE verified_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))`,
         new Date(t - accountsWindowMs),
       ),
     };
