@@ -225,6 +225,18 @@ describe('approvals folded into the unit counters', () => {
     let starts = 0;
     let lateStarts = 0;
     let approvals = 0;
+    let seeded = 0;
+    // shard rows of the closed 03:50 bucket for the collapse to sum (7 shards of each prefix and of JP)
+    const seedShards = async () => {
+      await s.db.query(
+        `INSERT INTO risk_unit_counts (kind, unit, bucket, shard, started)
+         SELECT 'prefix', p, '2026-12-01T03:50:00Z'::timestamptz, sh, 1 FROM unnest($1::text[]) p, generate_series(1, 7) sh
+         UNION ALL SELECT 'country', 'JP', '2026-12-01T03:50:00Z'::timestamptz, sh, 1 FROM generate_series(1, 7) sh
+         ON CONFLICT (kind, unit, bucket, shard) DO UPDATE SET started = risk_unit_counts.started + 1`,
+        [prefixes],
+      );
+      seeded++;
+    };
     // every start in shard 0, the row the fold and the collapse write; a start takes its prefix's row, then its country's
     const random = jest.spyOn(Math, 'random').mockReturnValue(0);
     try {
@@ -233,13 +245,6 @@ describe('approvals folded into the unit counters', () => {
           `INSERT INTO risk_approvals (verification_id, prefix, country, approved_at)
            SELECT 'vrf_dl_' || $1 || '_' || i, ($2::text[])[1 + i % 100], 'JP', $3 FROM generate_series(0, 399) i`,
           [round, prefixes, now],
-        );
-        await s.db.query(
-          `INSERT INTO risk_unit_counts (kind, unit, bucket, shard, started)
-           SELECT 'prefix', p, '2026-12-01T03:50:00Z'::timestamptz, sh, 1 FROM unnest($1::text[]) p, generate_series(1, 7) sh
-           UNION ALL SELECT 'country', 'JP', '2026-12-01T03:50:00Z'::timestamptz, sh, 1 FROM generate_series(1, 7) sh
-           ON CONFLICT (kind, unit, bucket, shard) DO UPDATE SET started = risk_unit_counts.started + 1`,
-          [prefixes],
         );
         approvals += 400;
         const worker = async (w: number, at: Date) => {
@@ -257,11 +262,19 @@ describe('approvals folded into the unit counters', () => {
             }
           }
         };
+        // the collapse runs over and over while the late starts write the closed bucket's shard 0 rows it writes
+        let lateDone = false;
+        const collapser = async () => {
+          do {
+            await seedShards();
+            await tx.run((t) => repo.collapseShards(t, now, 100_000)).catch((err: unknown) => errors.push(err));
+          } while (!lateDone);
+        };
         await Promise.all([
           ...Array.from({ length: 6 }, (_, w) => worker(w, now)),
-          ...Array.from({ length: 2 }, (_, w) => worker(w + 6, late)),
+          Promise.all(Array.from({ length: 4 }, (_, w) => worker(w + 6, late))).then(() => (lateDone = true)),
           s.apps[0].app.get(ApprovalFolding).foldNow().catch((err: unknown) => errors.push(err)),
-          tx.run((t) => repo.collapseShards(t, now, 100_000)).catch((err: unknown) => errors.push(err)),
+          collapser(),
         ]);
       }
     } finally {
@@ -275,11 +288,12 @@ describe('approvals folded into the unit counters', () => {
         WHERE kind = 'country' AND unit = 'JP' AND bucket >= '2026-12-01T03:50:00Z' GROUP BY bucket ORDER BY bucket`,
     );
     expect(sums).toEqual([
-      { bucket: new Date('2026-12-01T03:50:00Z'), started: 4 * 7 + lateStarts, verified: 0 },
+      { bucket: new Date('2026-12-01T03:50:00Z'), started: seeded * 7 + lateStarts, verified: 0 },
       { bucket: new Date('2026-12-01T04:00:00Z'), started: starts, verified: approvals },
     ]);
     expect(starts).toBe(4 * 6 * 25);
-    expect(lateStarts).toBe(4 * 2 * 25);
+    expect(lateStarts).toBe(4 * 4 * 25);
+    expect(seeded).toBeGreaterThan(4);
   });
 
   it('reverting the migration folds the approvals still waiting, then drops the table', async () => {
