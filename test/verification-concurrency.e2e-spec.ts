@@ -83,7 +83,7 @@ describe('concurrency across two service instances on one database', () => {
             ? b.request('POST', `/v1/verifications/${id}/check`, { key, body: { code } })
             : b.request('POST', '/v1/verifications', { key, body: { phoneNumber: phone, purpose: 'login' } });
         // a lock waited for in this spec's database (other spec files may run at the same time)
-        const waiting = `SELECT count(*) AS n FROM pg_locks WHERE NOT granted AND pid IN (SELECT pid FROM pg_stat_activity WHERE datname = current_database())`;
+        const waiting = `SELECT count(*) AS n FROM pg_locks WHERE NOT granted AND locktype IN ('advisory', 'transactionid', 'tuple') AND pid IN (SELECT pid FROM pg_stat_activity WHERE datname = current_database())`;
         await waitFor(async () => Number((await db.query<{ n: string }>(waiting))[0].n) > 0, { what: 'the other request waiting on a lock', timeoutMs: 5000 });
         release();
         const [r, s2] = await Promise.all([resend, second]);
@@ -133,7 +133,7 @@ describe('concurrency across two service instances on one database', () => {
       await other.query('BEGIN');
       await other.query('SELECT 1 FROM verifications WHERE id = $1 FOR UPDATE', [id]);
       const check = a.request('POST', `/v1/verifications/${id}/check`, { key, body: { code } });
-      const waiting = `SELECT count(*) AS n FROM pg_locks WHERE NOT granted AND pid IN (SELECT pid FROM pg_stat_activity WHERE datname = current_database())`;
+      const waiting = `SELECT count(*) AS n FROM pg_locks WHERE NOT granted AND locktype IN ('advisory', 'transactionid', 'tuple') AND pid IN (SELECT pid FROM pg_stat_activity WHERE datname = current_database())`;
       await waitFor(async () => Number((await db.query<{ n: string }>(waiting))[0].n) > 0, { what: 'the check waiting for the row', timeoutMs: 5000 });
       await other.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 7))', [`phone:${phone}`]);
       const r = await check;
