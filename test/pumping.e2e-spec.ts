@@ -4,6 +4,8 @@
 // prefix_suspended / country_suspended / ip_suspended), listed at GET /v1/admin/suspensions with its figures and
 // released by DELETE /v1/admin/suspensions/{id} (audited); a client with pumping: record_only is never denied,
 // its trips recorded; the home country is only reported. Counters come from events, over two instances here.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client } from 'pg';
 import { ApprovalFolding } from '../src/risk/approval-folding';
 import type { TestApp } from './support/app';
 import { FakeClock } from './support/fake-clock';
@@ -207,6 +209,35 @@ describe('SMS pumping: suspensions of number prefixes', () => {
     expect(answers).toEqual([...Array(11).fill(201), 403]);
     const [sus] = (await suspensions()).filter((x) => x.value === '81701237');
     expect(sus.figures).toMatchObject({ window: '1h', unverified: 11, threshold: 10, started1h: 40, verified1h: 30, verifiedLastHour: 30, maxDailyVerified14d: 30, maxHourlyVerified14d: 30 });
+  });
+
+  it('starts that trip a unit while another transaction is recording a trip of it do not wait for that one: it records the one row', async () => {
+    // The test's own session holds the prefix's suspension lock, as a start recording a trip of it holds it to its commit.
+    const other = new Client({ connectionString: s.db.url });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 8))', ['suspension:prefix:81701238']);
+      const answers: Array<number | 'still waiting'> = [];
+      for (let n = 0; n < 13; n++) {
+        const answer = await Promise.race([start(bank.key, under('81701238')), sleep(3000, 'still waiting' as const, { ref: false })]);
+        answers.push(answer === 'still waiting' ? answer : answer.status);
+        if (answer === 'still waiting') break;
+      }
+      // The 11th start crosses the hourly floor, and so does every one after it: each answers at once, recording
+      // nothing, as the holder is the one to record it (on the code before, the 11th waited for the lock).
+      expect(answers).toEqual(Array(13).fill(201));
+      expect((await suspensions()).filter((x) => x.value === '81701238')).toEqual([]);
+    } finally {
+      await other.query('ROLLBACK').catch(() => undefined);
+      await other.end();
+    }
+    // The holder rolled back without recording it: the prefix's next start trips it again and records it, once.
+    expect((await start(bank.key, under('81701238'))).status).toBe(201);
+    expectProblem(await start(bank.key, under('81701238')), 403, 'risk_denied');
+    const rows = (await suspensions()).filter((x) => x.value === '81701238');
+    expect(rows).toMatchObject([{ kind: 'prefix', mode: 'enforce', active: true, figures: { window: '1h', unverified: 14, threshold: 10 } }]);
+    expect((await events('risk.suspended')).filter((e) => e.data.unit === '81701238')).toHaveLength(1);
   });
 
   it('the admin routes need the admin scope, and bad queries are 400', async () => {

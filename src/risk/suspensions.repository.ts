@@ -56,10 +56,15 @@ export class SuspensionsRepository {
   /**
    * Inserts the suspension unless the unit already has an active one of a mode in `coveredBy` (two starts
    * tripping the same unit at once make one row). The unit is locked first, in its own statement, so that
-   * the check sees a concurrent trip that committed meanwhile. Undefined when one was there.
+   * the check sees a concurrent trip that committed meanwhile. Undefined when one was there, and when another
+   * transaction holds the unit's lock: that one is recording a trip of the unit, so this start leaves it to it
+   * rather than waiting for its commit (a lock held to the end of the transaction would make every start that
+   * tripped the unit at the same moment wait for the one before it). Were that one to roll back, the unit's
+   * next start trips it again, as its counters still say so.
    */
   async insertUnlessActive(tx: Tx, s: Suspension, coveredBy: SuspensionMode[]): Promise<Suspension | undefined> {
-    await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 8))`, [`suspension:${s.kind}:${s.unit}`]);
+    const [{ locked }]: Array<{ locked: boolean }> = await tx.query(`SELECT pg_try_advisory_xact_lock(hashtextextended($1, 8)) AS locked`, [`suspension:${s.kind}:${s.unit}`]);
+    if (!locked) return undefined;
     const rows: Row[] = await tx.query(
       `INSERT INTO risk_suspensions (id, kind, unit, mode, reason, figures, created_at, expires_at)
        SELECT $1, $2, $3, $4, $5, $6, $7, $8

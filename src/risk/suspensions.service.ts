@@ -69,7 +69,7 @@ export class SuspensionsService {
   /**
    * Records a trip in the start's transaction: a suspension for RISK_SUSPENSION_HOURS (unless the unit already has
    * an active one covering it), its audit event, a warning log line and the metric (after commit). Undefined
-   * when another start recorded the same trip first.
+   * when another start recorded the same trip first, or is recording a trip of the unit at this moment.
    */
   async trip(tx: Tx, t: Trip, now: Date): Promise<Suspension | undefined> {
     const row: Suspension = {
