@@ -14,11 +14,17 @@
 // "--max-semi-space-size=32"). BENCH_ENV: JSON of extra environment variables for the service (e.g.
 // '{"HEAP_GROWTH_PERCENT":"0"}'). BENCH_WORKLOAD=check: the repetitions offer checks with the right code instead of starts
 // (before each, closed-loop starts make as many verifications as it will check; the codes are read at the fake provider).
+// BENCH_STALLS=1: what the slowest requests met. The target runs with bench/stall-log.js (its GC pauses of 2 ms or more
+// and its event-loop turns late by 10 ms or more) and bench/fsync-probe.js flushes 8 KiB every 10 ms in BENCH_FSYNC_DIR
+// (default the system's temporary directory; put it on the file system of PostgreSQL's WAL). After each repetition:
+// those pauses and slow flushes in it, and the p99 tail (the slowest 1 %) in bursts of requests sent close together,
+// each with the pauses and flushes that overlapped it.
 // BENCH_COUNTER_DAY=1: the database starts with a day of risk counters for the units the starts read (JP and their
 // prefixes), 8 shard rows per 10-minute bucket as starts write them, as a service a day into its traffic finds them.
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
-const { readFileSync, readdirSync } = require('node:fs');
+const { readFileSync, readdirSync, rmSync } = require('node:fs');
+const os = require('node:os');
 const http = require('node:http');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
@@ -34,6 +40,7 @@ const REPS = Number(process.env.BENCH_REPS || 3);
 const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS || 10);
 const IDLE = Number(process.env.BENCH_IDLE_SECONDS || 3);
 const WORKLOAD = process.env.BENCH_WORKLOAD || 'start';
+const STALLS = process.env.BENCH_STALLS === '1';
 const HMAC_KEYS = 'k1:' + 'ab'.repeat(32);
 const PHONE_KEY = 'cd'.repeat(32);
 const TOKEN = 'bench-provider-token-0123456789';
@@ -59,6 +66,52 @@ const databaseCpuMs = () => {
 };
 /** A memory figure of the process from /proc, in MB: VmRSS (now) or VmHWM (peak). */
 const memMb = (pid, field) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+
+/** Pauses (JSON lines of bench/stall-log.js and bench/fsync-probe.js) that overlap [from, to] (epoch ms). */
+const overlapping = (pauses, from, to) => pauses.filter((p) => p.at <= to && p.at + p.ms >= from);
+const describe = (pauses) =>
+  [...pauses]
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, 4)
+    .map((p) => `${p.what} ${p.ms.toFixed(1)} ms`)
+    .join(', ');
+
+/**
+ * The repetition's pauses and its p99 tail: `requests` as [latency ms, scheduled send (epoch ms)]; the slowest 1 % in
+ * bursts (a gap of 250 ms between sends starts a new one), each with the pauses that overlapped it, from 50 ms before
+ * its first send to its last answer.
+ */
+function stallReport(requests, pauses) {
+  const lines = [];
+  const kinds = new Map();
+  for (const p of pauses) {
+    const k = kinds.get(p.what) ?? { n: 0, max: 0 };
+    k.n++;
+    k.max = Math.max(k.max, p.ms);
+    kinds.set(p.what, k);
+  }
+  lines.push(`  pauses in it: ${kinds.size ? [...kinds].map(([what, k]) => `${what} ×${k.n} (max ${k.max.toFixed(1)} ms)`).join(', ') : 'none'}`);
+  const byLatency = [...requests].sort((a, b) => b[0] - a[0]);
+  const tail = byLatency.slice(0, Math.max(1, Math.ceil(requests.length / 100))).sort((a, b) => a[1] - b[1]);
+  const first = Math.min(...requests.map((r) => r[1]));
+  const bursts = [];
+  for (const r of tail) {
+    const last = bursts[bursts.length - 1];
+    if (last && r[1] - last.to <= 250) {
+      last.to = r[1];
+      last.end = Math.max(last.end, r[1] + r[0]);
+      last.n++;
+      last.max = Math.max(last.max, r[0]);
+    } else bursts.push({ from: r[1], to: r[1], end: r[1] + r[0], n: 1, max: r[0] });
+  }
+  const explained = bursts.filter((b) => overlapping(pauses, b.from - 50, b.end).length).reduce((n, b) => n + b.n, 0);
+  lines.push(`  p99 tail: ${tail.length} requests of ${Math.min(...tail.map((r) => r[0])).toFixed(1)} ms or more, in ${bursts.length} burst(s); ${explained} of them overlapped a pause:`);
+  for (const b of bursts) {
+    const met = overlapping(pauses, b.from - 50, b.end);
+    lines.push(`    @${((b.from - first) / 1000).toFixed(2)} s: ${b.n} request(s) up to ${b.max.toFixed(0)} ms; ${met.length ? describe(met) : 'no pause seen'}`);
+  }
+  return lines.join('\n');
+}
 
 async function main() {
   if (!process.env.BENCH_DATABASE_URL) throw new Error('set BENCH_DATABASE_URL (a superuser URL)');
@@ -111,16 +164,36 @@ async function main() {
   const smsUrl = `http://127.0.0.1:${provider.address().port}/sms`;
   const port = await freePort();
   const nodeArgs = [...launchFlags(ROOT), ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [])];
+  const stallFile = path.join(os.tmpdir(), `${name}-stalls.jsonl`);
+  const flushes = [];
+  let probe;
+  if (STALLS) {
+    nodeArgs.push('--require', path.join(ROOT, 'bench/stall-log.js'));
+    probe = spawn(process.execPath, [path.join(ROOT, 'bench/fsync-probe.js')], { env: { PATH: process.env.PATH, FSYNC_PROBE_DIR: process.env.BENCH_FSYNC_DIR || os.tmpdir() }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    let rest = '';
+    probe.stdout.on('data', (d) => {
+      const parts = (rest + d).split('\n');
+      rest = parts.pop();
+      for (const l of parts) flushes.push(JSON.parse(l));
+    });
+  }
+  const targetPauses = () => {
+    try {
+      return readFileSync(stallFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    } catch {
+      return [];
+    }
+  };
   let proc;
   let headers = {};
   if (TARGET === 'floor') {
-    const floorEnv = { PATH: process.env.PATH, FLOOR_DATABASE_URL: url.toString(), FLOOR_PORT: String(port), FLOOR_CLIENT_ID: 'cli_floor', FLOOR_POOL_SIZE: '10', FLOOR_SMS_URL: smsUrl, FLOOR_PROVIDER_TOKEN: TOKEN, FLOOR_HMAC_KEYS: HMAC_KEYS, FLOOR_PHONE_KEY: PHONE_KEY };
+    const floorEnv = { PATH: process.env.PATH, ...(STALLS ? { STALL_LOG_FILE: stallFile } : {}), FLOOR_DATABASE_URL: url.toString(), FLOOR_PORT: String(port), FLOOR_CLIENT_ID: 'cli_floor', FLOOR_POOL_SIZE: '10', FLOOR_SMS_URL: smsUrl, FLOOR_PROVIDER_TOKEN: TOKEN, FLOOR_HMAC_KEYS: HMAC_KEYS, FLOOR_PHONE_KEY: PHONE_KEY };
     proc = spawn(process.execPath, [...nodeArgs, 'bench/floor.js'], { cwd: ROOT, env: floorEnv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     await new Promise((r) => proc.once('message', r));
   } else {
     const serviceEnv = {
       ...env, DATABASE_POOL_SIZE: '10', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', SMS_PROVIDER: 'http', SMS_HTTP_URL: smsUrl, PROVIDER_HTTP_TOKEN: TOKEN,
-      VOICE_PROVIDER: 'http', VOICE_HTTP_URL: smsUrl, ...SERVICE_BENCH_LIMITS, WORKERS: '1', ...JSON.parse(process.env.BENCH_ENV || '{}'),
+      VOICE_PROVIDER: 'http', VOICE_HTTP_URL: smsUrl, ...SERVICE_BENCH_LIMITS, WORKERS: '1', ...(STALLS ? { STALL_LOG_FILE: stallFile } : {}), ...JSON.parse(process.env.BENCH_ENV || '{}'),
     };
     proc = spawn(process.execPath, [...nodeArgs, 'dist/src/main.js'], { cwd: ROOT, env: serviceEnv, stdio: ['ignore', 'ignore', 'inherit'] });
     headers = { authorization: `Bearer ${key}` };
@@ -166,7 +239,7 @@ async function main() {
       name: WORKLOAD, base, rate: RATE, seconds: SECONDS, headers, next,
       onSent: (n, req, at) => (sent[n] = at),
       done: (n, a) => {
-        slow.push([performance.now() - sent[n], (sent[n] - sent[0]) / 1000]);
+        slow.push([performance.now() - sent[n], (sent[n] - sent[0]) / 1000, performance.timeOrigin + sent[n]]);
         return WORKLOAD === 'check' ? a.status === 200 && JSON.parse(a.body).valid === true : a.status === 201;
       },
     });
@@ -178,12 +251,20 @@ async function main() {
       `rep ${rep} (from ${began}): achieved ${r.rps.toFixed(0)}/s, p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, errors ${r.errors}, ` +
         `CPU ${cpu.toFixed(2)} ms per ${WORKLOAD} (PostgreSQL ${dbCpu.toFixed(2)}); slowest (ms @ s sent): ${slow.slice(0, 8).map(([l, t]) => `${l.toFixed(0)}@${t.toFixed(2)}`).join(' ')}\n`,
     );
+    if (STALLS) {
+      const from = Math.min(...slow.map((r) => r[2])) - 50;
+      const to = Math.max(...slow.map((r) => r[2] + r[0]));
+      const pauses = [...overlapping(targetPauses(), from, to).map((p) => ({ ...p, what: `${TARGET} ${p.what}` })), ...overlapping(flushes, from, to)];
+      process.stdout.write(`${stallReport(slow.map(([l, , at]) => [l, at]), pauses)}\n`);
+    }
     await sleep(2000);
   }
   process.stdout.write(`peak RSS ${memMb(proc.pid, 'VmHWM').toFixed(0)} MB\n`);
   proc.kill('SIGTERM');
   await new Promise((r) => proc.once('exit', r));
   provider.close();
+  probe?.kill('SIGTERM');
+  rmSync(stallFile, { force: true });
   await run(admin.toString(), `DROP DATABASE ${name} WITH (FORCE)`);
 }
 
