@@ -104,10 +104,10 @@ function stallReport(requests, pauses) {
       last.max = Math.max(last.max, r[0]);
     } else bursts.push({ from: r[1], to: r[1], end: r[1] + r[0], n: 1, max: r[0] });
   }
-  const explained = bursts.filter((b) => overlapping(pauses, b.from - 50, b.end).length).reduce((n, b) => n + b.n, 0);
+  for (const b of bursts) b.met = overlapping(pauses, b.from - 50, b.end);
+  const explained = bursts.filter((b) => b.met.length).reduce((n, b) => n + b.n, 0);
   lines.push(`  p99 tail: ${tail.length} requests of ${Math.min(...tail.map((r) => r[0])).toFixed(1)} ms or more, in ${bursts.length} burst(s); ${explained} of them overlapped a pause:`);
-  for (const b of bursts) {
-    const met = overlapping(pauses, b.from - 50, b.end);
+  for (const { met, ...b } of bursts) {
     lines.push(`    @${((b.from - first) / 1000).toFixed(2)} s: ${b.n} request(s) up to ${b.max.toFixed(0)} ms; ${met.length ? describe(met) : 'no pause seen'}`);
   }
   return lines.join('\n');
