@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { BrokenCircuitError, circuitBreaker, CircuitBreakerPolicy, CircuitState, ConsecutiveBreaker, handleWhen, TaskCancelledError, timeout, TimeoutStrategy } from 'cockatiel';
+import { BrokenCircuitError, circuitBreaker, CircuitBreakerPolicy, CircuitState, ConsecutiveBreaker, handleWhen, TaskCancelledError } from 'cockatiel';
 import type { RouteTable, RoutingConfig } from '../../config/app-config';
 import { GatewayMetrics } from '../gateway.metrics';
 import { CallNotPlaced, LegOutcome, ProviderAccepted, ProviderError, ProviderLeg } from '../ports';
@@ -18,8 +18,8 @@ const CIRCUIT_GAUGE: Record<CircuitState, number> = { [CircuitState.Closed]: 0, 
  * Sends one message over the ordered providers of its route (the channel's list, or the list of the number's
  * country calling code). Each provider sits behind a cockatiel circuit breaker (PROVIDER_CIRCUIT_FAILURES
  * consecutive retryable failures open it; after PROVIDER_CIRCUIT_HALF_OPEN_MS one probe may pass, and its
- * success closes it) and each call behind a cockatiel timeout (the smaller of PROVIDER_TIMEOUT_MS and what is
- * left of the send's budget, PROVIDER_SEND_BUDGET_MS). Then:
+ * success closes it) and each call behind a timeout (the smaller of PROVIDER_TIMEOUT_MS and what is left of the
+ * send's budget, PROVIDER_SEND_BUDGET_MS; see `withTimeout`). Then:
  * - accepted: done;
  * - permanent (an invalid or unreachable number, any 4xx but 408/429): nothing else is tried, it will not change;
  * - retryable (5xx, 429, connection error): the next provider; a 429's Retry-After keeps that provider aside
@@ -105,8 +105,7 @@ export class ProviderRouter<G extends { readonly name: string }> {
         continue;
       }
       const callTimeoutMs = Math.max(1, Math.min(this.settings.timeoutMs, deadline - Date.now()));
-      // abortOnReturn off: the call takes no signal, and aborting after every answered call made a DOMException per send
-      const attempt = () => timeout(callTimeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false }).execute(() => call(provider));
+      const attempt = () => withTimeout(() => call(provider), callTimeoutMs);
       try {
         let accepted: ProviderAccepted;
         try {
@@ -120,7 +119,7 @@ export class ProviderRouter<G extends { readonly name: string }> {
           accepted = await attempt();
         }
         leg('accepted');
-        return { ...accepted, legs };
+        return Object.assign({}, accepted, { legs }); // not { ...accepted, legs }: see docs/scaling.md, "A hidden class per request"
       } catch (raw) {
         if (raw instanceof BrokenCircuitError) {
           leg('circuit_open', new ProviderError(provider.name, 'circuit open'));
@@ -152,6 +151,27 @@ export class ProviderRouter<G extends { readonly name: string }> {
   private retryAfter(to: string): number | undefined {
     const waits = this.routeFor(to).map((p) => (this.coolingUntil.get(p.name) ?? 0) - Date.now());
     return waits.length > 0 && waits.every((w) => w > 0) ? Math.min(...waits) : undefined;
+  }
+}
+
+/**
+ * `work()`'s answer, or cockatiel's TaskCancelledError once `ms` have passed (the call goes on: it takes no signal,
+ * and its answer is then dropped). Not cockatiel's `timeout()`: every call of it makes an AbortController, and on
+ * Node 20 an AbortSignal outlives young-generation collections, so each send's signal, and the closures and promises
+ * its listeners held, went to the old generation (about 1.6 KB per send in the bench), which filled it and brought
+ * a full collection every ~10 s at 174 starts/s (docs/scaling.md).
+ */
+async function withTimeout<T>(work: () => Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new TaskCancelledError(`Operation timed out after ${ms}ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
