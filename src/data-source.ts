@@ -11,4 +11,4 @@ import { dataSourceOptions } from './database/data-source-options';
 const config = AppConfig.fromEnv(process.env);
 const url = config.database.url ?? `postgres://postgres:postgres@127.0.0.1:${config.database.embeddedPort}/otp`;
 
-export default new DataSource({ ...dataSourceOptions(url, 2), entities: [...CLIENTS_ENTITIES] });
+export default new DataSource(Object.assign(dataSourceOptions(url, 2), { entities: [...CLIENTS_ENTITIES] }));

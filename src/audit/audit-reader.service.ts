@@ -137,7 +137,7 @@ export class AuditReader {
       if (stray !== null && (result.ok || Number(stray) < (result.firstBrokenSeq as number))) {
         Object.assign(result, { ok: false, firstBrokenSeq: Number(stray), reason: 'unexpected_event' });
       }
-      return { ...result, unchained, checkpoint: cp ? { seq: Number(cp.seq), hash: (cp.hash as Buffer).toString('hex') } : null };
+      return Object.assign({}, result, { unchained, checkpoint: cp ? { seq: Number(cp.seq), hash: (cp.hash as Buffer).toString('hex') } : null });
     });
   }
 
@@ -180,7 +180,7 @@ export class AuditReader {
     let checked = 0;
     for (const [i, r] of results.entries()) {
       checked += r.checked;
-      if (!r.ok || i === results.length - 1) return { ...r, checked };
+      if (!r.ok || i === results.length - 1) return Object.assign({}, r, { checked });
     }
     throw new Error('unreachable');
   }

@@ -71,7 +71,7 @@ export function fromRow(row: AuditEventRow): AuditEventRecord {
 export type AuditExportLine = AuditEventView & { phoneHash: string | null };
 
 export function toExportLine(e: AuditEventRecord): AuditExportLine {
-  return { ...toView(e), phoneHash: e.phoneHash ? e.phoneHash.toString('hex') : null };
+  return Object.assign(toView(e), { phoneHash: e.phoneHash ? e.phoneHash.toString('hex') : null });
 }
 
 /** Reads an export line back into the stored form, for offline verification with ChainVerifier. */

@@ -171,7 +171,7 @@ export class ClientsService {
         data: { name: client.name, scopes: client.scopes, webhookHost: client.webhookUrl ? new URL(client.webhookUrl).host : null },
       });
       const key = await this.insertKey(m, client.id, fixedKey ?? generateApiKey(), by);
-      return { ...toClientView(client, [toKeyView(key.row)]), webhookSecret: client.webhookSecret, apiKey: key.created };
+      return Object.assign(toClientView(client, [toKeyView(key.row)]), { webhookSecret: client.webhookSecret, apiKey: key.created });
     });
   }
 
@@ -250,7 +250,7 @@ export class ClientsService {
         pumping: client.pumping,
         testNumbersInProduction: client.testNumbersInProduction,
       };
-      const next: StoredClientPolicy = { ...before, ...storedChanges(changes) };
+      const next: StoredClientPolicy = Object.assign({}, before, storedChanges(changes));
       // lists and objects compare by value: setting what is already set changes nothing and records nothing
       const changed = CLIENT_POLICY_FIELDS.filter((field) => JSON.stringify(next[field]) !== JSON.stringify(before[field]));
       if (changed.length) {
@@ -332,7 +332,7 @@ export class ClientsService {
     await this.audit.record(m, { type: 'api_key.created', actor: by.actor, ip: by.ip, clientId, data: { keyId: row.id, prefix: row.prefix } });
     this.forget(row.prefix); // an absence cached (or being read) for this prefix no longer holds
     this.logger.log({ clientId, keyId: row.id, prefix: row.prefix }, 'API key created');
-    const created: CreatedKeyView = { ...toKeyView(row), key: key.key };
+    const created: CreatedKeyView = Object.assign(toKeyView(row), { key: key.key });
     return { row, created };
   }
 }
@@ -355,22 +355,20 @@ function storedChanges(changes: UpdateClientPolicyDto): Partial<StoredClientPoli
     out.numberTypes =
       given === null
         ? null
-        : {
-            ...(given.sms !== undefined ? { sms: [...new Set(given.sms)] } : {}),
-            ...(given.voice !== undefined ? { voice: [...new Set(given.voice)] } : {}),
-          };
+        : Object.assign({}, given.sms !== undefined ? { sms: [...new Set(given.sms)] } : {}, given.voice !== undefined ? { voice: [...new Set(given.voice)] } : {});
   }
   if (changes.voiceContract !== undefined) {
     const given = changes.voiceContract;
     out.voiceContract =
       given === null
         ? null
-        : {
-            ...(given.default !== undefined ? { default: given.default } : {}),
-            ...(given.byPurpose !== undefined ? { byPurpose: { ...given.byPurpose } } : {}),
-            ...(given.onUnknown !== undefined ? { onUnknown: given.onUnknown } : {}),
-            ...(given.method !== undefined ? { method: given.method } : {}),
-          };
+        : Object.assign(
+            {},
+            given.default !== undefined ? { default: given.default } : {},
+            given.byPurpose !== undefined ? { byPurpose: { ...given.byPurpose } } : {},
+            given.onUnknown !== undefined ? { onUnknown: given.onUnknown } : {},
+            given.method !== undefined ? { method: given.method } : {},
+          );
   }
   return out;
 }

@@ -62,7 +62,7 @@ export function httpPost(url: string, headers: Record<string, string>, body: str
       {
         method: opts.method ?? 'POST',
         agent: (opts.agents ?? defaultAgents)[target.protocol as 'http:' | 'https:'],
-        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        headers: Object.assign({}, headers, { 'content-length': String(Buffer.byteLength(body)) }),
         timeout: timeoutMs,
         ...(opts.address ? { lookup: pinnedLookup(opts.address) } : {}),
       },

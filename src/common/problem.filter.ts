@@ -140,15 +140,13 @@ export function toProblem(exception: unknown): ProblemException | undefined {
 
 export function problemBody(problem: ProblemException, instance?: string): ProblemBody {
   const { errors, headers: _headers, ...rest } = problem.extra;
-  const body: ProblemBody = {
-    ...rest,
-    type: PROBLEM_TYPE_BASE + problem.code.replace(/_/g, '-'),
-    title: titleFor(problem.code, problem.status),
-    status: problem.status,
-    code: problem.code,
-    ...(problem.detail ? { detail: problem.detail } : {}),
-    ...(instance ? { instance } : {}),
-  };
+  const body: ProblemBody = Object.assign(
+    {},
+    rest,
+    { type: PROBLEM_TYPE_BASE + problem.code.replace(/_/g, '-'), title: titleFor(problem.code, problem.status), status: problem.status, code: problem.code },
+    problem.detail ? { detail: problem.detail } : {},
+    instance ? { instance } : {},
+  );
   if (errors) body.errors = errors;
   return body;
 }

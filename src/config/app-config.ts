@@ -500,7 +500,7 @@ export class AppConfig {
   with(overrides: Partial<Record<keyof EnvSchema, string>>): AppConfig {
     const current: Record<string, string | undefined> = {};
     for (const [k, v] of Object.entries(this.env)) current[k] = v === undefined ? undefined : String(v);
-    return AppConfig.fromEnv({ ...current, ...overrides });
+    return AppConfig.fromEnv(Object.assign({}, current, overrides));
   }
 }
 

@@ -25,11 +25,10 @@ import { Transactions } from './transactions';
         const logger = new Logger('Database');
         await waitForDatabase(url, db);
         if (db.runMigrations) await runMigrations(url, logger);
-        return {
-          ...dataSourceOptions(url, db),
+        return Object.assign(dataSourceOptions(url, db), {
           autoLoadEntities: true,
           toRetry: () => false, // the first connection was retried above; a failure here is not a reachability problem
-        };
+        });
       },
     }),
   ],

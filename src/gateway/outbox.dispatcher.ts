@@ -158,7 +158,7 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
       await this.transactions.statement((tx) => {
         this.repo.recordAttempt(tx, row, outcome, provider, duration, now);
         this.repo.markDone(tx, row, provider, outcome.accepted?.providerMessageId ?? null, now, outcome.accepted?.unknown ?? false);
-        this.audit.defer(tx, [{ ...actor, ...sender.auditEvent(row, outcome) }]);
+        this.audit.defer(tx, [Object.assign({}, actor, sender.auditEvent(row, outcome))]);
       });
       if (outcome.followUp) await outcome.followUp();
       return;
@@ -177,7 +177,7 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
     await this.transactions.run(async (tx) => {
       this.repo.recordAttempt(tx, row, outcome, provider, duration, now);
       if (!(await this.repo.markFailed(tx, row, outcome.error, provider, now))) return; // another instance took the row over
-      await this.audit.record(tx, { ...actor, ...sender.auditEvent(row, outcome) });
+      await this.audit.record(tx, Object.assign({}, actor, sender.auditEvent(row, outcome)));
       await sender.onGivenUp?.(tx, row, now, outcome);
     });
   }

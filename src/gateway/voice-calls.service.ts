@@ -73,10 +73,10 @@ export class VoiceCallsService {
       const base = { provider, callId, reference: row.reference, at: now };
       if (change.status === 'ended') {
         const outcome: CallOutcome = change.outcome === 'key_pressed' ? { kind: 'key_pressed', digits: change.digits as string } : { kind: change.outcome as Exclude<CallOutcome['kind'], 'key_pressed'> };
-        await this.events.publish(tx, 'call.completed', { ...base, outcome, sipResponseCode: change.sipResponseCode });
+        await this.events.publish(tx, 'call.completed', Object.assign({}, base, { outcome, sipResponseCode: change.sipResponseCode }));
         this.logger.log({ provider, callId, reference: row.reference, outcome: outcome.kind, sipResponseCode: change.sipResponseCode }, 'IVR check call ended');
       } else if (row.status !== change.status || row.digits !== change.digits) {
-        await this.events.publish(tx, 'call.progressed', { ...base, status: change.status, digits: change.digits !== row.digits ? change.digits : null });
+        await this.events.publish(tx, 'call.progressed', Object.assign({}, base, { status: change.status, digits: change.digits !== row.digits ? change.digits : null }));
       }
       return 'applied';
     });
@@ -92,13 +92,13 @@ export function nextState(row: VoiceCallRow, step: CallStep): VoiceCallChange | 
   if (step.kind === 'key') {
     // The first keys count; a replayed or second <Gather> result does not replace them. A key means answered.
     if (row.digits !== null) return null;
-    return { ...current, status: rank(row.status) < rank('answered') ? 'answered' : row.status, digits: step.digits };
+    return Object.assign({}, current, { status: rank(row.status) < rank('answered') ? 'answered' : row.status, digits: step.digits });
   }
   // Once an answering machine was detected the call stays a machine's, whatever a later callback says.
   const answeredBy: AnsweredBy | null = row.answeredBy === 'machine' ? 'machine' : (step.answeredBy ?? row.answeredBy);
   if (rank(step.status) < rank(row.status)) return null;
   if (rank(step.status) === rank(row.status) && answeredBy === row.answeredBy) return null;
-  const change: VoiceCallChange = { ...current, status: step.status, answeredBy, sipResponseCode: step.sipResponseCode ?? row.sipResponseCode, sequence: step.sequence };
+  const change: VoiceCallChange = Object.assign({}, current, { status: step.status, answeredBy, sipResponseCode: step.sipResponseCode ?? row.sipResponseCode, sequence: step.sequence });
   if (step.status === 'ended') change.outcome = outcomeOf(step.end ?? 'route_error', row.digits, answeredBy);
   return change;
 }

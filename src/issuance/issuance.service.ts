@@ -40,7 +40,7 @@ export function clientEvent(ctx: RequestContext, v: Verification, type: string, 
 
 /** The audit data of an event about `v`, with `test: true` when it is a verification of a test number. */
 export function testMarked(v: Pick<Verification, 'test'>, data: Record<string, unknown>): Record<string, unknown> {
-  return v.test ? { ...data, test: true } : data;
+  return v.test ? Object.assign({}, data, { test: true }) : data;
 }
 
 /**
@@ -268,7 +268,7 @@ export class IssuanceService implements OnModuleInit {
     for (const row of e.test ? waiting.filter((r) => r.risk.voiceContract?.checkId === e.checkId) : waiting) {
       const allowed = e.status === 'confirmed' || (e.status === 'unknown' && row.risk.voiceContract?.onUnknown === 'allow');
       const reason = e.status === 'confirmed' ? null : e.status === 'absent' ? 'no_voice_contract' : 'voice_contract_unknown';
-      const voiceContract = { ...row.risk.voiceContract, status: e.status, method: e.method, checkedAt: e.at.toISOString(), expiresAt: e.expiresAt?.toISOString() ?? null, checkId: e.checkId };
+      const voiceContract = Object.assign({}, row.risk.voiceContract, { status: e.status, method: e.method, checkedAt: e.at.toISOString(), expiresAt: e.expiresAt?.toISOString() ?? null, checkId: e.checkId });
       const rules = [...row.risk.rules, { rule: 'voice_contract', reason: reason ?? 'voice_contract_confirmed', status: e.status, checkId: e.checkId }];
       const event = (type: string, data: Record<string, unknown>): AuditEventInput => ({
         type, actor, clientId: row.clientId, verificationId: row.id, phoneNumber: row.phoneE164, data: testMarked(row, { checkId: e.checkId, voiceContract: e.status, ...data }),
@@ -276,14 +276,14 @@ export class IssuanceService implements OnModuleInit {
       if (allowed) {
         const code = row.test ? null : generateCode(row.codeLength);
         const hashed = code === null ? { hmac: row.codeHmac, keyId: row.codeKeyId } : this.hasher.hash(row.id, code, row.transaction);
-        const risk = { ...row.risk, decision: 'allow' as const, reasons: reason ? [reason] : [], rules, voiceContract };
+        const risk = Object.assign({}, row.risk, { decision: 'allow' as const, reasons: reason ? [reason] : [], rules, voiceContract });
         const expiresAt = new Date(e.at.getTime() + row.ttlSeconds * 1000);
         const released = await this.verifications.release(tx, row.id, { codeHmac: hashed.hmac, codeKeyId: hashed.keyId, expiresAt, resendAvailableAt: this.nextResendAt(e.at, 1), risk }, e.at);
         if (!released) continue; // not reached: the row is locked and was in screening
         this.audit.defer(tx, [event('verification.released', { codeKeyId: hashed.keyId, expiresAt: expiresAt.toISOString() }), this.queueCode(tx, released, code, e.at, actor)]);
         continue;
       }
-      const risk = { ...row.risk, decision: 'deny' as const, reasons: [reason as string], rules, voiceContract };
+      const risk = Object.assign({}, row.risk, { decision: 'deny' as const, reasons: [reason as string], rules, voiceContract });
       const denied = await this.verifications.deny(tx, row.id, risk, e.at);
       if (!denied) continue;
       this.audit.defer(tx, [event('verification.denied', { reasons: risk.reasons })]);

@@ -54,7 +54,7 @@ export function renderMessage(input: MessageInput): string {
   const minutes = Math.max(1, Math.round(input.ttlSeconds / 60));
   const purpose = purposeText(input.purpose, input.locale);
   const service = clean(input.serviceName, 20);
-  const tx = input.transaction ? { ...input.transaction, payee: clean(input.transaction.payee, 40) } : null;
+  const tx = input.transaction ? Object.assign({}, input.transaction, { payee: clean(input.transaction.payee, 40) }) : null;
 
   if (input.channel === 'voice') {
     const digits = input.code.split('').join(input.locale === 'ja' ? '、' : ', ');

@@ -63,7 +63,7 @@ function toVerification(r: VerificationRow | undefined): Verification | undefine
     status: r.status, codeHmac: r.code_hmac, codeKeyId: r.code_key_id, codeLength: r.code_length, ttlSeconds: r.ttl_seconds,
     attempts: r.attempts, maxAttempts: r.max_attempts, sends: r.sends, maxSends: r.max_sends, expiresAt: r.expires_at,
     resendAvailableAt: r.resend_available_at, transaction: r.transaction, reference: r.reference, callbackUrl: r.callback_url,
-    risk: { ...r.risk, rules: r.risk.rules ?? [] }, createdAt: r.created_at, updatedAt: r.updated_at, approvedAt: r.approved_at,
+    risk: Object.assign({}, r.risk, { rules: r.risk.rules ?? [] }), createdAt: r.created_at, updatedAt: r.updated_at, approvedAt: r.approved_at,
     test: r.test ?? null,
   };
 }

@@ -64,7 +64,7 @@ export class RiskService implements RiskScreener, OnModuleInit {
       if (denials.length) return deny(denials);
       // A test number: the client's policy and the blocklist judge it (above), its voice-contract rule runs with its script; nothing counts it.
       const voice = await this.voiceContractStep(tx, input, { startChecks: true });
-      return { ...voice, rules: [...voice.rules, { rule: 'test_number', reason: 'test_number', ivrOutcome: input.test?.ivrOutcome }] };
+      return Object.assign({}, voice, { rules: [...voice.rules, { rule: 'test_number', reason: 'test_number', ivrOutcome: input.test?.ivrOutcome }] });
     }
     const plan = this.units.plan(input);
     // The locks in their own statement, then everything the rules read in one more (startState): the blocklist
@@ -81,7 +81,7 @@ export class RiskService implements RiskScreener, OnModuleInit {
     // When a unit rule asked for the check, its reason is the reason (not the contract the policy would not require).
     const reasons = units.decision === 'screen' ? units.reasons : voice.reasons;
     const rules = [...units.rules, ...voice.rules];
-    return voice.decision === 'allow' ? { ...voice, rules } : { ...voice, reasons, rules };
+    return Object.assign({}, voice, voice.decision === 'allow' ? { rules } : { reasons, rules });
   }
 
   /**
@@ -107,12 +107,12 @@ export class RiskService implements RiskScreener, OnModuleInit {
     denials.push(...units.denials);
     if (denials.length) {
       const refused = deny(denials);
-      return { ...refused, rules: [...refused.rules, ...units.recorded], voiceContract: await this.voiceContracts.summary(tx, input.phone.e164, input.now) };
+      return Object.assign({}, refused, { rules: [...refused.rules, ...units.recorded], voiceContract: await this.voiceContracts.summary(tx, input.phone.e164, input.now) });
     }
     const voice = await this.voiceContractStep(tx, input, { startChecks: opts.startVoiceCheck, forceCheck: opts.startVoiceCheck, alwaysRead: true, require: !!units.screen });
     // a start that goes through makes the suspensions its trips call for: reported, not made
     const rules = [...(units.screen ? [units.screen] : []), ...units.recorded, ...units.wouldTrip, ...voice.rules];
-    return units.screen && voice.decision === 'screen' ? { ...voice, reasons: [units.screen.reason], rules } : { ...voice, rules };
+    return Object.assign({}, voice, units.screen && voice.decision === 'screen' ? { reasons: [units.screen.reason], rules } : { rules });
   }
 
   /** The start's one read after its locks: blocklist entries, per-number sends and wrong codes, units and accounts. */
@@ -139,7 +139,7 @@ export class RiskService implements RiskScreener, OnModuleInit {
     let record = input.test ? NO_RECORD : await this.voiceContracts.summary(tx, phone.e164, now);
     const rule = { rule: 'voice_contract', mode, status: record.status, checkedAt: record.checkedAt, checkId: record.checkId };
     if (record.status === 'absent' && mode === 'require') {
-      return { ...deny([{ ...rule, reason: 'no_voice_contract' }]), voiceContract: record };
+      return Object.assign(deny([Object.assign({}, rule, { reason: 'no_voice_contract' })]), { voiceContract: record });
     }
     const fresh = record.status === 'confirmed' || record.status === 'absent' || record.status === 'checking';
     // A check starts when the policy needs one (require; prefer beside the code) or the caller asked, and none is fresh.
@@ -149,7 +149,7 @@ export class RiskService implements RiskScreener, OnModuleInit {
     }
     const allow: RiskAssessment = { decision: 'allow', reasons: [], rules: [], voiceContract: record };
     if (mode !== 'require' || record.status === 'confirmed' || input.channel === 'voice') return allow;
-    return { decision: 'screen', reasons: ['voice_contract_required'], rules: [{ ...rule, reason: 'voice_contract_required' }], voiceContract: { ...record, onUnknown: policy.onUnknown } };
+    return { decision: 'screen', reasons: ['voice_contract_required'], rules: [Object.assign({}, rule, { reason: 'voice_contract_required' })], voiceContract: Object.assign({}, record, { onUnknown: policy.onUnknown }) };
   }
 
   /**

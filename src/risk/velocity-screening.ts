@@ -147,17 +147,17 @@ export class VelocityScreening implements OnModuleInit {
       const enforced = unit.active.find((s) => s.mode === 'enforce');
       if (enforced && !home) {
         if (mode === 'enforce') denials.push(hit(enforced));
-        else recorded.push({ ...hit(enforced), enforced: false });
+        else recorded.push(Object.assign(hit(enforced), { enforced: false }));
         continue;
       }
       const tripMode: SuspensionMode = home ? 'report' : mode;
       const covering = unit.active.find((s) => s.mode === tripMode);
       if (covering) {
-        if (tripMode === 'record_only') recorded.push({ ...hit(covering), enforced: false });
+        if (tripMode === 'record_only') recorded.push(Object.assign(hit(covering), { enforced: false }));
         continue;
       }
       const trip = pumpingTrip(unit, risk.pumping);
-      if (trip) trips.push({ unit, mode: tripMode, figures: { ...trip, ...figuresOf(unit) } });
+      if (trip) trips.push({ unit, mode: tripMode, figures: Object.assign({}, trip, figuresOf(unit)) });
     }
 
     const many = manyAccounts(state.accounts, !!accountRefHash, risk.manyAccounts.max);

@@ -100,17 +100,16 @@ export class VoiceContractsService implements OnModuleInit {
   ): VoiceContractSummary {
     const { e164, locale, clientId, method, now } = args;
     const outbound = method === 'ivr_outbound';
-    const check: VoiceCheck = {
-      ...this.newCheck(e164, clientId, method, now),
+    const check: VoiceCheck = Object.assign(this.newCheck(e164, clientId, method, now), {
       phoneSealed: outbound ? this.box.seal(e164) : null,
-      status: 'checking',
+      status: 'checking' as const,
       locale,
       callsPlaced: outbound ? 1 : 0,
       testOutcome: args.testOutcome ?? null,
-    };
+    });
     this.repo.insert(tx, check);
     if (outbound) this.queueCall(tx, check, e164, now);
-    const summary = { ...this.withInbound(toSummary(check), check), startedNow: true };
+    const summary = Object.assign(this.withInbound(toSummary(check), check), { startedNow: true });
     this.audit.defer(tx, [
       { type: 'voice_check.started', actor: { type: 'system', id: 'risk' }, clientId, phoneNumber: e164, data: { checkId: check.id, method, ...(check.testOutcome ? { test: true, testOutcome: check.testOutcome } : {}) } },
     ]);
@@ -119,7 +118,7 @@ export class VoiceContractsService implements OnModuleInit {
 
   private withInbound(summary: VoiceContractSummary, check: VoiceCheck): VoiceContractSummary {
     if (check.method !== 'ivr_inbound' || check.status !== 'checking' || !this.cfg.inboundNumber) return summary;
-    return { ...summary, inboundCall: { callTo: this.cfg.inboundNumber, callBy: new Date(check.createdAt.getTime() + this.cfg.inboundWindowMs).toISOString() } };
+    return Object.assign({}, summary, { inboundCall: { callTo: this.cfg.inboundNumber, callBy: new Date(check.createdAt.getTime() + this.cfg.inboundWindowMs).toISOString() } });
   }
 
   /** A check call ended (or could not be placed): decide the check, or call again after the retry delay. */
@@ -195,15 +194,14 @@ export class VoiceContractsService implements OnModuleInit {
 
   /** A code read out by a call was approved: the number took a voice call and its holder heard the code. */
   private async recordVoiceOtp(tx: Tx, e: DomainEvents['verification.approved']): Promise<void> {
-    const check: VoiceCheck = {
-      ...this.newCheck(e.phoneE164, e.clientId, 'voice_otp', e.at),
+    const check: VoiceCheck = Object.assign(this.newCheck(e.phoneE164, e.clientId, 'voice_otp', e.at), {
       phoneSealed: null,
-      status: 'confirmed',
-      locale: 'ja',
+      status: 'confirmed' as const,
+      locale: 'ja' as const,
       callsPlaced: 0,
       checkedAt: e.at,
       expiresAt: new Date(e.at.getTime() + this.cfg.confirmedMs),
-    };
+    });
     this.repo.insert(tx, check);
     await this.recordDecision(tx, check, e.phoneE164, 'confirmed', check.expiresAt, { verificationId: e.verificationId }, e.at);
   }

@@ -17,7 +17,7 @@ const MINUTE_MS = 60_000;
 export class ClientThrottlerGuard extends ThrottlerGuard {
   protected async handleRequest(props: ThrottlerRequest): Promise<boolean> {
     const own = (this.getRequestResponse(props.context).req as AuthedRequest).principal?.requestsPerMinute;
-    return super.handleRequest(own ? { ...props, limit: own, ttl: MINUTE_MS, blockDuration: MINUTE_MS } : props);
+    return super.handleRequest(own ? Object.assign({}, props, { limit: own, ttl: MINUTE_MS, blockDuration: MINUTE_MS }) : props);
   }
 
   protected async getTracker(req: Record<string, unknown>): Promise<string> {

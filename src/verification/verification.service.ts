@@ -78,7 +78,7 @@ export class VerificationService implements OnModuleInit {
     // The audit events first, then the domain events: a subscriber's own audit events follow the fact they react to.
     if (matched) {
       this.audit.defer(tx, [clientEvent(ctx, updated, 'verification.approved', { attempts: updated.attempts + 1 })]);
-      await this.events.publish(tx, 'verification.approved', { ...subject, country: updated.country, channel: updated.channel });
+      await this.events.publish(tx, 'verification.approved', Object.assign({}, subject, { country: updated.country, channel: updated.channel }));
     } else {
       this.audit.defer(tx, [
         clientEvent(ctx, updated, 'verification.check_failed', { attemptsRemaining: updated.maxAttempts - updated.attempts, transactionPresented }),

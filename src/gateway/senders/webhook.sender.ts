@@ -42,12 +42,12 @@ export class WebhookSender implements OutboxSender {
       const p = this.box.open<WebhookPayload>(row.payload);
       test = isAboutTestNumber(p.body);
       const outcome = await this.deliver(row, p);
-      return test ? { ...outcome, test } : outcome;
+      return test ? Object.assign({}, outcome, { test }) : outcome;
     } catch (err) {
       if (!(err instanceof PostError)) throw err; // e.g. a payload sealed with a key no longer configured: the dispatcher records it
       const timeoutMs = this.config.gateway.webhookTimeoutMs;
       const failed: Outcome = { ok: false, error: err.reason === 'timeout' ? `timed out after ${timeoutMs} ms` : 'connection failed', retryable: true };
-      return test ? { ...failed, test } : failed;
+      return test ? Object.assign({}, failed, { test }) : failed;
     }
   }
 

@@ -18,6 +18,12 @@ describe('http body templates', () => {
     expect(recipientValues('+14155550123').to_national).toBe('4155550123');
   });
 
+  it('the national form is worked out only for a template that names it', () => {
+    const values = recipientValues('+819012345678', false);
+    expect(values.to_national).toBeUndefined();
+    expect(values).toEqual({ to: '+819012345678', to_digits: '819012345678' });
+  });
+
   it('any text survives JSON and form encoding unchanged (quotes, newlines, &, =, +, braces, unicode)', () => {
     const template = parseHttpTemplate('{"a":"{{to}}","m":"pre {{text}} post","r":"{{reference}}"}', 'sms', { form: true, hasFrom: false });
     fc.assert(

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { httpPost, PostError, PostResult } from '../../../common/http-post';
 import { maskPhone } from '../../../common/phone';
 import type { HttpProviderConfig } from '../../../config/app-config';
-import type { TemplateValue } from '../../../config/http-template';
+import { placeholdersOf, TemplateValue } from '../../../config/http-template';
 import { CallNotPlaced, CallPlaced, CheckCall, OutgoingCall, OutgoingSms, ProviderAccepted, ProviderError, SmsGateway, VoiceGateway } from '../../ports';
 import { readPath, recipientValues, renderTemplate, serialise, TemplateValues } from './http-template';
 
@@ -27,19 +27,23 @@ export type HttpRequestSettings = Omit<HttpProviderConfig, 'smsUrl' | 'voiceUrl'
 export class HttpProvider implements SmsGateway, VoiceGateway {
   readonly name = 'http';
   private readonly logger = new Logger('HttpProvider');
+  /** Whether each channel's template names {{to_national}} (parsed per send only then). */
+  private readonly national: { sms: boolean; voice: boolean };
 
   constructor(
     private readonly url: string,
     private readonly settings: HttpRequestSettings,
     private readonly timeoutMs: number,
-  ) {}
+  ) {
+    this.national = { sms: placeholdersOf(settings.templates.sms).includes('to_national'), voice: placeholdersOf(settings.templates.voice).includes('to_national') };
+  }
 
   send(sms: OutgoingSms): Promise<ProviderAccepted> {
-    return this.request(this.settings.templates.sms, Object.assign(recipientValues(sms.to), { text: sms.body, reference: sms.reference, from: this.settings.from }), sms.to, sms.reference);
+    return this.request(this.settings.templates.sms, Object.assign(recipientValues(sms.to, this.national.sms), { text: sms.body, reference: sms.reference, from: this.settings.from }), sms.to, sms.reference);
   }
 
   call(call: OutgoingCall): Promise<ProviderAccepted> {
-    return this.request(this.settings.templates.voice, Object.assign(recipientValues(call.to), { speech: call.speech, locale: call.locale, reference: call.reference, from: this.settings.from }), call.to, call.reference);
+    return this.request(this.settings.templates.voice, Object.assign(recipientValues(call.to, this.national.voice), { speech: call.speech, locale: call.locale, reference: call.reference, from: this.settings.from }), call.to, call.reference);
   }
 
   /** The generic contract has no IVR (no key press, no call events): check calls need a vendor (Twilio, Vonage). */

@@ -32,7 +32,7 @@ const requestClientClass = (base: typeof twilio.RequestClient) => class TwilioRe
     const uri = this.baseUrl !== TWILIO_API && opts.uri.startsWith(TWILIO_API) ? this.baseUrl + opts.uri.slice(TWILIO_API.length) : opts.uri;
     let res: { statusCode: number; body: TData; headers: Record<string, unknown> };
     try {
-      res = await super.request<TData>({ ...opts, uri });
+      res = await super.request<TData>(Object.assign({}, opts, { uri }));
     } catch (err) {
       throw networkError(err, this.defaultTimeout);
     }
