@@ -15,8 +15,8 @@ export default tseslint.config(
   },
   {
     // On Node 20 (V8 11.3) an object literal that begins with a spread and goes on with more properties or spreads gives
-    // every object it makes a hidden class of its own, left in the old generation (docs/scaling.md, "A hidden class per
-    // object"). Object.assign({}, a, { b }) builds the same object along V8's shared transitions.
+    // every object it makes a hidden class of its own, left in the old generation (docs/scaling.md, "What fills the old
+    // generation, and a hidden class per object"). Object.assign({}, a, { b }) builds the same object along V8's shared transitions.
     files: ['src/**/*.ts'],
     ignores: ['**/*.spec.ts'],
     rules: {

@@ -119,7 +119,7 @@ export class ProviderRouter<G extends { readonly name: string }> {
           accepted = await attempt();
         }
         leg('accepted');
-        return Object.assign({}, accepted, { legs }); // not { ...accepted, legs }: see docs/scaling.md, "A hidden class per request"
+        return Object.assign({}, accepted, { legs });
       } catch (raw) {
         if (raw instanceof BrokenCircuitError) {
           leg('circuit_open', new ProviderError(provider.name, 'circuit open'));
@@ -158,8 +158,8 @@ export class ProviderRouter<G extends { readonly name: string }> {
  * `work()`'s answer, or cockatiel's TaskCancelledError once `ms` have passed (the call goes on: it takes no signal,
  * and its answer is then dropped). Not cockatiel's `timeout()`: every call of it makes an AbortController, and on
  * Node 20 an AbortSignal outlives young-generation collections, so each send's signal, and the closures and promises
- * its listeners held, went to the old generation (about 1.6 KB per send in the bench), which filled it and brought
- * a full collection every ~10 s at 174 starts/s (docs/scaling.md).
+ * its listeners held, went to the old generation (with it gone, the service alone at 174 starts/s grew its old
+ * generation by 2.2 MB per 5 s instead of 3.0: docs/scaling.md).
  */
 async function withTimeout<T>(work: () => Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
