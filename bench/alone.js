@@ -7,6 +7,7 @@
 //   moves far less between runs than throughput on a shared machine, so an A/B of one change can be read from it;
 //   and beside it PostgreSQL's (all its processes on this host: the target's backends, and the WAL writer's and
 //   checkpointer's share of their writes);
+// - the share of the host's CPU time the hypervisor stole over the repetition (bench/host-steal.js);
 // - the slowest requests with when they were sent (seconds into the repetition): stalls show as clusters.
 // BENCH_IDLE_SECONDS (3): the idle spell between the warm-up and the first repetition (60 or more shows what the first
 // seconds after a lull cost; V8's memory reducer, which `npm start` turns off, deoptimized the code of an idle process).
@@ -15,8 +16,9 @@
 // '{"HEAP_GROWTH_PERCENT":"0"}'). BENCH_WORKLOAD=check: the repetitions offer checks with the right code instead of starts
 // (before each, closed-loop starts make as many verifications as it will check; the codes are read at the fake provider).
 // BENCH_STALLS=1: what the slowest requests met. The target runs with bench/stall-log.js (its GC pauses of 2 ms or more
-// and its event-loop turns late by 10 ms or more) and bench/fsync-probe.js flushes 8 KiB every 10 ms in BENCH_FSYNC_DIR
-// (default the system's temporary directory; put it on the file system of PostgreSQL's WAL). After each repetition:
+// and its event-loop turns late by 10 ms or more), bench/fsync-probe.js flushes 8 KiB every 10 ms in BENCH_FSYNC_DIR
+// (default the system's temporary directory; put it on the file system of PostgreSQL's WAL), and the host's CPU is
+// read every 100 ms for spells in which the hypervisor stole 20 % of it or more. After each repetition:
 // those pauses and slow flushes in it, and the p99 tail (the slowest 1 %) in bursts of requests sent close together,
 // each with the pauses and flushes that overlapped it.
 // BENCH_COUNTER_DAY=1: the database starts with a day of risk counters for the units the starts read (JP and their
@@ -31,6 +33,7 @@ const { performance } = require('node:perf_hooks');
 const { setTimeout: sleep } = require('node:timers/promises');
 const { Client } = require('pg');
 const { closedLoop, openLoop, pct, freePort, launchFlags, SERVICE_BENCH_LIMITS } = require('./load');
+const { cpuTicks, stolenShare, stealSpells } = require('./host-steal');
 
 const ROOT = path.resolve(__dirname, '..');
 const TARGET = process.env.BENCH_TARGET || 'service';
@@ -167,7 +170,9 @@ async function main() {
   const stallFile = path.join(os.tmpdir(), `${name}-stalls.jsonl`);
   const flushes = [];
   let probe;
+  let steal;
   if (STALLS) {
+    steal = stealSpells();
     nodeArgs.push('--require', path.join(ROOT, 'bench/stall-log.js'));
     probe = spawn(process.execPath, [path.join(ROOT, 'bench/fsync-probe.js')], { env: { PATH: process.env.PATH, FSYNC_PROBE_DIR: process.env.BENCH_FSYNC_DIR || os.tmpdir() }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
     let rest = '';
@@ -234,6 +239,7 @@ async function main() {
     const next = await requests();
     const cpu0 = cpuMs(proc.pid);
     const db0 = databaseCpuMs();
+    const host0 = cpuTicks();
     const began = new Date().toISOString().slice(11, 23); // time of day, to set a stall beside the server's log
     const r = await openLoop({
       name: WORKLOAD, base, rate: RATE, seconds: SECONDS, headers, next,
@@ -245,16 +251,17 @@ async function main() {
     });
     const cpu = (cpuMs(proc.pid) - cpu0) / r.count;
     const dbCpu = (databaseCpuMs() - db0) / r.count;
+    const stolen = stolenShare(host0, cpuTicks());
     slow.sort((a, b) => b[0] - a[0]);
     const lat = slow.map(([l]) => l).sort((a, b) => a - b);
     process.stdout.write(
       `rep ${rep} (from ${began}): achieved ${r.rps.toFixed(0)}/s, p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, errors ${r.errors}, ` +
-        `CPU ${cpu.toFixed(2)} ms per ${WORKLOAD} (PostgreSQL ${dbCpu.toFixed(2)}); slowest (ms @ s sent): ${slow.slice(0, 8).map(([l, t]) => `${l.toFixed(0)}@${t.toFixed(2)}`).join(' ')}\n`,
+        `CPU ${cpu.toFixed(2)} ms per ${WORKLOAD} (PostgreSQL ${dbCpu.toFixed(2)}), host CPU stolen ${(100 * stolen).toFixed(0)} %; slowest (ms @ s sent): ${slow.slice(0, 8).map(([l, t]) => `${l.toFixed(0)}@${t.toFixed(2)}`).join(' ')}\n`,
     );
     if (STALLS) {
       const from = Math.min(...slow.map((r) => r[2])) - 50;
       const to = Math.max(...slow.map((r) => r[2] + r[0]));
-      const pauses = [...overlapping(targetPauses(), from, to).map((p) => ({ ...p, what: `${TARGET} ${p.what}` })), ...overlapping(flushes, from, to)];
+      const pauses = [...overlapping(targetPauses(), from, to).map((p) => ({ ...p, what: `${TARGET} ${p.what}` })), ...overlapping(flushes, from, to), ...overlapping(steal.spells(), from, to)];
       process.stdout.write(`${stallReport(slow.map(([l, , at]) => [l, at]), pauses)}\n`);
     }
     await sleep(2000);
@@ -264,6 +271,7 @@ async function main() {
   await new Promise((r) => proc.once('exit', r));
   provider.close();
   probe?.kill('SIGTERM');
+  steal?.stop();
   rmSync(stallFile, { force: true });
   await run(admin.toString(), `DROP DATABASE ${name} WITH (FORCE)`);
 }

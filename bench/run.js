@@ -9,6 +9,8 @@
 // Open loop: start and check offered at BENCH_OPEN_FRACTION (0.5) of the floor's median closed-loop rate,
 // BENCH_REPS repetitions of BENCH_SECONDS (targets in turn), latency from each request's scheduled time, and the
 // time from the start request to the fake provider receiving the message; p99 printed as min/median/max.
+// Every row also records the share of the host's CPU the hypervisor stole while it ran (bench/host-steal.js), printed
+// after the tables with each open-loop repetition's p99 beside it: on a shared virtual machine a tail can be the host's.
 // BENCH_PROVIDER=twilio: the service sends through its real Twilio provider (the official SDK, form-encoded
 // Messages.json with Basic auth) to a Twilio-shaped fake on the same server; the floor keeps its plain JSON send.
 // BENCH_BASELINE=<dir>: a checkout of another commit, built (npm ci && npm run build there), run as a third target
@@ -36,6 +38,7 @@ const { URLSearchParams } = require('node:url');
 const { performance } = require('node:perf_hooks');
 const { Client } = require('pg');
 const { closedLoop, openLoop, post, agent, pct, freePort, launchFlags, SERVICE_BENCH_LIMITS } = require('./load');
+const { withSteal } = require('./host-steal');
 
 const ROOT = path.resolve(__dirname, '..');
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 50);
@@ -63,6 +66,8 @@ const TWILIO_TOKEN = 'bench-twilio-auth-token';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const fmt = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '–');
+/** A share of the host's CPU stolen by the hypervisor (bench/host-steal.js), as a percentage. */
+const stolen = (r) => `${fmt(100 * r.steal, 0)} %`;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 // the time of day (UTC) on each line, to set a row beside the database server's log (a checkpoint, say)
 const log = (msg) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -251,11 +256,12 @@ let walReader = null;
 
 /**
  * `fn`'s result with the WAL the server wrote while it ran (`walBytes`, from pg_current_wal_lsn: the whole cluster's,
- * so the other targets, idle meanwhile, add their background loops' few writes).
+ * so the other targets, idle meanwhile, add their background loops' few writes), and the share of the host's CPU the
+ * hypervisor stole meanwhile (`steal`).
  */
 async function withWal(fn) {
   const { lsn } = (await walReader.query('SELECT pg_current_wal_lsn() AS lsn')).rows[0];
-  const r = await fn();
+  const r = await withSteal(fn);
   const { bytes } = (await walReader.query('SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1)::float8 AS bytes', [lsn])).rows[0];
   return { ...r, walBytes: bytes };
 }
@@ -300,7 +306,7 @@ async function row(t, workload, provider, expectCheckRate) {
 /** Open-loop start at `rate`: latency from the scheduled send, and scheduled send → message at the provider. */
 async function openStart(t, provider, rate) {
   const sentAt = new Map();
-  const r = await openLoop({
+  const r = await withSteal(() => openLoop({
     name: 'start',
     base: t.base,
     rate,
@@ -309,7 +315,7 @@ async function openStart(t, provider, rate) {
     next: () => t.startReq(nextPhone()),
     onSent: (n, req, at) => sentAt.set(req.body.phoneNumber, at),
     done: (n, answer) => answer.status === 201,
-  });
+  }));
   for (let i = 0; i < 100 && [...sentAt.keys()].some((p) => !provider.received.has(p)); i++) await sleep(50);
   const ttp = [...sentAt].map(([phone, at]) => (provider.received.get(phone)?.at ?? NaN) - at);
   const lost = ttp.filter((x) => !Number.isFinite(x)).length;
@@ -320,7 +326,7 @@ async function openStart(t, provider, rate) {
 async function openCheck(t, rate) {
   await t.fill(Math.ceil(rate * SECONDS) + 100);
   const reqs = Array.from({ length: Math.ceil(rate * SECONDS) + 1 }, () => t.takeCheck());
-  return openLoop({ name: 'check (right code)', base: t.base, rate, seconds: SECONDS, headers: t.headers, next: (n) => reqs[n], done: validAnswer });
+  return withSteal(() => openLoop({ name: 'check (right code)', base: t.base, rate, seconds: SECONDS, headers: t.headers, next: (n) => reqs[n], done: validAnswer }));
 }
 
 /**
@@ -602,7 +608,7 @@ async function main() {
         const expectCheck = prev.length ? Math.max(...prev.map((r) => r.rps)) : 3 * Math.max(...results.start[t.name].map((r) => r.rps));
         const r = await row(t, w, provider, expectCheck);
         results[w][t.name].push(r);
-        log(`rep ${rep + 1} ${t.name} ${w}: ${fmt(r.rps, 0)}/s over ${fmt(r.seconds, 2)} s (${r.count} answers, ${r.errors} errors${r.errors ? ' ' + JSON.stringify(r.failures) : ''}${r.exhausted ? ', ran out of prepared verifications' : ''}) p50 ${fmt(r.p50)} p99 ${fmt(r.p99)}`);
+        log(`rep ${rep + 1} ${t.name} ${w}: ${fmt(r.rps, 0)}/s over ${fmt(r.seconds, 2)} s (${r.count} answers, ${r.errors} errors${r.errors ? ' ' + JSON.stringify(r.failures) : ''}${r.exhausted ? ', ran out of prepared verifications' : ''}) p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} host CPU stolen ${stolen(r)}`);
       }
     }
   }
@@ -618,7 +624,7 @@ async function main() {
       const rows = [await openStart(t, provider, startRate), await openCheck(t, checkRate)];
       open[t.name].start.push(rows[0]);
       open[t.name].check.push(rows[1]);
-      for (const r of rows) log(`open rep ${rep + 1} ${t.name} ${r.name}: offered ${fmt(r.offered, 0)}/s achieved ${fmt(r.rps, 0)}/s p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} sent > 5 ms late ${r.lateSends} (max ${fmt(r.maxLate)}) errors ${r.errors}${r.errors ? ' ' + JSON.stringify(r.failures) : ''}`);
+      for (const r of rows) log(`open rep ${rep + 1} ${t.name} ${r.name}: offered ${fmt(r.offered, 0)}/s achieved ${fmt(r.rps, 0)}/s p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} sent > 5 ms late ${r.lateSends} (max ${fmt(r.maxLate)}) host CPU stolen ${stolen(r)} errors ${r.errors}${r.errors ? ' ' + JSON.stringify(r.failures) : ''}`);
     }
   }
 
@@ -713,6 +719,16 @@ async function main() {
   lines.push(
     `The generator itself sent ${late.reduce((n, r) => n + r.lateSends, 0)} of ${late.reduce((n, r) => n + r.count, 0)} open-loop requests more than 5 ms after their scheduled time ` +
       `(at most ${fmt(Math.max(...late.map((r) => r.maxLate)))} ms late); latency counts from the scheduled time, so that lateness is in the figures above.`,
+  );
+  // A virtual machine's CPU can be taken by the hypervisor for other guests ("steal"): each row's share, so that a
+  // repetition whose tail came with the host's steal can be told from one that did not.
+  const perRep = (rs) => rs.map((r) => `${fmt(r.p99)} (${stolen(r)})`).join(', ');
+  lines.push('');
+  lines.push(
+    `Host CPU stolen by the hypervisor while each row ran (the whole machine's share; closed loop min / **median** / max of the repetitions): ` +
+      workloads.map((w) => `${w}: service ${spread(results[w].svc, (r) => 100 * r.steal)} %, floor ${spread(results[w].floor, (r) => 100 * r.steal)} %`).join('; ') +
+      `. Open loop, each repetition's p99 ms (steal): service starts ${perRep(open.svc.start)}, floor starts ${perRep(open.floor.start)}; ` +
+      `service checks ${perRep(open.svc.check)}, floor checks ${perRep(open.floor.check)}.`,
   );
   lines.push('');
   // what the database writes per answer: for sizing the WAL volume, the standby's replication link and the archive
