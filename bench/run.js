@@ -10,7 +10,8 @@
 // BENCH_REPS repetitions of BENCH_SECONDS (targets in turn), latency from each request's scheduled time, and the
 // time from the start request to the fake provider receiving the message; p99 printed as min/median/max.
 // Every row also records the share of the host's CPU the hypervisor stole while it ran (bench/host-steal.js), printed
-// after the tables with each open-loop repetition's p99 beside it: on a shared virtual machine a tail can be the host's.
+// after the tables beside each closed-loop repetition's service/floor ratio and each open-loop repetition's p99: on a
+// shared virtual machine a tail, or one side of a ratio, can be the host's.
 // BENCH_PROVIDER=twilio: the service sends through its real Twilio provider (the official SDK, form-encoded
 // Messages.json with Basic auth) to a Twilio-shaped fake on the same server; the floor keeps its plain JSON send.
 // BENCH_BASELINE=<dir>: a checkout of another commit, built (npm ci && npm run build there), run as a third target
@@ -725,8 +726,11 @@ async function main() {
   const perRep = (rs) => rs.map((r) => `${fmt(r.p99)} (${stolen(r)})`).join(', ');
   lines.push('');
   lines.push(
-    `Host CPU stolen by the hypervisor while each row ran (the whole machine's share; closed loop min / **median** / max of the repetitions): ` +
-      workloads.map((w) => `${w}: service ${spread(results[w].svc, (r) => 100 * r.steal)} %, floor ${spread(results[w].floor, (r) => 100 * r.steal)} %`).join('; ') +
+    `Host CPU stolen by the hypervisor while each row ran (the whole machine's share). Closed loop, each repetition's service/floor ratio ` +
+      `(service's steal / floor's): ` +
+      workloads
+        .map((w) => `${w}: ${results[w].svc.map((r, i) => `${fmt(r.rps / results[w].floor[i].rps, 2)} (${stolen(r)} / ${stolen(results[w].floor[i])})`).join(', ')}`)
+        .join('; ') +
       `. Open loop, each repetition's p99 ms (steal): service starts ${perRep(open.svc.start)}, floor starts ${perRep(open.floor.start)}; ` +
       `service checks ${perRep(open.svc.check)}, floor checks ${perRep(open.floor.check)}.`,
   );
