@@ -1,7 +1,7 @@
 // CPU time the hypervisor gave to other guests while this virtual machine's processes were ready to run ("steal",
 // the 8th figure of /proc/stat's cpu line). On a shared host it comes in spells: in one measured run on this 2-core
-// machine a repetition's slowest requests (up to 640 ms) were sent in the second in which 40 % of both cores was
-// stolen. The bench prints it beside each row so that a tail can be told from the host's.
+// machine a repetition's slowest requests (up to 641 ms) were sent in the two seconds in which about 40 % of both
+// cores was stolen. The bench prints it beside each row so that a tail can be told from the host's.
 // Where /proc/stat cannot be read (not Linux), every figure is NaN and no spell is reported.
 'use strict';
 const { readFileSync } = require('node:fs');
