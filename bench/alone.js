@@ -16,7 +16,8 @@
 // '{"HEAP_GROWTH_PERCENT":"0"}'). BENCH_WORKLOAD=check: the repetitions offer checks with the right code instead of starts
 // (before each, closed-loop starts make as many verifications as it will check; the codes are read at the fake provider).
 // BENCH_STALLS=1: what the slowest requests met. The target runs with bench/stall-log.js (its GC pauses of 2 ms or more
-// and its event-loop turns late by 10 ms or more), bench/fsync-probe.js flushes 8 KiB every 10 ms in BENCH_FSYNC_DIR
+// and its event-loop turns late by 10 ms or more; this process, the load generator and fake provider, watches its own
+// the same way), bench/fsync-probe.js flushes 8 KiB every 10 ms in BENCH_FSYNC_DIR
 // (default the system's temporary directory; put it on the file system of PostgreSQL's WAL), and the host's CPU is
 // read every 100 ms for spells in which the hypervisor stole 20 % of it or more. After each repetition:
 // those pauses and slow flushes in it, and the p99 tail (the slowest 1 %) in bursts of requests sent close together,
@@ -34,6 +35,7 @@ const { setTimeout: sleep } = require('node:timers/promises');
 const { Client } = require('pg');
 const { closedLoop, openLoop, pct, freePort, launchFlags, SERVICE_BENCH_LIMITS } = require('./load');
 const { cpuTicks, stolenShare, stealSpells } = require('./host-steal');
+const { watchPauses } = require('./stall-log');
 
 const ROOT = path.resolve(__dirname, '..');
 const TARGET = process.env.BENCH_TARGET || 'service';
@@ -171,8 +173,11 @@ async function main() {
   const flushes = [];
   let probe;
   let steal;
+  const benchPauses = [];
+  let unwatch;
   if (STALLS) {
     steal = stealSpells();
+    unwatch = watchPauses((p) => benchPauses.push(p));
     nodeArgs.push('--require', path.join(ROOT, 'bench/stall-log.js'));
     probe = spawn(process.execPath, [path.join(ROOT, 'bench/fsync-probe.js')], { env: { PATH: process.env.PATH, FSYNC_PROBE_DIR: process.env.BENCH_FSYNC_DIR || os.tmpdir() }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
     let rest = '';
@@ -261,7 +266,8 @@ async function main() {
     if (STALLS) {
       const from = Math.min(...slow.map((r) => r[2])) - 50;
       const to = Math.max(...slow.map((r) => r[2] + r[0]));
-      const pauses = [...overlapping(targetPauses(), from, to).map((p) => ({ ...p, what: `${TARGET} ${p.what}` })), ...overlapping(flushes, from, to), ...overlapping(steal.spells(), from, to)];
+      const pauses = [...overlapping(targetPauses(), from, to).map((p) => ({ ...p, what: `${TARGET} ${p.what}` })), ...overlapping(benchPauses, from, to).map((p) => ({ ...p, what: `load generator ${p.what}` })),
+        ...overlapping(flushes, from, to), ...overlapping(steal.spells(), from, to)];
       process.stdout.write(`${stallReport(slow.map(([l, , at]) => [l, at]), pauses)}\n`);
     }
     await sleep(2000);
@@ -272,6 +278,7 @@ async function main() {
   provider.close();
   probe?.kill('SIGTERM');
   steal?.stop();
+  unwatch?.();
   rmSync(stallFile, { force: true });
   await run(admin.toString(), `DROP DATABASE ${name} WITH (FORCE)`);
 }
