@@ -12,6 +12,10 @@
 // Every row also records the share of the host's CPU the hypervisor stole while it ran (bench/host-steal.js), printed
 // after the tables beside each closed-loop repetition's service/floor ratio and each open-loop repetition's p99: on a
 // shared virtual machine a tail, or one side of a ratio, can be the host's.
+// BENCH_STALLS=1: what each open-loop repetition's slowest requests met (bench/stall-report.js): every target runs with
+// bench/stall-log.js (its GC pauses of 2 ms or more and event-loop turns late by 10 ms or more), this process (the load
+// generator and the fake provider) watches its own the same way, and the host's CPU is read every 100 ms for spells
+// of 20 % steal or more; after each open-loop repetition's line, its p99 tail in bursts with the pauses each overlapped.
 // BENCH_PROVIDER=twilio: the service sends through its real Twilio provider (the official SDK, form-encoded
 // Messages.json with Basic auth) to a Twilio-shaped fake on the same server; the floor keeps its plain JSON send.
 // BENCH_BASELINE=<dir>: a checkout of another commit, built (npm ci && npm run build there), run as a third target
@@ -31,7 +35,7 @@
 // seed's backlog while open-loop starts run beside it (housekeepingPass; BENCH_HOUSEKEEPING_MAX_SECONDS, 1800, caps it).
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
-const { mkdtempSync, chmodSync, readFileSync, statSync, openSync, readSync, closeSync } = require('node:fs');
+const { mkdtempSync, chmodSync, readFileSync, rmSync, statSync, openSync, readSync, closeSync } = require('node:fs');
 const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
@@ -39,7 +43,9 @@ const { URLSearchParams } = require('node:url');
 const { performance } = require('node:perf_hooks');
 const { Client } = require('pg');
 const { closedLoop, openLoop, post, agent, pct, freePort, launchFlags, SERVICE_BENCH_LIMITS } = require('./load');
-const { withSteal } = require('./host-steal');
+const { withSteal, stealSpells } = require('./host-steal');
+const { watchPauses } = require('./stall-log');
+const { overlapping, stallReport } = require('./stall-report');
 
 const ROOT = path.resolve(__dirname, '..');
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 50);
@@ -58,6 +64,10 @@ const HOUSEKEEPING_FIRST_S = WARMUP + SECONDS + 5;
 const WORKERS = process.env.BENCH_WORKERS || '1';
 const BASELINE = process.env.BENCH_BASELINE ? path.resolve(process.env.BENCH_BASELINE) : null;
 const NEST_FLOOR = process.env.BENCH_NEST_FLOOR === '1';
+const STALLS = process.env.BENCH_STALLS === '1';
+/** With BENCH_STALLS=1: a directory for the targets' pause files, removed at the end. */
+const STALL_DIR = STALLS ? mkdtempSync(path.join(os.tmpdir(), 'otp-bench-stalls-')) : null;
+let stallFiles = 0;
 const HMAC_KEYS = 'k1:' + 'ab'.repeat(32);
 const PHONE_KEY = 'cd'.repeat(32);
 const PROVIDER_TOKEN = 'bench-provider-token-0123456789';
@@ -148,11 +158,60 @@ function fakeProvider() {
 }
 
 function child(script, env, nodeArgs = [], cwd = ROOT) {
-  const proc = spawn(process.execPath, [...launchFlags(cwd), ...nodeArgs, script], { cwd, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  // BENCH_STALLS=1: the target's own pauses, one JSON line each (bench/stall-log.js as a preload; workers inherit it)
+  const stallFile = STALL_DIR ? path.join(STALL_DIR, `${stallFiles++}.jsonl`) : null;
+  const stallArgs = stallFile ? ['--require', path.join(ROOT, 'bench/stall-log.js')] : [];
+  const proc = spawn(process.execPath, [...launchFlags(cwd), ...stallArgs, ...nodeArgs, script], {
+    cwd,
+    env: { PATH: process.env.PATH, ...env, ...(stallFile ? { STALL_LOG_FILE: stallFile } : {}) },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
   let out = '';
   proc.stdout.on('data', (d) => (out += d));
   proc.stderr.on('data', (d) => (out += d));
-  return { proc, output: () => out };
+  const pauses = () => {
+    try {
+      return readFileSync(stallFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    } catch {
+      return []; // nothing recorded yet
+    }
+  };
+  return { proc, output: () => out, pauses };
+}
+
+/** With BENCH_STALLS=1: this process's own pauses and the host's steal spells, from the first call on. */
+let benchWatch = null;
+function watchBench() {
+  if (!STALLS || benchWatch) return;
+  const own = [];
+  const steal = stealSpells();
+  const unwatch = watchPauses((p) => own.push(p));
+  benchWatch = {
+    pauses: () => [...own.map((p) => ({ ...p, what: `load generator ${p.what}` })), ...steal.spells()],
+    stop: () => {
+      unwatch();
+      steal.stop();
+    },
+  };
+}
+
+/** Each request of an open-loop row as [latency ms, scheduled send (epoch ms)], for stallReport: wraps onSent and done. */
+function traceRequests(opts) {
+  const sent = [];
+  const requests = [];
+  return {
+    requests,
+    opts: Object.assign({}, opts, {
+      onSent: (n, req, at) => {
+        sent[n] = at;
+        opts.onSent?.(n, req, at);
+      },
+      done: (n, answer, req) => {
+        requests.push([performance.now() - sent[n], performance.timeOrigin + sent[n]]);
+        return opts.done(n, answer, req);
+      },
+    }),
+  };
 }
 
 async function waitReady(url) {
@@ -307,7 +366,7 @@ async function row(t, workload, provider, expectCheckRate) {
 /** Open-loop start at `rate`: latency from the scheduled send, and scheduled send → message at the provider. */
 async function openStart(t, provider, rate) {
   const sentAt = new Map();
-  const r = await withSteal(() => openLoop({
+  const traced = traceRequests({
     name: 'start',
     base: t.base,
     rate,
@@ -316,7 +375,8 @@ async function openStart(t, provider, rate) {
     next: () => t.startReq(nextPhone()),
     onSent: (n, req, at) => sentAt.set(req.body.phoneNumber, at),
     done: (n, answer) => answer.status === 201,
-  }));
+  });
+  const r = Object.assign(await withSteal(() => openLoop(traced.opts)), { requests: traced.requests });
   for (let i = 0; i < 100 && [...sentAt.keys()].some((p) => !provider.received.has(p)); i++) await sleep(50);
   const ttp = [...sentAt].map(([phone, at]) => (provider.received.get(phone)?.at ?? NaN) - at);
   const lost = ttp.filter((x) => !Number.isFinite(x)).length;
@@ -327,7 +387,8 @@ async function openStart(t, provider, rate) {
 async function openCheck(t, rate) {
   await t.fill(Math.ceil(rate * SECONDS) + 100);
   const reqs = Array.from({ length: Math.ceil(rate * SECONDS) + 1 }, () => t.takeCheck());
-  return withSteal(() => openLoop({ name: 'check (right code)', base: t.base, rate, seconds: SECONDS, headers: t.headers, next: (n) => reqs[n], done: validAnswer }));
+  const traced = traceRequests({ name: 'check (right code)', base: t.base, rate, seconds: SECONDS, headers: t.headers, next: (n) => reqs[n], done: validAnswer });
+  return Object.assign(await withSteal(() => openLoop(traced.opts)), { requests: traced.requests });
 }
 
 /**
@@ -620,12 +681,22 @@ async function main() {
   // BENCH_REPS repetitions as for the closed loop: one 10-s sample's p99 rests on its 20–40 slowest requests, and
   // two runs' single samples have differed by a factor of three
   const open = Object.fromEntries(all.map((t) => [t.name, { start: [], check: [] }]));
+  const childOf = { svc, floor, before: baseSvc, nest: nestFloor, empty: emptySvc };
+  watchBench();
   for (let rep = 0; rep < REPS; rep++) {
     for (const t of all.map((_, i) => all[(i + rep) % all.length])) {
       const rows = [await openStart(t, provider, startRate), await openCheck(t, checkRate)];
       open[t.name].start.push(rows[0]);
       open[t.name].check.push(rows[1]);
-      for (const r of rows) log(`open rep ${rep + 1} ${t.name} ${r.name}: offered ${fmt(r.offered, 0)}/s achieved ${fmt(r.rps, 0)}/s p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} sent > 5 ms late ${r.lateSends} (max ${fmt(r.maxLate)}) host CPU stolen ${stolen(r)} errors ${r.errors}${r.errors ? ' ' + JSON.stringify(r.failures) : ''}`);
+      for (const r of rows) {
+        log(`open rep ${rep + 1} ${t.name} ${r.name}: offered ${fmt(r.offered, 0)}/s achieved ${fmt(r.rps, 0)}/s p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} sent > 5 ms late ${r.lateSends} (max ${fmt(r.maxLate)}) host CPU stolen ${stolen(r)} errors ${r.errors}${r.errors ? ' ' + JSON.stringify(r.failures) : ''}`);
+        if (STALLS && r.requests.length) {
+          const from = Math.min(...r.requests.map(([, at]) => at)) - 50;
+          const to = Math.max(...r.requests.map(([l, at]) => at + l));
+          const pauses = [...childOf[t.name].pauses().map((p) => ({ ...p, what: `${t.name} ${p.what}` })), ...benchWatch.pauses()];
+          process.stderr.write(`${stallReport(r.requests, overlapping(pauses, from, to))}\n`);
+        }
+      }
     }
   }
 
@@ -642,6 +713,7 @@ async function main() {
   const procs = [svc, floor, baseSvc, nestFloor, emptySvc].filter(Boolean);
   for (const c of procs) c.proc.kill('SIGTERM');
   await Promise.all(procs.map((c) => new Promise((r) => c.proc.on('exit', r))));
+  benchWatch?.stop();
   // alone on the machine (with PostgreSQL and the load generator), at half the service's own closed-loop start rate
   const passRate = 0.5 * median(results.start.svc.map((r) => r.rps));
   const pass = seeded
@@ -660,6 +732,7 @@ async function main() {
   if (process.env.BENCH_KEEP) log(`kept the databases ${dbUrls.map((u) => new URL(u).pathname.slice(1)).join(', ')}`);
   await walReader.end();
   await db.stop();
+  if (STALL_DIR) rmSync(STALL_DIR, { recursive: true, force: true });
 
   const spread = (rs, f, d = 0) => {
     const xs = rs.map(f).sort((a, b) => a - b);
