@@ -34,9 +34,8 @@ const { performance } = require('node:perf_hooks');
 const { setTimeout: sleep } = require('node:timers/promises');
 const { Client } = require('pg');
 const { closedLoop, openLoop, pct, freePort, launchFlags, SERVICE_BENCH_LIMITS } = require('./load');
-const { cpuTicks, stolenShare, stealSpells } = require('./host-steal');
-const { watchPauses } = require('./stall-log');
-const { overlapping, stallReport } = require('./stall-report');
+const { cpuTicks, stolenShare } = require('./host-steal');
+const { readPauses, watchBenchProcess, stallReport } = require('./stall-report');
 
 const ROOT = path.resolve(__dirname, '..');
 const TARGET = process.env.BENCH_TARGET || 'service';
@@ -127,12 +126,9 @@ async function main() {
   const stallFile = path.join(os.tmpdir(), `${name}-stalls.jsonl`);
   const flushes = [];
   let probe;
-  let steal;
-  const benchPauses = [];
-  let unwatch;
+  // this process's own pauses (the load generator and fake provider) and the host's steal spells
+  const benchWatch = STALLS ? watchBenchProcess() : null;
   if (STALLS) {
-    steal = stealSpells();
-    unwatch = watchPauses((p) => benchPauses.push(p));
     nodeArgs.push('--require', path.join(ROOT, 'bench/stall-log.js'));
     probe = spawn(process.execPath, [path.join(ROOT, 'bench/fsync-probe.js')], { env: { PATH: process.env.PATH, FSYNC_PROBE_DIR: process.env.BENCH_FSYNC_DIR || os.tmpdir() }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
     let rest = '';
@@ -142,13 +138,6 @@ async function main() {
       for (const l of parts) flushes.push(JSON.parse(l));
     });
   }
-  const targetPauses = () => {
-    try {
-      return readFileSync(stallFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    } catch {
-      return [];
-    }
-  };
   let proc;
   let headers = {};
   if (TARGET === 'floor') {
@@ -220,10 +209,7 @@ async function main() {
         `CPU ${cpu.toFixed(2)} ms per ${WORKLOAD} (PostgreSQL ${dbCpu.toFixed(2)}), host CPU stolen ${(100 * stolen).toFixed(0)} %; slowest (ms @ s sent): ${slow.slice(0, 8).map(([l, t]) => `${l.toFixed(0)}@${t.toFixed(2)}`).join(' ')}\n`,
     );
     if (STALLS) {
-      const from = Math.min(...slow.map((r) => r[2])) - 50;
-      const to = Math.max(...slow.map((r) => r[2] + r[0]));
-      const pauses = [...overlapping(targetPauses(), from, to).map((p) => ({ ...p, what: `${TARGET} ${p.what}` })), ...overlapping(benchPauses, from, to).map((p) => ({ ...p, what: `load generator ${p.what}` })),
-        ...overlapping(flushes, from, to), ...overlapping(steal.spells(), from, to)];
+      const pauses = [...readPauses(stallFile).map((p) => Object.assign({}, p, { what: `${TARGET} ${p.what}` })), ...benchWatch.pauses(), ...flushes];
       process.stdout.write(`${stallReport(slow.map(([l, , at]) => [l, at]), pauses)}\n`);
     }
     await sleep(2000);
@@ -233,8 +219,7 @@ async function main() {
   await new Promise((r) => proc.once('exit', r));
   provider.close();
   probe?.kill('SIGTERM');
-  steal?.stop();
-  unwatch?.();
+  benchWatch?.stop();
   rmSync(stallFile, { force: true });
   await run(admin.toString(), `DROP DATABASE ${name} WITH (FORCE)`);
 }

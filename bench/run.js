@@ -43,9 +43,8 @@ const { URLSearchParams } = require('node:url');
 const { performance } = require('node:perf_hooks');
 const { Client } = require('pg');
 const { closedLoop, openLoop, post, agent, pct, freePort, launchFlags, SERVICE_BENCH_LIMITS } = require('./load');
-const { withSteal, stealSpells } = require('./host-steal');
-const { watchPauses } = require('./stall-log');
-const { overlapping, stallReport } = require('./stall-report');
+const { withSteal } = require('./host-steal');
+const { readPauses, watchBenchProcess, stallReport } = require('./stall-report');
 
 const ROOT = path.resolve(__dirname, '..');
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 50);
@@ -169,30 +168,7 @@ function child(script, env, nodeArgs = [], cwd = ROOT) {
   let out = '';
   proc.stdout.on('data', (d) => (out += d));
   proc.stderr.on('data', (d) => (out += d));
-  const pauses = () => {
-    try {
-      return readFileSync(stallFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    } catch {
-      return []; // nothing recorded yet
-    }
-  };
-  return { proc, output: () => out, pauses };
-}
-
-/** With BENCH_STALLS=1: this process's own pauses and the host's steal spells, from the first call on. */
-let benchWatch = null;
-function watchBench() {
-  if (!STALLS || benchWatch) return;
-  const own = [];
-  const steal = stealSpells();
-  const unwatch = watchPauses((p) => own.push(p));
-  benchWatch = {
-    pauses: () => [...own.map((p) => ({ ...p, what: `load generator ${p.what}` })), ...steal.spells()],
-    stop: () => {
-      unwatch();
-      steal.stop();
-    },
-  };
+  return { proc, output: () => out, pauses: () => readPauses(stallFile) };
 }
 
 /** Each request of an open-loop row as [latency ms, scheduled send (epoch ms)], for stallReport: wraps onSent and done. */
@@ -690,7 +666,8 @@ async function main() {
   // two runs' single samples have differed by a factor of three
   const open = Object.fromEntries(all.map((t) => [t.name, { start: [], check: [] }]));
   const childOf = { svc, floor, before: baseSvc, nest: nestFloor, empty: emptySvc };
-  watchBench();
+  // with BENCH_STALLS=1: this process's own pauses and the host's steal spells
+  const benchWatch = STALLS ? watchBenchProcess() : null;
   for (let rep = 0; rep < REPS; rep++) {
     for (const t of all.map((_, i) => all[(i + rep) % all.length])) {
       const rows = [await openStart(t, provider, startRate), await openCheck(t, checkRate)];
@@ -699,10 +676,8 @@ async function main() {
       for (const r of rows) {
         log(`open rep ${rep + 1} ${t.name} ${r.name}: offered ${fmt(r.offered, 0)}/s achieved ${fmt(r.rps, 0)}/s p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} sent > 5 ms late ${r.lateSends} (max ${fmt(r.maxLate)}) host CPU stolen ${stolen(r)} errors ${r.errors}${r.errors ? ' ' + JSON.stringify(r.failures) : ''}`);
         if (STALLS && r.requests.length) {
-          const from = Math.min(...r.requests.map(([, at]) => at)) - 50;
-          const to = Math.max(...r.requests.map(([l, at]) => at + l));
           const pauses = [...childOf[t.name].pauses().map((p) => ({ ...p, what: `${t.name} ${p.what}` })), ...benchWatch.pauses()];
-          process.stderr.write(`${stallReport(r.requests, overlapping(pauses, from, to))}\n`);
+          process.stderr.write(`${stallReport(r.requests, pauses)}\n`);
         }
         delete r.requests; // not kept: the bench's heap is in what it measures
       }

@@ -3,6 +3,9 @@
 // target and of the load generator; bench/host-steal.js: spells of hypervisor steal; bench/fsync-probe.js: slow
 // disk flushes), all as { at (epoch ms), ms, what }.
 'use strict';
+const { readFileSync } = require('node:fs');
+const { watchPauses } = require('./stall-log');
+const { stealSpells } = require('./host-steal');
 
 /** Pauses that overlap [from, to] (epoch ms). */
 const overlapping = (pauses, from, to) => pauses.filter((p) => p.at <= to && p.at + p.ms >= from);
@@ -14,12 +17,40 @@ const describe = (pauses) =>
     .map((p) => `${p.what} ${p.ms.toFixed(1)} ms`)
     .join(', ');
 
+/** The pauses a target wrote to its STALL_LOG_FILE (bench/stall-log.js as a preload) so far. */
+function readPauses(file) {
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  } catch {
+    return []; // nothing recorded yet
+  }
+}
+
+/**
+ * Watches this process (the bench's load generator and fake provider): its own pauses, labelled `load generator …`,
+ * and the host's spells of steal. Returns { pauses(), stop() }.
+ */
+function watchBenchProcess() {
+  const own = [];
+  const steal = stealSpells();
+  const unwatch = watchPauses((p) => own.push(p));
+  return {
+    pauses: () => [...own.map((p) => Object.assign({}, p, { what: `load generator ${p.what}` })), ...steal.spells()],
+    stop: () => {
+      unwatch();
+      steal.stop();
+    },
+  };
+}
+
 /**
  * The repetition's pauses and its p99 tail: `requests` as [latency ms, scheduled send (epoch ms)]; the slowest 1 % in
  * bursts (a gap of 250 ms between sends starts a new one), each with the pauses that overlapped it, from 50 ms before
- * its first send to its last answer. Returns the report's lines, indented by two spaces.
+ * its first send to its last answer. `pauses` may hold any span: those outside the repetition (from 50 ms before its
+ * first send to its last answer) are left out. Returns the report's lines, indented by two spaces.
  */
-function stallReport(requests, pauses) {
+function stallReport(requests, allPauses) {
+  const pauses = overlapping(allPauses, Math.min(...requests.map((r) => r[1])) - 50, Math.max(...requests.map((r) => r[1] + r[0])));
   const lines = [];
   const kinds = new Map();
   for (const p of pauses) {
@@ -51,4 +82,4 @@ function stallReport(requests, pauses) {
   return lines.join('\n');
 }
 
-module.exports = { overlapping, stallReport };
+module.exports = { overlapping, readPauses, watchBenchProcess, stallReport };

@@ -37,6 +37,12 @@ describe('bench: the p99 tail beside the pauses', () => {
     expect(lines).toHaveLength(4);
   });
 
+  it('leaves out the pauses recorded outside the repetition', () => {
+    const before = { at: T0 - 500, ms: 20, what: 'svc mark-compact' };
+    const after = { at: T0 + 12_000, ms: 20, what: 'load generator mark-compact' };
+    expect(stallReport(requests, [before, ...pauses, after])).toBe(stallReport(requests, pauses));
+  });
+
   it('keeps the pauses that overlap a span, and only those', () => {
     expect(overlapping(pauses, T0 + 2015, T0 + 2100).map((p) => p.what)).toEqual(['svc mark-compact']);
     expect(overlapping(pauses, T0 + 2021, T0 + 4999)).toEqual([]);
