@@ -46,9 +46,6 @@ function watchBenchProcess() {
   };
 }
 
-/** The 99th percentile of `ms` (nearest rank) as text, to 0.1 ms; '-' for none. */
-const p99 = (ms) => (ms.length ? `${[...ms].sort((a, b) => a - b)[Math.ceil(ms.length * 0.99) - 1].toFixed(1)} ms` : '-');
-
 /**
  * The share (0–1) of [from, to] in which a window of `width` ms would overlap one of `pauses`: how often a burst of
  * the tail would meet a pause of that kind by chance.
@@ -71,8 +68,7 @@ function chance(pauses, width, from, to) {
  * its first send to its last answer. `pauses` may hold any span: those outside the repetition (from 50 ms before its
  * first send to its last answer) are left out. Each kind of pause says how many bursts it overlapped, beside how many
  * a window as long as the median burst's would overlap by chance: a kind that comes often (a kernel thread's spells,
- * say) overlaps many bursts without being their cause; and the p99 of the requests in flight during none of that kind's
- * pauses, an estimate of the tail without it. Returns the report's lines, indented by two spaces.
+ * say) overlaps many bursts without being their cause. Returns the report's lines, indented by two spaces.
  */
 function stallReport(requests, allPauses) {
   const first = Math.min(...requests.map((r) => r[1]));
@@ -104,8 +100,7 @@ function stallReport(requests, allPauses) {
   const kindText = ([what, k]) => {
     const met = bursts.filter((b) => b.met.some((p) => p.what === what)).length;
     const expected = chance(k.all, width, first - 50, last) * bursts.length;
-    const clear = requests.filter((r) => !k.all.some((p) => p.at <= r[1] + r[0] && p.at + p.ms >= r[1])).map((r) => r[0]);
-    return `${what} ×${k.n} (max ${k.max.toFixed(1)} ms; in ${met} of ${bursts.length} bursts, ${expected.toFixed(1)} by chance; p99 of the requests it did not overlap ${p99(clear)})`;
+    return `${what} ×${k.n} (max ${k.max.toFixed(1)} ms; in ${met} of ${bursts.length} bursts, ${expected.toFixed(1)} by chance)`;
   };
   const lines = [`  pauses in it: ${kinds.size ? [...kinds].map(kindText).join(', ') : 'none'}`];
   const explained = bursts.filter((b) => b.met.length).reduce((n, b) => n + b.n, 0);
