@@ -19,9 +19,10 @@
 // and its event-loop turns late by 10 ms or more; this process, the load generator and fake provider, watches its own
 // the same way), bench/fsync-probe.js flushes 8 KiB every 10 ms in BENCH_FSYNC_DIR
 // (default the system's temporary directory; put it on the file system of PostgreSQL's WAL), and the host's CPU is
-// read every 100 ms for spells in which the hypervisor stole 20 % of it or more. After each repetition:
-// those pauses and slow flushes in it, and the p99 tail (the slowest 1 %) in bursts of requests sent close together,
-// each with the pauses and flushes that overlapped it.
+// read every 100 ms for spells in which the hypervisor stole 20 % of it or more, and bench/cpu-probe.js watches each
+// CPU (its stalls, and the kernel's kdamond threads). After each repetition: those pauses and slow flushes in it,
+// and the p99 tail (the slowest 1 %) in bursts of requests sent close together, each with the pauses and flushes
+// that overlapped it, and for each kind of pause how many bursts it overlapped against how many by chance.
 // BENCH_COUNTER_DAY=1: the database starts with a day of risk counters for the units the starts read (JP and their
 // prefixes), 8 shard rows per 10-minute bucket as starts write them, as a service a day into its traffic finds them.
 'use strict';

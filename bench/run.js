@@ -14,8 +14,9 @@
 // shared virtual machine a tail, or one side of a ratio, can be the host's.
 // BENCH_STALLS=1: what each open-loop repetition's slowest requests met (bench/stall-report.js): every target runs with
 // bench/stall-log.js (its GC pauses of 2 ms or more and event-loop turns late by 10 ms or more), this process (the load
-// generator and the fake provider) watches its own the same way, and the host's CPU is read every 100 ms for spells
-// of 20 % steal or more; after each open-loop repetition's line, its p99 tail in bursts with the pauses each overlapped.
+// generator and the fake provider) watches its own the same way, the host's CPU is read every 100 ms for spells of 20 %
+// steal or more, and bench/cpu-probe.js watches each CPU (its stalls, and the kernel's kdamond threads); after each
+// open-loop repetition's line, its p99 tail in bursts with the pauses each overlapped.
 // BENCH_PROVIDER=twilio: the service sends through its real Twilio provider (the official SDK, form-encoded
 // Messages.json with Basic auth) to a Twilio-shaped fake on the same server; the floor keeps its plain JSON send.
 // BENCH_BASELINE=<dir>: a checkout of another commit, built (npm ci && npm run build there), run as a third target
