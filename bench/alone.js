@@ -37,6 +37,7 @@ const { Client } = require('pg');
 const { closedLoop, openLoop, pct, freePort, launchFlags, SERVICE_BENCH_LIMITS } = require('./load');
 const { cpuTicks, stolenShare } = require('./host-steal');
 const { readPauses, watchBenchProcess, stallReport } = require('./stall-report');
+const { damonState } = require('./cpu-probe');
 
 const ROOT = path.resolve(__dirname, '..');
 const TARGET = process.env.BENCH_TARGET || 'service';
@@ -169,6 +170,8 @@ async function main() {
   };
   const warm = await closedLoop({ name: 'warm', base, connections: 50, seconds: WARMUP, headers, next: startReq, done: startDone });
   process.stdout.write(`${TARGET}: warm-up ${warm.rps.toFixed(0)} starts/s (${warm.errors} errors); then ${IDLE} s idle and ${REPS} × ${SECONDS} s of ${WORKLOAD}s at ${RATE}/s\n`);
+  const damon = damonState();
+  if (damon) process.stdout.write(`the kernel's ${damon}: its passes take a CPU (docs/scaling.md, "The host's own rhythm")\n`);
   /** The next repetition's requests: starts made as they are sent, or checks of verifications started beforehand. */
   const requests = async () => {
     if (WORKLOAD !== 'check') return startReq;

@@ -52,6 +52,33 @@ function watchedKernelThreads() {
   return found;
 }
 
+/**
+ * Whether the kernel's DAMON runs here, as text for a bench's summary ('DAMON on: kdamond 0 samples every 500 ms'),
+ * or null (none, off, or no sysfs): its passes take a CPU on their own schedule, and under load for tens of ms.
+ */
+function damonState(root = '/sys/kernel/mm/damon/admin/kdamonds') {
+  const read = (...parts) => {
+    try {
+      return readFileSync(path.join(root, ...parts), 'utf8').trim();
+    } catch {
+      return null;
+    }
+  };
+  let ids;
+  try {
+    ids = readdirSync(root).filter((d) => /^\d+$/.test(d));
+  } catch {
+    return null;
+  }
+  const on = ids.filter((id) => read(id, 'state') === 'on');
+  if (!on.length) return null;
+  const each = on.map((id) => {
+    const us = Number(read(id, 'contexts', '0', 'monitoring_attrs', 'intervals', 'sample_us'));
+    return `kdamond ${id}${us > 0 ? ` samples every ${us / 1000} ms` : ''}`;
+  });
+  return `DAMON on: ${each.join(', ')}`;
+}
+
 /** The probe itself: sleeps 1 ms at a time, forever, and writes one JSON line to stdout per record. */
 function probe(label, threads) {
   const cell = new Int32Array(new SharedArrayBuffer(4));
@@ -121,4 +148,4 @@ function startCpuProbes() {
 
 if (require.main === module) probe(process.env.CPU_PROBE_LABEL || 'cpu', JSON.parse(process.env.CPU_PROBE_THREADS || '[]'));
 
-module.exports = { startCpuProbes };
+module.exports = { startCpuProbes, damonState };

@@ -46,6 +46,7 @@ const { Client } = require('pg');
 const { closedLoop, openLoop, post, agent, pct, freePort, launchFlags, SERVICE_BENCH_LIMITS } = require('./load');
 const { withSteal } = require('./host-steal');
 const { readPauses, watchBenchProcess, stallReport } = require('./stall-report');
+const { damonState } = require('./cpu-probe');
 
 const ROOT = path.resolve(__dirname, '..');
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 50);
@@ -726,10 +727,12 @@ async function main() {
   /** a's rate over b's: of their medians, then per repetition. */
   const ratio = (a, b) => `${fmt(median(a.map((r) => r.rps)) / median(b.map((r) => r.rps)), 2)} (${a.map((r, i) => (r.rps / b[i].rps).toFixed(2)).join(', ')})`;
   const lines = [];
+  const damon = damonState();
   lines.push(
     `Benchmark: ${CONNECTIONS} connections, rows of ≥ ${SECONDS} s timed first request sent → last answer received, ${REPS} repetitions (min / **median** / max), ` +
       `${os.cpus().length} cores (${os.cpus()[0].model}), load average at the end ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}, Node ${process.version}, ` +
-      `service LOG_LEVEL=${process.env.BENCH_LOG_LEVEL || 'warn'}, pool 10 each${SEED ? `, ${SEED.toLocaleString('en-US')} verifications seeded first` : ''}.`,
+      `service LOG_LEVEL=${process.env.BENCH_LOG_LEVEL || 'warn'}, pool 10 each${SEED ? `, ${SEED.toLocaleString('en-US')} verifications seeded first` : ''}` +
+      `${damon ? `; the kernel's ${damon} (its passes take a CPU: docs/scaling.md, "The host's own rhythm")` : ''}.`,
   );
   lines.push('');
   lines.push('| workload | service req/s | p50 ms | p99 ms | errors | floor req/s | floor p50 ms | floor p99 ms | service/floor (of medians; per rep) |');

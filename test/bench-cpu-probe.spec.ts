@@ -3,8 +3,12 @@
  * from /proc/PID/schedstat. Here the watched task is a child that computes for 40 ms every 150 ms, not a kernel thread.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+
+const { damonState } = createRequire(__filename)('../bench/cpu-probe.js') as { damonState(root?: string): string | null };
 
 const linux = existsSync('/proc/self/schedstat');
 
@@ -36,5 +40,29 @@ const linux = existsSync('/proc/self/schedstat');
       expect(Math.abs(s.at - Date.now())).toBeLessThan(5000);
     }
     expect(records.every((r) => r.what === 'busy ran' || r.what === 'cpu9 stall')).toBe(true);
+  });
+});
+
+describe('bench: whether the kernel runs DAMON', () => {
+  let root: string;
+  beforeEach(() => (root = mkdtempSync(path.join(os.tmpdir(), 'damon-'))));
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+  const kdamond = (id: string, state: string, sampleUs?: number) => {
+    mkdirSync(path.join(root, id, 'contexts/0/monitoring_attrs/intervals'), { recursive: true });
+    writeFileSync(path.join(root, id, 'state'), `${state}\n`);
+    if (sampleUs) writeFileSync(path.join(root, id, 'contexts/0/monitoring_attrs/intervals/sample_us'), `${sampleUs}\n`);
+  };
+
+  it('names each kdamond that is on, with its sampling interval', () => {
+    kdamond('0', 'on', 500_000);
+    kdamond('1', 'off', 5_000);
+    kdamond('2', 'on');
+    expect(damonState(root)).toBe('DAMON on: kdamond 0 samples every 500 ms, kdamond 2');
+  });
+
+  it('says nothing where none is on, or where there is no DAMON', () => {
+    kdamond('0', 'off', 500_000);
+    expect(damonState(root)).toBeNull();
+    expect(damonState(path.join(root, 'missing'))).toBeNull();
   });
 });
