@@ -3,11 +3,15 @@
 // as { at (epoch ms), ms, what }:
 // - 'cpuN stall': a 1-ms sleep (Atomics.wait, a futex wait: not libuv's millisecond timers) that woke at least 2 ms
 //   late. At real-time priority the probe preempts every ordinary task of the guest as soon as it wakes, so a late
-//   wake-up is time in which the CPU ran nothing of the guest's: the hypervisor's, counted as steal or not.
+//   wake-up is time in which the CPU ran no ordinary task of the guest: the hypervisor's (counted as steal or not),
+//   or the kernel's own (interrupts, sections it cannot be preempted in).
 // - '<kernel thread> ran': a spell of CPU time of a kernel thread that takes the CPU from the guest's processes on its
 //   own schedule (the first probe watches them, from /proc/PID/schedstat at each wake-up): kdamond, the kernel's
 //   DAMON, which this sandbox's kernel runs for proactive reclaim, took 1.6–2.8 ms every 0.51 s on this 2-core
-//   virtual machine, idle (docs/scaling.md, "The host's own rhythm: DAMON").
+//   virtual machine, idle (docs/scaling.md, "The host's own rhythm: DAMON"). `ms` is the CPU time of the spell, and
+//   [at, at + ms] the span the report overlaps with bursts: the spell's own span on the clock is as long or longer.
+// The probes cost little (two processes waking 1,000 times a second here) but they do preempt the targets; real-time
+// priority needs root or CAP_SYS_NICE.
 'use strict';
 const { spawn } = require('node:child_process');
 const { readdirSync, readFileSync, writeSync } = require('node:fs');
@@ -20,10 +24,10 @@ const { setImmediate } = require('node:timers');
 const KERNEL_THREADS = /^kdamond/;
 const STALL_MS = 2;
 /**
- * The kernel adds a running task's CPU time to its schedstat at each scheduler tick (every 4 ms at 250 Hz) and when it
- * stops: so a spell ends only once nothing was added for longer than a tick.
+ * The kernel adds a running task's CPU time to its schedstat at each scheduler tick (every 4 ms at 250 Hz, 10 ms at
+ * 100 Hz) and when it stops: so a spell ends only once nothing was added for longer than a tick.
  */
-const SPELL_GAP_MS = 10;
+const SPELL_GAP_MS = 25;
 
 /** CPU time (ns) a task has run so far, from /proc/PID/schedstat; NaN once it is gone. */
 function runNs(pid) {
@@ -54,9 +58,11 @@ function watchedKernelThreads() {
 
 /**
  * Whether the kernel's DAMON runs here, as text for a bench's summary ('DAMON on: kdamond 0 samples every 500 ms'),
- * or null (none, off, or no sysfs): its passes take a CPU on their own schedule, and under load for tens of ms.
+ * or null: its passes take a CPU on their own schedule, and under load for tens of ms. From its sysfs settings (root
+ * only); where they cannot be read or show none on (DAMON's reclaim modules run their own), from its kernel threads.
  */
-function damonState(root = '/sys/kernel/mm/damon/admin/kdamonds') {
+function damonState(root = '/sys/kernel/mm/damon/admin/kdamonds', threads = watchedKernelThreads()) {
+  const running = threads.length ? `DAMON on: ${threads.map((t) => t.name).join(', ')} running` : null;
   const read = (...parts) => {
     try {
       return readFileSync(path.join(root, ...parts), 'utf8').trim();
@@ -68,10 +74,10 @@ function damonState(root = '/sys/kernel/mm/damon/admin/kdamonds') {
   try {
     ids = readdirSync(root).filter((d) => /^\d+$/.test(d));
   } catch {
-    return null;
+    return running;
   }
   const on = ids.filter((id) => read(id, 'state') === 'on');
-  if (!on.length) return null;
+  if (!on.length) return running;
   const each = on.map((id) => {
     const us = Number(read(id, 'contexts', '0', 'monitoring_attrs', 'intervals', 'sample_us'));
     return `kdamond ${id}${us > 0 ? ` samples every ${us / 1000} ms` : ''}`;
@@ -126,16 +132,19 @@ function startCpuProbes() {
   const threads = watchedKernelThreads();
   const children = os.cpus().map((_, cpu) => {
     const env = { PATH: process.env.PATH, CPU_PROBE_LABEL: `cpu${cpu}`, CPU_PROBE_THREADS: cpu === 0 ? JSON.stringify(threads) : '[]' };
-    const child = spawn('chrt', ['-f', '50', 'taskset', '-c', String(cpu), process.execPath, path.join(__dirname, 'cpu-probe.js')], { env, stdio: ['ignore', 'pipe', 'ignore', 'ipc'] });
+    const child = spawn('chrt', ['-f', '50', 'taskset', '-c', String(cpu), process.execPath, path.join(__dirname, 'cpu-probe.js')], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    let errors = '';
+    child.stderr.on('data', (d) => (errors += d));
     let rest = '';
     child.stdout.on('data', (d) => {
       const parts = (rest + d).split('\n');
       rest = parts.pop();
       for (const l of parts) records.push(JSON.parse(l));
     });
-    const warn = (why) => process.stderr.write(`cpu${cpu} probe not running (${why}): no CPU stalls or kernel threads in the report\n`);
+    const warn = (why) =>
+      process.stderr.write(`cpu${cpu} probe not running (${why}; chrt and taskset, and root or CAP_SYS_NICE, are needed): no CPU stalls or kernel threads in the report\n`);
     child.on('error', (err) => warn(err.message));
-    child.on('exit', (code) => code && warn(`exit ${code}`));
+    child.on('exit', (code) => code && warn(`exit ${code}${errors.trim() ? `: ${errors.trim().split('\n')[0]}` : ''}`));
     return child;
   });
   return {

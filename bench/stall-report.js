@@ -47,10 +47,11 @@ function watchBenchProcess() {
 }
 
 /**
- * The share (0–1) of [from, to] in which a window of `width` ms would overlap one of `pauses`: how often a burst of
- * the tail would meet a pause of that kind by chance.
+ * The chance (0–1) that a window of `width` ms placed at random within [from, until] overlaps one of `pauses`: the
+ * share of the window's possible starts, [from, until − width], from which it would (starts in [p.at − width, p.at + p.ms]).
  */
-function chance(pauses, width, from, to) {
+function chance(pauses, width, from, until) {
+  const to = until - width;
   const spans = pauses.map((p) => [Math.max(from, p.at - width), Math.min(to, p.at + p.ms)]).filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0]);
   let covered = 0;
   let end = -Infinity;
@@ -67,7 +68,7 @@ function chance(pauses, width, from, to) {
  * bursts (a gap of 250 ms between sends starts a new one), each with the pauses that overlapped it, from 50 ms before
  * its first send to its last answer. `pauses` may hold any span: those outside the repetition (from 50 ms before its
  * first send to its last answer) are left out. Each kind of pause says how many bursts it overlapped, beside how many
- * a window as long as the median burst's would overlap by chance: a kind that comes often (a kernel thread's spells,
+ * windows as long as the bursts would overlap by chance, placed at random in the repetition: a kind that comes often (a kernel thread's spells,
  * say) overlaps many bursts without being their cause. Returns the report's lines, indented by two spaces.
  */
 function stallReport(requests, allPauses) {
@@ -87,8 +88,6 @@ function stallReport(requests, allPauses) {
     } else bursts.push({ from: r[1], to: r[1], end: r[1] + r[0], n: 1, max: r[0] });
   }
   for (const b of bursts) b.met = overlapping(pauses, b.from - 50, b.end);
-  const widths = bursts.map((b) => b.end - b.from + 50).sort((a, b) => a - b);
-  const width = widths[Math.floor(widths.length / 2)];
   const kinds = new Map();
   for (const p of pauses) {
     const k = kinds.get(p.what) ?? { n: 0, max: 0, all: [] };
@@ -99,7 +98,7 @@ function stallReport(requests, allPauses) {
   }
   const kindText = ([what, k]) => {
     const met = bursts.filter((b) => b.met.some((p) => p.what === what)).length;
-    const expected = chance(k.all, width, first - 50, last) * bursts.length;
+    const expected = bursts.reduce((sum, b) => sum + chance(k.all, b.end - b.from + 50, first - 50, last), 0);
     return `${what} ×${k.n} (max ${k.max.toFixed(1)} ms; in ${met} of ${bursts.length} bursts, ${expected.toFixed(1)} by chance)`;
   };
   const lines = [`  pauses in it: ${kinds.size ? [...kinds].map(kindText).join(', ') : 'none'}`];
