@@ -68,8 +68,9 @@ function chance(pauses, width, from, until) {
  * bursts (a gap of 250 ms between sends starts a new one), each with the pauses that overlapped it, from 50 ms before
  * its first send to its last answer. `pauses` may hold any span: those outside the repetition (from 50 ms before its
  * first send to its last answer) are left out. Each kind of pause says how many bursts it overlapped, beside how many
- * windows as long as the bursts would overlap by chance, placed at random in the repetition: a kind that comes often (a kernel thread's spells,
- * say) overlaps many bursts without being their cause. Returns the report's lines, indented by two spaces.
+ * windows as long as the bursts, placed at random in the repetition, would overlap by chance: a kind that comes often
+ * (a kernel thread's spells, say) overlaps many bursts without being their cause. Returns the report's lines, indented
+ * by two spaces.
  */
 function stallReport(requests, allPauses) {
   const first = Math.min(...requests.map((r) => r[1]));
