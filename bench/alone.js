@@ -38,6 +38,7 @@ const { closedLoop, openLoop, pct, freePort, launchFlags, SERVICE_BENCH_LIMITS }
 const { cpuTicks, stolenShare } = require('./host-steal');
 const { readPauses, watchBenchProcess, stallReport } = require('./stall-report');
 const { damonState } = require('./cpu-probe');
+const { onJsonLines } = require('./stall-log');
 
 const ROOT = path.resolve(__dirname, '..');
 const TARGET = process.env.BENCH_TARGET || 'service';
@@ -128,17 +129,12 @@ async function main() {
   const stallFile = path.join(os.tmpdir(), `${name}-stalls.jsonl`);
   const flushes = [];
   let probe;
-  // this process's own pauses (the load generator and fake provider) and the host's steal spells
+  // this process's own pauses (the load generator and fake provider), the host's steal spells and the CPU probes' records
   const benchWatch = STALLS ? watchBenchProcess() : null;
   if (STALLS) {
     nodeArgs.push('--require', path.join(ROOT, 'bench/stall-log.js'));
     probe = spawn(process.execPath, [path.join(ROOT, 'bench/fsync-probe.js')], { env: { PATH: process.env.PATH, FSYNC_PROBE_DIR: process.env.BENCH_FSYNC_DIR || os.tmpdir() }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
-    let rest = '';
-    probe.stdout.on('data', (d) => {
-      const parts = (rest + d).split('\n');
-      rest = parts.pop();
-      for (const l of parts) flushes.push(JSON.parse(l));
-    });
+    onJsonLines(probe.stdout, (p) => flushes.push(p));
   }
   let proc;
   let headers = {};

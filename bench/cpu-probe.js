@@ -19,6 +19,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { setImmediate } = require('node:timers');
+const { onJsonLines } = require('./stall-log');
 
 /** Kernel threads watched: those whose name starts with one of these. */
 const KERNEL_THREADS = /^kdamond/;
@@ -135,12 +136,7 @@ function startCpuProbes() {
     const child = spawn('chrt', ['-f', '50', 'taskset', '-c', String(cpu), process.execPath, path.join(__dirname, 'cpu-probe.js')], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     let errors = '';
     child.stderr.on('data', (d) => (errors += d));
-    let rest = '';
-    child.stdout.on('data', (d) => {
-      const parts = (rest + d).split('\n');
-      rest = parts.pop();
-      for (const l of parts) records.push(JSON.parse(l));
-    });
+    onJsonLines(child.stdout, (r) => records.push(r));
     const warn = (why) =>
       process.stderr.write(`cpu${cpu} probe not running (${why}; chrt and taskset, and root or CAP_SYS_NICE, are needed): no CPU stalls or kernel threads in the report\n`);
     child.on('error', (err) => warn(err.message));

@@ -37,10 +37,20 @@ function watchPauses(record) {
   };
 }
 
+/** Calls record(JSON.parse(line)) for each line a child process's stream writes (the probes' records). */
+function onJsonLines(stream, record) {
+  let rest = '';
+  stream.on('data', (d) => {
+    const lines = (rest + d).split('\n');
+    rest = lines.pop();
+    for (const l of lines) record(JSON.parse(l));
+  });
+}
+
 const file = process.env.STALL_LOG_FILE;
 if (file) {
   const fd = openSync(file, 'a');
   watchPauses((p) => writeSync(fd, `${JSON.stringify(p)}\n`));
 }
 
-module.exports = { watchPauses };
+module.exports = { watchPauses, onJsonLines };

@@ -40,8 +40,8 @@ describe('bench: the p99 tail beside the pauses', () => {
   });
 
   it('says how many bursts a kind of pause would overlap by chance', () => {
-    // a kernel thread that runs 10 ms every 100 ms overlaps both bursts, as a window of 130 ms (the median burst's,
-    // from 50 ms before its first send to its last answer) would almost anywhere in the repetition
+    // a kernel thread that runs 10 ms every 100 ms overlaps both bursts, as windows of 130 and 120 ms (each burst's,
+    // from 50 ms before its first send to its last answer) would anywhere in the repetition
     const often = Array.from({ length: 100 }, (_, i) => ({ at: T0 + i * 100, ms: 10, what: 'kdamond.0 ran' }));
     const [first] = stallReport(requests, [...pauses, ...often]).split('\n');
     expect(first).toContain('kdamond.0 ran ×100 (max 10.0 ms; in 2 of 2 bursts, 2.0 by chance)');
