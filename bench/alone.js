@@ -1,6 +1,7 @@
 // One target alone at a fixed rate: `BENCH_DATABASE_URL=… node bench/alone.js` (after `npm run build`).
-// The service (BENCH_TARGET=service, the default) or the floor (BENCH_TARGET=floor), in a database of its own, nothing
-// else running: BENCH_WARMUP_SECONDS (10) of closed-loop starts at 50 connections, then BENCH_REPS (3) repetitions of
+// The service (BENCH_TARGET=service, the default), the floor (BENCH_TARGET=floor) or the Nest floor (BENCH_TARGET=nest;
+// built to dist/bench by `npm run bench` or `npx tsc -p bench/tsconfig.json`), in a database of its own, nothing else
+// running: BENCH_WARMUP_SECONDS (10) of closed-loop starts at 50 connections, then BENCH_REPS (3) repetitions of
 // starts offered at BENCH_RATE (100) per second for BENCH_SECONDS (15) each. Per repetition it prints:
 // - achieved rate, p50 and p99 from each request's scheduled time (bench/load.js openLoop);
 // - the target's CPU time per start (utime + stime of its process from /proc, over the repetition): a figure that
@@ -23,11 +24,16 @@
 // CPU (its stalls, and the kernel's kdamond threads). After each repetition: those pauses and slow flushes in it,
 // and the p99 tail (the slowest 1 %) in bursts of requests sent close together, each with the pauses and flushes
 // that overlapped it, and for each kind of pause how many bursts it overlapped against how many by chance.
+// BENCH_INSTRUCTIONS=1: the target runs under valgrind's callgrind (bench/callgrind.js), and each repetition also
+// prints the target's instructions per request, in all and without V8's compiling and garbage collection: a figure the
+// host's speed and noise do not move. The target is 5-10 times slower so: offer 5-10 requests/s; V8 is still
+// optimizing the checks' code in the first repetitions (they run a few hundred checks each), so run 6 or more and
+// read the later ones. Latencies and CPU times are valgrind's then, not the target's.
 // BENCH_COUNTER_DAY=1: the database starts with a day of risk counters for the units the starts read (JP and their
 // prefixes), 8 shard rows per 10-minute bucket as starts write them, as a service a day into its traffic finds them.
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
-const { readFileSync, readdirSync, rmSync } = require('node:fs');
+const { existsSync, readFileSync, readdirSync, rmSync } = require('node:fs');
 const os = require('node:os');
 const http = require('node:http');
 const path = require('node:path');
@@ -39,6 +45,7 @@ const { cpuTicks, stolenShare } = require('./host-steal');
 const { readPauses, watchBenchProcess, stallReport } = require('./stall-report');
 const { damonState } = require('./cpu-probe');
 const { onJsonLines } = require('./stall-log');
+const { counted } = require('./callgrind');
 
 const ROOT = path.resolve(__dirname, '..');
 const TARGET = process.env.BENCH_TARGET || 'service';
@@ -49,6 +56,7 @@ const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS || 10);
 const IDLE = Number(process.env.BENCH_IDLE_SECONDS || 3);
 const WORKLOAD = process.env.BENCH_WORKLOAD || 'start';
 const STALLS = process.env.BENCH_STALLS === '1';
+const INSTRUCTIONS = process.env.BENCH_INSTRUCTIONS === '1';
 const HMAC_KEYS = 'k1:' + 'ab'.repeat(32);
 const PHONE_KEY = 'cd'.repeat(32);
 const TOKEN = 'bench-provider-token-0123456789';
@@ -138,18 +146,27 @@ async function main() {
   }
   let proc;
   let headers = {};
-  if (TARGET === 'floor') {
+  let counter; // BENCH_INSTRUCTIONS=1: the target under callgrind
+  const spawnTarget = (args, options) => {
+    if (!INSTRUCTIONS) return spawn(process.execPath, args, options);
+    counter = counted(args, options, name);
+    return counter.proc;
+  };
+  const floorScript = { floor: 'bench/floor.js', nest: 'dist/bench/nest-floor/main.js' }[TARGET];
+  if (!floorScript && TARGET !== 'service') throw new Error(`BENCH_TARGET=${TARGET}: service, floor or nest`);
+  if (floorScript && !existsSync(path.join(ROOT, floorScript))) throw new Error(`${floorScript} is not built: run npx tsc -p bench/tsconfig.json`);
+  if (floorScript) {
     const floorEnv = { PATH: process.env.PATH, ...(STALLS ? { STALL_LOG_FILE: stallFile } : {}), FLOOR_DATABASE_URL: url.toString(), FLOOR_PORT: String(port), FLOOR_CLIENT_ID: 'cli_floor', FLOOR_POOL_SIZE: '10', FLOOR_SMS_URL: smsUrl, FLOOR_PROVIDER_TOKEN: TOKEN, FLOOR_HMAC_KEYS: HMAC_KEYS, FLOOR_PHONE_KEY: PHONE_KEY };
-    proc = spawn(process.execPath, [...nodeArgs, 'bench/floor.js'], { cwd: ROOT, env: floorEnv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    proc = spawnTarget([...nodeArgs, floorScript], { cwd: ROOT, env: floorEnv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     await new Promise((r) => proc.once('message', r));
   } else {
     const serviceEnv = {
       ...env, DATABASE_POOL_SIZE: '10', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', SMS_PROVIDER: 'http', SMS_HTTP_URL: smsUrl, PROVIDER_HTTP_TOKEN: TOKEN,
       VOICE_PROVIDER: 'http', VOICE_HTTP_URL: smsUrl, ...SERVICE_BENCH_LIMITS, WORKERS: '1', ...(STALLS ? { STALL_LOG_FILE: stallFile } : {}), ...JSON.parse(process.env.BENCH_ENV || '{}'),
     };
-    proc = spawn(process.execPath, [...nodeArgs, 'dist/src/main.js'], { cwd: ROOT, env: serviceEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+    proc = spawnTarget([...nodeArgs, 'dist/src/main.js'], { cwd: ROOT, env: serviceEnv, stdio: ['ignore', 'ignore', 'inherit'] });
     headers = { authorization: `Bearer ${key}` };
-    for (let i = 0; i < 300; i++) {
+    for (let i = 0; i < (INSTRUCTIONS ? 3000 : 300); i++) {
       const up = await fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.ok, () => false);
       if (up) break;
       await sleep(100);
@@ -190,6 +207,7 @@ async function main() {
     const cpu0 = cpuMs(proc.pid);
     const db0 = databaseCpuMs();
     const host0 = cpuTicks();
+    counter?.start();
     const began = new Date().toISOString().slice(11, 23); // time of day, to set a stall beside the server's log
     const r = await openLoop({
       name: WORKLOAD, base, rate: RATE, seconds: SECONDS, headers, next,
@@ -199,13 +217,19 @@ async function main() {
         return WORKLOAD === 'check' ? a.status === 200 && JSON.parse(a.body).valid === true : a.status === 201;
       },
     });
+    let instructions = '';
+    if (counter) {
+      const ir = await counter.stop();
+      const per = (n) => (n / r.count / 1e6).toFixed(3);
+      instructions = `, ${per(ir.all)} M instructions per ${WORKLOAD} (compiling ${per(ir.compiling)}, GC ${per(ir.gc)}, the rest ${per(ir.all - ir.compiling - ir.gc)})`;
+    }
     const cpu = (cpuMs(proc.pid) - cpu0) / r.count;
     const dbCpu = (databaseCpuMs() - db0) / r.count;
     const stolen = stolenShare(host0, cpuTicks());
     slow.sort((a, b) => b[0] - a[0]);
     const lat = slow.map(([l]) => l).sort((a, b) => a - b);
     process.stdout.write(
-      `rep ${rep} (from ${began}): achieved ${r.rps.toFixed(0)}/s, p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, errors ${r.errors}, ` +
+      `rep ${rep} (from ${began}): achieved ${r.rps.toFixed(0)}/s, p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, errors ${r.errors}${instructions}, ` +
         `CPU ${cpu.toFixed(2)} ms per ${WORKLOAD} (PostgreSQL ${dbCpu.toFixed(2)}), host CPU stolen ${(100 * stolen).toFixed(0)} %; slowest (ms @ s sent): ${slow.slice(0, 8).map(([l, t]) => `${l.toFixed(0)}@${t.toFixed(2)}`).join(' ')}\n`,
     );
     if (STALLS) {
@@ -221,6 +245,7 @@ async function main() {
   probe?.kill('SIGTERM');
   benchWatch?.stop();
   rmSync(stallFile, { force: true });
+  counter?.remove();
   await run(admin.toString(), `DROP DATABASE ${name} WITH (FORCE)`);
 }
 
