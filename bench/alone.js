@@ -28,7 +28,9 @@
 // prints the target's instructions per request, in all and without V8's compiling and garbage collection: a figure the
 // host's speed and noise do not move. The target is 5-10 times slower so: offer 5-10 requests/s; V8 is still
 // optimizing the checks' code in the first repetitions (they run a few hundred checks each), so run 6 or more and
-// read the later ones. Latencies and CPU times are valgrind's then, not the target's.
+// read the later ones. Latencies and CPU times are valgrind's then, not the target's. BENCH_INSTRUCTIONS_TOP=N also
+// prints each repetition's N costliest functions (JavaScript ones by name and place, with the property lookups they
+// made), in thousands of instructions per request.
 // BENCH_COUNTER_DAY=1: the database starts with a day of risk counters for the units the starts read (JP and their
 // prefixes), 8 shard rows per 10-minute bucket as starts write them, as a service a day into its traffic finds them.
 'use strict';
@@ -57,6 +59,7 @@ const IDLE = Number(process.env.BENCH_IDLE_SECONDS || 3);
 const WORKLOAD = process.env.BENCH_WORKLOAD || 'start';
 const STALLS = process.env.BENCH_STALLS === '1';
 const INSTRUCTIONS = process.env.BENCH_INSTRUCTIONS === '1';
+const TOP_FUNCTIONS = Number(process.env.BENCH_INSTRUCTIONS_TOP || 0);
 const HMAC_KEYS = 'k1:' + 'ab'.repeat(32);
 const PHONE_KEY = 'cd'.repeat(32);
 const TOKEN = 'bench-provider-token-0123456789';
@@ -149,7 +152,7 @@ async function main() {
   let counter; // BENCH_INSTRUCTIONS=1: the target under callgrind
   const spawnTarget = (args, options) => {
     if (!INSTRUCTIONS) return spawn(process.execPath, args, options);
-    counter = counted(args, options, name);
+    counter = counted(args, options, name, { functions: TOP_FUNCTIONS });
     return counter.proc;
   };
   const floorScript = { floor: 'bench/floor.js', nest: 'dist/bench/nest-floor/main.js' }[TARGET];
@@ -217,12 +220,9 @@ async function main() {
         return WORKLOAD === 'check' ? a.status === 200 && JSON.parse(a.body).valid === true : a.status === 201;
       },
     });
-    let instructions = '';
-    if (counter) {
-      const ir = await counter.stop();
-      const per = (n) => (n / r.count / 1e6).toFixed(3);
-      instructions = `, ${per(ir.all)} M instructions per ${WORKLOAD} (compiling ${per(ir.compiling)}, GC ${per(ir.gc)}, the rest ${per(ir.all - ir.compiling - ir.gc)})`;
-    }
+    const ir = counter ? await counter.stop() : null;
+    const per = (n) => (n / r.count / 1e6).toFixed(3);
+    const instructions = ir ? `, ${per(ir.all)} M instructions per ${WORKLOAD} (compiling ${per(ir.compiling)}, GC ${per(ir.gc)}, the rest ${per(ir.all - ir.compiling - ir.gc)})` : '';
     const cpu = (cpuMs(proc.pid) - cpu0) / r.count;
     const dbCpu = (databaseCpuMs() - db0) / r.count;
     const stolen = stolenShare(host0, cpuTicks());
@@ -232,6 +232,7 @@ async function main() {
       `rep ${rep} (from ${began}): achieved ${r.rps.toFixed(0)}/s, p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, errors ${r.errors}${instructions}, ` +
         `CPU ${cpu.toFixed(2)} ms per ${WORKLOAD} (PostgreSQL ${dbCpu.toFixed(2)}), host CPU stolen ${(100 * stolen).toFixed(0)} %; slowest (ms @ s sent): ${slow.slice(0, 8).map(([l, t]) => `${l.toFixed(0)}@${t.toFixed(2)}`).join(' ')}\n`,
     );
+    for (const f of ir?.functions ?? []) process.stdout.write(`  ${(f.ir / r.count / 1e3).toFixed(1).padStart(7)} K  ${f.name}\n`);
     if (STALLS) {
       const pauses = [...readPauses(stallFile).map((p) => Object.assign({}, p, { what: `${TARGET} ${p.what}` })), ...benchWatch.pauses(), ...flushes];
       process.stdout.write(`${stallReport(slow.map(([l, , at]) => [l, at]), pauses)}\n`);

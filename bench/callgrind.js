@@ -9,6 +9,11 @@
 // a major collection) and move most between windows; the rest (our code and the libraries', V8's builtins and runtime,
 // Node's and libc's) is what a change to the code moves. Only user-space instructions are counted: the kernel's work
 // for a process's system calls (its socket writes, say) is not.
+//
+// With `functions: n`, node also runs with --perf-basic-prof (V8 writes where it put each compiled JavaScript function
+// to /tmp/perf-PID.map), and each window also gives its n costliest functions: JavaScript ones named from that map,
+// each charged with its own instructions and those of the inline-cache and property builtins it called (V8's
+// property lookups: otherwise one line for the whole program), and native ones by their symbols.
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
 const { readdirSync, readFileSync, rmSync } = require('node:fs');
@@ -32,21 +37,80 @@ function instructionCounts(annotated) {
   return counts;
 }
 
+/** V8's builtins that do a property access, a string join or a write barrier for their caller: charged to it. */
+const CHARGED_TO_CALLER = /^Builtins_(\w*IC\w*|StringAdd\w*|CreateDataProperty|ObjectPrototypeHasOwnProperty|GetProperty|SetDataProperties|CloneObject\w*|RecordWrite\w*|FindOrderedHash\w*|StringEqual)$/;
+
+/**
+ * The functions of a callgrind dump (its text) with their instructions, costliest first: { name, ir }. JIT code, which
+ * callgrind names by address, is named from a perf map's lines (`start size name`, hex) where one holds the address.
+ */
+function functionCosts(dump, perfMap = '') {
+  const map = perfMap
+    .split('\n')
+    .map((l) => /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(l))
+    .filter(Boolean)
+    .map(([, start, size, name]) => [parseInt(start, 16), parseInt(size, 16), name.replace(/^JS:/, '')])
+    .sort((a, b) => a[0] - b[0]);
+  const named = (fn) => {
+    const address = /^0x([0-9a-f]+)$/.exec(fn);
+    if (!address) return fn;
+    const at = parseInt(address[1], 16);
+    let lo = 0;
+    let hi = map.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (map[mid][0] <= at) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return hi >= 0 && at < map[hi][0] + map[hi][1] ? map[hi][2] : fn;
+  };
+  const ids = new Map(); // callgrind's name compression: "(id) name" the first time, "(id)" after
+  const nameOf = (spec) => {
+    const m = /^\((\d+)\)(?: (.*))?$/.exec(spec);
+    if (!m) return named(spec);
+    if (m[2] !== undefined) ids.set(m[1], named(m[2]));
+    return ids.get(m[1]);
+  };
+  const cost = new Map();
+  const add = (fn, ir) => cost.set(fn, (cost.get(fn) ?? 0) + ir);
+  let fn = null;
+  let callee = null;
+  let call = false;
+  for (const line of dump.split('\n')) {
+    if (line.startsWith('fn=')) fn = nameOf(line.slice(3));
+    else if (line.startsWith('cfn=')) callee = nameOf(line.slice(4));
+    else if (line.startsWith('calls=')) call = true;
+    else {
+      const m = /^(?:[+-]?\d+|\*) (\d+)$/.exec(line); // a cost line: its position (a line number, relative or not), instructions
+      if (!m || !fn) continue;
+      const ir = Number(m[1]);
+      if (!call) add(fn, ir);
+      else if (CHARGED_TO_CALLER.test(callee)) {
+        add(fn, ir); // the call's whole cost moves from the builtin to its caller
+        add(callee, -ir);
+      }
+      call = false;
+    }
+  }
+  return [...cost].map(([name, ir]) => ({ name, ir })).filter((f) => f.ir > 0).sort((a, b) => b.ir - a.ir);
+}
+
 /**
  * `node args` under callgrind, counting nothing until start(); stop() resolves the counts since start(). remove() deletes
  * its files (call it once the process has exited). Files go to the system's temporary directory, named by `name`.
  */
-function counted(args, options, name) {
+function counted(args, options, name, { functions = 0 } = {}) {
   const prefix = path.join(os.tmpdir(), `${name}-callgrind`);
   // callgrind_control finds the process by the user and host its environment names (USER; HOST, which is also the
   // service's listening address), so it is given the same
   const user = os.userInfo().username;
   const controlEnv = { PATH: process.env.PATH, USER: user, ...(options.env?.HOST ? { HOST: options.env.HOST } : {}) };
   const valgrind = ['--tool=callgrind', '--smc-check=all-non-file', '--instr-atstart=no', `--callgrind-out-file=${prefix}.%p`, `--vgdb-prefix=${prefix}-vgdb`];
-  const proc = spawn('valgrind', [...valgrind, process.execPath, ...args], { ...options, env: { ...options.env, USER: user } });
+  const proc = spawn('valgrind', [...valgrind, process.execPath, ...(functions ? ['--perf-basic-prof'] : []), ...args], { ...options, env: { ...options.env, USER: user } });
   const control = (...a) => execFileSync('callgrind_control', [`--vgdb-prefix=${prefix}-vgdb`, ...a, String(proc.pid)], { env: controlEnv, stdio: 'ignore' });
   const dir = path.dirname(prefix);
   const dumpPrefix = `${path.basename(prefix)}.${proc.pid}.`;
+  const perfMap = `/tmp/perf-${proc.pid}.map`; // V8 writes it there whatever the temporary directory
   return {
     proc,
     start: () => control('--instr=on'),
@@ -59,8 +123,10 @@ function counted(args, options, name) {
         const file = dump && path.join(dir, dump);
         if (file && /^totals: /m.test(readFileSync(file, 'utf8'))) {
           const annotated = execFileSync('callgrind_annotate', ['--threshold=100', file], { maxBuffer: 1 << 30 }).toString();
+          const counts = instructionCounts(annotated);
+          if (functions) counts.functions = functionCosts(readFileSync(file, 'utf8'), readFileSync(perfMap, 'utf8')).slice(0, functions);
           rmSync(file);
-          return instructionCounts(annotated);
+          return counts;
         }
         await sleep(100);
       }
@@ -68,8 +134,9 @@ function counted(args, options, name) {
     },
     remove() {
       for (const f of readdirSync(dir)) if (f.startsWith(path.basename(prefix))) rmSync(path.join(dir, f), { force: true });
+      if (functions) rmSync(perfMap, { force: true });
     },
   };
 }
 
-module.exports = { counted, instructionCounts };
+module.exports = { counted, instructionCounts, functionCosts };

@@ -7,10 +7,11 @@ import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import http from 'node:http';
 
-type Counts = { all: number; compiling: number; gc: number };
-const { counted, instructionCounts } = createRequire(__filename)('../bench/callgrind.js') as {
-  counted(args: string[], options: object, name: string): { proc: import('node:child_process').ChildProcess; start(): void; stop(): Promise<Counts>; remove(): void };
+type Counts = { all: number; compiling: number; gc: number; functions?: Array<{ name: string; ir: number }> };
+const { counted, instructionCounts, functionCosts } = createRequire(__filename)('../bench/callgrind.js') as {
+  counted(args: string[], options: object, name: string, opts?: { functions?: number }): { proc: import('node:child_process').ChildProcess; start(): void; stop(): Promise<Counts>; remove(): void };
   instructionCounts(annotated: string): Counts;
+  functionCosts(dump: string, perfMap?: string): Array<{ name: string; ir: number }>;
 };
 
 const hasValgrind = (() => {
@@ -36,20 +37,49 @@ describe('bench: instructions counted by callgrind', () => {
     expect(instructionCounts(annotated)).toEqual({ all: 1_000_000, compiling: 250_000, gc: 100_000 });
   });
 
+  it("names JIT code from V8's perf map and charges it the property lookups it called", () => {
+    const dump = [
+      'events: Ir',
+      'fl=(1) ???',
+      'fn=(1) 0x0000000000001010',
+      '0 100',
+      'cfn=(2) Builtins_KeyedLoadIC_Megamorphic',
+      'calls=4 0',
+      '0 50',
+      'cfn=(3) 0x0000000000009000',
+      'calls=1 0',
+      '0 70',
+      'fn=(2)',
+      '0 50',
+      'fn=(3)',
+      '+2 70',
+      'fn=(4) node::Start(int, char**)',
+      '* 30',
+      'totals: 250',
+    ].join('\n');
+    const perfMap = '1000 100 JS:*work [eval]:2:9\n2000 10 JS:*other [eval]:9:9\n';
+    // work: its own 100 and the lookups' 50 (not the 70 of the function it called); code at 0x9000 is in no mapped range
+    expect(functionCosts(dump, perfMap)).toEqual([
+      { name: '*work [eval]:2:9', ir: 150 },
+      { name: '0x0000000000009000', ir: 70 },
+      { name: 'node::Start(int, char**)', ir: 30 },
+    ]);
+  });
+
   (hasValgrind ? it : it.skip)(
     "counts a window's own work: the same requests with a longer loop count more by about the loop's instructions",
     async () => {
       const server = `
         const http = require('node:http');
-        const s = http.createServer((req, res) => {
-          const n = Number(new URL(req.url, 'http://x').searchParams.get('n'));
+        function work(n) {
           let x = 0;
           for (let i = 0; i < n; i++) x = (x * 31 + i) | 0;
-          res.end(String(x));
-        });
+          return x;
+        }
+        const s = http.createServer((req, res) => res.end(String(work(Number(new URL(req.url, 'http://x').searchParams.get('n'))))));
         s.listen(0, '127.0.0.1', () => process.send(s.address().port));
         process.on('disconnect', () => process.exit(0));`;
-      const c = counted(['-e', server], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'ignore', 'ignore', 'ipc'] }, `jest-${process.pid}`);
+      const c = counted(['-e', server], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'ignore', 'ignore', 'ipc'] }, `jest-${process.pid}`, { functions: 3 });
       try {
         const port = await new Promise<number>((resolve) => c.proc.once('message', (p) => resolve(p as number)));
         const get = (n: number) =>
@@ -74,6 +104,9 @@ describe('bench: instructions counted by callgrind', () => {
         // hundred (17 here, on Node 20)
         expect(long.all - short.all).toBeGreaterThan(10 * 999_000 * 2);
         expect(long.all - short.all).toBeLessThan(10 * 999_000 * 100);
+        // and the costliest function of the long window is the loop's, named from V8's perf map
+        expect(long.functions![0].name).toMatch(/work \[eval\]/);
+        expect(long.functions![0].ir).toBeGreaterThan(10 * 999_000 * 2);
       } finally {
         c.proc.kill('SIGKILL');
         await new Promise((r) => c.proc.once('exit', r));
