@@ -165,7 +165,10 @@ async function main() {
   } else {
     const serviceEnv = {
       ...env, DATABASE_POOL_SIZE: '10', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', SMS_PROVIDER: 'http', SMS_HTTP_URL: smsUrl, PROVIDER_HTTP_TOKEN: TOKEN,
-      VOICE_PROVIDER: 'http', VOICE_HTTP_URL: smsUrl, ...SERVICE_BENCH_LIMITS, WORKERS: '1', ...(STALLS ? { STALL_LOG_FILE: stallFile } : {}), ...JSON.parse(process.env.BENCH_ENV || '{}'),
+      VOICE_PROVIDER: 'http', VOICE_HTTP_URL: smsUrl, ...SERVICE_BENCH_LIMITS, WORKERS: '1',
+      // as in `npm run bench`: no housekeeping pass, and no expiry sweep of the warm-up's verifications 5 minutes on
+      // (a run under callgrind lasts longer than that), in the middle of a repetition
+      HOUSEKEEPING_ENABLED: 'false', EXPIRY_SWEEP_INTERVAL_MS: '3600000', ...(STALLS ? { STALL_LOG_FILE: stallFile } : {}), ...JSON.parse(process.env.BENCH_ENV || '{}'),
     };
     proc = spawnTarget([...nodeArgs, 'dist/src/main.js'], { cwd: ROOT, env: serviceEnv, stdio: ['ignore', 'ignore', 'inherit'] });
     headers = { authorization: `Bearer ${key}` };
