@@ -88,6 +88,16 @@ const memMb = (pid, field) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(read
 
 async function main() {
   if (!process.env.BENCH_DATABASE_URL) throw new Error('set BENCH_DATABASE_URL (a superuser URL)');
+  if (!['service', 'floor', 'nest'].includes(TARGET)) throw new Error(`BENCH_TARGET=${TARGET}: service, floor or nest`);
+  const floorScript = { floor: 'bench/floor.js', nest: 'dist/bench/nest-floor/main.js' }[TARGET];
+  if (floorScript && !existsSync(path.join(ROOT, floorScript))) throw new Error(`${floorScript} is not built: run npx tsc -p bench/tsconfig.json`);
+  if (INSTRUCTIONS) {
+    try {
+      execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
+    } catch {
+      throw new Error('BENCH_INSTRUCTIONS=1 needs valgrind (Debian: apt-get install valgrind)');
+    }
+  }
   const admin = new URL(process.env.BENCH_DATABASE_URL);
   const name = `bench_alone_${Date.now().toString(36)}`;
   const run = async (url, sql) => {
@@ -155,9 +165,6 @@ async function main() {
     counter = counted(args, options, name, { functions: TOP_FUNCTIONS });
     return counter.proc;
   };
-  const floorScript = { floor: 'bench/floor.js', nest: 'dist/bench/nest-floor/main.js' }[TARGET];
-  if (!floorScript && TARGET !== 'service') throw new Error(`BENCH_TARGET=${TARGET}: service, floor or nest`);
-  if (floorScript && !existsSync(path.join(ROOT, floorScript))) throw new Error(`${floorScript} is not built: run npx tsc -p bench/tsconfig.json`);
   if (floorScript) {
     const floorEnv = { PATH: process.env.PATH, ...(STALLS ? { STALL_LOG_FILE: stallFile } : {}), FLOOR_DATABASE_URL: url.toString(), FLOOR_PORT: String(port), FLOOR_CLIENT_ID: 'cli_floor', FLOOR_POOL_SIZE: '10', FLOOR_SMS_URL: smsUrl, FLOOR_PROVIDER_TOKEN: TOKEN, FLOOR_HMAC_KEYS: HMAC_KEYS, FLOOR_PHONE_KEY: PHONE_KEY };
     proc = spawnTarget([...nodeArgs, floorScript], { cwd: ROOT, env: floorEnv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
