@@ -84,6 +84,8 @@ const databaseCpuMs = () => {
   return ms;
 };
 /** A memory figure of the process from /proc, in MB: VmRSS (now) or VmHWM (peak). */
+/** The target process (and its callgrind counter), for the clean-up after a failure. */
+let target;
 const memMb = (pid, field) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 
 async function main() {
@@ -161,9 +163,9 @@ async function main() {
   let headers = {};
   let counter; // BENCH_INSTRUCTIONS=1: the target under callgrind
   const spawnTarget = (args, options) => {
-    if (!INSTRUCTIONS) return spawn(process.execPath, args, options);
-    counter = counted(args, options, name, { functions: TOP_FUNCTIONS });
-    return counter.proc;
+    if (INSTRUCTIONS) counter = counted(args, options, name, { functions: TOP_FUNCTIONS });
+    target = { proc: counter ? counter.proc : spawn(process.execPath, args, options), counter };
+    return target.proc;
   };
   if (floorScript) {
     const floorEnv = { PATH: process.env.PATH, ...(STALLS ? { STALL_LOG_FILE: stallFile } : {}), FLOOR_DATABASE_URL: url.toString(), FLOOR_PORT: String(port), FLOOR_CLIENT_ID: 'cli_floor', FLOOR_POOL_SIZE: '10', FLOOR_SMS_URL: smsUrl, FLOOR_PROVIDER_TOKEN: TOKEN, FLOOR_HMAC_KEYS: HMAC_KEYS, FLOOR_PHONE_KEY: PHONE_KEY };
@@ -262,5 +264,8 @@ async function main() {
 
 main().catch((err) => {
   process.stderr.write(`${err.stack}\n`);
+  // the target (under valgrind it would go on using a CPU) and callgrind's files; its database stays, named above
+  target?.proc.kill('SIGKILL');
+  target?.counter?.remove();
   process.exit(1);
 });

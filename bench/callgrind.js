@@ -12,8 +12,9 @@
 //
 // With `functions: n`, node also runs with --perf-basic-prof (V8 writes where it put each compiled JavaScript function
 // to /tmp/perf-PID.map), and each window also gives its n costliest functions: JavaScript ones named from that map,
-// each charged with its own instructions and those of the inline-cache and property builtins it called (V8's
-// property lookups: otherwise one line for the whole program), and native ones by their symbols.
+// each charged with its own instructions and a share of those of the inline-cache and property builtins it called (V8's
+// property lookups: otherwise one line for the whole program), and native ones by their symbols. Code V8 runs in its
+// interpreter is charged to the interpreter's handlers, not to its function.
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
 const { readdirSync, readFileSync, rmSync } = require('node:fs');
@@ -31,14 +32,15 @@ function instructionCounts(annotated) {
     if (fn.startsWith('PROGRAM TOTALS')) continue;
     const ir = Number(n.replace(/,/g, ''));
     counts.all += ir;
-    if (COMPILING.test(fn)) counts.compiling += ir;
-    else if (GC.test(fn)) counts.gc += ir;
+    const qualified = fn.replace(/\((?!anonymous namespace\)).*$/, ''); // without its parameters' types (a HeapObject parameter is not GC)
+    if (COMPILING.test(qualified)) counts.compiling += ir;
+    else if (GC.test(qualified)) counts.gc += ir;
   }
   return counts;
 }
 
 /** V8's builtins that do a property access, a string join or a write barrier for their caller: charged to it. */
-const CHARGED_TO_CALLER = /^Builtins_(\w*IC\w*|StringAdd\w*|CreateDataProperty|ObjectPrototypeHasOwnProperty|GetProperty|SetDataProperties|CloneObject\w*|RecordWrite\w*|FindOrderedHash\w*|StringEqual)$/;
+const CHARGED_TO_CALLER = /^Builtins_(\w*IC(?:_\w+|Baseline|Trampoline\w*)?|StringAdd\w*|CreateDataProperty|ObjectPrototypeHasOwnProperty|GetProperty|SetDataProperties|CloneObject\w*|RecordWrite\w*|FindOrderedHash\w*|StringEqual)$/;
 
 /**
  * The functions of a callgrind dump (its text) with their instructions, costliest first: { name, ir }. JIT code, which
@@ -71,7 +73,8 @@ function functionCosts(dump, perfMap = '') {
     if (m[2] !== undefined) ids.set(m[1], named(m[2]));
     return ids.get(m[1]);
   };
-  const cost = new Map();
+  const cost = new Map(); // function -> its own instructions
+  const calls = new Map(); // charged builtin -> Map(caller -> the calls' instructions, the builtin's callees included)
   const add = (fn, ir) => cost.set(fn, (cost.get(fn) ?? 0) + ir);
   let fn = null;
   let callee = null;
@@ -86,13 +89,22 @@ function functionCosts(dump, perfMap = '') {
       const ir = Number(m[1]);
       if (!call) add(fn, ir);
       else if (CHARGED_TO_CALLER.test(callee)) {
-        add(fn, ir); // the call's whole cost moves from the builtin to its caller
-        add(callee, -ir);
+        const callers = calls.get(callee) ?? calls.set(callee, new Map()).get(callee);
+        callers.set(fn, (callers.get(fn) ?? 0) + ir);
       }
       call = false;
     }
   }
-  return [...cost].map(([name, ir]) => ({ name, ir })).filter((f) => f.ir > 0).sort((a, b) => b.ir - a.ir);
+  // A charged builtin's own instructions go to its callers in proportion to their calls' cost; what it called in turn
+  // (the runtime on a cache miss, a getter) keeps its own line, so nothing is counted twice.
+  for (const [builtin, callers] of calls) {
+    const own = cost.get(builtin) ?? 0;
+    const total = [...callers.values()].reduce((a, b) => a + b, 0);
+    if (!own || !total) continue;
+    for (const [caller, ir] of callers) add(caller, (own * ir) / total);
+    cost.delete(builtin);
+  }
+  return [...cost].map(([name, ir]) => ({ name, ir: Math.round(ir) })).sort((a, b) => b.ir - a.ir);
 }
 
 /**
@@ -105,9 +117,11 @@ function counted(args, options, name, { functions = 0 } = {}) {
   // service's listening address), so it is given the same
   const user = os.userInfo().username;
   const controlEnv = { PATH: process.env.PATH, USER: user, ...(options.env?.HOST ? { HOST: options.env.HOST } : {}) };
-  const valgrind = ['--tool=callgrind', '--smc-check=all-non-file', '--instr-atstart=no', `--callgrind-out-file=${prefix}.%p`, `--vgdb-prefix=${prefix}-vgdb`];
+  // --separate-recs=1: one name per function, not name'2 for its recursive calls
+  const valgrind = ['--tool=callgrind', '--smc-check=all-non-file', '--separate-recs=1', '--instr-atstart=no', `--callgrind-out-file=${prefix}.%p`, `--vgdb-prefix=${prefix}-vgdb`];
   const proc = spawn('valgrind', [...valgrind, process.execPath, ...(functions ? ['--perf-basic-prof'] : []), ...args], { ...options, env: { ...options.env, USER: user } });
-  const control = (...a) => execFileSync('callgrind_control', [`--vgdb-prefix=${prefix}-vgdb`, ...a, String(proc.pid)], { env: controlEnv, stdio: 'ignore' });
+  const control = (...a) =>
+    execFileSync('callgrind_control', [`--vgdb-prefix=${prefix}-vgdb`, ...a, String(proc.pid)], { env: controlEnv, stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
   const dir = path.dirname(prefix);
   const dumpPrefix = `${path.basename(prefix)}.${proc.pid}.`;
   const perfMap = `/tmp/perf-${proc.pid}.map`; // V8 writes it there whatever the temporary directory
@@ -121,8 +135,8 @@ function counted(args, options, name, { functions = 0 } = {}) {
       for (let i = 0; i < 600; i++) {
         const dump = readdirSync(dir).find((f) => f.startsWith(dumpPrefix));
         const file = dump && path.join(dir, dump);
-        if (file && /^totals: /m.test(readFileSync(file, 'utf8'))) {
-          const annotated = execFileSync('callgrind_annotate', ['--threshold=100', file], { maxBuffer: 1 << 30 }).toString();
+        if (file && /^totals: \d+$/m.test(readFileSync(file, 'utf8'))) {
+          const annotated = execFileSync('callgrind_annotate', ['--threshold=100', '--auto=no', file], { maxBuffer: 1 << 30 }).toString();
           const counts = instructionCounts(annotated);
           if (functions) counts.functions = functionCosts(readFileSync(file, 'utf8'), readFileSync(perfMap, 'utf8')).slice(0, functions);
           rmSync(file);
