@@ -28,7 +28,7 @@
 // prints the target's instructions per request, in all and without V8's compiling and garbage collection: a figure the
 // host's speed and noise do not move. The target is 5-10 times slower so: offer 5-10 requests/s; V8 is still
 // optimizing the checks' code in the first repetitions (they run a few hundred checks each), so run 6 or more and
-// read the later ones. Latencies and CPU times are valgrind's then, not the target's. BENCH_INSTRUCTIONS_TOP=N also
+// read the later ones. Latencies, CPU times and peak RSS are valgrind's then, not the target's. BENCH_INSTRUCTIONS_TOP=N also
 // prints each repetition's N costliest functions (JavaScript ones by name and place, with the property lookups they
 // made), in thousands of instructions per request.
 // BENCH_COUNTER_DAY=1: the database starts with a day of risk counters for the units the starts read (JP and their
