@@ -83,9 +83,9 @@ const databaseCpuMs = () => {
   }
   return ms;
 };
-/** A memory figure of the process from /proc, in MB: VmRSS (now) or VmHWM (peak). */
-/** The target process (and its callgrind counter), for the clean-up after a failure. */
+/** The target process and, with BENCH_INSTRUCTIONS=1, its callgrind counter (also for the clean-up after a failure). */
 let target;
+/** A memory figure of the process from /proc, in MB: VmRSS (now) or VmHWM (peak). */
 const memMb = (pid, field) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 
 async function main() {
@@ -161,9 +161,8 @@ async function main() {
   }
   let proc;
   let headers = {};
-  let counter; // BENCH_INSTRUCTIONS=1: the target under callgrind
   const spawnTarget = (args, options) => {
-    if (INSTRUCTIONS) counter = counted(args, options, name, { functions: TOP_FUNCTIONS });
+    const counter = INSTRUCTIONS ? counted(args, options, name, { functions: TOP_FUNCTIONS }) : null;
     target = { proc: counter ? counter.proc : spawn(process.execPath, args, options), counter };
     return target.proc;
   };
@@ -222,7 +221,7 @@ async function main() {
     const cpu0 = cpuMs(proc.pid);
     const db0 = databaseCpuMs();
     const host0 = cpuTicks();
-    counter?.start();
+    target.counter?.start();
     const began = new Date().toISOString().slice(11, 23); // time of day, to set a stall beside the server's log
     const r = await openLoop({
       name: WORKLOAD, base, rate: RATE, seconds: SECONDS, headers, next,
@@ -232,7 +231,7 @@ async function main() {
         return WORKLOAD === 'check' ? a.status === 200 && JSON.parse(a.body).valid === true : a.status === 201;
       },
     });
-    const ir = counter ? await counter.stop() : null;
+    const ir = target.counter ? await target.counter.stop() : null;
     const per = (n) => (n / r.count / 1e6).toFixed(3);
     const instructions = ir ? `, ${per(ir.all)} M instructions per ${WORKLOAD} (compiling ${per(ir.compiling)}, GC ${per(ir.gc)}, the rest ${per(ir.all - ir.compiling - ir.gc)})` : '';
     const cpu = (cpuMs(proc.pid) - cpu0) / r.count;
@@ -258,7 +257,7 @@ async function main() {
   probe?.kill('SIGTERM');
   benchWatch?.stop();
   rmSync(stallFile, { force: true });
-  counter?.remove();
+  target.counter?.remove();
   await run(admin.toString(), `DROP DATABASE ${name} WITH (FORCE)`);
 }
 

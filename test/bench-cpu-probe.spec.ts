@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 
+const { onJsonLines } = createRequire(__filename)('../bench/stall-log.js') as { onJsonLines<T>(stream: NodeJS.ReadableStream, record: (r: T) => void): void };
 const { damonState } = createRequire(__filename)('../bench/cpu-probe.js') as {
   damonState(root?: string, threads?: Array<{ pid: string; name: string }>): string | null;
 };
@@ -30,12 +31,7 @@ const linux = existsSync('/proc/self/schedstat');
     });
     children.push(probe);
     const records: Array<{ at: number; ms: number; what: string }> = [];
-    let rest = '';
-    probe.stdout!.on('data', (d) => {
-      const lines = (rest + d).split('\n');
-      rest = lines.pop()!;
-      records.push(...lines.map((l) => JSON.parse(l)));
-    });
+    onJsonLines<(typeof records)[number]>(probe.stdout!, (r) => records.push(r));
     const spells = () => records.filter((r) => r.what === 'busy ran');
     // six spells, or 10 s
     for (let waited = 0; spells().length < 6 && waited < 10_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
