@@ -7,13 +7,16 @@ import type { FastifyInstance } from 'fastify';
 import { Logger, PinoLogger } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from './app.module';
 import { startupLogger } from './bootstrap';
+import { AuditMetrics } from './audit/audit.metrics';
 import { guardedJsonParser } from './common/json-body';
 import { FieldError, ProblemException, Problems } from './common/problem';
 import { clientErrorResponder, sendFrameworkProblem, sendProblem } from './common/problem.filter';
 import { StorableTextPipe } from './common/storable-text.pipe';
 import { Housekeeping } from './database/housekeeping';
+import { PoolMetrics } from './database/pool.metrics';
 import { GatewayMetrics } from './gateway/gateway.metrics';
 import { OutboxDispatcher } from './gateway/outbox.dispatcher';
+import { OutboxMetrics } from './gateway/outbox.metrics';
 import { MetricsService } from './metrics/metrics.service';
 import { SuspensionsService } from './risk/suspensions.service';
 import { describeApi } from './openapi';
@@ -112,7 +115,16 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
 
   const fastify = app.getHttpAdapter().getInstance();
   const metrics = app.get(MetricsService);
-  for (const metric of [...app.get(FallbackThrottlerStorage).metrics, ...app.get(GatewayMetrics).all, ...app.get(Housekeeping).metrics.all]) metrics.registry.registerMetric(metric);
+  const registered = [
+    ...app.get(FallbackThrottlerStorage).metrics,
+    ...app.get(GatewayMetrics).all,
+    ...app.get(Housekeeping).metrics.all,
+    // What shows an instance or the database nearing a limit (docs/scaling.md, "Ten times a large bank's peak").
+    ...app.get(PoolMetrics).all,
+    ...app.get(AuditMetrics).all,
+    ...app.get(OutboxMetrics).all,
+  ];
+  for (const metric of registered) metrics.registry.registerMetric(metric);
   metrics.registry.registerMetric(app.get(SuspensionsService).trips);
   logRequests(fastify, await app.resolve(PinoLogger));
   // Graceful shutdown: from the moment it starts, new requests are turned away with 503 (and their connection

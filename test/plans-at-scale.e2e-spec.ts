@@ -13,8 +13,10 @@ import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { DataSource, EntityManager } from 'typeorm';
+import { OLDEST_UNCHAINED_SQL } from '../src/audit/audit.metrics';
 import { Tx } from '../src/common/tx';
 import { dataSourceOptions } from '../src/database/data-source-options';
+import { OVERDUE_SQL } from '../src/gateway/outbox.repository';
 import { VerificationsRepository } from '../src/issuance/verifications.repository';
 import { collapseShardsParams, collapseShardsSql } from '../src/risk/risk-signals.repository';
 import { createTestDatabase, TestDatabase } from './support/database';
@@ -38,7 +40,7 @@ describe('query plans with millions of final verifications', () => {
       await m.query(`PREPARE planned AS ${sql}`);
       const text = (v: unknown) => (Buffer.isBuffer(v) ? `\\x${v.toString('hex')}` : v instanceof Date ? v.toISOString() : String(v));
       const literal = (v: unknown) => (v === null || v === undefined ? 'NULL' : `'${text(v).replace(/'/g, "''")}'`);
-      const rows = await m.query(`EXPLAIN (FORMAT JSON) EXECUTE planned(${params.map(literal).join(', ')})`);
+      const rows = await m.query(`EXPLAIN (FORMAT JSON) EXECUTE planned${params.length ? `(${params.map(literal).join(', ')})` : ''}`);
       await m.query(`DEALLOCATE planned`);
       return rows.map((r: { 'QUERY PLAN': Array<{ Plan: PlanNode }> }) => ({ plan: r['QUERY PLAN'][0].Plan }));
     });
@@ -141,6 +143,15 @@ describe('query plans with millions of final verifications', () => {
     const found = scansOf(await genericPlan(collapseShardsSql, collapseShardsParams(new Date(), 5000)), 'risk_unit_counts');
     expect(found.map((s) => s['Node Type'])).not.toContain('Seq Scan');
     expect(found.some((s) => s['Index Name'] === 'risk_unit_counts_shards_idx' && /bucket < /.test(s['Index Cond'] ?? ''))).toBe(true);
+  });
+
+  it("the gauges a scrape reads (outbox overdue, audit chain lag) go through indexes, not through every row", async () => {
+    const outbox = scansOf(await genericPlan(OVERDUE_SQL, [new Date(), '{sms,voice,webhook,check_call}']), 'outbox');
+    expect(outbox.map((s) => s['Index Name']).sort()).toEqual(['outbox_due_idx', 'outbox_stuck_idx']);
+    const audit = scansOf(await genericPlan(OLDEST_UNCHAINED_SQL, []), 'audit_events');
+    expect(audit.map((s) => [s['Node Type'], s['Index Name']])).toEqual([['Index Scan', 'audit_events_seq_key']]);
+    const [{ events }] = await db.query<{ events: number }>(`SELECT count(*)::int AS events FROM audit_events`);
+    expect(events).toBeGreaterThan(100_000); // the seed's: enough that a scan of every event would not be chosen by chance
   });
 
   it('the sweeper still finds expired verifications through the expiry index', async () => {

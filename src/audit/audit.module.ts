@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { AuditController } from './audit.controller';
+import { AuditMetrics } from './audit.metrics';
 import { AuditReader } from './audit-reader.service';
 import { AuditRetention } from './audit-retention.service';
 import { AuditSequencer } from './audit-sequencer.service';
@@ -29,7 +30,7 @@ import { AuditService } from './audit.service';
 @Global()
 @Module({
   controllers: [AuditController],
-  providers: [AuditService, AuditSequencer, AuditReader, AuditRetention],
+  providers: [AuditService, AuditSequencer, AuditReader, AuditRetention, AuditMetrics],
   exports: [AuditService],
 })
 export class AuditModule {}

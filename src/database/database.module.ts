@@ -4,6 +4,7 @@ import { AppConfig } from '../config/app-config';
 import { dataSourceOptions } from './data-source-options';
 import { runMigrations, waitForDatabase } from './startup';
 import { Housekeeping } from './housekeeping';
+import { PoolMetrics } from './pool.metrics';
 import { Transactions } from './transactions';
 
 /**
@@ -32,7 +33,7 @@ import { Transactions } from './transactions';
       },
     }),
   ],
-  providers: [Transactions, Housekeeping],
+  providers: [Transactions, Housekeeping, PoolMetrics],
   exports: [Transactions, Housekeeping],
 })
 export class DatabaseModule {}

@@ -39,6 +39,12 @@ export class Transactions {
     return pool;
   }
 
+  /** The pool's connections (open, of them idle) and the requests waiting for one; undefined until it is connected. */
+  poolCounts(): { total: number; idle: number; waiting: number } | undefined {
+    const pool = (this.db.driver as unknown as { master?: Pool }).master;
+    return pool && this.db.isInitialized ? { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount } : undefined;
+  }
+
   async run<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     const client = await this.pool().connect();
     // An error on the connection while no statement runs (the server gone between two of them) is emitted as an

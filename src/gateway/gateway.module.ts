@@ -5,6 +5,7 @@ import { DevInbox } from './dev-inbox';
 import { DevInboxController } from './dev-inbox.controller';
 import { GatewayMetrics } from './gateway.metrics';
 import { OutboxDispatcher } from './outbox.dispatcher';
+import { OutboxMetrics } from './outbox.metrics';
 import { OutboxRepository } from './outbox.repository';
 import { GatewayHousekeeping } from './gateway-housekeeping';
 import { OutboxService } from './outbox.service';
@@ -114,6 +115,7 @@ export class GatewayModule {
         GatewayMetrics,
         { provide: OutboxBox, useFactory: () => new OutboxBox(g.sealingKeys) },
         OutboxRepository,
+        OutboxMetrics,
         GatewayHousekeeping,
         OutboxService,
         OutboxDispatcher,

@@ -5,7 +5,15 @@ import type { Queryable, Tx } from '../common/tx';
 import { AppConfig } from '../config/app-config';
 import { PruneCursor } from '../database/housekeeping';
 import { DELIVERY_RANK, DeliveryReceipt } from './delivery-receipts.types';
-import type { Outcome, OutboxRow } from './outbox.types';
+import { OUTBOX_KINDS, type OutboxKind, type Outcome, type OutboxRow } from './outbox.types';
+
+/**
+ * Of each kind ($2), the oldest due time not taken by $1 (OutboxRepository.overdueSince). Each subquery reads the first
+ * entry of that kind in its partial index (outbox_due_idx, outbox_stuck_idx), however many rows are done.
+ */
+export const OVERDUE_SQL = `SELECT k.kind, LEAST((SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending' AND kind = k.kind AND next_attempt_at <= $1),
+                                   (SELECT min(locked_until) FROM outbox WHERE status = 'sending' AND kind = k.kind AND locked_until < $1)) AS since
+                              FROM unnest($2::text[]) AS k(kind)`;
 
 const CLAIM_COLUMNS = 'id, kind, verification_id, client_id, payload, attempts, max_attempts, segments, created_at';
 
@@ -32,6 +40,14 @@ export class OutboxRepository {
   leaseEnd(now: Date): Date {
     const g = this.config.gateway;
     return new Date(now.getTime() + 2 * Math.max(g.routing.budgetMs, g.timeoutMs, g.webhookTimeoutMs) + 5000);
+  }
+
+  /**
+   * Of each kind, since when its oldest row has been due and not taken: a row waiting for its retry that is past its
+   * time, or one whose lease ran out (its instance died) and no poller has claimed yet. Null when none is.
+   */
+  async overdueSince(now: Date): Promise<Array<{ kind: OutboxKind; since: Date | null }>> {
+    return this.db.query(OVERDUE_SQL, [now, OUTBOX_KINDS]);
   }
 
   /** Inserts the row already claimed by this instance (status sending, attempt 1, a lease): after commit it is sent with no claim. */

@@ -6,6 +6,9 @@ import type { Tx } from '../common/tx';
 import type { ProviderAccepted, ProviderLeg } from './ports';
 
 export type OutboxKind = 'sms' | 'voice' | 'webhook' | 'check_call';
+/** Every kind, once (the compiler checks the set against the type). */
+const KINDS: Record<OutboxKind, true> = { sms: true, voice: true, webhook: true, check_call: true };
+export const OUTBOX_KINDS = Object.keys(KINDS) as OutboxKind[];
 
 /** An outbox row as the dispatcher works on it. */
 export interface OutboxRow {

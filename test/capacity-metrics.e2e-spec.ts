@@ -1,0 +1,111 @@
+import { AuditSequencer } from '../src/audit/audit-sequencer.service';
+import { Transactions } from '../src/database/transactions';
+import { FakeClock } from './support/fake-clock';
+import { Stack, startStack } from './support/stack';
+import { waitFor } from './support/wait';
+
+/**
+ * The gauges that show an instance or the database nearing a limit (docs/scaling.md, "Ten times a large bank's peak"):
+ * the pool of connections, how far the audit chain is behind, and the outbox's overdue rows. Read from a real
+ * PostgreSQL, with the service's clock moved by hand.
+ */
+describe('capacity metrics', () => {
+  let stack: Stack;
+  const clock = new FakeClock(Date.parse('2026-12-05T10:00:00Z'));
+
+  beforeAll(async () => {
+    stack = await startStack({
+      clock,
+      env: {
+        DATABASE_POOL_SIZE: '3',
+        // Nothing in the background takes a connection or moves a row while the test reads the gauges.
+        AUDIT_SEQUENCER_ENABLED: 'false',
+        OUTBOX_POLL_INTERVAL_MS: '3600000',
+        EXPIRY_SWEEP_INTERVAL_MS: '3600000',
+        HOUSEKEEPING_ENABLED: 'false',
+      },
+    });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  const scrape = async () => (await fetch(`${stack.t.url}/metrics`)).text();
+  /** One sample's value as Prometheus reads it (NaN included), or undefined when the sample is not there. */
+  const sample = (text: string, series: string): number | undefined => {
+    const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+    return line === undefined ? undefined : Number(line.slice(series.length + 1));
+  };
+
+  it('the audit chain lag is the age of the oldest event not chained yet, read at most every 5 s', async () => {
+    await stack.t.createClient(); // writes the client's audit events at the clock's time
+    clock.advance(30_000);
+    expect(sample(await scrape(), 'otp_audit_chain_lag_seconds')).toBe(30);
+
+    // Within the same 5 s the reading is reused, even though the chain has caught up since.
+    await stack.t.app.get(AuditSequencer).drain();
+    clock.advance(4_000);
+    expect(sample(await scrape(), 'otp_audit_chain_lag_seconds')).toBe(30);
+    clock.advance(1_000);
+    expect(sample(await scrape(), 'otp_audit_chain_lag_seconds')).toBe(0);
+  });
+
+  it('the outbox overdue gauge is, per kind, how long the oldest due row has waited past its time', async () => {
+    const at = (ms: number) => new Date(clock.now().getTime() + ms);
+    const insert = (id: string, kind: string, status: string, nextAttemptAt: Date, lockedUntil: Date | null) =>
+      stack.db.query(
+        `INSERT INTO outbox (id, kind, status, attempts, max_attempts, next_attempt_at, locked_until, created_at, updated_at) VALUES ($1, $2, $3, 1, 5, $4, $5, $6, $6)`,
+        [id, kind, status, nextAttemptAt, lockedUntil, clock.now()],
+      );
+    await insert('obx_metrics_sms_1', 'sms', 'pending', at(0), null); // due now
+    await insert('obx_metrics_sms_2', 'sms', 'pending', at(10_000), null); // due 10 s later
+    await insert('obx_metrics_voice', 'voice', 'sending', at(-60_000), at(-10_000)); // its lease ran out 10 s ago
+    await insert('obx_metrics_hook', 'webhook', 'pending', at(3_600_000), null); // a retry an hour away: not overdue
+    await insert('obx_metrics_done', 'check_call', 'done', at(-600_000), null); // sent: never overdue
+    clock.advance(42_000);
+
+    const text = await scrape();
+    expect(sample(text, 'otp_outbox_overdue_seconds{kind="sms"}')).toBe(42);
+    expect(sample(text, 'otp_outbox_overdue_seconds{kind="voice"}')).toBe(52);
+    expect(sample(text, 'otp_outbox_overdue_seconds{kind="webhook"}')).toBe(0);
+    expect(sample(text, 'otp_outbox_overdue_seconds{kind="check_call"}')).toBe(0);
+
+    await stack.db.query(`UPDATE outbox SET status = 'done' WHERE id IN ('obx_metrics_sms_1', 'obx_metrics_voice')`);
+    clock.advance(5_000);
+    const after = await scrape();
+    expect(sample(after, 'otp_outbox_overdue_seconds{kind="sms"}')).toBe(37); // the second row, due 37 s ago
+    expect(sample(after, 'otp_outbox_overdue_seconds{kind="voice"}')).toBe(0);
+  });
+
+  it('the pool gauges show every connection busy and requests waiting; the database gauges then say NaN rather than hold the scrape', async () => {
+    expect(sample(await scrape(), 'otp_db_pool_size')).toBe(3);
+    const transactions = stack.t.app.get(Transactions);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const held = [1, 2, 3, 4].map(() => transactions.run(() => gate).catch((err: Error) => err));
+    try {
+      await waitFor(() => transactions.poolCounts()?.waiting === 1, { what: 'a fourth transaction waiting for a connection' });
+      clock.advance(5_000); // a new sample of the database gauges is due
+      const started = Date.now();
+      const text = await scrape();
+      expect(Date.now() - started).toBeLessThan(2_500); // the gauges' 1-s limit, not the pool's 3-s connect timeout
+      expect(sample(text, 'otp_db_pool_connections{state="busy"}')).toBe(3);
+      expect(sample(text, 'otp_db_pool_connections{state="idle"}')).toBe(0);
+      expect(sample(text, 'otp_db_pool_waiting_requests')).toBeGreaterThanOrEqual(1);
+      expect(sample(text, 'otp_audit_chain_lag_seconds')).toBeNaN();
+      expect(sample(text, 'otp_outbox_overdue_seconds{kind="sms"}')).toBeNaN();
+    } finally {
+      release();
+      await Promise.all(held);
+    }
+    // The gauges' own reads that gave up waiting still run once they get a connection: wait for the pool to be quiet.
+    await waitFor(() => transactions.poolCounts()?.waiting === 0 && transactions.poolCounts()?.idle === 3, { what: 'every connection idle again' });
+    // (Within the same 5 s, so that the scrape reads nothing from the database: its own reads would count as busy.)
+    const text = await scrape();
+    expect(sample(text, 'otp_db_pool_waiting_requests')).toBe(0);
+    expect(sample(text, 'otp_db_pool_connections{state="busy"}')).toBe(0);
+    expect(sample(text, 'otp_db_pool_connections{state="idle"}')).toBe(3);
+    clock.advance(5_000);
+    expect(sample(await scrape(), 'otp_audit_chain_lag_seconds')).toBe(0);
+  });
+});
