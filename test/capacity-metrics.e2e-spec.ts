@@ -1,6 +1,11 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parser as promql } from '@prometheus-io/lezer-promql';
+import { parse as parseYaml } from 'yaml';
 import { AuditSequencer } from '../src/audit/audit-sequencer.service';
 import { Transactions } from '../src/database/transactions';
 import { FakeClock } from './support/fake-clock';
+import { ROOT } from './support/process';
 import { Stack, startStack } from './support/stack';
 import { waitFor } from './support/wait';
 
@@ -36,6 +41,30 @@ describe('capacity metrics', () => {
     const line = text.split('\n').find((l) => l.startsWith(series + ' '));
     return line === undefined ? undefined : Number(line.slice(series.length + 1));
   };
+
+  it('the alert rules we ship (docs/prometheus-alerts.yml) parse as PromQL and name only metrics the service exports', async () => {
+    const file = parseYaml(readFileSync(join(ROOT, 'docs/prometheus-alerts.yml'), 'utf8')) as {
+      groups: Array<{ name: string; rules: Array<{ alert: string; expr: string; for?: string; labels: { severity: string }; annotations: { summary: string } }> }>;
+    };
+    const rules = file.groups.flatMap((g) => g.rules);
+    expect(rules.length).toBeGreaterThanOrEqual(8);
+    const exported = new Set([...(await scrape()).matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+    for (const rule of rules) {
+      const errors: number[] = [];
+      promql.parse(rule.expr).iterate({ enter: (node) => void (node.type.isError && errors.push(node.from)) });
+      expect({ alert: rule.alert, syntaxErrorsAt: errors }).toEqual({ alert: rule.alert, syntaxErrorsAt: [] });
+      const names = rule.expr.match(/\b(?:otp|nodejs|http)_[a-z0-9_]+/g) ?? [];
+      expect(names.length).toBeGreaterThan(0);
+      for (const name of names) expect({ alert: rule.alert, name, exported: exported.has(name) }).toEqual({ alert: rule.alert, name, exported: true });
+      expect(['critical', 'warning']).toContain(rule.labels.severity);
+      expect(rule.annotations.summary).toBeTruthy();
+    }
+    expect(new Set(rules.map((r) => r.alert)).size).toBe(rules.length);
+    // The parser does find a broken expression (so the check above can fail).
+    let broken = 0;
+    promql.parse('max(otp_audit_chain_lag_seconds) >').iterate({ enter: (node) => void (node.type.isError && broken++) });
+    expect(broken).toBeGreaterThan(0);
+  });
 
   it('the audit chain lag is the age of the oldest event not chained yet, read at most every 5 s', async () => {
     await stack.t.createClient(); // writes the client's audit events at the clock's time
