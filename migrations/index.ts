@@ -20,6 +20,7 @@ import { AuditClientTimeSeq1766000000000 } from './1766000000000-audit-client-ti
 import { RiskCounterShardCollapse1766100000000 } from './1766100000000-risk-counter-shard-collapse';
 import { AuditChainInsertCheckPerStatement1766200000000 } from './1766200000000-audit-chain-insert-check-per-statement';
 import { AuditTriggerSearchPath1766300000000 } from './1766300000000-audit-trigger-search-path';
+import { OutboxDueMessagesIndex1766400000000 } from './1766400000000-outbox-due-messages-index';
 
 /** Every migration in order. A new migration file (npm run migration:create -- migrations/Name, or migration:generate for entity changes) must be added here. */
 export const migrations = [
@@ -45,4 +46,5 @@ export const migrations = [
   RiskCounterShardCollapse1766100000000,
   AuditChainInsertCheckPerStatement1766200000000,
   AuditTriggerSearchPath1766300000000,
+  OutboxDueMessagesIndex1766400000000,
 ];

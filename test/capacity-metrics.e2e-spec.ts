@@ -79,31 +79,36 @@ describe('capacity metrics', () => {
     expect(sample(await scrape(), 'otp_audit_chain_lag_seconds')).toBe(0);
   });
 
-  it('the outbox overdue gauge is, per kind, how long the oldest due row has waited past its time', async () => {
+  it('the outbox overdue gauge is, per kind, how long the oldest row due has waited unsent, a send in progress included', async () => {
     const at = (ms: number) => new Date(clock.now().getTime() + ms);
     const insert = (id: string, kind: string, status: string, nextAttemptAt: Date, lockedUntil: Date | null) =>
       stack.db.query(
         `INSERT INTO outbox (id, kind, status, attempts, max_attempts, next_attempt_at, locked_until, created_at, updated_at) VALUES ($1, $2, $3, 1, 5, $4, $5, $6, $6)`,
         [id, kind, status, nextAttemptAt, lockedUntil, clock.now()],
       );
-    await insert('obx_metrics_sms_1', 'sms', 'pending', at(0), null); // due now
-    await insert('obx_metrics_sms_2', 'sms', 'pending', at(10_000), null); // due 10 s later
-    await insert('obx_metrics_voice', 'voice', 'sending', at(-60_000), at(-10_000)); // its lease ran out 10 s ago
+    await insert('obx_metrics_sms_1', 'sms', 'pending', at(0), null); // a retry due now
+    await insert('obx_metrics_sms_2', 'sms', 'pending', at(10_000), null); // a retry due 10 s later
+    await insert('obx_metrics_voice', 'voice', 'sending', at(-60_000), at(-10_000)); // due a minute ago; its instance died (lease over)
+    await insert('obx_metrics_call', 'check_call', 'sending', at(-5_000), at(60_000)); // being sent for 5 s (lease live)
     await insert('obx_metrics_hook', 'webhook', 'pending', at(3_600_000), null); // a retry an hour away: not overdue
+    await insert('obx_metrics_hook_failed', 'webhook', 'failed', at(-600_000), null); // given up: never overdue
     await insert('obx_metrics_done', 'check_call', 'done', at(-600_000), null); // sent: never overdue
     clock.advance(42_000);
 
     const text = await scrape();
     expect(sample(text, 'otp_outbox_overdue_seconds{kind="sms"}')).toBe(42);
-    expect(sample(text, 'otp_outbox_overdue_seconds{kind="voice"}')).toBe(52);
+    expect(sample(text, 'otp_outbox_overdue_seconds{kind="voice"}')).toBe(102);
+    expect(sample(text, 'otp_outbox_overdue_seconds{kind="check_call"}')).toBe(47);
     expect(sample(text, 'otp_outbox_overdue_seconds{kind="webhook"}')).toBe(0);
-    expect(sample(text, 'otp_outbox_overdue_seconds{kind="check_call"}')).toBe(0);
 
-    await stack.db.query(`UPDATE outbox SET status = 'done' WHERE id IN ('obx_metrics_sms_1', 'obx_metrics_voice')`);
+    await stack.db.query(`UPDATE outbox SET status = 'done', locked_until = NULL WHERE id IN ('obx_metrics_sms_1', 'obx_metrics_voice')`);
+    await insert('obx_metrics_hook_due', 'webhook', 'pending', at(-1_000), null); // a webhook retry due a second ago
     clock.advance(5_000);
     const after = await scrape();
-    expect(sample(after, 'otp_outbox_overdue_seconds{kind="sms"}')).toBe(37); // the second row, due 37 s ago
+    expect(sample(after, 'otp_outbox_overdue_seconds{kind="sms"}')).toBe(37); // the second retry, due 37 s ago
     expect(sample(after, 'otp_outbox_overdue_seconds{kind="voice"}')).toBe(0);
+    expect(sample(after, 'otp_outbox_overdue_seconds{kind="check_call"}')).toBe(52);
+    expect(sample(after, 'otp_outbox_overdue_seconds{kind="webhook"}')).toBe(6);
   });
 
   it('the pool gauges show every connection busy and requests waiting; the database gauges then say NaN rather than hold the scrape', async () => {
@@ -127,7 +132,7 @@ describe('capacity metrics', () => {
       release();
       await Promise.all(held);
     }
-    // The gauges' own reads that gave up waiting still run once they get a connection: wait for the pool to be quiet.
+    // The gauges' reads that the scrape stopped waiting for still run once they get a connection: wait for the pool to be quiet.
     await waitFor(() => transactions.poolCounts()?.waiting === 0 && transactions.poolCounts()?.idle === 3, { what: 'every connection idle again' });
     // (Within the same 5 s, so that the scrape reads nothing from the database: its own reads would count as busy.)
     const text = await scrape();

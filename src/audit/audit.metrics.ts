@@ -12,7 +12,8 @@ export const OLDEST_UNCHAINED_SQL = `SELECT e.occurred_at FROM audit_events e WH
  * How far the chain is behind the trail: the age of the oldest committed event the sequencer has not linked yet
  * (0 when every event is chained). Writers never wait for the chain, so a sequencer that cannot keep up shows here
  * first (docs/scaling.md, "where it breaks first"); the integrity check leaves such events out until they are chained.
- * The same figure in every instance (it is the database's); NaN while the database cannot be read.
+ * The same figure in every instance (it is the database's); NaN while it cannot be read within 1 s (the database down,
+ * or every connection of the pool held longer). The read waits for a connection as requests do: one index lookup.
  */
 @Injectable()
 export class AuditMetrics {
@@ -31,7 +32,7 @@ export class AuditMetrics {
     );
     this.chainLag = new Gauge({
       name: 'otp_audit_chain_lag_seconds',
-      help: 'Age of the oldest audit event not yet linked into the hash chain (0: all chained; NaN: the database could not be read)',
+      help: 'Age of the oldest audit event not yet linked into the hash chain (0: all chained; NaN: not read)',
       registers: [],
       async collect() {
         this.set(await read());

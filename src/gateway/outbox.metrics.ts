@@ -6,10 +6,13 @@ import { OutboxRepository } from './outbox.repository';
 import { OUTBOX_KINDS } from './outbox.types';
 
 /**
- * The outbox's backlog, by kind: how long its oldest row has been due and not sent (0 when none is). Code messages
- * go out at once after their start commits and retries are claimed by the pollers every OUTBOX_POLL_INTERVAL_MS, so
- * anything beyond a few seconds means the instances do not keep up, or none polls (docs/scaling.md). The same
- * figure in every instance (it is the database's); NaN while the database cannot be read.
+ * The outbox's backlog, by kind: how long its oldest row has been due and not sent (0 when none is), counting a send in
+ * progress from when it became due (OVERDUE_SQL). A code message goes out as soon as its start commits and a retry is
+ * claimed within OUTBOX_POLL_INTERVAL_MS of its time, so anything beyond a few seconds means slow providers, instances
+ * that do not keep up, or none polling (docs/scaling.md). Webhooks also wait while their client's receiver already has
+ * its share of an instance's sends, so one slow receiver shows here. The same figure in every instance (it is the
+ * database's); NaN while it cannot be read within 1 s (the database down, or every
+ * connection of the pool held longer). The read waits for a connection as requests do: four index lookups.
  */
 @Injectable()
 export class OutboxMetrics {
@@ -28,7 +31,7 @@ export class OutboxMetrics {
     );
     this.overdue = new Gauge({
       name: 'otp_outbox_overdue_seconds',
-      help: 'By kind (sms, voice, webhook, check_call): how long the oldest outbox row due to be sent has waited past its time (0: none; NaN: the database could not be read)',
+      help: 'By kind (sms, voice, webhook, check_call): how long the oldest outbox row due to be sent has waited unsent past its time, a send in progress included (0: none; NaN: not read)',
       labelNames: ['kind'] as const,
       registers: [],
       async collect() {

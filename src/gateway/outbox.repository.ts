@@ -8,12 +8,18 @@ import { DELIVERY_RANK, DeliveryReceipt } from './delivery-receipts.types';
 import { OUTBOX_KINDS, type OutboxKind, type Outcome, type OutboxRow } from './outbox.types';
 
 /**
- * Of each kind ($2), the oldest due time not taken by $1 (OutboxRepository.overdueSince). Each subquery reads the first
- * entry of that kind in its partial index (outbox_due_idx, outbox_stuck_idx), however many rows are done.
+ * Of each kind ($2), since when its oldest row has been due and not sent by $1 (OutboxRepository.overdueSince): rows
+ * waiting for a retry whose time has come, and rows being sent (`next_attempt_at` is when that attempt became due;
+ * a first send's is its start), whether their instance is still at it or died with the lease. Each lookup reads one
+ * index entry: the code messages' own index of due retries (outbox_due_messages_idx), so that webhooks due before them
+ * are not walked; the webhooks' in outbox_due_idx; and the rows being sent, which are few (outbox_stuck_idx).
  */
-export const OVERDUE_SQL = `SELECT k.kind, LEAST((SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending' AND kind = k.kind AND next_attempt_at <= $1),
-                                   (SELECT min(locked_until) FROM outbox WHERE status = 'sending' AND kind = k.kind AND locked_until < $1)) AS since
-                              FROM unnest($2::text[]) AS k(kind)`;
+export const OVERDUE_SQL = `SELECT k.kind, LEAST(
+           CASE WHEN k.kind = 'webhook'
+                THEN (SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending' AND kind = 'webhook' AND next_attempt_at <= $1)
+                ELSE (SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending' AND kind <> 'webhook' AND kind = k.kind AND next_attempt_at <= $1) END,
+           (SELECT min(next_attempt_at) FROM outbox WHERE status = 'sending' AND kind = k.kind AND locked_until IS NOT NULL)) AS since
+      FROM unnest($2::text[]) AS k(kind)`;
 
 const CLAIM_COLUMNS = 'id, kind, verification_id, client_id, payload, attempts, max_attempts, segments, created_at';
 
@@ -42,10 +48,7 @@ export class OutboxRepository {
     return new Date(now.getTime() + 2 * Math.max(g.routing.budgetMs, g.timeoutMs, g.webhookTimeoutMs) + 5000);
   }
 
-  /**
-   * Of each kind, since when its oldest row has been due and not taken: a row waiting for its retry that is past its
-   * time, or one whose lease ran out (its instance died) and no poller has claimed yet. Null when none is.
-   */
+  /** Of each kind, since when its oldest row has been due and not sent (OVERDUE_SQL); null when none is. */
   async overdueSince(now: Date): Promise<Array<{ kind: OutboxKind; since: Date | null }>> {
     return this.db.query(OVERDUE_SQL, [now, OUTBOX_KINDS]);
   }
