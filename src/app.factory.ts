@@ -119,7 +119,7 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
     ...app.get(FallbackThrottlerStorage).metrics,
     ...app.get(GatewayMetrics).all,
     ...app.get(Housekeeping).metrics.all,
-    // What shows an instance or the database nearing a limit (docs/scaling.md, "Ten times a large bank's peak").
+    // What shows an instance or the database nearing a limit (docs/scaling.md, "Seeing it coming").
     ...app.get(PoolMetrics).all,
     ...app.get(AuditMetrics).all,
     ...app.get(OutboxMetrics).all,

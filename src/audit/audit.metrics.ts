@@ -11,7 +11,7 @@ export const OLDEST_UNCHAINED_SQL = `SELECT e.occurred_at FROM audit_events e WH
 /**
  * How far the chain is behind the trail: the age of the oldest committed event the sequencer has not linked yet
  * (0 when every event is chained). Writers never wait for the chain, so a sequencer that cannot keep up shows here
- * first (docs/scaling.md, "where it breaks first"); the integrity check leaves such events out until they are chained.
+ * first (docs/scaling.md, "Seeing it coming"); the integrity check leaves such events out until they are chained.
  * The same figure in every instance (it is the database's); NaN while it cannot be read within 1 s (the database down,
  * or every connection of the pool held longer). The read waits for a connection as requests do: one index lookup.
  */
