@@ -10,7 +10,7 @@ import { Stack, startStack } from './support/stack';
 import { waitFor } from './support/wait';
 
 /**
- * The gauges that show an instance or the database nearing a limit (docs/scaling.md, "Ten times a large bank's peak"):
+ * The gauges that show an instance or the database nearing a limit (docs/scaling.md, "Seeing it coming"):
  * the pool of connections, how far the audit chain is behind, and the outbox's overdue rows. Read from a real
  * PostgreSQL, with the service's clock moved by hand.
  */

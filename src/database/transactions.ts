@@ -34,15 +34,20 @@ export class Transactions {
 
   /** TypeORM's pool (its PostgreSQL driver's `master`), with the service's limits and timeouts (dataSourceOptions). */
   private pool(): Pool {
-    const pool = (this.db.driver as unknown as { master?: Pool }).master;
-    if (!pool || !this.db.isInitialized) throw new Error('Driver not Connected');
+    const pool = this.connectedPool();
+    if (!pool) throw new Error('Driver not Connected');
     return pool;
+  }
+
+  private connectedPool(): Pool | undefined {
+    const pool = (this.db.driver as unknown as { master?: Pool }).master;
+    return pool && this.db.isInitialized ? pool : undefined;
   }
 
   /** The pool's connections (open, of them idle) and the requests waiting for one; undefined until it is connected. */
   poolCounts(): { total: number; idle: number; waiting: number } | undefined {
-    const pool = (this.db.driver as unknown as { master?: Pool }).master;
-    return pool && this.db.isInitialized ? { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount } : undefined;
+    const pool = this.connectedPool();
+    return pool && { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
   }
 
   async run<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {

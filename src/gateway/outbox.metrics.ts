@@ -11,8 +11,8 @@ import { OUTBOX_KINDS } from './outbox.types';
  * claimed within OUTBOX_POLL_INTERVAL_MS of its time, so anything beyond a few seconds means slow providers, instances
  * that do not keep up, or none polling (docs/scaling.md). Webhooks also wait while their client's receiver already has
  * its share of an instance's sends, so one slow receiver shows here. The same figure in every instance (it is the
- * database's); NaN while it cannot be read within 1 s (the database down, or every
- * connection of the pool held longer). The read waits for a connection as requests do: four index lookups.
+ * database's); NaN while it cannot be read within 1 s (the database down, or every connection of the pool held
+ * longer). The read waits for a connection as requests do: a few index lookups.
  */
 @Injectable()
 export class OutboxMetrics {
