@@ -5,6 +5,7 @@ import { createApp } from './app.factory';
 import { applyHeapSettings, describeError, logLine, missingLaunchFlags, resolveDatabase, startupLogger } from './bootstrap';
 import { AppConfig, ConfigError } from './config/app-config';
 import { runMigrations, waitForDatabase } from './database/startup';
+import { answerClusterMetrics, serveClusterMetrics } from './metrics/cluster-metrics';
 
 /** A worker that crashes is replaced, but at most this many times in RESTART_WINDOW_MS: past that the primary gives up. */
 const MAX_RESTARTS = 5;
@@ -26,6 +27,8 @@ async function main(): Promise<void> {
   applyHeapSettings(config.http);
   if (cluster.isPrimary && config.http.workers > 1) return runPrimary(config);
   if (cluster.isPrimary) warnAtStartup(config);
+  // A starting worker answers the primary's gathering of metrics at once (with none yet), so scrapes never wait on it.
+  if (cluster.isWorker) answerClusterMetrics();
   await runInstance(config);
 }
 
@@ -97,6 +100,7 @@ async function runInstance(config: AppConfig): Promise<void> {
  * WORKERS > 1: this process is the primary of a node:cluster. It starts the embedded PostgreSQL once (when no
  * DATABASE_URL is set) and applies the migrations once, then forks the workers with the database's URL; each
  * worker runs the whole app, and the listening socket is shared (the primary hands connections round-robin).
+ * A scrape of /metrics, whichever worker takes it, answers every worker's metrics combined (metrics/cluster-metrics.ts).
  * A worker that dies is replaced (at most MAX_RESTARTS in a minute, then everything stops, exit 70). SIGTERM
  * or SIGINT is passed to every worker, which drains as a single instance does; the primary exits 0 once all
  * of them exited 0 (1 if one did not, or if they outlast SHUTDOWN_TIMEOUT_MS).
@@ -150,6 +154,7 @@ async function runPrimary(config: AppConfig): Promise<void> {
 
   // The first worker starts alone (it creates the dev client on a fresh database, and a start-up failure such
   // as a port in use shows once, as a failed start, not as a crash loop); the others follow once it listens.
+  serveClusterMetrics();
   const first = fork();
   const firstCode = await new Promise<number | null>((done) => {
     first.once('listening', () => done(null));

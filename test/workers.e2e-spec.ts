@@ -14,20 +14,37 @@ import { waitFor } from './support/wait';
 
 const KEY = 'workers-test-key-' + 'b'.repeat(30);
 
-/** The process that answered one scrape of /metrics, on a connection of its own (so the primary hands it to any worker). */
-function answeringPid(base: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    get(`${base}/metrics`, { agent: false, headers: { connection: 'close' } }, (res) => {
+let requests = 0;
+
+/**
+ * One GET on a connection of its own (so the primary hands it to any worker), with a request id of its own: the
+ * answer, and the process that served it, read from its `request completed` log line.
+ */
+async function served(run: Spawned, base: string, path: string): Promise<{ status: number; text: string; pid: number }> {
+  const id = `workers-probe-${requests++}`;
+  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    get(`${base}${path}`, { agent: false, headers: { connection: 'close', 'x-request-id': id } }, (res) => {
       let text = '';
       res.on('data', (d) => (text += String(d)));
-      res.on('end', () => {
-        const pid = /^otp_instance_info\{pid="(\d+)",worker="(\d+)"\} 1$/m.exec(text);
-        if (!pid || pid[2] === '0') reject(new Error(`no worker pid in /metrics: ${text.slice(0, 200)}`));
-        else resolve(Number(pid[1]));
-      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
     }).on('error', reject);
   });
+  const line = await waitFor(() => run.stdout().split('\n').find((l) => l.includes(`"id":"${id}"`) && l.includes('"msg":"request'))!, {
+    what: `the log line of request ${id}`,
+  });
+  return { status, text, pid: (JSON.parse(line) as { pid: number }).pid };
 }
+
+const answeringPid = async (run: Spawned, base: string) => (await served(run, base, '/health/live')).pid;
+
+/** The value of one sample in Prometheus text (undefined when absent). */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+/** The processes a scrape of /metrics describes (`otp_instance_info`). */
+const describedPids = (text: string) => [...text.matchAll(/^otp_instance_info\{pid="(\d+)",worker="(\d+)"\} 1$/gm)].map((m) => Number(m[1]));
 
 /** The parent process id of `pid` (Linux /proc). */
 const parentOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
@@ -78,7 +95,7 @@ describe('WORKERS=2 (node:cluster behind one port)', () => {
     const pids = new Set<number>();
     await waitFor(
       async () => {
-        pids.add(await answeringPid(base));
+        pids.add(await answeringPid(run, base));
         return pids.size >= n;
       },
       { timeoutMs, intervalMs: 50, ignoreErrors: true, what: () => `${n} distinct workers answering (saw ${[...pids].join(', ')})\n${run.stderr().slice(-2000)}` },
@@ -118,6 +135,64 @@ describe('WORKERS=2 (node:cluster behind one port)', () => {
     }
   }, 60_000);
 
+  it('/metrics describes every worker, whichever worker takes the scrape', async () => {
+    const LIVE = 'http_request_duration_seconds_count{method="GET",route="/health/live",status="200"}';
+    const before = await served(run, base, '/metrics');
+    expect(before.status).toBe(200);
+    const counted = sample(before.text, LIVE) ?? 0;
+
+    // 20 requests on connections of their own: the primary hands them round-robin to both workers
+    const answeredBy = new Map<number, number>();
+    for (let i = 0; i < 20; i++) {
+      const { status, pid } = await served(run, base, '/health/live');
+      expect(status).toBe(200);
+      answeredBy.set(pid, (answeredBy.get(pid) ?? 0) + 1);
+    }
+    expect(answeredBy.size).toBe(2);
+
+    // scrapes until both workers have answered one: each describes both workers and counts all 20 requests
+    const scrapedBy = new Set<number>();
+    for (let i = 0; i < 20 && scrapedBy.size < 2; i++) {
+      const { status, text, pid } = await served(run, base, '/metrics');
+      expect(status).toBe(200);
+      scrapedBy.add(pid);
+      expect(describedPids(text).sort()).toEqual([...answeredBy.keys()].sort());
+      expect(sample(text, LIVE)! - counted).toBe(20);
+      // the pools are summed (two workers of DATABASE_POOL_SIZE 10); the database's figures are one series each
+      expect(sample(text, 'otp_db_pool_size')).toBe(20);
+      expect(text.match(/^otp_audit_chain_lag_seconds /gm)).toHaveLength(1);
+      expect(text.match(/^otp_outbox_overdue_seconds\{kind="sms"\} /gm)).toHaveLength(1);
+      expect(sample(text, 'otp_throttle_redis_degraded')).toBe(0);
+      // one family per name, as Prometheus requires
+      const families = text.match(/^# TYPE \S+/gm)!;
+      expect(new Set(families).size).toBe(families.length);
+    }
+    expect(scrapedBy.size).toBe(2);
+  }, 60_000);
+
+  it('a worker that cannot answer for 5 s makes a scrape fail with a clear 503, not hang or answer half', async () => {
+    const [stopped] = describedPids((await served(run, base, '/metrics')).text);
+    process.kill(stopped, 'SIGSTOP');
+    try {
+      // three connections in a row: round-robin hands at least one to the worker still running
+      const started = Date.now();
+      const scrapes = [0, 1, 2].map(() => served(run, base, '/metrics'));
+      const first = await Promise.race(scrapes);
+      expect(first.pid).not.toBe(stopped);
+      expect(first.status).toBe(503);
+      expect(JSON.parse(first.text)).toMatchObject({ code: 'service_unavailable', detail: expect.stringContaining('a worker did not answer within 5 s') });
+      expect(Date.now() - started).toBeLessThan(8000);
+      process.kill(stopped, 'SIGCONT');
+      await Promise.all(scrapes);
+    } finally {
+      process.kill(stopped, 'SIGCONT');
+    }
+    // once it runs again, scrapes answer in full
+    const after = await served(run, base, '/metrics');
+    expect(after.status).toBe(200);
+    expect(describedPids(after.text)).toHaveLength(2);
+  }, 60_000);
+
   it('a worker that dies is replaced; SIGTERM then drains every worker and the primary exits 0', async () => {
     const before = await workersAnswering(2);
     const [victim] = [...before];
@@ -127,7 +202,7 @@ describe('WORKERS=2 (node:cluster behind one port)', () => {
     // the two answering now exclude the dead one: a new worker took its place
     await waitFor(
       async () => {
-        after.add(await answeringPid(base));
+        after.add(await answeringPid(run, base));
         return [...after].filter((p) => !before.has(p)).length >= 1;
       },
       { timeoutMs: 90_000, intervalMs: 50, ignoreErrors: true, what: 'the replacement worker to answer' },
@@ -158,7 +233,7 @@ describe('WORKERS=2 with no DATABASE_URL', () => {
       const pids = new Set<number>();
       await waitFor(
         async () => {
-          pids.add(await answeringPid(base));
+          pids.add(await answeringPid(run, base));
           return pids.size >= 2;
         },
         { timeoutMs: 120_000, intervalMs: 50, ignoreErrors: true, what: () => `2 workers answering\n${run.stderr().slice(-2000)}` },

@@ -1,6 +1,7 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Public } from '../common/auth';
+import { ProblemException } from '../common/problem';
 import { MetricsService } from './metrics.service';
 
 @ApiTags('operations')
@@ -16,7 +17,12 @@ export class MetricsController {
     description: 'The Prometheus text exposition format.',
     content: { 'text/plain': { schema: { type: 'string' }, example: '# HELP http_request_duration_seconds …\n# TYPE http_request_duration_seconds histogram\n' } },
   })
-  scrape(): Promise<string> {
-    return this.metrics.registry.metrics();
+  async scrape(): Promise<string> {
+    try {
+      return await this.metrics.scrape();
+    } catch (err) {
+      // WORKERS > 1 only: a worker that cannot answer for 5 s is itself what the operator must see (a failed scrape).
+      throw new ProblemException(503, 'service_unavailable', `The metrics of every worker could not be gathered: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 }
