@@ -8,6 +8,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { Clock } from '../common/clock';
 import { AppConfig } from '../config/app-config';
+import { Transactions } from '../database/transactions';
 import { ChainVerifier, GENESIS_HASH } from './audit-chain';
 import { AuditEventRecord, AuditEventRow, CHAINED_COLUMNS, EVENTS_WITH_LINKS, fromRow, toExportLine } from './audit-rows';
 import { AuditService } from './audit.service';
@@ -42,6 +43,7 @@ export class AuditRetention implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly config: AppConfig,
     private readonly clock: Clock,
     private readonly audit: AuditService,
+    private readonly transactions: Transactions,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -74,13 +76,15 @@ export class AuditRetention implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** Archives chained events older than `days` days (up to MAX_EVENTS_PER_RUN). One instance at a time. */
   async runOnce(days: number, maxEvents = MAX_EVENTS_PER_RUN): Promise<RetentionRun> {
+    const run = await this.transactions.exclusively(RETENTION_LOCK_KEY, () => this.archive(days, maxEvents));
+    return run.ran ? run.value : { archived: 0 };
+  }
+
+  private async archive(days: number, maxEvents: number): Promise<RetentionRun> {
     const cutoff = new Date(this.clock.now().getTime() - days * 86_400_000);
     const qr = this.db.createQueryRunner();
     await qr.connect();
-    let locked = false;
     try {
-      [{ locked }] = await qr.query(`SELECT pg_try_advisory_lock($1) AS locked`, [RETENTION_LOCK_KEY]);
-      if (!locked) return { archived: 0 };
       const [cp] = await qr.query(`SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1`);
       const start = cp ? { seq: Number(cp.seq), hash: cp.hash as Buffer } : { seq: 0, hash: GENESIS_HASH };
       // The archived part is a prefix of the chain: it ends before the first event that is not old enough.
@@ -131,7 +135,6 @@ export class AuditRetention implements OnApplicationBootstrap, OnModuleDestroy {
       }
       return { archived: written.count, checkpoint: { seq: upto, hash: written.last.hash.toString('hex') }, archive: path, sha256: written.sha256 };
     } finally {
-      if (locked) await qr.query(`SELECT pg_advisory_unlock($1)`, [RETENTION_LOCK_KEY]).catch(() => undefined);
       await qr.release();
     }
   }

@@ -1,12 +1,11 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { Counter, Metric } from 'prom-client';
-import { DataSource } from 'typeorm';
 import { Clock } from '../common/clock';
 import type { Queryable } from '../common/tx';
 import { AppConfig } from '../config/app-config';
+import { Transactions } from './transactions';
 
-/** The advisory lock held (on a connection of its own) by the one instance pruning at a time. */
+/** The advisory lock held by the one instance pruning at a time (Transactions.exclusively). */
 export const HOUSEKEEPING_LOCK_KEY = 7_351_829_340_519;
 
 /** How far back a pass starts from where this instance's last pass got to (see PruneCursor.rewind). */
@@ -102,8 +101,8 @@ export class HousekeepingMetrics {
 
 /**
  * Keeps the operational tables from growing without end. One scheduler per instance wakes every
- * HOUSEKEEPING_INTERVAL_SECONDS, takes a PostgreSQL advisory lock on a connection of its own
- * (pg_try_advisory_lock: an instance that does not get it skips the run), and runs each registered task in
+ * HOUSEKEEPING_INTERVAL_SECONDS, takes a PostgreSQL advisory lock (Transactions.exclusively: an instance that does
+ * not get it skips the run), and runs each registered task in
  * batches of HOUSEKEEPING_BATCH_SIZE rows until a batch comes back short. Every batch is its own short
  * statement or transaction, so no lock is held for long and live traffic interleaves. The owners register
  * their tasks at start (issuance: idempotency keys, final verifications; gateway: finished outbox rows;
@@ -120,7 +119,7 @@ export class Housekeeping implements OnApplicationBootstrap, OnApplicationShutdo
   private stopping = false;
 
   constructor(
-    @InjectDataSource() private readonly db: DataSource,
+    private readonly transactions: Transactions,
     private readonly config: AppConfig,
     private readonly clock: Clock,
   ) {}
@@ -166,12 +165,7 @@ export class Housekeeping implements OnApplicationBootstrap, OnApplicationShutdo
     const started = Date.now();
     const pruned: Record<string, number> = {};
     let batches = 0;
-    const qr = this.db.createQueryRunner();
-    await qr.connect();
-    let locked = false;
-    try {
-      [{ locked }] = await qr.query(`SELECT pg_try_advisory_lock($1) AS locked`, [HOUSEKEEPING_LOCK_KEY]);
-      if (!locked) return { ran: false, pruned, batches, ms: Date.now() - started };
+    const run = await this.transactions.exclusively(HOUSEKEEPING_LOCK_KEY, async () => {
       const now = this.clock.now();
       const limit = this.config.housekeeping.batchSize;
       for (const task of this.tasks) {
@@ -189,10 +183,7 @@ export class Housekeeping implements OnApplicationBootstrap, OnApplicationShutdo
           if (!Object.values(counts).some((n) => n >= limit)) break;
         }
       }
-      return { ran: true, pruned, batches, ms: Date.now() - started };
-    } finally {
-      if (locked) await qr.query(`SELECT pg_advisory_unlock($1)`, [HOUSEKEEPING_LOCK_KEY]).catch(() => undefined);
-      await qr.release();
-    }
+    });
+    return { ran: run.ran, pruned, batches, ms: Date.now() - started };
   }
 }

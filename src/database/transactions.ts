@@ -79,6 +79,39 @@ export class Transactions {
   }
 
   /**
+   * Runs `work` unless another process (an instance, or a worker) holds the advisory lock `key`, and holds it until
+   * `work` settles: for the background jobs that one instance at a time runs (housekeeping, audit retention).
+   *
+   * The lock is transaction-scoped (pg_try_advisory_xact_lock), taken in a transaction of its own that stays open,
+   * idle, on a connection of its own while `work` runs on others. A session lock (pg_try_advisory_lock) does not
+   * survive a pooler in transaction mode (PgBouncer), which hands the server connection to other clients between
+   * transactions: each of them then holds the lock too (a session's advisory locks stack), and the unlock, sent on
+   * another server connection, leaves it held. An open transaction keeps its server connection, and PostgreSQL
+   * releases the lock when it ends or the connection is lost. It writes nothing and, idle under READ COMMITTED, holds
+   * no snapshot, so it holds back no VACUUM (of the rows housekeeping deletes, say): its statements go as simple
+   * queries, since the extended protocol's unnamed portal would keep the last statement's snapshot until the next one.
+   * The database's idle_in_transaction_session_timeout is lifted for it, so that a run longer than that keeps its lock.
+   */
+  async exclusively<T>(key: number, work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
+    if (!Number.isSafeInteger(key)) throw new Error(`advisory lock key ${key} is not an integer`);
+    const client = await this.pool().connect();
+    let broken: Error | undefined;
+    const onError = (err: Error) => (broken = err);
+    client.on('error', onError);
+    try {
+      await client.query('BEGIN; SET LOCAL idle_in_transaction_session_timeout = 0');
+      const { rows } = await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_xact_lock(${key}) AS locked`);
+      if (!rows[0].locked) return { ran: false };
+      return { ran: true, value: await work() };
+    } finally {
+      // Ends the transaction, which releases the lock; a connection that failed is dropped, not pooled again.
+      if (!broken) await client.query('ROLLBACK').catch((err: Error) => (broken = err));
+      client.removeListener('error', onError);
+      client.release(broken);
+    }
+  }
+
+  /**
    * Writes that `build` defers, run as ONE autocommit statement (atomic on its own, no BEGIN/COMMIT round
    * trips); its after-commit work runs once the statement succeeded.
    */

@@ -1,0 +1,100 @@
+import { Transactions } from '../src/database/transactions';
+import { createTestDatabase, TestDatabase } from './support/database';
+import { Stack, startStack } from './support/stack';
+import { sleep, waitFor } from './support/wait';
+
+const KEY = 4_242_000_001;
+
+interface Holder {
+  pid: number;
+  state: string;
+  in_transaction: boolean;
+  backend_xid: string | null;
+  backend_xmin: string | null;
+}
+
+/**
+ * The lock behind the jobs one instance at a time runs (housekeeping, audit retention): transaction-scoped, so that
+ * it holds behind a pooler in transaction mode (PgBouncer), where a session lock is shared with whichever client gets
+ * the server connection next. Two instances on a database whose idle_in_transaction_session_timeout is 300 ms.
+ */
+describe('Transactions.exclusively: one process at a time', () => {
+  let db: TestDatabase;
+  let stack: Stack;
+  let a: Transactions;
+  let b: Transactions;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await db.query(`ALTER DATABASE ${new URL(db.url).pathname.slice(1)} SET idle_in_transaction_session_timeout = '300ms'`);
+    stack = await startStack({ db, instances: 2, env: { HOUSEKEEPING_ENABLED: 'false' } });
+    [a, b] = stack.apps.map((app) => app.app.get(Transactions));
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await db?.drop();
+  });
+
+  /** The backends holding the lock, as pg_locks and pg_stat_activity tell. */
+  const holders = () =>
+    db.query<Holder>(
+      `SELECT a.pid, a.state, a.xact_start IS NOT NULL AS in_transaction, a.backend_xid::text, a.backend_xmin::text
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = $1`,
+      [KEY],
+    );
+  const gate = () => {
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    return { open, opened };
+  };
+
+  it('while one holds it the others skip; it is held by an idle open transaction that outlives the idle timeout and holds back no VACUUM', async () => {
+    const g = gate();
+    const first = a.exclusively(KEY, async () => {
+      await g.opened;
+      return 'a ran';
+    });
+    const [held] = await waitFor(async () => ((await holders()).length ? holders() : undefined), { what: 'the lock to be taken' });
+
+    expect(await b.exclusively(KEY, async () => 'b ran')).toEqual({ ran: false });
+    expect(await a.exclusively(KEY, async () => 'a again')).toEqual({ ran: false }); // another connection of the same process
+    // An open transaction (a pooler keeps its server connection for it), idle, with no transaction id and no snapshot.
+    expect(held).toEqual({ pid: held.pid, state: 'idle in transaction', in_transaction: true, backend_xid: null, backend_xmin: null });
+
+    await sleep(800); // past the database's idle_in_transaction_session_timeout (300 ms)
+    expect((await holders()).map((h) => h.pid)).toEqual([held.pid]);
+
+    g.open();
+    expect(await first).toEqual({ ran: true, value: 'a ran' });
+    expect(await holders()).toEqual([]);
+    expect(await b.exclusively(KEY, async () => 'b ran')).toEqual({ ran: true, value: 'b ran' });
+  });
+
+  it('work that fails releases the lock, and its error reaches the caller', async () => {
+    await expect(
+      a.exclusively(KEY, async () => {
+        throw new Error('the job failed');
+      }),
+    ).rejects.toThrow('the job failed');
+    expect(await holders()).toEqual([]);
+    expect(await b.exclusively(KEY, async () => 'b ran')).toEqual({ ran: true, value: 'b ran' });
+  });
+
+  it("a holder whose connection is lost loses the lock at once; its work finishes and the pool stays usable", async () => {
+    const g = gate();
+    const first = a.exclusively(KEY, async () => {
+      await g.opened;
+      return 'a ran';
+    });
+    const [held] = await waitFor(async () => ((await holders()).length ? holders() : undefined), { what: 'the lock to be taken' });
+    await db.query(`SELECT pg_terminate_backend($1)`, [held.pid]);
+    await waitFor(async () => (await holders()).length === 0, { what: 'the lock to go with its connection' });
+    expect(await b.exclusively(KEY, async () => 'b ran')).toEqual({ ran: true, value: 'b ran' });
+
+    g.open();
+    expect(await first).toEqual({ ran: true, value: 'a ran' });
+    // The broken connection was dropped, not pooled again: the same instance takes the lock again.
+    for (let i = 0; i < 12; i++) expect(await a.exclusively(KEY, async () => i)).toEqual({ ran: true, value: i });
+  });
+});
