@@ -2,10 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parser as promql } from '@prometheus-io/lezer-promql';
 import { parse as parseYaml } from 'yaml';
-import { AggregatorRegistry } from 'prom-client';
 import { AuditSequencer } from '../src/audit/audit-sequencer.service';
 import { Transactions } from '../src/database/transactions';
-import { MetricsService } from '../src/metrics/metrics.service';
 import { FakeClock } from './support/fake-clock';
 import { ROOT } from './support/process';
 import { Stack, startStack } from './support/stack';
@@ -111,26 +109,6 @@ describe('capacity metrics', () => {
     expect(sample(after, 'otp_outbox_overdue_seconds{kind="voice"}')).toBe(0);
     expect(sample(after, 'otp_outbox_overdue_seconds{kind="check_call"}')).toBe(52);
     expect(sample(after, 'otp_outbox_overdue_seconds{kind="webhook"}')).toBe(6);
-  });
-
-  it('combined over workers (WORKERS > 1, prom-client aggregation), the database gauges and states are the highest reading, counts the sum', async () => {
-    const registry = stack.t.app.get(MetricsService).registry;
-    const one = await registry.getMetricsAsJSON(); // within the last reading's 5 s: the outbox figures above
-    const own = await registry.metrics();
-    const combined = await AggregatorRegistry.aggregate([one, one]).metrics();
-    expect(sample(combined, 'otp_outbox_overdue_seconds{kind="sms"}')).toBe(37);
-    expect(sample(combined, 'otp_outbox_overdue_seconds{kind="check_call"}')).toBe(52);
-    expect(sample(combined, 'otp_audit_chain_lag_seconds')).toBe(sample(own, 'otp_audit_chain_lag_seconds'));
-    expect(sample(combined, 'otp_db_pool_size')).toBe(6);
-    const scrapes = 'http_request_duration_seconds_count{method="GET",route="/metrics",status="200"}';
-    expect(sample(combined, scrapes)).toBe(2 * sample(own, scrapes)!);
-    // the event loop's lag is the worst worker's, not prom-client's average
-    const lag = one.find((m) => m.name === 'nodejs_eventloop_lag_p99_seconds')!;
-    expect(sample(await AggregatorRegistry.aggregate([one, [{ ...lag, values: [{ value: 0.5, labels: {} }] }]]).metrics(), 'nodejs_eventloop_lag_p99_seconds')).toBe(0.5);
-    // 0/1 (and 0/1/2) states: any worker's, so that `== 1` alerts still match
-    for (const name of ['otp_throttle_redis_degraded', 'otp_provider_circuit_state', 'otp_outbox_overdue_seconds', 'otp_audit_chain_lag_seconds']) {
-      expect({ name, aggregator: registry.getMetricsAsArray().find((m) => m.name === name)?.aggregator }).toEqual({ name, aggregator: 'max' });
-    }
   });
 
   it('the pool gauges show every connection busy and requests waiting; the database gauges then say NaN rather than hold the scrape', async () => {

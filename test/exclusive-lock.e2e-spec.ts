@@ -1,3 +1,5 @@
+import { AppConfig } from '../src/config/app-config';
+import { Housekeeping, HOUSEKEEPING_LOCK_KEY } from '../src/database/housekeeping';
 import { Transactions } from '../src/database/transactions';
 import { createTestDatabase, TestDatabase } from './support/database';
 import { Stack, startStack } from './support/stack';
@@ -16,7 +18,8 @@ interface Holder {
 /**
  * The lock behind the jobs one instance at a time runs (housekeeping, audit retention): transaction-scoped, so that
  * it holds behind a pooler in transaction mode (PgBouncer), where a session lock is shared with whichever client gets
- * the server connection next. Two instances on a database whose idle_in_transaction_session_timeout is 300 ms.
+ * the server connection next. Two instances on a database whose idle_in_transaction_session_timeout is 300 ms and
+ * whose transactions default to REPEATABLE READ.
  */
 describe('Transactions.exclusively: one process at a time', () => {
   let db: TestDatabase;
@@ -26,7 +29,10 @@ describe('Transactions.exclusively: one process at a time', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    await db.query(`ALTER DATABASE ${new URL(db.url).pathname.slice(1)} SET idle_in_transaction_session_timeout = '300ms'`);
+    const name = new URL(db.url).pathname.slice(1);
+    await db.query(`ALTER DATABASE ${name} SET idle_in_transaction_session_timeout = '300ms'`);
+    // A database whose transactions default to REPEATABLE READ (a snapshot for the whole transaction)
+    await db.query(`ALTER DATABASE ${name} SET default_transaction_isolation = 'repeatable read'`);
     stack = await startStack({ db, instances: 2, env: { HOUSEKEEPING_ENABLED: 'false' } });
     [a, b] = stack.apps.map((app) => app.app.get(Transactions));
   });
@@ -49,7 +55,7 @@ describe('Transactions.exclusively: one process at a time', () => {
     return { open, opened };
   };
 
-  it('while one holds it the others skip; it is held by an idle open transaction that outlives the idle timeout and holds back no VACUUM', async () => {
+  it('while one holds it the others skip; it is held by an idle open transaction that outlives the idle timeout and holds back no VACUUM, even under a REPEATABLE READ default', async () => {
     const g = gate();
     const first = a.exclusively(KEY, async () => {
       await g.opened;
@@ -81,20 +87,47 @@ describe('Transactions.exclusively: one process at a time', () => {
     expect(await b.exclusively(KEY, async () => 'b ran')).toEqual({ ran: true, value: 'b ran' });
   });
 
-  it("a holder whose connection is lost loses the lock at once; its work finishes and the pool stays usable", async () => {
+  it('a holder whose connection is lost loses the lock at once, and its work is told so; the pool stays usable', async () => {
     const g = gate();
-    const first = a.exclusively(KEY, async () => {
+    let stillHeld: () => boolean = () => true;
+    const first = a.exclusively(KEY, async (held) => {
+      stillHeld = held;
       await g.opened;
-      return 'a ran';
+      return held() ? 'a ran with its lock' : 'a saw its lock lost';
     });
     const [held] = await waitFor(async () => ((await holders()).length ? holders() : undefined), { what: 'the lock to be taken' });
+    expect(stillHeld()).toBe(true);
     await db.query(`SELECT pg_terminate_backend($1)`, [held.pid]);
     await waitFor(async () => (await holders()).length === 0, { what: 'the lock to go with its connection' });
+    await waitFor(() => !stillHeld(), { what: 'the work to be told' });
     expect(await b.exclusively(KEY, async () => 'b ran')).toEqual({ ran: true, value: 'b ran' });
 
     g.open();
-    expect(await first).toEqual({ ran: true, value: 'a ran' });
+    expect(await first).toEqual({ ran: true, value: 'a saw its lock lost' });
     // The broken connection was dropped, not pooled again: the same instance takes the lock again.
     for (let i = 0; i < 12; i++) expect(await a.exclusively(KEY, async () => i)).toEqual({ ran: true, value: i });
+  });
+
+  it('housekeeping that loses its lock mid-run stops before its next batch', async () => {
+    const app = stack.apps[0];
+    const housekeeping = app.app.get(Housekeeping);
+    const limit = app.app.get(AppConfig).housekeeping.batchSize;
+    let calls = 0;
+    housekeeping.register({
+      name: 'a task that loses the lock in its first batch',
+      prune: async () => {
+        calls++;
+        if (calls === 1) {
+          await db.query(`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = $1`, [HOUSEKEEPING_LOCK_KEY]);
+          await sleep(300); // the holder's connection learns it is gone
+        }
+        return { lost_lock_test: calls <= 5 ? limit : 0 }; // full batches: without the check, 6 batches
+      },
+    });
+    const run = await housekeeping.runOnce();
+    expect(run.ran).toBe(true);
+    expect(calls).toBe(1);
+    expect(run.pruned.lost_lock_test).toBe(limit);
+    expect(app.logs.some((l) => l.includes('housekeeping lost its lock'))).toBe(true);
   });
 });

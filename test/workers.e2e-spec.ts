@@ -43,8 +43,9 @@ function sample(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
-/** The processes a scrape of /metrics describes (`otp_instance_info`). */
-const describedPids = (text: string) => [...text.matchAll(/^otp_instance_info\{pid="(\d+)",worker="(\d+)"\} 1$/gm)].map((m) => Number(m[1]));
+/** The processes a scrape of /metrics describes (`otp_instance_info`), by worker number. */
+const describedWorkers = (text: string) =>
+  [...text.matchAll(/^otp_instance_info\{pid="(\d+)",worker="(\d+)"\} 1$/gm)].map((m) => ({ pid: Number(m[1]), worker: m[2] })).sort((a, b) => Number(a.worker) - Number(b.worker));
 
 /** The parent process id of `pid` (Linux /proc). */
 const parentOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
@@ -135,11 +136,12 @@ describe('WORKERS=2 (node:cluster behind one port)', () => {
     }
   }, 60_000);
 
-  it('/metrics describes every worker, whichever worker takes the scrape', async () => {
-    const LIVE = 'http_request_duration_seconds_count{method="GET",route="/health/live",status="200"}';
+  it('/metrics holds the series of every worker, labelled by worker, whichever worker takes the scrape', async () => {
+    const live = (text: string, worker: string) => sample(text, `http_request_duration_seconds_count{method="GET",route="/health/live",status="200",worker="${worker}"}`) ?? 0;
     const before = await served(run, base, '/metrics');
     expect(before.status).toBe(200);
-    const counted = sample(before.text, LIVE) ?? 0;
+    const workerOf = new Map(describedWorkers(before.text).map((w) => [w.pid, w.worker]));
+    expect(workerOf.size).toBe(2);
 
     // 20 requests on connections of their own: the primary hands them round-robin to both workers
     const answeredBy = new Map<number, number>();
@@ -148,49 +150,61 @@ describe('WORKERS=2 (node:cluster behind one port)', () => {
       expect(status).toBe(200);
       answeredBy.set(pid, (answeredBy.get(pid) ?? 0) + 1);
     }
-    expect(answeredBy.size).toBe(2);
+    expect([...answeredBy.keys()].sort()).toEqual([...workerOf.keys()].sort());
 
-    // scrapes until both workers have answered one: each describes both workers and counts all 20 requests
+    // scrapes until both workers have taken one: each holds both workers' series, and each worker's own count
     const scrapedBy = new Set<number>();
     for (let i = 0; i < 20 && scrapedBy.size < 2; i++) {
       const { status, text, pid } = await served(run, base, '/metrics');
       expect(status).toBe(200);
       scrapedBy.add(pid);
-      expect(describedPids(text).sort()).toEqual([...answeredBy.keys()].sort());
-      expect(sample(text, LIVE)! - counted).toBe(20);
-      // the pools are summed (two workers of DATABASE_POOL_SIZE 10); the database's figures are one series each
-      expect(sample(text, 'otp_db_pool_size')).toBe(20);
-      expect(text.match(/^otp_audit_chain_lag_seconds /gm)).toHaveLength(1);
-      expect(text.match(/^otp_outbox_overdue_seconds\{kind="sms"\} /gm)).toHaveLength(1);
-      expect(sample(text, 'otp_throttle_redis_degraded')).toBe(0);
-      // one family per name, as Prometheus requires
+      expect(describedWorkers(text)).toEqual(describedWorkers(before.text));
+      for (const [workerPid, worker] of workerOf) expect(live(text, worker) - live(before.text, worker)).toBe(answeredBy.get(workerPid));
+      for (const worker of workerOf.values()) {
+        expect(sample(text, `otp_db_pool_size{worker="${worker}"}`)).toBe(10);
+        expect(sample(text, `otp_audit_chain_lag_seconds{worker="${worker}"}`)).toBeGreaterThanOrEqual(0);
+      }
+      expect(sample(text, 'otp_metrics_workers{state="answered"}')).toBe(2);
+      expect(sample(text, 'otp_metrics_workers{state="silent"}')).toBe(0);
+      // one family per name, as Prometheus requires, and no series without its worker
       const families = text.match(/^# TYPE \S+/gm)!;
       expect(new Set(families).size).toBe(families.length);
+      expect(text.split('\n').filter((l) => l && !l.startsWith('#') && !l.startsWith('otp_metrics_workers') && !/worker="\d+"/.test(l))).toEqual([]);
     }
     expect(scrapedBy.size).toBe(2);
+
+    // 30 scrapes at once all answer in full, sharing gatherings, and no worker piles up listeners
+    const many = await Promise.all(Array.from({ length: 30 }, () => served(run, base, '/metrics')));
+    expect(many.map((m) => [m.status, describedWorkers(m.text).length])).toEqual(many.map(() => [200, 2]));
+    expect(run.stderr()).not.toMatch(/MaxListenersExceededWarning/);
   }, 60_000);
 
-  it('a worker that cannot answer for 5 s makes a scrape fail with a clear 503, not hang or answer half', async () => {
-    const [stopped] = describedPids((await served(run, base, '/metrics')).text);
-    process.kill(stopped, 'SIGSTOP');
+  it('a worker that does not answer for 5 s is left out of the scrape and counted silent; once it runs again it is back', async () => {
+    const [stopped, running] = describedWorkers((await served(run, base, '/metrics')).text);
+    process.kill(stopped.pid, 'SIGSTOP');
     try {
       // three connections in a row: round-robin hands at least one to the worker still running
       const started = Date.now();
       const scrapes = [0, 1, 2].map(() => served(run, base, '/metrics'));
       const first = await Promise.race(scrapes);
-      expect(first.pid).not.toBe(stopped);
-      expect(first.status).toBe(503);
-      expect(JSON.parse(first.text)).toMatchObject({ code: 'service_unavailable', detail: expect.stringContaining('a worker did not answer within 5 s') });
+      expect(first.pid).toBe(running.pid);
+      expect(first.status).toBe(200);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(4900);
       expect(Date.now() - started).toBeLessThan(8000);
-      process.kill(stopped, 'SIGCONT');
+      expect(describedWorkers(first.text)).toEqual([running]);
+      expect(sample(first.text, 'otp_metrics_workers{state="answered"}')).toBe(1);
+      expect(sample(first.text, 'otp_metrics_workers{state="silent"}')).toBe(1);
+      expect(first.text).toContain(`otp_db_pool_size{worker="${running.worker}"} 10`);
+      expect(first.text).not.toContain(`worker="${stopped.worker}"`);
+      process.kill(stopped.pid, 'SIGCONT');
       await Promise.all(scrapes);
     } finally {
-      process.kill(stopped, 'SIGCONT');
+      process.kill(stopped.pid, 'SIGCONT');
     }
-    // once it runs again, scrapes answer in full
     const after = await served(run, base, '/metrics');
     expect(after.status).toBe(200);
-    expect(describedPids(after.text)).toHaveLength(2);
+    expect(describedWorkers(after.text)).toEqual([stopped, running]);
+    expect(sample(after.text, 'otp_metrics_workers{state="silent"}')).toBe(0);
   }, 60_000);
 
   it('a worker that dies is replaced; SIGTERM then drains every worker and the primary exits 0', async () => {
@@ -210,6 +224,17 @@ describe('WORKERS=2 (node:cluster behind one port)', () => {
     const replacement = [...after].find((p) => !before.has(p))!;
     expect(parentOf(replacement)).toBe(run.child.pid);
     expect(alive(victim)).toBe(false);
+    // The scrape now holds the survivor's series and the replacement's, under a worker number of its own.
+    const scraped = await waitFor(
+      async () => {
+        const { text } = await served(run, base, '/metrics');
+        return sample(text, 'otp_metrics_workers{state="answered"}') === 2 && text;
+      },
+      { what: 'a scrape with both live workers' },
+    );
+    const listed = describedWorkers(scraped);
+    expect(listed.map((w) => w.pid).sort()).toEqual([...after].filter(alive).sort());
+    expect(Math.max(...listed.map((w) => Number(w.worker)))).toBeGreaterThan(2);
 
     const workers = [...after].filter(alive);
     run.child.kill('SIGTERM');

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DataSource, QueryRunner } from 'typeorm';
 import { Clock } from '../common/clock';
 import { AppConfig } from '../config/app-config';
 import { Transactions } from '../database/transactions';
@@ -76,11 +76,11 @@ export class AuditRetention implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** Archives chained events older than `days` days (up to MAX_EVENTS_PER_RUN). One instance at a time. */
   async runOnce(days: number, maxEvents = MAX_EVENTS_PER_RUN): Promise<RetentionRun> {
-    const run = await this.transactions.exclusively(RETENTION_LOCK_KEY, () => this.archive(days, maxEvents));
+    const run = await this.transactions.exclusively(RETENTION_LOCK_KEY, (held) => this.archive(days, maxEvents, held));
     return run.ran ? run.value : { archived: 0 };
   }
 
-  private async archive(days: number, maxEvents: number): Promise<RetentionRun> {
+  private async archive(days: number, maxEvents: number, held: () => boolean): Promise<RetentionRun> {
     const cutoff = new Date(this.clock.now().getTime() - days * 86_400_000);
     const qr = this.db.createQueryRunner();
     await qr.connect();
@@ -106,10 +106,15 @@ export class AuditRetention implements OnApplicationBootstrap, OnModuleDestroy {
       mkdirSync(dir, { recursive: true });
       const name = `audit-${String(start.seq + 1).padStart(12, '0')}-${String(upto).padStart(12, '0')}.ndjson`;
       const path = join(dir, name);
-      const written = await this.writeArchive(path, start, upto);
+      const written = await this.writeArchive(qr, path, start, upto);
       if (!written.ok) {
         rmSync(path, { force: true });
         throw new Error(`audit chain does not verify at seq ${written.brokenSeq}: nothing archived (check /v1/admin/audit-events/integrity)`);
+      }
+      if (!held()) {
+        // Another instance may be archiving the same events now: leave it to that one (or to the next run).
+        rmSync(path, { force: true });
+        throw new Error('audit retention lost its lock (its database connection ended): nothing archived');
       }
 
       await qr.startTransaction();
@@ -139,15 +144,13 @@ export class AuditRetention implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
-  /** Streams (from, upto] to the file through a cursor, verifying the chain on the way. */
-  private async writeArchive(path: string, start: { seq: number; hash: Buffer }, upto: number) {
+  /** Streams (from, upto] to the file through a cursor on the run's connection, verifying the chain on the way. */
+  private async writeArchive(qr: QueryRunner, path: string, start: { seq: number; hash: Buffer }, upto: number) {
     const verifier = new ChainVerifier(start);
     const sha = createHash('sha256');
     const out = createWriteStream(path, { flags: 'wx' });
     let count = 0;
     let last: AuditEventRecord | undefined;
-    const qr = this.db.createQueryRunner();
-    await qr.connect();
     let open = false;
     try {
       await qr.query(`START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY`);
@@ -174,7 +177,6 @@ export class AuditRetention implements OnApplicationBootstrap, OnModuleDestroy {
       open = false;
     } finally {
       if (open) await qr.query(`ROLLBACK`).catch(() => undefined);
-      await qr.release();
       out.end();
       await finished(out);
     }

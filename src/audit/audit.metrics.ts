@@ -34,7 +34,6 @@ export class AuditMetrics {
       name: 'otp_audit_chain_lag_seconds',
       help: 'Age of the oldest audit event not yet linked into the hash chain (0: all chained; NaN: not read)',
       registers: [],
-      aggregator: 'max', // the database's figure, read by every worker: not a sum
       async collect() {
         this.set(await read());
       },

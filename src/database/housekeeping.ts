@@ -165,7 +165,7 @@ export class Housekeeping implements OnApplicationBootstrap, OnApplicationShutdo
     const started = Date.now();
     const pruned: Record<string, number> = {};
     let batches = 0;
-    const run = await this.transactions.exclusively(HOUSEKEEPING_LOCK_KEY, async () => {
+    const run = await this.transactions.exclusively(HOUSEKEEPING_LOCK_KEY, async (held) => {
       const now = this.clock.now();
       const limit = this.config.housekeeping.batchSize;
       for (const task of this.tasks) {
@@ -174,6 +174,11 @@ export class Housekeeping implements OnApplicationBootstrap, OnApplicationShutdo
         cursor.rewind();
         for (;;) {
           if (this.stopping) break;
+          if (!held()) {
+            // Another instance may take the lock now: stop rather than prune beside it (the next run goes on).
+            this.logger.warn('housekeeping lost its lock (its database connection ended): this run stops here');
+            return;
+          }
           const counts = await task.prune(now, limit, cursor);
           batches++;
           for (const [table, n] of Object.entries(counts)) {

@@ -4,7 +4,7 @@ import { AppConfig } from '../config/app-config';
 import { Transactions } from './transactions';
 
 /**
- * This process's pool of database connections, read at each scrape (with WORKERS > 1, summed over the workers): busy
+ * This process's pool of database connections (an instance's, or a worker's with WORKERS), read at each scrape: busy
  * near the size with requests waiting is an instance (or a database) at its capacity, seen before its answers slow down
  * (docs/scaling.md, "Seeing it coming"). pg queues a request for a tick even when a connection is idle, so a busy
  * instance shows 1 waiting now and then; only a lasting figure means anything.
@@ -18,7 +18,7 @@ export class PoolMetrics {
   constructor(transactions: Transactions, config: AppConfig) {
     this.connections = new Gauge({
       name: 'otp_db_pool_connections',
-      help: "The instance's open database connections (every worker's with WORKERS > 1): busy (running a statement or a transaction) or idle",
+      help: "This process's open database connections: busy (running a statement or a transaction) or idle",
       labelNames: ['state'] as const,
       registers: [],
       collect() {
@@ -29,13 +29,13 @@ export class PoolMetrics {
     });
     this.waiting = new Gauge({
       name: 'otp_db_pool_waiting_requests',
-      help: "Requests (and background work) of the instance (every worker's with WORKERS > 1) waiting for a free database connection",
+      help: 'Requests (and background work) of this process waiting for a free database connection',
       registers: [],
       collect() {
         this.set(transactions.poolCounts()?.waiting ?? 0);
       },
     });
-    this.size = new Gauge({ name: 'otp_db_pool_size', help: 'The most connections the instance opens: DATABASE_POOL_SIZE per process (times WORKERS)', registers: [] });
+    this.size = new Gauge({ name: 'otp_db_pool_size', help: 'DATABASE_POOL_SIZE: the most connections this process opens', registers: [] });
     this.size.set(config.database.poolSize);
   }
 

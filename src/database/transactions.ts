@@ -87,26 +87,36 @@ export class Transactions {
    * survive a pooler in transaction mode (PgBouncer), which hands the server connection to other clients between
    * transactions: each of them then holds the lock too (a session's advisory locks stack), and the unlock, sent on
    * another server connection, leaves it held. An open transaction keeps its server connection, and PostgreSQL
-   * releases the lock when it ends or the connection is lost. It writes nothing and, idle under READ COMMITTED, holds
-   * no snapshot, so it holds back no VACUUM (of the rows housekeeping deletes, say): its statements go as simple
-   * queries, since the extended protocol's unnamed portal would keep the last statement's snapshot until the next one.
-   * The database's idle_in_transaction_session_timeout is lifted for it, so that a run longer than that keeps its lock.
+   * releases the lock when it ends or the connection is lost. It writes nothing and, idle under READ COMMITTED (asked
+   * for, whatever the database's default), holds no snapshot, so it holds back no VACUUM (of the rows housekeeping
+   * deletes, say): its statements go as simple queries, since the extended protocol's unnamed portal would keep the
+   * last statement's snapshot until the next one. The database's idle_in_transaction_session_timeout (and, from
+   * PostgreSQL 17, transaction_timeout) are lifted for it, so that a run longer than those keeps its lock.
+   *
+   * `held()` turns false once the lock's connection is lost (the database restarted, or a pooler's own
+   * idle_transaction_timeout closed it): the lock is then gone, and `work` should stop before its next step.
    */
-  async exclusively<T>(key: number, work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
+  async exclusively<T>(key: number, work: (held: () => boolean) => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
     if (!Number.isSafeInteger(key)) throw new Error(`advisory lock key ${key} is not an integer`);
     const client = await this.pool().connect();
     let broken: Error | undefined;
     const onError = (err: Error) => (broken = err);
+    const onEnd = () => (broken ??= new Error('the connection holding the lock ended'));
     client.on('error', onError);
+    client.on('end', onEnd);
     try {
-      await client.query('BEGIN; SET LOCAL idle_in_transaction_session_timeout = 0');
+      await client.query(
+        `BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL idle_in_transaction_session_timeout = 0;
+         SELECT CASE WHEN current_setting('server_version_num')::int >= 170000 THEN set_config('transaction_timeout', '0', true) END`,
+      );
       const { rows } = await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_xact_lock(${key}) AS locked`);
       if (!rows[0].locked) return { ran: false };
-      return { ran: true, value: await work() };
+      return { ran: true, value: await work(() => !broken) };
     } finally {
       // Ends the transaction, which releases the lock; a connection that failed is dropped, not pooled again.
       if (!broken) await client.query('ROLLBACK').catch((err: Error) => (broken = err));
       client.removeListener('error', onError);
+      client.removeListener('end', onEnd);
       client.release(broken);
     }
   }

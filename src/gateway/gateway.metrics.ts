@@ -26,10 +26,9 @@ export class GatewayMetrics {
   });
   readonly circuitState = new Gauge({
     name: 'otp_provider_circuit_state',
-    help: "A provider's circuit in this instance: 0 closed, 1 open, 2 half-open (with WORKERS > 1, the highest of the workers')",
+    help: "A provider's circuit in this instance: 0 closed, 1 open, 2 half-open",
     labelNames: ['provider', 'channel'] as const,
     registers: [],
-    aggregator: 'max',
   });
   readonly receipts = new Counter({
     name: 'otp_delivery_receipts_total',

@@ -34,7 +34,6 @@ export class OutboxMetrics {
       help: 'By kind (sms, voice, webhook, check_call): how long the oldest outbox row due to be sent has waited unsent past its time, a send in progress included (0: none; NaN: not read)',
       labelNames: ['kind'] as const,
       registers: [],
-      aggregator: 'max', // the database's figure, read by every worker: not a sum
       async collect() {
         for (const [kind, seconds] of await read()) this.set({ kind }, seconds);
       },

@@ -1,85 +1,166 @@
-import cluster from 'node:cluster';
-import { AggregatorRegistry, Registry } from 'prom-client';
+import cluster, { Worker } from 'node:cluster';
+import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
 
 /**
- * `/metrics` with WORKERS > 1: the worker that takes the scrape asks the primary, which gathers every worker's
- * registry (prom-client's AggregatorRegistry, over the cluster's IPC channel) and answers with them combined, so a
- * scrape describes the whole instance whichever worker it reached. Counters and histograms are summed; a metric
- * declares another way with prom-client's `aggregator` option (`max` for the database's gauges and for states).
+ * `/metrics` with WORKERS > 1. The worker that takes the scrape asks the primary, which asks every worker that is up
+ * for its registry over the cluster's IPC channel and answers with all of them, each series labelled with its
+ * `worker` (the cluster's worker number). Nothing is added up here: a worker's counters reset when it is replaced
+ * (a new series, under a new number), which Prometheus's rate() and increase() handle per series, where a sum across
+ * workers would drop; and every alert keeps the meaning it has for one process. Sum in PromQL for the instance:
+ * `sum without (worker) (...)`. A worker that does not answer within 5 s is left out of that scrape and counted in
+ * `otp_metrics_workers{state="silent"}`, so that one stuck worker does not blind the instance's monitoring.
  */
 const SCRAPE = 'otp:metrics-scrape';
 const SCRAPED = 'otp:metrics-scraped';
+const GATHER = 'otp:metrics-gather';
+const GATHERED = 'otp:metrics-gathered';
+const READY = 'otp:metrics-ready';
 
-/** prom-client's primary gives up on a worker after 5 s; the asking worker waits a little longer than that. */
-const WORKER_WAIT_MS = 6000;
+/** How long the primary waits for a worker's metrics. */
+const GATHER_WAIT_MS = 5000;
+/** How long the worker that took the scrape waits for the primary. */
+const SCRAPE_WAIT_MS = GATHER_WAIT_MS + 1000;
 
-interface ScrapeRequest {
-  type: typeof SCRAPE;
-  id: number;
+type MetricJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>[number];
+type Message = { type?: string; id?: number; text?: string; error?: string; metrics?: MetricJson[] };
+type Answer = { worker: Worker; metrics: MetricJson[] };
+
+/** One gathering: the workers asked that have not answered yet, and the answers so far. */
+class Round {
+  readonly answers: Answer[] = [];
+  readonly over: Promise<void>;
+  end!: () => void;
+
+  constructor(readonly waiting: Set<Worker>) {
+    this.over = new Promise<void>((resolve) => (this.end = resolve));
+    if (waiting.size === 0) this.end();
+  }
+
+  answered(worker: Worker, metrics: MetricJson[]): void {
+    if (!this.waiting.delete(worker)) return; // late, after the round gave up on it
+    this.answers.push({ worker, metrics });
+    if (this.waiting.size === 0) this.end();
+  }
+
+  gone(worker: Worker): void {
+    if (this.waiting.delete(worker) && this.waiting.size === 0) this.end();
+  }
 }
-interface ScrapeAnswer {
-  type: typeof SCRAPED;
-  id: number;
-  text?: string;
-  error?: string;
-}
 
-/** In the primary: answers the workers' scrapes with every worker's metrics combined. */
+// ---- the primary ----
+
+/** In the primary: answers the workers' scrapes with every worker's metrics. Call before forking. */
 export function serveClusterMetrics(): void {
-  const aggregator = new AggregatorRegistry();
-  cluster.on('message', (worker, message: Partial<ScrapeRequest>) => {
-    if (message?.type !== SCRAPE) return;
-    const answer = (rest: Pick<ScrapeAnswer, 'text' | 'error'>) => {
-      if (worker.isConnected()) worker.send({ type: SCRAPED, id: message.id, ...rest } satisfies Partial<ScrapeAnswer>);
-    };
-    aggregator.clusterMetrics().then(
-      (text) => answer({ text }),
-      // prom-client's only failure is its 5-s wait for a worker that does not answer (busy, stopped, or just died)
-      (err: unknown) => answer({ error: err instanceof Error && err.message === 'Operation timed out.' ? 'a worker did not answer within 5 s' : String(err) }),
-    );
+  const ready = new Set<Worker>();
+  const rounds = new Map<number, Round>();
+  let nextRound = 0;
+  let gathering: Promise<string> | undefined;
+
+  const gather = async (): Promise<string> => {
+    const id = nextRound++;
+    const asked = [...ready].filter((w) => w.isConnected());
+    const round = new Round(new Set(asked));
+    rounds.set(id, round);
+    for (const w of asked) w.send({ type: GATHER, id });
+    const timer = setTimeout(() => round.end(), GATHER_WAIT_MS);
+    await round.over;
+    clearTimeout(timer);
+    rounds.delete(id);
+    const starting = Object.values(cluster.workers ?? {}).filter((w) => w?.isConnected() && !ready.has(w)).length;
+    return combine(round.answers, { answered: round.answers.length, silent: round.waiting.size, starting });
+  };
+
+  const forget = (worker: Worker) => {
+    ready.delete(worker);
+    for (const round of rounds.values()) round.gone(worker);
+  };
+  cluster.on('exit', forget);
+  cluster.on('disconnect', forget);
+  cluster.on('message', (worker: Worker, message: Message) => {
+    if (message?.type === READY) ready.add(worker);
+    else if (message?.type === GATHERED) rounds.get(message.id ?? -1)?.answered(worker, message.metrics ?? []);
+    else if (message?.type === SCRAPE) {
+      const answer = (rest: Message) => worker.isConnected() && worker.send({ type: SCRAPED, id: message.id, ...rest });
+      // Concurrent scrapes share one gathering.
+      gathering ??= gather().finally(() => (gathering = undefined));
+      gathering.then(
+        (text) => answer({ text }),
+        (err: unknown) => answer({ error: String(err) }),
+      );
+    }
   });
 }
 
+/** Every answering worker's series, labelled with its worker number, and the count of workers per state. */
+async function combine(answers: Answer[], workers: Record<'answered' | 'silent' | 'starting', number>): Promise<string> {
+  const labelled = [...answers].sort((a, b) => a.worker.id - b.worker.id).map(({ worker, metrics }) =>
+    metrics.map((m) =>
+      Object.assign({}, m, {
+        // Series of different workers never share labels, so nothing is combined: 'sum' only keeps each as it is
+        // (where prom-client's own choice, 'omit' for process_start_time_seconds, would drop one).
+        aggregator: 'sum' as const,
+        values: m.values.map((v) => Object.assign({}, v, { labels: Object.assign({}, v.labels, { worker: String(worker.id) }) })),
+      }),
+    ),
+  );
+  const own = new Registry();
+  const states = workersGauge(own);
+  for (const [state, n] of Object.entries(workers)) states.set({ state }, n);
+  return (await AggregatorRegistry.aggregate(labelled).metrics()) + (await own.metrics());
+}
+
+/** The processes of a scrape by state; a single process (WORKERS=1) is always the one answered. */
+export function workersGauge(registry: Registry): Gauge<'state'> {
+  return new Gauge({
+    name: 'otp_metrics_workers',
+    help: 'The processes this scrape holds: answered (their series are here); with WORKERS > 1 also silent (a worker up but not answering within 5 s: blocked or stopped) and starting (not serving yet)',
+    labelNames: ['state'] as const,
+    registers: [registry],
+  });
+}
+
+// ---- a worker ----
+
+let registry: Registry | undefined;
+let nextScrape = 0;
+const scrapes = new Map<number, (answer: Message) => void>();
+
 /**
- * In a worker, as soon as it starts: answer the primary's requests for this worker's metrics (prom-client listens
- * once an AggregatorRegistry exists). Until the app has set its registry, a starting worker answers with none.
+ * In a worker, as soon as it starts: answers the primary's requests for this worker's metrics, and the primary's
+ * answers to this worker's scrapes (one listener for all of them).
  */
 export function answerClusterMetrics(): void {
-  new AggregatorRegistry();
-  AggregatorRegistry.setRegistries([]);
-}
-
-/** In a worker: the registry the primary gathers (the app's; one app per worker process). */
-export function contributeToCluster(registry: Registry): void {
-  AggregatorRegistry.setRegistries([registry]);
-}
-
-let nextId = 0;
-
-/** In a worker: every worker's metrics combined, asked of the primary. Rejects when a worker did not answer in time. */
-export function scrapeCluster(): Promise<string> {
-  const id = nextId++;
-  return new Promise((resolve, reject) => {
-    const onMessage = (message: Partial<ScrapeAnswer>) => {
-      if (message?.type !== SCRAPED || message.id !== id) return;
-      settle();
-      if (typeof message.text === 'string') resolve(message.text);
-      else reject(new Error(message.error ?? 'no answer'));
-    };
-    const timer = setTimeout(() => {
-      settle();
-      reject(new Error(`the primary did not answer within ${WORKER_WAIT_MS / 1000} s`));
-    }, WORKER_WAIT_MS);
-    const settle = () => {
-      clearTimeout(timer);
-      process.off('message', onMessage);
-    };
-    if (!process.send || !process.connected) {
-      settle();
-      reject(new Error('the primary cannot be reached'));
-      return;
+  process.on('message', (message: Message) => {
+    if (message?.type === GATHER) {
+      void (registry ? registry.getMetricsAsJSON() : Promise.resolve([])).then(
+        (metrics) => process.connected && process.send?.({ type: GATHERED, id: message.id, metrics }),
+        () => process.connected && process.send?.({ type: GATHERED, id: message.id, metrics: [] }),
+      );
+    } else if (message?.type === SCRAPED) {
+      scrapes.get(message.id ?? -1)?.(message);
     }
-    process.on('message', onMessage);
-    process.send({ type: SCRAPE, id } satisfies ScrapeRequest);
+  });
+}
+
+/** In a worker, once its app is built: the registry the primary gathers (the app's; one app per worker process). */
+export function contributeToCluster(app: Registry): void {
+  registry = app;
+  if (process.connected) process.send?.({ type: READY });
+}
+
+/** In a worker: the metrics of every worker, asked of the primary. Rejects when the primary does not answer in time. */
+export function scrapeCluster(): Promise<string> {
+  const id = nextScrape++;
+  return new Promise((resolve, reject) => {
+    if (!process.send || !process.connected) return reject(new Error('the primary cannot be reached'));
+    const timer = setTimeout(() => settle({ error: `the primary did not answer within ${SCRAPE_WAIT_MS / 1000} s` }), SCRAPE_WAIT_MS);
+    const settle = (answer: Message) => {
+      clearTimeout(timer);
+      scrapes.delete(id);
+      if (typeof answer.text === 'string') resolve(answer.text);
+      else reject(new Error(answer.error ?? 'no answer'));
+    };
+    scrapes.set(id, settle);
+    process.send({ type: SCRAPE, id });
   });
 }

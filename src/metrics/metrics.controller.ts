@@ -21,8 +21,8 @@ export class MetricsController {
     try {
       return await this.metrics.scrape();
     } catch (err) {
-      // WORKERS > 1 only: a worker that cannot answer for 5 s is itself what the operator must see (a failed scrape).
-      throw new ProblemException(503, 'service_unavailable', `The metrics of every worker could not be gathered: ${err instanceof Error ? err.message : String(err)}`);
+      // WORKERS > 1 only, with the cluster's primary not answering (it is stopping, or gone).
+      throw new ProblemException(503, 'service_unavailable', `The workers' metrics could not be gathered: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 }

@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { contributeToCluster, scrapeCluster } from './cluster-metrics';
+import { contributeToCluster, scrapeCluster, workersGauge } from './cluster-metrics';
 
 /** One registry per application instance (tests run several in one process). */
 @Injectable()
@@ -15,10 +15,10 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  /** The processes a scrape describes: this one, or with WORKERS > 1 every worker of the cluster (a series each). */
+  /** The processes a scrape describes: this one, or with WORKERS > 1 every worker that answered (a series each). */
   readonly instance = new Gauge({
     name: 'otp_instance_info',
-    help: 'Always 1, one series per process the scrape describes (every worker with WORKERS > 1): its process id and worker number (0 when not in a cluster)',
+    help: 'Always 1, one series per process the scrape describes (each worker with WORKERS > 1): its process id and worker number (0 when not in a cluster)',
     labelNames: ['pid', 'worker'] as const,
     registers: [this.registry],
   });
@@ -26,15 +26,14 @@ export class MetricsService {
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     this.instance.set({ pid: String(process.pid), worker: String(cluster.worker?.id ?? 0) }, 1);
-    // Combined over workers, the event loop's lag is the worst worker's (prom-client averages it), so that an
-    // alert on it sees one saturated worker.
-    for (const metric of this.registry.getMetricsAsArray()) {
-      if (metric.name.startsWith('nodejs_eventloop_lag_') && metric.aggregator === 'average') metric.aggregator = 'max';
-    }
     if (cluster.isWorker) contributeToCluster(this.registry);
+    else {
+      const workers = workersGauge(this.registry);
+      for (const [state, n] of Object.entries({ answered: 1, silent: 0, starting: 0 })) workers.set({ state }, n);
+    }
   }
 
-  /** The Prometheus text of this process, or with WORKERS > 1 of every worker combined (cluster-metrics.ts). */
+  /** The Prometheus text of this process, or with WORKERS > 1 of every worker, labelled by worker (cluster-metrics.ts). */
   scrape(): Promise<string> {
     return cluster.isWorker ? scrapeCluster() : this.registry.metrics();
   }

@@ -29,9 +29,8 @@ export class FallbackThrottlerStorage implements ThrottlerStorage {
 
   readonly degradedGauge = new Gauge({
     name: 'otp_throttle_redis_degraded',
-    help: '1 while REDIS_URL is set but Redis cannot be used, so rate limits are counted per process (by any worker with WORKERS > 1); else 0',
+    help: '1 while REDIS_URL is set but Redis cannot be used, so rate limits are counted per process; else 0',
     registers: [],
-    aggregator: 'max',
   });
   readonly fallbacks = new Counter({
     name: 'otp_throttle_redis_fallbacks_total',
