@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   applyHeapSettings(config.http);
   if (cluster.isPrimary && config.http.workers > 1) return runPrimary(config);
   if (cluster.isPrimary) warnAtStartup(config);
-  // A starting worker answers the primary's gathering of metrics at once (with none yet), so scrapes never wait on it.
+  // A worker's part of /metrics with WORKERS > 1 (metrics/cluster-metrics.ts): answering the primary's gatherings.
   if (cluster.isWorker) answerClusterMetrics();
   await runInstance(config);
 }
@@ -100,7 +100,7 @@ async function runInstance(config: AppConfig): Promise<void> {
  * WORKERS > 1: this process is the primary of a node:cluster. It starts the embedded PostgreSQL once (when no
  * DATABASE_URL is set) and applies the migrations once, then forks the workers with the database's URL; each
  * worker runs the whole app, and the listening socket is shared (the primary hands connections round-robin).
- * A scrape of /metrics, whichever worker takes it, answers every worker's metrics combined (metrics/cluster-metrics.ts).
+ * A scrape of /metrics, whichever worker takes it, answers every worker's metrics, labelled by worker (metrics/cluster-metrics.ts).
  * A worker that dies is replaced (at most MAX_RESTARTS in a minute, then everything stops, exit 70). SIGTERM
  * or SIGINT is passed to every worker, which drains as a single instance does; the primary exits 0 once all
  * of them exited 0 (1 if one did not, or if they outlast SHUTDOWN_TIMEOUT_MS).

@@ -25,6 +25,9 @@ type MetricJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>[number];
 type Message = { type?: string; id?: number; text?: string; error?: string; metrics?: MetricJson[] };
 type Answer = { worker: Worker; metrics: MetricJson[] };
 
+/** A send over a channel that closed meanwhile fails quietly: the other side is gone, and its wait ends by itself. */
+const ignore = () => undefined;
+
 /** One gathering: the workers asked that have not answered yet, and the answers so far. */
 class Round {
   readonly answers: Answer[] = [];
@@ -61,7 +64,7 @@ export function serveClusterMetrics(): void {
     const asked = [...ready].filter((w) => w.isConnected());
     const round = new Round(new Set(asked));
     rounds.set(id, round);
-    for (const w of asked) w.send({ type: GATHER, id });
+    for (const w of asked) w.send({ type: GATHER, id }, undefined, ignore);
     const timer = setTimeout(() => round.end(), GATHER_WAIT_MS);
     await round.over;
     clearTimeout(timer);
@@ -80,7 +83,7 @@ export function serveClusterMetrics(): void {
     if (message?.type === READY) ready.add(worker);
     else if (message?.type === GATHERED) rounds.get(message.id ?? -1)?.answered(worker, message.metrics ?? []);
     else if (message?.type === SCRAPE) {
-      const answer = (rest: Message) => worker.isConnected() && worker.send({ type: SCRAPED, id: message.id, ...rest });
+      const answer = (rest: Message) => worker.isConnected() && worker.send({ type: SCRAPED, id: message.id, ...rest }, undefined, ignore);
       // Concurrent scrapes share one gathering.
       gathering ??= gather().finally(() => (gathering = undefined));
       gathering.then(
@@ -113,7 +116,7 @@ async function combine(answers: Answer[], workers: Record<'answered' | 'silent' 
 export function workersGauge(registry: Registry): Gauge<'state'> {
   return new Gauge({
     name: 'otp_metrics_workers',
-    help: 'The processes this scrape holds: answered (their series are here); with WORKERS > 1 also silent (a worker up but not answering within 5 s: blocked or stopped) and starting (not serving yet)',
+    help: 'The processes this scrape holds: answered (their series are here); with WORKERS > 1 also silent (a worker up but not answering within 5 s: blocked or stopped) and starting (its app not built yet)',
     labelNames: ['state'] as const,
     registers: [registry],
   });
@@ -133,8 +136,8 @@ export function answerClusterMetrics(): void {
   process.on('message', (message: Message) => {
     if (message?.type === GATHER) {
       void (registry ? registry.getMetricsAsJSON() : Promise.resolve([])).then(
-        (metrics) => process.connected && process.send?.({ type: GATHERED, id: message.id, metrics }),
-        () => process.connected && process.send?.({ type: GATHERED, id: message.id, metrics: [] }),
+        (metrics) => tellPrimary({ type: GATHERED, id: message.id, metrics }),
+        () => tellPrimary({ type: GATHERED, id: message.id, metrics: [] }),
       );
     } else if (message?.type === SCRAPED) {
       scrapes.get(message.id ?? -1)?.(message);
@@ -145,14 +148,19 @@ export function answerClusterMetrics(): void {
 /** In a worker, once its app is built: the registry the primary gathers (the app's; one app per worker process). */
 export function contributeToCluster(app: Registry): void {
   registry = app;
-  if (process.connected) process.send?.({ type: READY });
+  tellPrimary({ type: READY });
+}
+
+function tellPrimary(message: Message): boolean {
+  if (!process.send || !process.connected) return false;
+  process.send(message, undefined, undefined, ignore);
+  return true;
 }
 
 /** In a worker: the metrics of every worker, asked of the primary. Rejects when the primary does not answer in time. */
 export function scrapeCluster(): Promise<string> {
   const id = nextScrape++;
   return new Promise((resolve, reject) => {
-    if (!process.send || !process.connected) return reject(new Error('the primary cannot be reached'));
     const timer = setTimeout(() => settle({ error: `the primary did not answer within ${SCRAPE_WAIT_MS / 1000} s` }), SCRAPE_WAIT_MS);
     const settle = (answer: Message) => {
       clearTimeout(timer);
@@ -161,6 +169,6 @@ export function scrapeCluster(): Promise<string> {
       else reject(new Error(answer.error ?? 'no answer'));
     };
     scrapes.set(id, settle);
-    process.send({ type: SCRAPE, id });
+    if (!tellPrimary({ type: SCRAPE, id })) settle({ error: 'the primary cannot be reached' });
   });
 }
