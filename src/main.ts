@@ -5,7 +5,8 @@ import { createApp } from './app.factory';
 import { applyHeapSettings, describeError, logLine, missingLaunchFlags, resolveDatabase, startupLogger } from './bootstrap';
 import { AppConfig, ConfigError } from './config/app-config';
 import { runMigrations, waitForDatabase } from './database/startup';
-import { answerClusterMetrics, serveClusterMetrics } from './metrics/cluster-metrics';
+import { answerClusterMetrics, contributeToCluster, serveClusterMetrics } from './metrics/cluster-metrics';
+import { MetricsService } from './metrics/metrics.service';
 
 /** A worker that crashes is replaced, but at most this many times in RESTART_WINDOW_MS: past that the primary gives up. */
 const MAX_RESTARTS = 5;
@@ -62,6 +63,7 @@ async function runInstance(config: AppConfig): Promise<void> {
     throw err;
   }
   logLine('info', `listening on http://${resolved.http.host}:${resolved.http.port} (docs at /docs)`, cluster.isWorker ? { pid: process.pid, worker: cluster.worker?.id } : {});
+  if (cluster.isWorker) contributeToCluster(app.get(MetricsService).registry);
 
   // Graceful shutdown: stop accepting, let in-flight requests finish, close the pool, then the embedded database.
   let closing = false;
@@ -155,6 +157,8 @@ async function runPrimary(config: AppConfig): Promise<void> {
   // The first worker starts alone (it creates the dev client on a fresh database, and a start-up failure such
   // as a port in use shows once, as a failed start, not as a crash loop); the others follow once it listens.
   serveClusterMetrics();
+  // Structured clone over IPC, not JSON: a gauge's NaN ("not read") and ±Inf reach the primary as they are (JSON made them null, rendered 0).
+  cluster.setupPrimary({ serialization: 'advanced' });
   const first = fork();
   const firstCode = await new Promise<number | null>((done) => {
     first.once('listening', () => done(null));

@@ -108,7 +108,7 @@ describe('Transactions.exclusively: one process at a time', () => {
     for (let i = 0; i < 12; i++) expect(await a.exclusively(KEY, async () => i)).toEqual({ ran: true, value: i });
   });
 
-  it('housekeeping that loses its lock mid-run stops before its next batch', async () => {
+  it('housekeeping that loses its lock mid-run stops before its next batch, and the run counts as failed', async () => {
     const app = stack.apps[0];
     const housekeeping = app.app.get(Housekeeping);
     const limit = app.app.get(AppConfig).housekeeping.batchSize;
@@ -124,10 +124,11 @@ describe('Transactions.exclusively: one process at a time', () => {
         return { lost_lock_test: calls <= 5 ? limit : 0 }; // full batches: without the check, 6 batches
       },
     });
-    const run = await housekeeping.runOnce();
-    expect(run.ran).toBe(true);
+    await expect(housekeeping.runOnce()).rejects.toThrow(/housekeeping lost its lock/);
     expect(calls).toBe(1);
-    expect(run.pruned.lost_lock_test).toBe(limit);
-    expect(app.logs.some((l) => l.includes('housekeeping lost its lock'))).toBe(true);
+    // counted as a failed run (what OtpHousekeepingFailing alerts on), the batch it did counted as pruned
+    const metrics = await (await fetch(`${app.url}/metrics`)).text();
+    expect(metrics).toContain('otp_housekeeping_runs_total{result="failed"} 1\n');
+    expect(metrics).toContain(`otp_housekeeping_pruned_rows_total{table="lost_lock_test"} ${limit}\n`);
   });
 });

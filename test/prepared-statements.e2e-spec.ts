@@ -14,7 +14,7 @@ describe.each([
 ])('prepared statements %s', (_label, env: Record<string, string>, prepared) => {
   let s: SmsStack;
   beforeAll(async () => {
-    s = await startSmsStack({ env: { DATABASE_POOL_SIZE: '1', ...env } });
+    s = await startSmsStack({ env: { DATABASE_POOL_SIZE: '1', HOUSEKEEPING_ENABLED: 'false', ...env } });
   });
   afterAll(async () => s?.close());
 

@@ -10,7 +10,7 @@ import { freePort } from './support/net';
 import { freshPhone } from './support/phones';
 import { MAIN, runBuilt, Spawned, waitUntilReady } from './support/process';
 import { codeSentTo } from './support/scenario';
-import { waitFor } from './support/wait';
+import { sleep, waitFor } from './support/wait';
 
 const KEY = 'workers-test-key-' + 'b'.repeat(30);
 
@@ -178,6 +178,22 @@ describe('WORKERS=2 (node:cluster behind one port)', () => {
     expect(many.map((m) => [m.status, describedWorkers(m.text).length])).toEqual(many.map(() => [200, 2]));
     expect(run.stderr()).not.toMatch(/MaxListenersExceededWarning/);
   }, 60_000);
+
+  it("a gauge's NaN (the database not read within 1 s) reaches the scrape as NaN from every worker, not as 0", async () => {
+    await sleep(5100); // past the database gauges' 5-s reading period of the scrapes above
+    // Nothing can read the chain head while this transaction holds it (the audit lag gauge reads it).
+    await db.query('BEGIN');
+    try {
+      await db.query('LOCK TABLE audit_chain_head IN ACCESS EXCLUSIVE MODE');
+      const { status, text } = await served(run, base, '/metrics');
+      expect(status).toBe(200);
+      const lag = text.split('\n').filter((l) => l.startsWith('otp_audit_chain_lag_seconds{'));
+      expect(lag).toHaveLength(2);
+      for (const line of lag) expect(line).toMatch(/^otp_audit_chain_lag_seconds\{worker="\d+"\} Nan$/);
+    } finally {
+      await db.query('ROLLBACK');
+    }
+  }, 30_000);
 
   it('a worker that does not answer for 5 s is left out of the scrape and counted silent; once it runs again it is back', async () => {
     const [stopped, running] = describedWorkers((await served(run, base, '/metrics')).text);

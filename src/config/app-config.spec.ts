@@ -264,3 +264,12 @@ describe('AppConfig: AWS and the generic http provider (issue 11)', () => {
     expect(configError({ ...receipts, PROVIDER_HTTP_RECEIPT_SECRET: 'too-short' }).message).toContain('PROVIDER_HTTP_RECEIPT_SECRET=(hidden)');
   });
 });
+
+describe('AppConfig: the database pool', () => {
+  it('a pool of one connection is refused while housekeeping or audit retention runs (each holds one for its lock and works on another)', () => {
+    expect(configError({ DATABASE_POOL_SIZE: '1' }).message).toMatch(/DATABASE_POOL_SIZE must be at least 2 while HOUSEKEEPING_ENABLED=true or AUDIT_RETENTION_DAYS > 0/);
+    expect(configError({ DATABASE_POOL_SIZE: '1', HOUSEKEEPING_ENABLED: 'false', AUDIT_RETENTION_DAYS: '30' }).message).toMatch(/DATABASE_POOL_SIZE must be at least 2/);
+    expect(AppConfig.fromEnv({ DATABASE_POOL_SIZE: '1', HOUSEKEEPING_ENABLED: 'false' }).database.poolSize).toBe(1);
+    expect(AppConfig.fromEnv({ DATABASE_POOL_SIZE: '2' }).database.poolSize).toBe(2);
+  });
+});

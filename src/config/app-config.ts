@@ -457,6 +457,11 @@ export class AppConfig {
     if (env.RISK_VOICE_CONTRACT_METHOD === 'ivr_inbound' && !env.RISK_INBOUND_CHECK_NUMBER) {
       problems.push('RISK_INBOUND_CHECK_NUMBER is required when RISK_VOICE_CONTRACT_METHOD=ivr_inbound (the number people call for an inbound check)');
     }
+    if (env.DATABASE_POOL_SIZE < 2 && (env.HOUSEKEEPING_ENABLED || env.AUDIT_RETENTION_DAYS > 0)) {
+      problems.push(
+        'DATABASE_POOL_SIZE must be at least 2 while HOUSEKEEPING_ENABLED=true or AUDIT_RETENTION_DAYS > 0: those jobs hold one connection for their lock while they work on another',
+      );
+    }
     if (problems.length === 0) problems.push(...providerProblems(env));
     if (problems.length) throw new ConfigError(problems);
     return new AppConfig(env);

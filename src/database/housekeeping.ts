@@ -174,11 +174,8 @@ export class Housekeeping implements OnApplicationBootstrap, OnApplicationShutdo
         cursor.rewind();
         for (;;) {
           if (this.stopping) break;
-          if (!held()) {
-            // Another instance may take the lock now: stop rather than prune beside it (the next run goes on).
-            this.logger.warn('housekeeping lost its lock (its database connection ended): this run stops here');
-            return;
-          }
+          // Another instance may take the lock now: stop rather than prune beside it (the next run goes on).
+          if (!held()) throw new Error('housekeeping lost its lock (its database connection ended): this run stopped before its next batch');
           const counts = await task.prune(now, limit, cursor);
           batches++;
           for (const [table, n] of Object.entries(counts)) {

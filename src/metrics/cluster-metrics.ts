@@ -31,6 +31,8 @@ const ignore = () => undefined;
 /** One gathering: the workers asked that have not answered yet, and the answers so far. */
 class Round {
   readonly answers: Answer[] = [];
+  /** Workers that answered that they could not collect their metrics. */
+  unanswered = 0;
   readonly over: Promise<void>;
   end!: () => void;
 
@@ -47,6 +49,12 @@ class Round {
 
   gone(worker: Worker): void {
     if (this.waiting.delete(worker) && this.waiting.size === 0) this.end();
+  }
+
+  failed(worker: Worker): void {
+    if (!this.waiting.has(worker)) return;
+    this.unanswered++;
+    this.gone(worker);
   }
 }
 
@@ -70,7 +78,7 @@ export function serveClusterMetrics(): void {
     clearTimeout(timer);
     rounds.delete(id);
     const starting = Object.values(cluster.workers ?? {}).filter((w) => w?.isConnected() && !ready.has(w)).length;
-    return combine(round.answers, { answered: round.answers.length, silent: round.waiting.size, starting });
+    return combine(round.answers, { answered: round.answers.length, silent: round.waiting.size + round.unanswered, starting });
   };
 
   const forget = (worker: Worker) => {
@@ -81,7 +89,12 @@ export function serveClusterMetrics(): void {
   cluster.on('disconnect', forget);
   cluster.on('message', (worker: Worker, message: Message) => {
     if (message?.type === READY) ready.add(worker);
-    else if (message?.type === GATHERED) rounds.get(message.id ?? -1)?.answered(worker, message.metrics ?? []);
+    else if (message?.type === GATHERED) {
+      const round = rounds.get(message.id ?? -1);
+      // a worker whose metrics could not be collected counts as silent
+      if (message.error === undefined) round?.answered(worker, message.metrics ?? []);
+      else round?.failed(worker);
+    }
     else if (message?.type === SCRAPE) {
       const answer = (rest: Message) => worker.isConnected() && worker.send({ type: SCRAPED, id: message.id, ...rest }, undefined, ignore);
       // Concurrent scrapes share one gathering.
@@ -116,7 +129,7 @@ async function combine(answers: Answer[], workers: Record<'answered' | 'silent' 
 export function workersGauge(registry: Registry): Gauge<'state'> {
   return new Gauge({
     name: 'otp_metrics_workers',
-    help: 'The processes this scrape holds: answered (their series are here); with WORKERS > 1 also silent (a worker up but not answering within 5 s: blocked or stopped) and starting (its app not built yet)',
+    help: 'The processes this scrape holds: answered (their series are here); with WORKERS > 1 also silent (a worker serving, whose metrics did not come within 5 s: blocked or stopped, or failed) and starting (not serving yet)',
     labelNames: ['state'] as const,
     registers: [registry],
   });
@@ -137,7 +150,7 @@ export function answerClusterMetrics(): void {
     if (message?.type === GATHER) {
       void (registry ? registry.getMetricsAsJSON() : Promise.resolve([])).then(
         (metrics) => tellPrimary({ type: GATHERED, id: message.id, metrics }),
-        () => tellPrimary({ type: GATHERED, id: message.id, metrics: [] }),
+        (err: unknown) => tellPrimary({ type: GATHERED, id: message.id, error: String(err) }),
       );
     } else if (message?.type === SCRAPED) {
       scrapes.get(message.id ?? -1)?.(message);
@@ -145,7 +158,7 @@ export function answerClusterMetrics(): void {
   });
 }
 
-/** In a worker, once its app is built: the registry the primary gathers (the app's; one app per worker process). */
+/** In a worker, once its app serves: the registry the primary gathers from now on (the app's; one app per worker process). */
 export function contributeToCluster(app: Registry): void {
   registry = app;
   tellPrimary({ type: READY });

@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { contributeToCluster, scrapeCluster, workersGauge } from './cluster-metrics';
+import { scrapeCluster, workersGauge } from './cluster-metrics';
 
 /** One registry per application instance (tests run several in one process). */
 @Injectable()
@@ -26,8 +26,7 @@ export class MetricsService {
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     this.instance.set({ pid: String(process.pid), worker: String(cluster.worker?.id ?? 0) }, 1);
-    if (cluster.isWorker) contributeToCluster(this.registry);
-    else {
+    if (!cluster.isWorker) {
       const workers = workersGauge(this.registry);
       for (const [state, n] of Object.entries({ answered: 1, silent: 0, starting: 0 })) workers.set({ state }, n);
     }
