@@ -2,7 +2,7 @@ import cluster, { Worker } from 'node:cluster';
 import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
 
 /**
- * `/metrics` with WORKERS > 1. The worker that takes the scrape asks the primary, which asks every worker that is up
+ * `/metrics` with WORKERS > 1. The worker that takes the scrape asks the primary, which asks every worker that serves
  * for its registry over the cluster's IPC channel and answers with all of them, each series labelled with its
  * `worker` (the cluster's worker number). Nothing is added up here: a worker's counters reset when it is replaced
  * (a new series, under a new number), which Prometheus's rate() and increase() handle per series, where a sum across
@@ -94,8 +94,7 @@ export function serveClusterMetrics(): void {
       // a worker whose metrics could not be collected counts as silent
       if (message.error === undefined) round?.answered(worker, message.metrics ?? []);
       else round?.failed(worker);
-    }
-    else if (message?.type === SCRAPE) {
+    } else if (message?.type === SCRAPE) {
       const answer = (rest: Message) => worker.isConnected() && worker.send({ type: SCRAPED, id: message.id, ...rest }, undefined, ignore);
       // Concurrent scrapes share one gathering.
       gathering ??= gather().finally(() => (gathering = undefined));
