@@ -156,7 +156,7 @@ async function runPrimary(config: AppConfig): Promise<void> {
 
   // The first worker starts alone (it creates the dev client on a fresh database, and a start-up failure such
   // as a port in use shows once, as a failed start, not as a crash loop); the others follow once it listens.
-  serveClusterMetrics();
+  const metrics = serveClusterMetrics();
   // Structured clone over IPC, not JSON: a gauge's NaN ("not read") and ±Inf reach the primary as they are (JSON made them null, rendered 0).
   cluster.setupPrimary({ serialization: 'advanced' });
   const first = fork();
@@ -178,6 +178,7 @@ async function runPrimary(config: AppConfig): Promise<void> {
       if (code !== 0 && signal !== 'SIGTERM') failed = true;
       return;
     }
+    metrics.died();
     const now = Date.now();
     restarts.push(now);
     while (restarts.length && restarts[0] < now - RESTART_WINDOW_MS) restarts.shift();

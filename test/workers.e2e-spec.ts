@@ -169,7 +169,11 @@ describe('WORKERS=2 (node:cluster behind one port)', () => {
       // one family per name, as Prometheus requires, and no series without its worker
       const families = text.match(/^# TYPE \S+/gm)!;
       expect(new Set(families).size).toBe(families.length);
-      expect(text.split('\n').filter((l) => l && !l.startsWith('#') && !l.startsWith('otp_metrics_workers') && !/worker="\d+"/.test(l))).toEqual([]);
+      expect(text.split('\n').filter((l) => l && !l.startsWith('#') && !l.startsWith('otp_metrics_workers') && !/worker="(\d+|primary)"/.test(l))).toEqual([]);
+      // and the primary's own: its process, and no worker died so far
+      expect(sample(text, `otp_instance_info{pid="${run.child.pid}",worker="primary"}`)).toBe(1);
+      expect(sample(text, 'process_resident_memory_bytes{worker="primary"}')).toBeGreaterThan(10e6);
+      expect(sample(text, 'otp_workers_died_total{worker="primary"}')).toBe(0);
     }
     expect(scrapedBy.size).toBe(2);
 
@@ -251,6 +255,8 @@ describe('WORKERS=2 (node:cluster behind one port)', () => {
     const listed = describedWorkers(scraped);
     expect(listed.map((w) => w.pid).sort()).toEqual([...after].filter(alive).sort());
     expect(Math.max(...listed.map((w) => Number(w.worker)))).toBeGreaterThan(2);
+    // the primary counted the death
+    expect(sample(scraped, 'otp_workers_died_total{worker="primary"}')).toBe(1);
 
     const workers = [...after].filter(alive);
     run.child.kill('SIGTERM');

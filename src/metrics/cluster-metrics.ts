@@ -1,5 +1,5 @@
 import cluster, { Worker } from 'node:cluster';
-import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 
 /**
  * `/metrics` with WORKERS > 1. The worker that takes the scrape asks the primary, which asks every worker that serves
@@ -9,6 +9,8 @@ import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
  * workers would drop; and every alert keeps the meaning it has for one process. Sum in PromQL for the instance:
  * `sum without (worker) (...)`. A worker that does not answer within 5 s is left out of that scrape and counted in
  * `otp_metrics_workers{state="silent"}`, so that one stuck worker does not blind the instance's monitoring.
+ * The primary's own series come with them, labelled `worker="primary"`: its process (memory, CPU, event loop) and
+ * `otp_workers_died_total`, the workers it saw die while not stopping (each one replaced, until it gives up).
  */
 const SCRAPE = 'otp:metrics-scrape';
 const SCRAPED = 'otp:metrics-scraped';
@@ -60,8 +62,15 @@ class Round {
 
 // ---- the primary ----
 
-/** In the primary: answers the workers' scrapes with every worker's metrics. Call before forking. */
-export function serveClusterMetrics(): void {
+/** The label value of the primary's own series. */
+export const PRIMARY = 'primary';
+
+/**
+ * In the primary: answers the workers' scrapes with every worker's metrics and the primary's own. Call before forking.
+ * Answers `died()`, to be called for each worker that dies unexpectedly (not while stopping).
+ */
+export function serveClusterMetrics(): { died(): void } {
+  const { registry: own, deaths } = primaryRegistry();
   const ready = new Set<Worker>();
   const rounds = new Map<number, Round>();
   let nextRound = 0;
@@ -78,7 +87,8 @@ export function serveClusterMetrics(): void {
     clearTimeout(timer);
     rounds.delete(id);
     const starting = Object.values(cluster.workers ?? {}).filter((w) => w?.isConnected() && !ready.has(w)).length;
-    return combine(round.answers, { answered: round.answers.length, silent: round.waiting.size + round.unanswered, starting });
+    const primary = await own.getMetricsAsJSON();
+    return combine(round.answers, primary, { answered: round.answers.length, silent: round.waiting.size + round.unanswered, starting });
   };
 
   const forget = (worker: Worker) => {
@@ -104,17 +114,33 @@ export function serveClusterMetrics(): void {
       );
     }
   });
+  return { died: () => deaths.inc() };
 }
 
-/** Every answering worker's series, labelled with its worker number, and the count of workers per state. */
-async function combine(answers: Answer[], workers: Record<'answered' | 'silent' | 'starting', number>): Promise<string> {
-  const labelled = [...answers].sort((a, b) => a.worker.id - b.worker.id).map(({ worker, metrics }) =>
+/** The primary's own series: its process's default metrics, `otp_instance_info`, and the count of workers that died. */
+export function primaryRegistry(): { registry: Registry; deaths: Counter } {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  new Gauge({ name: 'otp_instance_info', help: INSTANCE_INFO_HELP, labelNames: ['pid', 'worker'] as const, registers: [registry] }).set({ pid: String(process.pid), worker: PRIMARY }, 1);
+  const deaths = new Counter({
+    name: 'otp_workers_died_total',
+    help: 'Workers of this primary (WORKERS > 1) that exited or were killed while the service was not stopping: each one is replaced, at most 5 in a minute, then the primary stops everything (exit 70)',
+    registers: [registry],
+  });
+  return { registry, deaths };
+}
+
+/** Every answering worker's series, labelled with its worker number, the primary's, and the count of workers per state. */
+async function combine(answers: Answer[], primary: MetricJson[], workers: Record<'answered' | 'silent' | 'starting', number>): Promise<string> {
+  const sources = [...answers].sort((a, b) => a.worker.id - b.worker.id).map(({ worker, metrics }) => ({ label: String(worker.id), metrics }));
+  sources.push({ label: PRIMARY, metrics: primary });
+  const labelled = sources.map(({ label, metrics }) =>
     metrics.map((m) =>
       Object.assign({}, m, {
         // Series of different workers never share labels, so nothing is combined: 'sum' only keeps each as it is
         // (where prom-client's own choice, 'omit' for process_start_time_seconds, would drop one).
         aggregator: 'sum' as const,
-        values: m.values.map((v) => Object.assign({}, v, { labels: Object.assign({}, v.labels, { worker: String(worker.id) }) })),
+        values: m.values.map((v) => Object.assign({}, v, { labels: Object.assign({}, v.labels, { worker: label }) })),
       }),
     ),
   );
@@ -123,6 +149,9 @@ async function combine(answers: Answer[], workers: Record<'answered' | 'silent' 
   for (const [state, n] of Object.entries(workers)) states.set({ state }, n);
   return (await AggregatorRegistry.aggregate(labelled).metrics()) + (await own.metrics());
 }
+
+export const INSTANCE_INFO_HELP =
+  'Always 1, one series per process the scrape describes: its process id and worker number (0 when not in a cluster; with WORKERS > 1 each worker, and the primary as worker="primary")';
 
 /** The processes of a scrape by state; a single process (WORKERS=1) is always the one answered. */
 export function workersGauge(registry: Registry): Gauge<'state'> {

@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { scrapeCluster, workersGauge } from './cluster-metrics';
+import { INSTANCE_INFO_HELP, scrapeCluster, workersGauge } from './cluster-metrics';
 
 /** One registry per application instance (tests run several in one process). */
 @Injectable()
@@ -18,7 +18,7 @@ export class MetricsService {
   /** The processes a scrape describes: this one, or with WORKERS > 1 every worker that answered (a series each). */
   readonly instance = new Gauge({
     name: 'otp_instance_info',
-    help: 'Always 1, one series per process the scrape describes (each worker with WORKERS > 1): its process id and worker number (0 when not in a cluster)',
+    help: INSTANCE_INFO_HELP,
     labelNames: ['pid', 'worker'] as const,
     registers: [this.registry],
   });
