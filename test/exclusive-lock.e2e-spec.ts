@@ -1,6 +1,12 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { AuditRetention, RETENTION_LOCK_KEY } from '../src/audit/audit-retention.service';
 import { AppConfig } from '../src/config/app-config';
 import { Housekeeping, HOUSEKEEPING_LOCK_KEY } from '../src/database/housekeeping';
 import { Transactions } from '../src/database/transactions';
+import { chainAll } from './support/audit';
 import { createTestDatabase, TestDatabase } from './support/database';
 import { Stack, startStack } from './support/stack';
 import { sleep, waitFor } from './support/wait';
@@ -26,6 +32,7 @@ describe('Transactions.exclusively: one process at a time', () => {
   let stack: Stack;
   let a: Transactions;
   let b: Transactions;
+  const archiveDir = mkdtempSync(join(tmpdir(), 'otp-lock-archive-'));
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -33,12 +40,13 @@ describe('Transactions.exclusively: one process at a time', () => {
     await db.query(`ALTER DATABASE ${name} SET idle_in_transaction_session_timeout = '300ms'`);
     // A database whose transactions default to REPEATABLE READ (a snapshot for the whole transaction)
     await db.query(`ALTER DATABASE ${name} SET default_transaction_isolation = 'repeatable read'`);
-    stack = await startStack({ db, instances: 2, env: { HOUSEKEEPING_ENABLED: 'false' } });
+    stack = await startStack({ db, instances: 2, env: { HOUSEKEEPING_ENABLED: 'false', AUDIT_ARCHIVE_DIR: archiveDir } });
     [a, b] = stack.apps.map((app) => app.app.get(Transactions));
   });
   afterAll(async () => {
     await stack?.close();
     await db?.drop();
+    rmSync(archiveDir, { recursive: true, force: true });
   });
 
   /** The backends holding the lock, as pg_locks and pg_stat_activity tell. */
@@ -130,5 +138,44 @@ describe('Transactions.exclusively: one process at a time', () => {
     const metrics = await (await fetch(`${app.url}/metrics`)).text();
     expect(metrics).toContain('otp_housekeeping_runs_total{result="failed"} 1\n');
     expect(metrics).toContain(`otp_housekeeping_pruned_rows_total{table="lost_lock_test"} ${limit}\n`);
+  });
+
+  it('audit retention that loses its lock while it reads archives nothing: no checkpoint, no event deleted, no file left', async () => {
+    const app = stack.apps[0];
+    await app.createClient(); // a client's audit events, chained below
+    await chainAll(app);
+    const events = async () => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_events`))[0].n;
+    const before = await events();
+    expect(before).toBeGreaterThan(0);
+
+    // The run waits on the audit table (this connection holds it), while its lock is taken away from it.
+    const blocker = new Client({ connectionString: db.url });
+    await blocker.connect();
+    try {
+      await blocker.query(`SET idle_in_transaction_session_timeout = 0`);
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE audit_events IN ACCESS EXCLUSIVE MODE');
+      const run = app.app.get(AuditRetention).runOnce(0);
+      run.catch(() => undefined);
+      await waitFor(
+        async () => (await db.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM audit_events%'`)).length > 0,
+        { what: 'the retention run to wait on the audit table' },
+      );
+      const holder = `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND ((classid::bigint << 32) | objid::bigint) = $1`;
+      expect(await db.query(holder, [RETENTION_LOCK_KEY])).toHaveLength(1);
+      await db.query(`SELECT pg_terminate_backend(pid) FROM (${holder}) h`, [RETENTION_LOCK_KEY]);
+      await waitFor(async () => (await db.query(holder, [RETENTION_LOCK_KEY])).length === 0, { what: 'the lock to go with its connection' });
+      await sleep(300); // the holder's connection learns it is gone
+      await blocker.query('ROLLBACK');
+      await expect(run).rejects.toThrow(/audit retention lost its lock/);
+    } finally {
+      await blocker.end();
+    }
+    expect(await db.query(`SELECT 1 FROM audit_checkpoints`)).toEqual([]);
+    expect(await events()).toBe(before);
+    expect(readdirSync(archiveDir)).toEqual([]);
+    // The next run, holding its lock, archives them.
+    expect(await app.app.get(AuditRetention).runOnce(0)).toMatchObject({ archived: before });
+    expect(readdirSync(archiveDir)).toHaveLength(1);
   });
 });
