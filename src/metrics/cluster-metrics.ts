@@ -63,14 +63,14 @@ class Round {
 // ---- the primary ----
 
 /** The label value of the primary's own series. */
-export const PRIMARY = 'primary';
+const PRIMARY = 'primary';
 
 /**
  * In the primary: answers the workers' scrapes with every worker's metrics and the primary's own. Call before forking.
  * Answers `died()`, to be called for each worker that dies unexpectedly (not while stopping).
  */
 export function serveClusterMetrics(): { died(): void } {
-  const { registry: own, deaths } = primaryRegistry();
+  const { registry: primaryOwn, deaths } = primaryRegistry();
   const ready = new Set<Worker>();
   const rounds = new Map<number, Round>();
   let nextRound = 0;
@@ -87,7 +87,7 @@ export function serveClusterMetrics(): { died(): void } {
     clearTimeout(timer);
     rounds.delete(id);
     const starting = Object.values(cluster.workers ?? {}).filter((w) => w?.isConnected() && !ready.has(w)).length;
-    const primary = await own.getMetricsAsJSON();
+    const primary = await primaryOwn.getMetricsAsJSON();
     return combine(round.answers, primary, { answered: round.answers.length, silent: round.waiting.size + round.unanswered, starting });
   };
 
