@@ -17,6 +17,8 @@
 // generator and the fake provider) watches its own the same way, the host's CPU is read every 100 ms for spells of 20 %
 // steal or more, and bench/cpu-probe.js watches each CPU (its stalls, and the kernel's kdamond threads); after each
 // open-loop repetition's line, its p99 tail in bursts with the pauses each overlapped.
+// BENCH_NODE_ARGS: node flags for every target (service, floor, Nest floor, baseline) after the launch flags of `npm start`,
+// e.g. "--max-semi-space-size=16" (NODE_OPTIONS does not reach them: each runs with PATH and its own settings only).
 // BENCH_PROVIDER=twilio: the service sends through its real Twilio provider (the official SDK, form-encoded
 // Messages.json with Basic auth) to a Twilio-shaped fake on the same server; the floor keeps its plain JSON send.
 // BENCH_BASELINE=<dir>: a checkout of another commit, built (npm ci && npm run build there), run as a third target
@@ -158,11 +160,13 @@ function fakeProvider() {
   };
 }
 
+const NODE_ARGS = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean) : [];
+
 function child(script, env, nodeArgs = [], cwd = ROOT) {
   // BENCH_STALLS=1: the target's own pauses, one JSON line each (bench/stall-log.js as a preload; workers inherit it)
   const stallFile = STALL_DIR ? path.join(STALL_DIR, `${stallFiles++}.jsonl`) : null;
   const stallArgs = stallFile ? ['--require', path.join(ROOT, 'bench/stall-log.js')] : [];
-  const proc = spawn(process.execPath, [...launchFlags(cwd), ...stallArgs, ...nodeArgs, script], {
+  const proc = spawn(process.execPath, [...launchFlags(cwd), ...NODE_ARGS, ...stallArgs, ...nodeArgs, script], {
     cwd,
     env: { PATH: process.env.PATH, ...env, ...(stallFile ? { STALL_LOG_FILE: stallFile } : {}) },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -730,7 +734,7 @@ async function main() {
   const damon = damonState();
   lines.push(
     `Benchmark: ${CONNECTIONS} connections, rows of ≥ ${SECONDS} s timed first request sent → last answer received, ${REPS} repetitions (min / **median** / max), ` +
-      `${os.cpus().length} cores (${os.cpus()[0].model}), load average at the end ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}, Node ${process.version}, ` +
+      `${os.cpus().length} cores (${os.cpus()[0].model}), load average at the end ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}, Node ${process.version}${NODE_ARGS.length ? ` (targets also run with ${NODE_ARGS.join(' ')})` : ''}, ` +
       `service LOG_LEVEL=${process.env.BENCH_LOG_LEVEL || 'warn'}, pool 10 each${SEED ? `, ${SEED.toLocaleString('en-US')} verifications seeded first` : ''}` +
       `${damon ? `; the kernel's ${damon} (its passes take a CPU: docs/scaling.md, "The host's own rhythm")` : ''}.`,
   );
