@@ -50,12 +50,12 @@ describe('Transactions.exclusively: one process at a time', () => {
   });
 
   /** The backends holding the lock, as pg_locks and pg_stat_activity tell. */
-  const holders = () =>
+  const holders = (key = KEY) =>
     db.query<Holder>(
       `SELECT a.pid, a.state, a.xact_start IS NOT NULL AS in_transaction, a.backend_xid::text, a.backend_xmin::text
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
         WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = $1`,
-      [KEY],
+      [key],
     );
   const gate = () => {
     let open!: () => void;
@@ -161,10 +161,11 @@ describe('Transactions.exclusively: one process at a time', () => {
         async () => (await db.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM audit_events%'`)).length > 0,
         { what: 'the retention run to wait on the audit table' },
       );
-      const holder = `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND ((classid::bigint << 32) | objid::bigint) = $1`;
-      expect(await db.query(holder, [RETENTION_LOCK_KEY])).toHaveLength(1);
-      await db.query(`SELECT pg_terminate_backend(pid) FROM (${holder}) h`, [RETENTION_LOCK_KEY]);
-      await waitFor(async () => (await db.query(holder, [RETENTION_LOCK_KEY])).length === 0, { what: 'the lock to go with its connection' });
+      const holding = await holders(RETENTION_LOCK_KEY);
+      expect(holding).toHaveLength(1);
+      const [held] = holding;
+      await db.query(`SELECT pg_terminate_backend($1)`, [held.pid]);
+      await waitFor(async () => (await holders(RETENTION_LOCK_KEY)).length === 0, { what: 'the lock to go with its connection' });
       await sleep(300); // the holder's connection learns it is gone
       await blocker.query('ROLLBACK');
       await expect(run).rejects.toThrow(/audit retention lost its lock/);

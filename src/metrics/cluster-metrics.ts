@@ -121,7 +121,7 @@ export function serveClusterMetrics(): { died(): void } {
 export function primaryRegistry(): { registry: Registry; deaths: Counter } {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  new Gauge({ name: 'otp_instance_info', help: INSTANCE_INFO_HELP, labelNames: ['pid', 'worker'] as const, registers: [registry] }).set({ pid: String(process.pid), worker: PRIMARY }, 1);
+  instanceInfo(registry, PRIMARY);
   const deaths = new Counter({
     name: 'otp_workers_died_total',
     help: 'Workers of this primary (WORKERS > 1) that exited or were killed while the service was not stopping: each one is replaced, at most 5 in a minute, then the primary stops everything (exit 70)',
@@ -150,8 +150,15 @@ async function combine(answers: Answer[], primary: MetricJson[], workers: Record
   return (await AggregatorRegistry.aggregate(labelled).metrics()) + (await own.metrics());
 }
 
-export const INSTANCE_INFO_HELP =
-  'Always 1, one series per process the scrape describes: its process id and worker number (0 when not in a cluster; with WORKERS > 1 each worker, and the primary as worker="primary")';
+/** `otp_instance_info` of this process in `registry`: its pid and `worker` (the cluster's worker number, 0 outside a cluster, or "primary"). */
+export function instanceInfo(registry: Registry, worker: string): void {
+  new Gauge({
+    name: 'otp_instance_info',
+    help: 'Always 1, one series per process the scrape describes: its process id and worker number (0 when not in a cluster; with WORKERS > 1 each worker, and the primary as worker="primary")',
+    labelNames: ['pid', 'worker'] as const,
+    registers: [registry],
+  }).set({ pid: String(process.pid), worker }, 1);
+}
 
 /** The processes of a scrape by state; a single process (WORKERS=1) is always the one answered. */
 export function workersGauge(registry: Registry): Gauge<'state'> {

@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { INSTANCE_INFO_HELP, scrapeCluster, workersGauge } from './cluster-metrics';
+import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { instanceInfo, scrapeCluster, workersGauge } from './cluster-metrics';
 
 /** One registry per application instance (tests run several in one process). */
 @Injectable()
@@ -15,17 +15,10 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  /** The processes a scrape describes: this one, or with WORKERS > 1 every worker that answered (a series each). */
-  readonly instance = new Gauge({
-    name: 'otp_instance_info',
-    help: INSTANCE_INFO_HELP,
-    labelNames: ['pid', 'worker'] as const,
-    registers: [this.registry],
-  });
-
   constructor() {
     collectDefaultMetrics({ register: this.registry });
-    this.instance.set({ pid: String(process.pid), worker: String(cluster.worker?.id ?? 0) }, 1);
+    // The process this scrape describes (with WORKERS > 1 the primary gathers every worker's, a series each).
+    instanceInfo(this.registry, String(cluster.worker?.id ?? 0));
     if (!cluster.isWorker) {
       const workers = workersGauge(this.registry);
       for (const [state, n] of Object.entries({ answered: 1, silent: 0, starting: 0 })) workers.set({ state }, n);
