@@ -39,13 +39,19 @@ describe('HEAP_PRETENURING', () => {
 });
 
 describe('launch flags', () => {
-  it('are --no-memory-reducer, which V8 reads only when it sets up the heap', () => {
-    expect(LAUNCH_FLAGS).toEqual(['--no-memory-reducer']);
+  it('are --no-memory-reducer and --max-semi-space-size=8, which V8 reads only when it sets up the heap', () => {
+    expect(LAUNCH_FLAGS).toEqual(['--no-memory-reducer', '--max-semi-space-size=8']);
   });
 
   it('names the ones node was started without, whatever else it was given', () => {
-    expect(missingLaunchFlags([])).toEqual(['--no-memory-reducer']);
-    expect(missingLaunchFlags(['--inspect', '--no-memory-reducer'])).toEqual([]);
-    expect(missingLaunchFlags(['--memory-reducer'])).toEqual(['--no-memory-reducer']);
+    expect(missingLaunchFlags([], '')).toEqual(['--no-memory-reducer', '--max-semi-space-size=8']);
+    expect(missingLaunchFlags(['--inspect', '--no-memory-reducer', '--max-semi-space-size=8'], '')).toEqual([]);
+    expect(missingLaunchFlags(['--memory-reducer', '--max-semi-space-size=8'], '')).toEqual(['--no-memory-reducer']);
+  });
+
+  it("takes an operator's own semi-space size, on the command line or in NODE_OPTIONS, as given", () => {
+    expect(missingLaunchFlags(['--no-memory-reducer', '--max-semi-space-size=16'], '')).toEqual([]);
+    expect(missingLaunchFlags(['--no-memory-reducer'], '--max-old-space-size=1024 --max-semi-space-size=4')).toEqual([]);
+    expect(missingLaunchFlags(['--no-memory-reducer'], '--max-old-space-size=1024')).toEqual(['--max-semi-space-size=8']);
   });
 });

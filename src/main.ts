@@ -37,7 +37,7 @@ async function main(): Promise<void> {
 function warnAtStartup(config: AppConfig): void {
   const missing = missingLaunchFlags();
   if (missing.length) {
-    logLine('warn', `node was started without ${missing.join(' ')}: the first seconds after an idle spell answer slower (README, "Operations")`);
+    logLine('warn', `node was started without ${missing.join(' ')}: launch it as npm start and the image do (README, "Operations", Launching)`);
   }
   if (config.issuance.usesDevelopmentHmacKey) logLine('warn', 'OTP_HMAC_KEYS is not set: using the built-in development key (never valid in production)');
   if (config.audit.usesDevelopmentPhoneHashKey) {
