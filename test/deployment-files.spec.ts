@@ -66,7 +66,7 @@ describe('docker-compose.yml and Dockerfile', () => {
     expect(dockerfile).toMatch(/COPY --from=build/);
     expect(dockerfile).toMatch(/^USER (?!root)\w+/m);
     expect(dockerfile).toMatch(/^HEALTHCHECK .*\n?.*\/health\/ready/m);
-    expect(dockerfile).toMatch(/^CMD \["node", "--no-memory-reducer", "dist\/src\/main.js"\]$/m);
+    expect(dockerfile).toMatch(/^CMD \["node", "--no-memory-reducer", "--max-semi-space-size=8", "dist\/src\/main.js"\]$/m);
     const envLines = [...dockerfile.matchAll(/^\s*([A-Z_]+)=/gm)].map((m) => m[1]);
     for (const name of envLines) expect(ENV_VARIABLES).toContain(name);
   });
@@ -76,6 +76,17 @@ describe('docker-compose.yml and Dockerfile', () => {
     expect(cmd).toEqual(['node', ...LAUNCH_FLAGS, 'dist/src/main.js']);
     const scripts = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>;
     for (const name of ['start', 'start:prod']) expect(scripts[name]).toBe(`node ${LAUNCH_FLAGS.join(' ')} dist/src/main.js`);
+  });
+
+  it('both stages of the image run the Node major that CI runs the suite on a second time', () => {
+    const majors = [...dockerfile.matchAll(/^FROM node:(\d+)-bookworm-slim AS \w+$/gm)].map((m) => m[1]);
+    expect(majors).toHaveLength(dockerfile.match(/^FROM /gm)?.length ?? -1);
+    const ci = readFileSync(join(ROOT, '.ci/run'), 'utf8');
+    const pinned = /^IMAGE_NODE=(\d+)\.\d+\.\d+$/m.exec(ci)?.[1];
+    expect(pinned).toBeDefined();
+    expect(new Set(majors)).toEqual(new Set([pinned]));
+    expect(ci).toMatch(/^IMAGE_NODE_INTEGRITY=sha512-[A-Za-z0-9+/]{86}==$/m);
+    expect(ci).toMatch(/^PATH="\$image_node\/package\/bin:\$PATH" npm test$/m);
   });
 
   it('the README documents every configuration variable', () => {
