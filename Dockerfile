@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
-# Build stage: install everything, compile TypeScript. Node 24 in both stages: the Node CI runs the suite on a second
-# time (.ci/run, IMAGE_NODE); Node 20 went out of support in April 2026 (docs/scaling.md, "Node 24").
-FROM node:24-bookworm-slim AS build
+# Build stage: install everything, compile TypeScript. Both stages run the Node that CI runs the suite on a second time
+# (.ci/run, IMAGE_NODE: change them together); Node 20 went out of support in April 2026 (docs/scaling.md, "Node 24").
+FROM node:24.22.3-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -13,7 +13,7 @@ RUN npm run build && npm prune --omit=dev
 # Runtime stage: production dependencies and the compiled code only, as a non-root user.
 # NODE_ENV is production: the service then refuses to start (exit 78) without OTP_HMAC_KEYS, AUDIT_PHONE_HASH_KEY
 # and a real provider (SMS_PROVIDER and VOICE_PROVIDER http, with SMS_HTTP_URL, VOICE_HTTP_URL, PROVIDER_HTTP_TOKEN).
-FROM node:24-bookworm-slim AS runtime
+FROM node:24.22.3-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     PORT=3000 \
     HOST=0.0.0.0

@@ -53,5 +53,7 @@ describe('launch flags', () => {
     expect(missingLaunchFlags(['--no-memory-reducer', '--max-semi-space-size=16'], '')).toEqual([]);
     expect(missingLaunchFlags(['--no-memory-reducer'], '--max-old-space-size=1024 --max-semi-space-size=4')).toEqual([]);
     expect(missingLaunchFlags(['--no-memory-reducer'], '--max-old-space-size=1024')).toEqual(['--max-semi-space-size=8']);
+    expect(missingLaunchFlags(['--no_memory_reducer', '--max_semi_space_size=16'], '')).toEqual([]);
+    expect(missingLaunchFlags([], '"--no-memory-reducer" "--max-semi-space-size=4"')).toEqual([]);
   });
 });

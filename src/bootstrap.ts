@@ -27,8 +27,8 @@ export function applyHeapSettings(http: { heapGrowthPercent: number; heapPretenu
  *   so the first seconds after every lull ran slower while ~400 functions were compiled again (docs/scaling.md).
  * - --max-semi-space-size=8: the young generation's two halves at most 8 MB each. Under load Node 24's V8 grows them
  *   far past Node 20's 16 MB, and an instance peaked about 100 MB higher (280 MB against 167 MB in `npm run bench`);
- *   with the cap it peaked at 171–189 MB on Node 24 and 149 MB on Node 20, with throughput within the runs' noise
- *   (docs/scaling.md, "Node 24").
+ *   with the cap it peaked at 171–189 MB on Node 24 and 149 MB on Node 20. The price, on Node 24, is very likely a tenth
+ *   of the starts a second at saturation (the checks did not move): docs/scaling.md, "Node 24".
  */
 export const LAUNCH_FLAGS: readonly string[] = ['--no-memory-reducer', '--max-semi-space-size=8'];
 
@@ -38,8 +38,9 @@ export const LAUNCH_FLAGS: readonly string[] = ['--no-memory-reducer', '--max-se
  * own choice is not reported.
  */
 export function missingLaunchFlags(execArgv: readonly string[] = process.execArgv, nodeOptions: string = process.env.NODE_OPTIONS ?? ''): string[] {
-  const given = [...execArgv, ...nodeOptions.split(/\s+/)].map((arg) => arg.split('=')[0]);
-  return LAUNCH_FLAGS.filter((flag) => !given.includes(flag.split('=')[0]));
+  const name = (arg: string) => arg.replace(/^["']|["']$/g, '').split('=')[0].replace(/_/g, '-');
+  const given = [...execArgv, ...nodeOptions.split(/\s+/)].map(name);
+  return LAUNCH_FLAGS.filter((flag) => !given.includes(name(flag)));
 }
 
 /** An error and its causes, one line: "outer: inner: innermost". */

@@ -38,11 +38,16 @@ describe('the built program', () => {
     const bare = runBuilt(MAIN, env, [], []);
     expect(await bare.exited).not.toBe(0); // nothing listens there
     const warning = bare.stderr().split('\n').find((l) => l.includes('node was started without'));
-    expect(warning && JSON.parse(warning)).toMatchObject({ level: 40, msg: expect.stringContaining('--no-memory-reducer') });
+    expect(warning && JSON.parse(warning)).toMatchObject({ level: 40, msg: expect.stringContaining('--no-memory-reducer --max-semi-space-size=8') });
     const launched = runBuilt(MAIN, env);
     expect(await launched.exited).not.toBe(0);
     expect(launched.stderr()).toContain('failed to start');
     expect(launched.stderr()).not.toContain('node was started without');
+    // an operator's own semi-space size in NODE_OPTIONS is theirs to choose: not warned about
+    const own = runBuilt(MAIN, { ...env, NODE_OPTIONS: '--max-semi-space-size=16' }, [], ['--no-memory-reducer']);
+    expect(await own.exited).not.toBe(0);
+    expect(own.stderr()).toContain('failed to start');
+    expect(own.stderr()).not.toContain('node was started without');
   });
 
   it('with no DATABASE_URL: starts an embedded PostgreSQL, is ready within 30 s, shuts down gracefully, and a second start reuses the data and the dev key', async () => {
