@@ -42,7 +42,7 @@ const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { setTimeout: sleep } = require('node:timers/promises');
 const { Client } = require('pg');
-const { closedLoop, openLoop, pct, freePort, launchFlags, SERVICE_BENCH_LIMITS } = require('./load');
+const { closedLoop, openLoop, pct, freePort, launchFlags, BENCH_NODE_ARGS, SERVICE_BENCH_LIMITS } = require('./load');
 const { cpuTicks, stolenShare } = require('./host-steal');
 const { readPauses, watchBenchProcess, stallReport } = require('./stall-report');
 const { damonState } = require('./cpu-probe');
@@ -148,7 +148,7 @@ async function main() {
   await new Promise((r) => provider.listen(0, '127.0.0.1', r));
   const smsUrl = `http://127.0.0.1:${provider.address().port}/sms`;
   const port = await freePort();
-  const nodeArgs = [...launchFlags(ROOT), ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [])];
+  const nodeArgs = [...launchFlags(ROOT), ...BENCH_NODE_ARGS];
   const stallFile = path.join(os.tmpdir(), `${name}-stalls.jsonl`);
   const flushes = [];
   let probe;

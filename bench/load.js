@@ -200,4 +200,7 @@ function launchFlags(checkout) {
   return m[1].split(/\s+/).filter(Boolean);
 }
 
-module.exports = { closedLoop, openLoop, post, agent, pct, freePort, launchFlags, SERVICE_BENCH_LIMITS };
+/** BENCH_NODE_ARGS: node flags every target gets after its launch flags (NODE_OPTIONS does not reach the targets). */
+const BENCH_NODE_ARGS = (process.env.BENCH_NODE_ARGS || '').split(/\s+/).filter(Boolean);
+
+module.exports = { closedLoop, openLoop, post, agent, pct, freePort, launchFlags, BENCH_NODE_ARGS, SERVICE_BENCH_LIMITS };

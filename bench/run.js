@@ -45,7 +45,7 @@ const path = require('node:path');
 const { URLSearchParams } = require('node:url');
 const { performance } = require('node:perf_hooks');
 const { Client } = require('pg');
-const { closedLoop, openLoop, post, agent, pct, freePort, launchFlags, SERVICE_BENCH_LIMITS } = require('./load');
+const { closedLoop, openLoop, post, agent, pct, freePort, launchFlags, BENCH_NODE_ARGS: NODE_ARGS, SERVICE_BENCH_LIMITS } = require('./load');
 const { withSteal } = require('./host-steal');
 const { readPauses, watchBenchProcess, stallReport } = require('./stall-report');
 const { damonState } = require('./cpu-probe');
@@ -159,8 +159,6 @@ function fakeProvider() {
     close: () => new Promise((r) => server.close(r)),
   };
 }
-
-const NODE_ARGS = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean) : [];
 
 function child(script, env, nodeArgs = [], cwd = ROOT) {
   // BENCH_STALLS=1: the target's own pauses, one JSON line each (bench/stall-log.js as a preload; workers inherit it)
