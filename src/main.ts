@@ -1,12 +1,10 @@
 import 'reflect-metadata';
 import cluster, { Worker } from 'node:cluster';
 import { Logger } from '@nestjs/common';
-import { createApp } from './app.factory';
 import { applyHeapSettings, describeError, logLine, missingLaunchFlags, resolveDatabase, startupLogger } from './bootstrap';
 import { AppConfig, ConfigError } from './config/app-config';
 import { runMigrations, waitForDatabase } from './database/startup';
 import { answerClusterMetrics, contributeToCluster, serveClusterMetrics } from './metrics/cluster-metrics';
-import { MetricsService } from './metrics/metrics.service';
 
 /** A worker that crashes is replaced, but at most this many times in RESTART_WINDOW_MS: past that the primary gives up. */
 const MAX_RESTARTS = 5;
@@ -54,6 +52,10 @@ async function runInstance(config: AppConfig): Promise<void> {
     logLine('error', `the embedded PostgreSQL on port ${resolved.database.embeddedPort} ${embedded.owned ? 'stopped unexpectedly' : 'that this instance shared was stopped by the process that started it'}; exiting`);
     process.exit(70); // EX_SOFTWARE
   });
+  // Loaded here, not at the top: a cluster's primary runs no app and need not hold its modules (NestJS, Fastify, the
+  // routes, Swagger) in memory.
+  const { createApp } = require('./app.factory') as typeof import('./app.factory');
+  const { MetricsService } = require('./metrics/metrics.service') as typeof import('./metrics/metrics.service');
   let app;
   try {
     app = await createApp({ config: resolved });
@@ -101,7 +103,7 @@ async function runInstance(config: AppConfig): Promise<void> {
 /**
  * WORKERS > 1: this process is the primary of a node:cluster. It starts the embedded PostgreSQL once (when no
  * DATABASE_URL is set) and applies the migrations once, then forks the workers with the database's URL; each
- * worker runs the whole app, and the listening socket is shared (the primary hands connections round-robin).
+ * worker runs the whole app (the primary never loads it: runInstance requires it), and the listening socket is shared (the primary hands connections round-robin).
  * A scrape of /metrics, whichever worker takes it, answers every worker's metrics, labelled by worker (metrics/cluster-metrics.ts).
  * A worker that dies is replaced (at most MAX_RESTARTS in a minute, then everything stops, exit 70). SIGTERM
  * or SIGINT is passed to every worker, which drains as a single instance does; the primary exits 0 once all

@@ -64,13 +64,17 @@ describe('WORKERS=2 (node:cluster behind one port)', () => {
   let sms: FakeServer;
   let run: Spawned;
   let base: string;
+  const scratch = mkdtempSync(join(tmpdir(), 'otp-workers-'));
+  const primaryModules = join(scratch, 'primary-modules.json');
 
   beforeAll(async () => {
     db = await createTestDatabase();
     sms = await startFakeServer();
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
+    const probe = join(__dirname, 'support', 'primary-modules.js');
     run = runBuilt(MAIN, {
+      PRIMARY_MODULES_FILE: primaryModules,
       WORKERS: '2',
       DATABASE_URL: db.url,
       PORT: String(port),
@@ -79,7 +83,7 @@ describe('WORKERS=2 (node:cluster behind one port)', () => {
       SMS_PROVIDER: 'http',
       SMS_HTTP_URL: `${sms.url}/sms`,
       LOG_LEVEL: 'info',
-    });
+    }, [], [...LAUNCH_FLAGS, '--require', probe]);
     await waitUntilReady(run, base, '/health/ready', 90_000);
   }, 120_000);
   afterAll(async () => {
@@ -89,6 +93,7 @@ describe('WORKERS=2 (node:cluster behind one port)', () => {
     }
     await sms?.close();
     await db?.drop();
+    rmSync(scratch, { recursive: true, force: true });
   });
 
   /** Scrapes until `n` distinct worker processes have answered. */
@@ -113,6 +118,17 @@ describe('WORKERS=2 (node:cluster behind one port)', () => {
     }
     // migrations ran once, in the primary: the workers were told not to
     expect(run.stderr().match(/applied \d+ migration/g) ?? []).toHaveLength(1);
+  }, 120_000);
+
+  it("the primary runs no app: it loads the migrations and the metrics gathering, not NestJS's core, Fastify or the routes", async () => {
+    await workersAnswering(2);
+    // written by the preload each time a worker starts listening, so it holds what the primary loaded after its set-up
+    const loaded = JSON.parse(readFileSync(primaryModules, 'utf8')) as string[];
+    expect(loaded).toContain(MAIN);
+    expect(loaded.some((f) => f.includes(`${join('dist', 'migrations')}`))).toBe(true);
+    expect(loaded.some((f) => f.endsWith(join('dist', 'src', 'metrics', 'cluster-metrics.js')))).toBe(true);
+    const appModules = loaded.filter((f) => /[\\/](app\.factory|app\.module)\.js$|node_modules[\\/](@nestjs[\\/](core|platform-fastify|swagger)|fastify)[\\/]/.test(f));
+    expect(appModules).toEqual([]);
   }, 120_000);
 
   it('a full verification flow works across the workers', async () => {
