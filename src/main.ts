@@ -1,7 +1,6 @@
 import 'reflect-metadata';
 import cluster, { Worker } from 'node:cluster';
-import { Logger } from '@nestjs/common';
-import { applyHeapSettings, describeError, logLine, missingLaunchFlags, resolveDatabase, startupLogger } from './bootstrap';
+import { applyHeapSettings, describeError, logLine, missingLaunchFlags, resolveDatabase } from './bootstrap';
 import { AppConfig, ConfigError } from './config/app-config';
 import { runMigrations, waitForDatabase } from './database/startup';
 import { answerClusterMetrics, contributeToCluster, serveClusterMetrics } from './metrics/cluster-metrics';
@@ -111,13 +110,13 @@ async function runInstance(config: AppConfig): Promise<void> {
  */
 async function runPrimary(config: AppConfig): Promise<void> {
   warnAtStartup(config);
-  Logger.overrideLogger(startupLogger); // the primary runs no app: its few lines are JSON like everything else
   const { config: resolved, embedded } = await resolveDatabase(config);
   const url = resolved.database.url as string;
   try {
     if (resolved.database.runMigrations) {
       await waitForDatabase(url, resolved.database);
-      await runMigrations(url, new Logger('Database'));
+      // the primary loads no NestJS (not even its Logger): its lines are logLine's JSON, as the app's start-up ones are
+      await runMigrations(url, { log: (message: string) => logLine('info', message, { context: 'Database' }) });
     }
   } catch (err) {
     await embedded?.stop();

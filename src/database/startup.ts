@@ -1,4 +1,4 @@
-import { Logger } from '@nestjs/common';
+import type { LoggerService } from '@nestjs/common';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import type { DatabaseConfig } from '../config/app-config';
@@ -48,7 +48,7 @@ export async function waitForDatabase(url: string, config: Pick<DatabaseConfig, 
 }
 
 /** Applies pending migrations through a connection of its own, without the request timeouts: a migration may take long. */
-export async function runMigrations(url: string, logger: Logger): Promise<void> {
+export async function runMigrations(url: string, logger: Pick<LoggerService, 'log'>): Promise<void> {
   const ds = new DataSource(dataSourceOptions(url, 1));
   await ds.initialize();
   try {
