@@ -102,7 +102,8 @@ async function runInstance(config: AppConfig): Promise<void> {
 /**
  * WORKERS > 1: this process is the primary of a node:cluster. It starts the embedded PostgreSQL once (when no
  * DATABASE_URL is set) and applies the migrations once, then forks the workers with the database's URL; each
- * worker runs the whole app (the primary never loads it: runInstance requires it), and the listening socket is shared (the primary hands connections round-robin).
+ * worker runs the whole app (which the primary never loads: only runInstance requires it), and the listening socket
+ * is shared (the primary hands connections round-robin).
  * A scrape of /metrics, whichever worker takes it, answers every worker's metrics, labelled by worker (metrics/cluster-metrics.ts).
  * A worker that dies is replaced (at most MAX_RESTARTS in a minute, then everything stops, exit 70). SIGTERM
  * or SIGINT is passed to every worker, which drains as a single instance does; the primary exits 0 once all
