@@ -159,6 +159,27 @@ async function runPrimary(config: AppConfig): Promise<void> {
   // The first worker starts alone (it creates the dev client on a fresh database, and a start-up failure such
   // as a port in use shows once, as a failed start, not as a crash loop); the others follow once it listens.
   const metrics = serveClusterMetrics();
+  let started = false;
+  // Registered before the first fork: on a signal while the first worker starts, stopAll waits for `live` to empty.
+  cluster.on('exit', (worker, code, signal) => {
+    live.delete(worker);
+    if (closing) {
+      // Killed by our SIGTERM with no handler yet means it was still starting: it held no work to lose.
+      if (code !== 0 && signal !== 'SIGTERM') failed = true;
+      return;
+    }
+    if (!started) return; // the first worker's failed start: told below, once
+    metrics.died();
+    const now = Date.now();
+    restarts.push(now);
+    while (restarts.length && restarts[0] < now - RESTART_WINDOW_MS) restarts.shift();
+    if (restarts.length > MAX_RESTARTS) {
+      void stopAll(70, `workers keep dying (${restarts.length} in ${RESTART_WINDOW_MS / 1000} s; the last: pid ${worker.process.pid}, ${signal ?? `exit ${code}`}): stopping`);
+      return;
+    }
+    logLine('error', `worker pid ${worker.process.pid} died (${signal ?? `exit ${code}`}): starting another`);
+    fork();
+  });
   // Structured clone over IPC, not JSON: a gauge's NaN ("not read") and ±Inf reach the primary as they are (JSON made them null, rendered 0).
   cluster.setupPrimary({ serialization: 'advanced' });
   const first = fork();
@@ -172,25 +193,8 @@ async function runPrimary(config: AppConfig): Promise<void> {
     logLine('error', `the first worker failed to start (exit ${firstCode})`);
     process.exit(firstCode || 1);
   }
+  started = true;
 
-  cluster.on('exit', (worker, code, signal) => {
-    live.delete(worker);
-    if (closing) {
-      // Killed by our SIGTERM with no handler yet means it was still starting: it held no work to lose.
-      if (code !== 0 && signal !== 'SIGTERM') failed = true;
-      return;
-    }
-    metrics.died();
-    const now = Date.now();
-    restarts.push(now);
-    while (restarts.length && restarts[0] < now - RESTART_WINDOW_MS) restarts.shift();
-    if (restarts.length > MAX_RESTARTS) {
-      void stopAll(70, `workers keep dying (${restarts.length} in ${RESTART_WINDOW_MS / 1000} s; the last: pid ${worker.process.pid}, ${signal ?? `exit ${code}`}): stopping`);
-      return;
-    }
-    logLine('error', `worker pid ${worker.process.pid} died (${signal ?? `exit ${code}`}): starting another`);
-    fork();
-  });
   embedded?.watch(() => void stopAll(70, `the embedded PostgreSQL on port ${resolved.database.embeddedPort} stopped unexpectedly; stopping the workers`));
 
   for (let i = 1; i < resolved.http.workers; i++) fork();

@@ -283,6 +283,31 @@ describe('WORKERS=2 (node:cluster behind one port)', () => {
   }, 180_000);
 });
 
+describe('WORKERS=2: a signal while the first worker starts', () => {
+  it('SIGTERM before the first worker listens stops it, and the primary finishes its shutdown with exit 0', async () => {
+    const db = await createTestDatabase();
+    const port = await freePort();
+    const run = runBuilt(MAIN, { WORKERS: '2', DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' });
+    try {
+      const pid = run.child.pid as number;
+      const children = () => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      const [worker] = await waitFor(() => (children().length ? children() : undefined), { timeoutMs: 60_000, intervalMs: 5, what: 'the first worker to be forked' });
+      expect(run.stdout() + run.stderr()).not.toMatch(/listening on/); // still starting: the case under test
+      run.child.kill('SIGTERM');
+      expect(await run.exited).toBe(0);
+      expect(run.stderr()).toMatch(/SIGTERM received, stopping the workers/);
+      expect(run.stderr()).toMatch(/"msg":"shutdown complete"/);
+      expect(alive(worker)).toBe(false);
+    } finally {
+      if (run.child.exitCode === null) {
+        run.child.kill('SIGKILL');
+        await run.exited;
+      }
+      await db.drop();
+    }
+  }, 120_000);
+});
+
 describe('WORKERS=2 with no DATABASE_URL', () => {
   it('the primary starts the embedded PostgreSQL once, both workers use it, and SIGTERM stops everything with exit 0', async () => {
     const parent = mkdtempSync(join(tmpdir(), 'otp-workers-'));
