@@ -1,5 +1,6 @@
 import { Client } from 'pg';
-import { Housekeeping, HOUSEKEEPING_LOCK_KEY, HousekeepingRun } from '../src/database/housekeeping';
+import { Housekeeping, HOUSEKEEPING_LOCK_KEY, HousekeepingRun, PruneCursor } from '../src/database/housekeeping';
+import { IdempotencyRepository } from '../src/issuance/idempotency.repository';
 import { Transactions } from '../src/database/transactions';
 import { RiskSignalsRepository } from '../src/risk/risk-signals.repository';
 import type { TestApp } from './support/app';
@@ -244,6 +245,33 @@ describe('housekeeping: spent operational rows are pruned in batches, by one ins
     }
     await transactions.run((tx) => repo.prune(tx, now, DAY, 100)); // the next pass takes it
     expect(await count(`risk_unit_counts WHERE unit = 'held'`)).toBe(0);
+  });
+
+  it('an expired idempotency key being claimed again is skipped, not waited for, and lives on with its new time', async () => {
+    const repo = t.app.get(IdempotencyRepository);
+    const transactions = t.app.get(Transactions);
+    const now = new Date();
+    const name = `reclaimed-${now.getTime()}`;
+    await db.query(`INSERT INTO idempotency_keys (client_id, key, request_hash, created_at) VALUES ((SELECT id FROM api_clients LIMIT 1), $1, '\\x00', $2)`, [
+      name,
+      new Date(now.getTime() - 2 * DAY),
+    ]);
+    const other = new Client({ connectionString: db.url });
+    await other.connect();
+    try {
+      // as IdempotencyRepository.claim's ON CONFLICT DO UPDATE does when a retry reuses a key past its 24 h
+      await other.query('BEGIN');
+      await other.query(`UPDATE idempotency_keys SET created_at = $2 WHERE key = $1`, [name, now]);
+      const pruning = transactions.run((tx) => repo.pruneExpired(tx, now, 100, new PruneCursor()));
+      expect(await Promise.race([pruning, new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), 3000))])).not.toBe('still waiting');
+      await other.query('COMMIT');
+      await pruning;
+    } finally {
+      await other.end();
+    }
+    expect(await count(`idempotency_keys WHERE key = $1`, [name])).toBe(1);
+    await transactions.run((tx) => repo.pruneExpired(tx, now, 100, new PruneCursor())); // its time is now: the next pass keeps it too
+    expect(await count(`idempotency_keys WHERE key = $1`, [name])).toBe(1);
   });
 
   it('each batch uses an index (EXPLAIN), so a batch stays cheap as the tables grow', async () => {

@@ -44,12 +44,16 @@ export class PruneCursor {
    * Deletes at most `limit` rows of `table` whose `column` is before `before` (and `where` holds), oldest first from
    * where this pass got to, through the index on `column`; moves the cursor; answers how many went. Times read back
    * have millisecond precision, at or below the stored microseconds, so no row is stepped over.
+   * The rows are locked before they are deleted, and a row another transaction holds is skipped (a later pass
+   * takes it if it is still spent): an idempotency key being claimed again has its time moved to now, and the
+   * DELETE by ctid must not depend on the server re-checking the time of the version it waited for.
    */
   async deleteOldest(q: Queryable, table: string, column: string, before: Date, limit: number, where = 'TRUE'): Promise<number> {
     const [{ n, last }]: Array<{ n: number; last: Date | null }> = await q.query(
       `WITH d AS (
          DELETE FROM ${table} WHERE ctid = ANY(ARRAY(
-           SELECT ctid FROM ${table} WHERE ${where} AND ${column} >= $3 AND ${column} < $1 ORDER BY ${column} LIMIT $2))
+           SELECT ctid FROM ${table} WHERE ${where} AND ${column} >= $3 AND ${column} < $1 ORDER BY ${column} LIMIT $2
+             FOR UPDATE SKIP LOCKED))
          RETURNING ${column} AS at)
        SELECT count(*)::int AS n, max(at) AS last FROM d`,
       [before, limit, this.from(table)],
