@@ -267,9 +267,17 @@ describe('AppConfig: AWS and the generic http provider (issue 11)', () => {
 
 describe('AppConfig: the database pool', () => {
   it('a pool of one connection is refused while housekeeping or audit retention runs (each holds one for its lock and works on another)', () => {
-    expect(configError({ DATABASE_POOL_SIZE: '1' }).message).toMatch(/DATABASE_POOL_SIZE must be at least 2 while HOUSEKEEPING_ENABLED=true or AUDIT_RETENTION_DAYS > 0/);
-    expect(configError({ DATABASE_POOL_SIZE: '1', HOUSEKEEPING_ENABLED: 'false', AUDIT_RETENTION_DAYS: '30' }).message).toMatch(/DATABASE_POOL_SIZE must be at least 2/);
+    expect(configError({ DATABASE_POOL_SIZE: '1' }).message).toMatch(/DATABASE_POOL_SIZE must be at least 2 while HOUSEKEEPING_ENABLED=true: housekeeping and audit retention each hold one connection/);
+    expect(configError({ DATABASE_POOL_SIZE: '1', HOUSEKEEPING_ENABLED: 'false', AUDIT_RETENTION_DAYS: '30' }).message).toMatch(/DATABASE_POOL_SIZE must be at least 2 while AUDIT_RETENTION_DAYS > 0:/);
     expect(AppConfig.fromEnv({ DATABASE_POOL_SIZE: '1', HOUSEKEEPING_ENABLED: 'false' }).database.poolSize).toBe(1);
     expect(AppConfig.fromEnv({ DATABASE_POOL_SIZE: '2' }).database.poolSize).toBe(2);
+  });
+
+  it('with both jobs on, a pool of two is refused: two overlapping runs would hold both connections for their locks and wait for a third', () => {
+    expect(configError({ DATABASE_POOL_SIZE: '2', AUDIT_RETENTION_DAYS: '30' }).message).toMatch(
+      /DATABASE_POOL_SIZE must be at least 3 while HOUSEKEEPING_ENABLED=true and AUDIT_RETENTION_DAYS > 0/,
+    );
+    expect(AppConfig.fromEnv({ DATABASE_POOL_SIZE: '3', AUDIT_RETENTION_DAYS: '30' }).database.poolSize).toBe(3);
+    expect(AppConfig.fromEnv({ DATABASE_POOL_SIZE: '2', AUDIT_RETENTION_DAYS: '30', HOUSEKEEPING_ENABLED: 'false' }).database.poolSize).toBe(2);
   });
 });

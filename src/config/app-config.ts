@@ -457,9 +457,11 @@ export class AppConfig {
     if (env.RISK_VOICE_CONTRACT_METHOD === 'ivr_inbound' && !env.RISK_INBOUND_CHECK_NUMBER) {
       problems.push('RISK_INBOUND_CHECK_NUMBER is required when RISK_VOICE_CONTRACT_METHOD=ivr_inbound (the number people call for an inbound check)');
     }
-    if (env.DATABASE_POOL_SIZE < 2 && (env.HOUSEKEEPING_ENABLED || env.AUDIT_RETENTION_DAYS > 0)) {
+    // Each of those jobs holds a connection for its lock while it works on another, and their runs may overlap.
+    const lockHolders = [env.HOUSEKEEPING_ENABLED && 'HOUSEKEEPING_ENABLED=true', env.AUDIT_RETENTION_DAYS > 0 && 'AUDIT_RETENTION_DAYS > 0'].filter(Boolean);
+    if (lockHolders.length && env.DATABASE_POOL_SIZE < lockHolders.length + 1) {
       problems.push(
-        'DATABASE_POOL_SIZE must be at least 2 while HOUSEKEEPING_ENABLED=true or AUDIT_RETENTION_DAYS > 0: those jobs hold one connection for their lock while they work on another',
+        `DATABASE_POOL_SIZE must be at least ${lockHolders.length + 1} while ${lockHolders.join(' and ')}: housekeeping and audit retention each hold one connection for their lock while they work on another, and their runs may overlap`,
       );
     }
     if (problems.length === 0) problems.push(...providerProblems(env));
