@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -40,7 +40,10 @@ describe('audit trail: tamper evidence and the append-only table (real PostgreSQ
     await chainAll(t);
     n = Number((await db.query<{ n: string }>(`SELECT max(seq) AS n FROM audit_events`))[0].n);
   });
-  afterAll(async () => stack?.close());
+  afterAll(async () => {
+    await stack?.close();
+    rmSync(archiveDir, { recursive: true, force: true });
+  });
 
   const integrity = async () => {
     const res = await t.request('GET', '/v1/admin/audit-events/integrity', { key: reader.key });

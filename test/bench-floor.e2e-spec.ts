@@ -9,7 +9,7 @@
 import { execFileSync, fork, ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -296,7 +296,11 @@ describe("the floors run with the service's V8 heap settings", () => {
     const { launchFlags } = createRequire(__filename)('../bench/load.js') as { launchFlags: (checkout: string) => string[] };
     expect(launchFlags(ROOT)).toEqual([...LAUNCH_FLAGS]);
     const old = mkdtempSync(path.join(tmpdir(), 'bench-baseline-'));
-    writeFileSync(path.join(old, 'package.json'), JSON.stringify({ scripts: { start: 'node dist/src/main.js' } }));
-    expect(launchFlags(old)).toEqual([]);
+    try {
+      writeFileSync(path.join(old, 'package.json'), JSON.stringify({ scripts: { start: 'node dist/src/main.js' } }));
+      expect(launchFlags(old)).toEqual([]);
+    } finally {
+      rmSync(old, { recursive: true, force: true });
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,8 +20,15 @@ function jsonLines(run: Spawned): Array<{ level: number; msg: string }> {
   });
 }
 
+/** The embedded PostgreSQL directories the tests made, removed at the end. */
+const made: string[] = [];
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
 function embeddedDir(): string {
   const parent = mkdtempSync(join(tmpdir(), 'otp-faults-'));
+  made.push(parent);
   chmodSync(parent, 0o755);
   return join(parent, 'postgres');
 }

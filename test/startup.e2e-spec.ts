@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, chmodSync } from 'node:fs';
+import { existsSync, mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,12 @@ import { createTestDatabase, TestDatabase } from './support/database';
 import { freePort } from './support/net';
 import { CLI, MAIN, runBuilt, waitUntilReady } from './support/process';
 import { startTestApp } from './support/app';
+
+/** Directories the tests made (an embedded PostgreSQL's data), removed at the end. */
+const cleanup: string[] = [];
+afterAll(() => {
+  for (const dir of cleanup) rmSync(dir, { recursive: true, force: true });
+});
 
 describe('the built program', () => {
   describe('bad configuration exits non-zero naming the variable', () => {
@@ -52,6 +58,7 @@ describe('the built program', () => {
 
   it('with no DATABASE_URL: starts an embedded PostgreSQL, is ready within 30 s, shuts down gracefully, and a second start reuses the data and the dev key', async () => {
     const parent = mkdtempSync(join(tmpdir(), 'otp-start-'));
+    cleanup.push(parent);
     chmodSync(parent, 0o755);
     const dataDir = join(parent, '.data', 'postgres');
     const pgPort = await freePort();
