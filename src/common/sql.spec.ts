@@ -16,6 +16,18 @@ describe('named statements', () => {
     expect(named('SELECT count(*) AS n FROM t WHERE a = $1')).toEqual({ name: expect.any(String), text: 'SELECT count(*) AS n FROM t WHERE a = $1' });
   });
 
+  it('texts of the same length are told apart; a text built anew finds the name of the same text seen before', () => {
+    const a = named('SELECT 7 WHERE $1::int > 0');
+    const b = named('SELECT 8 WHERE $1::int > 0');
+    const c = named('SELECT 9 WHERE $1::int > 0');
+    const names = [a, b, c].map((n) => (typeof n === 'object' ? n.name : n));
+    expect(new Set(names).size).toBe(3);
+    for (const [i, digit] of ['7', '8', '9'].entries()) {
+      const built = ['SELECT ', digit, ' WHERE $1::int > 0'].join('');
+      expect(named(built)).toEqual({ name: names[i], text: built });
+    }
+  });
+
   it('a combined statement is named by its whole text', () => {
     const p = new SqlParams();
     const sql = combineStatements([`INSERT INTO t VALUES (${p.p(1)})`, `INSERT INTO u VALUES (${p.p(2)})`]);

@@ -9,8 +9,14 @@ export class SqlParams {
 
 /** How many distinct SQL texts get a name (prepareable); past this, a text runs unnamed (parsed and planned each time). */
 const MAX_NAMED = 200;
-/** Each text seen (at most 1,000): its name, or null when it runs unnamed (decided once, not at every execution). */
-const names = new Map<string, string | null>();
+/**
+ * Each text seen (at most 1,000), by its length: its name, or null when it runs unnamed (decided once, not at every
+ * execution). Found by length and then compared, not hashed: a statement combined from deferred writes is a new
+ * string at every flush, and a Map keyed by the text hashed all of its few KB each time (about 1.5 % of a check's
+ * instructions: docs/scaling.md); comparing it with the one stored text of that length costs a fraction of that.
+ */
+const byLength = new Map<number, Array<{ text: string; name: string | null }>>();
+let seen = 0;
 let namedCount = 0;
 /** A `*` that expands to a table's columns in a result (`SELECT *`, `RETURNING *`, `, v.*`); not `count(*)`. */
 const STAR_RESULT = /(?:SELECT|RETURNING|DISTINCT|,)\s+(?:\w+\.)?\*/i;
@@ -26,13 +32,19 @@ const STAR_RESULT = /(?:SELECT|RETURNING|DISTINCT|,)\s+(?:\w+\.)?\*/i;
  * result changed ("cached plan must not change result type") until the connection closes.
  */
 export function named(sql: string): { name: string; text: string } | string {
-  let name = names.get(sql);
-  if (name === undefined) {
-    name = STAR_RESULT.test(sql) || namedCount >= MAX_NAMED ? null : `otp_${++namedCount}`;
-    if (names.size < 1000) names.set(sql, name);
+  const sameLength = byLength.get(sql.length);
+  let entry = sameLength?.find((e) => e.text === sql);
+  if (!entry) {
+    entry = { text: sql, name: STAR_RESULT.test(sql) || namedCount >= MAX_NAMED ? null : `otp_${++namedCount}` };
+    if (seen < 1000) {
+      seen++;
+      if (sameLength) sameLength.push(entry);
+      else byLength.set(sql.length, [entry]);
+    }
   }
-  // a fresh config each time: node-postgres writes the values into it
-  return name === null ? sql : { name, text: sql };
+  // a fresh config each time (node-postgres writes the values into it), with the stored text: node-postgres compares
+  // it with the text it prepared under that name, the same string then
+  return entry.name === null ? sql : { name: entry.name, text: entry.text };
 }
 
 /**
