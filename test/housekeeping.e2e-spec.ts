@@ -223,6 +223,34 @@ describe('housekeeping: spent operational rows are pruned in batches, by one ins
     await db.query(`DELETE FROM idempotency_keys WHERE key LIKE $1`, [`${tag}-%`]);
   });
 
+  it('a row skipped because another transaction held it is taken by the next full pass, a day on, though the cursor went past it', async () => {
+    clock.advance(10 * DAY);
+    const now = clock.now().getTime();
+    const tag = `skip-${now}`;
+    await db.query(
+      `INSERT INTO idempotency_keys (client_id, key, request_hash, created_at)
+       SELECT (SELECT id FROM api_clients LIMIT 1), $1 || '-held', '\\x00'::bytea, $2::timestamptz
+       UNION ALL SELECT (SELECT id FROM api_clients LIMIT 1), $1 || '-' || g, '\\x00'::bytea, $3 FROM generate_series(1, 10) AS g`,
+      [tag, new Date(now - 5 * DAY), new Date(now - 2 * DAY)],
+    );
+    const held = () => count(`idempotency_keys WHERE key = $1`, [`${tag}-held`]);
+    const other = new Client({ connectionString: db.url });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query(`SELECT 1 FROM idempotency_keys WHERE key = $1 FOR UPDATE`, [`${tag}-held`]);
+      expect((await prune()).pruned.idempotency_keys).toBe(10); // the pass goes on past the held row, to 2 days back
+      await other.query('COMMIT');
+    } finally {
+      await other.end();
+    }
+    await prune(); // the same day: from a day behind the cursor (3 days back), not from the held row's 5
+    expect(await held()).toBe(1);
+    clock.advance(DAY);
+    expect((await prune()).pruned.idempotency_keys).toBe(1);
+    expect(await held()).toBe(0);
+  });
+
   it('a risk counter row another transaction holds is skipped, not waited for (pruning takes rows in no order, so waiting could deadlock)', async () => {
     const repo = t.app.get(RiskSignalsRepository);
     const transactions = t.app.get(Transactions);

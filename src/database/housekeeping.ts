@@ -10,6 +10,8 @@ export const HOUSEKEEPING_LOCK_KEY = 7_351_829_340_519;
 
 /** How far back a pass starts from where this instance's last pass got to (see PruneCursor.rewind). */
 export const PRUNE_REWIND_MS = 24 * 3600_000;
+/** How often a pass starts at the oldest row again instead (see PruneCursor.rewind). */
+export const PRUNE_FULL_PASS_MS = 24 * 3600_000;
 
 /**
  * Where a task got to in each table it prunes oldest first: the newest time it has deleted there. The next batch's
@@ -20,13 +22,23 @@ export const PRUNE_REWIND_MS = 24 * 3600_000;
  */
 export class PruneCursor {
   private readonly at = new Map<string, Date>();
+  /** When a pass last started at the oldest row (the first pass of the instance does). */
+  private fullPassAt?: number;
 
   /**
-   * At the start of a pass: back PRUNE_REWIND_MS from where the last one got to, for rows that became prunable
-   * since behind that point (a verification or outbox row that reached its final status later, a time written by
-   * another instance's clock). Those finish within hours of their creation, far inside a day.
+   * At the start of a pass (at `now`): back PRUNE_REWIND_MS from where the last one got to, for rows that became
+   * prunable since behind that point (a verification or outbox row that reached its final status later, a time
+   * written by another instance's clock). Those finish within hours of their creation, far inside a day.
+   * Once every PRUNE_FULL_PASS_MS the pass starts at the oldest row instead: a row that a batch skipped because
+   * another transaction held it stays behind the cursor, and would otherwise stay until the instance restarts.
+   * By then the index entries of the rows deleted behind the cursor are long cleaned by VACUUM.
    */
-  rewind(): void {
+  rewind(now: Date): void {
+    if (this.fullPassAt === undefined || now.getTime() - this.fullPassAt >= PRUNE_FULL_PASS_MS) {
+      this.at.clear();
+      this.fullPassAt = now.getTime();
+      return;
+    }
     for (const [table, at] of this.at) this.at.set(table, new Date(at.getTime() - PRUNE_REWIND_MS));
   }
 
@@ -45,7 +57,7 @@ export class PruneCursor {
    * where this pass got to, through the index on `column`; moves the cursor; answers how many went. Times read back
    * have millisecond precision, at or below the stored microseconds, so no row is stepped over.
    * The rows are locked before they are deleted, and a row another transaction holds is skipped (a later pass
-   * takes it if it is still spent): an idempotency key being claimed again has its time moved to now, and the
+   * takes it if it is still spent, at the latest the next full one: `rewind`): an idempotency key being claimed again has its time moved to now, and the
    * DELETE by ctid must not depend on the server re-checking the time of the version it waited for.
    */
   async deleteOldest(q: Queryable, table: string, column: string, before: Date, limit: number, where = 'TRUE'): Promise<number> {
@@ -175,7 +187,7 @@ export class Housekeeping implements OnApplicationBootstrap, OnApplicationShutdo
       for (const task of this.tasks) {
         const cursor = this.cursors.get(task) ?? new PruneCursor();
         this.cursors.set(task, cursor);
-        cursor.rewind();
+        cursor.rewind(now);
         for (;;) {
           if (this.stopping) break;
           // Another instance may take the lock now: stop rather than prune beside it (the next run goes on).
