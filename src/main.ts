@@ -2,12 +2,52 @@ import 'reflect-metadata';
 import cluster, { Worker } from 'node:cluster';
 import { applyHeapSettings, describeError, logLine, missingLaunchFlags, resolveDatabase } from './bootstrap';
 import { AppConfig, ConfigError } from './config/app-config';
+import type { EmbeddedDatabase } from './database/embedded-postgres';
 import { runMigrations, waitForDatabase } from './database/startup';
 import { answerClusterMetrics, contributeToCluster, serveClusterMetrics } from './metrics/cluster-metrics';
 
 /** A worker that crashes is replaced, but at most this many times in RESTART_WINDOW_MS: past that the primary gives up. */
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
+
+/** Set once a signal ends the start (stopWhileStarting): a start-up step failing after it is that, not a failure to report. */
+let stoppingWhileStarting = false;
+
+/**
+ * Until the process's own shutdown handlers are in place, a SIGTERM or SIGINT ends the start: once the database is
+ * resolved, the embedded PostgreSQL this process started (if it did) is stopped, then the process exits 0. Node's
+ * default, dying at once, would leave that PostgreSQL running, and the next start would reuse it as another
+ * process's and never stop it. The handlers are in place before `resolve` starts the database: one added while the
+ * embedded PostgreSQL's package loads would be taken off with that package's own (importWithoutSignalHandlers).
+ * Answers the database, and what hands the signals over to the shutdown handlers.
+ */
+function stopWhileStarting<T extends { embedded?: EmbeddedDatabase }>(resolve: () => Promise<T>): { database: Promise<T>; handOver: () => void } {
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stoppingWhileStarting) return;
+    stoppingWhileStarting = true;
+    logLine('info', `${signal} received while starting: stopping`);
+    void database
+      .then(({ embedded }) => embedded?.stop(), () => undefined)
+      .then(
+        () => {
+          logLine('info', 'shutdown complete');
+          process.exit(0);
+        },
+        (err: unknown) => {
+          logLine('error', `stopping the embedded PostgreSQL failed: ${describeError(err)}`);
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  const database = resolve();
+  const handOver = () => {
+    process.removeListener('SIGTERM', onSignal);
+    process.removeListener('SIGINT', onSignal);
+  };
+  return { database, handOver };
+}
 
 async function main(): Promise<void> {
   let config: AppConfig;
@@ -44,7 +84,8 @@ function warnAtStartup(config: AppConfig): void {
 
 /** The service in this process: the whole of it (WORKERS=1), or one worker of the cluster behind the shared port. */
 async function runInstance(config: AppConfig): Promise<void> {
-  const { config: resolved, embedded } = await resolveDatabase(config);
+  const { database, handOver } = stopWhileStarting(() => resolveDatabase(config));
+  const { config: resolved, embedded } = await database;
   // An instance whose embedded database went away (stopped by the instance that owns it, or died) exits, so
   // that a supervisor restarts it (starting a new one), instead of staying live but never ready.
   embedded?.watch(() => {
@@ -87,6 +128,7 @@ async function runInstance(config: AppConfig): Promise<void> {
       process.exit(1);
     }
   };
+  handOver();
   if (cluster.isWorker) {
     // The primary forwards SIGTERM, and a terminal's Ctrl+C reaches every process of the group: a second signal
     // must not kill a worker that is already draining. A worker whose primary died exits too.
@@ -111,7 +153,8 @@ async function runInstance(config: AppConfig): Promise<void> {
  */
 async function runPrimary(config: AppConfig): Promise<void> {
   warnAtStartup(config);
-  const { config: resolved, embedded } = await resolveDatabase(config);
+  const { database, handOver } = stopWhileStarting(() => resolveDatabase(config));
+  const { config: resolved, embedded } = await database;
   const url = resolved.database.url as string;
   try {
     if (resolved.database.runMigrations) {
@@ -153,6 +196,7 @@ async function runPrimary(config: AppConfig): Promise<void> {
     process.exit(failed ? (code === 0 ? 1 : code) : 0);
   };
 
+  handOver();
   process.on('SIGTERM', () => void stopAll(0, 'SIGTERM received, stopping the workers'));
   process.on('SIGINT', () => void stopAll(0, 'SIGINT received, stopping the workers'));
 
@@ -164,8 +208,9 @@ async function runPrimary(config: AppConfig): Promise<void> {
   cluster.on('exit', (worker, code, signal) => {
     live.delete(worker);
     if (closing) {
-      // Killed by our SIGTERM with no handler yet means it was still starting: it held no work to lose.
-      if (code !== 0 && signal !== 'SIGTERM') failed = true;
+      // Killed by our SIGTERM (or a terminal's SIGINT, which reaches the whole process group) with no handler yet
+      // means it was still starting: it held no work to lose.
+      if (code !== 0 && signal !== 'SIGTERM' && signal !== 'SIGINT') failed = true;
       return;
     }
     if (!started) return; // the first worker's failed start: told below, once
@@ -189,6 +234,7 @@ async function runPrimary(config: AppConfig): Promise<void> {
   });
   if (closing) return; // a signal came during start-up: stopAll finishes
   if (firstCode !== null) {
+    closing = true; // a signal from here on finds the shutdown under way
     await embedded?.stop();
     logLine('error', `the first worker failed to start (exit ${firstCode})`);
     process.exit(firstCode || 1);
@@ -202,6 +248,7 @@ async function runPrimary(config: AppConfig): Promise<void> {
 }
 
 main().catch((err) => {
+  if (stoppingWhileStarting) return; // a step cut short by the signal's stop: its handler exits
   logLine('error', `failed to start: ${describeError(err)}`, { stack: err instanceof Error ? err.stack : undefined });
   process.exit(1);
 });

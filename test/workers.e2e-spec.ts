@@ -308,6 +308,33 @@ describe('WORKERS=2: a signal while the first worker starts', () => {
   }, 120_000);
 });
 
+describe('a signal while the embedded PostgreSQL is fresh (migrations running): the start ends and the PostgreSQL is stopped', () => {
+  it.each(['1', '2'])('WORKERS=%s: SIGTERM right after the embedded PostgreSQL listens: exit 0, "shutdown complete", nothing left serving its port', async (workers) => {
+    const parent = mkdtempSync(join(tmpdir(), 'otp-workers-'));
+    chmodSync(parent, 0o755);
+    const pgPort = await freePort();
+    const run = runBuilt(MAIN, { WORKERS: workers, EMBEDDED_PG_DIR: join(parent, 'pg'), EMBEDDED_PG_PORT: String(pgPort), PORT: String(await freePort()), HOST: '127.0.0.1' });
+    try {
+      const output = () => run.stdout() + run.stderr();
+      await waitFor(() => /embedded PostgreSQL listening/.test(output()), { timeoutMs: 120_000, intervalMs: 5, what: 'the embedded PostgreSQL to listen' });
+      expect(output()).not.toMatch(/listening on http/); // still starting: the case under test
+      run.child.kill('SIGTERM');
+      expect(await run.exited).toBe(0);
+      expect(output()).toMatch(/SIGTERM received while starting: stopping/);
+      expect(output()).toMatch(/"msg":"shutdown complete"/);
+      expect(output()).not.toMatch(/failed to start/);
+      const probe = new Client({ connectionString: `postgres://postgres:postgres@127.0.0.1:${pgPort}/otp`, connectionTimeoutMillis: 1000 });
+      await expect(probe.connect()).rejects.toThrow();
+    } finally {
+      if (run.child.exitCode === null) {
+        run.child.kill('SIGKILL');
+        await run.exited;
+      }
+      rmSync(parent, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
+
 describe('WORKERS=2 with no DATABASE_URL', () => {
   it('the primary starts the embedded PostgreSQL once, both workers use it, and SIGTERM stops everything with exit 0', async () => {
     const parent = mkdtempSync(join(tmpdir(), 'otp-workers-'));

@@ -129,15 +129,14 @@ export async function startEmbeddedPostgres(opts: { dir: string; port: number; l
   if (fresh) await pg.createDatabase(DATABASE);
   else if (!(await canConnect(url))) await pg.createDatabase(DATABASE).catch(() => undefined);
   log(`embedded PostgreSQL listening on 127.0.0.1:${opts.port} (data in ${dir})`);
-  let stopped = false;
+  let stopping: Promise<void> | undefined;
   return {
     url,
     owned: true,
-    stop: async () => {
+    // Once: a second call (a signal during a failed start's stop) waits for the same stop to finish.
+    stop: () => {
       watching.unwatch();
-      if (stopped) return;
-      stopped = true;
-      await pg.stop();
+      return (stopping ??= pg.stop());
     },
     watch: watching.watch,
   };
