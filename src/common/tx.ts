@@ -63,13 +63,7 @@ export class Tx implements Queryable {
   query(sql: string, params?: unknown[]): Promise<any> {
     this.assertOpen('query');
     if (this.mode === 'statement') throw new Error('query() is not allowed in a single statement: use Transactions.run');
-    if (this.statements.length > 0) return this.flush().then(() => this.run(sql, params));
-    // Nothing deferred: straight to the connection, without a flush's promise to wait on (a throw there still rejects).
-    try {
-      return this.run(sql, params);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return this.flush().then(() => this.run(sql, params));
   }
 
   /** `fn` runs once this transaction has committed; never if it rolls back. */
