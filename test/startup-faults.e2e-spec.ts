@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, TestDatabase } from './support/database';
 import { freePort } from './support/net';
-import { MAIN, runBuilt, Spawned, waitUntilReady } from './support/process';
+import { MAIN, runBuilt, Spawned, stopSpawned, waitUntilReady } from './support/process';
 import { startTcpProxy } from './support/tcp-proxy';
 import { waitFor } from './support/wait';
 
@@ -22,7 +22,8 @@ function jsonLines(run: Spawned): Array<{ level: number; msg: string }> {
 
 /** The embedded PostgreSQL directories the tests made, removed at the end. */
 const made: string[] = [];
-afterAll(() => {
+afterAll(async () => {
+  await stopSpawned(); // a test that failed half-way may leave one running on its directory
   for (const dir of made) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -77,8 +78,7 @@ describe('start-up faults', () => {
       expect(code).not.toBe(0);
       expect(jsonLines(second).some((l) => l.level === 50 && /embedded PostgreSQL .* was stopped by the process that started it; exiting/.test(l.msg))).toBe(true);
     } finally {
-      second?.child.kill('SIGKILL');
-      first.child.kill('SIGKILL');
+      await stopSpawned(); // SIGTERM first: the first one stops the embedded PostgreSQL it started
     }
   }, 120000);
 

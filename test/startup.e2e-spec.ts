@@ -5,12 +5,13 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { createTestDatabase, TestDatabase } from './support/database';
 import { freePort } from './support/net';
-import { CLI, MAIN, runBuilt, waitUntilReady } from './support/process';
+import { CLI, MAIN, runBuilt, stopSpawned, waitUntilReady } from './support/process';
 import { startTestApp } from './support/app';
 
 /** Directories the tests made (an embedded PostgreSQL's data), removed at the end. */
 const cleanup: string[] = [];
-afterAll(() => {
+afterAll(async () => {
+  await stopSpawned(); // a test that failed half-way may leave one running on its directory
   for (const dir of cleanup) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -29,7 +29,28 @@ export function runBuilt(script: string, env: Record<string, string>, args: stri
   child.stdout?.on('data', (d) => (out += String(d)));
   child.stderr?.on('data', (d) => (err += String(d)));
   const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-  return { child, stdout: () => out, stderr: () => err, exited };
+  const run = { child, stdout: () => out, stderr: () => err, exited };
+  spawned.push(run);
+  return run;
+}
+
+/** Every program this test file started (each file has its own module registry). */
+const spawned: Spawned[] = [];
+
+/**
+ * Ends every program this file started that still runs (a test that failed half-way leaves some): SIGTERM, so that
+ * one that started an embedded PostgreSQL stops it, then SIGKILL after `graceMs`. Call it before removing their
+ * directories.
+ */
+export async function stopSpawned(graceMs = 15_000): Promise<void> {
+  const running = spawned.filter((r) => r.child.exitCode === null && r.child.signalCode === null);
+  for (const r of running) r.child.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((done) => (timer = setTimeout(done, graceMs)));
+  await Promise.race([Promise.all(running.map((r) => r.exited)), late]);
+  clearTimeout(timer);
+  for (const r of running) if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
+  await Promise.all(running.map((r) => r.exited));
 }
 
 /** Waits until the program answers 200 on /health/ready; on timeout the error carries its output so far. */
