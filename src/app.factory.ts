@@ -12,6 +12,7 @@ import { guardedJsonParser } from './common/json-body';
 import { FieldError, ProblemException, Problems } from './common/problem';
 import { clientErrorResponder, sendFrameworkProblem, sendProblem } from './common/problem.filter';
 import { StorableTextPipe } from './common/storable-text.pipe';
+import { useConstraintInstances } from './common/validator-container';
 import { Housekeeping } from './database/housekeeping';
 import { PoolMetrics } from './database/pool.metrics';
 import { GatewayMetrics } from './gateway/gateway.metrics';
@@ -99,6 +100,7 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), adapter, { bufferLogs: true, abortOnError: false, logger: startupLogger });
   app.useLogger(app.get(Logger));
 
+  useConstraintInstances();
   app.useGlobalPipes(
     new StorableTextPipe(),
     new ValidationPipe({
