@@ -57,8 +57,9 @@ export class PruneCursor {
    * where this pass got to, through the index on `column`; moves the cursor; answers how many went. Times read back
    * have millisecond precision, at or below the stored microseconds, so no row is stepped over.
    * The rows are locked before they are deleted, and a row another transaction holds is skipped (a later pass
-   * takes it if it is still spent, at the latest the next full one: `rewind`): an idempotency key being claimed again has its time moved to now, and the
-   * DELETE by ctid must not depend on the server re-checking the time of the version it waited for.
+   * takes it if it is still spent, at the latest the next full one: `rewind`): an idempotency key being claimed
+   * again has its time moved to now, and the DELETE by ctid must not depend on the server re-checking the time of
+   * the version it waited for.
    */
   async deleteOldest(q: Queryable, table: string, column: string, before: Date, limit: number, where = 'TRUE'): Promise<number> {
     const [{ n, last }]: Array<{ n: number; last: Date | null }> = await q.query(
