@@ -2,10 +2,9 @@ import { existsSync, mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'pg';
 import { createTestDatabase, TestDatabase } from './support/database';
 import { freePort } from './support/net';
-import { CLI, MAIN, runBuilt, stopSpawned, waitUntilReady } from './support/process';
+import { CLI, expectEmbeddedStopped, MAIN, runBuilt, stopSpawned, waitUntilReady } from './support/process';
 import { startTestApp } from './support/app';
 
 /** Directories the tests made (an embedded PostgreSQL's data), removed at the end. */
@@ -98,8 +97,7 @@ describe('the built program', () => {
     });
     if (!/^HTTP\/1\.1 201/.test(answer)) throw new Error('in-flight answer: ' + JSON.stringify(answer) + '\n' + first.stderr().slice(-3000));
     expect(await first.exited).toBe(0);
-    const probe = new Client({ connectionString: `postgres://postgres:postgres@127.0.0.1:${pgPort}/otp`, connectionTimeoutMillis: 1000 });
-    await expect(probe.connect()).rejects.toThrow();
+    await expectEmbeddedStopped(pgPort);
 
     // second start: same data, no new dev key printed, the old key still works
     const second = runBuilt(MAIN, env);

@@ -2,13 +2,12 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'pg';
 import { LAUNCH_FLAGS } from '../src/bootstrap';
 import { createTestDatabase, TestDatabase } from './support/database';
 import { FakeServer, startFakeServer } from './support/fake-http';
 import { freePort } from './support/net';
 import { freshPhone } from './support/phones';
-import { MAIN, runBuilt, Spawned, waitUntilReady } from './support/process';
+import { expectEmbeddedStopped, MAIN, runBuilt, Spawned, stopSpawned, waitUntilReady } from './support/process';
 import { codeSentTo } from './support/scenario';
 import { sleep, waitFor } from './support/wait';
 
@@ -323,13 +322,9 @@ describe('a signal while the embedded PostgreSQL is fresh (migrations running): 
       expect(output()).toMatch(/SIGTERM received while starting: stopping/);
       expect(output()).toMatch(/"msg":"shutdown complete"/);
       expect(output()).not.toMatch(/failed to start/);
-      const probe = new Client({ connectionString: `postgres://postgres:postgres@127.0.0.1:${pgPort}/otp`, connectionTimeoutMillis: 1000 });
-      await expect(probe.connect()).rejects.toThrow();
+      await expectEmbeddedStopped(pgPort);
     } finally {
-      if (run.child.exitCode === null) {
-        run.child.kill('SIGKILL');
-        await run.exited;
-      }
+      await stopSpawned();
       rmSync(parent, { recursive: true, force: true });
     }
   }, 180_000);
@@ -361,13 +356,9 @@ describe('WORKERS=2 with no DATABASE_URL', () => {
       expect(new Set(run.stdout().match(/otp_[A-Za-z0-9]{12}_[A-Za-z0-9]{40}/g)).size).toBe(1);
       run.child.kill('SIGTERM');
       expect(await run.exited).toBe(0);
-      const probe = new Client({ connectionString: `postgres://postgres:postgres@127.0.0.1:${pgPort}/otp`, connectionTimeoutMillis: 1000 });
-      await expect(probe.connect()).rejects.toThrow();
+      await expectEmbeddedStopped(pgPort);
     } finally {
-      if (run.child.exitCode === null) {
-        run.child.kill('SIGKILL');
-        await run.exited;
-      }
+      await stopSpawned();
       rmSync(parent, { recursive: true, force: true });
     }
   }, 300_000);

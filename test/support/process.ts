@@ -1,5 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { Client } from 'pg';
 import { LAUNCH_FLAGS } from '../../src/bootstrap';
 import { waitFor } from './wait';
 
@@ -60,4 +61,10 @@ export async function waitUntilReady(run: Spawned, baseUrl: string, what = '/hea
   } catch (err) {
     throw new Error(`${String(err)}\nstdout: ${run.stdout()}\nstderr: ${run.stderr()}`, { cause: err });
   }
+}
+
+/** Asserts that no embedded PostgreSQL answers on `pgPort` any more (the program that started it stopped it). */
+export async function expectEmbeddedStopped(pgPort: number): Promise<void> {
+  const probe = new Client({ connectionString: `postgres://postgres:postgres@127.0.0.1:${pgPort}/otp`, connectionTimeoutMillis: 1000 });
+  await expect(probe.connect()).rejects.toThrow();
 }
