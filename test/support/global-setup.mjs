@@ -37,4 +37,5 @@ export default async function globalSetup() {
   await pg.start();
   process.env.TEST_DATABASE_URL = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
   globalThis.__EMBEDDED_PG__ = pg;
+  globalThis.__EMBEDDED_PG_PARENT__ = parent; // removed by global-teardown.mjs (the package removes only data/)
 }
