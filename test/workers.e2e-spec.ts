@@ -63,10 +63,13 @@ describe('WORKERS=2 (node:cluster behind one port)', () => {
   let sms: FakeServer;
   let run: Spawned;
   let base: string;
-  const scratch = mkdtempSync(join(tmpdir(), 'otp-workers-'));
-  const primaryModules = join(scratch, 'primary-modules.json');
+  // made in beforeAll, which a `-t` filter matching none of these tests skips with afterAll
+  let scratch: string | undefined;
+  let primaryModules: string;
 
   beforeAll(async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'otp-workers-'));
+    primaryModules = join(scratch, 'primary-modules.json');
     db = await createTestDatabase();
     sms = await startFakeServer();
     const port = await freePort();
@@ -92,7 +95,7 @@ describe('WORKERS=2 (node:cluster behind one port)', () => {
     }
     await sms?.close();
     await db?.drop();
-    rmSync(scratch, { recursive: true, force: true });
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
   /** Scrapes until `n` distinct worker processes have answered. */
