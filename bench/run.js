@@ -45,7 +45,7 @@ const path = require('node:path');
 const { URLSearchParams } = require('node:url');
 const { performance } = require('node:perf_hooks');
 const { Client } = require('pg');
-const { closedLoop, openLoop, post, agent, pct, freePort, launchFlags, BENCH_NODE_ARGS: NODE_ARGS, SERVICE_BENCH_LIMITS } = require('./load');
+const { closedLoop, openLoop, post, agent, pct, freePort, launchFlags, benchPhone, FLOOR_CLIENT_ID, BENCH_NODE_ARGS: NODE_ARGS, SERVICE_BENCH_LIMITS } = require('./load');
 const { withSteal } = require('./host-steal');
 const { readPauses, watchBenchProcess, stallReport } = require('./stall-report');
 const { damonState } = require('./cpu-probe');
@@ -86,9 +86,9 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 // the time of day (UTC) on each line, to set a row beside the database server's log (a checkpoint, say)
 const log = (msg) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
-// Numbers of one prefix, 10 million apart from the seeded ones (bench/seed.js uses +8180…).
+// Numbers spread over many prefixes, as real traffic is, apart from the seeded ones (bench/load.js, benchPhone).
 let phoneCounter = 0;
-const nextPhone = () => `+81901${String(1000000 + phoneCounter++).padStart(7, '0')}`;
+const nextPhone = () => benchPhone(phoneCounter++);
 
 async function database() {
   if (process.env.BENCH_DATABASE_URL) return { url: process.env.BENCH_DATABASE_URL, stop: async () => undefined };
@@ -550,7 +550,7 @@ async function main() {
   for (const url of dbUrls) {
     const c = new Client({ connectionString: url });
     await c.connect();
-    await c.query(`INSERT INTO api_clients (id, name, scopes, webhook_secret, created_at) VALUES ('cli_floor', 'floor', '{}', 'x', now()) ON CONFLICT DO NOTHING`);
+    await c.query(`INSERT INTO api_clients (id, name, scopes, webhook_secret, created_at) VALUES ($1, 'floor', '{}', 'x', now()) ON CONFLICT DO NOTHING`, [FLOOR_CLIENT_ID]);
     await c.query(`UPDATE api_clients SET max_check_attempts = 20`);
     await c.end();
   }
@@ -611,7 +611,7 @@ async function main() {
   const floorEnv = (url, port) => ({
     FLOOR_DATABASE_URL: url,
     FLOOR_PORT: String(port),
-    FLOOR_CLIENT_ID: 'cli_floor',
+    FLOOR_CLIENT_ID,
     FLOOR_POOL_SIZE: '10',
     FLOOR_SMS_URL: smsUrl,
     FLOOR_PROVIDER_TOKEN: PROVIDER_TOKEN,

@@ -6,7 +6,7 @@
 // chain links, and the risk counters aggregated per number prefix and country (risk_unit_counts per 10
 // minutes in shard 0, as the approvals' fold leaves a closed bucket; risk_unit_days per day; the per-hour split
 // of a day is not seeded). Numbers are +8180 plus 8
-// digits, one per verification, apart from the bench's own (+81901…).
+// digits (a 0 first), one per verification, apart from the bench's own (a digit 1–9 after the 70, 80 or 90: bench/load.js, benchPhone).
 //
 // How it is fast enough for 10 million (minutes, not hours); the database must be one the bench owns:
 // - one session with session_replication_role = replica: no row triggers (the audit tables' append-only
