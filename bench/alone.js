@@ -67,7 +67,8 @@ const TOKEN = 'bench-provider-token-0123456789';
 // Spread over many prefixes (bench/load.js, benchPhone); with BENCH_COUNTER_DAY, consecutive numbers in the ten
 // prefixes whose day of counters it seeds (their verified counts keep the pumping rules from tripping).
 let phones = 0;
-const nextPhone = () => (process.env.BENCH_COUNTER_DAY === '1' ? `+81901${String(1000000 + phones++).padStart(7, '0')}` : benchPhone(phones++));
+const COUNTER_DAY = process.env.BENCH_COUNTER_DAY === '1';
+const nextPhone = () => (COUNTER_DAY ? `+81901${String(1000000 + phones++).padStart(7, '0')}` : benchPhone(phones++));
 const cpuMs = (pid) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(f[11]) + Number(f[12])) * 10; // clock ticks of 10 ms
@@ -120,7 +121,7 @@ async function main() {
   const created = execFileSync(process.execPath, ['dist/src/cli.js', 'clients:create', '--name', 'bench', '--scopes', 'verifications:write,verifications:check'], { cwd: ROOT, env }).toString();
   const key = /otp_[A-Za-z0-9]{12}_[A-Za-z0-9]{40}/.exec(created)[0];
   await run(url.toString(), `INSERT INTO api_clients (id, name, scopes, webhook_secret, created_at) VALUES ($1, 'floor', '{}', 'x', now())`, [FLOOR_CLIENT_ID]);
-  if (process.env.BENCH_COUNTER_DAY === '1') {
+  if (COUNTER_DAY) {
     // a day of traffic's risk counters for the units every start here reads (JP and the prefixes of nextPhone's
     // numbers), as starts leave them: each 10-minute bucket spread over the 8 shard rows
     await run(
