@@ -99,6 +99,38 @@ describe('approvals folded into the unit counters', () => {
     expect(await total()).toBe(20);
   });
 
+  it('a fold asked for while one is under way folds what was committed after that one read its batch', async () => {
+    const folder = s.apps[0].app.get(ApprovalFolding);
+    const repo = s.apps[0].app.get(RiskSignalsRepository);
+    const fold = repo.foldApprovals.bind(repo);
+    let entered!: () => void;
+    const inFold = new Promise<void>((resolve) => (entered = resolve));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    // the first fold reads its batch (nothing waits), then holds until the approval below has committed
+    const spy = jest.spyOn(repo, 'foldApprovals').mockImplementationOnce(async (tx, batch) => {
+      const n = await fold(tx, batch);
+      entered();
+      await gate;
+      return n;
+    });
+    try {
+      const first = folder.foldNow();
+      await inFold;
+      await verify('81705556');
+      expect(await waiting()).toBe(1);
+      const second = folder.foldNow();
+      release();
+      expect(await first).toBe(0);
+      // without the one more fold, the second call would be the first's answer, and the approval would still wait
+      expect(await second).toBe(1);
+      expect(await waiting()).toBe(0);
+    } finally {
+      release();
+      spy.mockRestore();
+    }
+  });
+
   it('many accounts per number does not wait for a fold: the account is on record with the approval', async () => {
     const phone = '+817055540001';
     const account = (accountRef: string) => s.t.request('POST', '/v1/verifications', { key: bank.key, body: { phoneNumber: phone, purpose: 'login', endUser: { accountRef } } });

@@ -192,9 +192,8 @@ describe('SMS pumping: suspensions of number prefixes', () => {
     }
     expect((await suspensions()).filter((x) => x.value === '81701237')).toEqual([]);
     // Its verified volume is on record once folded (both instances fold; one at a time): the 14-day maximum and the last hour.
-    // A fold of the 50-ms timer already under way when foldNow() is called may have read its batch before the last
-    // approval committed (foldNow then waits for it), or hold the lock the other instance's foldNow skips on: fold again
-    // until none waits, as the next tick would.
+    // foldNow() runs a fold that starts after the call, but the 50-ms timers of both instances fold too, and one
+    // instance's fold skips while the other holds the lock: fold again until none waits, as the next tick would.
     await waitFor(
       async () => {
         await Promise.all(s.apps.map((a) => a.app.get(ApprovalFolding).foldNow()));

@@ -28,6 +28,8 @@ export class ApprovalFolding implements OnApplicationBootstrap, OnModuleDestroy 
   private readonly logger = new Logger('ApprovalFolding');
   private timer?: NodeJS.Timeout;
   private running?: Promise<number>;
+  /** The fold that starts when the one running ends (see foldNow). */
+  private queued?: Promise<number>;
   private stopped = false;
   private failing = false;
   private collapseFailing = false;
@@ -40,7 +42,8 @@ export class ApprovalFolding implements OnApplicationBootstrap, OnModuleDestroy 
   ) {}
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => void this.foldNow().catch(() => undefined), this.config.risk.approvalsFoldIntervalMs);
+    // a tick that finds a fold under way skips: that fold, or the next tick, takes what has come since
+    this.timer = setInterval(() => void (this.running ?? this.foldNow()).catch(() => undefined), this.config.risk.approvalsFoldIntervalMs);
     this.timer.unref();
   }
 
@@ -48,12 +51,29 @@ export class ApprovalFolding implements OnApplicationBootstrap, OnModuleDestroy 
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    await this.running?.catch(() => undefined);
+    await (this.queued ?? this.running)?.catch(() => undefined);
   }
 
-  /** Folds every approval waiting (unless another instance is folding); answers how many this instance folded. Tests call it directly. */
+  /**
+   * Folds every approval committed before the call (unless another instance holds the folder's lock: it folds them);
+   * answers how many this instance folded meanwhile. A fold already under way may have read its batch before the
+   * caller's approval committed, so the call then waits for it and runs one more; calls that come while that one
+   * waits share it. Tests call it directly.
+   */
   foldNow(): Promise<number> {
-    this.running ??= this.fold()
+    if (!this.running) return this.start();
+    this.queued ??= this.running
+      .catch(() => 0)
+      .then((before) => {
+        this.queued = undefined;
+        // a fold started in between began after the call, so it is the one more
+        return (this.running ?? this.start()).then((n) => before + n);
+      });
+    return this.queued;
+  }
+
+  private start(): Promise<number> {
+    this.running = this.fold()
       .then(
         (n) => {
           if (this.failing) this.logger.log('folding approvals into the unit counters works again');
