@@ -3,7 +3,7 @@ import cluster, { Worker } from 'node:cluster';
 import { applyHeapSettings, describeError, logLine, missingLaunchFlags, resolveDatabase } from './bootstrap';
 import { AppConfig, ConfigError } from './config/app-config';
 import type { EmbeddedDatabase } from './database/embedded-postgres';
-import { runMigrations, waitForDatabase } from './database/startup';
+import { runMigrations, startupStopping, waitForDatabase } from './database/startup';
 import { answerClusterMetrics, contributeToCluster, serveClusterMetrics } from './metrics/cluster-metrics';
 
 /** A worker that crashes is replaced, but at most this many times in RESTART_WINDOW_MS: past that the primary gives up. */
@@ -19,12 +19,13 @@ let stoppingWhileStarting = false;
  * default, dying at once, would leave that PostgreSQL running, and the next start would reuse it as another
  * process's and never stop it. The handlers are in place before `resolve` starts the database: one added while the
  * embedded PostgreSQL's package loads would be taken off with that package's own (importWithoutSignalHandlers).
- * Answers the database, and what hands the signals over to the shutdown handlers.
+ * Answers the database (never, once a signal came), and what hands the signals over to the shutdown handlers.
  */
 function stopWhileStarting<T extends { embedded?: EmbeddedDatabase }>(resolve: () => Promise<T>): { database: Promise<T>; handOver: () => void } {
   const onSignal = (signal: NodeJS.Signals) => {
     if (stoppingWhileStarting) return;
     stoppingWhileStarting = true;
+    startupStopping.abort();
     logLine('info', `${signal} received while starting: stopping`);
     void database
       .then(({ embedded }) => embedded?.stop(), () => undefined)
@@ -46,7 +47,10 @@ function stopWhileStarting<T extends { embedded?: EmbeddedDatabase }>(resolve: (
     process.removeListener('SIGTERM', onSignal);
     process.removeListener('SIGINT', onSignal);
   };
-  return { database, handOver };
+  // After a signal the start goes no further (the handler exits once the PostgreSQL is stopped); a later one finds
+  // the start past this point, and the first connection is then not retried (startupStopping)
+  const proceed = database.then((resolved) => (stoppingWhileStarting ? new Promise<never>(() => undefined) : resolved));
+  return { database: proceed, handOver };
 }
 
 async function main(): Promise<void> {

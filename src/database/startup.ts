@@ -15,6 +15,12 @@ function describe(err: unknown): string {
 }
 
 /**
+ * Aborted by main.ts when a signal ends the start: the database may be going away (the embedded PostgreSQL is being
+ * stopped), so a failed connection is then neither retried nor logged as the database's fault.
+ */
+export const startupStopping = new AbortController();
+
+/**
  * Waits for the database to accept a connection, retrying with backoff (0.25 s doubling to 5 s) for at most
  * `startupRetryMs`, so that an instance started alongside its database (compose, Kubernetes) does not fail
  * at once. Wrong credentials or a missing database fail at once: waiting would not fix them.
@@ -33,6 +39,7 @@ export async function waitForDatabase(url: string, config: Pick<DatabaseConfig, 
     } catch (err) {
       const cause = describe(err);
       const code = (err as { code?: string }).code;
+      if (startupStopping.signal.aborted) throw err;
       if ((code && PERMANENT.has(code)) || Date.now() + delay > deadline) {
         const waited = Math.round((Date.now() - started) / 1000);
         throw new Error(`cannot connect to the database (gave up after ${attempt} attempt(s) in ${waited} s)`, { cause: err });
