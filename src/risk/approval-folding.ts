@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { Clock } from '../common/clock';
+import { SerialRuns } from '../common/serial-runs';
 import type { Tx } from '../common/tx';
 import { AppConfig } from '../config/app-config';
 import { Transactions } from '../database/transactions';
@@ -27,9 +28,7 @@ const BATCH = 5000;
 export class ApprovalFolding implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('ApprovalFolding');
   private timer?: NodeJS.Timeout;
-  private running?: Promise<number>;
-  /** The fold that starts when the one running ends (see foldNow). */
-  private queued?: Promise<number>;
+  private readonly runs = new SerialRuns<number>();
   private stopped = false;
   private failing = false;
   private collapseFailing = false;
@@ -42,8 +41,7 @@ export class ApprovalFolding implements OnApplicationBootstrap, OnModuleDestroy 
   ) {}
 
   onApplicationBootstrap(): void {
-    // a tick that finds a fold under way skips: that fold, or the next tick, takes what has come since
-    this.timer = setInterval(() => void (this.running ?? this.foldNow()).catch(() => undefined), this.config.risk.approvalsFoldIntervalMs);
+    this.timer = setInterval(() => void this.runs.tick(() => this.logged()).catch(() => undefined), this.config.risk.approvalsFoldIntervalMs);
     this.timer.unref();
   }
 
@@ -51,44 +49,31 @@ export class ApprovalFolding implements OnApplicationBootstrap, OnModuleDestroy 
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    await (this.queued ?? this.running)?.catch(() => undefined);
+    await this.runs.idle();
   }
 
   /**
-   * Folds every approval committed before the call (unless another instance holds the folder's lock: it folds them);
-   * answers how many this instance folded meanwhile. A fold already under way may have read its batch before the
-   * caller's approval committed, so the call then waits for it and runs one more; calls that come while that one
-   * waits share it. Tests call it directly.
+   * Folds every approval committed before the call (unless another instance is folding: it skips), in a fold that
+   * starts after the call (SerialRuns.now); answers how many that fold took. Tests call it directly.
    */
   foldNow(): Promise<number> {
-    if (!this.running) return this.start();
-    this.queued ??= this.running
-      .catch(() => 0)
-      .then((before) => {
-        this.queued = undefined;
-        // a fold started in between began after the call, so it is the one more
-        return (this.running ?? this.start()).then((n) => before + n);
-      });
-    return this.queued;
+    return this.runs.now(() => this.logged());
   }
 
-  private start(): Promise<number> {
-    this.running = this.fold()
-      .then(
-        (n) => {
-          if (this.failing) this.logger.log('folding approvals into the unit counters works again');
-          this.failing = false;
-          return n;
-        },
-        (err: unknown) => {
-          // once per outage: the rows wait in risk_approvals, nothing is lost
-          if (!this.failing) this.logger.warn({ err }, 'folding approvals into the unit counters failed; retrying every interval');
-          this.failing = true;
-          throw err;
-        },
-      )
-      .finally(() => (this.running = undefined));
-    return this.running;
+  private logged(): Promise<number> {
+    return this.fold().then(
+      (n) => {
+        if (this.failing) this.logger.log('folding approvals into the unit counters works again');
+        this.failing = false;
+        return n;
+      },
+      (err: unknown) => {
+        // once per outage: the rows wait in risk_approvals, nothing is lost
+        if (!this.failing) this.logger.warn({ err }, 'folding approvals into the unit counters failed; retrying every interval');
+        this.failing = true;
+        throw err;
+      },
+    );
   }
 
   /** The approvals, then the closed buckets' shard rows (whose failure is its own: nothing waits on it, the reads sum the shards meanwhile). */

@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Clock } from '../common/clock';
+import { SerialRuns } from '../common/serial-runs';
 import { AppConfig } from '../config/app-config';
 import { Transactions } from '../database/transactions';
 import { VerificationsRepository } from '../issuance/verifications.repository';
@@ -23,7 +24,7 @@ const MAX_BATCHES = 10;
 export class ExpirySweeper implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(ExpirySweeper.name);
   private timer?: NodeJS.Timeout;
-  private running?: Promise<number>;
+  private readonly runs = new SerialRuns<number>();
   private stopping = false;
 
   constructor(
@@ -35,23 +36,24 @@ export class ExpirySweeper implements OnApplicationBootstrap, OnApplicationShutd
   ) {}
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => void this.sweep().catch((err) => this.logger.error({ err }, 'expiry sweep failed')), this.config.verification.sweepIntervalMs);
+    const tick = () => this.runs.tick(() => this.drain(BATCH_SIZE, MAX_BATCHES));
+    this.timer = setInterval(() => void tick().catch((err) => this.logger.error({ err }, 'expiry sweep failed')), this.config.verification.sweepIntervalMs);
     this.timer.unref();
   }
 
   async onApplicationShutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.stopping = true;
-    await this.running?.catch(() => undefined);
+    await this.runs.idle();
   }
 
   /**
-   * Expires due verifications, `batch` at a time while a batch comes back full, `maxBatches` at most; returns how many.
-   * Runs on a timer; tests call it directly.
+   * Expires what is due at the call, `batch` at a time while a batch comes back full, `maxBatches` at most, in a
+   * sweep that starts after the call (SerialRuns.now: one under way may have read the clock first); returns how many.
+   * The timer's sweeps are the same with the defaults; tests call it directly.
    */
   sweep(batch = BATCH_SIZE, maxBatches = MAX_BATCHES): Promise<number> {
-    this.running ??= this.drain(batch, maxBatches).finally(() => (this.running = undefined));
-    return this.running;
+    return this.runs.now(() => this.drain(batch, maxBatches));
   }
 
   private async drain(batch: number, maxBatches: number): Promise<number> {
