@@ -1,6 +1,6 @@
 import { SerialRuns } from './serial-runs';
 
-/** A job whose runs end when the test says: `runs` counts the runs started, `end(i)` ends the i-th. */
+/** A job whose runs end when the test says: `started()` counts the runs started, `end(i)` and `fail(i)` end the i-th. */
 function controlled() {
   const ends: Array<(value: number) => void> = [];
   const fails: Array<(err: Error) => void> = [];
