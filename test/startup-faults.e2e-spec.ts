@@ -2,6 +2,8 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client } from 'pg';
+import { waitForDatabase } from '../src/database/startup';
 import { createTestDatabase, TestDatabase } from './support/database';
 import { freePort } from './support/net';
 import { MAIN, runBuilt, Spawned, stopSpawned, waitUntilReady } from './support/process';
@@ -110,6 +112,28 @@ describe('start-up faults', () => {
         await proxy.close();
       }
     }, 60000);
+
+    it('a connection the server ends while the probe\'s client is idle (a shutdown, a failover) does not end the process', async () => {
+      // The server's FATAL reaches an idle node-postgres client as an 'error' event: with no listener, that event is
+      // thrown from the socket's handler and ends the process (seen once in a start stopped by SIGTERM).
+      type Internals = { processID: number; connection: { once(event: 'end', listener: () => void): void } };
+      const end = Client.prototype.end as (this: Client) => Promise<void>;
+      let ended = 0;
+      const spy = jest.spyOn(Client.prototype, 'end').mockImplementationOnce(async function (this: Client) {
+        const client = this as unknown as Internals;
+        const closed = new Promise<void>((resolve) => client.connection.once('end', resolve));
+        await db.query('SELECT pg_terminate_backend($1)', [client.processID]);
+        await closed; // the FATAL has arrived and the socket is closed
+        ended++;
+        return end.call(this);
+      });
+      try {
+        await waitForDatabase(db.url, { startupRetryMs: 5000, connectTimeoutMs: 2000 });
+        expect(ended).toBe(1);
+      } finally {
+        spy.mockRestore();
+      }
+    });
 
     it('gives up after DATABASE_STARTUP_RETRY_SECONDS: exits non-zero with the cause, every line JSON', async () => {
       const run = runBuilt(MAIN, { DATABASE_URL: `postgres://postgres@127.0.0.1:${await freePort()}/nothing`, DATABASE_STARTUP_RETRY_SECONDS: '2', PORT: String(await freePort()) });

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Client } from 'pg';
+import { probeDatabase } from './startup';
 
 export interface EmbeddedDatabase {
   url: string;
@@ -53,17 +53,11 @@ const USER = 'postgres';
 const PASSWORD = 'postgres';
 const DATABASE = 'otp';
 
-async function canConnect(url: string): Promise<boolean> {
-  const client = new Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+function canConnect(url: string): Promise<boolean> {
+  return probeDatabase(url, 2000).then(
+    () => true,
+    () => false,
+  );
 }
 
 /**

@@ -30,10 +30,8 @@ export async function waitForDatabase(url: string, config: Pick<DatabaseConfig, 
   const deadline = Date.now() + config.startupRetryMs;
   let delay = 250;
   for (let attempt = 1; ; attempt++) {
-    const client = new Client({ connectionString: url, connectionTimeoutMillis: config.connectTimeoutMs });
     try {
-      await client.connect();
-      await client.query('SELECT 1');
+      await probeDatabase(url, config.connectTimeoutMs);
       if (attempt > 1) logLine('info', `database reachable after ${attempt} attempts`, { context: 'Database' });
       return;
     } catch (err) {
@@ -48,9 +46,21 @@ export async function waitForDatabase(url: string, config: Pick<DatabaseConfig, 
       logLine('warn', `database not reachable (${cause}): attempt ${attempt}, retrying in ${delay} ms`, { context: 'Database' });
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, 5000);
-    } finally {
-      await client.end().catch(() => undefined);
     }
+  }
+}
+
+/** Connects to `url`, runs `SELECT 1` and disconnects; throws what failed. */
+export async function probeDatabase(url: string, connectTimeoutMs: number): Promise<void> {
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs });
+  // A server that ends the connection while it is idle (shutting down, failing over) sends a FATAL that reaches the
+  // client as an 'error' event, which with no listener would end the process; connect and query report failures.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
 
