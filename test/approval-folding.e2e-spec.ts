@@ -14,6 +14,7 @@ import { createTestDatabase } from './support/database';
 import { FakeClock } from './support/fake-clock';
 import { codeSentTo, messagesTo } from './support/scenario';
 import { SmsStack, startSmsStack } from './support/stack';
+import { holdNextCall } from './support/wait';
 
 describe('approvals folded into the unit counters', () => {
   let s: SmsStack;
@@ -101,33 +102,21 @@ describe('approvals folded into the unit counters', () => {
 
   it('a fold asked for while one is under way folds what was committed after that one read its batch', async () => {
     const folder = s.apps[0].app.get(ApprovalFolding);
-    const repo = s.apps[0].app.get(RiskSignalsRepository);
-    const fold = repo.foldApprovals.bind(repo);
-    let entered!: () => void;
-    const inFold = new Promise<void>((resolve) => (entered = resolve));
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
     // the first fold reads its batch (nothing waits), then holds until the approval below has committed
-    const spy = jest.spyOn(repo, 'foldApprovals').mockImplementationOnce(async (tx, batch) => {
-      const n = await fold(tx, batch);
-      entered();
-      await gate;
-      return n;
-    });
+    const hold = holdNextCall(s.apps[0].app.get(RiskSignalsRepository), 'foldApprovals');
     try {
       const first = folder.foldNow();
-      await inFold;
+      await hold.reached;
       await verify('81705556');
       expect(await waiting()).toBe(1);
       const second = folder.foldNow();
-      release();
+      hold.release();
       expect(await first).toBe(0);
       // without the one more fold, the second call would be the first's answer, and the approval would still wait
       expect(await second).toBe(1);
       expect(await waiting()).toBe(0);
     } finally {
-      release();
-      spy.mockRestore();
+      hold.restore();
     }
   });
 

@@ -7,7 +7,7 @@ import { FakeClock } from './support/fake-clock';
 import type { TestApp } from './support/app';
 import { type StartedVerification, codeSentTo, createWebhookCaller, messagesTo, postVerification, startVerification, waitForMessage, webhooksFor } from './support/scenario';
 import { SmsStack, startSmsStack } from './support/stack';
-import { sleep, waitFor } from './support/wait';
+import { holdNextCall, sleep, waitFor } from './support/wait';
 
 describe('time: expiry, resend cooldowns, sweeper, webhook retries (injected clock)', () => {
   let stack: SmsStack;
@@ -140,32 +140,20 @@ describe('time: expiry, resend cooldowns, sweeper, webhook retries (injected clo
   it('a sweep asked for while one is under way expires what is due at the call, not only what that one saw', async () => {
     const v = await start({ ttlSeconds: 60 });
     const sweeper = t.app.get(ExpirySweeper);
-    const repo = t.app.get(VerificationsRepository);
-    const expireDue = repo.expireDue.bind(repo);
-    let entered!: () => void;
-    const inSweep = new Promise<void>((resolve) => (entered = resolve));
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
     // the first sweep reads what is due now (not v), then holds while the clock moves past v's expiry
-    const spy = jest.spyOn(repo, 'expireDue').mockImplementationOnce(async (tx, now, limit) => {
-      const rows = await expireDue(tx, now, limit);
-      entered();
-      await gate;
-      return rows;
-    });
+    const hold = holdNextCall(t.app.get(VerificationsRepository), 'expireDue');
     try {
       const first = sweeper.sweep();
-      await inSweep;
+      await hold.reached;
       clock.advance(61000);
       const second = sweeper.sweep();
-      release();
+      hold.release();
       expect(await first).toBe(0);
       // without the one more sweep, the second call would be the first's answer, and v would still be pending
       expect(await second).toBe(1);
       expect((await get(v.id)).status).toBe('expired');
     } finally {
-      release();
-      spy.mockRestore();
+      hold.restore();
     }
     await waitFor(() => webhooksFor(hooks, v.id).length > 0, { what: `the expired webhook of ${v.id}` });
     await settled();

@@ -35,3 +35,31 @@ export async function waitFor<T>(probe: () => T | Promise<T>, opts: WaitOptions)
     await sleep(intervalMs);
   }
 }
+
+/**
+ * The next call of `obj[method]` runs the real method, then holds its answer until `release()`: `reached` settles once
+ * the real method has answered (a run has read what it reads), so a test can act in between and then let it go on.
+ * `restore()` puts the method back (and releases, so a failed test leaves nothing held).
+ */
+export function holdNextCall<T extends object>(obj: T, method: keyof T & string): { reached: Promise<void>; release: () => void; restore: () => void } {
+  const target = obj as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  const real = target[method].bind(obj);
+  let reach!: () => void;
+  const reached = new Promise<void>((resolve) => (reach = resolve));
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const spy = jest.spyOn(target, method).mockImplementationOnce(async (...args: unknown[]) => {
+    const answer = await real(...args);
+    reach();
+    await gate;
+    return answer;
+  });
+  return {
+    reached,
+    release,
+    restore: () => {
+      release();
+      spy.mockRestore();
+    },
+  };
+}
