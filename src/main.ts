@@ -10,8 +10,11 @@ import { answerClusterMetrics, contributeToCluster, serveClusterMetrics } from '
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
 
-/** Set once a signal ends the start (stopWhileStarting): a start-up step failing after it is that, not a failure to report. */
-let stoppingWhileStarting = false;
+/**
+ * Aborted once a signal ends the start (stopWhileStarting): a start-up step failing after it is that, not a failure to
+ * report (and the first connection is not retried: database/startup.ts).
+ */
+const stoppingWhileStarting = startupStopping.signal;
 
 /**
  * Until the process's own shutdown handlers are in place, a SIGTERM or SIGINT ends the start: once the database is
@@ -23,8 +26,7 @@ let stoppingWhileStarting = false;
  */
 function stopWhileStarting<T extends { embedded?: EmbeddedDatabase }>(resolve: () => Promise<T>): { database: Promise<T>; handOver: () => void } {
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stoppingWhileStarting) return;
-    stoppingWhileStarting = true;
+    if (stoppingWhileStarting.aborted) return;
     startupStopping.abort();
     logLine('info', `${signal} received while starting: stopping`);
     void database
@@ -49,7 +51,7 @@ function stopWhileStarting<T extends { embedded?: EmbeddedDatabase }>(resolve: (
   };
   // After a signal the start goes no further (the handler exits once the PostgreSQL is stopped); a later one finds
   // the start past this point, and the first connection is then not retried (startupStopping)
-  const proceed = database.then((resolved) => (stoppingWhileStarting ? new Promise<never>(() => undefined) : resolved));
+  const proceed = database.then((resolved) => (stoppingWhileStarting.aborted ? new Promise<never>(() => undefined) : resolved));
   return { database: proceed, handOver };
 }
 
@@ -252,7 +254,7 @@ async function runPrimary(config: AppConfig): Promise<void> {
 }
 
 main().catch((err) => {
-  if (stoppingWhileStarting) return; // a step cut short by the signal's stop: its handler exits
+  if (stoppingWhileStarting.aborted) return; // a step cut short by the signal's stop: its handler exits
   logLine('error', `failed to start: ${describeError(err)}`, { stack: err instanceof Error ? err.stack : undefined });
   process.exit(1);
 });
