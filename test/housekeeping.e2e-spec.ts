@@ -11,7 +11,7 @@ import { FakeServer, whileAnswering } from './support/fake-http';
 import { freshPhone } from './support/phones';
 import { codeSentTo, createWebhookCaller, postVerification, startVerification, webhooksFor } from './support/scenario';
 import { SmsStack, startSmsStack } from './support/stack';
-import { waitFor } from './support/wait';
+import { holdNextCall, waitFor } from './support/wait';
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -322,6 +322,28 @@ describe('housekeeping: spent operational rows are pruned in batches, by one ins
       }
     } finally {
       await c.end();
+    }
+  });
+
+  it('a run asked for while one is under way is one more run, from the clock at the call (the last test: it adds a task)', async () => {
+    // a task of the test's own, which only records the time each run prunes at
+    const seen: number[] = [];
+    const probe = { name: 'probe', prune: async (now: Date) => (seen.push(now.getTime()), {}) };
+    housekeeping().register(probe);
+    const hold = holdNextCall(probe, 'prune');
+    try {
+      const first = housekeeping().runOnce();
+      await hold.reached;
+      clock.advance(HOUR);
+      const second = housekeeping().runOnce();
+      hold.release();
+      expect((await first).ran).toBe(true);
+      // without the one more run, the second call would be the first's answer, at the clock the first had read
+      expect((await second).ran).toBe(true);
+      expect(seen).toHaveLength(2);
+      expect(seen[1] - seen[0]).toBe(HOUR);
+    } finally {
+      hold.restore();
     }
   });
 });

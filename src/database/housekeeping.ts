@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Counter, Metric } from 'prom-client';
 import { Clock } from '../common/clock';
+import { SerialRuns } from '../common/serial-runs';
 import type { Queryable } from '../common/tx';
 import { AppConfig } from '../config/app-config';
 import { Transactions } from './transactions';
@@ -132,7 +133,7 @@ export class Housekeeping implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly cursors = new Map<HousekeepingTask, PruneCursor>();
   readonly metrics = new HousekeepingMetrics();
   private timer?: NodeJS.Timeout;
-  private running?: Promise<HousekeepingRun>;
+  private readonly runs = new SerialRuns<HousekeepingRun>();
   private stopping = false;
 
   constructor(
@@ -148,34 +149,38 @@ export class Housekeeping implements OnApplicationBootstrap, OnApplicationShutdo
 
   onApplicationBootstrap(): void {
     if (!this.config.housekeeping.enabled) return;
-    this.timer = setInterval(() => void this.runOnce().catch(() => undefined), this.config.housekeeping.intervalMs);
+    this.timer = setInterval(() => void this.runs.tick(() => this.logged()).catch(() => undefined), this.config.housekeeping.intervalMs);
     this.timer.unref();
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
-    await this.running?.catch(() => undefined);
+    await this.runs.idle();
   }
 
-  /** One run (skipped when another instance holds the lock). Runs on the timer; tests call it directly. */
+  /**
+   * One run (skipped when another instance holds the lock) that starts after the call (SerialRuns.now: one under way
+   * may have read the clock first). The timer's runs are the same; tests call it directly.
+   */
   runOnce(): Promise<HousekeepingRun> {
-    this.running ??= this.run()
-      .then(
-        (r) => {
-          this.metrics.runs.inc({ result: r.ran ? 'ran' : 'skipped' });
-          if (r.ran) this.logger.log({ pruned: r.pruned, batches: r.batches, ms: r.ms }, `housekeeping pruned ${Object.values(r.pruned).reduce((a, b) => a + b, 0)} rows`);
-          else this.logger.debug('housekeeping skipped: another instance holds the lock');
-          return r;
-        },
-        (err: unknown) => {
-          this.metrics.runs.inc({ result: 'failed' });
-          this.logger.error({ err }, 'housekeeping run failed');
-          throw err;
-        },
-      )
-      .finally(() => (this.running = undefined));
-    return this.running;
+    return this.runs.now(() => this.logged());
+  }
+
+  private logged(): Promise<HousekeepingRun> {
+    return this.run().then(
+      (r) => {
+        this.metrics.runs.inc({ result: r.ran ? 'ran' : 'skipped' });
+        if (r.ran) this.logger.log({ pruned: r.pruned, batches: r.batches, ms: r.ms }, `housekeeping pruned ${Object.values(r.pruned).reduce((a, b) => a + b, 0)} rows`);
+        else this.logger.debug('housekeeping skipped: another instance holds the lock');
+        return r;
+      },
+      (err: unknown) => {
+        this.metrics.runs.inc({ result: 'failed' });
+        this.logger.error({ err }, 'housekeeping run failed');
+        throw err;
+      },
+    );
   }
 
   private async run(): Promise<HousekeepingRun> {
