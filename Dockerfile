@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Build stage: install everything, compile TypeScript. Both stages run the Node that CI runs the suite on a second time
-# (.ci/run, IMAGE_NODE: change them together); Node 20 went out of support in April 2026 (docs/scaling.md, "Node 24").
+# (.ci/run, IMAGE_NODE: change them together); Node 20 went out of support in April 2026 (docs/performance-log.md, "Node 24").
 FROM node:24.22.3-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./

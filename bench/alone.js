@@ -201,7 +201,7 @@ async function main() {
   const warm = await closedLoop({ name: 'warm', base, connections: 50, seconds: WARMUP, headers, next: startReq, done: startDone });
   process.stdout.write(`${TARGET}: warm-up ${warm.rps.toFixed(0)} starts/s (${warm.errors} errors); then ${IDLE} s idle and ${REPS} × ${SECONDS} s of ${WORKLOAD}s at ${RATE}/s\n`);
   const damon = damonState();
-  if (damon) process.stdout.write(`the kernel's ${damon}: its passes take a CPU (docs/scaling.md, "The host's own rhythm")\n`);
+  if (damon) process.stdout.write(`the kernel's ${damon}: its passes take a CPU (docs/performance-log.md, "The host's own rhythm")\n`);
   /** The next repetition's requests: starts made as they are sent, or checks of verifications started beforehand. */
   const requests = async () => {
     if (WORKLOAD !== 'check') return startReq;

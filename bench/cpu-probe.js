@@ -8,7 +8,7 @@
 // - '<kernel thread> ran': a spell of CPU time of a kernel thread that takes the CPU from the guest's processes on its
 //   own schedule (the first probe watches them, from /proc/PID/schedstat at each wake-up): kdamond, the kernel's
 //   DAMON, which this sandbox's kernel runs for proactive reclaim, took 1.6–2.8 ms every 0.51 s on this 2-core
-//   virtual machine, idle (docs/scaling.md, "The host's own rhythm: DAMON"). `ms` is the CPU time of the spell, and
+//   virtual machine, idle (docs/performance-log.md, "The host's own rhythm: DAMON"). `ms` is the CPU time of the spell, and
 //   [at, at + ms] the span the report overlaps with bursts: the spell's own span on the clock is as long or longer.
 // The probes cost little (two processes waking 1,000 times a second here) but they do preempt the targets; real-time
 // priority needs root or CAP_SYS_NICE.

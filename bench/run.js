@@ -597,7 +597,7 @@ async function main() {
       // Nor does the expiry sweeper run: the verifications a start row leaves (2,000–3,000, never checked) and those
       // a check row's fill leaves over come due 5 minutes later within seconds of each other, in the middle of some
       // later row, which would measure the bench's row order rather than the service's requests; the floor expires
-      // nothing either. What expiring costs is measured on its own (docs/scaling.md).
+      // nothing either. What expiring costs is measured on its own (docs/scaling.md, "Ten times a large bank's peak").
       EXPIRY_SWEEP_INTERVAL_MS: '3600000',
       ...SERVICE_BENCH_LIMITS,
       WORKERS,
@@ -734,7 +734,7 @@ async function main() {
     `Benchmark: ${CONNECTIONS} connections, rows of ≥ ${SECONDS} s timed first request sent → last answer received, ${REPS} repetitions (min / **median** / max), ` +
       `${os.cpus().length} cores (${os.cpus()[0].model}), load average at the end ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}, Node ${process.version}${NODE_ARGS.length ? ` (targets also run with ${NODE_ARGS.join(' ')})` : ''}, ` +
       `service LOG_LEVEL=${process.env.BENCH_LOG_LEVEL || 'warn'}, pool 10 each${SEED ? `, ${SEED.toLocaleString('en-US')} verifications seeded first` : ''}` +
-      `${damon ? `; the kernel's ${damon} (its passes take a CPU: docs/scaling.md, "The host's own rhythm")` : ''}.`,
+      `${damon ? `; the kernel's ${damon} (its passes take a CPU: docs/performance-log.md, "The host's own rhythm")` : ''}.`,
   );
   lines.push('');
   lines.push('| workload | service req/s | p50 ms | p99 ms | errors | floor req/s | floor p50 ms | floor p99 ms | service/floor (of medians; per rep) |');

@@ -109,7 +109,7 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
       transform: true,
       stopAtFirstError: false,
       // The pipe's own default, set here so that its per-request `{ ...validatorOptions, validationError }` overwrites a
-      // property instead of adding one (which, after a spread, costs a hidden class per request: docs/scaling.md).
+      // property instead of adding one (which, after a spread, costs a hidden class per request: docs/performance-log.md).
       validationError: { target: false },
       exceptionFactory: (errors) => Problems.validation(flattenValidationErrors(errors)),
     }),

@@ -16,7 +16,7 @@ const MAX_NAMED = 200;
  * Each text seen (at most 1,000), by its length: its name, or null when it runs unnamed (decided once, not at every
  * execution). Found by length and then compared, not hashed: a statement combined from deferred writes is a new
  * string at every flush, and a Map keyed by the text hashed all of its few KB each time (about 1.5 % of a check's
- * instructions: docs/scaling.md); comparing it with the one stored text of that length costs a fraction of that.
+ * instructions: docs/performance-log.md); comparing it with the one stored text of that length costs a fraction of that.
  */
 const byLength = new Map<number, Array<{ text: string; name: string | null }>>();
 let seen = 0;

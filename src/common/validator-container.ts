@@ -6,7 +6,7 @@ import { useContainer } from 'class-validator';
  * Its own container finds an instance by walking an array of every one it has made, and it makes one per decorator
  * use that has validated something (each built-in decorator, `@IsString()` or `@Matches(…)`, brings a constraint class
  * of its own; the service's DTOs have over 400 of them), walked for every constraint of every field it validates. That
- * walk cost 22–37 K instructions per check and about 55 K per start (docs/scaling.md, "A check's instructions on Node 24").
+ * walk cost 22–37 K instructions per check and about 55 K per start (docs/performance-log.md, "A check's instructions on Node 24").
  */
 class ConstraintInstances {
   private readonly instances = new Map<unknown, unknown>();

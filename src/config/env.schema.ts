@@ -880,7 +880,7 @@ export class EnvSchema {
    * Most events chained in one sequencer transaction. A backlog (after a pause) is chained batch after batch;
    * each batch's reading and writing hold the event loop in proportion to its size (a 5,000-event batch held it
    * 22–26 ms even with its hashing in slices; 1,000: 10–12 ms, catching up at 44,000–49,000 events/s against
-   * 45,000–56,000; docs/scaling.md).
+   * 45,000–56,000; docs/performance-log.md).
    */
   @Transform(toInt)
   @IsInt()
@@ -952,7 +952,7 @@ export class EnvSchema {
    * V8's allocation-site pretenuring (--allocation-site-pretenuring): off by default. Under steady load V8 took sites
    * whose objects a burst had kept alive and allocated everything from them in the old heap, where even a
    * request's short-lived objects then waited for a full collection: one every ~3 s at 150 starts/s, each a
-   * cluster of late answers. Off, one every ~18 s (docs/scaling.md).
+   * cluster of late answers. Off, one every ~18 s (docs/performance-log.md).
    */
   @Transform(toBool)
   @IsBoolean()

@@ -159,7 +159,7 @@ export class ProviderRouter<G extends { readonly name: string }> {
  * and its answer is then dropped). Not cockatiel's `timeout()`: every call of it makes an AbortController, and on
  * Node 20 an AbortSignal outlives young-generation collections, so each send's signal, and the closures and promises
  * its listeners held, went to the old generation (with it gone, the service alone at 174 starts/s grew its old
- * generation by 2.2 MB per 5 s instead of 3.0: docs/scaling.md).
+ * generation by 2.2 MB per 5 s instead of 3.0: docs/performance-log.md).
  */
 async function withTimeout<T>(work: () => Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
