@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ROOT } from './support/process';
 
@@ -16,7 +16,7 @@ function sourceFiles(): string[] {
   for (const entry of SOURCES) {
     const path = join(ROOT, entry);
     if (!existsSync(path)) continue;
-    if (!entry.includes('.') && entry !== 'Dockerfile') {
+    if (statSync(path).isDirectory()) {
       for (const name of readdirSync(path, { recursive: true }) as string[]) {
         if (/\.(ts|js|md|yml)$/.test(name) && !name.includes('node_modules')) files.push(join(path, name));
       }
