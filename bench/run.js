@@ -23,6 +23,9 @@
 // Messages.json with Basic auth) to a Twilio-shaped fake on the same server; the floor keeps its plain JSON send.
 // BENCH_BASELINE=<dir>: a checkout of another commit, built (npm ci && npm run build there), run as a third target
 // ('before') beside this one, each in its own database, rows interleaved, and printed as a before/after table.
+// BENCH_BASELINE_WORKERS: the baseline's WORKERS (BENCH_WORKERS unless given). With BENCH_BASELINE=. it compares
+// worker counts of one build in one run: BENCH_WORKERS=2 BENCH_BASELINE=. BENCH_BASELINE_WORKERS=1 (README, "Several
+// workers on one host").
 // BENCH_NEST_FLOOR=1: the Nest floor (bench/nest-floor, built by `npm run bench` to dist/bench: the floor's work behind
 // a minimal NestJS app with the service's adapter and ValidationPipe, nothing else) as another target ('nest'), in its
 // own database, rows interleaved, and a floor / Nest floor / service table: how much of the gap is the framework itself.
@@ -66,6 +69,7 @@ const HOUSEKEEPING_FIRST_S = WARMUP + SECONDS + 5;
 /** The service's WORKERS (node:cluster workers behind its one port); each worker has its own pool of 10. */
 const WORKERS = process.env.BENCH_WORKERS || '1';
 const BASELINE = process.env.BENCH_BASELINE ? path.resolve(process.env.BENCH_BASELINE) : null;
+const BASELINE_WORKERS = process.env.BENCH_BASELINE_WORKERS || WORKERS;
 const NEST_FLOOR = process.env.BENCH_NEST_FLOOR === '1';
 const STALLS = process.env.BENCH_STALLS === '1';
 /** With BENCH_STALLS=1: a directory for the targets' pause files, removed at the end. */
@@ -605,7 +609,7 @@ async function main() {
   const port = await freePort();
   const svc = child('dist/src/main.js', serviceEnv(svcUrl, port), process.env.BENCH_CPU_PROF ? ['--cpu-prof'] : []);
   const basePort = BASELINE ? await freePort() : null;
-  const baseSvc = BASELINE ? child('dist/src/main.js', serviceEnv(baseUrl, basePort), [], BASELINE) : null;
+  const baseSvc = BASELINE ? child('dist/src/main.js', { ...serviceEnv(baseUrl, basePort), WORKERS: BASELINE_WORKERS }, [], BASELINE) : null;
   const emptyPort = seeded ? await freePort() : null;
   const emptySvc = seeded ? child('dist/src/main.js', serviceEnv(emptyUrl, emptyPort)) : null;
   const floorEnv = (url, port) => ({
@@ -628,8 +632,10 @@ async function main() {
   if (BASELINE) await waitReady(`http://127.0.0.1:${basePort}/health/ready`);
   if (seeded) await waitReady(`http://127.0.0.1:${emptyPort}/health/ready`);
   // Ready answers once the first worker listens: wait for all of them (each logs its own "listening on").
-  const workers = WORKERS === 'auto' ? os.availableParallelism() : Number(WORKERS);
-  for (const s of [svc, baseSvc, emptySvc].filter(Boolean)) for (let i = 0; i < 600 && (s.output().match(/listening on/g) ?? []).length < workers; i++) await sleep(100);
+  const workerCount = (w) => (w === 'auto' ? os.availableParallelism() : Number(w));
+  for (const [s, w] of [[svc, WORKERS], [baseSvc, BASELINE_WORKERS], [emptySvc, WORKERS]].filter(([s]) => s)) {
+    for (let i = 0; i < 600 && (s.output().match(/listening on/g) ?? []).length < workerCount(w); i++) await sleep(100);
+  }
   for (const [name, f] of [['floor', floor], ...(nestFloor ? [['Nest floor', nestFloor]] : [])]) {
     await new Promise((resolve, reject) => {
       f.proc.once('message', resolve);
@@ -838,7 +844,7 @@ async function main() {
     // with a seeded service, 'after' is this build on an empty database, as 'before' is
     const after = E ? 'empty' : 'svc';
     pairTable(
-      `Before (BENCH_BASELINE=${BASELINE}, ${gitHead(BASELINE)}) and after (this checkout, ${gitHead(ROOT)}${E ? ', the service on the empty database' : ''}), the same run, rows interleaved; ` +
+      `Before (BENCH_BASELINE=${BASELINE}, ${gitHead(BASELINE)}, WORKERS=${BASELINE_WORKERS}) and after (this checkout, ${gitHead(ROOT)}, WORKERS=${WORKERS}${E ? ', the service on the empty database' : ''}), the same run, rows interleaved; ` +
         `peak RSS before ${fmt(rss.before, 0)} MB, after ${fmt(rss[after], 0)} MB:`,
       'before', 'before', after, 'after',
     );
