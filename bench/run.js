@@ -24,8 +24,8 @@
 // BENCH_BASELINE=<dir>: a checkout of another commit, built (npm ci && npm run build there), run as a third target
 // ('before') beside this one, each in its own database, rows interleaved, and printed as a before/after table.
 // BENCH_BASELINE_WORKERS: the baseline's WORKERS (BENCH_WORKERS unless given). With BENCH_BASELINE=. it compares
-// worker counts of one build in one run: BENCH_WORKERS=2 BENCH_BASELINE=. BENCH_BASELINE_WORKERS=1 (README, "Several
-// workers on one host").
+// worker counts of one build in one run: BENCH_WORKERS=2 BENCH_BASELINE=. BENCH_BASELINE_WORKERS=1 (README,
+// "Benchmarks").
 // BENCH_NEST_FLOOR=1: the Nest floor (bench/nest-floor, built by `npm run bench` to dist/bench: the floor's work behind
 // a minimal NestJS app with the service's adapter and ValidationPipe, nothing else) as another target ('nest'), in its
 // own database, rows interleaved, and a floor / Nest floor / service table: how much of the gap is the framework itself.
