@@ -7,7 +7,8 @@
 // - the target's CPU time per start (utime + stime of its process from /proc, over the repetition): a figure that
 //   moves far less between runs than throughput on a shared machine, so an A/B of one change can be read from it;
 //   and beside it PostgreSQL's (all its processes on this host: the target's backends, and the WAL writer's and
-//   checkpointer's share of their writes);
+//   checkpointer's share of their writes; processes that ended meanwhile too, autovacuum workers among them:
+//   bench/proc-cpu.js);
 // - the share of the host's CPU time the hypervisor stole over the repetition (bench/host-steal.js);
 // - the slowest requests with when they were sent (seconds into the repetition): stalls show as clusters.
 // BENCH_IDLE_SECONDS (3): the idle spell between the warm-up and the first repetition (60 or more shows what the first
@@ -35,7 +36,7 @@
 // prefixes), 8 shard rows per 10-minute bucket as starts write them, as a service a day into its traffic finds them.
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
-const { existsSync, readFileSync, readdirSync, rmSync } = require('node:fs');
+const { existsSync, readFileSync, rmSync } = require('node:fs');
 const os = require('node:os');
 const http = require('node:http');
 const path = require('node:path');
@@ -48,6 +49,7 @@ const { readPauses, watchBenchProcess, stallReport } = require('./stall-report')
 const { damonState } = require('./cpu-probe');
 const { onJsonLines } = require('./stall-log');
 const { counted } = require('./callgrind');
+const { cpuMsOf, readStat, TICK_MS } = require('./proc-cpu');
 
 const ROOT = path.resolve(__dirname, '..');
 const TARGET = process.env.BENCH_TARGET || 'service';
@@ -69,23 +71,13 @@ const TOKEN = 'bench-provider-token-0123456789';
 let phones = 0;
 const COUNTER_DAY = process.env.BENCH_COUNTER_DAY === '1';
 const nextPhone = () => (COUNTER_DAY ? `+81901${String(1000000 + phones++).padStart(7, '0')}` : benchPhone(phones++));
+/** The process's own CPU time in ms (not its ended children's). */
 const cpuMs = (pid) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10; // clock ticks of 10 ms
+  const s = readStat(pid);
+  return (s.user + s.sys) * TICK_MS;
 };
-/** CPU time of every PostgreSQL process of this host (backends, WAL writer, checkpointer…), in ms. */
-const databaseCpuMs = () => {
-  let ms = 0;
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'postgres') ms += cpuMs(p);
-    } catch {
-      // the process ended while being read
-    }
-  }
-  return ms;
-};
+/** CPU time of every PostgreSQL process of this host (backends, WAL writer, checkpointer…), ended ones included, in ms. */
+const databaseCpuMs = () => cpuMsOf('postgres');
 /** The target process and, with BENCH_INSTRUCTIONS=1, its callgrind counter (also for the clean-up after a failure). */
 let target;
 /** A memory figure of the process from /proc, in MB: VmRSS (now) or VmHWM (peak). */

@@ -2,29 +2,39 @@
 // e.g. during `bench/alone.js`'s closed-loop warm-up. Prints how busy the host was (all CPUs; idle and I/O wait
 // count as not busy) and the ten processes that used most, each as a share of one core (user + system time from
 // /proc/<pid>/stat), PostgreSQL's processes summed as one and a node process named by its command line (the
-// bench's own process runs the load generator and the fake provider). Linux only. Figures:
-// docs/performance-log.md, "What bounds the closed loop".
+// bench's own process runs the load generator and the fake provider), then PostgreSQL's share by kind of process
+// (backends, autovacuum workers, WAL writer…). A process counts with its ended children (bench/proc-cpu.js): the
+// CPU of a backend or an autovacuum worker that ended within the window shows in the postmaster's line. Linux only.
+// Figures: docs/performance-log.md, "What bounds the closed loop".
 'use strict';
-const { readdirSync, readFileSync } = require('node:fs');
+const { readFileSync } = require('node:fs');
+const { TICK_MS, processes: stats } = require('./proc-cpu');
 
 const SECONDS = Number(process.argv[2] || 10);
-const TICK_MS = 10; // USER_HZ 100
+// PostgreSQL's processes other than backends, as their titles name them (after "postgres: " and a cluster name)
+const PG_KINDS = ['autovacuum worker', 'autovacuum launcher', 'checkpointer', 'background writer', 'walwriter', 'walsender', 'walreceiver', 'archiver', 'logical replication', 'stats collector', 'parallel worker', 'startup'];
 
-/** pid → { user, sys (ticks), name } for every process readable now. */
+/** PostgreSQL's kind of process from its title: the postmaster (which holds its ended children's time), a kind above, or a backend. */
+function postgresKind(cmd) {
+  if (!cmd.startsWith('postgres:')) return 'postmaster (and its ended children)';
+  let title = cmd.slice('postgres:'.length).trim();
+  if (title.includes(': ')) title = title.slice(title.indexOf(': ') + 2); // after a cluster_name ("15/main: walwriter")
+  return PG_KINDS.find((k) => title.startsWith(k)) ?? 'backends';
+}
+
+/** pid → { user, sys (ticks, ended children's included), name, kind } for every process readable now. */
 function processes() {
   const out = new Map();
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
+  for (const [pid, s] of stats()) {
+    let cmd = '';
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim().slice(0, 80);
-      const name = comm === 'postgres' || cmd.startsWith('postgres') ? 'postgres (all its processes)' : cmd || comm;
-      out.set(pid, { user: Number(f[11]), sys: Number(f[12]), name });
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim().slice(0, 80);
     } catch {
       // gone meanwhile
     }
+    const postgres = s.comm === 'postgres';
+    const name = postgres ? 'postgres (all its processes)' : cmd || s.comm;
+    out.set(pid, { user: s.user + s.childUser, sys: s.sys + s.childSys, name, kind: postgres ? postgresKind(cmd) : undefined });
   }
   return out;
 }
@@ -41,16 +51,31 @@ setTimeout(() => {
   const after = processes();
   const hostAfter = host();
   const byName = new Map();
+  const byKind = new Map();
+  const add = (map, key, user, sys) => {
+    const t = map.get(key) ?? { user: 0, sys: 0 };
+    t.user += user;
+    t.sys += sys;
+    map.set(key, t);
+  };
   for (const [pid, p] of after) {
-    const was = before.get(pid) ?? { user: p.user, sys: p.sys };
-    const add = byName.get(p.name) ?? { user: 0, sys: 0 };
-    add.user += p.user - was.user;
-    add.sys += p.sys - was.sys;
-    byName.set(p.name, add);
+    // a process that started within the window used all its time within it
+    const was = before.get(pid) ?? { user: 0, sys: 0 };
+    add(byName, p.name, p.user - was.user, p.sys - was.sys);
+    if (p.kind) add(byKind, p.kind, p.user - was.user, p.sys - was.sys);
   }
   const busy = 1 - (hostAfter.idle - hostBefore.idle) / (hostAfter.total - hostBefore.total);
   const core = (ticks) => ((ticks * TICK_MS) / (SECONDS * 1000)).toFixed(2);
+  const lines = (map, n) =>
+    [...map]
+      .filter(([, t]) => t.user + t.sys > 0)
+      .sort((a, b) => b[1].user + b[1].sys - (a[1].user + a[1].sys))
+      .slice(0, n)
+      .map(([name, t]) => `${core(t.user + t.sys).padStart(6)} (${core(t.user)} + ${core(t.sys)})  ${name}`);
   console.log(`host busy ${(busy * 100).toFixed(0)} % over ${SECONDS} s; of one core, user + system:`);
-  const top = [...byName].filter(([, t]) => t.user + t.sys > 0).sort((a, b) => b[1].user + b[1].sys - (a[1].user + a[1].sys)).slice(0, 10);
-  for (const [name, t] of top) console.log(`${core(t.user + t.sys).padStart(6)} (${core(t.user)} + ${core(t.sys)})  ${name}`);
+  for (const line of lines(byName, 10)) console.log(line);
+  if (byKind.size) {
+    console.log('PostgreSQL by kind of process:');
+    for (const line of lines(byKind, PG_KINDS.length + 2)) console.log(`  ${line}`);
+  }
 }, SECONDS * 1000);
