@@ -4,13 +4,13 @@
 // /proc/<pid>/stat), PostgreSQL's processes summed as one and a node process named by its command line (the
 // bench's own process runs the load generator and the fake provider), then PostgreSQL's share by kind of process
 // (backends, autovacuum workers, WAL writer…). A process counts with its ended children (bench/proc-cpu.js): the
-// CPU of a backend or an autovacuum worker that ended within the window shows in the postmaster's line. Linux only.
+// CPU a backend or an autovacuum worker used within the window before it ended shows in the postmaster's line. Linux
+// only.
 // Figures: docs/performance-log.md, "What bounds the closed loop".
 'use strict';
 const { readFileSync } = require('node:fs');
 const { TICK_MS, processes: stats } = require('./proc-cpu');
 
-const SECONDS = Number(process.argv[2] || 10);
 // PostgreSQL's processes other than backends, as their titles name them (after "postgres: " and a cluster name)
 const PG_KINDS = ['autovacuum worker', 'autovacuum launcher', 'checkpointer', 'background writer', 'walwriter', 'walsender', 'walreceiver', 'archiver', 'logical replication', 'stats collector', 'parallel worker', 'startup'];
 
@@ -22,21 +22,53 @@ function postgresKind(cmd) {
   return PG_KINDS.find((k) => title.startsWith(k)) ?? 'backends';
 }
 
-/** pid → { user, sys (ticks, ended children's included), name, kind } for every process readable now. */
+/** pid → { user, sys (ticks, ended children's included), ppid, start, name, kind } for every process readable now. */
 function processes() {
   const out = new Map();
   for (const [pid, s] of stats()) {
-    let cmd = '';
+    let cmd;
     try {
       cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim().slice(0, 80);
     } catch {
-      // gone meanwhile
+      continue; // gone meanwhile
     }
     const postgres = s.comm === 'postgres';
     const name = postgres ? 'postgres (all its processes)' : cmd || s.comm;
-    out.set(pid, { user: s.user + s.childUser, sys: s.sys + s.childSys, name, kind: postgres ? postgresKind(cmd) : undefined });
+    out.set(pid, { user: s.user + s.childUser, sys: s.sys + s.childSys, ppid: s.ppid, start: s.start, name, kind: postgres && cmd ? postgresKind(cmd) : postgres ? 'backends' : undefined });
   }
   return out;
+}
+
+/**
+ * Each line's ticks between two processes() readings: { byName, byKind } (maps of { user, sys }). A process that began
+ * within the window counts from zero. One that ended within it had all its time moved to its parent's children
+ * figures, so its time before the window is taken off the line of its nearest ancestor still there (a pid reused
+ * by another process is told apart by its start).
+ */
+function split(before, after) {
+  const byName = new Map();
+  const byKind = new Map();
+  const add = (p, user, sys) => {
+    for (const [map, key] of [[byName, p.name], [byKind, p.kind]]) {
+      if (key === undefined) continue;
+      const t = map.get(key) ?? { user: 0, sys: 0 };
+      t.user += user;
+      t.sys += sys;
+      map.set(key, t);
+    }
+  };
+  const same = (pid) => before.has(pid) && after.has(pid) && before.get(pid).start === after.get(pid).start;
+  for (const [pid, p] of after) {
+    const was = same(pid) ? before.get(pid) : { user: 0, sys: 0 };
+    add(p, p.user - was.user, p.sys - was.sys);
+  }
+  for (const [pid, p] of before) {
+    if (same(pid)) continue;
+    let up = String(p.ppid);
+    while (before.has(up) && !same(up)) up = String(before.get(up).ppid);
+    if (same(up)) add(after.get(up), -p.user, -p.sys);
+  }
+  return { byName, byKind };
 }
 
 /** All CPUs' ticks: total and not busy (idle + iowait). */
@@ -45,37 +77,30 @@ function host() {
   return { total: f.reduce((a, b) => a + b, 0), idle: f[3] + f[4] };
 }
 
-const before = processes();
-const hostBefore = host();
-setTimeout(() => {
-  const after = processes();
-  const hostAfter = host();
-  const byName = new Map();
-  const byKind = new Map();
-  const add = (map, key, user, sys) => {
-    const t = map.get(key) ?? { user: 0, sys: 0 };
-    t.user += user;
-    t.sys += sys;
-    map.set(key, t);
-  };
-  for (const [pid, p] of after) {
-    // a process that started within the window used all its time within it
-    const was = before.get(pid) ?? { user: 0, sys: 0 };
-    add(byName, p.name, p.user - was.user, p.sys - was.sys);
-    if (p.kind) add(byKind, p.kind, p.user - was.user, p.sys - was.sys);
-  }
-  const busy = 1 - (hostAfter.idle - hostBefore.idle) / (hostAfter.total - hostBefore.total);
-  const core = (ticks) => ((ticks * TICK_MS) / (SECONDS * 1000)).toFixed(2);
-  const lines = (map, n) =>
-    [...map]
-      .filter(([, t]) => t.user + t.sys > 0)
-      .sort((a, b) => b[1].user + b[1].sys - (a[1].user + a[1].sys))
-      .slice(0, n)
-      .map(([name, t]) => `${core(t.user + t.sys).padStart(6)} (${core(t.user)} + ${core(t.sys)})  ${name}`);
-  console.log(`host busy ${(busy * 100).toFixed(0)} % over ${SECONDS} s; of one core, user + system:`);
-  for (const line of lines(byName, 10)) console.log(line);
-  if (byKind.size) {
-    console.log('PostgreSQL by kind of process:');
-    for (const line of lines(byKind, PG_KINDS.length + 2)) console.log(`  ${line}`);
-  }
-}, SECONDS * 1000);
+function main(seconds) {
+  const before = processes();
+  const hostBefore = host();
+  setTimeout(() => {
+    const after = processes();
+    const hostAfter = host();
+    const { byName, byKind } = split(before, after);
+    const busy = 1 - (hostAfter.idle - hostBefore.idle) / (hostAfter.total - hostBefore.total);
+    const core = (ticks) => ((ticks * TICK_MS) / (seconds * 1000)).toFixed(2);
+    const lines = (map, n) =>
+      [...map]
+        .filter(([, t]) => t.user + t.sys > 0)
+        .sort((a, b) => b[1].user + b[1].sys - (a[1].user + a[1].sys))
+        .slice(0, n)
+        .map(([name, t]) => `${core(t.user + t.sys).padStart(6)} (${core(t.user)} + ${core(t.sys)})  ${name}`);
+    console.log(`host busy ${(busy * 100).toFixed(0)} % over ${seconds} s; of one core, user + system:`);
+    for (const line of lines(byName, 10)) console.log(line);
+    if (byKind.size) {
+      console.log('PostgreSQL by kind of process:');
+      for (const line of lines(byKind, PG_KINDS.length + 2)) console.log(`  ${line}`);
+    }
+  }, seconds * 1000);
+}
+
+if (require.main === module) main(Number(process.argv[2] || 10));
+
+module.exports = { postgresKind, split };

@@ -3,7 +3,9 @@
 // children's only grows: the difference of two readings counts a process that ended in between (its time moved to
 // its parent's children figures) and one that started and ended in between. Summing only the live processes' own
 // times missed those, and subtracted all the CPU time of one that was there at the first reading and gone at the
-// second (a PostgreSQL backend whose connection closed, an autovacuum worker that finished).
+// second (a PostgreSQL backend whose connection closed, an autovacuum worker that finished). Left out: a process
+// whose parent ended without waiting for it (its time goes to whoever adopts it), and the microseconds in which a
+// reading of /proc, pid by pid, can see a child both alive and in its parent's figures, or in neither.
 'use strict';
 const { readdirSync, readFileSync } = require('node:fs');
 
@@ -15,7 +17,8 @@ function readStat(pid) {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { comm, ppid: Number(f[1]), user: Number(f[11]), sys: Number(f[12]), childUser: Number(f[13]), childSys: Number(f[14]) };
+    // start: when it began (ticks after boot), to tell a pid reused within a window from the process that had it
+    return { comm, ppid: Number(f[1]), user: Number(f[11]), sys: Number(f[12]), childUser: Number(f[13]), childSys: Number(f[14]), start: Number(f[19]) };
   } catch {
     return null;
   }
