@@ -49,7 +49,7 @@ const { readPauses, watchBenchProcess, stallReport } = require('./stall-report')
 const { damonState } = require('./cpu-probe');
 const { onJsonLines } = require('./stall-log');
 const { counted } = require('./callgrind');
-const { cpuMsOf, readStat, TICK_MS } = require('./proc-cpu');
+const { cpuMsOf, ownCpuMs: cpuMs } = require('./proc-cpu');
 
 const ROOT = path.resolve(__dirname, '..');
 const TARGET = process.env.BENCH_TARGET || 'service';
@@ -71,11 +71,6 @@ const TOKEN = 'bench-provider-token-0123456789';
 let phones = 0;
 const COUNTER_DAY = process.env.BENCH_COUNTER_DAY === '1';
 const nextPhone = () => (COUNTER_DAY ? `+81901${String(1000000 + phones++).padStart(7, '0')}` : benchPhone(phones++));
-/** The process's own CPU time in ms (not its ended children's). */
-const cpuMs = (pid) => {
-  const s = readStat(pid);
-  return (s.user + s.sys) * TICK_MS;
-};
 /** CPU time of every PostgreSQL process of this host (backends, WAL writer, checkpointer…), ended ones included, in ms. */
 const databaseCpuMs = () => cpuMsOf('postgres');
 /** The target process and, with BENCH_INSTRUCTIONS=1, its callgrind counter (also for the clean-up after a failure). */

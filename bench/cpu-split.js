@@ -10,12 +10,14 @@
 'use strict';
 const { readFileSync } = require('node:fs');
 const { TICK_MS, processes: stats } = require('./proc-cpu');
+const { cpuTicks } = require('./host-steal');
 
 // PostgreSQL's processes other than backends, as their titles name them (after "postgres: " and a cluster name)
 const PG_KINDS = ['autovacuum worker', 'autovacuum launcher', 'checkpointer', 'background writer', 'walwriter', 'walsender', 'walreceiver', 'archiver', 'logical replication', 'stats collector', 'parallel worker', 'startup'];
 
 /** PostgreSQL's kind of process from its title: the postmaster (which holds its ended children's time), a kind above, or a backend. */
 function postgresKind(cmd) {
+  if (!cmd) return 'ended, not yet waited for'; // a zombie's title is gone
   if (!cmd.startsWith('postgres:')) return 'postmaster (and its ended children)';
   let title = cmd.slice('postgres:'.length).trim();
   if (title.includes(': ')) title = title.slice(title.indexOf(': ') + 2); // after a cluster_name ("15/main: walwriter")
@@ -34,7 +36,7 @@ function processes() {
     }
     const postgres = s.comm === 'postgres';
     const name = postgres ? 'postgres (all its processes)' : cmd || s.comm;
-    out.set(pid, { user: s.user + s.childUser, sys: s.sys + s.childSys, ppid: s.ppid, start: s.start, name, kind: postgres && cmd ? postgresKind(cmd) : postgres ? 'backends' : undefined });
+    out.set(pid, { user: s.user + s.childUser, sys: s.sys + s.childSys, ppid: s.ppid, start: s.start, name, kind: postgres ? postgresKind(cmd) : undefined });
   }
   return out;
 }
@@ -71,18 +73,12 @@ function split(before, after) {
   return { byName, byKind };
 }
 
-/** All CPUs' ticks: total and not busy (idle + iowait). */
-function host() {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).slice(1, 9).map(Number);
-  return { total: f.reduce((a, b) => a + b, 0), idle: f[3] + f[4] };
-}
-
 function main(seconds) {
   const before = processes();
-  const hostBefore = host();
+  const hostBefore = cpuTicks();
   setTimeout(() => {
     const after = processes();
-    const hostAfter = host();
+    const hostAfter = cpuTicks();
     const { byName, byKind } = split(before, after);
     const busy = 1 - (hostAfter.idle - hostBefore.idle) / (hostAfter.total - hostBefore.total);
     const core = (ticks) => ((ticks * TICK_MS) / (seconds * 1000)).toFixed(2);

@@ -7,14 +7,17 @@
 const { readFileSync } = require('node:fs');
 const { performance } = require('node:perf_hooks');
 
-/** The host's CPU ticks so far, all CPUs: { steal, total } (total: user … steal; guest time is already in user), or null. */
+/**
+ * The host's CPU ticks so far, all CPUs: { steal, idle, total } (idle: idle + I/O wait; total: user … steal; guest time
+ * is already in user), or null.
+ */
 function cpuTicks() {
   try {
     const text = readFileSync('/proc/stat', 'utf8');
     const f = text.slice(0, text.indexOf('\n')).trim().split(/\s+/);
     if (f[0] !== 'cpu' || f.length < 9) return null;
     const v = f.slice(1, 9).map(Number);
-    return { steal: v[7], total: v.reduce((a, b) => a + b, 0) };
+    return { steal: v[7], idle: v[3] + v[4], total: v.reduce((a, b) => a + b, 0) };
   } catch {
     return null;
   }

@@ -9,7 +9,7 @@
 // Figures: docs/performance-log.md, "PostgreSQL's CPU per verification".
 'use strict';
 const { Client } = require('pg');
-const { readStat, cpuMsOf, TICK_MS } = require('./proc-cpu');
+const { ownCpuMs, cpuMsOf } = require('./proc-cpu');
 
 const URL_ = process.argv[2];
 const N = Number(process.argv[3] || 20000);
@@ -28,10 +28,7 @@ async function main() {
     await c.query(`CREATE TABLE t (id bigserial PRIMARY KEY, k text NOT NULL, at timestamptz NOT NULL DEFAULT now())`);
     await c.query(`CREATE INDEX t_k ON t (k)`);
     const pid = (await c.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
-    const backendMs = () => {
-      const s = readStat(pid);
-      return (s.user + s.sys) * TICK_MS;
-    };
+    const backendMs = () => ownCpuMs(pid);
     const measure = async (what, fn, per = N) => {
       await fn(200); // warm: the statement prepared, the plan cached
       const b0 = backendMs();

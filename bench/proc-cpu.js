@@ -35,6 +35,12 @@ function processes() {
   return out;
 }
 
+/** A process's own CPU time in ms (not its ended children's), by pid. */
+const ownCpuMs = (pid) => {
+  const s = readStat(pid);
+  return (s.user + s.sys) * TICK_MS;
+};
+
 /** A process's CPU time in ms, its own and its ended children's. */
 const withChildrenMs = (s) => (s.user + s.sys + s.childUser + s.childSys) * TICK_MS;
 
@@ -48,4 +54,4 @@ function cpuMsOf(comm, procs = processes()) {
   return ms;
 }
 
-module.exports = { TICK_MS, readStat, processes, withChildrenMs, cpuMsOf };
+module.exports = { TICK_MS, readStat, processes, ownCpuMs, withChildrenMs, cpuMsOf };

@@ -31,9 +31,10 @@ const { postgresKind, split } = load('../bench/cpu-split.js') as {
   postgresKind(cmd: string): string;
   split(before: Map<string, Line>, after: Map<string, Line>): { byName: Map<string, { user: number; sys: number }>; byKind: Map<string, { user: number; sys: number }> };
 };
-const { readStat, processes, withChildrenMs, cpuMsOf, TICK_MS } = load('../bench/proc-cpu.js') as {
+const { readStat, processes, ownCpuMs, withChildrenMs, cpuMsOf, TICK_MS } = load('../bench/proc-cpu.js') as {
   readStat(pid: number | string): Stat | null;
   processes(): Map<string, Stat>;
+  ownCpuMs(pid: number | string): number;
   withChildrenMs(s: Stat): number;
   cpuMsOf(comm: string, procs?: Map<string, Stat>): number;
   TICK_MS: number;
@@ -56,6 +57,7 @@ const linux = process.platform === 'linux';
     const b = readStat(process.pid)!;
     expect(b.user + b.sys).toBeGreaterThan(a.user + a.sys);
     expect(withChildrenMs(b)).toBe((b.user + b.sys + b.childUser + b.childSys) * TICK_MS);
+    expect(ownCpuMs(process.pid)).toBeGreaterThanOrEqual((b.user + b.sys) * TICK_MS);
     expect(readStat(2 ** 30)).toBeNull();
     expect(processes().get(String(process.pid))?.comm).toBe(a.comm);
   });
