@@ -12,6 +12,7 @@ import { chainAll, recordEvents, waitUntilChained } from './support/audit';
 import type { TestDatabase } from './support/database';
 import { startTestApp, TestApp } from './support/app';
 import { Stack, startStack } from './support/stack';
+import { waitFor } from './support/wait';
 
 describe('audit trail: tamper evidence and the append-only table (real PostgreSQL)', () => {
   let stack: Stack;
@@ -227,9 +228,41 @@ describe('audit trail: tamper evidence and the append-only table (real PostgreSQ
       expect(await integrity()).toMatchObject({ ok: true, checked: n });
     });
 
+    it("a walker's connection cut mid-walk: the check answers 503 (the database), never ok, and the next one verifies", async () => {
+      // The walker's cursor waits for this lock on audit_chain (which the check's own transaction does not read
+      // with one walker), and its connection is cut there, as a failover or an administrator would cut it.
+      const locker = new Client({ connectionString: db.url });
+      await locker.connect();
+      try {
+        await locker.query(`BEGIN`);
+        await locker.query(`LOCK TABLE audit_chain IN ACCESS EXCLUSIVE MODE`);
+        const answer = t.request('GET', '/v1/admin/audit-events/integrity', { key: reader.key });
+        const walker = await waitFor(
+          async () => (await db.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'DECLARE audit_walk%'`))[0]?.pid,
+          { what: "the walker's cursor waiting for the lock" },
+        );
+        await db.query(`SELECT pg_terminate_backend($1)`, [walker]);
+        await locker.query(`ROLLBACK`);
+        const res = await answer;
+        expect({ status: res.status, type: res.headers.get('content-type'), code: (res.body as { code?: string }).code }).toEqual({
+          status: 503,
+          type: expect.stringMatching(/^application\/problem\+json\b/),
+          code: 'service_unavailable',
+        });
+        expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+      } finally {
+        await locker.end();
+      }
+      expect(await integrity()).toMatchObject({ ok: true, checked: n });
+    });
+
     it('a walker that cannot connect, or runs out of its heap, rejects', async () => {
       const input = { snapshot: 'none', start: { seq: 0, hash: '00'.repeat(32) }, fetchRows: 10 };
-      await expect(walkChain({ ...input, connection: { host: '127.0.0.1', port: 1, connectionTimeoutMillis: 2000 } })).rejects.toThrow(/ECONNREFUSED/);
+      // with its code, which tells the problem filter the database is unreachable (503, not 500)
+      await expect(walkChain({ ...input, connection: { host: '127.0.0.1', port: 1, connectionTimeoutMillis: 2000 } })).rejects.toMatchObject({
+        code: 'ECONNREFUSED',
+        message: expect.stringMatching(/ECONNREFUSED/),
+      });
       // A heap too small for the walker's modules (4 MB), yet not so small that V8 cannot start the thread at all: on
       // Node 24 a heap under about 3 MB aborts the whole process ("GC during deserialization"), not only the worker.
       await expect(walkChain({ ...input, connection: { connectionString: db.url } }, { maxOldGenerationSizeMb: 4, maxYoungGenerationSizeMb: 1 })).rejects.toMatchObject({

@@ -25,7 +25,8 @@ export interface WalkInput {
   fetchRows: number;
 }
 
-export type WalkReply = { result: ChainCheckResult } | { error: { name: string; message: string; stack?: string } };
+/** An error crosses as its name, message, stack and code (a SQLSTATE or a socket's, which say the database failed). */
+export type WalkReply = { result: ChainCheckResult } | { error: { name: string; message: string; stack?: string; code?: string } };
 
 /**
  * Runs the integrity walk (audit-chain.worker) in a worker thread: its own connection, reading through a cursor
@@ -47,7 +48,7 @@ export function walkChain(input: WalkInput, resourceLimits: ResourceLimits = WAL
     const worker = startWorker(input, resourceLimits);
     worker.once('message', (reply: WalkReply) => {
       if ('result' in reply) settle(() => resolve(reply.result));
-      else settle(() => reject(Object.assign(new Error(reply.error.message), { name: reply.error.name, stack: reply.error.stack })));
+      else settle(() => reject(Object.assign(new Error(reply.error.message), reply.error)));
     });
     worker.once('error', (err) => settle(() => reject(err)));
     worker.once('exit', (code) => settle(() => reject(new Error(`audit chain walker exited (code ${code}) without a result`))));

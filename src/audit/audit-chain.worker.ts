@@ -16,6 +16,9 @@ type WalkRow = [string, Buffer, Buffer, string | null, string, Date, string | nu
 
 async function walk(input: WalkInput): Promise<ChainCheckResult> {
   const client = new Client(input.connection);
+  // A connection lost mid-walk fails the query on its way (or the next one), which rejects the walk; node-pg also
+  // emits 'error', which with no listener would throw in this thread instead.
+  client.on('error', () => undefined);
   await client.connect();
   try {
     await client.query(`START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY`);
@@ -79,5 +82,6 @@ function verifyBatch(verifier: ChainVerifier, rows: WalkRow[]): boolean {
 
 walk(workerData as WalkInput).then(
   (result) => parentPort!.postMessage({ result } satisfies WalkReply),
-  (err: Error) => parentPort!.postMessage({ error: { name: err.name, message: err.message, stack: err.stack } } satisfies WalkReply),
+  (err: Error & { code?: unknown }) =>
+    parentPort!.postMessage({ error: { name: err.name, message: err.message, stack: err.stack, code: typeof err.code === 'string' ? err.code : undefined } } satisfies WalkReply),
 );
