@@ -27,8 +27,9 @@ export function applyHeapSettings(http: { heapGrowthPercent: number; heapPretenu
  *   so the first seconds after every lull ran slower while ~400 functions were compiled again (docs/performance-log.md).
  * - --max-semi-space-size=8: the young generation's two halves at most 8 MB each. Under load Node 24's V8 grows them
  *   far past Node 20's 16 MB, and an instance peaked about 100 MB higher (280 MB against 167 MB in `npm run bench`);
- *   with the cap it peaked at 171–189 MB on Node 24 and 149 MB on Node 20. The price, on Node 24, is very likely a tenth
- *   of the starts a second at saturation (the checks did not move): docs/performance-log.md, "Node 24".
+ *   with the cap it peaked at 171–189 MB on Node 24 and 149 MB on Node 20. The price, on Node 24, is a tenth to a sixth
+ *   of the starts a second at saturation (the checks did not move): docs/performance-log.md, "Node 24" and "What
+ *   bounds the closed loop".
  */
 export const LAUNCH_FLAGS: readonly string[] = ['--no-memory-reducer', '--max-semi-space-size=8'];
 
