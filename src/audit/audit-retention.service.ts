@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
-import { open as openFile } from 'node:fs/promises';
+import { mkdirSync, rmSync } from 'node:fs';
+import { open as openFile, rename } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { finished } from 'node:stream/promises';
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, QueryRunner } from 'typeorm';
@@ -106,18 +105,25 @@ export class AuditRetention implements OnApplicationBootstrap, OnModuleDestroy {
       mkdirSync(dir, { recursive: true });
       const name = `audit-${String(start.seq + 1).padStart(12, '0')}-${String(upto).padStart(12, '0')}.ndjson`;
       const path = join(dir, name);
-      const written = await this.writeArchive(qr, path, start, upto);
-      if (!written.ok) {
-        rmSync(path, { force: true });
-        throw new Error(`audit chain does not verify at seq ${written.brokenSeq}: nothing archived (check /v1/admin/audit-events/integrity)`);
-      }
-      if (!held()) {
+      // Written under a temporary name, renamed once whole and verified. The archive's name can only be taken by a
+      // run that died or failed before its commit (a committed one moved the checkpoint on, and so the name), and
+      // no checkpoint names that file: it is replaced.
+      const partial = `${path}.partial`;
+      let written;
+      try {
+        written = await this.writeArchive(qr, partial, start, upto);
+        if (!written.ok) throw new Error(`audit chain does not verify at seq ${written.brokenSeq}: nothing archived (check /v1/admin/audit-events/integrity)`);
         // Another instance may be archiving the same events now: leave it to that one (or to the next run).
-        rmSync(path, { force: true });
-        throw new Error('audit retention lost its lock (its database connection ended): nothing archived');
+        if (!held()) throw new Error('audit retention lost its lock (its database connection ended): nothing archived');
+        await rename(partial, path);
+        await syncFile(dir); // the name, too, is on disk before the events are deleted
+      } catch (err) {
+        discard(partial);
+        throw err;
       }
 
       await qr.startTransaction();
+      let committing = false;
       try {
         await qr.query(`SET LOCAL otp.audit_retention = 'archive'`);
         await qr.query(
@@ -133,9 +139,12 @@ export class AuditRetention implements OnApplicationBootstrap, OnModuleDestroy {
           actor: { type: 'system', id: 'retention' },
           data: { fromSeq: start.seq + 1, toSeq: upto, events: written.count, archive: name, archiveSha256: written.sha256, olderThan: cutoff },
         });
+        committing = true;
         await qr.commitTransaction();
       } catch (err) {
         await qr.rollbackTransaction().catch(() => undefined);
+        // Not committed, so no checkpoint names the file. A COMMIT that failed may have committed: the file stays.
+        if (!committing) discard(path);
         throw err;
       }
       return { archived: written.count, checkpoint: { seq: upto, hash: written.last.hash.toString('hex') }, archive: path, sha256: written.sha256 };
@@ -148,7 +157,7 @@ export class AuditRetention implements OnApplicationBootstrap, OnModuleDestroy {
   private async writeArchive(qr: QueryRunner, path: string, start: { seq: number; hash: Buffer }, upto: number) {
     const verifier = new ChainVerifier(start);
     const sha = createHash('sha256');
-    const out = createWriteStream(path, { flags: 'wx' });
+    const file = await openFile(path, 'w');
     let count = 0;
     let last: AuditEventRecord | undefined;
     let open = false;
@@ -170,22 +179,36 @@ export class AuditRetention implements OnApplicationBootstrap, OnModuleDestroy {
           last = e;
         }
         sha.update(chunk);
-        if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+        await file.write(chunk);
         if (rows.length < 1000 || verifier.isBroken) break;
       }
       await qr.query(`COMMIT`);
       open = false;
+      await file.sync(); // the archive must be on disk before the events it holds are deleted
     } finally {
       if (open) await qr.query(`ROLLBACK`).catch(() => undefined);
-      out.end();
-      await finished(out);
+      await file.close();
     }
-    // The archive must be on disk before the events it holds are deleted.
-    const fh = await openFile(path, 'r+');
-    await fh.sync();
-    await fh.close();
     const result = verifier.finish({ seq: upto, hash: last?.hash ?? start.hash });
     if (!result.ok || !last) return { ok: false as const, brokenSeq: result.firstBrokenSeq ?? start.seq + 1 };
     return { ok: true as const, count, last: { hash: last.hash as Buffer, occurredAt: last.occurredAt }, sha256: sha.digest('hex') };
+  }
+}
+
+/** Removes the file of a run that did not commit; failing to is not what the run reports (its own error is). */
+function discard(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    // a directory in the way, say: the run's error is the one that names it
+  }
+}
+
+async function syncFile(path: string): Promise<void> {
+  const handle = await openFile(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
