@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { Counter, Metric } from 'prom-client';
 import { Clock } from '../common/clock';
 import { SerialRuns } from '../common/serial-runs';
@@ -127,7 +127,7 @@ export class HousekeepingMetrics {
  * risk: velocity counters); this module knows no table but its own.
  */
 @Injectable()
-export class Housekeeping implements OnApplicationBootstrap, OnApplicationShutdown {
+export class Housekeeping implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('Housekeeping');
   private readonly tasks: HousekeepingTask[] = [];
   private readonly cursors = new Map<HousekeepingTask, PruneCursor>();
@@ -153,7 +153,11 @@ export class Housekeeping implements OnApplicationBootstrap, OnApplicationShutdo
     this.timer.unref();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /**
+   * A run under way stops before its next batch. Here, not at application shutdown: the pool closes there, in the
+   * global TypeORM module's hook, which Nest may run before this global module's, and the run's next batch would fail.
+   */
+  async onModuleDestroy(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     await this.runs.idle();
