@@ -41,7 +41,7 @@ describe('housekeeping at shutdown', () => {
     housekeeping.register({
       name: 'next batch',
       prune: async () => {
-        secondBatch.push(await transactions.run(async (tx) => (await tx.query<{ ok: string }[]>(`SELECT 'ran' AS ok`))[0].ok));
+        secondBatch.push(await transactions.run(async (tx) => ((await tx.query(`SELECT 'ran' AS ok`)) as Array<{ ok: string }>)[0].ok));
         return {};
       },
     });
