@@ -99,6 +99,27 @@ describe('events and after-commit work (real PostgreSQL)', () => {
     expect(ran).toEqual(['committed']);
   });
 
+  it('a statement that failed inside, its error caught there, fails the transaction: nothing saved, no after-commit work, never success', async () => {
+    const ran: string[] = [];
+    const err = await transactions
+      .run(async (tx) => {
+        await audit.record(tx, { type: 'spec.publisher_wrote', actor: { type: 'system' }, clientId, verificationId: 'vrf_CAUGHT' });
+        tx.afterCommit(() => ran.push('committed'));
+        await tx.query('SELECT 1 / 0').catch(() => undefined); // PostgreSQL aborts the transaction all the same
+        return 'done';
+      })
+      .catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/rolled back, not committed \(COMMIT answered ROLLBACK\)/);
+    expect(ran).toEqual([]);
+    expect(await eventsOf('vrf_CAUGHT')).toEqual([]);
+    // the connection goes back to the pool out of any transaction: the next one commits
+    await transactions.run(async (tx) => {
+      await audit.record(tx, { type: 'spec.publisher_wrote', actor: { type: 'system' }, clientId, verificationId: 'vrf_CAUGHT' });
+    });
+    expect(await eventsOf('vrf_CAUGHT')).toHaveLength(1);
+  });
+
   it('a throwing or rejecting after-commit hook is logged and does not stop the others; the Tx is closed after commit', async () => {
     const ran: string[] = [];
     let kept: Tx | undefined;

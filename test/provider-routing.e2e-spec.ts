@@ -1,6 +1,7 @@
 // Issue 11: Twilio primary, Vonage secondary. The real providers and vendor SDKs over real HTTP against the fake
 // Twilio and fake Vonage (fault modes, signed receipts sent back), the real app on a real PostgreSQL.
 import { OutboxDispatcher } from '../src/gateway/outbox.dispatcher';
+import { VerificationsRepository } from '../src/issuance/verifications.repository';
 import { startFakeServer, FakeServer } from './support/fake-http';
 import { FakeTwilio, startFakeTwilio } from './support/fake-twilio';
 import { FakeVonage, startFakeVonage } from './support/fake-vonage';
@@ -211,6 +212,42 @@ describe('routing: Twilio primary, Vonage secondary', () => {
       await new Promise((r) => setTimeout(r, 200));
       expect((await outbox(id)).delivery_status).toBe('delivered');
       expect(webhookTypes(id)).toEqual(['message.delivered']);
+    });
+
+    it('a database error while a receipt is applied is an error answer, not a 2xx that saved nothing; the same receipt again applies', async () => {
+      const phone = freshPhone();
+      // The webhook's read of the verification fails in the database, once, for this number's receipt.
+      const real = VerificationsRepository.prototype.findOwn;
+      let failed = 0;
+      const spy = jest.spyOn(VerificationsRepository.prototype, 'findOwn').mockImplementation(async function (this: VerificationsRepository, q, vid, cid, forUpdate) {
+        const row = await real.call(this, q, vid, cid, forUpdate);
+        if (row.phoneE164 === phone && failed++ === 0) await q.query('SELECT 1 / 0');
+        return row;
+      });
+      try {
+        const { id } = await start({ phoneNumber: phone });
+        await settled(id);
+        await v.twilio.settled();
+        const sid = twilioMessagesTo(phone)[0].sid;
+        const delivered = v.twilio.smsCallbacks.find((c) => c.sid === sid && c.params.MessageStatus === 'delivered')!;
+        expect(delivered.answer.status).toBeGreaterThanOrEqual(500);
+        expect(failed).toBe(1);
+        expect((await outbox(id)).delivery_status).toBe('sent');
+        expect(await audit(id)).toEqual(['message.queued', 'message.sent']);
+
+        const path = delivered.url.slice(v.twilio.publicBaseUrl.length);
+        const again = await v.s.t.request('POST', path, {
+          rawBody: new URLSearchParams(delivered.params).toString(),
+          headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': delivered.signature },
+        });
+        expect(again.status).toBe(204);
+        expect((await outbox(id)).delivery_status).toBe('delivered');
+        expect(await audit(id)).toEqual(['message.queued', 'message.sent', 'message.delivered']);
+        await waitFor(() => webhookTypes(id).length >= 1, { what: 'the message.delivered webhook' });
+        expect(webhookTypes(id)).toEqual(['message.delivered']);
+      } finally {
+        spy.mockRestore();
+      }
     });
 
     it('undelivered: delivery.status undelivered, one message.undelivered webhook, the verification stays pending', async () => {

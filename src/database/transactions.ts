@@ -64,7 +64,10 @@ export class Transactions {
       await sql.query('BEGIN');
       result = await fn(tx);
       await tx.flush();
-      await sql.query('COMMIT');
+      // A statement that failed in `fn`, its error caught there, aborted the transaction: PostgreSQL then answers
+      // COMMIT with ROLLBACK and saved nothing, which must not read as success.
+      const { command } = await client.query('COMMIT');
+      if (command !== 'COMMIT') throw new Error(`the transaction was rolled back, not committed (COMMIT answered ${command}): a statement in it failed and its error was caught`);
     } catch (err) {
       // A connection that failed or timed out may still have a statement in flight: drop it rather than pool it.
       if (!broken && isDatabaseUnavailable(err)) broken = err as Error;

@@ -1,6 +1,7 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { DomainEvents, EventBus } from '../common/events';
 import { newId } from '../common/ids';
+import { ProblemException } from '../common/problem';
 import type { Tx } from '../common/tx';
 import { WebhookTargets } from '../common/webhook-targets';
 import { OutboxService } from '../gateway/outbox.service';
@@ -43,7 +44,12 @@ export class ResultWebhooks implements OnModuleInit {
    */
   private async onMessageStatus(tx: Tx, e: DomainEvents['message.status']): Promise<void> {
     if (!e.verificationId || !e.clientId || e.status === 'sent') return;
-    const row = await this.verifications.findOwn(tx, e.verificationId, e.clientId).catch(() => undefined);
+    // Gone (pruned by housekeeping): nobody to tell. Any other failure fails the receipt's request: an error answer,
+    // not a 2xx for a receipt that was not saved.
+    const row = await this.verifications.findOwn(tx, e.verificationId, e.clientId).catch((err: unknown) => {
+      if (err instanceof ProblemException && err.status === 404) return undefined;
+      throw err;
+    });
     if (!row) return;
     await this.enqueue(tx, row, e.status === 'delivered' ? 'message.delivered' : 'message.undelivered', e.at);
   }
