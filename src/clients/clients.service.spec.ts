@@ -37,6 +37,24 @@ describe('ClientsService.authenticate: no timing oracle on key prefixes', () => 
     compare.mockRestore();
   });
 
+  it('a key revoked elsewhere is read again once the TTL has passed, even if the wall clock stepped back meanwhile', async () => {
+    jest.useFakeTimers({ now: Date.UTC(2026, 11, 7, 9, 0, 0) });
+    try {
+      const key = generateApiKey();
+      const own = new Map(rows);
+      own.set(key.prefix, { ...rows.get(real.prefix)!, key_id: 'key_2', key_hash: key.hash });
+      const { sut, lookups } = service(own);
+      expect(await sut.authenticate(key.key)).toMatchObject({ clientId: 'cli_1' });
+      own.delete(key.prefix); // revoked on another instance
+      jest.setSystemTime(Date.now() - 3_600_000); // an NTP step, a VM resumed: the wall clock goes back an hour
+      jest.advanceTimersByTime(config.clients.apiKeyCacheTtlMs + 1); // while the TTL passes
+      expect(await sut.authenticate(key.key)).toBeUndefined();
+      expect(lookups.filter((p) => p === key.prefix)).toHaveLength(2);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('the cache of absent prefixes is bounded', async () => {
     const { sut } = service(new Map());
     for (let i = 0; i < 10_050; i++) await sut.authenticate(apiKeyFromString(`operator-key-${i}-${'y'.repeat(32)}`).key);

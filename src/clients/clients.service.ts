@@ -22,6 +22,7 @@ interface CachedKey {
   principal: Principal | null;
   keyId: string;
   keyHash: Buffer;
+  /** On the monotonic clock (performance.now()). */
   expiresAt: number;
 }
 
@@ -74,7 +75,9 @@ export class ClientsService {
    */
   async authenticate(presented: string): Promise<Principal | undefined> {
     const prefix = lookupPrefix(presented);
-    const now = Date.now();
+    // The cache is timed on the monotonic clock: were the wall clock stepped back an hour, a key revoked on another
+    // instance would stay accepted here an hour longer than the TTL.
+    const now = performance.now();
     let entry = this.cache.get(prefix);
     if (!entry || entry.expiresAt <= now) entry = await this.loadShared(prefix, now);
     const matches = keyMatches(presented, entry.keyHash);

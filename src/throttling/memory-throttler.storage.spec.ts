@@ -56,6 +56,22 @@ describe('MemoryThrottlerStorage (rate limits without Redis)', () => {
     expect(storage.size).toBe(1);
   });
 
+  it('by default times its windows on a clock that does not step back with the wall clock', async () => {
+    jest.useFakeTimers({ now: Date.UTC(2026, 11, 7, 9, 0, 0) });
+    try {
+      const own = new MemoryThrottlerStorage();
+      const at = () => own.increment('client:a', MINUTE, 1, MINUTE, 'default');
+      await at();
+      jest.setSystemTime(Date.now() - 3_600_000); // the wall clock goes back an hour
+      // still refused for what is left of the minute, not for an hour and a minute
+      expect(await at()).toMatchObject({ isBlocked: true, timeToExpire: 60 });
+      jest.advanceTimersByTime(MINUTE);
+      expect(await at()).toMatchObject({ totalHits: 1, isBlocked: false });
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   const redisUrl = process.env.TEST_REDIS_URL;
   // Needs a Redis server; CI sets TEST_REDIS_URL (see .ci/run). Without one the test is reported as skipped.
   (redisUrl ? it : it.skip)('answers a sequence of hits exactly as the Redis counters do', async () => {

@@ -7,7 +7,7 @@ const SWEEP_INTERVAL_MS = 10_000;
 
 interface Window {
   hits: number;
-  /** When this window ends (ms since the epoch); the next hit after it opens a new one. */
+  /** When this window ends (ms on the monotonic clock); the next hit after it opens a new one. */
   endsAt: number;
 }
 
@@ -25,7 +25,11 @@ export class MemoryThrottlerStorage implements ThrottlerStorage {
   private readonly windows = new Map<string, Window>();
   private nextSweep = 0;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  /**
+   * `now`: milliseconds on a clock that never steps back. The wall clock can (an NTP step, a VM resumed): a window
+   * timed on it would then last an hour longer for a step of an hour, and refuse a client that long.
+   */
+  constructor(private readonly now: () => number = () => performance.now()) {}
 
   async increment(key: string, ttl: number, limit: number, _blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
     const now = this.now();
