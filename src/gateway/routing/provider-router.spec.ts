@@ -124,6 +124,24 @@ describe('ProviderRouter: failover over the route', () => {
   });
 });
 
+describe('ProviderRouter: a Retry-After and the wall clock', () => {
+  it('a provider set aside for a Retry-After of a minute is called again a minute on, even if the wall clock stepped back meanwhile', async () => {
+    jest.useFakeTimers({ now: Date.UTC(2026, 11, 7, 9, 0, 0) });
+    try {
+      const { twilio, send } = setup();
+      twilio.behaviour = 'throttled';
+      await send();
+      twilio.behaviour = 'ok';
+      jest.setSystemTime(Date.now() - 3_600_000); // an NTP step, a VM resumed: back an hour
+      jest.advanceTimersByTime(60_001);
+      expect(await send()).toMatchObject({ provider: 'twilio', legs: [{ provider: 'twilio', outcome: 'accepted' }] });
+      expect(twilio.calls).toBe(2);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+});
+
 describe('ProviderRouter: circuit breaker (cockatiel)', () => {
   it('opens after N consecutive failures (sends go straight to the next), half-opens after the wait, closes after a good probe', async () => {
     const { twilio, vonage, router, send } = setup();

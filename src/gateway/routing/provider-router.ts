@@ -78,17 +78,21 @@ export class ProviderRouter<G extends { readonly name: string }> {
     return this.breakers.get(provider)?.state;
   }
 
+  /**
+   * Times (the budget, each leg, a Retry-After's end) are on the monotonic clock: a wall clock stepped back an hour
+   * would otherwise keep a provider aside, or a send going, an hour longer.
+   */
   async send(to: string, call: (provider: G) => Promise<ProviderAccepted>): Promise<ProviderAccepted> {
-    const deadline = Date.now() + this.settings.budgetMs;
+    const deadline = performance.now() + this.settings.budgetMs;
     const legs: ProviderLeg[] = [];
     let last: ProviderError | undefined;
     const route = this.routeFor(to);
     for (const [index, provider] of route.entries()) {
-      const left = deadline - Date.now();
+      const left = deadline - performance.now();
       if (left <= 0) break;
-      const started = Date.now();
+      const started = performance.now();
       const leg = (outcome: LegOutcome, err?: ProviderError) => {
-        const durationMs = Date.now() - started;
+        const durationMs = Math.round(performance.now() - started);
         legs.push({ provider: provider.name, outcome, statusCode: err?.statusCode ?? null, error: err ? err.message.slice(0, 300) : null, durationMs });
         this.metrics?.outcomes.inc({ provider: provider.name, channel: this.channel, outcome });
         if (outcome !== 'circuit_open' && outcome !== 'rate_limited') {
@@ -96,7 +100,7 @@ export class ProviderRouter<G extends { readonly name: string }> {
           this.metrics?.sendDuration.observe({ provider: provider.name, channel: this.channel, outcome }, durationMs / 1000);
         }
       };
-      if ((this.coolingUntil.get(provider.name) ?? 0) > Date.now()) {
+      if ((this.coolingUntil.get(provider.name) ?? 0) > performance.now()) {
         leg('rate_limited', new ProviderError(provider.name, 'waiting out its Retry-After'));
         continue;
       }
@@ -104,7 +108,7 @@ export class ProviderRouter<G extends { readonly name: string }> {
         leg('rate_limited', new ProviderError(provider.name, 'at its send rate for the whole budget'));
         continue;
       }
-      const callTimeoutMs = Math.max(1, Math.min(this.settings.timeoutMs, deadline - Date.now()));
+      const callTimeoutMs = Math.max(1, Math.min(this.settings.timeoutMs, Math.floor(deadline - performance.now())));
       const attempt = () => withTimeout(() => call(provider), callTimeoutMs);
       try {
         let accepted: ProviderAccepted;
@@ -138,7 +142,7 @@ export class ProviderRouter<G extends { readonly name: string }> {
         } else {
           leg('retryable', err);
         }
-        if (err.retryAfterMs) this.coolingUntil.set(provider.name, Date.now() + err.retryAfterMs);
+        if (err.retryAfterMs) this.coolingUntil.set(provider.name, performance.now() + err.retryAfterMs);
         last = err;
       }
     }
@@ -149,8 +153,8 @@ export class ProviderRouter<G extends { readonly name: string }> {
 
   /** When every provider of the route waits out a Retry-After, the soonest it ends (for the outbox's next try). */
   private retryAfter(to: string): number | undefined {
-    const waits = this.routeFor(to).map((p) => (this.coolingUntil.get(p.name) ?? 0) - Date.now());
-    return waits.length > 0 && waits.every((w) => w > 0) ? Math.min(...waits) : undefined;
+    const waits = this.routeFor(to).map((p) => (this.coolingUntil.get(p.name) ?? 0) - performance.now());
+    return waits.length > 0 && waits.every((w) => w > 0) ? Math.ceil(Math.min(...waits)) : undefined;
   }
 }
 

@@ -1,6 +1,6 @@
 import { SendRateRepository } from './send-rate.repository';
 
-/** Whether a provider may be called now for this channel; waits for a free slot until `deadline` (epoch ms). */
+/** Whether a provider may be called now for this channel; waits for a free slot until `deadline` (performance.now()'s ms). */
 export interface SendRateLimiter {
   acquire(provider: string, channel: 'sms' | 'voice', deadline: number): Promise<boolean>;
 }
@@ -28,7 +28,7 @@ export class PostgresSendRateLimiter implements SendRateLimiter {
       if (await this.repo.take(provider, channel, limit)) return true;
       // The next window starts at the next full second; a little jitter spreads the instances that wait for it.
       const wait = 1000 - (Date.now() % 1000) + Math.floor(Math.random() * 20);
-      if (Date.now() + wait >= deadline) return false;
+      if (performance.now() + wait >= deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
