@@ -1,4 +1,5 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -178,5 +179,48 @@ describe('Transactions.exclusively: one process at a time', () => {
     // The next run, holding its lock, archives them.
     expect(await app.app.get(AuditRetention).runOnce(0)).toMatchObject({ archived: before });
     expect(readdirSync(archiveDir)).toHaveLength(1);
+  });
+
+  it('two runs that archived the same events (one lost its lock before its commit): one commits, and the file its checkpoint names is kept', async () => {
+    const [one, two] = stack.apps;
+    await one.createClient();
+    await chainAll(one);
+    const checkpoints = async () => db.query<{ archive_name: string; archive_sha256: string }>(`SELECT archive_name, archive_sha256 FROM audit_checkpoints ORDER BY seq`);
+    const before = (await checkpoints()).length;
+
+    // Both runs wait to insert their checkpoint (SHARE mode lets them read the table first).
+    const blocker = new Client({ connectionString: db.url });
+    await blocker.connect();
+    let runs: Array<PromiseSettledResult<unknown>>;
+    try {
+      await blocker.query(`SET idle_in_transaction_session_timeout = 0`);
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE audit_checkpoints IN SHARE MODE');
+      const inserting = async (n: number) =>
+        waitFor(async () => (await db.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO audit_checkpoints%'`)).length === n, {
+          what: `${n} run(s) waiting to insert a checkpoint`,
+        });
+      const first = one.app.get(AuditRetention).runOnce(0);
+      first.catch(() => undefined);
+      await inserting(1);
+      // The first run's lock goes (its connection cut): the second takes it, reads the same checkpoint, and archives the same events.
+      const [held] = await holders(RETENTION_LOCK_KEY);
+      await db.query(`SELECT pg_terminate_backend($1)`, [held.pid]);
+      await waitFor(async () => (await holders(RETENTION_LOCK_KEY)).length === 0, { what: 'the lock to go with its connection' });
+      const second = two.app.get(AuditRetention).runOnce(0);
+      second.catch(() => undefined);
+      await inserting(2);
+      await blocker.query('ROLLBACK');
+      runs = await Promise.allSettled([first, second]);
+    } finally {
+      await blocker.end();
+    }
+    expect(runs.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const after = await checkpoints();
+    expect(after).toHaveLength(before + 1);
+    const sealed = after[after.length - 1];
+    const file = join(archiveDir, sealed.archive_name);
+    expect(createHash('sha256').update(readFileSync(file)).digest('hex')).toBe(sealed.archive_sha256);
+    expect(readdirSync(archiveDir).filter((f) => f.endsWith('.partial'))).toEqual([]);
   });
 });

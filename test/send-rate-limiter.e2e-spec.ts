@@ -38,7 +38,7 @@ describe('PostgresSendRateLimiter (real PostgreSQL)', () => {
     const filled = await fillWindow();
     const started = performance.now();
     expect(await limiter.acquire('twilio', 'voice', performance.now() + 3000)).toBe(true);
-    expect(performance.now() - started).toBeLessThan(1500);
+    expect(performance.now() - started).toBeLessThan(2500); // one window waited, not two
     expect(await windowStart()).not.toBe(filled); // taken in a later second
   });
 

@@ -105,52 +105,60 @@ export class AuditRetention implements OnApplicationBootstrap, OnModuleDestroy {
       mkdirSync(dir, { recursive: true });
       const name = `audit-${String(start.seq + 1).padStart(12, '0')}-${String(upto).padStart(12, '0')}.ndjson`;
       const path = join(dir, name);
-      // Written under a temporary name, renamed once whole and verified. The archive's name can only be taken by a
-      // run that died or failed before its commit (a committed one moved the checkpoint on, and so the name), and
-      // no checkpoint names that file: it is replaced.
+      // Written under a temporary name, renamed once whole and verified. A file already at the archive's name is from a
+      // run that did not commit, or from one that archived the same events (read before this run's start): the same
+      // bytes either way, as the chain fixes them, so it is replaced.
       const partial = `${path}.partial`;
-      let written;
+      let named = false;
+      let committing = false;
       try {
-        written = await this.writeArchive(qr, partial, start, upto);
+        const written = await this.writeArchive(qr, partial, start, upto);
         if (!written.ok) throw new Error(`audit chain does not verify at seq ${written.brokenSeq}: nothing archived (check /v1/admin/audit-events/integrity)`);
         // Another instance may be archiving the same events now: leave it to that one (or to the next run).
         if (!held()) throw new Error('audit retention lost its lock (its database connection ended): nothing archived');
         await rename(partial, path);
+        named = true;
         await syncFile(dir); // the name, too, is on disk before the events are deleted
+
+        await qr.startTransaction();
+        try {
+          await qr.query(`SET LOCAL otp.audit_retention = 'archive'`);
+          await qr.query(
+            `INSERT INTO audit_checkpoints (seq, hash, last_occurred_at, archived_events, archive_name, archive_sha256, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+            [String(upto), written.last.hash, written.last.occurredAt, String(written.count), name, written.sha256, this.clock.now()],
+          );
+          const deleted = await qr.query(`DELETE FROM audit_events WHERE seq > $1 AND seq <= $2`, [String(start.seq), String(upto)], true);
+          if (deleted.affected !== written.count) throw new Error(`retention deleted ${deleted.affected} events but archived ${written.count}`);
+          await qr.query(`DELETE FROM audit_chain WHERE seq > $1 AND seq <= $2`, [String(start.seq), String(upto)]);
+          await this.audit.record(qr.manager, {
+            type: 'audit.archived',
+            actor: { type: 'system', id: 'retention' },
+            data: { fromSeq: start.seq + 1, toSeq: upto, events: written.count, archive: name, archiveSha256: written.sha256, olderThan: cutoff },
+          });
+          committing = true;
+          await qr.commitTransaction();
+        } catch (err) {
+          await qr.rollbackTransaction().catch(() => undefined);
+          throw err;
+        }
+        return { archived: written.count, checkpoint: { seq: upto, hash: written.last.hash.toString('hex') }, archive: path, sha256: written.sha256 };
       } catch (err) {
         discard(partial);
+        // The archive is removed only when no checkpoint names it: a COMMIT that failed may have committed, and a run
+        // that lost its lock may have committed the same events' archive meanwhile; it is then their only copy.
+        if (named && !committing && !(await this.sealed(name))) discard(path);
         throw err;
       }
-
-      await qr.startTransaction();
-      let committing = false;
-      try {
-        await qr.query(`SET LOCAL otp.audit_retention = 'archive'`);
-        await qr.query(
-          `INSERT INTO audit_checkpoints (seq, hash, last_occurred_at, archived_events, archive_name, archive_sha256, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-          [String(upto), written.last.hash, written.last.occurredAt, String(written.count), name, written.sha256, this.clock.now()],
-        );
-        const deleted = await qr.query(`DELETE FROM audit_events WHERE seq > $1 AND seq <= $2`, [String(start.seq), String(upto)], true);
-        if (deleted.affected !== written.count) throw new Error(`retention deleted ${deleted.affected} events but archived ${written.count}`);
-        await qr.query(`DELETE FROM audit_chain WHERE seq > $1 AND seq <= $2`, [String(start.seq), String(upto)]);
-        await this.audit.record(qr.manager, {
-          type: 'audit.archived',
-          actor: { type: 'system', id: 'retention' },
-          data: { fromSeq: start.seq + 1, toSeq: upto, events: written.count, archive: name, archiveSha256: written.sha256, olderThan: cutoff },
-        });
-        committing = true;
-        await qr.commitTransaction();
-      } catch (err) {
-        await qr.rollbackTransaction().catch(() => undefined);
-        // Not committed, so no checkpoint names the file. A COMMIT that failed may have committed: the file stays.
-        if (!committing) discard(path);
-        throw err;
-      }
-      return { archived: written.count, checkpoint: { seq: upto, hash: written.last.hash.toString('hex') }, archive: path, sha256: written.sha256 };
     } finally {
       await qr.release();
     }
+  }
+
+  /** Whether a checkpoint names the archive; when that cannot be read, it is taken to (the file is kept). */
+  private async sealed(name: string): Promise<boolean> {
+    const rows: unknown[] = await this.db.query(`SELECT 1 FROM audit_checkpoints WHERE archive_name = $1`, [name]).catch(() => [true]);
+    return rows.length > 0;
   }
 
   /** Streams (from, upto] to the file through a cursor on the run's connection, verifying the chain on the way. */

@@ -65,7 +65,8 @@ export class Transactions {
       result = await fn(tx);
       await tx.flush();
       // A statement that failed in `fn`, its error caught there, aborted the transaction: PostgreSQL then answers
-      // COMMIT with ROLLBACK and saved nothing, which must not read as success.
+      // COMMIT with ROLLBACK and saved nothing, which must not read as success. (The caught error is not known here,
+      // so a statement timeout swallowed that way answers 500, not 503: catch only what you mean to.)
       const { command } = await client.query('COMMIT');
       if (command !== 'COMMIT') throw new Error(`the transaction was rolled back, not committed (COMMIT answered ${command}): a statement in it failed and its error was caught`);
     } catch (err) {
