@@ -26,10 +26,11 @@ export class MemoryThrottlerStorage implements ThrottlerStorage {
   private nextSweep = 0;
 
   /**
-   * `now`: milliseconds on a clock that never steps back. The wall clock can (an NTP step, a VM resumed): a window
-   * timed on it would then last an hour longer for a step of an hour, and refuse a client that long.
+   * `now`: whole milliseconds on a clock that never steps back. The wall clock can (an NTP step, a VM resumed): a
+   * window timed on it would then last an hour longer for a step of an hour, and refuse a client that long. Whole,
+   * so that a window's seconds left come out as Redis's do (a fraction can round 60 s up to 61).
    */
-  constructor(private readonly now: () => number = () => performance.now()) {}
+  constructor(private readonly now: () => number = () => Math.floor(performance.now())) {}
 
   async increment(key: string, ttl: number, limit: number, _blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
     const now = this.now();
