@@ -28,22 +28,6 @@ export function numberPrefix(e164: string, length: number): string {
   return e164.replace(/^\+/, '').slice(0, length);
 }
 
-/**
- * An end user's IP as a unit: an IPv4 address as given (an IPv4-mapped IPv6 address as IPv4), an IPv6 address
- * by its /64 (one subscriber usually holds a whole /64, so counting single addresses would count nothing).
- */
-export function ipUnit(ip: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (mapped) return mapped[1];
-  if (!ip.includes(':')) return ip;
-  const [head, tail] = ip.toLowerCase().split('::');
-  const left = head ? head.split(':') : [];
-  const right = tail === undefined ? [] : tail ? tail.split(':') : [];
-  // an embedded IPv4 tail (::1.2.3.4) takes two groups; it lies past the /64 anyway
-  const groups = [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
-}
-
 /** Starts per 10-minute bucket of one unit within the last hour. */
 export interface BucketCount {
   at: number;

@@ -1,5 +1,6 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { EventBus } from '../common/events';
+import { ipUnit } from '../common/ip-unit';
 import type { Tx } from '../common/tx';
 import { AppConfig } from '../config/app-config';
 import { EndUserHasher } from './end-user';
@@ -8,7 +9,7 @@ import { EndUserRecord, RiskSignalsRepository, ScreeningState, UnitState } from 
 import type { RiskAssessment, RiskRuleHit, ScreeningInput } from './risk.port';
 import { SuspensionMode } from './suspensions.repository';
 import { suspendedReason, SuspensionsService } from './suspensions.service';
-import { hourlyLimitExceeded, ipUnit, manyAccounts, numberPrefix, PUMPING_KINDS, pumpingTrip, PumpingUnitKind, Unit, UnitKind } from './velocity-rules';
+import { hourlyLimitExceeded, manyAccounts, numberPrefix, PUMPING_KINDS, pumpingTrip, PumpingUnitKind, Unit, UnitKind } from './velocity-rules';
 
 /** The velocity units with an hourly start limit, in the order their 429s are checked, and how a 429 names them. */
 const VELOCITY: Array<{ kind: UnitKind; limit: string; what: string }> = [

@@ -2,6 +2,7 @@ import { ExecutionContext, Injectable } from '@nestjs/common';
 import { ThrottlerGuard } from '@nestjs/throttler';
 import type { ThrottlerLimitDetail, ThrottlerRequest } from '@nestjs/throttler/dist/throttler.guard.interface';
 import type { AuthedRequest } from '../common/auth';
+import { limitUnit } from '../common/ip-unit';
 import { ProblemException } from '../common/problem';
 
 /** The window of a client's own limit (its policy's `requestsPerMinute`). */
@@ -9,7 +10,7 @@ const MINUTE_MS = 60_000;
 
 /**
  * Global rate limit per API client (all its keys, all routes, all instances share one budget);
- * by IP for requests without a key. Runs after the AuthGuard, which sets the principal.
+ * by IP for requests without a key (an IPv6 address by its /64). Runs after the AuthGuard, which sets the principal.
  * The budget is THROTTLE_LIMIT per THROTTLE_TTL_SECONDS, or the client's own `requestsPerMinute` (set by an
  * admin in its policy, carried on the principal) per minute.
  */
@@ -22,7 +23,7 @@ export class ClientThrottlerGuard extends ThrottlerGuard {
 
   protected async getTracker(req: Record<string, unknown>): Promise<string> {
     const request = req as unknown as AuthedRequest;
-    return request.principal ? `client:${request.principal.clientId}` : `ip:${request.ip}`;
+    return request.principal ? `client:${request.principal.clientId}` : `ip:${limitUnit(request.ip)}`;
   }
 
   protected generateKey(_context: ExecutionContext, tracker: string, throttlerName: string): string {

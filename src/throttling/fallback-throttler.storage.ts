@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { ThrottlerStorage } from '@nestjs/throttler';
 import type Redis from 'ioredis';
 import { Counter, Gauge } from 'prom-client';
-import { MemoryThrottlerStorage } from './memory-throttler.storage';
+import { MAX_ADDRESS_COUNTERS, MemoryThrottlerStorage } from './memory-throttler.storage';
 import { RedisThrottlerStorage } from './redis-throttler.storage';
 
 type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
@@ -20,7 +20,14 @@ type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>
  */
 export class FallbackThrottlerStorage implements ThrottlerStorage {
   private readonly logger = new Logger('Throttling');
-  private readonly memory = new MemoryThrottlerStorage();
+  private readonly memory = new MemoryThrottlerStorage(undefined, {
+    onDropped: (live) => {
+      this.dropped.inc(live);
+      this.logger.warn(
+        `Rate-limit counters in memory are full (${MAX_ADDRESS_COUNTERS.toLocaleString('en')} addresses): ${live} live per-address counters dropped; per-address limits hold only roughly until the flood ends`,
+      );
+    },
+  });
   private readonly remote: RedisThrottlerStorage | null;
   private degraded = false;
   private closing = false;
@@ -30,6 +37,11 @@ export class FallbackThrottlerStorage implements ThrottlerStorage {
   readonly degradedGauge = new Gauge({
     name: 'otp_throttle_redis_degraded',
     help: '1 while REDIS_URL is set but Redis cannot be used, so rate limits are counted per process; else 0',
+    registers: [],
+  });
+  readonly dropped = new Counter({
+    name: 'otp_throttle_counters_dropped_total',
+    help: 'Live per-address rate-limit counters dropped from process memory to stay within its cap (a flood from many addresses)',
     registers: [],
   });
   readonly fallbacks = new Counter({
@@ -50,7 +62,7 @@ export class FallbackThrottlerStorage implements ThrottlerStorage {
 
   /** The metrics of this storage, for the application's registry. */
   get metrics() {
-    return [this.degradedGauge, this.fallbacks];
+    return [this.degradedGauge, this.fallbacks, this.dropped];
   }
 
   async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {

@@ -56,6 +56,50 @@ describe('MemoryThrottlerStorage (rate limits without Redis)', () => {
     expect(storage.size).toBe(1);
   });
 
+  describe('a flood from more addresses than its cap within one window', () => {
+    let dropped: number[];
+    let small: MemoryThrottlerStorage;
+    const at = (key: string) => small.increment(key, MINUTE, 3, MINUTE, 'default');
+    beforeEach(() => {
+      dropped = [];
+      small = new MemoryThrottlerStorage(() => now, { maxAddresses: 100, onDropped: (live) => dropped.push(live) });
+    });
+
+    it('holds at most the cap of address counters: the older half goes, the oldest windows first, and the drop is told', async () => {
+      for (let i = 0; i < 3; i++) await at('ip:192.0.2.1'); // the oldest counter, at its limit
+      for (let i = 0; i < 1_000; i++) await at(`ip:10.0.${i >> 8}.${i & 255}`);
+      expect(small.size).toBe(51); // halved to 50 each time it reached 100, then the new one
+      expect(dropped.reduce((a, b) => a + b, 0)).toBe(1_001 - small.size);
+      // the oldest started over; one of the last is still counted
+      expect(await at('ip:192.0.2.1')).toMatchObject({ totalHits: 1 });
+      expect(await at('ip:10.0.3.231')).toMatchObject({ totalHits: 2 });
+    });
+
+    it('keeps API clients\' counters whatever the flood, and counts a client-like address among the addresses', async () => {
+      for (let i = 0; i < 3; i++) await at('default:client:a');
+      for (let i = 0; i < 1_000; i++) await at(`default:ip:10.0.${i >> 8}.${i & 255}`);
+      expect(await at('default:client:a')).toMatchObject({ totalHits: 4, isBlocked: true });
+      for (let i = 0; i < 1_000; i++) await at(`default:ip:a:client:${i}`);
+      expect(small.size).toBeLessThanOrEqual(101);
+    });
+
+    it('drops ended windows before live ones, and a counter whose window opened again counts as new', async () => {
+      const short = (key: string) => small.increment(key, 5_000, 3, 5_000, 'default');
+      for (let i = 0; i < 60; i++) await short(`ip:10.1.0.${i}`); // 5 s windows (the sweep ran at the first hit)
+      now += 1_000;
+      await at('ip:192.0.2.1'); // live, opened after those
+      now += 5_000; // the 60 have ended; the next sweep is 4 s away
+      await at('ip:10.1.0.0'); // its window opens again: it is now among the newest
+      for (let i = 0; i < 39; i++) await at(`ip:10.2.0.${i}`);
+      expect(small.size).toBe(100);
+      await at('ip:10.3.0.1'); // one more: the older half goes
+      expect(small.size).toBe(51);
+      expect(dropped).toEqual([]); // all 50 dropped had ended
+      expect(await at('ip:192.0.2.1')).toMatchObject({ totalHits: 2 });
+      expect(await at('ip:10.1.0.0')).toMatchObject({ totalHits: 2 });
+    });
+  });
+
   it('by default times its windows on a clock that does not step back with the wall clock', async () => {
     jest.useFakeTimers({ now: Date.UTC(2026, 11, 7, 9, 0, 0) });
     try {
