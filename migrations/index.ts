@@ -21,6 +21,7 @@ import { RiskCounterShardCollapse1766100000000 } from './1766100000000-risk-coun
 import { AuditChainInsertCheckPerStatement1766200000000 } from './1766200000000-audit-chain-insert-check-per-statement';
 import { AuditTriggerSearchPath1766300000000 } from './1766300000000-audit-trigger-search-path';
 import { OutboxDueMessagesIndex1766400000000 } from './1766400000000-outbox-due-messages-index';
+import { OpenVoiceChecksIndex1766500000000 } from './1766500000000-open-voice-checks-index';
 
 /** Every migration in order. A new migration file (npm run migration:create -- migrations/Name, or migration:generate for entity changes) must be added here. */
 export const migrations = [
@@ -47,4 +48,5 @@ export const migrations = [
   AuditChainInsertCheckPerStatement1766200000000,
   AuditTriggerSearchPath1766300000000,
   OutboxDueMessagesIndex1766400000000,
+  OpenVoiceChecksIndex1766500000000,
 ];

@@ -86,6 +86,9 @@ function warnAtStartup(config: AppConfig): void {
   if (config.audit.usesDevelopmentPhoneHashKey) {
     logLine('warn', 'AUDIT_PHONE_HASH_KEY is not set: using the built-in development key (never valid in production)');
   }
+  if (config.http.trustProxy === true) {
+    logLine('warn', 'TRUST_PROXY=true believes every X-Forwarded-For entry: a client can choose the address its limits and the audit trail see. List the load balancers\' addresses instead (TRUST_PROXY=10.0.0.0/8)');
+  }
 }
 
 /** The service in this process: the whole of it (WORKERS=1), or one worker of the cluster behind the shared port. */
@@ -142,8 +145,10 @@ async function runInstance(config: AppConfig): Promise<void> {
     process.on('SIGINT', () => void shutdown('SIGINT'));
     process.once('disconnect', () => void shutdown('primary gone'));
   } else {
-    process.once('SIGTERM', () => void shutdown('SIGTERM'));
-    process.once('SIGINT', () => void shutdown('SIGINT'));
+    // `on`, not `once`: a second signal (npm forwarding a terminal's Ctrl+C, an operator killing twice) must not
+    // fall back to the default action and kill the process while it drains.
+    process.on('SIGTERM', () => void shutdown('SIGTERM'));
+    process.on('SIGINT', () => void shutdown('SIGINT'));
   }
 }
 

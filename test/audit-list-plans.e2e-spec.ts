@@ -33,7 +33,8 @@ describe('audit list: a client within a time window', () => {
          FROM generate_series(0, ${EVENTS - 1}) AS k ORDER BY k`,
     );
     await ds.query(`VACUUM ANALYZE audit_events`);
-    reader = new AuditReader(ds, new AuditService(new Clock(), AppConfig.fromEnv({ NODE_ENV: 'development', AUDIT_PHONE_HASH_KEY: 'ab'.repeat(32) })));
+    const config = AppConfig.fromEnv({ NODE_ENV: 'development', AUDIT_PHONE_HASH_KEY: 'ab'.repeat(32) });
+    reader = new AuditReader(ds, new AuditService(new Clock(), config), config);
   }, 120_000);
 
   afterAll(async () => {

@@ -166,6 +166,11 @@ describe('audit trail: admin endpoints (real AppModule, real PostgreSQL)', () =>
       ['limit=ten', 'limit'],
       ['from=yesterday', 'from'],
       ['to=2026-13-45T00:00:00Z', 'to'],
+      // ISO 8601 forms JavaScript cannot read as an instant (they were a 500 from PostgreSQL)
+      ['from=2026-W05', 'from'],
+      ['from=20261124', 'from'],
+      ['to=2026-11-24T10', 'to'],
+      ['to=2026-11-24T1000', 'to'],
       ['phoneNumber=12345', 'phoneNumber'],
       ['verificationId=abc', 'verificationId'],
       ['clientId=%27%3B%20drop', 'clientId'],
@@ -181,6 +186,8 @@ describe('audit trail: admin endpoints (real AppModule, real PostgreSQL)', () =>
       expect({ qs, fields: res.body.errors.map((e: any) => e.field) }).toEqual({ qs, fields: expect.arrayContaining([field]) });
     }
     expectProblem(await t.request('GET', `/v1/admin/audit-events/export?format=xml`, { key: reader.key }), 400, 'validation_failed');
+    // an export refused for its filter records no audit.exported
+    expectProblem(await t.request('GET', `/v1/admin/audit-events/export?from=2026-W05`, { key: reader.key }), 400, 'validation_failed');
     expect(await db.query(`SELECT count(*) FROM audit_events`)).toEqual(before);
   });
 

@@ -152,6 +152,7 @@ describe('blocklist: admin routes, and screening at start', () => {
     ['a reason holding a webhook secret', { number: '+819011112222', reason: 'whsec_' + 'A'.repeat(32) }],
     ['a past expiresAt', { number: '+819011112222', reason: 'x', expiresAt: '2020-01-01T00:00:00Z' }],
     ['an expiresAt not a date', { number: '+819011112222', reason: 'x', expiresAt: 'tomorrow' }],
+    ['an expiresAt in an ISO 8601 form JavaScript cannot read (a week)', { number: '+819011112222', reason: 'x', expiresAt: '2099-W05' }],
     ['an unknown field', { number: '+819011112222', reason: 'x', note: 'y' }],
   ])('400 for %s, nothing stored or audited', async (_label, body) => {
     const before = [await rows(), (await events('blocklist.added')).length];

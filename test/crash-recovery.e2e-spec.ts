@@ -34,8 +34,9 @@ describe('crash recovery of the outbox (built service, killed with SIGKILL)', ()
       DEV_CLIENT_ENABLED: 'false',
       SMS_PROVIDER: 'http',
       SMS_HTTP_URL: smsUrl,
-      PROVIDER_TIMEOUT_MS: '1000',
-      PROVIDER_SEND_BUDGET_MS: '1000', // the lease covers a whole send's budget: keep it short here
+      // the lease covers a whole send's budget: short here, but room for a cold process's first send on a loaded machine
+      PROVIDER_TIMEOUT_MS: '3000',
+      PROVIDER_SEND_BUDGET_MS: '3000',
       WEBHOOK_TIMEOUT_MS: '1000',
       OUTBOX_POLL_INTERVAL_MS: '200',
       LOG_LEVEL: 'warn',
@@ -62,7 +63,7 @@ describe('crash recovery of the outbox (built service, killed with SIGKILL)', ()
     const second = runBuilt(MAIN, env(`${sms.url}/sms`));
     try {
       await waitUntilReady(second, base);
-      await waitForMessage(sms, phone, { timeoutMs: 20000 });
+      await waitForMessage(sms, phone, { timeoutMs: 30000 });
       await sleep(1500); // several more polls: nothing is sent twice
       expect(messagesTo(sms, phone)).toHaveLength(1);
       const [row] = await db.query<{ status: string; payload: Buffer | null; delivery_status: string }>(

@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { createTestDatabase, TestDatabase } from './support/database';
 import { freshPhone } from './support/phones';
 import { expectProblem } from './support/problem';
@@ -76,5 +77,38 @@ describe('database outage', () => {
       proxy.up();
     }
     await waitFor(async () => (await start()).status === 201, { timeoutMs: 15000, intervalMs: 200, what: 'a start succeeding again' });
+  }, 60000);
+});
+
+/**
+ * Readiness reads the migrations table on every probe. A probe that fails there (a lock, a statement timeout, a lost
+ * connection) must give its connection back: the pool is small, and probes come every few seconds while the database
+ * is in trouble. Once the database is well again, readiness and requests must be too.
+ */
+describe('readiness while the migrations table cannot be read', () => {
+  let s: Stack;
+  let key: string;
+
+  beforeAll(async () => {
+    s = await startStack({ env: { DATABASE_POOL_SIZE: '3', DATABASE_STATEMENT_TIMEOUT_MS: '1000', DATABASE_CONNECT_TIMEOUT_MS: '1000' } });
+    ({ key } = await s.t.createClient());
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  it('answers 503 and leaks no connection: once the lock goes, it is ready again and requests are served', async () => {
+    const psql = new Client({ connectionString: s.db.url });
+    await psql.connect();
+    try {
+      await psql.query('BEGIN; LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE');
+      for (let i = 0; i < 4; i++) expect((await s.t.request('GET', '/health/ready')).status).toBe(503);
+    } finally {
+      await psql.query('ROLLBACK').catch(() => undefined);
+      await psql.end();
+    }
+    expect((await s.t.request('GET', '/health/ready')).status).toBe(200);
+    const started = await s.t.request('POST', '/v1/verifications', { key, body: { phoneNumber: freshPhone(), purpose: 'login' } });
+    expect(started.status).toBe(201);
   }, 60000);
 });

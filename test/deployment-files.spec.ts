@@ -61,6 +61,18 @@ describe('docker-compose.yml and Dockerfile', () => {
     expect(AppConfig.fromEnv(withoutProviders).startupProblems().join('\n')).toMatch(/SMS_PROVIDER=console[^]*VOICE_PROVIDER=console/);
   });
 
+  it('compose gives the service a stop grace period longer than its own shutdown timeout, which outlasts a send\'s budget', () => {
+    const defaults = AppConfig.fromEnv({});
+    const grace = /^(\d+)s$/.exec(String(compose.services.otp.stop_grace_period));
+    expect(grace).not.toBeNull();
+    expect(Number(grace![1]) * 1000).toBeGreaterThan(defaults.http.shutdownTimeoutMs);
+    expect(defaults.http.shutdownTimeoutMs).toBeGreaterThan(defaults.gateway.routing.budgetMs);
+    // and production refuses a shutdown shorter than a send may take
+    const production = { NODE_ENV: 'production', OTP_HMAC_KEYS: 'k1:' + 'ab'.repeat(32), AUDIT_PHONE_HASH_KEY: 'cd'.repeat(32), SMS_PROVIDER: 'http', VOICE_PROVIDER: 'http', SMS_HTTP_URL: 'https://sms.example.jp/send', VOICE_HTTP_URL: 'https://ivr.example.jp/call', PROVIDER_HTTP_TOKEN: 'token-0123456789abcdef' };
+    expect(AppConfig.fromEnv(production).startupProblems()).toEqual([]);
+    expect(AppConfig.fromEnv({ ...production, SHUTDOWN_TIMEOUT_MS: '10000' }).startupProblems()).toEqual([expect.stringMatching(/^SHUTDOWN_TIMEOUT_MS \(10000\) must be longer than PROVIDER_SEND_BUDGET_MS \(15000\)/)]);
+  });
+
   it('the Dockerfile is multi-stage, runs as a non-root user, has a healthcheck and starts the built service', () => {
     expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
     expect(dockerfile).toMatch(/COPY --from=build/);

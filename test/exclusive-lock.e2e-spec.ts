@@ -158,8 +158,11 @@ describe('Transactions.exclusively: one process at a time', () => {
       await blocker.query('LOCK TABLE audit_events IN ACCESS EXCLUSIVE MODE');
       const run = app.app.get(AuditRetention).runOnce(0);
       run.catch(() => undefined);
+      // its first read of the table (other statements wait on it too: the sequencer's, a metrics scrape's)
       await waitFor(
-        async () => (await db.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM audit_events%'`)).length > 0,
+        async () =>
+          (await db.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT seq FROM audit_events WHERE seq > $1 AND occurred_at >= $2%'`))
+            .length > 0,
         { what: 'the retention run to wait on the audit table' },
       );
       const holding = await holders(RETENTION_LOCK_KEY);

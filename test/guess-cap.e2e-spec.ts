@@ -10,7 +10,11 @@ describe('per-number guess cap at check time, and one open verification per numb
   const CAP = 10; // PHONE_CHECK_FAILURES_PER_HOUR
 
   beforeAll(async () => {
-    s = await startSmsStack({ instances: 2, env: { PHONE_CHECK_FAILURES_PER_HOUR: String(CAP), THROTTLE_LIMIT: '100000' } });
+    // 100 checks at once on one number queue on its lock: room for a slow database before a pool wait or statement gives up
+    s = await startSmsStack({
+      instances: 2,
+      env: { PHONE_CHECK_FAILURES_PER_HOUR: String(CAP), THROTTLE_LIMIT: '100000', DATABASE_CONNECT_TIMEOUT_MS: '30000', DATABASE_STATEMENT_TIMEOUT_MS: '30000' },
+    });
   });
   afterAll(async () => {
     await s?.close();

@@ -3,7 +3,7 @@ import { Housekeeping } from '../src/database/housekeeping';
 import { Transactions } from '../src/database/transactions';
 import { startTestApp } from './support/app';
 import { createTestDatabase, TestDatabase } from './support/database';
-import { sleep } from './support/wait';
+import { sleep, waitFor } from './support/wait';
 
 /**
  * A deploy's SIGTERM in the middle of a housekeeping run: the run stops before its next batch and ends cleanly;
@@ -49,7 +49,10 @@ describe('housekeeping at shutdown', () => {
     const run = housekeeping.runOnce();
     await inBatch;
     const closed = t.close();
-    // The close has reached the pool (the fault) or a second has passed (time enough to reach it)
+    // The close has told housekeeping to stop (within 10 s on a loaded machine), then reached the pool (the fault) or
+    // a second more has passed (time enough to reach it)
+    const told = () => (housekeeping as unknown as { stopping: boolean }).stopping;
+    await waitFor(() => told() || pool.ending, { what: 'the close under way' });
     const deadline = Date.now() + 1000;
     while (!pool.ending && Date.now() < deadline) await sleep(10);
     const poolEndingWhileRunHeld = pool.ending;

@@ -1,5 +1,6 @@
 // Issue 11: Twilio primary, Vonage secondary. The real providers and vendor SDKs over real HTTP against the fake
 // Twilio and fake Vonage (fault modes, signed receipts sent back), the real app on a real PostgreSQL.
+import { Client } from 'pg';
 import { OutboxDispatcher } from '../src/gateway/outbox.dispatcher';
 import { VerificationsRepository } from '../src/issuance/verifications.repository';
 import { startFakeServer, FakeServer } from './support/fake-http';
@@ -250,6 +251,37 @@ describe('routing: Twilio primary, Vonage secondary', () => {
       }
     });
 
+    it('a receipt that comes before the retry that sent the message is recorded (the row still names the failed try\'s provider) is applied', async () => {
+      const phone = freshPhone();
+      // The first try fails at both providers; the retry goes through Twilio.
+      v.twilio.sms.script(phone, 'error-500');
+      v.vonage.sms.script(phone, 'error-500');
+      const { id } = await start({ phoneNumber: phone });
+      expect((await settled(id)).status).toBe('pending');
+      v.twilio.sms.script(phone, 'ok');
+
+      const psql = new Client({ connectionString: v.s.db.url });
+      await psql.connect();
+      try {
+        // The retry's outcome waits to be written (its statement also writes outbox_attempts) while Twilio's receipts come.
+        await psql.query('BEGIN; LOCK TABLE outbox_attempts IN SHARE MODE');
+        // the retry is due now (its delay is jittered)
+        await v.s.db.query(`UPDATE outbox SET next_attempt_at = now() - interval '1 hour' WHERE verification_id = $1 AND status = 'pending'`, [id]);
+        const polled = v.s.t.app.get(OutboxDispatcher).pollOnce();
+        const sid = (await waitFor(() => twilioMessagesTo(phone).find((m) => m.answer.status === 201), { what: 'the retry accepted by Twilio' })).sid;
+        await waitFor(() => v.twilio.smsCallbacks.filter((c) => c.sid === sid).length === 2, { what: 'both receipts answered' });
+        expect(v.twilio.smsCallbacks.filter((c) => c.sid === sid).map((c) => c.answer.status)).toEqual([204, 204]);
+        await psql.query('COMMIT');
+        await polled;
+      } finally {
+        await psql.query('ROLLBACK').catch(() => undefined);
+        await psql.end();
+      }
+      expect(await outbox(id)).toMatchObject({ status: 'done', provider: 'twilio', delivery_status: 'delivered' });
+      await waitFor(() => webhookTypes(id).length >= 1, { what: 'the message.delivered webhook' });
+      expect(webhookTypes(id)).toEqual(['message.delivered']);
+    });
+
     it('undelivered: delivery.status undelivered, one message.undelivered webhook, the verification stays pending', async () => {
       const phone = freshPhone();
       v.twilio.sms.script(phone, 'undelivered');
@@ -381,4 +413,25 @@ describe('routing: circuit breaker (Twilio primary, Vonage secondary)', () => {
       { what: 'the message to be sent' },
     );
   }
+});
+
+describe('provider callbacks and readiness are not limited by address', () => {
+  let v: Vendors;
+  beforeAll(async () => {
+    // A tiny budget per client and per address: the callbacks of two messages, and a few probes, pass it.
+    v = await startVendors({ THROTTLE_LIMIT: '3' });
+  });
+  afterAll(async () => v?.close());
+
+  it('every signed receipt is applied (never 429), and readiness answers 200 past the budget', async () => {
+    const phones = [freshPhone(), freshPhone()];
+    for (const phone of phones) {
+      const res = await v.s.t.request('POST', '/v1/verifications', { key: v.caller.key, body: { phoneNumber: phone, purpose: 'login' } });
+      expect(res.status).toBe(201);
+    }
+    await waitFor(() => v.twilio.smsCallbacks.length >= 4, { what: 'four receipts answered' });
+    await v.twilio.settled();
+    expect(v.twilio.smsCallbacks.map((c) => c.answer.status)).toEqual([204, 204, 204, 204]);
+    for (let i = 0; i < 5; i++) expect((await v.s.t.request('GET', '/health/ready')).status).toBe(200);
+  });
 });

@@ -44,7 +44,7 @@ async function setup(env: Record<string, string>): Promise<Setup> {
       PROVIDER_HTTP_RECEIPT_ID_PATH: 'msgid',
       PROVIDER_HTTP_RECEIPT_STATUS_PATH: 'stat',
       PROVIDER_HTTP_RECEIPT_STATUS_MAP: 'ACCEPTD=sent,DELIVRD=delivered,UNDELIV=undelivered,REJECTD=failed',
-      PROVIDER_TIMEOUT_MS: '500',
+      PROVIDER_TIMEOUT_MS: '3000', // no test here needs a leg to time out; a loaded machine may take a while to answer
       PROVIDER_SEND_BUDGET_MS: '3000',
       PROVIDER_CIRCUIT_FAILURES: '100',
       OUTBOX_POLL_INTERVAL_MS: '600000', // no background retries: a test polls itself

@@ -31,6 +31,9 @@ describe('two instances, 1,000 starts, one provider failing half its calls: each
         OUTBOX_POLL_INTERVAL_MS: '100', // both instances' pollers run all along, next to the in-process sends
         THROTTLE_LIMIT: '100000',
         DATABASE_POOL_SIZE: '20',
+        // a send's outcome not written in a database stall would be sent again after its lease: room for the stall
+        DATABASE_CONNECT_TIMEOUT_MS: '30000',
+        DATABASE_STATEMENT_TIMEOUT_MS: '30000',
       },
     });
     twilio.deliverTo = s.apps[0].url;

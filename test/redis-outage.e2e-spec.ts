@@ -23,11 +23,14 @@ async function metric(t: TestApp, name: string): Promise<number | undefined> {
   return match ? Number(match[1]) : undefined;
 }
 
-/** One request, which must answer within a second (nothing waits on a dead Redis); returns its status. */
+/**
+ * One request, which must answer within 2 s (nothing waits on a dead Redis past its 500-ms command timeout, with room
+ * for a loaded machine); returns its status.
+ */
 async function quickStatus(t: TestApp, method: string, path: string, key?: string): Promise<number> {
   const started = Date.now();
   const res = await t.request(method, path, { key });
-  expect(Date.now() - started).toBeLessThan(1000);
+  expect(Date.now() - started).toBeLessThan(2000);
   return res.status;
 }
 

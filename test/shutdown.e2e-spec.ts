@@ -112,6 +112,22 @@ describe('SIGTERM under load', () => {
     }
   }, 90000);
 
+  it('a second SIGTERM while it drains (npm forwarding a Ctrl+C, an operator killing twice) does not cut the drain short', async () => {
+    const one = await startInstance();
+    sms.respond = () => ({ status: 200, body: { id: `p-${Math.random()}` }, delayMs: 1500 });
+    const phone = freshPhone();
+    const answer = start(one.base, phone);
+    await waitFor(() => sms.received.some((r) => r.json?.to === phone), { what: 'the send at the provider' });
+    one.run.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 100));
+    one.run.child.kill('SIGTERM');
+    expect((await answer).status).toBe(201);
+    expect(await one.run.exited).toBe(0);
+    expect(one.run.stdout() + one.run.stderr()).toContain('shutdown complete');
+    const [row] = await db.query<{ status: string }>(`SELECT o.status FROM outbox o JOIN verifications v ON v.id = o.verification_id WHERE v.phone_e164 = $1 AND o.kind = 'sms'`, [phone]);
+    expect(row.status).toBe('done');
+  }, 60000);
+
   it('a request arriving once shutdown has begun gets 503 service_unavailable as problem+json, and its connection closed', async () => {
     const stack = await startStack({ db });
     try {

@@ -288,7 +288,8 @@ describe('test numbers', () => {
       expect((await get(requireDeny.key, res.body.id)).body.status).toBe('screening');
       await nextRetry();
       await waitFor(async () => (await get(requireDeny.key, res.body.id)).body.status === 'denied', { what: 'denied' });
-      await settle();
+      await waitFor(() => webhooksFor(s.hooks, res.body.id).length > 0, { what: 'the denial webhook' });
+      await settle(); // and no other
       expect((await get(requireDeny.key, res.body.id)).body.risk).toEqual({ decision: 'deny', reasons: ['no_voice_contract'] });
       const hooks = webhooksFor(s.hooks, res.body.id);
       expect(hooks.map((h) => h.json.type)).toEqual(['verification.denied']);
@@ -311,7 +312,8 @@ describe('test numbers', () => {
       await nextRetry();
       await waitFor(async () => (await get(requireDeny.key, d.body.id)).body.status === 'denied', { what: 'denied' });
       await waitFor(async () => (await get(requireAllow.key, a.body.id)).body.status === 'pending', { what: 'released' });
-      await settle();
+      await waitFor(() => webhooksFor(s.hooks, d.body.id).length > 0, { what: 'the denial webhook' });
+      await settle(); // and no other
       expect((await get(requireDeny.key, d.body.id)).body.risk.reasons).toEqual(['voice_contract_unknown']);
       expect(webhooksFor(s.hooks, d.body.id).map((h) => h.json.type)).toEqual(['verification.denied']);
       expect((await get(requireAllow.key, a.body.id)).body.risk).toEqual({ decision: 'allow', reasons: ['voice_contract_unknown'] });

@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { ExpirySweeper } from '../src/verification/expiry-sweeper';
 import { VerificationsRepository } from '../src/issuance/verifications.repository';
 import { OutboxDispatcher } from '../src/gateway/outbox.dispatcher';
@@ -47,6 +48,32 @@ describe('time: expiry, resend cooldowns, sweeper, webhook retries (injected clo
     expect(res.status).toBe(409);
     expect(res.body.verificationStatus).toBe('expired');
     expect((await db.query<{ status: string }>('SELECT status FROM verifications WHERE id = $1', [v.id]))[0].status).toBe('expired');
+  });
+
+  it('a check that waited for the number\'s lock past the expiry is judged at its end: 409 expired, not approved', async () => {
+    const v = await start({ ttlSeconds: 60 });
+    clock.advance(59_000);
+    const psql = new Client({ connectionString: db.url });
+    await psql.connect();
+    try {
+      // another check of the number holds its lock (as a slow one would) while this one waits for it
+      await psql.query('BEGIN');
+      await psql.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 7))`, [`phone:${v.phone}`]);
+      const answer = check(v.id, v.code);
+      await waitFor(
+        async () =>
+          (await psql.query(`SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted AND l.locktype = 'advisory' AND a.application_name = 'otp-verify'`)).rowCount,
+        { what: 'the check waiting for the number' },
+      );
+      clock.advance(2_000); // past expiresAt while it waits
+      await psql.query('COMMIT');
+      const res = await answer;
+      expect([res.status, res.body.verificationStatus]).toEqual([409, 'expired']);
+      expect((await db.query<{ status: string; approved_at: Date | null }>('SELECT status, approved_at FROM verifications WHERE id = $1', [v.id]))[0]).toEqual({ status: 'expired', approved_at: null });
+    } finally {
+      await psql.query('ROLLBACK').catch(() => undefined);
+      await psql.end();
+    }
   });
 
   it('resend: cooldown 30 s then 60 s, a fresh code replaces the old one, attempts are not reset, sends are capped', async () => {

@@ -240,6 +240,13 @@ describe('voice-contract checks through IVR', () => {
     await finishedCalls(phone, 1);
   });
 
+  it.each(['constructor', '__proto__'])('a purpose named like an object built-in (%s) gets the default mode, not a way around it', async (purpose) => {
+    const phone = scripted('press');
+    const res = await start(requireDeny.key, phone, { purpose });
+    expect([res.status, res.body.status, res.body.risk?.decision]).toEqual([202, 'screening', 'screen']);
+    await finishedCalls(phone, 1);
+  });
+
   it('a code read out by a call and approved records the contract (voice_otp), with no IVR call', async () => {
     const phone = scripted('silence');
     const res = await start(requireDeny.key, phone, { channel: 'voice' });

@@ -142,7 +142,8 @@ describe('IVR check calls through Vonage', () => {
       await nextRetry();
       await finishedCalls(phone, 2);
       await waitFor(async () => (await get(requireDeny.key, res.body.id)).body.status === 'denied', { what: 'the verification denied' });
-      await settle();
+      await waitFor(() => webhooksFor(s.hooks, res.body.id).length > 0, { what: 'the denial webhook' });
+      await settle(); // and no other
       expect((await get(requireDeny.key, res.body.id)).body.risk).toEqual({ decision: 'deny', reasons: ['no_voice_contract'] });
       const hooks = webhooksFor(s.hooks, res.body.id);
       expect(hooks.map((h) => h.json.type)).toEqual(['verification.denied']);
@@ -161,7 +162,8 @@ describe('IVR check calls through Vonage', () => {
       await nextRetry();
       await finishedCalls(phone, 2);
       await waitFor(async () => (await get(requireDeny.key, res.body.id)).body.status === 'denied', { what: 'the verification denied' });
-      await settle();
+      await waitFor(() => webhooksFor(s.hooks, res.body.id).length > 0, { what: 'the denial webhook' });
+      await settle(); // and no other
       expect((await get(requireDeny.key, res.body.id)).body.risk.reasons).toEqual(['voice_contract_unknown']);
       const rec = (await record(phone)).body;
       expect(rec.status).toBe('unknown');

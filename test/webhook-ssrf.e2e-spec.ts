@@ -78,11 +78,22 @@ describe('webhook destinations (real app, real PostgreSQL, fake receivers on 127
     'mixed.test': ['93.184.215.14', '::ffff:127.0.0.1'],
   });
 
+  /** Set by a test: the wall clock is stepped back an hour (an NTP step, a VM resumed) during the next lookup. */
+  let stepBackOnLookup = false;
+  const resolver: HostResolver = (host) => {
+    if (stepBackOnLookup) {
+      stepBackOnLookup = false;
+      const real = Date.now.bind(Date);
+      jest.spyOn(Date, 'now').mockImplementation(() => real() - 3_600_000);
+    }
+    return dns.resolver(host);
+  };
+
   beforeAll(async () => {
     stack = await startSmsStack({
       // as production would: no loopback, one allow-listed name; no background polling (the first try is made at once)
       env: { WEBHOOK_ALLOW_LOOPBACK: 'false', WEBHOOK_ALLOWED_DESTINATIONS: 'hooks.allowed.test', WEBHOOK_TIMEOUT_MS: '3000', OUTBOX_POLL_INTERVAL_MS: '600000' },
-      resolver: dns.resolver,
+      resolver,
     });
     ({ t, db, hooks } = stack);
     admin = await t.createClient(['admin']);
@@ -248,6 +259,23 @@ describe('webhook destinations (real app, real PostgreSQL, fake receivers on 127
       await endless.close();
     }
   });
+
+  it('the delivery\'s deadline holds when the wall clock is stepped back during it: the try times out after WEBHOOK_TIMEOUT_MS, not an hour later', async () => {
+    const receiver = await startRawServer(() => undefined); // reads the request, never answers
+    try {
+      const v = await startVerification(t, stack.sms, caller.key, { callbackUrl: `http://hooks.allowed.test:${receiver.port}/hook` });
+      stepBackOnLookup = true;
+      const started = performance.now();
+      const check = await t.request('POST', `/v1/verifications/${v.id}/check`, { key: caller.key, body: { code: v.code } });
+      expect(check.body.status).toBe('approved');
+      const row = await settledWebhook(v.id);
+      expect(row).toMatchObject({ status: 'pending', tries: [{ ok: false, error: 'timed out after 3000 ms' }] });
+      expect(performance.now() - started).toBeLessThan(6000);
+    } finally {
+      jest.restoreAllMocks();
+      await receiver.close();
+    }
+  }, 20_000);
 
   it('GET /v1/admin/clients never shows credentials of a webhook URL stored before they were refused', async () => {
     const created = await t.request('POST', '/v1/admin/clients', { key: admin.key, body: { name: `legacy-${Date.now()}`, scopes: ['verifications:write'], webhookUrl: 'https://bank.example/hook' } });

@@ -336,6 +336,26 @@ describe('a signal while the embedded PostgreSQL is fresh (migrations running): 
 });
 
 describe('WORKERS=2 with no DATABASE_URL', () => {
+  it('WORKERS=2: the embedded PostgreSQL dying stops the workers and the primary exits 70 (a supervisor restarts it), not 0', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'otp-workers-'));
+    chmodSync(parent, 0o755);
+    const pgDir = join(parent, 'pg');
+    const port = await freePort();
+    const run = runBuilt(MAIN, { WORKERS: '2', EMBEDDED_PG_DIR: pgDir, EMBEDDED_PG_PORT: String(await freePort()), PORT: String(port), HOST: '127.0.0.1' });
+    try {
+      await waitUntilReady(run, `http://127.0.0.1:${port}`, '/health/ready', 120_000);
+      const postmaster = Number(readFileSync(join(pgDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      process.kill(postmaster, 'SIGKILL');
+      const started = Date.now();
+      expect(await run.exited).toBe(70);
+      expect(Date.now() - started).toBeLessThan(20_000);
+      expect(run.stdout() + run.stderr()).toMatch(/stopped unexpectedly; stopping the workers[^]*shutdown finished with errors/);
+    } finally {
+      await stopSpawned();
+      rmSync(parent, { recursive: true, force: true });
+    }
+  }, 300_000);
+
   it('the primary starts the embedded PostgreSQL once, both workers use it, and SIGTERM stops everything with exit 0', async () => {
     const parent = mkdtempSync(join(tmpdir(), 'otp-workers-'));
     chmodSync(parent, 0o755);

@@ -3,7 +3,8 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { parsePhone } from '../common/phone';
 import { decodeCursor, encodeCursor } from '../common/paging';
-import { Problems } from '../common/problem';
+import { ProblemException, Problems } from '../common/problem';
+import { AppConfig } from '../config/app-config';
 import { ChainCheckResult, ChainLink, GENESIS_HASH } from './audit-chain';
 import { WALK_FETCH_ROWS, walkChain } from './audit-chain-walker';
 import { AuditEventRecord, AuditEventRow, CHAINED_COLUMNS, EVENTS_WITH_LINKS, fromRow } from './audit-rows';
@@ -36,6 +37,8 @@ interface Cursor {
 }
 
 const FETCH_ROWS = 500;
+/** Events in one write of an export: the controller's idle timeout is timed per piece. */
+export const EXPORT_PIECE = 50;
 
 export interface WalkOptions {
   /** Rows per FETCH of the walk. */
@@ -50,10 +53,38 @@ const SPLIT_MIN_EVENTS = 100_000;
 /** Reading the trail: filtered keyset listing, the streamed integrity walk, the streamed export. */
 @Injectable()
 export class AuditReader {
+  /** Exports running in this process (exportSlot). */
+  private exports = 0;
+
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     private readonly audit: AuditService,
+    private readonly config: AppConfig,
   ) {}
+
+  /** How long an export may wait for its reader (AUDIT_EXPORT_IDLE_TIMEOUT_SECONDS). */
+  get exportIdleTimeoutMs(): number {
+    return this.config.audit.exports.idleTimeoutMs;
+  }
+
+  /**
+   * One of the exports this process runs at a time (a quarter of the pool, at least one): each holds a pool connection
+   * for as long as its reader takes, so more would starve the requests. 503 with Retry-After when all are taken. The
+   * function returned gives the slot back (once, whenever called again).
+   */
+  exportSlot(): () => void {
+    if (this.exports >= this.config.audit.exports.max) {
+      throw new ProblemException(503, 'service_unavailable', `This instance already runs ${this.config.audit.exports.max} audit export(s); retry after the time in Retry-After.`, {
+        headers: { 'Retry-After': '5' },
+      });
+    }
+    this.exports++;
+    let released = false;
+    return () => {
+      if (!released) this.exports--;
+      released = true;
+    };
+  }
 
   /** Validated query → filters; the phone number is normalized (as record() callers do). */
   filtersFrom(q: AuditFiltersQuery): AuditFilters {
@@ -197,6 +228,11 @@ export class AuditReader {
     try {
       await qr.query(`START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY`);
       open = true;
+      // A reader that stops reading leaves this transaction idle between two FETCHes. The controller cuts such an answer
+      // off after the idle timeout a piece; should that fail, the server ends the transaction once a whole FETCH's
+      // pieces and one more could have taken that long each (a slow reader still reading is not ended by it).
+      const backstopMs = (FETCH_ROWS / EXPORT_PIECE + 1) * this.config.audit.exports.idleTimeoutMs;
+      await qr.query(`SELECT set_config('idle_in_transaction_session_timeout', $1, true)`, [String(backstopMs)]);
       const params: unknown[] = [];
       const clauses = this.where(filters, params);
       await qr.query(

@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { finished, Readable } from 'node:stream';
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -6,7 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DataSource } from 'typeorm';
 import { CurrentPrincipal, Principal, Authenticated } from '../common/auth';
 import { ApiProblem } from '../common/problem-docs';
-import { AuditFilters, AuditReader } from './audit-reader.service';
+import { AuditFilters, AuditReader, EXPORT_PIECE } from './audit-reader.service';
 import { toExportLine, toView } from './audit-rows';
 import { AuditService } from './audit.service';
 import { AuditFiltersQuery, ExportAuditEventsQuery, ListAuditEventsQuery } from './dto/audit-query.dto';
@@ -105,30 +105,82 @@ export class AuditController {
   @ApiProblem('validation_failed', 'A filter of the wrong form, `to` not after `from`, or a format other than ndjson and csv.')
   async export(@Query() q: ExportAuditEventsQuery, @CurrentPrincipal() who: Principal, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
     const filters: AuditFilters = this.reader.filtersFrom(q);
-    await this.db.transaction((m) =>
-      this.audit.record(m, {
-        type: 'audit.exported',
-        actor: { type: 'admin', id: who.keyId },
-        clientId: who.clientId,
-        phoneNumber: filters.phoneNumber,
-        ip: req.ip,
-        data: { filters: recordedFilters(q), format: q.format },
-      }),
-    );
-    const events = this.reader.streamEvents(filters);
     const csv = q.format === 'csv';
-    async function* lines() {
-      if (csv) yield csvHeader();
-      for await (const batch of events) {
-        yield batch.map((e) => (csv ? csvLine(e) : JSON.stringify(toExportLine(e)) + '\n')).join('');
-      }
-    }
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     reply
       .status(200)
       .header('content-type', csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
       .header('content-disposition', `attachment; filename="audit-events-${stamp}.${csv ? 'csv' : 'ndjson'}"`)
-      .header('cache-control', 'no-store')
-      .send(Readable.from(lines(), { objectMode: false }));
+      .header('cache-control', 'no-store');
+    // HEAD (which Fastify answers for every GET): the headers only; nothing is read, exported or recorded.
+    if (req.method === 'HEAD') return reply.send();
+
+    const slot = this.reader.exportSlot();
+    // Given back once the answer is over, whichever way: read whole, cut off, or its connection gone (also when it
+    // went while the guards ran, before this: finished() calls back for a stream already closed, and a response queued
+    // behind another on its connection learns of the loss from the socket).
+    const socket = req.raw.socket;
+    if (!socket || socket.destroyed) {
+      // the client left while the guards ran: nothing to export to
+      slot();
+      return reply.raw.destroy();
+    }
+    const running: { rows?: AsyncGenerator<unknown> } = {};
+    // A reader that stops reading stops the writes, and so lines() below waits, a piece in hand, to be asked for the
+    // next: once it has waited that long (the reader's time, not the database's), the answer is cut off, which ends
+    // the export's transaction and gives its connection back (PostgreSQL's own idle timeout is the backstop). Not the
+    // socket's timeout: that counts the database's time too, and Node lets it pass once more while a write is still
+    // queued, so it fired only after twice the time.
+    const idleMs = this.reader.exportIdleTimeoutMs;
+    let waitingSince: number | undefined;
+    const watchdog = setInterval(() => {
+      if (waitingSince !== undefined && performance.now() - waitingSince >= idleMs) reply.raw.destroy();
+    }, Math.min(1000, idleMs / 5));
+    watchdog.unref();
+    const release = () => {
+      clearInterval(watchdog);
+      socket.removeListener('close', release);
+      slot();
+      // ends the export's transaction now: the answer's stream, stalled on a reader that is gone, may never ask again
+      void running.rows?.return(undefined).catch(() => undefined);
+    };
+    finished(reply.raw, release);
+    socket.once('close', release);
+    await this.db
+      .transaction((m) =>
+        this.audit.record(m, {
+          type: 'audit.exported',
+          actor: { type: 'admin', id: who.keyId },
+          clientId: who.clientId,
+          phoneNumber: filters.phoneNumber,
+          ip: req.ip,
+          data: { filters: recordedFilters(q), format: q.format },
+        }),
+      )
+      .catch((err: unknown) => {
+        release();
+        throw err;
+      });
+    const rows = this.reader.streamEvents(filters);
+    running.rows = rows;
+    async function* lines() {
+      try {
+        if (csv) yield csvHeader();
+        for await (const batch of rows) {
+          // in pieces of 50 events: each piece asked for shows the reader is still reading (the idle timeout)
+          for (let i = 0; i < batch.length; i += EXPORT_PIECE) {
+            const piece = batch.slice(i, i + EXPORT_PIECE).map((e) => (csv ? csvLine(e) : JSON.stringify(toExportLine(e)) + '\n')).join('');
+            waitingSince = performance.now();
+            yield piece;
+            waitingSince = undefined;
+          }
+        }
+      } finally {
+        release();
+        // the answer's tail, still to be written once the transaction has ended, to a reader that stops reading
+        reply.raw.setTimeout(idleMs, () => reply.raw.destroy());
+      }
+    }
+    reply.send(Readable.from(lines(), { objectMode: false }));
   }
 }

@@ -144,6 +144,13 @@ describe('AppConfig: voice-contract settings', () => {
     expect(AppConfig.fromEnv({ RISK_VOICE_CONTRACT_METHOD: 'ivr_inbound', RISK_INBOUND_CHECK_NUMBER: '+815012340000' }).risk.voiceCheck.inboundNumber).toBe('+815012340000');
   });
 
+  it('the check window holds every call of a check with its delays (a check still calling at its end is decided unknown)', () => {
+    expect(AppConfig.fromEnv({}).risk.voiceCheck.windowMs).toBe(900_000); // 2 retries 120 s apart: 420 s needed
+    expect(configError({ RISK_VOICE_CHECK_WINDOW_SECONDS: '300' }).message).toContain('RISK_VOICE_CHECK_WINDOW_SECONDS (300) must be at least 420');
+    expect(configError({ RISK_VOICE_CHECK_RETRIES: '5', RISK_VOICE_CHECK_RETRY_SECONDS: '300' }).message).toContain('must be at least 1860');
+    expect(AppConfig.fromEnv({ RISK_VOICE_CHECK_WINDOW_SECONDS: '420' }).risk.voiceCheck.windowMs).toBe(420_000);
+  });
+
   it.each([
     ['RISK_VOICE_CONTRACT_DEFAULT', 'always'],
     ['RISK_VOICE_CONTRACT_ON_UNKNOWN', 'maybe'],

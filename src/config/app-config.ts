@@ -2,7 +2,7 @@ import { hkdfSync } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
-import { EnvSchema, HmacKey, parseDestinationList, parseHmacKeys, parseRouteList, parseSecretKey, PROVIDER_NAMES } from './env.schema';
+import { EnvSchema, HmacKey, parseDestinationList, parseHmacKeys, parseRouteList, parseSecretKey, parseTrustProxy, PROVIDER_NAMES } from './env.schema';
 import { DEFAULT_HTTP_TEMPLATES, parseHttpTemplate, parseStatusList, parseStatusMap, TemplateValue } from './http-template';
 import { redactValue } from './redact';
 
@@ -33,7 +33,8 @@ function describe(errors: ValidationError[]): string[] {
 export interface HttpConfig {
   port: number;
   host: string;
-  trustProxy: boolean;
+  /** Fastify's trustProxy: false, true (every hop), or the proxies' addresses and CIDR ranges. */
+  trustProxy: boolean | string[];
   shutdownTimeoutMs: number;
   /** Worker processes behind the one port (main.ts, node:cluster); 1 runs the app in the main process. */
   workers: number;
@@ -76,6 +77,8 @@ export interface AuditConfig {
   usesDevelopmentPhoneHashKey: boolean;
   sequencer: { enabled: boolean; intervalMs: number; batchSize: number };
   retention: { days: number; archiveDir: string; intervalMs: number };
+  /** Exports this process runs at a time, and how long one may wait for its reader. */
+  exports: { max: number; idleTimeoutMs: number };
 }
 /** Twilio's credentials and caller number (SMS_PROVIDER / VOICE_PROVIDER list twilio); its client lives in gateway/providers/twilio. */
 export interface TwilioConfig {
@@ -298,7 +301,7 @@ export class AppConfig {
     this.isProduction = env.NODE_ENV === 'production';
     this.nodeEnv = env.NODE_ENV;
     this.logLevel = env.LOG_LEVEL;
-    this.http = { port: env.PORT, host: env.HOST, trustProxy: env.TRUST_PROXY, shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    this.http = { port: env.PORT, host: env.HOST, trustProxy: parseTrustProxy(env.TRUST_PROXY), shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
       workers: env.WORKERS === 'auto' ? availableParallelism() : Number(env.WORKERS),
       heapGrowthPercent: env.HEAP_GROWTH_PERCENT,
       heapPretenuring: env.HEAP_PRETENURING,
@@ -341,6 +344,7 @@ export class AppConfig {
       usesDevelopmentPhoneHashKey: !env.AUDIT_PHONE_HASH_KEY,
       sequencer: { enabled: env.AUDIT_SEQUENCER_ENABLED, intervalMs: env.AUDIT_SEQUENCER_INTERVAL_MS, batchSize: env.AUDIT_SEQUENCER_BATCH_SIZE },
       retention: { days: env.AUDIT_RETENTION_DAYS, archiveDir: env.AUDIT_ARCHIVE_DIR, intervalMs: env.AUDIT_RETENTION_INTERVAL_SECONDS * 1000 },
+      exports: { max: Math.max(1, Math.floor(env.DATABASE_POOL_SIZE / 4)), idleTimeoutMs: env.AUDIT_EXPORT_IDLE_TIMEOUT_SECONDS * 1000 },
     };
     const hmacKeys = parseHmacKeys(env.OTP_HMAC_KEYS ?? DEVELOPMENT_HMAC_KEY);
     const routed = routedProviders(env);
@@ -457,6 +461,15 @@ export class AppConfig {
     if (env.RISK_VOICE_CONTRACT_METHOD === 'ivr_inbound' && !env.RISK_INBOUND_CHECK_NUMBER) {
       problems.push('RISK_INBOUND_CHECK_NUMBER is required when RISK_VOICE_CONTRACT_METHOD=ivr_inbound (the number people call for an inbound check)');
     }
+    // A check still calling when its window ends is decided `unknown` by the stale-check sweep: the window must hold
+    // all of its calls (the retries, or the confirming call of an `absent`) with their delays, at about a minute a call.
+    const calls = Math.max(env.RISK_VOICE_CHECK_RETRIES, 1) + 1;
+    const checkSeconds = (calls - 1) * env.RISK_VOICE_CHECK_RETRY_SECONDS + calls * 60;
+    if (env.RISK_VOICE_CHECK_WINDOW_SECONDS < checkSeconds) {
+      problems.push(
+        `RISK_VOICE_CHECK_WINDOW_SECONDS (${env.RISK_VOICE_CHECK_WINDOW_SECONDS}) must be at least ${checkSeconds}: a check may place ${calls} calls, RISK_VOICE_CHECK_RETRY_SECONDS (${env.RISK_VOICE_CHECK_RETRY_SECONDS}) apart, each taking up to a minute, and one still calling at the window's end is decided unknown`,
+      );
+    }
     // Each of those jobs holds a connection for its lock while it works on another, and their runs may overlap.
     const lockHolders = [env.HOUSEKEEPING_ENABLED && 'HOUSEKEEPING_ENABLED=true', env.AUDIT_RETENTION_DAYS > 0 && 'AUDIT_RETENTION_DAYS > 0'].filter(Boolean);
     if (lockHolders.length && env.DATABASE_POOL_SIZE < lockHolders.length + 1) {
@@ -494,6 +507,13 @@ export class AppConfig {
       if (url && routedProviders(this.env).all.has('http') && !url.startsWith('https://') && !/^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(url + '/')) {
         problems.push(`${name} must be an https:// URL when NODE_ENV=production (it carries the codes and the provider token)`);
       }
+    }
+    // A send under way when SIGTERM comes may take its whole budget (failing over between providers): cut off, its row
+    // stays `sending` until its lease ends, and the message goes late, or twice if a provider had taken it.
+    if (this.env.SHUTDOWN_TIMEOUT_MS <= this.env.PROVIDER_SEND_BUDGET_MS) {
+      problems.push(
+        `SHUTDOWN_TIMEOUT_MS (${this.env.SHUTDOWN_TIMEOUT_MS}) must be longer than PROVIDER_SEND_BUDGET_MS (${this.env.PROVIDER_SEND_BUDGET_MS}) when NODE_ENV=production: a send under way at shutdown may take its whole budget (the default of 25000 leaves 10 s for requests in flight; give the orchestrator a longer grace period still)`,
+      );
     }
     const callbackBase = this.env.PUBLIC_CALLBACK_BASE_URL;
     const vendors = [...routedProviders(this.env).all].filter((p) => p === 'twilio' || p === 'vonage' || (p === 'http' && this.env.PROVIDER_HTTP_RECEIPT_SECRET !== undefined));

@@ -95,16 +95,51 @@ export class SecretKey implements ValidatorConstraintInterface {
 }
 
 /**
+ * TRUST_PROXY: `false`; the load balancers' (proxies') addresses and CIDR ranges, comma-separated, whose
+ * `X-Forwarded-For` entries are believed, read from the right (a client's own entries, further left, are not); or
+ * `true`, every hop: then a client names its own address by sending the header, so only behind a proxy that replaces
+ * the header and that nothing can bypass.
+ */
+export function parseTrustProxy(value: string): boolean | string[] {
+  const v = value.trim().toLowerCase();
+  if (['false', 'no', 'off', '0', ''].includes(v)) return false;
+  if (['true', 'yes', 'on', '1'].includes(v)) return true;
+  const entries = v.split(',').map((e) => e.trim());
+  for (const entry of entries) if (!isAddressOrRange(entry)) throw new Error(`not an address or CIDR range: ${entry}`);
+  return entries;
+}
+
+/** An IP address, or a CIDR range (`10.20.0.0/16`, `fd12::/48`). */
+function isAddressOrRange(entry: string): boolean {
+  const cidr = /^([^/]+)\/(\d{1,3})$/.exec(entry);
+  if (cidr) return isIP(cidr[1]) !== 0 && Number(cidr[2]) <= (isIP(cidr[1]) === 4 ? 32 : 128);
+  return isIP(entry) !== 0;
+}
+
+@ValidatorConstraint({ name: 'trustProxy' })
+class TrustProxy implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    if (typeof value !== 'string') return false;
+    try {
+      parseTrustProxy(value);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  defaultMessage(): string {
+    return 'must be false, the addresses and CIDR ranges of the load balancers in front of the service (10.0.0.0/8,192.0.2.7), or true (every hop: only behind a proxy that replaces X-Forwarded-For)';
+  }
+}
+
+/**
  * WEBHOOK_ALLOWED_DESTINATIONS: comma-separated host names (`bank.internal`, `*.bank.internal` for every
  * name under it), IP addresses and CIDR ranges (`10.20.0.0/16`, `fd12::/48`), lower-cased.
  */
 export function parseDestinationList(value: string): string[] {
   const entries = value.split(',').map((part) => part.trim().toLowerCase().replace(/\.$/, '')).filter(Boolean);
   for (const entry of entries) {
-    const cidr = /^([^/]+)\/(\d{1,3})$/.exec(entry);
-    if (cidr && isIP(cidr[1]) && Number(cidr[2]) <= (isIP(cidr[1]) === 4 ? 32 : 128)) continue;
-    if (isIP(entry) || HOST_NAME.test(entry)) continue;
-    throw new Error(`not a host name, address or CIDR range: ${entry}`);
+    if (!isAddressOrRange(entry) && !HOST_NAME.test(entry)) throw new Error(`not a host name, address or CIDR range: ${entry}`);
   }
   if (entries.length === 0) throw new Error('empty');
   return entries;
@@ -259,9 +294,9 @@ export class EnvSchema {
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL = 'info';
 
-  @Transform(toBool)
-  @IsBoolean()
-  TRUST_PROXY = false;
+  @IsString()
+  @Validate(TrustProxy)
+  TRUST_PROXY = 'false';
 
   @IsOptional()
   @Validate(PostgresUrl)
@@ -340,7 +375,7 @@ export class EnvSchema {
   @Min(1)
   THROTTLE_TTL_SECONDS = 60;
 
-  /** Requests without a valid API key (missing, unknown, revoked) accepted per client IP per THROTTLE_TTL_SECONDS. */
+  /** Requests without a valid API key (missing, unknown, revoked) accepted per client IP (an IPv6 address by its /64) per THROTTLE_TTL_SECONDS. */
   @Transform(toInt)
   @IsInt()
   @Min(1)
@@ -368,10 +403,14 @@ export class EnvSchema {
   @MinLength(1)
   SERVICE_NAME = 'OTP Verify';
 
+  /**
+   * Longest a graceful shutdown may take; longer than PROVIDER_SEND_BUDGET_MS, so that a send failing over between
+   * providers when SIGTERM comes can end (production refuses less). The orchestrator's own grace period must exceed it.
+   */
   @Transform(toInt)
   @IsInt()
   @Min(0)
-  SHUTDOWN_TIMEOUT_MS = 10000;
+  SHUTDOWN_TIMEOUT_MS = 25000;
 
   // --- delivery (gateway) ---
   /** The SMS providers in the order they are tried (failover), comma-separated. */
@@ -887,6 +926,16 @@ export class EnvSchema {
   @Min(1)
   @Max(100000)
   AUDIT_SEQUENCER_BATCH_SIZE = 1000;
+
+  /**
+   * An audit export whose reader stops reading for this long is ended: it holds a pool connection and a snapshot (which
+   * holds back VACUUM) while it waits. An instance runs a quarter of DATABASE_POOL_SIZE exports at a time (at least 1).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  AUDIT_EXPORT_IDLE_TIMEOUT_SECONDS = 60;
 
   /** Archive and delete chained audit events older than this many days; 0 keeps everything (the default). */
   @Transform(toInt)

@@ -1,5 +1,6 @@
 import type { DataSourceOptions } from 'typeorm';
 import { migrations } from '../../migrations';
+import { PgClient } from './pg-client';
 
 export interface PoolLimits {
   poolSize: number;
@@ -31,6 +32,7 @@ export function dataSourceOptions(url: string, limits: PoolLimits | number = 10)
     synchronize: false,
     logging: false, // failures surface as errors, logged once by the problem filter
     extra: {
+      Client: PgClient, // ends a connection whose statement the server did not answer in time, so it is not pooled again
       max: poolSize,
       connectionTimeoutMillis: connectTimeoutMs,
       application_name: 'otp-verify',

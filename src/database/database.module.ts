@@ -4,6 +4,7 @@ import { AppConfig } from '../config/app-config';
 import { dataSourceOptions } from './data-source-options';
 import { runMigrations, waitForDatabase } from './startup';
 import { Housekeeping } from './housekeeping';
+import { MigrationsState } from './migrations-state';
 import { PoolMetrics } from './pool.metrics';
 import { Transactions } from './transactions';
 
@@ -33,7 +34,7 @@ import { Transactions } from './transactions';
       },
     }),
   ],
-  providers: [Transactions, Housekeeping, PoolMetrics],
-  exports: [Transactions, Housekeeping],
+  providers: [Transactions, Housekeeping, PoolMetrics, MigrationsState],
+  exports: [Transactions, Housekeeping, MigrationsState],
 })
 export class DatabaseModule {}

@@ -130,10 +130,19 @@ export async function startEmbeddedPostgres(opts: { dir: string; port: number; l
     // Once: a second call (a signal during a failed start's stop) waits for the same stop to finish.
     stop: () => {
       watching.unwatch();
-      return (stopping ??= pg.stop());
+      return (stopping ??= exited(pg) ? Promise.resolve() : pg.stop());
     },
     watch: watching.watch,
   };
+}
+
+/**
+ * Whether the PostgreSQL the package started has already exited (it died, or a terminal's Ctrl+C reached it with the
+ * rest of the process group). The package's stop() would then wait for good for an 'exit' that has been and gone.
+ */
+function exited(pg: object): boolean {
+  const child = (pg as { process?: { exitCode: number | null; signalCode: string | null } }).process;
+  return !child || child.exitCode !== null || child.signalCode !== null;
 }
 
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK'] as const;

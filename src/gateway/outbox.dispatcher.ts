@@ -1,6 +1,8 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { AuditService } from '../audit/audit.service';
 import { Clock } from '../common/clock';
+import { isDatabaseUnavailable, isTransactionConflict } from '../common/problem.filter';
 import { AppConfig } from '../config/app-config';
 import { Transactions } from '../database/transactions';
 import { OutboxRepository } from './outbox.repository';
@@ -8,6 +10,18 @@ import { Outcome, OUTBOX_SENDERS, OutboxKind, OutboxRow, OutboxSender } from './
 
 /** How long a webhook held back by its client's cap waits before it is claimed again. */
 const WEBHOOK_POSTPONE_MS = 1000;
+
+/**
+ * Writing down a try's outcome is tried again through a short database fault (a statement timeout, a lost connection,
+ * a conflict with another transaction): a row left `sending` is sent again once its lease runs out, a second SMS or
+ * call. Three writes, about 0.5 and 1 s apart (jittered). Each write is one statement or one transaction, so a failed
+ * one left nothing, unless the database committed it and only its answer was lost: the repeat then meets the try's
+ * own row in outbox_attempts (its primary key; only the row's holder writes its try number) and is taken as written.
+ * An error of another kind (the write itself refused) is not tried again, nor is any once the instance shuts down.
+ */
+const transient = (err: unknown) => isDatabaseUnavailable(err) || isTransactionConflict(err);
+const OUTCOME_RETRIES = 2;
+const OUTCOME_WRITES = retry(handleWhen(transient), { maxAttempts: OUTCOME_RETRIES, backoff: new ExponentialBackoff({ initialDelay: 500, maxDelay: 2000 }) });
 
 /**
  * Sends outbox rows, each through the sender of its kind. A row is worked on only under a lease (status
@@ -134,7 +148,7 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
 
   /** One try through the row's sender; anything it throws is a retryable 'internal error', recorded like any failure. */
   private async attempt(sender: OutboxSender, row: OutboxRow): Promise<Outcome> {
-    if (!row.payload) return { ok: false, error: 'payload missing', retryable: false };
+    if (!row.payload) return { ok: false, error: 'not sent: superseded (a newer code, or the verification ended) while an earlier try was under way', retryable: false };
     try {
       return await sender.send(row as OutboxRow & { payload: Buffer });
     } catch (err) {
@@ -146,20 +160,23 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
   private async process(row: OutboxRow): Promise<void> {
     const sender = this.senders.get(row.kind);
     if (!sender) throw new Error(`no outbox sender for kind ${row.kind}`);
-    const started = Date.now();
+    if (row.attempts > row.max_attempts) return this.giveUpUnrecorded(sender, row);
+    const started = performance.now();
     const outcome = await this.attempt(sender, row);
-    const duration = Date.now() - started;
+    const duration = Math.round(performance.now() - started);
     const now = this.clock.now();
     const provider = outcome.ok ? (outcome.accepted?.provider ?? null) : (outcome.provider ?? null);
     const actor = { actor: { type: 'system' as const, id: 'dispatcher' }, clientId: row.client_id, verificationId: row.verification_id };
 
     if (outcome.ok) {
       // The try, the row's new state and its audit event: one statement, one round trip.
-      await this.transactions.statement((tx) => {
-        this.repo.recordAttempt(tx, row, outcome, provider, duration, now);
-        this.repo.markDone(tx, row, provider, outcome.accepted?.providerMessageId ?? null, now, outcome.accepted?.unknown ?? false);
-        this.audit.defer(tx, [Object.assign({}, actor, sender.auditEvent(row, outcome))]);
-      });
+      await this.writeOutcome(row, () =>
+        this.transactions.statement((tx) => {
+          this.repo.recordAttempt(tx, row, outcome, provider, duration, now);
+          this.repo.markDone(tx, row, provider, outcome.accepted?.providerMessageId ?? null, now, outcome.accepted?.unknown ?? false);
+          this.audit.defer(tx, [Object.assign({}, actor, sender.auditEvent(row, outcome))]);
+        }),
+      );
       if (outcome.followUp) await outcome.followUp();
       return;
     }
@@ -168,17 +185,59 @@ export class OutboxDispatcher implements OnApplicationBootstrap, OnApplicationSh
       const backoff = sender.backoffSeconds;
       const delayMs = sender.retryDelayMs?.(row.attempts, outcome) ?? backoff[Math.min(row.attempts - 1, backoff.length - 1)] * 1000;
       const next = new Date(now.getTime() + delayMs);
-      await this.transactions.statement((tx) => {
-        this.repo.recordAttempt(tx, row, outcome, provider, duration, now);
-        this.repo.markRetry(tx, row, outcome.error, provider, next, now);
-      });
+      await this.writeOutcome(row, () =>
+        this.transactions.statement((tx) => {
+          this.repo.recordAttempt(tx, row, outcome, provider, duration, now);
+          this.repo.markRetry(tx, row, outcome.error, provider, next, now);
+        }),
+      );
       return;
     }
-    await this.transactions.run(async (tx) => {
-      this.repo.recordAttempt(tx, row, outcome, provider, duration, now);
-      if (!(await this.repo.markFailed(tx, row, outcome.error, provider, now))) return; // another instance took the row over
-      await this.audit.record(tx, Object.assign({}, actor, sender.auditEvent(row, outcome)));
-      await sender.onGivenUp?.(tx, row, now, outcome);
+    await this.writeOutcome(row, () =>
+      this.transactions.run(async (tx) => {
+        this.repo.recordAttempt(tx, row, outcome, provider, duration, now);
+        if (!(await this.repo.markFailed(tx, row, outcome.error, provider, now))) return; // another instance took the row over
+        await this.audit.record(tx, Object.assign({}, actor, sender.auditEvent(row, outcome)));
+        await sender.onGivenUp?.(tx, row, now, outcome);
+      }),
+    );
+  }
+
+  private writeOutcome(row: OutboxRow, write: () => Promise<void>): Promise<void> {
+    return OUTCOME_WRITES.execute(async ({ attempt }) => {
+      if (attempt > 0 && this.stopped) throw new Error('the outcome of a try was not written: the instance is shutting down (the row is taken over after its lease)');
+      try {
+        return await write();
+      } catch (err) {
+        if (attempt > 0 && isThisTryRecorded(err)) return; // the earlier write committed; its answer was lost
+        if (attempt < OUTCOME_RETRIES && transient(err)) {
+          this.logger.warn({ err, outboxId: row.id, kind: row.kind }, 'writing a send\'s outcome failed; trying again');
+        }
+        throw err;
+      }
     });
   }
+
+  /**
+   * A takeover counts as a try: a row whose outcome could never be written down (it stayed `sending` until its lease
+   * ran out, again and again) is given up past its tries instead of being sent once per lease for ever. Whether its
+   * last try reached anyone is not known, so nothing is concluded from it: its verification is not failed (the person
+   * may hold the code; the caller can resend) and a check call is not judged (the check's own window bounds it).
+   */
+  private async giveUpUnrecorded(sender: OutboxSender, row: OutboxRow): Promise<void> {
+    const now = this.clock.now();
+    const outcome: Outcome = { ok: false, error: `given up: ${row.max_attempts} tries, and the outcome of the last one was never recorded (its lease ran out)`, retryable: false };
+    this.logger.error({ outboxId: row.id, kind: row.kind, attempts: row.attempts - 1 }, 'outbox row given up: the outcome of its tries could not be recorded');
+    await this.transactions.run(async (tx) => {
+      if (!(await this.repo.markFailed(tx, row, outcome.error, null, now))) return; // another instance took the row over
+      await this.audit.record(tx, { actor: { type: 'system', id: 'dispatcher' }, clientId: row.client_id, verificationId: row.verification_id, ...sender.auditEvent(row, outcome) });
+    });
+  }
+}
+
+/** The try's own row is already in outbox_attempts (a unique violation of its primary key). */
+function isThisTryRecorded(err: unknown): boolean {
+  const e = err as { code?: unknown; constraint?: unknown; driverError?: { code?: unknown; constraint?: unknown } };
+  const pg = e.driverError ?? e;
+  return pg.code === '23505' && pg.constraint === 'outbox_attempts_pkey';
 }

@@ -128,9 +128,13 @@ export class OutboxRepository {
     );
   }
 
+  /** Puts the row back for a retry at `next`; a row superseded while this try was under way (no payload) is given up. */
   markRetry(tx: Tx, row: OutboxRow, error: string, provider: string | null, next: Date, now: Date): void {
     tx.defer(
-      (p) => `UPDATE outbox SET status = 'pending', locked_until = NULL, next_attempt_at = ${p(next)}, last_error = ${p(error)},
+      (p) => `UPDATE outbox SET status = CASE WHEN payload IS NULL THEN 'failed' ELSE 'pending' END,
+                     delivery_status = CASE WHEN payload IS NULL THEN 'failed' ELSE delivery_status END,
+                     locked_until = NULL, next_attempt_at = ${p(next)},
+                     last_error = CASE WHEN payload IS NULL THEN last_error ELSE ${p(error)} END,
                      provider = COALESCE(${p(provider)}, provider), updated_at = ${p(now)}
                WHERE id = ${p(row.id)} AND status = 'sending' AND attempts = ${p(row.attempts)}`,
     );
@@ -148,7 +152,8 @@ export class OutboxRepository {
 
   /**
    * Applies a verified receipt to its code message when it moves the delivery forward (DELIVERY_RANK): never back,
-   * never twice. Only the provider that has the message (or, while it is being sent, any) moves it, and only
+   * never twice. Only the provider that has the message (or, while it is being sent, any: a retry's receipt can beat
+   * the writing of its outcome, and the row then still names the provider of the try that failed) moves it, and only
    * for the provider's own message id once that is known. The changed row, or null when nothing changed.
    */
   async applyReceipt(
@@ -160,7 +165,7 @@ export class OutboxRepository {
     const [rows]: [Array<{ id: string; kind: 'sms' | 'voice'; verification_id: string | null; client_id: string | null }>, number] = await tx.query(
       `UPDATE outbox SET delivery_status = $3, provider_message_id = COALESCE(provider_message_id, $4), updated_at = $5
         WHERE id = $1 AND kind IN ('sms', 'voice')
-          AND (provider IS NULL OR provider = $2)
+          AND (status = 'sending' OR provider IS NULL OR provider = $2)
           AND (provider_message_id IS NULL OR $4::text IS NULL OR provider_message_id = $4)
           AND ${rank('delivery_status')} < ${rank('$3::text')}
         RETURNING id, kind, verification_id, client_id`,
@@ -169,11 +174,17 @@ export class OutboxRepository {
     return rows[0] ?? null;
   }
 
-  /** Queued code messages of the verification that have not gone out yet are not sent (a newer code replaced theirs). */
-  supersedeQueued(tx: Tx, verificationId: string, now: Date): void {
+  /**
+   * The verification's code messages that have not gone out are not sent (a newer code replaced theirs, or it ended):
+   * one waiting for a retry is given up now; one being sent keeps its try under way, but loses its payload, so that a
+   * retryable failure of that try gives it up (markRetry) instead of sending the old code later, as does a takeover.
+   */
+  supersedeQueued(tx: Tx, verificationId: string, now: Date, reason: string): void {
     tx.defer(
-      (p) => `UPDATE outbox SET status = 'failed', payload = NULL, last_error = 'superseded by a resend', delivery_status = 'failed', updated_at = ${p(now)}
-               WHERE verification_id = ${p(verificationId)} AND kind IN ('sms', 'voice') AND status = 'pending'`,
+      (p) => `UPDATE outbox SET status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END,
+                     delivery_status = CASE WHEN status = 'pending' THEN 'failed' ELSE delivery_status END,
+                     payload = NULL, last_error = ${p(reason)}, updated_at = ${p(now)}
+               WHERE verification_id = ${p(verificationId)} AND kind IN ('sms', 'voice') AND status IN ('pending', 'sending')`,
     );
   }
 

@@ -75,9 +75,12 @@ export class OutboxService {
     return this.queue(tx, row, args.now);
   }
 
-  /** Code messages of this verification still waiting for a retry are not sent: a newer code replaced theirs. */
-  supersedeQueued(tx: Tx, verificationId: string, now: Date): void {
-    this.repo.supersedeQueued(tx, verificationId, now);
+  /**
+   * Code messages of this verification that have not gone out are not sent (a newer code replaced theirs, or the
+   * verification ended): not a retry, nor a takeover; a try under way finishes. `reason` is their last_error.
+   */
+  supersedeQueued(tx: Tx, verificationId: string, now: Date, reason: string): void {
+    this.repo.supersedeQueued(tx, verificationId, now, reason);
   }
 
   newerMessageExists(q: Queryable, verificationId: string, outboxId: string): Promise<boolean> {

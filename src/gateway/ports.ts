@@ -110,8 +110,10 @@ export class CallNotPlaced extends ProviderError {
     statusCode?: number,
     /** The provider's own error code (Twilio: 21217…), for the record. */
     readonly providerCode?: number,
+    /** As a ProviderError's: `unknown` when the call may have been placed after all (a timeout, a connection lost). */
+    details: ProviderErrorDetails = {},
   ) {
-    super(provider, message, retryable, statusCode);
+    super(provider, message, retryable, statusCode, details);
     this.name = 'CallNotPlaced';
   }
 }

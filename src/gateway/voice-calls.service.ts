@@ -32,7 +32,12 @@ export class VoiceCallsService {
   /** Places the call; throws CallNotPlaced (with what it means for the number) when the provider refuses it. */
   async placeCheckCall(call: CheckCall): Promise<CallPlaced> {
     const placed = await this.voice.placeCheckCall(call);
-    await this.calls.recordPlaced(placed.provider, placed.callId, call.reference, this.clock.now());
+    // The call is placed: failing to write that down must not fail the send, or the outbox would place it again (and
+    // again, up to its attempts: a person called several times, each call billed). The outbox attempt records the
+    // call id, and the call's first callback creates its record if this did not.
+    await this.calls.recordPlaced(placed.provider, placed.callId, call.reference, this.clock.now()).catch((err: Error) => {
+      this.logger.warn({ err, provider: placed.provider, callId: placed.callId }, 'IVR check call placed, but its record was not written: its first callback writes it');
+    });
     return placed;
   }
 

@@ -2,10 +2,9 @@ import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import { SkipThrottle } from '@nestjs/throttler';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { Public } from '../common/auth';
 import { ApiProblem } from '../common/problem-docs';
+import { MigrationsState } from '../database/migrations-state';
 
 @ApiTags('operations')
 @Public()
@@ -15,7 +14,7 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
     private readonly typeorm: TypeOrmHealthIndicator,
-    @InjectDataSource() private readonly db: DataSource,
+    private readonly migrations: MigrationsState,
   ) {}
 
   // Not rate limited: liveness must not depend on the limiter or on Redis behind it (an orchestrator restarts
@@ -28,7 +27,10 @@ export class HealthController {
     return { status: 'ok' };
   }
 
+  // Not rate limited either: probes come from the orchestrator's address, which behind NAT or a load balancer is that
+  // of much other unauthenticated traffic (provider callbacks); a 429 would take a healthy instance out of rotation.
   @Get('ready')
+  @SkipThrottle()
   @HealthCheck()
   @ApiOperation({ operationId: 'getReadiness', summary: 'Readiness: database reachable and every migration applied (503 otherwise)' })
   @ApiProblem('service_unavailable', 'The database is unreachable or a migration is pending; `checks` says which.')
@@ -38,8 +40,8 @@ export class HealthController {
       async () => {
         const indicator = this.indicators.check('migrations');
         try {
-          const pending = await this.db.showMigrations();
-          return pending ? indicator.down({ message: 'migrations pending' }) : indicator.up();
+          const pending = await this.migrations.pending();
+          return pending.length ? indicator.down({ message: 'migrations pending', pending }) : indicator.up();
         } catch {
           return indicator.down({ message: 'cannot read the migrations table' });
         }

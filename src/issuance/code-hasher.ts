@@ -1,4 +1,5 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
+import { ProblemException } from '../common/problem';
 import { AppConfig } from '../config/app-config';
 import type { HmacKey } from '../config/env.schema';
 import { BoundTransaction, codeHmac, hmacEquals } from './codes';
@@ -9,6 +10,7 @@ import { BoundTransaction, codeHmac, hmacEquals } from './codes';
  */
 @Injectable()
 export class CodeHasher {
+  private readonly logger = new Logger(CodeHasher.name);
   private readonly keys: Map<string, HmacKey>;
   private readonly current: HmacKey;
 
@@ -23,9 +25,25 @@ export class CodeHasher {
     return { hmac: codeHmac(this.current, verificationId, code, tx), keyId: this.current.id };
   }
 
-  /** Constant-time: whether `code` (with the transaction presented) is the stored one. */
+  /**
+   * Constant-time: whether `code` (with the transaction presented) is the stored one. A code stored under a key this
+   * instance does not hold cannot be judged here (another instance of a rotation being rolled out may hold it): that is
+   * a 503 that costs the person no attempt, not a wrong code.
+   */
   matches(stored: { id: string; codeKeyId: string; codeHmac: Buffer }, code: string, tx: BoundTransaction | null): boolean {
     const key = this.keys.get(stored.codeKeyId);
-    return !!key && hmacEquals(codeHmac(key, stored.id, code, tx), stored.codeHmac);
+    if (!key) {
+      this.logger.error(
+        { verificationId: stored.id, codeKeyId: stored.codeKeyId, keys: [...this.keys.keys()] },
+        `code key ${stored.codeKeyId} of a pending verification is not in OTP_HMAC_KEYS here: its codes cannot be checked by this instance (list a new key first, not last, until every instance has it; remove an old one only once codes under it have expired)`,
+      );
+      throw new ProblemException(
+        503,
+        'service_unavailable',
+        `This instance does not hold the code key (${stored.codeKeyId}) the verification's code was stored under; nothing was counted. Retry after the time in Retry-After.`,
+        { headers: { 'Retry-After': '5' } },
+      );
+    }
+    return hmacEquals(codeHmac(key, stored.id, code, tx), stored.codeHmac);
   }
 }

@@ -175,7 +175,7 @@ export class IssuanceService implements OnModuleInit {
     // One open verification per number and client (under the number's lock, taken by screening): a new
     // start replaces the open one, whose code stops working and whose queued message is not sent.
     const superseded = await this.verifications.supersedeOpen(tx, clientId, row.phoneE164, now);
-    for (const { verification: old } of superseded) this.outbox.supersedeQueued(tx, old.id, now);
+    for (const { verification: old } of superseded) this.outbox.supersedeQueued(tx, old.id, now, 'superseded by a new verification');
 
     // Everything this start writes joins one statement: the row, the message, the audit events, the answer.
     this.verifications.insert(tx, row);
@@ -235,8 +235,8 @@ export class IssuanceService implements OnModuleInit {
         now,
       );
       if (!updated) throw notPending(row.status); // not reached: the row is locked and was pending
-      // An older message still waiting for a retry would bring a code that no longer works: it is not sent.
-      this.outbox.supersedeQueued(tx, row.id, now);
+      // An older message being sent or waiting for a retry would bring a code that no longer works: it is not sent again.
+      this.outbox.supersedeQueued(tx, row.id, now, 'superseded by a resend');
       const queued = this.queueCode(tx, updated, code, now, { type: 'client', id: ctx.principal.keyId });
       this.audit.defer(tx, [clientEvent(ctx, row, 'verification.resent', { channel, send: sends, codeKeyId: hashed.keyId, attemptsUsed: row.attempts }), queued]);
       return this.views.view(tx, updated, now);
@@ -251,6 +251,8 @@ export class IssuanceService implements OnModuleInit {
       if (!OPEN_STATUSES.includes(status)) throw notPending(status);
       const updated = await this.verifications.cancel(tx, row.id, now);
       if (!updated) throw notPending(row.status); // not reached: the row is locked and was open
+      // its code, no longer of use, is not sent again (a retry, a takeover)
+      this.outbox.supersedeQueued(tx, row.id, now, 'verification canceled');
       this.audit.defer(tx, [clientEvent(ctx, row, 'verification.canceled', { previousStatus: row.status })]);
       return this.views.view(tx, updated, now);
     });
@@ -263,9 +265,17 @@ export class IssuanceService implements OnModuleInit {
    */
   private async onVoiceContractDecided(tx: Tx, e: DomainEvents['voice_contract.decided']): Promise<void> {
     const actor = { type: 'system' as const, id: 'risk' };
+    // The number's lock first, as a start takes it before it reads the check: a start that read this check as still
+    // open and joined it is then committed, and found below, before this looks; a later start reads the decision.
+    // (Without it, such a start committing after the look below would wait in `screening` with no decision to come.)
+    if (!e.test) await this.risk.lockNumber(tx, e.phoneE164);
     // A test number's check decides only the verification that started it; a real check never decides a test one.
+    // `unknown` (nobody answered, no call could be placed) says nothing of the number: it decides only the verifications
+    // that waited on this check, not those waiting on a newer one that may still find out. A confirmed or absent
+    // contract is the number's, whichever check found it.
     const waiting = await this.verifications.lockScreening(tx, e.phoneE164, e.at, e.test);
-    for (const row of e.test ? waiting.filter((r) => r.risk.voiceContract?.checkId === e.checkId) : waiting) {
+    const own = e.test || e.status === 'unknown';
+    for (const row of own ? waiting.filter((r) => r.risk.voiceContract?.checkId === e.checkId) : waiting) {
       const allowed = e.status === 'confirmed' || (e.status === 'unknown' && row.risk.voiceContract?.onUnknown === 'allow');
       const reason = e.status === 'confirmed' ? null : e.status === 'absent' ? 'no_voice_contract' : 'voice_contract_unknown';
       const voiceContract = Object.assign({}, row.risk.voiceContract, { status: e.status, method: e.method, checkedAt: e.at.toISOString(), expiresAt: e.expiresAt?.toISOString() ?? null, checkId: e.checkId });

@@ -132,7 +132,8 @@ export class RiskService implements RiskScreener, OnModuleInit {
    */
   private async voiceContractStep(tx: Tx, input: ScreeningInput, opts: ScreeningOptions): Promise<RiskAssessment> {
     const policy = effectiveVoiceContract(input.policy.voiceContract, this.config.risk.policyDefaults.voiceContract);
-    const mode = opts.require ? 'require' : (policy.byPurpose[input.purpose] ?? policy.default);
+    // an own entry only: a purpose named like an object built-in (`constructor`, `__proto__`) is no way around the default
+    const mode = opts.require ? 'require' : Object.hasOwn(policy.byPurpose, input.purpose) ? policy.byPurpose[input.purpose] : policy.default;
     if (mode === 'off' && !opts.alwaysRead) return { decision: 'allow', reasons: [], rules: [] };
     const { phone, now } = input;
     // A test number's check always runs (with its script): a stored record would make the outcome depend on earlier runs.

@@ -65,6 +65,18 @@ export class VoiceContractsRepository {
     return rows[0] ?? null;
   }
 
+  /**
+   * Open outbound checks started before `before` (past their window), oldest first, at most `limit`, locked; those
+   * another transaction holds (a callback deciding one now) are skipped. Through voice_contract_checks_open_idx.
+   */
+  async lockStale(tx: Tx, before: Date, limit: number): Promise<VoiceCheck[]> {
+    return tx.query(
+      `SELECT ${COLUMNS} FROM voice_contract_checks WHERE status = 'checking' AND created_at <= $1 AND method = 'ivr_outbound'
+        ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      [before, limit],
+    );
+  }
+
   /** The open inbound check of this number started after `since`, locked (the newest, if several). */
   async lockOpenInbound(tx: Tx, phoneHash: Buffer, since: Date): Promise<VoiceCheck | null> {
     const rows: VoiceCheck[] = await tx.query(

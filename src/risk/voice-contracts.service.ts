@@ -1,11 +1,14 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
+import { Clock } from '../common/clock';
 import { CallOutcome, DomainEvents, EventBus, VoiceCheckMethod } from '../common/events';
 import type { ScriptedIvrOutcome } from '../common/test-numbers';
 import { newId } from '../common/ids';
 import { maskPhone } from '../common/phone';
+import { SerialRuns } from '../common/serial-runs';
 import type { Queryable, Tx } from '../common/tx';
 import { AppConfig } from '../config/app-config';
+import { Transactions } from '../database/transactions';
 import { OutboxService } from '../gateway/outbox.service';
 import { OutboxBox } from '../gateway/outbox.types';
 import { PhoneVelocityRepository } from './phone-velocity.repository';
@@ -28,6 +31,9 @@ export interface VoiceContractSummary {
 
 const NONE: VoiceContractSummary = { status: 'none', method: null, checkedAt: null, expiresAt: null, checkId: null };
 
+/** Stale checks one sweep decides at most (one transaction). */
+const STALE_BATCH = 100;
+
 /** What the check call says, with the key it asks for. */
 function prompt(locale: 'ja' | 'en', key: string): string {
   return locale === 'ja'
@@ -45,8 +51,10 @@ function prompt(locale: 'ja' | 'en', key: string): string {
  * Each decision is audited and published as `voice_contract.decided` in the transaction that records it.
  */
 @Injectable()
-export class VoiceContractsService implements OnModuleInit {
+export class VoiceContractsService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(VoiceContractsService.name);
+  private timer?: NodeJS.Timeout;
+  private readonly staleRuns = new SerialRuns<number>();
 
   constructor(
     private readonly repo: VoiceContractsRepository,
@@ -56,7 +64,72 @@ export class VoiceContractsService implements OnModuleInit {
     private readonly audit: AuditService,
     private readonly events: EventBus,
     private readonly config: AppConfig,
+    private readonly transactions: Transactions,
+    private readonly clock: Clock,
   ) {}
+
+  /** Sweeps stale checks every EXPIRY_SWEEP_INTERVAL_MS, beside the expiry sweeper (any number of instances: SKIP LOCKED). */
+  onApplicationBootstrap(): void {
+    const tick = () => this.staleRuns.tick(() => this.decideStale());
+    this.timer = setInterval(() => void tick().catch((err) => this.logger.error({ err }, 'stale voice-check sweep failed')), this.config.verification.sweepIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops the sweep and waits for one under way, before the connection pool closes. */
+  async onModuleDestroy(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.staleRuns.idle();
+  }
+
+  /**
+   * Decides `unknown` the outbound checks still open past RISK_VOICE_CHECK_WINDOW_SECONDS: their calls' results never
+   * came (the provider sent no final callback, or our answer to it failed and it did not send it again). Their
+   * verifications in `screening` then follow their policy's onUnknown instead of waiting until they expire, the record
+   * says `unknown` instead of staying open, and the sealed number is wiped. Returns how many; tests call it directly.
+   */
+  sweepStale(): Promise<number> {
+    return this.staleRuns.now(() => this.decideStale());
+  }
+
+  /** The check's sealed number, or null when it cannot be opened (no sealed number, or a key no longer configured). */
+  private unseal(check: VoiceCheck): string | null {
+    if (!check.phoneSealed) return null;
+    try {
+      return this.box.open<string>(check.phoneSealed);
+    } catch (err) {
+      this.logger.warn({ checkId: check.id, err }, 'the number of a voice-contract check could not be unsealed');
+      return null;
+    }
+  }
+
+  private async decideStale(): Promise<number> {
+    const now = this.clock.now();
+    return this.transactions.run(async (tx) => {
+      const stale = await this.repo.lockStale(tx, new Date(now.getTime() - this.cfg.windowMs), STALE_BATCH);
+      // Each decision takes its number's lock (issuance's, for the verifications waiting on it): in one order across
+      // instances, by number, so that two sweeps never wait on each other.
+      stale.sort((a, b) => Buffer.compare(a.phoneHash, b.phoneHash));
+      for (const check of stale) {
+        this.logger.warn({ checkId: check.id, calls: check.calls.length, callsPlaced: check.callsPlaced }, 'voice-contract check had no result within its window: decided unknown');
+        const e164 = this.unseal(check);
+        if (e164 !== null) {
+          await this.decide(tx, check, e164, 'unknown', null, now);
+          continue;
+        }
+        // Its number cannot be read (sealed under a key no longer in OTP_HMAC_KEYS): no verification can be found for
+        // it either (theirs expire on their own). It is still closed, so that it does not hold back every sweep after it.
+        if (await this.repo.decide(tx, check.id, { status: 'unknown', call: null, provider: null, callId: null, outcome: null, expiresAt: null }, now)) {
+          await this.audit.record(tx, {
+            type: 'voice_contract.decided',
+            actor: { type: 'system', id: 'risk' },
+            clientId: check.clientId,
+            data: { checkId: check.id, status: 'unknown', method: check.method, expiresAt: null, calls: check.calls.length, numberUnreadable: true },
+          });
+        }
+      }
+      return stale.length;
+    });
+  }
 
   onModuleInit(): void {
     this.events.subscribe('call.completed', 'VoiceContractsService.onCallCompleted', (tx, e) => this.onCallCompleted(tx, e));

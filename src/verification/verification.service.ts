@@ -60,8 +60,10 @@ export class VerificationService implements OnModuleInit {
       const matched = this.hasher.matches(row, dto.code, dto.transaction ?? null);
       const updated = await this.transactions.run(async (tx) => {
         await this.limits.assertCanCheck(tx, row, now);
-        const changed = await this.verifications.recordCheck(tx, row.id, row.codeHmac, matched, now);
-        if (changed) await this.recordOutcome(tx, ctx, changed, matched, !!dto.transaction, now);
+        // The clock again once the number's lock is ours: a check that waited for it past the expiry is too late.
+        const at = this.clock.now();
+        const changed = await this.verifications.recordCheck(tx, row.id, row.codeHmac, matched, at);
+        if (changed) await this.recordOutcome(tx, ctx, changed, matched, !!dto.transaction, at);
         return changed;
       });
       if (updated) return { id: updated.id, status: updated.status, valid: matched, attemptsRemaining: Math.max(0, updated.maxAttempts - updated.attempts) };

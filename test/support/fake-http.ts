@@ -16,6 +16,8 @@ export interface FakeServer {
   /** Decides the answer to each request; default 200 with a JSON id. Return 'hang' to never answer, `delayMs` to answer late. */
   respond: (req: Received, index: number) => { status: number; body?: unknown; headers?: Record<string, string>; delayMs?: number } | 'hang';
   waitFor(count: number, timeoutMs?: number): Promise<Received[]>;
+  /** Cuts the connections of the requests not answered yet (hung, or answered late), as a provider that drops them. */
+  cutHanging(): void;
   close(): Promise<void>;
 }
 
@@ -30,9 +32,12 @@ export async function startFakeServer(): Promise<FakeServer> {
     respond: () => ({ status: 200, body: { id: `fake-${++counter}` } }),
     waitFor: (count, timeoutMs = 10000) =>
       waitFor(() => received.length >= count && received, { timeoutMs, intervalMs: 20, what: () => `${count} requests to the fake server (got ${received.length})` }),
+    cutHanging: () => {
+      for (const res of hanging.splice(0)) res.destroy();
+    },
     close: () =>
       new Promise<void>((resolve) => {
-        for (const res of hanging) res.destroy();
+        fake.cutHanging();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

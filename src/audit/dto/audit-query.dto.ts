@@ -1,7 +1,6 @@
 import { ApiPropertyOptional, IntersectionType } from '@nestjs/swagger';
 import {
   IsIn,
-  IsISO8601,
   IsOptional,
   IsString,
   Matches,
@@ -13,6 +12,7 @@ import {
 import { NoCredential } from '../../common/input-text';
 import { PageQuery } from '../../common/paging';
 import { InvalidPhoneNumber, parsePhone } from '../../common/phone';
+import { IsDateTime } from '../../common/date-time';
 
 @ValidatorConstraint({ name: 'phoneNumberFilter' })
 class PhoneNumberFilter implements ValidatorConstraintInterface {
@@ -66,12 +66,12 @@ export class AuditFiltersQuery {
 
   @ApiPropertyOptional({ example: '2026-11-24T00:00:00.000Z', description: 'Events that occurred at or after this instant (ISO 8601).' })
   @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'from must be an ISO 8601 date-time' })
+  @IsDateTime({ message: 'from must be an ISO 8601 date-time such as 2026-11-24T00:00:00Z' })
   from?: string;
 
   @ApiPropertyOptional({ example: '2026-11-25T00:00:00.000Z', description: 'Events that occurred before this instant (exclusive).' })
   @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'to must be an ISO 8601 date-time' })
+  @IsDateTime({ message: 'to must be an ISO 8601 date-time such as 2026-11-24T00:00:00Z' })
   to?: string;
 }
 

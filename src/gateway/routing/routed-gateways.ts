@@ -36,7 +36,9 @@ export class RoutedVoiceGateway implements VoiceGateway {
       })
       .catch((err: unknown) => {
         // No provider within the budget (circuits open, rates, timeouts): not placed, try again later.
-        if (err instanceof ProviderError && !(err instanceof CallNotPlaced)) throw new CallNotPlaced(err.provider, err.message, 'route_error', err.retryable, err.statusCode);
+        if (err instanceof ProviderError && !(err instanceof CallNotPlaced)) {
+          throw new CallNotPlaced(err.provider, err.message, 'route_error', err.retryable, err.statusCode, undefined, { unknown: err.unknown, retryAfterMs: err.retryAfterMs, legs: err.legs });
+        }
         throw err;
       });
     if (!accepted.providerMessageId) throw new CallNotPlaced(accepted.provider, 'the provider did not say whether it placed the call', 'route_error', false);

@@ -53,7 +53,8 @@ export class WebhookSender implements OutboxSender {
 
   private async deliver(row: OutboxRow, p: WebhookPayload): Promise<Outcome> {
     const timeoutMs = this.config.gateway.webhookTimeoutMs;
-    const deadline = Date.now() + timeoutMs;
+    // on the monotonic clock: a wall clock stepped back must not stretch the request past the row's lease
+    const deadline = performance.now() + timeoutMs;
     const destination = await this.resolve(p.url, timeoutMs);
     if (!destination.ok) {
       const { reason, host } = destination.refusal;
@@ -66,7 +67,7 @@ export class WebhookSender implements OutboxSender {
     const secrets = target?.secrets ?? (p.secret ? [p.secret] : []);
     if (!secrets.length) return { ok: false, error: 'no signing secret: the client no longer exists', retryable: false };
     const headers = { 'content-type': 'application/json', 'user-agent': 'otp-verify-webhooks/1', ...signedHeaders(secrets, p.eventId, this.clock.now(), p.body) };
-    const res = await httpPost(destination.url.toString(), headers, p.body, Math.max(1, deadline - Date.now()), {
+    const res = await httpPost(destination.url.toString(), headers, p.body, Math.max(1, Math.round(deadline - performance.now())), {
       address: destination.address,
       maxBodyBytes: WEBHOOK_MAX_RESPONSE_BYTES,
       agents: this.agents,

@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsISO8601, IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
+import { IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
 import { NoCredential } from '../../common/input-text';
 import { PageQuery } from '../../common/paging';
+import { IsDateTime } from '../../common/date-time';
 
 /** Exactly one of `number` and `prefix` (checked by the service, which answers 400 naming the field). */
 export class CreateBlocklistEntryDto {
@@ -26,7 +27,7 @@ export class CreateBlocklistEntryDto {
 
   @ApiPropertyOptional({ example: '2026-12-31T00:00:00.000Z', description: 'When the entry stops blocking (ISO 8601, in the future). Never when left out.' })
   @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'expiresAt must be an ISO 8601 date-time' })
+  @IsDateTime({ message: 'expiresAt must be an ISO 8601 date-time such as 2026-11-24T00:00:00Z' })
   expiresAt?: string;
 }
 

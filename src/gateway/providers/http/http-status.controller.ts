@@ -1,13 +1,13 @@
 import { Body, Controller, HttpCode, Post, Req } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { Public } from '../../../common/auth';
 import { Clock } from '../../../common/clock';
 import { Problems } from '../../../common/problem';
 import { AppConfig, HttpReceiptConfig } from '../../../config/app-config';
 import { DeliveryReceipts } from '../../delivery-receipts.service';
 import { readPath } from './http-template';
 import { verifyHttpReceipt } from './http-signature';
+import { ProviderCallbacks } from '../provider-callbacks';
 
 /**
  * POST /v1/callbacks/http/status: the generic provider's delivery receipts, JSON, signed with
@@ -20,7 +20,7 @@ import { verifyHttpReceipt } from './http-signature';
  * when PROVIDER_HTTP_RECEIPT_SECRET is set.
  */
 @ApiExcludeController()
-@Public()
+@ProviderCallbacks()
 @Controller('v1/callbacks/http')
 export class HttpStatusController {
   private readonly cfg: HttpReceiptConfig;

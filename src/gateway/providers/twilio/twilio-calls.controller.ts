@@ -1,13 +1,13 @@
 import { Body, Controller, Headers, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Public } from '../../../common/auth';
 import { ProblemException, Problems } from '../../../common/problem';
 import { AppConfig } from '../../../config/app-config';
 import { VoiceCallsService } from '../../voice-calls.service';
 import { callerOf, stepOfGatherAction, stepOfStatusCallback } from './twilio-calls.mapping';
 import { FormParams, isValidTwilioSignature, TWILIO_SIGNATURE_HEADER } from './twilio-signature';
 import { closingTwiml, rejectTwiml } from './twilio-twiml';
+import { ProviderCallbacks } from '../provider-callbacks';
 
 /**
  * POST /v1/callbacks/twilio/calls: Twilio's status callbacks and <Gather> actions for IVR check calls (the URLs
@@ -17,7 +17,7 @@ import { closingTwiml, rejectTwiml } from './twilio-twiml';
  * <Gather> action 200 with TwiML that says goodbye and hangs up. Mounted only when Twilio is configured.
  */
 @ApiExcludeController()
-@Public()
+@ProviderCallbacks()
 @Controller('v1/callbacks/twilio')
 export class TwilioCallsController {
   private readonly authToken: string;

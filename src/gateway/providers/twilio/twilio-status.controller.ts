@@ -1,12 +1,12 @@
 import { Body, Controller, Headers, HttpCode, Post, Query, Req } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { Public } from '../../../common/auth';
 import { ProblemException, Problems } from '../../../common/problem';
 import { AppConfig } from '../../../config/app-config';
 import { DeliveryReceipts } from '../../delivery-receipts.service';
 import { deliveryStatusOf } from './twilio-messages.mapping';
 import { FormParams, isValidTwilioSignature, TWILIO_SIGNATURE_HEADER } from './twilio-signature';
+import { ProviderCallbacks } from '../provider-callbacks';
 
 const one = (params: FormParams, name: string): string | undefined => {
   const v = params[name];
@@ -21,7 +21,7 @@ const one = (params: FormParams, name: string): string | undefined => {
  * change nothing either), so Twilio does not retry them. Mounted only when Twilio is configured.
  */
 @ApiExcludeController()
-@Public()
+@ProviderCallbacks()
 @Controller('v1/callbacks/twilio')
 export class TwilioStatusController {
   private readonly authToken: string;

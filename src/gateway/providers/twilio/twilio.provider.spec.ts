@@ -2,8 +2,8 @@
 // the mapping of each fault onto accepted / retryable / permanent / unknown.
 import { Logger } from '@nestjs/common';
 import { FakeTwilio, startFakeTwilio } from '../../../../test/support/fake-twilio';
-import { freePort } from '../../../../test/support/net';
-import { ProviderError } from '../../ports';
+import { freePort, startDroppingServer } from '../../../../test/support/net';
+import { CallNotPlaced, ProviderError } from '../../ports';
 import { TwilioProvider } from './twilio.provider';
 
 describe('TwilioProvider (twilio SDK) against the fake Twilio', () => {
@@ -58,6 +58,19 @@ describe('TwilioProvider (twilio SDK) against the fake Twilio', () => {
   it('connection refused is retryable and surely not sent (not unknown)', async () => {
     const closed = new TwilioProvider({ accountSid: fake.accountSid, authToken: fake.authToken, fromNumber: fake.fromNumber, apiBaseUrl: `http://127.0.0.1:${await freePort()}` }, fake.publicBaseUrl, 1500);
     await expect(closed.send(sms())).rejects.toMatchObject({ message: 'connection failed', retryable: true, unknown: false });
+  });
+
+  it('a check call whose connection is lost after the request was sent is not placed as far as we know, but may have been: unknown', async () => {
+    const dropping = await startDroppingServer();
+    try {
+      const lost = new TwilioProvider({ accountSid: fake.accountSid, authToken: fake.authToken, fromNumber: fake.fromNumber, apiBaseUrl: dropping.url }, fake.publicBaseUrl, 1500);
+      const err = await lost.placeCheckCall({ to: '+819012345678', locale: 'ja', prompt: '1を押してください。', reference: 'vck_x' }).catch((e) => e);
+      expect(dropping.requests()).toBeGreaterThan(0);
+      expect(err).toBeInstanceOf(CallNotPlaced);
+      expect(err).toMatchObject({ provider: 'twilio', outcome: 'route_error', retryable: true, unknown: true });
+    } finally {
+      await dropping.close();
+    }
   });
 
   it('a voice code call reads the text twice, slowly, in ja-JP', async () => {

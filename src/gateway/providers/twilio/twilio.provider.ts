@@ -121,5 +121,5 @@ function callNotPlaced(err: unknown): CallNotPlaced {
   const refusal = twilioRefusal(err);
   const code = err instanceof TwilioRateLimited ? err.code : isTwilioRestError(err) && typeof err.code === 'number' ? err.code : undefined;
   if (code !== undefined && TWILIO_INVALID_NUMBER_CODES.has(code)) return new CallNotPlaced('twilio', refusal.message, 'unallocated', false, refusal.statusCode, code);
-  return new CallNotPlaced('twilio', refusal.message, 'route_error', refusal.retryable, refusal.statusCode, code);
+  return new CallNotPlaced('twilio', refusal.message, 'route_error', refusal.retryable, refusal.statusCode, code, { unknown: refusal.unknown, retryAfterMs: refusal.retryAfterMs });
 }

@@ -1,13 +1,13 @@
 import { Body, Controller, Headers, HttpCode, Logger, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Public } from '../../../common/auth';
 import { ProblemException, Problems } from '../../../common/problem';
 import { AppConfig } from '../../../config/app-config';
 import { VoiceCallsService } from '../../voice-calls.service';
 import { callIdOf, stepOfCallEvent, stepOfInput } from './vonage-calls.mapping';
 import { closingNcco, Ncco } from './vonage-ncco';
 import { isValidVonageSignature } from './vonage-signature';
+import { ProviderCallbacks } from '../provider-callbacks';
 
 /**
  * POST /v1/callbacks/vonage/calls: the Voice API's event webhooks for IVR check calls (`event_url`) and the key
@@ -19,7 +19,7 @@ import { isValidVonageSignature } from './vonage-signature';
  * ends). Mounted only when Vonage is configured.
  */
 @ApiExcludeController()
-@Public()
+@ProviderCallbacks()
 @Controller('v1/callbacks/vonage')
 export class VonageCallsController {
   private readonly logger = new Logger(VonageCallsController.name);

@@ -1,12 +1,12 @@
 import { Body, Controller, Headers, HttpCode, Post, Req } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { Public } from '../../../common/auth';
 import { ProblemException, Problems } from '../../../common/problem';
 import { AppConfig } from '../../../config/app-config';
 import { DeliveryReceipts } from '../../delivery-receipts.service';
 import { deliveryStatusOf } from './vonage.mapping';
 import { isValidVonageSignature } from './vonage-signature';
+import { ProviderCallbacks } from '../provider-callbacks';
 
 /**
  * POST /v1/callbacks/vonage/status: the Messages API's status webhooks for our SMS (JSON; `client_ref` is our
@@ -15,7 +15,7 @@ import { isValidVonageSignature } from './vonage-signature';
  * Mounted only when Vonage is configured.
  */
 @ApiExcludeController()
-@Public()
+@ProviderCallbacks()
 @Controller('v1/callbacks/vonage')
 export class VonageStatusController {
   private readonly secret: string;

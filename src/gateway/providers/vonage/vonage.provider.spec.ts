@@ -1,7 +1,7 @@
 // The real VonageProvider and @vonage/server-sdk against the fake Vonage (test/support/fake-vonage.ts).
 import { Logger } from '@nestjs/common';
 import { FakeVonage, startFakeVonage } from '../../../../test/support/fake-vonage';
-import { freePort } from '../../../../test/support/net';
+import { freePort, startDroppingServer } from '../../../../test/support/net';
 import { CallNotPlaced, ProviderError } from '../../ports';
 import { VonageProvider } from './vonage.provider';
 
@@ -100,6 +100,19 @@ describe('VonageProvider (@vonage/server-sdk) against the fake Vonage', () => {
       ],
     });
     await (await fake.finishedCallTo(to)).done;
+  });
+
+  it('a create-call request whose connection is lost after it was sent is CallNotPlaced route_error, and unknown (it may have been placed)', async () => {
+    const dropping = await startDroppingServer();
+    try {
+      const provider = new VonageProvider(config({ applicationId: fake.applicationId, privateKey: fake.privateKey, apiBaseUrl: dropping.url }), fake.publicBaseUrl, 5000);
+      const err = await provider.placeCheckCall({ to: '+819011112222', locale: 'ja', prompt: '1を押してください。', reference: 'vck_x' }).catch((e) => e);
+      expect(dropping.requests()).toBeGreaterThan(0);
+      expect(err).toBeInstanceOf(CallNotPlaced);
+      expect(err).toMatchObject({ provider: 'vonage', outcome: 'route_error', retryable: true, unknown: true });
+    } finally {
+      await dropping.close();
+    }
   });
 
   it.each([

@@ -119,7 +119,7 @@ export class VonageProvider implements SmsGateway, VoiceGateway {
         // Vonage refuses no number at this point (a number that cannot exist comes back as a `rejected` or
         // `failed` event): a refusal is a routing failure, retryable on 5xx, 408 and 429, for the next provider.
         const refusal = await vonageRefusal(err, this.timeoutMs);
-        throw new CallNotPlaced(this.name, refusal.message, 'route_error', refusal.retryable, refusal.statusCode);
+        throw new CallNotPlaced(this.name, refusal.message, 'route_error', refusal.retryable, refusal.statusCode, undefined, { unknown: refusal.unknown, retryAfterMs: refusal.retryAfterMs });
       }
     }
     if (typeof uuid !== 'string' || !UUID.test(uuid)) {
