@@ -58,13 +58,14 @@ describe('a connection whose statement did not answer is dropped, not pooled aga
       );
       const waiter = await waitFor(
         async () =>
+          // read outside the locker's transaction, which would keep its first read of pg_stat_activity (without a connection opened since)
           (
-            await locker.query<{ pid: number }>(
+            await stack.db.query<{ pid: number }>(
               `SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a USING (pid)
                 WHERE NOT l.granted AND l.relation = $1::regclass AND a.application_name = 'otp-verify'`,
               [table],
             )
-          ).rows[0],
+          )[0],
         { what: `a statement of the service waiting on ${table}` },
       );
       // only a PostgreSQL backend of this machine is stopped (a database elsewhere has its pids in another namespace)
