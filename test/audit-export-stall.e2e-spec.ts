@@ -32,14 +32,14 @@ describe('audit exports whose reader stops reading', () => {
   const exportsOpen = async () =>
     (
       await s.db.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'otp-verify' AND xact_start IS NOT NULL AND query LIKE 'FETCH%'`,
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'otp-verify' AND xact_start IS NOT NULL AND query LIKE 'FETCH%'`,
       )
     )[0].n;
   /** The backends of exports that have waited for their reader a second or more. */
   const exportsStalled = () =>
     s.db.query<{ pid: number; backend_start: Date }>(
       `SELECT pid, backend_start FROM pg_stat_activity
-        WHERE application_name = 'otp-verify' AND state = 'idle in transaction' AND query LIKE 'FETCH%' AND state_change < now() - interval '1 second'`,
+        WHERE datname = current_database() AND application_name = 'otp-verify' AND state = 'idle in transaction' AND query LIKE 'FETCH%' AND state_change < now() - interval '1 second'`,
     );
 
   it('HEAD answers the headers only: nothing read, recorded, or held', async () => {
@@ -132,7 +132,7 @@ describe('audit exports whose database is slow', () => {
       );
       // the export (its audit event first) waits on the table for more than twice the idle timeout
       await waitFor(
-        async () => (await s.db.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'otp-verify' AND wait_event_type = 'Lock' AND query LIKE '%audit_events%'`)).length > 0,
+        async () => (await s.db.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'otp-verify' AND wait_event_type = 'Lock' AND query LIKE '%audit_events%'`)).length > 0,
         { what: 'the export waiting on the audit table' },
       );
       await new Promise((resolve) => setTimeout(resolve, 5000));

@@ -238,7 +238,7 @@ describe('audit trail: tamper evidence and the append-only table (real PostgreSQ
         await locker.query(`LOCK TABLE audit_chain IN ACCESS EXCLUSIVE MODE`);
         const answer = t.request('GET', '/v1/admin/audit-events/integrity', { key: reader.key });
         const walker = await waitFor(
-          async () => (await db.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'DECLARE audit_walk%'`))[0]?.pid,
+          async () => (await db.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'DECLARE audit_walk%'`))[0]?.pid,
           { what: "the walker's cursor waiting for the lock" },
         );
         await db.query(`SELECT pg_terminate_backend($1)`, [walker]);

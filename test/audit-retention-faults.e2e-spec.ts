@@ -86,7 +86,7 @@ describe('audit retention: failures of its file and of its database (real Postgr
       const run = retention().runOnce(0);
       run.catch(() => undefined);
       const pid = await waitFor(
-        async () => (await db.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO audit_checkpoints%'`))[0]?.pid,
+        async () => (await db.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO audit_checkpoints%'`))[0]?.pid,
         { what: 'the run to wait to insert its checkpoint' },
       );
       expect(existsSync(archive)).toBe(true); // written and named by then

@@ -419,12 +419,12 @@ describe('audit trail: the background sequencer', () => {
     }
   });
 
-  it('chains a committed event within a second at the default interval, and stops with the app', async () => {
+  it('chains a committed event soon at the default interval (200 ms; 2.5 s allowed for a busy machine), and stops with the app', async () => {
     const { db, t, close } = await startStack();
     try {
       await recordEvents(t, [{ type: 'verification.created', actor: { type: 'system' } }]);
       const took = await waitUntilChained(db, 5000);
-      expect(took).toBeLessThan(1000);
+      expect(took).toBeLessThan(2500);
     } finally {
       await close();
     }

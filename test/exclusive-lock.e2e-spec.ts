@@ -55,7 +55,7 @@ describe('Transactions.exclusively: one process at a time', () => {
     db.query<Holder>(
       `SELECT a.pid, a.state, a.xact_start IS NOT NULL AS in_transaction, a.backend_xid::text, a.backend_xmin::text
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-        WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = $1`,
+        WHERE a.datname = current_database() AND l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = $1`,
       [key],
     );
   const gate = () => {
@@ -127,7 +127,7 @@ describe('Transactions.exclusively: one process at a time', () => {
       prune: async () => {
         calls++;
         if (calls === 1) {
-          await db.query(`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = $1`, [HOUSEKEEPING_LOCK_KEY]);
+          await db.query(`SELECT pg_terminate_backend(pid, 5000) FROM pg_locks WHERE database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = $1`, [HOUSEKEEPING_LOCK_KEY]);
           await sleep(300); // the holder's connection learns it is gone
         }
         return { lost_lock_test: calls <= 5 ? limit : 0 }; // full batches: without the check, 6 batches
@@ -161,7 +161,7 @@ describe('Transactions.exclusively: one process at a time', () => {
       // its first read of the table (other statements wait on it too: the sequencer's, a metrics scrape's)
       await waitFor(
         async () =>
-          (await db.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT seq FROM audit_events WHERE seq > $1 AND occurred_at >= $2%'`))
+          (await db.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'SELECT seq FROM audit_events WHERE seq > $1 AND occurred_at >= $2%'`))
             .length > 0,
         { what: 'the retention run to wait on the audit table' },
       );
@@ -200,7 +200,7 @@ describe('Transactions.exclusively: one process at a time', () => {
       await blocker.query('BEGIN');
       await blocker.query('LOCK TABLE audit_checkpoints IN SHARE MODE');
       const inserting = async (n: number) =>
-        waitFor(async () => (await db.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO audit_checkpoints%'`)).length === n, {
+        waitFor(async () => (await db.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO audit_checkpoints%'`)).length === n, {
           what: `${n} run(s) waiting to insert a checkpoint`,
         });
       const first = one.app.get(AuditRetention).runOnce(0);

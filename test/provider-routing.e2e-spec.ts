@@ -127,19 +127,22 @@ describe('routing: Twilio primary, Vonage secondary', () => {
   });
 
   it('Twilio answering 429 with Retry-After → Vonage; Twilio is not called again until it has passed', async () => {
-    v.twilio.sms.plan = () => 'throttle-429';
-    const first = await start();
+    // Only the first number's send is answered 429, Retry-After 4 s: the second send has to come within that time (on a
+    // busy machine a start, its send over two providers and the outcome write can take over a second), and Twilio would
+    // take it were it called.
+    const throttled = freshPhone();
+    v.twilio.sms.script(throttled, 'throttle-429', { retryAfter: 4 });
+    const first = await start({ phoneNumber: throttled });
     await settled(first.id);
     const before = v.twilio.messages.length;
     const second = await start();
     const row = await settled(second.id);
-    expect(v.twilio.messages.length).toBe(before); // kept aside during its Retry-After (1 s)
+    expect(v.twilio.messages.length).toBe(before); // kept aside during its Retry-After
     expect((await legs(row.id)).map((l) => [l.provider, l.outcome])).toEqual([
       ['twilio', 'rate_limited'],
       ['vonage', 'accepted'],
     ]);
-    await new Promise((r) => setTimeout(r, 1100));
-    v.twilio.sms.plan = null;
+    await new Promise((r) => setTimeout(r, 4100));
     const third = await start();
     expect((await settled(third.id)).provider).toBe('twilio');
   });
@@ -366,7 +369,9 @@ describe('routing: Twilio primary, Vonage secondary', () => {
 describe('routing: circuit breaker (Twilio primary, Vonage secondary)', () => {
   let v: Vendors;
   beforeAll(async () => {
-    v = await startVendors({ PROVIDER_CIRCUIT_FAILURES: '3', PROVIDER_CIRCUIT_HALF_OPEN_MS: '1500' });
+    // a half-open wait long enough for the sends below while the circuit is open (each a start, a send and its outcome
+    // write: on a busy machine three took over 1.5 s), so that none of them is the probe
+    v = await startVendors({ PROVIDER_CIRCUIT_FAILURES: '3', PROVIDER_CIRCUIT_HALF_OPEN_MS: '5000' });
   });
   afterAll(async () => v?.close());
 
@@ -384,7 +389,7 @@ describe('routing: circuit breaker (Twilio primary, Vonage secondary)', () => {
 
     // after the half-open wait, one probe: Twilio is healthy again, takes it, and the circuit closes
     v.twilio.sms.plan = null;
-    await new Promise((r) => setTimeout(r, 1600));
+    await new Promise((r) => setTimeout(r, 5100));
     expect((await sendDone()).provider).toBe('twilio');
     expect(await metric('otp_provider_circuit_state{provider="twilio",channel="sms"}')).toEqual(['otp_provider_circuit_state{provider="twilio",channel="sms"} 0']);
     expect((await sendDone()).provider).toBe('twilio');

@@ -33,7 +33,9 @@ describe('concurrency across two service instances on one database', () => {
     expect(approved).toHaveLength(1);
     const rest = results.filter((r) => r !== approved[0]);
     expect(rest.every((r) => r.status === 409 && r.body.verificationStatus === 'approved')).toBe(true);
-    await sleep(1500);
+    // the first webhook (sent after the commit), then a while for any second one
+    await waitFor(() => webhooksFor(hooks, id).length > 0, { what: 'the approved webhook' });
+    await sleep(1000);
     const webhooks = webhooksFor(hooks, id);
     expect(webhooks.map((h) => h.json.type)).toEqual(['verification.approved']);
     const [row] = await db.query<{ status: string; attempts: number }>('SELECT status, attempts FROM verifications WHERE id = $1', [id]);
@@ -54,6 +56,7 @@ describe('concurrency across two service instances on one database', () => {
     expect(results.filter((r) => r.status === 409).every((r) => r.body.verificationStatus === 'locked')).toBe(true);
     const [row] = await db.query<{ status: string; attempts: number }>('SELECT status, attempts FROM verifications WHERE id = $1', [id]);
     expect(row).toEqual({ status: 'locked', attempts: 5 });
+    await waitFor(() => webhooksFor(hooks, id).length > 0, { what: 'the locked webhook' });
     await sleep(1000);
     expect(webhooksFor(hooks, id).map((h) => h.json.type)).toEqual(['verification.locked']);
   });
@@ -166,6 +169,7 @@ describe('concurrency across two service instances on one database', () => {
     expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
     expect(new Set(results.map((r) => r.text)).size).toBe(1);
     expect(await db.query('SELECT id FROM verifications WHERE phone_e164 = $1', [phone])).toHaveLength(1);
+    await waitFor(() => messagesTo(sms, phone).length > 0, { what: 'the code sent' });
     await sleep(1000);
     expect(messagesTo(sms, phone)).toHaveLength(1);
 

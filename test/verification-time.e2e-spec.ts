@@ -63,7 +63,7 @@ describe('time: expiry, resend cooldowns, sweeper, webhook retries (injected clo
       await waitFor(
         async () =>
           // read outside psql's transaction, which would keep its first read of pg_stat_activity (without a connection opened since)
-          (await db.query(`SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted AND l.locktype = 'advisory' AND a.application_name = 'otp-verify'`)).length,
+          (await db.query(`SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted AND l.locktype = 'advisory' AND a.datname = current_database() AND a.application_name = 'otp-verify'`)).length,
         { what: 'the check waiting for the number' },
       );
       clock.advance(2_000); // past expiresAt while it waits

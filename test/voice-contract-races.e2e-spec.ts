@@ -112,7 +112,7 @@ describe('voice-contract checks: a start that joins a check while it is being de
     // Who waits is read on the test's own connection, outside psql's transaction: pg_stat_activity is read once per
     // transaction, so inside it a connection the pool opens later (the second start's, say) would never show.
     const waitingOn = async (what: string) =>
-      (await s.db.query(`SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted AND a.application_name = 'otp-verify' AND ${what}`)).length;
+      (await s.db.query(`SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted AND a.datname = current_database() AND a.application_name = 'otp-verify' AND ${what}`)).length;
     try {
       // the dispatcher's write of the call's outcome to the outbox done first: then the decision's is the only
       // statement that can wait on the table
@@ -128,7 +128,7 @@ describe('voice-contract checks: a start that joins a check while it is being de
       const b = start(second.key, phone).finally(() => (answered = true));
       // (waiting for the number's lock, or for a row the decision holds: a second backend of the service waiting)
       const waiters = async () =>
-        (await s.db.query(`SELECT DISTINCT l.pid FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted AND a.application_name = 'otp-verify'`)).length;
+        (await s.db.query(`SELECT DISTINCT l.pid FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted AND a.datname = current_database() AND a.application_name = 'otp-verify'`)).length;
       await waitFor(async () => answered || (await waiters()) >= 2, { what: 'the second start answered, or waiting on the decision' });
       await psql.query('COMMIT');
 

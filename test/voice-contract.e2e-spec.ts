@@ -120,6 +120,8 @@ describe('voice-contract checks through IVR', () => {
     await nextRetry();
     await finishedCalls(phone, 2);
     await waitFor(async () => (await get(requireDeny.key, res.body.id)).body.status === 'denied', { what: 'the verification denied' });
+    // the webhook goes after the commit: the first one, then a moment for any other
+    await waitFor(() => webhooksFor(s.hooks, res.body.id).length > 0, { what: 'the denial webhook' });
     await settle();
     const denied = await get(requireDeny.key, res.body.id);
     expect(denied.body.risk).toEqual({ decision: 'deny', reasons: ['no_voice_contract'] });
@@ -163,6 +165,8 @@ describe('voice-contract checks through IVR', () => {
     await nextRetry();
     await finishedCalls(phone, 2);
     await waitFor(async () => (await get(requireDeny.key, res.body.id)).body.status === 'denied', { what: 'the verification denied' });
+    // the webhook goes after the commit: the first one, then a moment for any other
+    await waitFor(() => webhooksFor(s.hooks, res.body.id).length > 0, { what: 'the denial webhook' });
     await settle();
     expect((await get(requireDeny.key, res.body.id)).body.risk.reasons).toEqual(['voice_contract_unknown']);
     const rec = (await record(phone)).body;
