@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import type { TestDatabase } from './support/database';
+import { createTestDatabase, TestDatabase } from './support/database';
 import type { FakeServer } from './support/fake-http';
 import type { TestApp } from './support/app';
 import { freshPhone } from './support/phones';
@@ -17,12 +17,23 @@ describe('concurrency across two service instances on one database', () => {
   let hooks: FakeServer;
   let key: string;
 
+  let own: TestDatabase | undefined;
+
   beforeAll(async () => {
-    stack = await startSmsStack({ instances: 2, env: { DATABASE_POOL_SIZE: '20', THROTTLE_LIMIT: '10000', OTP_RESEND_COOLDOWN_SECONDS: '0' } });
+    // The deadlock test needs the check's backend to find the cycle. PostgreSQL looks once, deadlock_timeout after a wait
+    // began: the service's connections get 3 s here (at the default 1 s, a busy machine could leave the test's session
+    // too late to close the cycle, and that session, not the check, would be failed).
+    own = await createTestDatabase();
+    const [{ name }] = await own.query<{ name: string }>('SELECT current_database() AS name');
+    await own.query(`ALTER DATABASE ${name} SET deadlock_timeout = '3s'`);
+    stack = await startSmsStack({ instances: 2, db: own, env: { DATABASE_POOL_SIZE: '20', THROTTLE_LIMIT: '10000', OTP_RESEND_COOLDOWN_SECONDS: '0' } });
     ({ db, sms, hooks, apps: [a, b] } = stack);
     ({ key } = await createWebhookCaller(a, hooks));
   });
-  afterAll(async () => stack?.close());
+  afterAll(async () => {
+    await stack?.close();
+    await own?.drop();
+  });
 
   it('50 simultaneous checks with the right code: exactly one approved, one webhook', async () => {
     const { id, code } = await startVerification(a, sms, key);
@@ -127,7 +138,7 @@ describe('concurrency across two service instances on one database', () => {
   it('a check PostgreSQL rolls back for a deadlock answers 503 service_unavailable with Retry-After: 1 and changes nothing; sent again, it counts', async () => {
     // A session of the test's own makes the cycle with a check: it holds the verification's row, the check takes the
     // number's lock and waits for the row, then the session asks for the number's lock. With its own
-    // deadlock_timeout at 10 s, the check's backend (1 s) is the one PostgreSQL fails (40P01).
+    // deadlock_timeout at 10 s, the check's backend (3 s, this file's database) is the one PostgreSQL fails (40P01).
     const { id, code, phone } = await startVerification(a, sms, key);
     const other = new Client({ connectionString: db.url });
     await other.connect();
