@@ -48,6 +48,7 @@ describe('TRUST_PROXY', () => {
       for (let i = 0; i < 5; i++) answers.push(await badKey(s, `2001:db8:5:6::${i + 1}`));
       expect(answers.map((a) => a.status)).toEqual([401, 401, 401, 429, 429]);
       expect(answers[3].body.limit).toBe('auth_failures');
+      expect(answers[3].body.detail).toContain('from the IPv6 network 2001:db8:5:6::/64.');
       // (another /64 has its own count)
       expect((await badKey(s, '2001:db8:5:7::1')).status).toBe(401);
 
@@ -56,6 +57,7 @@ describe('TRUST_PROXY', () => {
       for (let i = 0; i < 4; i++) scrapes.push(await s.t.request('GET', '/metrics', { headers: forwarded(`2001:db8:9:9:${i}::1`) }));
       expect(scrapes.map((a) => a.status)).toEqual([200, 200, 200, 429]);
       expect(scrapes[3].body.limit).toBe('client_requests');
+      expect(scrapes[3].body.detail).toContain('Request limit for the IPv6 network 2001:db8:9:9::/64 reached');
     });
   });
 

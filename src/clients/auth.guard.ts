@@ -1,5 +1,6 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { limitUnit, limitUnitWording } from '../common/ip-unit';
 import { ProblemException, Problems } from '../common/problem';
 import { AuthedRequest, FailedAuthLimiter, PUBLIC_ROUTE, REQUIRED_SCOPES } from '../common/auth';
 import { ClientsService } from './clients.service';
@@ -40,7 +41,7 @@ export class AuthGuard implements CanActivate {
   private async refuse(request: AuthedRequest, unauthorized: ProblemException): Promise<ProblemException> {
     const wait = await this.failures.hit(request.ip ?? 'unknown');
     if (!wait) return unauthorized;
-    return new ProblemException(429, 'rate_limited', `Too many requests without a valid API key from this IP address. Retry after ${wait} s.`, {
+    return new ProblemException(429, 'rate_limited', `Too many requests without a valid API key from ${limitUnitWording(limitUnit(request.ip))}. Retry after ${wait} s.`, {
       limit: 'auth_failures',
       headers: { 'Retry-After': String(wait) },
     });

@@ -1,4 +1,4 @@
-import { ipUnit, limitUnit } from './ip-unit';
+import { ipUnit, limitUnit, limitUnitWording } from './ip-unit';
 
 describe('ipUnit', () => {
   it.each([
@@ -26,5 +26,11 @@ describe('ipUnit', () => {
     expect(limitUnit('203.0.113.7')).toBe('203.0.113.7');
     expect(limitUnit('a:client:x'.repeat(100))).toBe('unknown');
     expect(limitUnit(undefined)).toBe('unknown');
+  });
+
+  it('a 429 names the /64 it counted, so an IPv6 sender is not told about one address', () => {
+    expect(limitUnitWording(limitUnit('2001:db8:1:2::9'))).toBe('the IPv6 network 2001:db8:1:2::/64');
+    expect(limitUnitWording(limitUnit('203.0.113.7'))).toBe('this IP address');
+    expect(limitUnitWording(limitUnit(undefined))).toBe('this IP address');
   });
 });

@@ -37,3 +37,8 @@ function groups(address: string): number[] {
 export function limitUnit(ip: string | undefined): string {
   return ip !== undefined && isIP(ip.split('%')[0]) ? ipUnit(ip) : 'unknown';
 }
+
+/** How a 429 names what a per-address limit counted: the address, or an IPv6 address's /64 by its prefix. */
+export function limitUnitWording(unit: string): string {
+  return unit.endsWith('::/64') ? `the IPv6 network ${unit}` : 'this IP address';
+}

@@ -106,7 +106,7 @@ export const PROBLEM_CATALOGUE = {
   },
   rate_limited: {
     status: 429,
-    summary: "The client's request limit, or the limit on failed authentication per IP address; `limit` says which.",
+    summary: "The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which.",
     example: new ProblemException(429, 'rate_limited', 'Request limit for this API client reached: 100 requests per 60 s. Retry after 12 s.', { limit: 'client_requests' }),
     headers: RETRY_AFTER,
   },

@@ -2,7 +2,7 @@ import { ExecutionContext, Injectable } from '@nestjs/common';
 import { ThrottlerGuard } from '@nestjs/throttler';
 import type { ThrottlerLimitDetail, ThrottlerRequest } from '@nestjs/throttler/dist/throttler.guard.interface';
 import type { AuthedRequest } from '../common/auth';
-import { limitUnit } from '../common/ip-unit';
+import { limitUnit, limitUnitWording } from '../common/ip-unit';
 import { ProblemException } from '../common/problem';
 
 /** The window of a client's own limit (its policy's `requestsPerMinute`). */
@@ -31,7 +31,7 @@ export class ClientThrottlerGuard extends ThrottlerGuard {
   }
 
   protected async throwThrottlingException(_context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
-    const who = detail.tracker.startsWith('client:') ? 'this API client' : 'this IP address';
+    const who = detail.tracker.startsWith('client:') ? 'this API client' : limitUnitWording(detail.tracker.slice('ip:'.length));
     throw new ProblemException(
       429,
       'rate_limited',

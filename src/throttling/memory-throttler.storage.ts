@@ -12,7 +12,6 @@ const SWEEP_INTERVAL_MS = 10_000;
  */
 export const MAX_ADDRESS_COUNTERS = 50_000;
 
-
 interface Window {
   hits: number;
   /** When this window ends (ms on the monotonic clock); the next hit after it opens a new one. */

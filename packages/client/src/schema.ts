@@ -1767,7 +1767,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -1849,7 +1849,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -1948,7 +1948,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -2065,7 +2065,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -2227,7 +2227,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -2361,7 +2361,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -2462,7 +2462,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -2565,7 +2565,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -2662,7 +2662,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -2796,7 +2796,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -2918,7 +2918,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -3065,7 +3065,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -3170,7 +3170,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -3306,7 +3306,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -3409,7 +3409,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -3507,7 +3507,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -3627,7 +3627,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -3728,7 +3728,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -3880,7 +3880,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -3993,7 +3993,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -4116,7 +4116,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -4231,7 +4231,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -4432,7 +4432,7 @@ export interface operations {
             };
             /**
              * @description - `rate_limited`: A velocity limit on the number (`limit` phone_sends_15m or phone_sends_24h); `detail` names it.
-             *     - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which.
+             *     - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which.
              */
             429: {
                 headers: {
@@ -4561,7 +4561,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -4725,7 +4725,7 @@ export interface operations {
             };
             /**
              * @description - `rate_limited`: A velocity limit on the number (`limit` phone_sends_15m or phone_sends_24h); `detail` names it.
-             *     - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which.
+             *     - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which.
              *     - `resend_too_soon`: Before `resendAvailableAt`.
              *     - `max_sends_reached`: `sendsRemaining` is 0: start a new verification.
              */
@@ -4866,7 +4866,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which. */
+            /** @description - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -5005,7 +5005,7 @@ export interface operations {
             };
             /**
              * @description - `rate_limited`: Too many wrong codes for this number across verifications (`limit` phone_check_failures).
-             *     - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address; `limit` says which.
+             *     - `rate_limited`: The client's request limit, or the limit on failed authentication per IP address (an IPv6 address by its /64); `limit` says which.
              */
             429: {
                 headers: {
