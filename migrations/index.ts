@@ -22,6 +22,7 @@ import { AuditChainInsertCheckPerStatement1766200000000 } from './1766200000000-
 import { AuditTriggerSearchPath1766300000000 } from './1766300000000-audit-trigger-search-path';
 import { OutboxDueMessagesIndex1766400000000 } from './1766400000000-outbox-due-messages-index';
 import { OpenVoiceChecksIndex1766500000000 } from './1766500000000-open-voice-checks-index';
+import { AuditPhonePrefixIndex1766600000000 } from './1766600000000-audit-phone-prefix-index';
 
 /** Every migration in order. A new migration file (npm run migration:create -- migrations/Name, or migration:generate for entity changes) must be added here. */
 export const migrations = [
@@ -49,4 +50,5 @@ export const migrations = [
   AuditTriggerSearchPath1766300000000,
   OutboxDueMessagesIndex1766400000000,
   OpenVoiceChecksIndex1766500000000,
+  AuditPhonePrefixIndex1766600000000,
 ];

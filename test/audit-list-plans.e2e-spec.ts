@@ -79,3 +79,82 @@ describe('audit list: a client within a time window', () => {
     expect(scansOf(await plan(before, params), 'audit_events').some((s) => s['Index Name'] === 'audit_events_occurred_at_idx')).toBe(true);
   });
 });
+
+/**
+ * The audit list's filter by number: found through audit_events_phone_prefix_idx (the first 8 bytes of the number's
+ * HMAC, then seq), checked against the whole HMAC, so an event of another number sharing the prefix is not listed. The
+ * index is the one a start writes at a random place; keyed by the prefix it is about 40 % smaller than by the whole HMAC.
+ */
+describe('audit list: one number', () => {
+  let db: TestDatabase;
+  let ds: DataSource;
+  let audit: AuditService;
+  let reader: AuditReader;
+  const NUMBERS = 20_000;
+  const PER_NUMBER = 10;
+  const target = '+819012345678';
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    ds = new DataSource(dataSourceOptions(db.url, 2));
+    await ds.initialize();
+    await ds.runMigrations();
+    const config = AppConfig.fromEnv({ NODE_ENV: 'development', AUDIT_PHONE_HASH_KEY: 'cd'.repeat(32) });
+    audit = new AuditService(new Clock(), config);
+    reader = new AuditReader(ds, audit, config);
+    const hash = audit.phoneHash(target);
+    // 20,000 numbers' events interleaved in time, the target's among them, and one event of another number whose
+    // HMAC shares the target's first 8 bytes
+    await ds.query(
+      `INSERT INTO audit_events (id, type, occurred_at, client_id, phone_hash, phone_masked, actor_type, data)
+       SELECT 'evt_PHON' || lpad(k::text, 22, '0'), 'verification.created', now() - interval '1 day' + k * interval '100 ms', 'cli_PHON0001',
+              CASE WHEN k % ${NUMBERS} = 7 THEN $1::bytea ELSE sha256(convert_to('n' || (k % ${NUMBERS}), 'UTF8')) END, '+81*******5678', 'client', '{}'::jsonb
+         FROM generate_series(0, ${NUMBERS * PER_NUMBER - 1}) AS k ORDER BY k`,
+      [hash],
+    );
+    await ds.query(
+      `INSERT INTO audit_events (id, type, occurred_at, client_id, phone_hash, phone_masked, actor_type, data)
+       VALUES ('evt_PHONCOLLISION000000000000', 'verification.created', now(), 'cli_PHON0001', $1, '+81*******0000', 'client', '{}'::jsonb)`,
+      [Buffer.concat([hash.subarray(0, 8), Buffer.alloc(24, 0xee)])],
+    );
+    await ds.query(`VACUUM ANALYZE audit_events`);
+  }, 120_000);
+
+  afterAll(async () => {
+    await ds?.destroy();
+    await db?.drop();
+  });
+
+  it("lists the number's events only, found through the prefix index", async () => {
+    const seen: Array<{ sql: string; params: unknown[] }> = [];
+    const recording = { query: (sql: string, params: unknown[]) => (seen.push({ sql, params }), ds.manager.query(sql, params)) } as unknown as EntityManager;
+    const page = await reader.list({ phoneNumber: target }, 100, undefined, recording);
+
+    const expected = await ds.query(`SELECT id FROM audit_events WHERE phone_hash = $1 ORDER BY seq DESC`, [audit.phoneHash(target)]);
+    expect(expected).toHaveLength(PER_NUMBER);
+    expect(page.items.map((e) => e.id)).toEqual(expected.map((r: { id: string }) => r.id));
+    expect(page.items.map((e) => e.id)).not.toContain('evt_PHONCOLLISION000000000000');
+    expect(page.nextCursor).toBeNull();
+
+    const [{ sql, params }] = seen;
+    const [row] = await ds.query(`EXPLAIN (FORMAT JSON) ${sql}`, params);
+    const plan = row['QUERY PLAN'][0].Plan as PlanNode;
+    const indexes = (n: PlanNode): string[] => [...(n['Index Name'] ? [n['Index Name']] : []), ...(n.Plans ?? []).flatMap(indexes)];
+    expect(indexes(plan)).toContain('audit_events_phone_prefix_idx');
+    expect(scansOf(plan, 'audit_events').some((s) => s['Node Type'] === 'Seq Scan')).toBe(false);
+  });
+
+  it('keeps the index at about 60 % of one keyed by the whole HMAC', async () => {
+    // both built by one sort (the prefix index as it was inserted into has split pages)
+    await ds.query(`REINDEX INDEX audit_events_phone_prefix_idx`);
+    await ds.query(`CREATE INDEX whole_hmac_idx ON audit_events (phone_hash, seq) WHERE phone_hash IS NOT NULL`);
+    try {
+      const [{ prefix, whole }] = await ds.query(
+        `SELECT pg_relation_size('audit_events_phone_prefix_idx')::float8 AS prefix, pg_relation_size('whole_hmac_idx')::float8 AS whole`,
+      );
+      expect(prefix / whole).toBeLessThan(0.65);
+    } finally {
+      await ds.query(`DROP INDEX whole_hmac_idx`);
+    }
+  });
+});

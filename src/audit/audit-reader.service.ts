@@ -138,7 +138,12 @@ export class AuditReader {
       clauses.push(sql(`$${params.length}`));
     };
     if (filters.verificationId) add((p) => `e.verification_id = ${p}`, filters.verificationId);
-    if (filters.phoneNumber) add((p) => `e.phone_hash = ${p}`, this.audit.phoneHash(filters.phoneNumber));
+    if (filters.phoneNumber) {
+      // through audit_events_phone_prefix_idx (its first 8 bytes), then the whole HMAC: no other number's events
+      const hash = this.audit.phoneHash(filters.phoneNumber);
+      add((p) => `substring(e.phone_hash FROM 1 FOR 8) = ${p}`, hash.subarray(0, 8));
+      add((p) => `e.phone_hash = ${p}`, hash);
+    }
     if (filters.clientId) add((p) => `e.client_id = ${p}`, filters.clientId);
     if (filters.type) add((p) => `e.type = ${p}`, filters.type);
     if (filters.from) add((p) => `e.occurred_at >= ${p}`, filters.from);

@@ -1,0 +1,26 @@
+import { MigrationInterface, QueryRunner } from 'typeorm';
+
+/**
+ * The audit trail's per-number index keyed by the first 8 bytes of the number's HMAC instead of all 32: about 36 bytes
+ * an entry instead of 60, so 40 % smaller. Of the trail's indexes it is the one a start writes at a random place (the
+ * others grow at their right end), and at 10 million verifications (40 million events) it was 2.6 GB and most of the
+ * index blocks a start read. The list's filter by number matches the prefix through this index and the whole HMAC on
+ * the page's rows (AuditReader), so two numbers sharing a prefix are never mixed.
+ * A plain CREATE INDEX: building it reads the whole trail while inserts into it wait (about a minute per 10 million
+ * events); on a large live trail create it CONCURRENTLY first, under this name, and this migration only drops the old one.
+ */
+export class AuditPhonePrefixIndex1766600000000 implements MigrationInterface {
+  name = 'AuditPhonePrefixIndex1766600000000';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(
+      `CREATE INDEX IF NOT EXISTS audit_events_phone_prefix_idx ON audit_events (substring(phone_hash FROM 1 FOR 8), seq) WHERE phone_hash IS NOT NULL`,
+    );
+    await q.query(`DROP INDEX IF EXISTS audit_events_phone_idx`);
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query(`CREATE INDEX IF NOT EXISTS audit_events_phone_idx ON audit_events (phone_hash, seq) WHERE phone_hash IS NOT NULL`);
+    await q.query(`DROP INDEX audit_events_phone_prefix_idx`);
+  }
+}
